@@ -1,0 +1,150 @@
+# simq: a job queue for simulation sweeps.  See README.md.
+#
+#   make            build bin/simqd (and the other programs)
+#   make check      install missing build dependencies, build, run every test
+#   make bench      run the benchmarks
+#   make demo       start a broker and workers, run a sweep
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make deps       install missing Debian packages (needs root or sudo)
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+CC	?= cc
+
+PKGS_DEB = gcc make pkg-config libevent-dev libjemalloc-dev libcmocka-dev \
+	   python3 procps util-linux
+
+EVENT_CFLAGS	:= $(shell pkg-config --cflags libevent 2>/dev/null)
+EVENT_LIBS	:= $(shell pkg-config --libs libevent 2>/dev/null || echo -levent)
+JEMALLOC_LIBS	:= $(shell pkg-config --libs jemalloc 2>/dev/null || echo -ljemalloc)
+CMOCKA_LIBS	:= $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-unused-parameter
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(WARN) -Iproto -Ibroker $(EVENT_CFLAGS)
+REL_CFLAGS  = $(BASE_CFLAGS) -O2 $(CFLAGS)
+SAN_FLAGS   = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	      -fno-omit-frame-pointer
+SAN_CFLAGS  = $(BASE_CFLAGS) -O1 $(SAN_FLAGS) $(CFLAGS)
+
+PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c
+BROKER_SRC = broker/log.c broker/crc32c.c broker/journal.c broker/record.c \
+	     broker/job.c broker/queue.c broker/worker.c broker/cmd.c \
+	     broker/net.c broker/snapshot.c broker/idmap.c
+BROKER_MAIN = broker/main.c
+
+UNIT_TESTS = test_proto test_journal test_model
+
+# Object lists for the two flavours: build/rel (optimised) and build/san
+# (AddressSanitizer + UndefinedBehaviorSanitizer).
+obj = $(patsubst %.c,build/$(1)/%.o,$(2))
+
+PROTO_REL  = $(call obj,rel,$(PROTO_SRC))
+PROTO_SAN  = $(call obj,san,$(PROTO_SRC))
+BROKER_REL = $(call obj,rel,$(BROKER_SRC))
+BROKER_SAN = $(call obj,san,$(BROKER_SRC))
+
+PROGS = bin/simqd
+
+all: $(PROGS)
+
+build/rel/%.o: %.c $(wildcard proto/*.h broker/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -c -o $@ $<
+
+build/san/%.o: %.c $(wildcard proto/*.h broker/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+
+bin/simqd: build/rel/broker/main.o $(BROKER_REL) $(PROTO_REL)
+	@mkdir -p bin
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(JEMALLOC_LIBS) $(LDFLAGS)
+
+# The sanitizer build of the broker cannot use jemalloc: ASan replaces
+# the allocator itself.
+build/san/simqd: build/san/broker/main.o $(BROKER_SAN) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
+
+# Unit tests link the modules they test, never main.o.  The protocol's
+# tests need only proto/.
+build/rel/test_proto: build/rel/tests/unit/test_proto.o $(PROTO_REL)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+build/san/test_proto: build/san/tests/unit/test_proto.o $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+# The journal's tests need only the storage layer.
+JOURNAL_SRC = broker/log.c broker/crc32c.c broker/journal.c
+build/rel/test_journal: build/rel/tests/unit/test_journal.o \
+		$(call obj,rel,$(JOURNAL_SRC)) $(PROTO_REL)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+build/san/test_journal: build/san/tests/unit/test_journal.o \
+		$(call obj,san,$(JOURNAL_SRC)) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+build/san/fuzz_journal: build/san/tests/fuzz/fuzz_journal.o \
+		build/san/tests/fuzz/replay.o $(call obj,san,$(JOURNAL_SRC)) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^
+
+build/rel/test_%: build/rel/tests/unit/test_%.o $(BROKER_REL) $(PROTO_REL)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+
+build/san/test_%: build/san/tests/unit/test_%.o $(BROKER_SAN) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+
+# The fuzz targets, linked with a small driver that replays a corpus; with
+# clang, `make fuzz` builds the same targets against libFuzzer.
+FUZZ_TARGETS = fuzz_proto fuzz_journal
+build/san/fuzz_proto: build/san/tests/fuzz/fuzz_proto.o \
+		build/san/tests/fuzz/replay.o $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^
+
+build/san/fuzz_%: build/san/tests/fuzz/fuzz_%.o build/san/tests/fuzz/replay.o \
+		$(BROKER_SAN) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS)
+
+fuzz: $(PROTO_SRC) $(BROKER_SRC)
+	@mkdir -p build/fuzz
+	for t in $(FUZZ_TARGETS); do \
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ibroker \
+	    -fsanitize=fuzzer,address,undefined -o build/fuzz/$$t \
+	    tests/fuzz/$$t.c $(PROTO_SRC) $(BROKER_SRC) $(EVENT_LIBS) || exit 1; \
+	done
+	@echo "run: build/fuzz/fuzz_proto tests/fuzz/corpus/proto"
+
+TEST_BINS = $(foreach t,$(UNIT_TESTS),build/rel/$(t) build/san/$(t)) \
+	    $(foreach t,$(FUZZ_TARGETS),build/san/$(t))
+
+build-tests: $(PROGS) build/san/simqd $(TEST_BINS)
+
+check: deps-quiet
+	$(MAKE) build-tests
+	@sh tests/run.sh
+
+bench: deps-quiet
+	$(MAKE) $(PROGS) build/rel/bench_submit
+	@sh tests/bench/run.sh
+
+build/rel/bench_%: build/rel/tests/bench/bench_%.o $(PROTO_REL)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS)
+
+# deps: install what is missing, quietly when nothing is.
+deps:
+	@sh tests/deps.sh $(PKGS_DEB)
+
+deps-quiet:
+	@sh tests/deps.sh $(PKGS_DEB)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man7 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/simqd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 man/simq-protocol.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+
+clean:
+	rm -rf build bin
+
+.PHONY: all check bench deps deps-quiet install clean fuzz build-tests demo
+.SECONDARY:

@@ -1,0 +1,192 @@
+/*
+ * buf.c: little-endian record encoding and a reader that cannot overrun.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+
+#include "buf.h"
+
+void
+buf_init(struct buf *b)
+{
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	buf_init(b);
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+}
+
+void
+buf_reserve(struct buf *b, size_t more)
+{
+	size_t	 cap;
+	uint8_t	*p;
+
+	if (b->cap - b->len >= more)
+		return;
+	cap = b->cap ? b->cap : 256;
+	while (cap - b->len < more) {
+		if (cap > SIZE_MAX / 2)
+			abort();
+		cap *= 2;
+	}
+	if ((p = realloc(b->p, cap)) == NULL) {
+		fprintf(stderr, "buf: out of memory (%zu bytes)\n", cap);
+		abort();
+	}
+	b->p = p;
+	b->cap = cap;
+}
+
+void
+buf_put(struct buf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	buf_reserve(b, n);
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+void
+buf_put_u8(struct buf *b, uint8_t v)
+{
+	buf_reserve(b, 1);
+	b->p[b->len++] = v;
+}
+
+void
+buf_put_u16(struct buf *b, uint16_t v)
+{
+	buf_reserve(b, 2);
+	b->p[b->len++] = v;
+	b->p[b->len++] = v >> 8;
+}
+
+void
+buf_put_u32(struct buf *b, uint32_t v)
+{
+	buf_reserve(b, 4);
+	le32_put(b->p + b->len, v);
+	b->len += 4;
+}
+
+void
+buf_put_u64(struct buf *b, uint64_t v)
+{
+	buf_reserve(b, 8);
+	le64_put(b->p + b->len, v);
+	b->len += 8;
+}
+
+void
+buf_put_i64(struct buf *b, int64_t v)
+{
+	buf_put_u64(b, (uint64_t)v);
+}
+
+void
+buf_put_str(struct buf *b, const void *p, size_t n)
+{
+	buf_put_u32(b, (uint32_t)n);
+	buf_put(b, p, n);
+}
+
+void
+buf_set_u32(struct buf *b, size_t off, uint32_t v)
+{
+	le32_put(b->p + off, v);
+}
+
+void
+rbuf_init(struct rbuf *r, const void *p, size_t len)
+{
+	r->p = p;
+	r->len = len;
+	r->off = 0;
+	r->err = 0;
+}
+
+const void *
+rbuf_bytes(struct rbuf *r, size_t n)
+{
+	const void	*p;
+
+	if (r->err || r->len - r->off < n) {
+		r->err = 1;
+		return NULL;
+	}
+	p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
+uint8_t
+rbuf_u8(struct rbuf *r)
+{
+	const uint8_t	*p = rbuf_bytes(r, 1);
+
+	return p ? p[0] : 0;
+}
+
+uint16_t
+rbuf_u16(struct rbuf *r)
+{
+	const uint8_t	*p = rbuf_bytes(r, 2);
+
+	return p ? (uint16_t)(p[0] | p[1] << 8) : 0;
+}
+
+uint32_t
+rbuf_u32(struct rbuf *r)
+{
+	const uint8_t	*p = rbuf_bytes(r, 4);
+
+	return p ? le32_get(p) : 0;
+}
+
+uint64_t
+rbuf_u64(struct rbuf *r)
+{
+	const uint8_t	*p = rbuf_bytes(r, 8);
+
+	return p ? le64_get(p) : 0;
+}
+
+int64_t
+rbuf_i64(struct rbuf *r)
+{
+	return (int64_t)rbuf_u64(r);
+}
+
+const void *
+rbuf_str(struct rbuf *r, size_t *len)
+{
+	uint32_t	 n = rbuf_u32(r);
+	const void	*p;
+
+	*len = 0;
+	if (r->err)
+		return NULL;
+	if ((p = rbuf_bytes(r, n)) == NULL)
+		return NULL;
+	*len = n;
+	return p;
+}
+
+size_t
+rbuf_left(const struct rbuf *r)
+{
+	return r->err ? 0 : r->len - r->off;
+}

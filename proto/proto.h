@@ -1,0 +1,343 @@
+/*
+ * proto.h: the simq wire protocol as a pure library.
+ *
+ * Everything here works on bytes in memory: no sockets, no libevent, no
+ * global state.  The broker, the worker and the client all use it, the unit
+ * tests drive it directly, and the fuzz target feeds it random input.
+ * proto/PROTOCOL.md is the specification; this header is its C face.
+ *
+ * Ownership: every parser here borrows its input.  Words, keys and values
+ * point into the caller's line buffer and stay valid as long as that buffer
+ * is neither freed nor changed.  Decoding (proto_decode) works in place and
+ * only ever shrinks a word.
+ */
+#ifndef SIMQ_PROTO_H
+#define SIMQ_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIMQ_PROTO_VERSION	1
+#define SIMQ_DEFAULT_PORT	7733
+
+/*
+ * Limits.  Each carries the reason for its value.
+ */
+
+/* A request line holds one job's whole command.  Real sweeps use a few
+ * hundred bytes; 64 KiB leaves room for long argument lists while bounding
+ * what one connection can make the broker hold before a line is complete. */
+#define SIMQ_LINE_MAX		65536
+
+/* Words on one line: a command with thousands of arguments is a mistake. */
+#define SIMQ_WORDS_MAX		4096
+
+/* Queue, worker and job names: short identifiers shown in tables. */
+#define SIMQ_NAME_MAX		128
+
+/* A BATCH body: a million jobs of ~60-byte commands in one round trip. */
+#define SIMQ_BATCH_MAX		(64u << 20)
+
+/* Output tails and result payloads kept per job.  The brief asks for the
+ * last 64 KiB of each stream: enough to see an error, small enough that a
+ * million finished jobs do not exhaust the broker. */
+#define SIMQ_TAIL_MAX		65536
+#define SIMQ_PAYLOAD_MAX	65536
+
+/* A FINISH body is stdout tail + stderr tail + payload. */
+#define SIMQ_FINISH_MAX		(2 * SIMQ_TAIL_MAX + SIMQ_PAYLOAD_MAX)
+
+/* FAIL reasons and other free text: one line of explanation. */
+#define SIMQ_REASON_MAX		1024
+
+/* Jobs handed out by one TAKE: a worker asks for its free slots, and no
+ * node has more than a few hundred cores. */
+#define SIMQ_TAKE_MAX		1024
+
+/* Queues: named by users, so a typo loop must not create millions. */
+#define SIMQ_QUEUES_MAX		4096
+
+/* Array indices: Slurm-like, non-negative, fit in 32 bits. */
+#define SIMQ_INDEX_MAX		4294967294u
+
+/* Ids: 63 bits so they survive any signed conversion in clients. */
+#define SIMQ_ID_MAX		((UINT64_C(1) << 63) - 1)
+
+/* Durations on the wire are milliseconds; ten years is "forever". */
+#define SIMQ_MS_MAX		(UINT64_C(10) * 366 * 24 * 3600 * 1000)
+
+/* Retries per job: backoff is capped, so more than this is a loop. */
+#define SIMQ_RETRIES_MAX	1000
+
+/* Priorities: larger runs first.  Signed so users can lower a job. */
+#define SIMQ_PRIO_MIN		(-1000000000)
+#define SIMQ_PRIO_MAX		1000000000
+
+/* Dependencies named by one job. */
+#define SIMQ_DEPS_MAX		1024
+
+/* Environment additions for one job. */
+#define SIMQ_ENV_MAX		256
+
+/*
+ * Error codes.  The first word after "ERR" on the wire; three classes as in
+ * memcached: an unknown command, a client error (the request was wrong, and
+ * says why), a server error (the request was fine, the broker could not
+ * do it).
+ */
+enum proto_err {
+	PERR_NONE = 0,
+	PERR_UNKNOWN,		/* unknown-command */
+	PERR_BADREQ,		/* bad-request: wrong arguments or options */
+	PERR_LINE,		/* line-too-long */
+	PERR_BODYSIZE,		/* body-too-large */
+	PERR_BODY,		/* bad-body: body content or terminator wrong */
+	PERR_NOTFOUND,		/* not-found */
+	PERR_STATE,		/* bad-state: not allowed in the job's state */
+	PERR_AUTH,		/* auth: HELLO with a token needed / wrong */
+	PERR_VERSION,		/* version: protocol version not supported */
+	PERR_STALE,		/* stale: attempt is not the current one */
+	PERR_LIMIT,		/* limit: a broker-wide limit was reached */
+	PERR_SERVER,		/* server: the broker failed (no memory, I/O) */
+	PERR__COUNT
+};
+
+/* "bad-request" etc.; never NULL for a valid code. */
+const char	*proto_err_name(enum proto_err);
+/* 1 for the server class, 0 for client errors. */
+int		 proto_err_is_server(enum proto_err);
+/* Maps a code name back; PERR_NONE if unknown. */
+enum proto_err	 proto_err_lookup(const char *, size_t);
+
+/*
+ * Numbers.  One strict parser: decimal digits only, no sign, no leading
+ * '+', no spaces, no empty string, no leading zeros (except "0"), no
+ * overflow, no trailing junk.  Returns 0, or -1 if s is not a number in
+ * [0, max].
+ */
+int	proto_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
+/* The same, with one optional leading '-'; "-0" is refused. */
+int	proto_parse_i64(const char *s, size_t len, int64_t min, int64_t max,
+	    int64_t *out);
+
+/* A duration for people: "90", "90s", "500ms", "10m", "2h", "3d", or a
+ * sum of those without spaces ("1h30m").  A bare number is seconds.
+ * Returns 0 and milliseconds in *ms, or -1.  Used by the client; the wire
+ * itself carries plain milliseconds. */
+int	proto_parse_duration(const char *s, uint64_t *ms);
+
+/* A job id: "17" (a job or a whole array) or "17_5" (task 5 of array 17).
+ * index is UINT32_MAX when there is no task part. */
+#define SIMQ_NOINDEX	UINT32_MAX
+struct simq_id {
+	uint64_t	id;
+	uint32_t	index;
+};
+int	proto_parse_id(const char *s, size_t len, struct simq_id *out);
+/* Writes "17" or "17_5" and a NUL; buf needs 32 bytes.  Returns length. */
+int	proto_format_id(char *buf, uint64_t id, uint32_t index);
+
+/* An array spec "A-B[:STEP][%MAXRUN]" or "A[:...]" for one index.
+ * A <= B <= SIMQ_INDEX_MAX, STEP >= 1, MAXRUN >= 0 (0: no limit). */
+struct array_spec {
+	uint32_t	first;
+	uint32_t	last;
+	uint32_t	step;
+	uint32_t	maxrun;
+};
+int	 proto_parse_array(const char *s, size_t len, struct array_spec *out);
+/* Number of tasks an array spec makes (>= 1). */
+uint64_t proto_array_count(const struct array_spec *);
+
+/*
+ * Strings on the wire are words: no spaces, tabs, CR or LF.  A byte that
+ * cannot appear literally is written %XX (two hex digits, either case).
+ * The empty string is the lone word "%".  Any other byte, UTF-8
+ * included, may appear as itself.
+ */
+
+/* Bytes needed to encode len bytes (worst case), excluding the NUL. */
+#define PROTO_ENC_MAX(len)	((len) * 3 + 1)
+/* Encodes src into dst (which has PROTO_ENC_MAX(len)+1 bytes); NUL
+ * terminates and returns the encoded length. */
+size_t	proto_encode(char *dst, const void *src, size_t len);
+/* Decodes a word in place.  Returns the decoded length, or -1 for a
+ * malformed escape ("%4", "%zz").  A lone "%" decodes to length 0.  The
+ * result is not NUL-terminated unless the caller makes it so (decoding only
+ * shrinks, so w[result] is always writable). */
+long	proto_decode(char *w, size_t len);
+
+/* A word: borrowed from the line. */
+struct proto_word {
+	char	*p;
+	size_t	 len;
+};
+
+/* Splits a line (without its terminator) into words separated by runs of
+ * spaces or tabs.  Returns the count, or -1 when there are more than max
+ * words.  Does not modify the line. */
+int	proto_split(char *line, size_t len, struct proto_word *w, int max);
+
+/* For a "key=value" word: sets key/value (value may be empty) and returns
+ * 0, or -1 if there is no '='.  The value is still encoded. */
+int	proto_kv(const struct proto_word *w, struct proto_word *key,
+	    struct proto_word *val);
+/* 1 if the word equals the NUL-terminated s (case-sensitive). */
+int	proto_word_is(const struct proto_word *w, const char *s);
+
+/*
+ * Framing of the input stream, incrementally.
+ *
+ * The caller keeps the received bytes in its own buffer and shows the
+ * framer a contiguous prefix of them.  Each call reports one event and how
+ * many bytes it consumed; the caller drains those and calls again.
+ *
+ *   PROTO_NEED  more bytes are needed; *used says how many were consumed
+ *               (non-zero only while skipping), and proto_in_want() how
+ *               many contiguous bytes the next call should see at least.
+ *   PROTO_LINE  a request line: tok.p/tok.len, without CR LF.  If its
+ *               command takes a body, call proto_in_body() before the next
+ *               call.
+ *   PROTO_BODY  a complete body: tok.p/tok.len, without its CR LF.
+ *   PROTO_ERR   the input was wrong (*err says how); the framer has
+ *               already resynchronised: a too-long line is skipped to its
+ *               end, an oversized body is swallowed byte for byte.  Reply
+ *               with the error and carry on.
+ *
+ * A line ends at LF; a CR right before it is dropped, so both nc's LF and
+ * a strict client's CR LF work.  A body must be followed by CR LF or LF.
+ */
+enum proto_ev {
+	PROTO_NEED,
+	PROTO_LINE,
+	PROTO_BODY,
+	PROTO_ERR,
+};
+
+struct proto_in {
+	int		state;		/* private */
+	size_t		want;		/* private: body bytes */
+	size_t		skip;		/* private: bytes left to swallow */
+};
+
+void		proto_in_init(struct proto_in *);
+enum proto_ev	proto_in_next(struct proto_in *, char *buf, size_t len,
+		    size_t *used, struct proto_word *tok, enum proto_err *err);
+/* The line just returned announced a body of n bytes; max is the largest
+ * the command accepts.  If n > max the body will be swallowed and the next
+ * event is PROTO_ERR with PERR_BODYSIZE. */
+void		proto_in_body(struct proto_in *, size_t n, size_t max);
+/* Contiguous bytes the next proto_in_next call wants to see, at least
+ * (never more than SIMQ_LINE_MAX + 2 or the body length + 2). */
+size_t		proto_in_want(const struct proto_in *);
+
+/*
+ * Commands.  The table is shared by every program: it names each verb,
+ * its arity and whether it takes a body, so a request is checked before
+ * any handler runs.
+ */
+enum proto_cmd {
+	CMD_NONE = 0,
+	CMD_HELLO,
+	CMD_PING,
+	CMD_QUIT,
+	CMD_SUBMIT,
+	CMD_BATCH,
+	CMD_WORKER,
+	CMD_TAKE,
+	CMD_HEARTBEAT,
+	CMD_FINISH,
+	CMD_FAIL,
+	CMD_RELEASE,
+	CMD_STATUS,
+	CMD_WAIT,
+	CMD_LIST,
+	CMD_QUEUES,
+	CMD_WORKERS,
+	CMD_STATS,
+	CMD_OUTPUT,
+	CMD_CANCEL,
+	CMD_RETRY,
+	CMD_PAUSE,
+	CMD_RESUME,
+	CMD__COUNT
+};
+
+#define PROTO_BODY_NONE	0
+#define PROTO_BODY_LAST	1	/* the last word is the body length */
+
+struct proto_cmdinfo {
+	const char	*name;		/* upper case, as on the wire */
+	int		 minargs;	/* words after the verb */
+	int		 maxargs;	/* -1: up to SIMQ_WORDS_MAX */
+	int		 body;		/* PROTO_BODY_* */
+	size_t		 bodymax;
+	const char	*usage;		/* "SUBMIT [OPTION=VALUE...] -- ARG..." */
+};
+
+const struct proto_cmdinfo *proto_cmd_info(enum proto_cmd);
+
+/* A parsed request line. */
+struct proto_req {
+	enum proto_cmd		 cmd;
+	int			 nargs;		/* words after the verb */
+	struct proto_word	*args;		/* points into words[] */
+	size_t			 bodylen;	/* if the command has a body */
+	int			 nwords;
+	struct proto_word	 words[SIMQ_WORDS_MAX];
+};
+
+/* Splits and checks a request line: known verb (any case), argument count
+ * within the table's bounds, a valid body length within bodymax.  For a
+ * command with a body, args excludes the length word.  Returns PERR_NONE,
+ * or an error with a message in msg. */
+enum proto_err	proto_req_parse(struct proto_req *, char *line, size_t len,
+		    char *msg, size_t msglen);
+
+/*
+ * Job options, shared by SUBMIT and BATCH: the words before "--" (SUBMIT)
+ * or all argument words (BATCH).  Strings are decoded in place and
+ * borrowed from the line.
+ */
+struct proto_jobopts {
+	struct proto_word	queue;		/* q=, default "default" */
+	int64_t			prio;		/* pri= */
+	uint64_t		timeout_ms;	/* timeout=, 0: none */
+	uint32_t		retries;	/* retries= */
+	uint64_t		delay_ms;	/* delay= */
+	struct proto_word	name;		/* name=, may be empty */
+	struct proto_word	cwd;		/* cwd=, may be empty */
+	struct proto_word	output;		/* output=, may be empty */
+	int			has_array;
+	struct array_spec	array;		/* array= (SUBMIT only) */
+	int			ndeps;
+	struct simq_id		deps[SIMQ_DEPS_MAX];	/* after=ID,ID */
+	int			nenv;
+	struct proto_word	env[SIMQ_ENV_MAX];	/* env=K=V, decoded */
+};
+
+/* Parses option words into o.  Returns PERR_NONE or PERR_BADREQ with a
+ * message naming the bad option. */
+enum proto_err	proto_jobopts_parse(struct proto_jobopts *o,
+		    struct proto_word *w, int n, char *msg, size_t msglen);
+
+/* A valid queue or worker name: 1..SIMQ_NAME_MAX bytes of [A-Za-z0-9._-]
+ * (and, for worker names, ':' and '@' too). */
+int	proto_name_ok(const char *s, size_t len);
+int	proto_worker_name_ok(const char *s, size_t len);
+
+/* Job states, as on the wire. */
+enum job_state {
+	JS_WAITING = 0,
+	JS_QUEUED,
+	JS_RUNNING,
+	JS_DONE,
+	JS_FAILED,
+	JS_CANCELED,
+	JS__COUNT
+};
+const char	*proto_state_name(enum job_state);
+/* Returns the state, or -1. */
+int		 proto_state_lookup(const char *, size_t);
+
+#endif
