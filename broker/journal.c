@@ -1,0 +1,1256 @@
+/*
+ * journal.c: the broker's durable log, as segment files of framed,
+ * checksummed records.
+ *
+ * The one idea: a segment file only ever gets a name once its header is on
+ * disk.  Segments are created as SEQ.seg.tmp, given their header (and, for
+ * a snapshot, the whole snapshot), fsynced, renamed to SEQ.seg, and the
+ * directory is fsynced.  So after any crash every *.seg file has a good
+ * header, a snapshot segment is complete, and the only damage a crash can
+ * do is a torn tail on the last segment: the part of the last write() that
+ * did not reach the disk.  Anything else is corruption, which is never
+ * repaired silently.
+ *
+ * Appending is memory only: journal_append() frames the record into the
+ * pending buffer (CRC computed there), journal_commit() writes the buffer
+ * with one write() and, under FSYNC_ALWAYS, one fdatasync().
+ *
+ * On open the segments from the newest snapshot on are mmapped one at a
+ * time and replayed in place: no read copies, no allocation per record.
+ * Then the journal always starts a new segment (last + 1): appending after
+ * a cut tail would mix old and new writes in one file for no gain.
+ *
+ * Order of events at open (not readonly): replay everything (nothing is
+ * changed before the replay succeeded); remove the segments after a forced
+ * cut, newest first, and fsync the directory; truncate the cut segment
+ * (torn tail or forced cut) and fsync it; remove obsolete segments (older
+ * than the snapshot) and *.seg.tmp leftovers; fsync the directory; create
+ * the new segment.  A crash at any point repeats or completes that work on
+ * the next start.
+ */
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "journal.h"
+#include "log.h"
+
+/* u32 len, u32 crc, u8 type; len counts the type byte and the payload. */
+#define FRAME_HDR	9
+
+/* The segment header record: magic, version, sequence number, flags. */
+#define SEGHDR_MAGIC	"SIMQJNL"
+#define SEGHDR_MAGICLEN	7
+#define SEGHDR_PAYLOAD	(SEGHDR_MAGICLEN + 4 + 8 + 4)
+#define SEGHDR_SIZE	(FRAME_HDR + SEGHDR_PAYLOAD)
+
+/* "%016llx.seg.tmp" and its NUL. */
+#define SEG_NAMELEN	32
+
+/* Snapshot records are written in chunks of this size: few enough write()
+ * calls to be free, small enough not to hold a copy of a large state. */
+#define SNAP_CHUNK	((size_t)1 << 20)
+
+/* After a commit larger than this (a big BATCH) the pending buffer is
+ * freed rather than kept, so one burst does not pin its memory forever. */
+#define PENDING_KEEP	((size_t)4 << 20)
+
+struct journal {
+	char			*dir;
+	int			 dirfd;		/* also holds the flock */
+	int			 fd;		/* current segment; -1 readonly */
+	enum fsync_policy	 policy;
+	uint64_t		 seg_max;
+	int			 readonly;
+	int			 broken;	/* a write failed: no more */
+	FILE			*report;
+
+	uint64_t		 nseg;		/* segments first..seq */
+	uint64_t		 first;
+	uint64_t		 seq;
+	uint64_t		 size;		/* of segment seq */
+	uint64_t		 older;		/* of segments first..seq-1 */
+
+	struct buf		 pending;
+	int			 dirty;		/* written, not fdatasynced */
+
+	int			 fail_armed;
+	uint64_t		 fail_left;
+
+	struct journal_stats	 st;
+};
+
+struct snapw {
+	struct journal		*j;
+	int			 fd;
+	struct buf		 buf;
+	uint64_t		 size;		/* of the file when flushed */
+	int			 err;		/* errno of a failure, or 0 */
+};
+
+/* The segment files found at open, sorted by sequence number. */
+struct seglist {
+	uint64_t		*seq;
+	uint64_t		*size;		/* after replay and cuts */
+	size_t			 n;
+	char			**tmp;		/* *.seg.tmp leftovers */
+	size_t			 ntmp;
+};
+
+/* What the replay decided to keep: segments [start, keep), the last of
+ * them cut to cut_len when cut is set. */
+struct plan {
+	size_t			 start;
+	size_t			 keep;
+	int			 cut;
+	uint64_t		 cut_len;
+	int			 forced;	/* cut for corruption */
+};
+
+static void	jerr(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static void	jreport(struct journal *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+static void
+jerr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Prints a finding for --check, when there is somewhere to print it. */
+static void
+jreport(struct journal *j, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (j->report == NULL)
+		return;
+	va_start(ap, fmt);
+	vfprintf(j->report, fmt, ap);
+	va_end(ap);
+	fputc('\n', j->report);
+}
+
+static void
+seg_name(char *name, uint64_t seq, int tmp)
+{
+	snprintf(name, SEG_NAMELEN, "%016llx.seg%s", (unsigned long long)seq,
+	    tmp ? ".tmp" : "");
+}
+
+/* Parses exactly 16 lowercase hex digits.  Returns 0, or -1. */
+static int
+seg_parse_seq(const char *s, uint64_t *seq)
+{
+	uint64_t	v = 0;
+	int		i;
+
+	for (i = 0; i < 16; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			v = v << 4 | (uint64_t)(s[i] - '0');
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			v = v << 4 | (uint64_t)(s[i] - 'a' + 10);
+		else
+			return -1;
+	}
+	*seq = v;
+	return 0;
+}
+
+/* Appends one frame to b.  The CRC covers the length bytes, the type and
+ * the payload, so a torn or shifted length cannot pass. */
+static void
+frame_put(struct buf *b, uint8_t type, const void *payload, size_t len)
+{
+	size_t		off = b->len;
+	uint32_t	crc;
+
+	buf_reserve(b, FRAME_HDR + len);
+	buf_put_u32(b, (uint32_t)len + 1);
+	buf_put_u32(b, 0);
+	buf_put_u8(b, type);
+	buf_put(b, payload, len);
+	crc = crc32c(0, b->p + off, 4);
+	crc = crc32c(crc, b->p + off + 8, len + 1);
+	buf_set_u32(b, off + 4, crc);
+}
+
+/*
+ * Checks the frame at p, with n bytes available.  Returns 0 and its total
+ * size in *flen, or -1 with the reason in why.
+ */
+static int
+frame_check(const uint8_t *p, size_t n, size_t *flen, char *why,
+    size_t whylen)
+{
+	uint32_t	len;
+
+	if (n < FRAME_HDR) {
+		jerr(why, whylen, "record header cut short, %zu bytes left",
+		    n);
+		return -1;
+	}
+	len = le32_get(p);
+	if (len == 0 || len > JOURNAL_RECORD_MAX) {
+		jerr(why, whylen, "impossible record length %u", len);
+		return -1;
+	}
+	if (len > n - 8) {
+		jerr(why, whylen, "record of %u bytes cut short, %zu left",
+		    len, n - 8);
+		return -1;
+	}
+	if (crc32c(crc32c(0, p, 4), p + 8, len) != le32_get(p + 4)) {
+		jerr(why, whylen, "checksum mismatch");
+		return -1;
+	}
+	*flen = 8 + (size_t)len;
+	return 0;
+}
+
+/*
+ * Looks for a plausible frame with a good checksum at any byte offset from
+ * off on.  Returns 1 if there is one: then the damage before it is not a
+ * torn tail, since a crash only loses the end of a file.  Each candidate
+ * costs a CRC over its length, bounded by what is left of the file.
+ */
+static int
+frame_follows(const uint8_t *p, size_t n, size_t off)
+{
+	uint32_t	len;
+
+	for (; n >= FRAME_HDR && off <= n - FRAME_HDR; off++) {
+		len = le32_get(p + off);
+		if (len == 0 || len > JOURNAL_RECORD_MAX || len > n - off - 8)
+			continue;
+		if (crc32c(crc32c(0, p + off, 4), p + off + 8, len) ==
+		    le32_get(p + off + 4))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+seghdr_put(struct buf *b, uint64_t seq, uint32_t flags)
+{
+	struct buf	pl;
+
+	buf_init(&pl);
+	buf_put(&pl, SEGHDR_MAGIC, SEGHDR_MAGICLEN);
+	buf_put_u32(&pl, JOURNAL_VERSION);
+	buf_put_u64(&pl, seq);
+	buf_put_u32(&pl, flags);
+	frame_put(b, REC_SEGHDR, pl.p, pl.len);
+	buf_free(&pl);
+}
+
+/*
+ * Checks a segment header.  Returns 0 with the flags, -1 with the reason
+ * in why when it is damaged, or -2 when it is from a newer simqd (not
+ * damage: that must never be cut, even with --force).
+ */
+static int
+seghdr_check(const uint8_t *p, size_t n, uint64_t seq, uint32_t *flags,
+    char *why, size_t whylen)
+{
+	struct rbuf	 r;
+	const void	*magic;
+	uint32_t	 version;
+	uint64_t	 hseq;
+	size_t		 flen;
+	char		 fwhy[128];
+
+	if (frame_check(p, n, &flen, fwhy, sizeof fwhy) == -1) {
+		jerr(why, whylen, "bad segment header: %s", fwhy);
+		return -1;
+	}
+	if (p[8] != REC_SEGHDR) {
+		jerr(why, whylen, "no segment header");
+		return -1;
+	}
+	rbuf_init(&r, p + FRAME_HDR, flen - FRAME_HDR);
+	magic = rbuf_bytes(&r, SEGHDR_MAGICLEN);
+	version = rbuf_u32(&r);
+	if (r.err || memcmp(magic, SEGHDR_MAGIC, SEGHDR_MAGICLEN) != 0) {
+		jerr(why, whylen, "bad segment header magic");
+		return -1;
+	}
+	if (version != JOURNAL_VERSION) {
+		jerr(why, whylen, "journal format version %u, this simqd "
+		    "reads version %u", version, JOURNAL_VERSION);
+		return -2;
+	}
+	hseq = rbuf_u64(&r);
+	*flags = rbuf_u32(&r);
+	if (r.err || rbuf_left(&r) != 0) {
+		jerr(why, whylen, "segment header of %zu bytes",
+		    flen - FRAME_HDR);
+		return -1;
+	}
+	if (hseq != seq) {
+		jerr(why, whylen, "header says segment %016llx",
+		    (unsigned long long)hseq);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Replays the records of a segment image after its header through fn.
+ * Returns 0 when all of it is good; 1 at a bad record, with its offset in
+ * *end and the reason in why; -1 when fn returned -1 for the record at
+ * *end.  Pure: no I/O, so it is the same code whatever p points into.
+ */
+static int
+seg_replay(const uint8_t *p, size_t n, journal_replay_fn fn, void *arg,
+    size_t *end, uint64_t *nrec, char *why, size_t whylen)
+{
+	size_t	off = SEGHDR_SIZE, flen;
+	uint8_t	type;
+
+	for (; off < n; off += flen) {
+		*end = off;
+		if (frame_check(p + off, n - off, &flen, why, whylen) == -1)
+			return 1;
+		type = p[off + 8];
+		if (type < 16) {
+			jerr(why, whylen, "reserved record type %u", type);
+			return 1;
+		}
+		if (fn != NULL && fn(arg, type, p + off + FRAME_HDR,
+		    flen - FRAME_HDR) == -1)
+			return -1;
+		(*nrec)++;
+	}
+	*end = off;
+	return 0;
+}
+
+/*
+ * Writes all of p, retrying short writes and EINTR, and honouring the
+ * journal_fail_after() allowance.  Returns 0, or -1 with errno set (part
+ * of p may have been written).
+ */
+static int
+jwrite(struct journal *j, int fd, const void *p, size_t n)
+{
+	const uint8_t	*q = p;
+	size_t		 want;
+	ssize_t		 r;
+
+	while (n > 0) {
+		want = n;
+		if (j->fail_armed) {
+			if (j->fail_left == 0) {
+				errno = ENOSPC;
+				return -1;
+			}
+			if (want > j->fail_left)
+				want = (size_t)j->fail_left;
+		}
+		if ((r = write(fd, q, want)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (j->fail_armed)
+			j->fail_left -= (uint64_t)r;
+		q += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* fdatasync of the current segment.  Returns 0, or -1 with errno set. */
+static int
+jdatasync(struct journal *j)
+{
+	if (fdatasync(j->fd) == -1) {
+		j->broken = 1;
+		return -1;
+	}
+	j->st.fsyncs++;
+	j->dirty = 0;
+	return 0;
+}
+
+static int
+jdirsync(struct journal *j)
+{
+	if (fsync(j->dirfd) == -1)
+		return -1;
+	j->st.fsyncs++;
+	return 0;
+}
+
+/*
+ * Starts segment seq as SEQ.seg.tmp holding its header.  Returns the file
+ * descriptor, or -1 with errno set and no file left behind.
+ */
+static int
+seg_begin(struct journal *j, uint64_t seq, uint32_t flags)
+{
+	struct buf	b;
+	char		tmp[SEG_NAMELEN];
+	int		fd, save;
+
+	seg_name(tmp, seq, 1);
+	fd = openat(j->dirfd, tmp, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0600);
+	if (fd == -1)
+		return -1;
+	buf_init(&b);
+	seghdr_put(&b, seq, flags);
+	if (jwrite(j, fd, b.p, b.len) == -1)
+		goto fail;
+	buf_free(&b);
+	return fd;
+
+fail:
+	save = errno;
+	buf_free(&b);
+	close(fd);
+	unlinkat(j->dirfd, tmp, 0);
+	errno = save;
+	return -1;
+}
+
+/* Gives up on a segment from seg_begin(), keeping errno. */
+static void
+seg_abort(struct journal *j, uint64_t seq, int fd)
+{
+	char	tmp[SEG_NAMELEN];
+	int	save = errno;
+
+	seg_name(tmp, seq, 1);
+	close(fd);
+	unlinkat(j->dirfd, tmp, 0);
+	errno = save;
+}
+
+/*
+ * Makes segment seq durable and gives it its name: fsync, rename, fsync
+ * the directory.  Returns 0, or -1 with errno set; then the final name is
+ * gone again and the caller calls seg_abort().
+ */
+static int
+seg_finish(struct journal *j, uint64_t seq, int fd)
+{
+	char	tmp[SEG_NAMELEN], name[SEG_NAMELEN];
+	int	save;
+
+	seg_name(tmp, seq, 1);
+	seg_name(name, seq, 0);
+	if (fsync(fd) == -1)
+		return -1;
+	j->st.fsyncs++;
+	if (renameat(j->dirfd, tmp, j->dirfd, name) == -1)
+		return -1;
+	if (jdirsync(j) == -1) {
+		save = errno;
+		unlinkat(j->dirfd, name, 0);
+		errno = save;
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates segment seq with just its header.  Returns its descriptor,
+ * open for appending at the end of the header, or -1 with errno set. */
+static int
+seg_create(struct journal *j, uint64_t seq, uint32_t flags)
+{
+	int	fd;
+
+	if ((fd = seg_begin(j, seq, flags)) == -1)
+		return -1;
+	if (seg_finish(j, seq, fd) == -1) {
+		seg_abort(j, seq, fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Closes the current segment and starts the next.  The old one is synced
+ * first whatever the policy: once a later segment exists, damage in it
+ * would be mid-journal corruption rather than a torn tail.
+ */
+static int
+journal_rotate(struct journal *j)
+{
+	int	fd;
+
+	if (j->dirty && jdatasync(j) == -1)
+		return -1;
+	if ((fd = seg_create(j, j->seq + 1, 0)) == -1)
+		return -1;
+	close(j->fd);
+	j->fd = fd;
+	j->seq++;
+	j->nseg++;
+	j->older += j->size;
+	j->size = SEGHDR_SIZE;
+	return 0;
+}
+
+/* mkdir -p, fsyncing the parent of each directory it creates so the new
+ * journal directory survives a crash.  Returns 0, or -1 with errno set. */
+static int
+mkdir_p(const char *path)
+{
+	char	 tmp[PATH_MAX], *p;
+	size_t	 n = strlen(path);
+	int	 fd, last;
+
+	if (n == 0 || n >= sizeof tmp) {
+		errno = n ? ENAMETOOLONG : ENOENT;
+		return -1;
+	}
+	memcpy(tmp, path, n + 1);
+	for (p = tmp + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		last = (*p == '\0');
+		*p = '\0';
+		if (mkdir(tmp, 0700) == 0) {
+			/* tmp is the new directory: fsync the one above. */
+			if ((p = strrchr(tmp, '/')) == NULL)
+				fd = open(".", O_RDONLY|O_DIRECTORY|O_CLOEXEC);
+			else if (p == tmp)
+				fd = open("/", O_RDONLY|O_DIRECTORY|O_CLOEXEC);
+			else {
+				*p = '\0';
+				fd = open(tmp, O_RDONLY|O_DIRECTORY|O_CLOEXEC);
+				*p = '/';
+			}
+			if (fd != -1) {
+				fsync(fd);
+				close(fd);
+			}
+			p = tmp + strlen(tmp);
+		} else if (errno != EEXIST)
+			return -1;
+		if (last)
+			return 0;
+		*p = '/';
+	}
+}
+
+static int
+seq_cmp(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+seglist_free(struct seglist *sl)
+{
+	size_t	i;
+
+	for (i = 0; i < sl->ntmp; i++)
+		free(sl->tmp[i]);
+	free(sl->tmp);
+	free(sl->seq);
+	free(sl->size);
+	memset(sl, 0, sizeof *sl);
+}
+
+/* Lists the segments and leftover temporary files.  Returns 0, or -1 with
+ * errno set. */
+static int
+seglist_read(struct journal *j, struct seglist *sl)
+{
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 cap = 0, tcap = 0, len;
+	uint64_t	 seq;
+	void		*p;
+	int		 fd, save;
+
+	if ((fd = dup(j->dirfd)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (len == 20 && strcmp(de->d_name + 16, ".seg") == 0 &&
+		    seg_parse_seq(de->d_name, &seq) == 0) {
+			if (sl->n == cap) {
+				cap = cap ? cap * 2 : 16;
+				if ((p = reallocarray(sl->seq, cap,
+				    sizeof *sl->seq)) == NULL)
+					goto fail;
+				sl->seq = p;
+			}
+			sl->seq[sl->n++] = seq;
+		} else if (len == 24 && strcmp(de->d_name + 16, ".seg.tmp") ==
+		    0 && seg_parse_seq(de->d_name, &seq) == 0) {
+			if (sl->ntmp == tcap) {
+				tcap = tcap ? tcap * 2 : 4;
+				if ((p = reallocarray(sl->tmp, tcap,
+				    sizeof *sl->tmp)) == NULL)
+					goto fail;
+				sl->tmp = p;
+			}
+			if ((sl->tmp[sl->ntmp] = strdup(de->d_name)) == NULL)
+				goto fail;
+			sl->ntmp++;
+		}
+	}
+	if (errno != 0)
+		goto fail;
+	closedir(d);
+	if (sl->n == 0)
+		return 0;
+	if ((sl->size = calloc(sl->n, sizeof *sl->size)) == NULL)
+		return -1;
+	qsort(sl->seq, sl->n, sizeof *sl->seq, seq_cmp);
+	return 0;
+
+fail:
+	save = errno;
+	closedir(d);
+	errno = save;
+	return -1;
+}
+
+/*
+ * Reads the header of segment seq.  Returns as seghdr_check(), or -3 with
+ * errno set when the file cannot be read.
+ */
+static int
+seg_read_header(struct journal *j, uint64_t seq, uint32_t *flags, char *why,
+    size_t whylen)
+{
+	uint8_t	hdr[SEGHDR_SIZE];
+	char	name[SEG_NAMELEN];
+	ssize_t	n;
+	int	fd;
+
+	seg_name(name, seq, 0);
+	if ((fd = openat(j->dirfd, name, O_RDONLY|O_CLOEXEC)) == -1)
+		return -3;
+	while ((n = pread(fd, hdr, sizeof hdr, 0)) == -1 && errno == EINTR)
+		;
+	close(fd);
+	if (n == -1)
+		return -3;
+	return seghdr_check(hdr, (size_t)n, seq, flags, why, whylen);
+}
+
+/*
+ * Picks the segment replay starts at: the newest whose header has
+ * SEG_SNAPSHOT, else the oldest.  Damaged headers are left for the replay
+ * to find (if they matter).  Returns 0, or -1 with a message in err.
+ */
+static int
+journal_find_start(struct journal *j, struct seglist *sl, size_t *start,
+    char *err, size_t errlen)
+{
+	uint32_t	flags;
+	size_t		i;
+	char		why[160];
+	int		r;
+
+	*start = 0;
+	for (i = sl->n; i-- > 0;) {
+		r = seg_read_header(j, sl->seq[i], &flags, why, sizeof why);
+		if (r == -3) {
+			jerr(err, errlen, "journal: %s/%016llx.seg: %s", j->dir,
+			    (unsigned long long)sl->seq[i], strerror(errno));
+			return -1;
+		}
+		if (r == -2) {
+			jerr(err, errlen, "journal: %s/%016llx.seg: %s", j->dir,
+			    (unsigned long long)sl->seq[i], why);
+			return -1;
+		}
+		if (r == 0 && (flags & SEG_SNAPSHOT)) {
+			*start = i;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Reports corruption found at off in segment file name.  Without force,
+ * returns -1 with the message for the operator in err; with force, records
+ * the cut and returns 0.
+ */
+static int
+journal_corrupt(struct journal *j, struct plan *pl, const char *name,
+    uint64_t off, const char *why, int force, char *err, size_t errlen)
+{
+	jreport(j, "%s/%s: CORRUPT at offset %llu: %s", j->dir, name,
+	    (unsigned long long)off, why);
+	if (!force) {
+		jerr(err, errlen, "journal: corrupt record in %s/%s at offset "
+		    "%llu (%s); start with --force to cut the journal there, "
+		    "losing everything after it", j->dir, name,
+		    (unsigned long long)off, why);
+		return -1;
+	}
+	pl->forced = 1;
+	j->st.corrupt_at = off;
+	if (j->readonly)
+		jreport(j, "%s/%s: --force would cut the journal at offset "
+		    "%llu", j->dir, name, (unsigned long long)off);
+	else
+		log_warn("journal: CORRUPT record in %s/%s at offset %llu "
+		    "(%s): --force given, cutting the journal there; "
+		    "everything after it is LOST", j->dir, name,
+		    (unsigned long long)off, why);
+	return 0;
+}
+
+/*
+ * Replays segments [pl->start, sl->n) through fn and decides what to keep
+ * (pl->keep, pl->cut).  Changes nothing on disk.  Returns 0, or -1 with a
+ * message in err: corruption without force, a read error, fn failing.
+ */
+static int
+journal_replay(struct journal *j, struct seglist *sl, struct plan *pl,
+    int force, journal_replay_fn fn, void *arg, char *err, size_t errlen)
+{
+	struct stat	 sb;
+	const uint8_t	*p;
+	void		*map;
+	char		 name[SEG_NAMELEN], why[160], why2[200];
+	uint32_t	 flags;
+	uint64_t	 nrec;
+	size_t		 i, size, end = 0;
+	int		 fd, r, last, follows = 0;
+
+	pl->keep = pl->start;
+	for (i = pl->start; i < sl->n; i++) {
+		seg_name(name, sl->seq[i], 0);
+		last = (i == sl->n - 1);
+		if (i > pl->start && sl->seq[i] != sl->seq[i - 1] + 1) {
+			snprintf(why, sizeof why, "segment %016llx is missing",
+			    (unsigned long long)sl->seq[i - 1] + 1);
+			if (journal_corrupt(j, pl, name, 0, why, force, err,
+			    errlen) == -1)
+				return -1;
+			break;
+		}
+
+		if ((fd = openat(j->dirfd, name, O_RDONLY|O_CLOEXEC)) == -1 ||
+		    fstat(fd, &sb) == -1) {
+			jerr(err, errlen, "journal: %s/%s: %s", j->dir, name,
+			    strerror(errno));
+			if (fd != -1)
+				close(fd);
+			return -1;
+		}
+		size = (size_t)sb.st_size;
+		map = NULL;
+		if (size > 0) {
+			map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+			if (map == MAP_FAILED) {
+				jerr(err, errlen, "journal: mmap %s/%s: %s",
+				    j->dir, name, strerror(errno));
+				close(fd);
+				return -1;
+			}
+			madvise(map, size, MADV_SEQUENTIAL);
+		}
+		close(fd);
+		p = map;
+
+		r = seghdr_check(p, size, sl->seq[i], &flags, why, sizeof why);
+		if (r == -2) {
+			jerr(err, errlen, "journal: %s/%s: %s", j->dir, name,
+			    why);
+			goto fail;
+		}
+		if (r == -1) {
+			if (map != NULL)
+				munmap(map, size);
+			if (journal_corrupt(j, pl, name, 0, why, force, err,
+			    errlen) == -1)
+				return -1;
+			break;
+		}
+
+		nrec = 0;
+		r = seg_replay(p, size, fn, arg, &end, &nrec, why, sizeof why);
+		j->st.records += nrec;
+		if (r == -1) {
+			jerr(err, errlen, "journal: replay failed at the record "
+			    "in %s/%s at offset %zu (type %u)", j->dir, name,
+			    end, p[end + 8]);
+			goto fail;
+		}
+		if (r == 1)
+			follows = !last || frame_follows(p, size, end);
+		if (map != NULL)
+			munmap(map, size);
+
+		pl->keep = i + 1;
+		sl->size[i] = size;
+		jreport(j, "%s/%s: %s%llu records, %zu bytes", j->dir, name,
+		    (flags & SEG_SNAPSHOT) ? "snapshot, " : "",
+		    (unsigned long long)nrec, r == 0 ? size : end);
+		if (r == 0)
+			continue;
+
+		pl->cut = 1;
+		pl->cut_len = end;
+		sl->size[i] = end;
+		if (!follows) {
+			j->st.torn_bytes = size - end;
+			jreport(j, "%s/%s: torn tail: %zu bytes at offset %zu "
+			    "(%s)%s", j->dir, name, size - end, end, why,
+			    j->readonly ? ", would be cut" : ", cut");
+			break;
+		}
+		snprintf(why2, sizeof why2, "%s; %s", why, last ?
+		    "a good record follows it" : "later segments follow it");
+		if (journal_corrupt(j, pl, name, end, why2, force, err,
+		    errlen) == -1)
+			return -1;
+		break;
+	}
+	return 0;
+
+fail:
+	if (map != NULL)
+		munmap(map, size);
+	return -1;
+}
+
+/*
+ * Carries out the plan: removes the segments after a forced cut (newest
+ * first, so a crash leaves a contiguous run), cuts the last kept segment,
+ * removes obsolete segments and temporary files.  Returns 0, or -1 with a
+ * message in err.
+ */
+static int
+journal_apply(struct journal *j, struct seglist *sl, struct plan *pl,
+    char *err, size_t errlen)
+{
+	char	name[SEG_NAMELEN];
+	size_t	i;
+	int	fd, changed = 0;
+
+	for (i = sl->n; i-- > pl->keep;) {
+		seg_name(name, sl->seq[i], 0);
+		if (unlinkat(j->dirfd, name, 0) == -1 && errno != ENOENT) {
+			jerr(err, errlen, "journal: remove %s/%s: %s", j->dir,
+			    name, strerror(errno));
+			return -1;
+		}
+		log_warn("journal: removed %s/%s, after the forced cut",
+		    j->dir, name);
+		changed = 1;
+	}
+	if (changed && jdirsync(j) == -1) {
+		jerr(err, errlen, "journal: fsync %s: %s", j->dir,
+		    strerror(errno));
+		return -1;
+	}
+
+	if (pl->cut) {
+		seg_name(name, sl->seq[pl->keep - 1], 0);
+		if ((fd = openat(j->dirfd, name, O_WRONLY|O_CLOEXEC)) == -1 ||
+		    ftruncate(fd, (off_t)pl->cut_len) == -1 ||
+		    fsync(fd) == -1) {
+			jerr(err, errlen, "journal: cut %s/%s: %s", j->dir,
+			    name, strerror(errno));
+			if (fd != -1)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		j->st.fsyncs++;
+		if (!pl->forced)
+			log_warn("journal: torn tail in %s/%s: cut %llu bytes "
+			    "at offset %llu", j->dir, name,
+			    (unsigned long long)j->st.torn_bytes,
+			    (unsigned long long)pl->cut_len);
+	}
+
+	/* Obsolete files are harmless: failing to remove them is logged
+	 * and retried at the next start. */
+	changed = 0;
+	for (i = 0; i < pl->start; i++) {
+		seg_name(name, sl->seq[i], 0);
+		if (unlinkat(j->dirfd, name, 0) == -1 && errno != ENOENT)
+			log_warn("journal: remove %s/%s: %s", j->dir, name,
+			    strerror(errno));
+		changed = 1;
+	}
+	for (i = 0; i < sl->ntmp; i++) {
+		if (unlinkat(j->dirfd, sl->tmp[i], 0) == -1 && errno != ENOENT)
+			log_warn("journal: remove %s/%s: %s", j->dir,
+			    sl->tmp[i], strerror(errno));
+		else
+			log_info("journal: removed %s/%s, left by an "
+			    "interrupted snapshot or rotation", j->dir,
+			    sl->tmp[i]);
+		changed = 1;
+	}
+	if (changed && jdirsync(j) == -1)
+		log_warn("journal: fsync %s: %s", j->dir, strerror(errno));
+	return 0;
+}
+
+struct journal *
+journal_open(const struct journal_opts *opts, journal_replay_fn fn,
+    void *arg, char *err, size_t errlen)
+{
+	struct journal	*j;
+	struct seglist	 sl;
+	struct plan	 pl;
+	uint64_t	 seq;
+	uint32_t	 flags;
+	size_t		 i;
+
+	memset(&sl, 0, sizeof sl);
+	memset(&pl, 0, sizeof pl);
+	if ((j = calloc(1, sizeof *j)) == NULL) {
+		jerr(err, errlen, "journal: %s", strerror(errno));
+		return NULL;
+	}
+	j->dirfd = j->fd = -1;
+	j->policy = opts->policy;
+	j->seg_max = opts->segment_max ? opts->segment_max :
+	    JOURNAL_SEGMENT_MAX;
+	j->readonly = opts->readonly;
+	j->report = opts->report;
+	buf_init(&j->pending);
+
+	if ((j->dir = strdup(opts->dir)) == NULL) {
+		jerr(err, errlen, "journal: %s", strerror(errno));
+		goto fail;
+	}
+	if (!j->readonly && mkdir_p(j->dir) == -1) {
+		jerr(err, errlen, "journal: mkdir %s: %s", j->dir,
+		    strerror(errno));
+		goto fail;
+	}
+	if ((j->dirfd = open(j->dir, O_RDONLY|O_DIRECTORY|O_CLOEXEC)) == -1) {
+		jerr(err, errlen, "journal: %s: %s", j->dir, strerror(errno));
+		goto fail;
+	}
+	/* Two brokers appending to one journal would interleave records. */
+	if (!j->readonly && flock(j->dirfd, LOCK_EX|LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			jerr(err, errlen, "journal: %s is in use by another "
+			    "simqd", j->dir);
+		else
+			jerr(err, errlen, "journal: lock %s: %s", j->dir,
+			    strerror(errno));
+		goto fail;
+	}
+	if (seglist_read(j, &sl) == -1) {
+		jerr(err, errlen, "journal: read %s: %s", j->dir,
+		    strerror(errno));
+		goto fail;
+	}
+	if (journal_find_start(j, &sl, &pl.start, err, errlen) == -1)
+		goto fail;
+	for (i = 0; i < pl.start; i++)
+		jreport(j, "%s/%016llx.seg: obsolete, older than the snapshot",
+		    j->dir, (unsigned long long)sl.seq[i]);
+	for (i = 0; i < sl.ntmp; i++)
+		jreport(j, "%s/%s: leftover temporary file, ignored", j->dir,
+		    sl.tmp[i]);
+	if (journal_replay(j, &sl, &pl, opts->force, fn, arg, err,
+	    errlen) == -1)
+		goto fail;
+
+	j->nseg = pl.keep - pl.start;
+	if (j->nseg > 0) {
+		j->first = sl.seq[pl.start];
+		j->seq = sl.seq[pl.keep - 1];
+		for (i = pl.start; i < pl.keep - 1; i++)
+			j->older += sl.size[i];
+		j->size = sl.size[pl.keep - 1];
+	}
+	jreport(j, "journal %s: %llu segments, %llu records, %llu bytes%s",
+	    j->dir, (unsigned long long)j->nseg,
+	    (unsigned long long)j->st.records,
+	    (unsigned long long)(j->older + j->size),
+	    pl.forced ? ", CORRUPT (cut by --force)" :
+	    j->st.torn_bytes ? ", torn tail" : ", ok");
+	if (j->readonly)
+		goto done;
+
+	if (journal_apply(j, &sl, &pl, err, errlen) == -1)
+		goto fail;
+	/* An empty journal is a complete snapshot of an empty state. */
+	if (j->nseg > 0) {
+		seq = j->seq + 1;
+		flags = 0;
+	} else {
+		seq = sl.n > 0 ? sl.seq[sl.n - 1] + 1 : 1;
+		flags = SEG_SNAPSHOT;
+	}
+	if ((j->fd = seg_create(j, seq, flags)) == -1) {
+		jerr(err, errlen, "journal: create %s/%016llx.seg: %s", j->dir,
+		    (unsigned long long)seq, strerror(errno));
+		goto fail;
+	}
+	if (j->nseg == 0)
+		j->first = seq;
+	j->older += j->size;
+	j->seq = seq;
+	j->size = SEGHDR_SIZE;
+	j->nseg++;
+
+done:
+	seglist_free(&sl);
+	return j;
+
+fail:
+	seglist_free(&sl);
+	if (j->fd != -1)
+		close(j->fd);
+	if (j->dirfd != -1)
+		close(j->dirfd);
+	buf_free(&j->pending);
+	free(j->dir);
+	free(j);
+	return NULL;
+}
+
+int
+journal_close(struct journal *j)
+{
+	int	rv = 0, save = 0;
+
+	if (j == NULL)
+		return 0;
+	if (j->pending.len > 0 && journal_commit(j) == -1) {
+		rv = -1;
+		save = errno;
+	} else if (j->broken) {
+		rv = -1;
+		save = EIO;
+	} else if (j->dirty && jdatasync(j) == -1) {
+		rv = -1;
+		save = errno;
+	}
+	if (j->fd != -1)
+		close(j->fd);
+	if (j->dirfd != -1)
+		close(j->dirfd);
+	buf_free(&j->pending);
+	free(j->dir);
+	free(j);
+	if (rv == -1)
+		errno = save;
+	return rv;
+}
+
+/* Records of the journal's own types, or too large for any reader to
+ * accept, are a bug in the caller: the journal would refuse them later. */
+void
+journal_append(struct journal *j, uint8_t type, const void *payload,
+    size_t len)
+{
+	if (type < 16 || len >= JOURNAL_RECORD_MAX)
+		fatal("journal: bad record appended (type %u, %zu bytes)",
+		    type, len);
+	frame_put(&j->pending, type, payload, len);
+}
+
+size_t
+journal_pending(const struct journal *j)
+{
+	return j->pending.len;
+}
+
+/*
+ * After a failed write the file may end in part of a frame, so the journal
+ * refuses every later write (EIO): the caller exits, and the next start
+ * cuts the partial frame as a torn tail.
+ */
+int
+journal_commit(struct journal *j)
+{
+	if (j->pending.len == 0)
+		return 0;
+	if (j->readonly) {
+		errno = EROFS;
+		return -1;
+	}
+	if (j->broken) {
+		errno = EIO;
+		return -1;
+	}
+	if (j->size >= j->seg_max && journal_rotate(j) == -1)
+		goto fail;
+	if (jwrite(j, j->fd, j->pending.p, j->pending.len) == -1)
+		goto fail;
+	j->size += j->pending.len;
+	j->dirty = 1;
+	j->st.commits++;
+	if (j->pending.cap > PENDING_KEEP)
+		buf_free(&j->pending);
+	else
+		buf_reset(&j->pending);
+	if (j->policy == FSYNC_ALWAYS && jdatasync(j) == -1)
+		goto fail;
+	return 0;
+
+fail:
+	j->broken = 1;
+	return -1;
+}
+
+int
+journal_sync(struct journal *j)
+{
+	if (j->broken) {
+		errno = EIO;
+		return -1;
+	}
+	if (!j->dirty)
+		return 0;
+	return jdatasync(j);
+}
+
+/* Writes the snapshot's buffered records.  Returns 0, or -1 with errno
+ * set and the snapshot marked failed. */
+static int
+snap_flush(struct snapw *w)
+{
+	if (w->buf.len == 0)
+		return 0;
+	if (jwrite(w->j, w->fd, w->buf.p, w->buf.len) == -1) {
+		w->err = errno;
+		return -1;
+	}
+	w->size += w->buf.len;
+	buf_reset(&w->buf);
+	return 0;
+}
+
+int
+journal_snap_append(struct snapw *w, uint8_t type, const void *payload,
+    size_t len)
+{
+	if (w->err) {
+		errno = w->err;
+		return -1;
+	}
+	if (type < 16 || len >= JOURNAL_RECORD_MAX) {
+		w->err = errno = EINVAL;
+		return -1;
+	}
+	frame_put(&w->buf, type, payload, len);
+	if (w->buf.len >= SNAP_CHUNK)
+		return snap_flush(w);
+	return 0;
+}
+
+/*
+ * The snapshot becomes the journal's state the moment its rename is on
+ * disk (seg_finish): before that a crash leaves a .tmp file that the next
+ * start removes, after it the older segments are obsolete and their
+ * removal here is only tidying (a crash before it is finished by the next
+ * start).
+ */
+int
+journal_snapshot(struct journal *j, journal_snapshot_fn fn, void *arg)
+{
+	struct snapw	w;
+	char		name[SEG_NAMELEN];
+	uint64_t	seq, s, first, last;
+	int		save;
+
+	if (j->readonly || j->broken) {
+		errno = j->readonly ? EROFS : EIO;
+		return -1;
+	}
+	if (journal_commit(j) == -1)
+		return -1;
+	seq = j->seq + 1;
+	memset(&w, 0, sizeof w);
+	w.j = j;
+	w.fd = -1;
+	buf_init(&w.buf);
+	if ((w.fd = seg_begin(j, seq, SEG_SNAPSHOT)) == -1)
+		goto fail;
+	w.size = SEGHDR_SIZE;
+	errno = 0;
+	if (fn(arg, &w) == -1 && w.err == 0)
+		w.err = errno ? errno : EIO;
+	if (w.err != 0) {
+		errno = w.err;
+		goto fail;
+	}
+	if (snap_flush(&w) == -1 || seg_finish(j, seq, w.fd) == -1)
+		goto fail;
+	buf_free(&w.buf);
+
+	first = j->first;
+	last = j->seq;
+	close(j->fd);
+	j->fd = w.fd;
+	j->first = j->seq = seq;
+	j->nseg = 1;
+	j->older = 0;
+	j->size = w.size;
+	j->dirty = 0;
+	j->st.snapshots++;
+	for (s = first; s <= last; s++) {
+		seg_name(name, s, 0);
+		if (unlinkat(j->dirfd, name, 0) == -1 && errno != ENOENT)
+			log_warn("journal: remove %s/%s: %s", j->dir, name,
+			    strerror(errno));
+	}
+	return 0;
+
+fail:
+	save = errno;
+	log_warn("journal: snapshot %s/%016llx.seg failed: %s", j->dir,
+	    (unsigned long long)seq, strerror(save));
+	if (w.fd != -1)
+		seg_abort(j, seq, w.fd);
+	buf_free(&w.buf);
+	errno = save;
+	return -1;
+}
+
+void
+journal_stats(const struct journal *j, struct journal_stats *st)
+{
+	*st = j->st;
+	st->segments = j->nseg;
+	st->bytes = j->nseg > 0 ? j->older + j->size : 0;
+}
+
+void
+journal_fail_after(struct journal *j, uint64_t bytes)
+{
+	j->fail_armed = bytes > 0;
+	j->fail_left = bytes;
+}
