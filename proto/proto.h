@@ -102,7 +102,8 @@ enum proto_err {
 	PERR__COUNT
 };
 
-/* "bad-request" etc.; never NULL for a valid code. */
+/* "bad-request" etc.; never NULL (PERR_NONE is "none", an out-of-range
+ * code "server"). */
 const char	*proto_err_name(enum proto_err);
 /* 1 for the server class, 0 for client errors. */
 int		 proto_err_is_server(enum proto_err);
@@ -121,9 +122,11 @@ int	proto_parse_i64(const char *s, size_t len, int64_t min, int64_t max,
 	    int64_t *out);
 
 /* A duration for people: "90", "90s", "500ms", "10m", "2h", "3d", or a
- * sum of those without spaces ("1h30m").  A bare number is seconds.
- * Returns 0 and milliseconds in *ms, or -1.  Used by the client; the wire
- * itself carries plain milliseconds. */
+ * sum of those without spaces ("1h30m"), units in decreasing order and
+ * each at most once; leading zeros are allowed ("1h05m").  A bare number
+ * is seconds.  s is NUL-terminated.  Returns 0 and milliseconds (at most
+ * SIMQ_MS_MAX) in *ms, or -1.  Used by the client; the wire itself
+ * carries plain milliseconds. */
 int	proto_parse_duration(const char *s, uint64_t *ms);
 
 /* A job id: "17" (a job or a whole array) or "17_5" (task 5 of array 17).
@@ -193,19 +196,37 @@ int	proto_word_is(const struct proto_word *w, const char *s);
  * many bytes it consumed; the caller drains those and calls again.
  *
  *   PROTO_NEED  more bytes are needed; *used says how many were consumed
- *               (non-zero only while skipping), and proto_in_want() how
- *               many contiguous bytes the next call should see at least.
+ *               (non-zero only while skipping).  Everything that could be
+ *               done with these bytes is done: drain *used and call again
+ *               when more bytes arrive.  The bytes left are then fewer
+ *               than proto_in_want().
  *   PROTO_LINE  a request line: tok.p/tok.len, without CR LF.  If its
  *               command takes a body, call proto_in_body() before the next
  *               call.
  *   PROTO_BODY  a complete body: tok.p/tok.len, without its CR LF.
- *   PROTO_ERR   the input was wrong (*err says how); the framer has
- *               already resynchronised: a too-long line is skipped to its
- *               end, an oversized body is swallowed byte for byte.  Reply
- *               with the error and carry on.
+ *   PROTO_ERR   the input was wrong (*err says how).  Reply with the
+ *               error and carry on; the framer discards what is left of
+ *               the bad input itself (with PROTO_NEED and *used > 0 while
+ *               it arrives).  One PROTO_ERR per bad request:
+ *               PERR_LINE      reported as soon as SIMQ_LINE_MAX bytes
+ *                              hold no LF; the rest of the line, up to
+ *                              and including its LF, is skipped after.
+ *               PERR_BODYSIZE  reported after the oversized body and its
+ *                              terminator have been swallowed (see
+ *                              proto_in_body); if the terminator is
+ *                              wrong, input is also skipped to the next
+ *                              LF, silently.
+ *               PERR_BODY      the body is not followed by CR LF or LF;
+ *                              reported at once, then input is skipped up
+ *                              to and including the next LF.
  *
  * A line ends at LF; a CR right before it is dropped, so both nc's LF and
- * a strict client's CR LF work.  A body must be followed by CR LF or LF.
+ * a strict client's CR LF work.  A line may hold SIMQ_LINE_MAX bytes with
+ * its terminator.  A body must be followed by CR LF or LF.
+ *
+ * Between calls the caller drains exactly *used bytes and keeps the rest
+ * (the framer remembers how far it has searched a partial line).  tok
+ * points into buf and is valid until those bytes are drained.
  */
 enum proto_ev {
 	PROTO_NEED,
@@ -224,11 +245,16 @@ void		proto_in_init(struct proto_in *);
 enum proto_ev	proto_in_next(struct proto_in *, char *buf, size_t len,
 		    size_t *used, struct proto_word *tok, enum proto_err *err);
 /* The line just returned announced a body of n bytes; max is the largest
- * the command accepts.  If n > max the body will be swallowed and the next
- * event is PROTO_ERR with PERR_BODYSIZE. */
+ * the command accepts.  If n <= max the next event is PROTO_BODY (or
+ * PROTO_ERR PERR_BODY).  If n > max the body will be swallowed: the next
+ * events are PROTO_NEED (with *used > 0) until n bytes and their
+ * terminator have gone by, then PROTO_ERR with PERR_BODYSIZE. */
 void		proto_in_body(struct proto_in *, size_t n, size_t max);
-/* Contiguous bytes the next proto_in_next call wants to see, at least
- * (never more than SIMQ_LINE_MAX + 2 or the body length + 2). */
+/* Contiguous bytes the caller must be able to show the next
+ * proto_in_next call: the next event may need that many (SIMQ_LINE_MAX
+ * for a line, the body length + 2 for a body, 1 or 2 while skipping;
+ * never more than SIMQ_LINE_MAX + 2 or the body length + 2).  A capacity,
+ * not a threshold: fewer bytes may do, so call whenever bytes arrive. */
 size_t		proto_in_want(const struct proto_in *);
 
 /*
@@ -268,7 +294,8 @@ enum proto_cmd {
 
 struct proto_cmdinfo {
 	const char	*name;		/* upper case, as on the wire */
-	int		 minargs;	/* words after the verb */
+	int		 minargs;	/* words after the verb, with the
+					   body length word */
 	int		 maxargs;	/* -1: up to SIMQ_WORDS_MAX */
 	int		 body;		/* PROTO_BODY_* */
 	size_t		 bodymax;
@@ -290,7 +317,15 @@ struct proto_req {
 /* Splits and checks a request line: known verb (any case), argument count
  * within the table's bounds, a valid body length within bodymax.  For a
  * command with a body, args excludes the length word.  Returns PERR_NONE,
- * or an error with a message in msg. */
+ * or an error with a message in msg:
+ *   PERR_UNKNOWN   unknown verb, or an empty line (nwords 0).
+ *   PERR_BADREQ    too many words, wrong arity, a body length that is not
+ *                  a number: no body follows (bodylen 0).
+ *   PERR_BODYSIZE  all fine but the body length exceeds bodymax; bodylen
+ *                  is the announced length.  Do not reply yet: call
+ *                  proto_in_body(bodylen, bodymax); the framer swallows
+ *                  the body and then returns PROTO_ERR PERR_BODYSIZE: reply
+ *                  then (msg is the message to send). */
 enum proto_err	proto_req_parse(struct proto_req *, char *line, size_t len,
 		    char *msg, size_t msglen);
 
@@ -316,8 +351,10 @@ struct proto_jobopts {
 	struct proto_word	env[SIMQ_ENV_MAX];	/* env=K=V, decoded */
 };
 
-/* Parses option words into o.  Returns PERR_NONE or PERR_BADREQ with a
- * message naming the bad option. */
+/* Parses option words into o.  Values are decoded in place (the words'
+ * bytes change); a decoded string holding a NUL is refused.  array= is
+ * accepted here; BATCH must refuse has_array itself.  Returns PERR_NONE or
+ * PERR_BADREQ with a message naming the bad option. */
 enum proto_err	proto_jobopts_parse(struct proto_jobopts *o,
 		    struct proto_word *w, int n, char *msg, size_t msglen);
 
