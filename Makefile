@@ -12,7 +12,7 @@ DESTDIR	?=
 CC	?= cc
 
 PKGS_DEB = gcc make pkg-config libevent-dev libjemalloc-dev libcmocka-dev \
-	   python3 procps util-linux
+	   python3 procps util-linux netcat-openbsd
 
 EVENT_CFLAGS	:= $(shell pkg-config --cflags libevent 2>/dev/null)
 EVENT_LIBS	:= $(shell pkg-config --libs libevent 2>/dev/null || echo -levent)
@@ -28,7 +28,7 @@ SAN_FLAGS   = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 SAN_CFLAGS  = $(BASE_CFLAGS) -O1 $(SAN_FLAGS) $(CFLAGS)
 
 PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c
-BROKER_SRC = broker/log.c broker/crc32c.c broker/journal.c broker/record.c \
+BROKER_SRC = broker/util.c broker/log.c broker/crc32c.c broker/journal.c broker/record.c \
 	     broker/job.c broker/queue.c broker/worker.c broker/cmd.c \
 	     broker/net.c broker/snapshot.c broker/idmap.c
 BROKER_MAIN = broker/main.c

@@ -1,0 +1,1120 @@
+/*
+ * job.c: the job model: jobs, arrays and tasks, and every move between
+ * states.
+ *
+ * Each function here is one state change.  It is called live by a command
+ * handler or a timer, and again on replay by record.c with the outcome the
+ * journal recorded; when live it appends that record itself, so no change
+ * can reach memory without reaching the journal.  Consequences that follow
+ * from the state alone (a failed dependency failing its dependents, an
+ * array finishing with its last task) are derived, not journaled.
+ *
+ * An array is one record.  Its tasks are materialised, in index order, only
+ * when a worker takes them; until then they are a count ("cut - cursor")
+ * kept in the array's state.  Per-queue and per-array counts move with
+ * every change so summaries never walk the jobs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "simqd.h"
+#include "log.h"
+
+static void	unit_set_state(struct job *, int);
+static void	finish_unit(struct job *);
+static void	deps_resolve(struct job *);
+static void	gate_check(struct job *);
+static void	array_check(struct job *);
+
+struct jobopts *
+jobopts_new(const struct proto_jobopts *po, struct queue *q)
+{
+	struct jobopts	*o = xcalloc(1, sizeof *o);
+	int		 i;
+
+	o->refs = 1;
+	o->q = q;
+	o->prio = po->prio;
+	o->timeout_ms = po->timeout_ms;
+	o->retries = po->retries;
+	if (po->name.len)
+		o->name = xstrndup(po->name.p, po->name.len);
+	if (po->cwd.len)
+		o->cwd = xstrndup(po->cwd.p, po->cwd.len);
+	if (po->output.len)
+		o->output = xstrndup(po->output.p, po->output.len);
+	o->nenv = po->nenv;
+	if (o->nenv) {
+		o->env = xcalloc(o->nenv, sizeof *o->env);
+		for (i = 0; i < po->nenv; i++)
+			o->env[i] = xstrndup(po->env[i].p, po->env[i].len);
+	}
+	o->ndeps = po->ndeps;
+	if (o->ndeps) {
+		o->deps = xcalloc(o->ndeps, sizeof *o->deps);
+		memcpy(o->deps, po->deps, o->ndeps * sizeof *o->deps);
+	}
+	return o;
+}
+
+void
+jobopts_unref(struct jobopts *o)
+{
+	uint32_t	i;
+
+	if (o == NULL || --o->refs > 0)
+		return;
+	free(o->name);
+	free(o->cwd);
+	free(o->output);
+	for (i = 0; i < o->nenv; i++)
+		free(o->env[i]);
+	free(o->env);
+	free(o->deps);
+	free(o);
+}
+
+/* A command from packed data: argc NUL-terminated strings.  The caller
+ * has checked that data holds exactly argc of them. */
+struct cmd *
+cmd_new(const char *data, uint32_t len, uint32_t argc)
+{
+	struct cmd	*c = xmalloc(sizeof *c + len);
+
+	c->len = len;
+	c->argc = argc;
+	memcpy(c->data, data, len);
+	return c;
+}
+
+/* A command from encoded words; decodes them in place.  NULL if a word is
+ * malformed or contains a NUL byte (an argv string cannot). */
+struct cmd *
+cmd_from_words(struct proto_word *w, int n)
+{
+	size_t		 len = 0;
+	long		 d;
+	int		 i;
+	struct cmd	*c;
+	char		*p;
+
+	for (i = 0; i < n; i++) {
+		if ((d = proto_decode(w[i].p, w[i].len)) < 0)
+			return NULL;
+		w[i].len = (size_t)d;
+		if (memchr(w[i].p, '\0', w[i].len) != NULL)
+			return NULL;
+		len += w[i].len + 1;
+	}
+	c = xmalloc(sizeof *c + len);
+	c->len = (uint32_t)len;
+	c->argc = (uint32_t)n;
+	p = c->data;
+	for (i = 0; i < n; i++) {
+		memcpy(p, w[i].p, w[i].len);
+		p[w[i].len] = '\0';
+		p += w[i].len + 1;
+	}
+	return c;
+}
+
+int
+job_finished(const struct job *j)
+{
+	return j->state == JS_DONE || j->state == JS_FAILED ||
+	    j->state == JS_CANCELED;
+}
+
+/* An array's state, seen as a whole. */
+int
+job_array_state(const struct job *j)
+{
+	const struct array	*a = j->arr;
+	const uint64_t		*c = a->count;
+
+	if (c[JS_DONE] + c[JS_FAILED] + c[JS_CANCELED] == a->ntasks) {
+		if (c[JS_FAILED])
+			return JS_FAILED;
+		if (c[JS_CANCELED])
+			return JS_CANCELED;
+		return JS_DONE;
+	}
+	if (c[JS_RUNNING])
+		return JS_RUNNING;
+	if (c[JS_QUEUED])
+		return JS_QUEUED;
+	return JS_WAITING;
+}
+
+uint64_t
+backoff_ms(uint32_t failures)
+{
+	uint64_t	d = B->cfg.backoff_base_ms;
+
+	while (failures-- > 1 && d < B->cfg.backoff_cap_ms)
+		d *= 2;
+	return d < B->cfg.backoff_cap_ms ? d : B->cfg.backoff_cap_ms;
+}
+
+/* Takes a job out of whichever heap holds it. */
+static void
+unheap(struct job *j)
+{
+	if (j->where == JH_READY)
+		heap_remove(&j->opts->q->ready, j);
+	else if (j->where == JH_TIMER)
+		heap_remove(&B->timers, j);
+	j->where = JH_NONE;
+}
+
+static void
+timer_add(struct job *j, uint64_t due)
+{
+	unheap(j);
+	j->due = due;
+	heap_push(&B->timers, j);
+	j->where = JH_TIMER;
+}
+
+/* Puts a job, task or array into its queue's heap. */
+void
+queue_ready(struct job *j)
+{
+	unheap(j);
+	heap_push(&j->opts->q->ready, j);
+	j->where = JH_READY;
+	B->want_dispatch = 1;
+}
+
+/* An array belongs in its queue's heap while its gate is open, it has
+ * tasks not yet materialised, and it is under its running limit. */
+static int
+array_eligible(const struct job *j)
+{
+	const struct array	*a = j->arr;
+
+	return j->gate_open && a->cursor < a->cut &&
+	    (a->spec.maxrun == 0 || a->running < a->spec.maxrun);
+}
+
+static void
+array_requeue(struct job *j)
+{
+	if (array_eligible(j)) {
+		if (j->where != JH_READY)
+			queue_ready(j);
+	} else if (j->where == JH_READY)
+		unheap(j);
+}
+
+/* Moves a job or task to a state, keeping the counts. */
+static void
+unit_set_state(struct job *j, int to)
+{
+	int	from = j->state;
+
+	if (from == to)
+		return;
+	queue_count(j->opts->q, from, to, 1);
+	if (j->kind == JK_TASK) {
+		struct array *a = j->parent->arr;
+		a->count[from]--;
+		a->count[to]++;
+		if (from == JS_RUNNING)
+			a->running--;
+		if (to == JS_RUNNING)
+			a->running++;
+	}
+	j->state = to;
+}
+
+/* Moves an array's block of unmaterialised pending tasks. */
+static void
+array_block_state(struct job *j, int to)
+{
+	struct array	*a = j->arr;
+	uint64_t	 n = a->cut - a->cursor;
+
+	if (j->state != to && n) {
+		queue_count(j->opts->q, j->state, to, n);
+		a->count[j->state] -= n;
+		a->count[to] += n;
+	}
+	j->state = to;
+}
+
+/*
+ * Creates a job, or an array when spec is given, with id.  Takes over the
+ * caller's references to opts and cmd.  Its dependencies are resolved now:
+ * ones already done count as satisfied, one already failed fails it.
+ */
+struct job *
+job_submit(uint64_t id, struct jobopts *o, struct cmd *c,
+    const struct array_spec *spec, uint64_t submitted, uint64_t not_before)
+{
+	struct job	*j = xcalloc(1, sizeof *j);
+
+	j->id = id;
+	j->index = SIMQ_NOINDEX;
+	j->opts = o;
+	j->cmd = c;
+	j->submitted = submitted;
+	j->due = not_before;
+	j->state = JS_WAITING;
+	if (spec != NULL) {
+		struct array *a = xcalloc(1, sizeof *a);
+		a->spec = *spec;
+		a->ntasks = proto_array_count(spec);
+		a->cut = a->ntasks;
+		TAILQ_INIT(&a->tasks);
+		j->kind = JK_ARRAY;
+		j->arr = a;
+		a->count[JS_WAITING] = a->ntasks;
+		queue_count(o->q, -1, JS_WAITING, a->ntasks);
+	} else {
+		j->kind = JK_JOB;
+		queue_count(o->q, -1, JS_WAITING, 1);
+	}
+	idmap_put(j);
+	TAILQ_INSERT_TAIL(&B->jobs, j, entry);
+	if (id >= B->next_id)
+		B->next_id = id + 1;
+	B->nsubmitted++;
+	deps_resolve(j);
+	return j;
+}
+
+/* Finds what a dependency names: a job, an array, or an array's task
+ * (materialised or not).  Returns the job, or NULL when it is gone; for an
+ * unmaterialised task returns its array and sets *pending. */
+static struct job *
+dep_target(const struct simq_id *d, int *pending, int *pos_canceled)
+{
+	struct job	*t, *a;
+	uint64_t	 pos;
+
+	*pending = 0;
+	*pos_canceled = 0;
+	if (d->index == SIMQ_NOINDEX)
+		return idmap_get(d->id, SIMQ_NOINDEX);
+	if ((t = idmap_get(d->id, d->index)) != NULL)
+		return t;
+	if ((a = idmap_get(d->id, SIMQ_NOINDEX)) == NULL || a->kind != JK_ARRAY)
+		return NULL;
+	pos = (d->index - a->arr->spec.first) / a->arr->spec.step;
+	if (pos >= a->arr->cut)
+		*pos_canceled = 1;	/* canceled or failed unmaterialised */
+	*pending = 1;
+	return a;
+}
+
+/* For a live SUBMIT: every dependency must exist.  Returns PERR_NONE, or
+ * PERR_NOTFOUND with a message. */
+int
+job_deps_check(const struct jobopts *o, char *msg, size_t len)
+{
+	uint32_t	 i;
+	struct job	*a;
+	char		 id[32];
+
+	for (i = 0; i < o->ndeps; i++) {
+		const struct simq_id *d = &o->deps[i];
+		proto_format_id(id, d->id, d->index);
+		if (d->index == SIMQ_NOINDEX) {
+			if (idmap_get(d->id, SIMQ_NOINDEX) == NULL)
+				goto missing;
+			continue;
+		}
+		if ((a = idmap_get(d->id, SIMQ_NOINDEX)) == NULL ||
+		    a->kind != JK_ARRAY)
+			goto missing;
+		const struct array_spec *s = &a->arr->spec;
+		if (d->index < s->first || d->index > s->last ||
+		    (d->index - s->first) % s->step != 0)
+			goto missing;
+	}
+	return PERR_NONE;
+missing:
+	snprintf(msg, len, "dependency %s does not exist", id);
+	return PERR_NOTFOUND;
+}
+
+static void
+dep_add(struct job *on, struct job *waiter, uint32_t index)
+{
+	struct dep	*d = xmalloc(sizeof *d);
+
+	d->waiter = waiter;
+	d->index = index;
+	d->next = on->dependents;
+	on->dependents = d;
+	waiter->ndeps_left++;
+}
+
+/* Drops every dependency registration of waiter (before a cancel or a
+ * failure makes them moot). */
+static void
+deps_unregister(struct job *w)
+{
+	uint32_t	 i;
+	int		 pending, cut;
+
+	if (w->ndeps_left == 0)
+		return;
+	for (i = 0; i < w->opts->ndeps; i++) {
+		struct job *t = dep_target(&w->opts->deps[i], &pending, &cut);
+		struct dep **pp;
+		if (t == NULL)
+			continue;
+		for (pp = &t->dependents; *pp != NULL;) {
+			if ((*pp)->waiter == w) {
+				struct dep *d = *pp;
+				*pp = d->next;
+				free(d);
+				w->ndeps_left--;
+			} else
+				pp = &(*pp)->next;
+		}
+	}
+	w->ndeps_left = 0;
+}
+
+/* The state a unit's failure or cancel lands in, with a reason. */
+static void
+set_reason(struct job *j, const char *reason)
+{
+	if (j->res == NULL) {
+		j->res = xcalloc(1, sizeof *j->res);
+		j->res->exit = -1;
+	}
+	free(j->res->reason);
+	j->res->reason = reason ? xstrdup(reason) : NULL;
+}
+
+/* Ends a job, task or whole array that never ran (or was canceled) in
+ * state to, with a reason. */
+static void
+end_now(struct job *j, int to, const char *reason)
+{
+	unheap(j);
+	deps_unregister(j);
+	if (j->kind == JK_ARRAY) {
+		struct array *a = j->arr;
+		struct job *t;
+		TAILQ_FOREACH(t, &a->tasks, entry) {
+			if (!job_finished(t)) {
+				if (t->state == JS_RUNNING)
+					worker_drop(t->run->w, t,
+					    to == JS_CANCELED ? "canceled" :
+					    "dependency-failed");
+				end_now(t, to, reason);
+			}
+		}
+		if (a->cut > a->cursor) {
+			uint64_t n = a->cut - a->cursor;
+			queue_count(j->opts->q, j->state, to, n);
+			a->count[j->state] -= n;
+			a->count[to] += n;
+			a->cut = a->cursor;
+			a->cut_state = to;
+		}
+		set_reason(j, reason);
+		array_check(j);
+		return;
+	}
+	if (j->state == JS_RUNNING) {
+		struct run *r = j->run;
+		TAILQ_REMOVE(&r->w->jobs, j, run->wentry);
+		r->w->njobs--;
+		worker_gc(r->w);
+		free(r);
+		j->run = NULL;
+	}
+	set_reason(j, reason);
+	unit_set_state(j, to);
+	finish_unit(j);
+}
+
+/*
+ * Failures spread down dependency chains through a worklist rather than
+ * recursion: a chain of a hundred thousand jobs must not use a hundred
+ * thousand stack frames.
+ */
+struct pending_fail {
+	struct job	*j;
+	char		 reason[96];
+};
+static struct pending_fail	*pf;
+static size_t			 npf, cappf;
+static int			 draining;
+
+static int
+unit_finished(const struct job *j)
+{
+	if (j->kind == JK_ARRAY) {
+		int st = job_array_state(j);
+		return st == JS_DONE || st == JS_FAILED || st == JS_CANCELED;
+	}
+	return job_finished(j);
+}
+
+static void
+fail_drain(void)
+{
+	struct pending_fail	p;
+
+	if (draining)
+		return;
+	draining = 1;
+	while (npf > 0) {
+		p = pf[--npf];
+		if (!unit_finished(p.j))
+			end_now(p.j, JS_FAILED, p.reason);
+	}
+	draining = 0;
+}
+
+/*
+ * Tells the dependents of j (those waiting on index, or on the whole when
+ * index is SIMQ_NOINDEX) that it finished, well or not.
+ */
+static void
+deps_notify(struct job *j, uint32_t index, int ok)
+{
+	struct dep	**pp, *d;
+	char		  id[32];
+	int		  st;
+
+	proto_format_id(id, j->id, index);
+	st = j->kind == JK_ARRAY && index == SIMQ_NOINDEX ?
+	    job_array_state(j) : j->state;
+	for (pp = &j->dependents; (d = *pp) != NULL;) {
+		if (d->index != index) {
+			pp = &d->next;
+			continue;
+		}
+		*pp = d->next;
+		struct job *w = d->waiter;
+		free(d);
+		w->ndeps_left--;
+		if (ok) {
+			gate_check(w);
+			continue;
+		}
+		if (npf == cappf) {
+			cappf = cappf ? cappf * 2 : 64;
+			pf = realloc(pf, cappf * sizeof *pf);
+			if (pf == NULL)
+				fatal("dependencies: out of memory");
+		}
+		pf[npf].j = w;
+		snprintf(pf[npf].reason, sizeof pf[npf].reason,
+		    "dependency %s %s", id, proto_state_name(st));
+		npf++;
+	}
+	fail_drain();
+}
+
+/* Called when a job or task reaches done, failed or canceled. */
+static void
+finish_unit(struct job *j)
+{
+	if (j->res == NULL) {
+		j->res = xcalloc(1, sizeof *j->res);
+		j->res->exit = -1;
+	}
+	j->res->finished = B->now;
+	B->nfinished++;
+	B->want_wake = 1;
+	if (j->kind == JK_TASK) {
+		struct job *a = j->parent;
+		deps_notify(a, j->index, j->state == JS_DONE);
+		array_check(a);
+		array_requeue(a);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
+	j->res->in_flist = 1;
+	deps_notify(j, SIMQ_NOINDEX, j->state == JS_DONE);
+}
+
+/* After a task changed: is the array now finished as a whole? */
+static void
+array_check(struct job *j)
+{
+	int	st = job_array_state(j);
+
+	if (st != JS_DONE && st != JS_FAILED && st != JS_CANCELED)
+		return;
+	if (j->res != NULL && j->res->in_flist)
+		return;
+	if (j->res == NULL) {
+		j->res = xcalloc(1, sizeof *j->res);
+		j->res->exit = -1;
+	}
+	unheap(j);
+	j->res->finished = B->now;
+	TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
+	j->res->in_flist = 1;
+	B->want_wake = 1;
+	deps_notify(j, SIMQ_NOINDEX, st == JS_DONE);
+}
+
+/* Registers j's dependencies (at submit, or again at retry). */
+static void
+deps_resolve(struct job *j)
+{
+	uint32_t	 i;
+	int		 pending, cut;
+	char		 reason[96], id[32];
+
+	for (i = 0; i < j->opts->ndeps; i++) {
+		const struct simq_id *d = &j->opts->deps[i];
+		struct job *t = dep_target(d, &pending, &cut);
+		int st;
+
+		if (t == NULL)
+			continue;	/* forgotten after retention: it was done */
+		if (pending) {
+			if (!cut) {
+				dep_add(t, j, d->index);
+				continue;
+			}
+			st = JS_CANCELED;
+		} else if (t->kind == JK_ARRAY)
+			st = job_array_state(t);
+		else
+			st = t->state;
+		if (st == JS_DONE)
+			continue;
+		if (st == JS_FAILED || st == JS_CANCELED) {
+			proto_format_id(id, d->id, d->index);
+			snprintf(reason, sizeof reason, "dependency %s %s", id,
+			    proto_state_name(st));
+			end_now(j, JS_FAILED, reason);
+			return;
+		}
+		dep_add(t, j, d->index);
+	}
+	gate_check(j);
+}
+
+/* A waiting job, task or array becomes queued once its dependencies are
+ * done and its delay is over. */
+static void
+gate_check(struct job *j)
+{
+	if (job_finished(j) || j->ndeps_left > 0)
+		return;
+	if (j->kind == JK_ARRAY) {
+		if (j->gate_open)
+			return;
+		if (j->due > B->now) {
+			timer_add(j, j->due);
+			return;
+		}
+		j->gate_open = 1;
+		array_block_state(j, JS_QUEUED);
+		array_requeue(j);
+		return;
+	}
+	if (j->state != JS_WAITING)
+		return;
+	if (j->due > B->now) {
+		timer_add(j, j->due);
+		return;
+	}
+	unit_set_state(j, JS_QUEUED);
+	queue_ready(j);
+}
+
+/* Makes the next task of an array real; it is queued, outside any heap. */
+struct job *
+job_materialise(struct job *aj)
+{
+	struct array	*a = aj->arr;
+	struct job	*t;
+
+	if (a->cursor >= a->cut)
+		fatal("array %llu: nothing to materialise",
+		    (unsigned long long)aj->id);
+	t = xcalloc(1, sizeof *t);
+	t->id = aj->id;
+	t->index = (uint32_t)(a->spec.first + a->cursor * a->spec.step);
+	t->kind = JK_TASK;
+	t->state = aj->state;		/* the block's state: no count moves */
+	t->opts = aj->opts;
+	t->opts->refs++;
+	t->parent = aj;
+	t->submitted = aj->submitted;
+	a->cursor++;
+	TAILQ_INSERT_TAIL(&a->tasks, t, entry);
+	idmap_put(t);
+	if (t->state != JS_QUEUED)
+		unit_set_state(t, JS_QUEUED);
+	return t;
+}
+
+/* Pops the best ready job of q, materialising an array's next task. */
+struct job *
+queue_take(struct queue *q)
+{
+	struct job	*j = heap_top(&q->ready), *t;
+
+	if (j == NULL)
+		return NULL;
+	if (j->kind != JK_ARRAY) {
+		unheap(j);
+		return j;
+	}
+	t = job_materialise(j);
+	return t;
+}
+
+/*
+ * Leases j to worker w as attempt number attempt, until lease_until.  Live,
+ * journals the grant before the reply that carries the job can go out.
+ */
+void
+job_lease(struct job *j, struct worker *w, uint32_t attempt, uint64_t started,
+    uint64_t lease_until)
+{
+	struct run	*r = xcalloc(1, sizeof *r);
+
+	unheap(j);
+	r->w = w;
+	r->started = started;
+	j->run = r;
+	j->attempts = attempt;
+	TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
+	w->njobs++;
+	unit_set_state(j, JS_RUNNING);
+	timer_add(j, lease_until);
+	if (j->kind == JK_TASK)
+		array_requeue(j->parent);
+	if (!B->replaying) {
+		struct buf b;
+		buf_init(&b);
+		rec_lease(&b, j, w->name, w->host ? w->host : "", w->lease_ms);
+		journal_put(REC_LEASE, &b);
+	}
+}
+
+static void
+run_end(struct job *j)
+{
+	struct run	*r = j->run;
+
+	if (r == NULL)
+		return;
+	TAILQ_REMOVE(&r->w->jobs, j, run->wentry);
+	r->w->njobs--;
+	worker_gc(r->w);
+	free(r);
+	j->run = NULL;
+}
+
+void
+result_free(struct result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->worker);
+	free(r->host);
+	free(r->outpath);
+	free(r->reason);
+	free(r->data);
+	free(r);
+}
+
+/*
+ * The running attempt of j ended with result res (taken over), and the
+ * job goes to state: done, failed, or waiting/queued for a retry after a
+ * backoff ending at due.
+ */
+void
+job_finish(struct job *j, struct result *res, int state, uint64_t due)
+{
+	unheap(j);
+	run_end(j);
+	if (j->res != NULL && j->res->in_flist)
+		fatal("job %llu finished twice", (unsigned long long)j->id);
+	result_free(j->res);
+	j->res = res;
+	if (state == JS_DONE || state == JS_FAILED) {
+		unit_set_state(j, state);
+		if (!B->replaying) {
+			struct buf b;
+			buf_init(&b);
+			rec_finish(&b, j);
+			journal_put(REC_FINISH, &b);
+		}
+		finish_unit(j);
+		return;
+	}
+	j->failures++;
+	unit_set_state(j, JS_WAITING);
+	j->due = due;
+	if (!B->replaying) {
+		struct buf b;
+		buf_init(&b);
+		rec_finish(&b, j);
+		journal_put(REC_FINISH, &b);
+	}
+	gate_check(j);
+}
+
+/* The lease of running j ended without a result: its worker was lost (it
+ * is re-queued unless it has been lost too often) or released it. */
+void
+job_requeue(struct job *j, int lost, uint64_t due)
+{
+	char	reason[64];
+
+	run_end(j);
+	unheap(j);
+	if (lost)
+		j->lost++;
+	if (!B->replaying) {
+		struct buf b;
+		buf_init(&b);
+		rec_requeue(&b, j, lost, due);
+		journal_put(REC_REQUEUE, &b);
+	}
+	if (lost) {
+		B->nlost++;
+		if (j->lost > B->cfg.max_lost) {
+			snprintf(reason, sizeof reason,
+			    "its worker was lost %u times", j->lost);
+			set_reason(j, reason);
+			unit_set_state(j, JS_FAILED);
+			finish_unit(j);
+			return;
+		}
+		set_reason(j, "its worker was lost");
+	}
+	unit_set_state(j, JS_WAITING);
+	j->due = due;
+	gate_check(j);
+}
+
+/*
+ * Cancels a job, a task or a whole array.  Returns the number of jobs and
+ * tasks canceled (0 when already finished).
+ */
+int
+job_cancel(struct job *j, const char *reason)
+{
+	uint64_t	before;
+
+	if (j->kind == JK_ARRAY) {
+		int st = job_array_state(j);
+		if (st == JS_DONE || st == JS_FAILED || st == JS_CANCELED)
+			return 0;
+		before = j->arr->count[JS_CANCELED];
+		if (!B->replaying) {
+			struct buf b;
+			buf_init(&b);
+			rec_id(&b, j);
+			journal_put(REC_CANCEL, &b);
+		}
+		end_now(j, JS_CANCELED, reason);
+		return (int)(j->arr->count[JS_CANCELED] - before);
+	}
+	if (job_finished(j))
+		return 0;
+	if (!B->replaying) {
+		struct buf b;
+		buf_init(&b);
+		rec_id(&b, j);
+		journal_put(REC_CANCEL, &b);
+	}
+	if (j->state == JS_RUNNING)
+		worker_drop(j->run->w, j, "canceled");
+	end_now(j, JS_CANCELED, reason);
+	return 1;
+}
+
+/* Takes a finished job or array off the finished list (for a retry). */
+static void
+unfinish(struct job *j)
+{
+	if (j->res != NULL && j->res->in_flist) {
+		TAILQ_REMOVE(&B->finished, j, res->fentry);
+		j->res->in_flist = 0;
+	}
+}
+
+static int
+retry_unit(struct job *j)
+{
+	if (j->state != JS_FAILED && j->state != JS_CANCELED)
+		return 0;
+	if (j->kind == JK_JOB)
+		unfinish(j);
+	j->failures = 0;
+	j->lost = 0;
+	j->due = 0;
+	unit_set_state(j, JS_WAITING);
+	if (j->kind == JK_JOB)
+		deps_resolve(j);
+	else
+		gate_check(j);
+	return 1;
+}
+
+/*
+ * Re-queues a failed or canceled job or task, or an array's failed and
+ * canceled tasks, with a fresh retry budget.  Returns how many.
+ */
+int
+job_retry(struct job *j)
+{
+	int		 n = 0;
+	struct job	*t, *next;
+
+	if (j->kind != JK_ARRAY) {
+		if (j->state != JS_FAILED && j->state != JS_CANCELED)
+			return 0;
+	} else {
+		struct array *a = j->arr;
+		if (a->count[JS_FAILED] + a->count[JS_CANCELED] == 0)
+			return 0;
+	}
+	if (!B->replaying) {
+		struct buf b;
+		buf_init(&b);
+		rec_id(&b, j);
+		journal_put(REC_RETRY, &b);
+	}
+	if (j->kind != JK_ARRAY) {
+		n = retry_unit(j);
+		if (j->kind == JK_TASK) {
+			unfinish(j->parent);
+			array_requeue(j->parent);
+		}
+		return n;
+	}
+	struct array *a = j->arr;
+	unfinish(j);
+	for (t = TAILQ_FIRST(&a->tasks); t != NULL; t = next) {
+		next = TAILQ_NEXT(t, entry);
+		n += retry_unit(t);
+	}
+	if (a->cut < a->ntasks) {
+		/* The block never materialised: back to the gate's state. */
+		uint64_t k = a->ntasks - a->cut;
+		int to = j->gate_open ? JS_QUEUED : JS_WAITING;
+		queue_count(j->opts->q, a->cut_state, to, k);
+		a->count[a->cut_state] -= k;
+		a->count[to] += k;
+		a->cut = a->ntasks;
+		j->state = to;
+		n += (int)k;
+	}
+	if (!j->gate_open && j->ndeps_left == 0)
+		deps_resolve(j);
+	array_requeue(j);
+	return n;
+}
+
+/* A timer of j came due: a delay or backoff ended, or a lease ran out. */
+void
+job_due(struct job *j)
+{
+	unheap(j);
+	if (j->state == JS_RUNNING) {
+		lease_expired(j);
+		return;
+	}
+	j->due = 0;
+	gate_check(j);
+}
+
+/* Frees a job or array (and its tasks) that is no longer referenced. */
+static void
+job_free(struct job *j)
+{
+	struct job	*t;
+
+	unheap(j);
+	idmap_del(j);
+	if (j->kind == JK_ARRAY) {
+		struct array *a = j->arr;
+		int s;
+		while ((t = TAILQ_FIRST(&a->tasks)) != NULL) {
+			TAILQ_REMOVE(&a->tasks, t, entry);
+			job_free(t);
+		}
+		for (s = 0; s < JS__COUNT; s++)
+			if (a->count[s] && j->opts->q != NULL)
+				queue_count(j->opts->q, s, -1, a->count[s]);
+		free(a);
+	} else if (j->kind == JK_JOB)
+		queue_count(j->opts->q, j->state, -1, 1);
+	while (j->dependents != NULL) {
+		struct dep *d = j->dependents;
+		j->dependents = d->next;
+		free(d);
+	}
+	if (j->run != NULL)
+		run_end(j);
+	result_free(j->res);
+	jobopts_unref(j->opts);
+	free(j->cmd);
+	free(j);
+}
+
+/* Forgets jobs and arrays that finished more than the retention ago. */
+void
+job_expire(uint64_t now)
+{
+	struct job	*j;
+
+	while ((j = TAILQ_FIRST(&B->finished)) != NULL) {
+		if (j->res->finished + B->cfg.retention_ms > now)
+			break;
+		TAILQ_REMOVE(&B->finished, j, res->fentry);
+		j->res->in_flist = 0;
+		TAILQ_REMOVE(&B->jobs, j, entry);
+		job_free(j);
+	}
+}
+
+void
+job_free_all(void)
+{
+	struct job	*j;
+
+	while ((j = TAILQ_FIRST(&B->jobs)) != NULL) {
+		TAILQ_REMOVE(&B->jobs, j, entry);
+		if (j->res != NULL && j->res->in_flist)
+			TAILQ_REMOVE(&B->finished, j, res->fentry);
+		if (j->res != NULL)
+			j->res->in_flist = 0;
+		job_free(j);
+	}
+}
+
+/*
+ * Puts a job rebuilt from a snapshot record (record.c filled in its fields)
+ * into the state: map, lists, counts, heaps, dependencies, its worker.
+ * Returns 0, or -1 when the record does not fit (a task outside its
+ * array's materialised range).
+ */
+int
+job_restore(struct job *j, const char *wname, const char *host,
+    uint64_t started, uint64_t lease_ms)
+{
+	struct queue	*q = j->opts->q;
+	struct worker	*w;
+
+	if (j->kind == JK_TASK) {
+		struct array *a = j->parent->arr;
+		const struct array_spec *s = &a->spec;
+		if (j->index < s->first || j->index > s->last ||
+		    (j->index - s->first) % s->step != 0 ||
+		    (j->index - s->first) / s->step >= a->cursor)
+			return -1;
+		TAILQ_INSERT_TAIL(&a->tasks, j, entry);
+		a->count[j->state]++;
+		if (j->state == JS_RUNNING)
+			a->running++;
+		queue_count(q, -1, j->state, 1);
+	} else if (j->kind == JK_ARRAY) {
+		struct array *a = j->arr;
+		a->count[j->state] += a->cut - a->cursor;
+		queue_count(q, -1, j->state, a->cut - a->cursor);
+		a->count[a->cut_state] += a->ntasks - a->cut;
+		queue_count(q, -1, a->cut_state, a->ntasks - a->cut);
+		TAILQ_INSERT_TAIL(&B->jobs, j, entry);
+	} else {
+		queue_count(q, -1, j->state, 1);
+		TAILQ_INSERT_TAIL(&B->jobs, j, entry);
+	}
+	idmap_put(j);
+	if (j->id >= B->next_id)
+		B->next_id = j->id + 1;
+	if (j->kind == JK_ARRAY) {
+		if (!j->gate_open)
+			deps_resolve(j);
+		return 0;	/* heap and finished list: job_replay_done */
+	}
+	switch (j->state) {
+	case JS_RUNNING:
+		if ((w = worker_get(wname, 1)) == NULL)
+			return -1;
+		if (host != NULL && w->host == NULL)
+			w->host = xstrdup(host);
+		w->lease_ms = lease_ms;
+		j->run = xcalloc(1, sizeof *j->run);
+		j->run->w = w;
+		j->run->started = started;
+		TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
+		w->njobs++;
+		timer_add(j, B->now + lease_ms);
+		break;
+	case JS_WAITING:
+		if (j->kind == JK_JOB && j->failures == 0 && j->lost == 0)
+			deps_resolve(j);
+		else
+			gate_check(j);
+		break;
+	case JS_QUEUED:
+		queue_ready(j);
+		break;
+	default:
+		if (j->res == NULL)
+			return -1;
+		if (j->kind == JK_JOB) {
+			TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
+			j->res->in_flist = 1;
+		}
+		break;
+	}
+	return 0;
+}
+
+static int
+finished_cmp(const void *a, const void *b)
+{
+	const struct job *x = *(struct job *const *)a;
+	const struct job *y = *(struct job *const *)b;
+
+	if (x->res->finished != y->res->finished)
+		return x->res->finished < y->res->finished ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * After replay: arrays back into their heaps or onto the finished list,
+ * and the finished list in finish order (a snapshot writes it in id order),
+ * so retention can stop at the first job not yet due.
+ */
+void
+job_replay_done(void)
+{
+	struct job	 *j, **v;
+	size_t		  n = 0, i;
+
+	TAILQ_FOREACH(j, &B->jobs, entry) {
+		if (j->kind != JK_ARRAY)
+			continue;
+		array_requeue(j);
+		array_check(j);
+	}
+	TAILQ_FOREACH(j, &B->finished, res->fentry)
+		n++;
+	if (n == 0)
+		return;
+	v = xcalloc(n, sizeof *v);
+	i = 0;
+	while ((j = TAILQ_FIRST(&B->finished)) != NULL) {
+		TAILQ_REMOVE(&B->finished, j, res->fentry);
+		v[i++] = j;
+	}
+	qsort(v, n, sizeof *v, finished_cmp);
+	for (i = 0; i < n; i++)
+		TAILQ_INSERT_TAIL(&B->finished, v[i], res->fentry);
+	free(v);
+}

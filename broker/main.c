@@ -1,0 +1,479 @@
+/*
+ * main.c: simqd, the simq broker.
+ *
+ * One process, one libevent loop.  The loop runs one pass at a time
+ * (EVLOOP_ONCE); a pass runs whatever became ready, and between passes the
+ * broker commits: one write() and one fdatasync() cover every change the
+ * pass made, and only then do the pass's replies go out.  This is group
+ * commit without threads: the more clients are busy, the more each fsync
+ * covers.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "simqd.h"
+#include "log.h"
+
+static struct broker	broker;
+struct broker		*B = &broker;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: simqd [-v] [-d DATADIR] [-l ADDR] [-p PORT]\n"
+"             [--fsync always|interval|none] [--fsync-interval MS]\n"
+"             [--token-file FILE | --insecure] [--retention DURATION]\n"
+"             [--lease DURATION] [--max-lost N] [--retry-backoff DURATION]\n"
+"             [--retry-backoff-max DURATION] [--compact-min BYTES]\n"
+"             [--segment-size BYTES] [--force]\n"
+"       simqd --check [-d DATADIR]\n"
+"\n"
+"  -d DATADIR            keep the journal here (default ./simq-data)\n"
+"  -l ADDR               listen on ADDR (default 127.0.0.1)\n"
+"  -p PORT               listen on PORT (default 7733)\n"
+"  --fsync POLICY        always (default): no reply before its fsync;\n"
+"                        interval: fsync every --fsync-interval ms (100);\n"
+"                        none: leave it to the kernel\n"
+"  --token-file FILE     clients must send this token in HELLO\n"
+"  --insecure            allow a non-loopback ADDR without a token\n"
+"  --retention DURATION  forget finished jobs after this (default 7d)\n"
+"  --lease DURATION      lease of workers that do not ask (default 30s)\n"
+"  --max-lost N          fail a job after its worker is lost N+1 times (5)\n"
+"  --retry-backoff D     first retry delay, doubling (default 1s)\n"
+"  --retry-backoff-max D longest retry delay (default 10m)\n"
+"  --compact-min BYTES   do not compact a smaller journal (default 64M)\n"
+"  --segment-size BYTES  start a new journal segment past this (64M)\n"
+"  --force               start even if the journal is corrupt in the\n"
+"                        middle, cutting it at the first bad record\n"
+"  --check               check DATADIR's journal offline and exit\n"
+"  -v                    log more\n");
+}
+
+/* Sizes like "64M", "1G", "4096". */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	size_t		len = strlen(s);
+	uint64_t	mul = 1, v;
+
+	if (len > 1) {
+		switch (s[len - 1]) {
+		case 'K': case 'k': mul = 1024; len--; break;
+		case 'M': case 'm': mul = 1024 * 1024; len--; break;
+		case 'G': case 'g': mul = 1024 * 1024 * 1024; len--; break;
+		}
+	}
+	if (proto_parse_u64(s, len, UINT64_MAX / mul, &v) < 0)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static void
+read_token(const char *path)
+{
+	char	buf[1024];
+	FILE	*f = fopen(path, "r");
+	size_t	n;
+
+	if (f == NULL)
+		fatal("token file %s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+	    buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	if (n == 0)
+		fatal("token file %s is empty", path);
+	B->cfg.token = xstrdup(buf);
+}
+
+/* 1 if every address addr resolves to is a loopback one. */
+static int
+is_loopback(const char *addr)
+{
+	struct addrinfo	 hints, *res, *ai;
+	int		 lo = 1;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(addr, NULL, &hints, &res) != 0)
+		return 0;
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			struct sockaddr_in *s = (void *)ai->ai_addr;
+			if ((ntohl(s->sin_addr.s_addr) >> 24) != 127)
+				lo = 0;
+		} else if (ai->ai_family == AF_INET6) {
+			struct sockaddr_in6 *s = (void *)ai->ai_addr;
+			if (!IN6_IS_ADDR_LOOPBACK(&s->sin6_addr))
+				lo = 0;
+		} else
+			lo = 0;
+	}
+	freeaddrinfo(res);
+	return lo;
+}
+
+static void
+timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	B->now = now_ms();
+	B->timer_armed = 0;
+}
+
+/* Runs every job timer that is due. */
+static void
+timers_fire(void)
+{
+	struct job	*j;
+
+	while ((j = heap_top(&B->timers)) != NULL && j->due <= B->now)
+		job_due(j);
+}
+
+static void
+sweep_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	B->now = now_ms();
+	job_expire(B->now);
+}
+
+static void
+sync_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	if (journal_sync(B->journal) < 0)
+		fatal("journal: fsync: %s", strerror(errno));
+}
+
+static void
+signal_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	log_info("got %s, shutting down", sig == SIGTERM ? "SIGTERM" :
+	    "SIGINT");
+	B->stopping = 1;
+	event_base_loopbreak(B->base);
+}
+
+/* Between two loop passes: timers, parked replies, commit, replies. */
+static void
+pass_end(void)
+{
+	int	err;
+
+	B->now = now_ms();
+	timers_fire();
+	cmd_serve_parked();
+	if (journal_pending(B->journal) > 0 &&
+	    journal_commit(B->journal) < 0) {
+		err = errno;
+		log_warn("journal: write failed: %s", strerror(err));
+		net_after_pass(1, err);
+		fatal("journal: cannot write (%s); exiting so that a restart "
+		    "recovers from what is on disk", strerror(err));
+	}
+	net_after_pass(0, 0);
+	timers_arm();
+	snapshot_maybe();
+}
+
+static int
+check_only(struct journal_opts *jo)
+{
+	struct journal	*j;
+	struct queue	*q;
+	char		 err[512];
+	uint64_t	 total[JS__COUNT] = { 0 };
+	int		 s;
+
+	jo->readonly = 1;
+	jo->report = stdout;
+	B->replaying = 1;
+	if ((j = journal_open(jo, rec_apply, NULL, err, sizeof err)) == NULL) {
+		printf("FAILED: %s\n", err);
+		return 1;
+	}
+	B->replaying = 0;
+	B->journal = j;
+	job_replay_done();
+	TAILQ_FOREACH(q, &B->queues, entry)
+		for (s = 0; s < JS__COUNT; s++)
+			total[s] += q->count[s];
+	printf("state: %llu records in the id map, %u queues, next id %llu\n",
+	    (unsigned long long)B->njobs, B->nqueues,
+	    (unsigned long long)B->next_id);
+	for (s = 0; s < JS__COUNT; s++)
+		printf("  %-9s %llu\n", proto_state_name(s),
+		    (unsigned long long)total[s]);
+	printf("OK\n");
+	journal_close(j);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "fsync", required_argument, NULL, 'F' },
+		{ "fsync-interval", required_argument, NULL, 'I' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "insecure", no_argument, NULL, 'N' },
+		{ "retention", required_argument, NULL, 'R' },
+		{ "lease", required_argument, NULL, 'L' },
+		{ "max-lost", required_argument, NULL, 'M' },
+		{ "retry-backoff", required_argument, NULL, 'b' },
+		{ "retry-backoff-max", required_argument, NULL, 'B' },
+		{ "compact-min", required_argument, NULL, 'c' },
+		{ "segment-size", required_argument, NULL, 's' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "fail-writes-after", required_argument, NULL, 'W' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct config		*cfg = &B->cfg;
+	struct journal_opts	 jo;
+	struct event		*sigterm, *sigint;
+	struct timeval		 tv;
+	char			 path[4096], err[512];
+	uint64_t		 v, t0;
+	int			 ch, check = 0, lockfd;
+
+	cfg->datadir = "simq-data";
+	cfg->addr = "127.0.0.1";
+	cfg->port = SIMQ_DEFAULT_PORT;
+	cfg->fsync = FSYNC_ALWAYS;
+	cfg->fsync_interval_ms = 100;
+	cfg->retention_ms = UINT64_C(7) * 24 * 3600 * 1000;
+	cfg->default_lease_ms = 30000;
+	cfg->max_lost = 5;
+	cfg->backoff_base_ms = 1000;
+	cfg->backoff_cap_ms = 600000;
+	cfg->compact_min = (uint64_t)64 << 20;
+	cfg->segment_max = JOURNAL_SEGMENT_MAX;
+
+	while ((ch = getopt_long(argc, argv, "d:l:p:vh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			cfg->datadir = optarg;
+			break;
+		case 'l':
+			cfg->addr = optarg;
+			break;
+		case 'p':
+			if (proto_parse_u64(optarg, strlen(optarg), 65535, &v) < 0
+			    || v == 0)
+				goto bad;
+			cfg->port = (int)v;
+			break;
+		case 'v':
+			log_verbose = 1;
+			break;
+		case 'F':
+			if (strcmp(optarg, "always") == 0)
+				cfg->fsync = FSYNC_ALWAYS;
+			else if (strcmp(optarg, "interval") == 0)
+				cfg->fsync = FSYNC_INTERVAL;
+			else if (strcmp(optarg, "none") == 0)
+				cfg->fsync = FSYNC_NONE;
+			else
+				goto bad;
+			break;
+		case 'I':
+			if (proto_parse_u64(optarg, strlen(optarg), 600000, &v) < 0
+			    || v == 0)
+				goto bad;
+			cfg->fsync_interval_ms = (unsigned)v;
+			break;
+		case 'T':
+			cfg->token_file = optarg;
+			break;
+		case 'N':
+			cfg->insecure = 1;
+			break;
+		case 'R':
+			if (proto_parse_duration(optarg, &cfg->retention_ms) < 0)
+				goto bad;
+			break;
+		case 'L':
+			if (proto_parse_duration(optarg, &v) < 0 || v < 1000 ||
+			    v > 3600000)
+				goto bad;
+			cfg->default_lease_ms = v;
+			break;
+		case 'M':
+			if (proto_parse_u64(optarg, strlen(optarg), 65535, &v) < 0)
+				goto bad;
+			cfg->max_lost = (uint32_t)v;
+			break;
+		case 'b':
+			if (proto_parse_duration(optarg, &cfg->backoff_base_ms) < 0)
+				goto bad;
+			break;
+		case 'B':
+			if (proto_parse_duration(optarg, &cfg->backoff_cap_ms) < 0)
+				goto bad;
+			break;
+		case 'c':
+			if (parse_size(optarg, &cfg->compact_min) < 0)
+				goto bad;
+			break;
+		case 's':
+			if (parse_size(optarg, &cfg->segment_max) < 0 ||
+			    cfg->segment_max < 4096)
+				goto bad;
+			break;
+		case 'f':
+			cfg->force = 1;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'W':
+			if (parse_size(optarg, &cfg->fail_writes_after) < 0)
+				goto bad;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "simqd: unexpected argument '%s'\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (cfg->backoff_cap_ms < cfg->backoff_base_ms)
+		cfg->backoff_cap_ms = cfg->backoff_base_ms;
+
+	TAILQ_INIT(&B->queues);
+	TAILQ_INIT(&B->jobs);
+	TAILQ_INIT(&B->finished);
+	heap_init(&B->timers, due_less);
+	idmap_init();
+	B->next_id = 1;
+	B->now = B->started_at = now_ms();
+
+	memset(&jo, 0, sizeof jo);
+	snprintf(path, sizeof path, "%s/journal", cfg->datadir);
+	jo.dir = path;
+	jo.policy = cfg->fsync;
+	jo.interval_ms = cfg->fsync_interval_ms;
+	jo.segment_max = cfg->segment_max;
+	jo.force = cfg->force;
+	if (check)
+		return check_only(&jo);
+
+	if (cfg->token_file != NULL)
+		read_token(cfg->token_file);
+	if (cfg->token == NULL && !cfg->insecure && !is_loopback(cfg->addr))
+		fatal("listening on %s needs --token-file FILE (or --insecure): "
+		    "anyone who can reach it could run commands on the workers",
+		    cfg->addr);
+
+	if (mkdir(cfg->datadir, 0755) < 0 && errno != EEXIST)
+		fatal("%s: %s", cfg->datadir, strerror(errno));
+	snprintf(err, sizeof err, "%s/lock", cfg->datadir);
+	if ((lockfd = open(err, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		fatal("%s: %s", err, strerror(errno));
+	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0)
+		fatal("%s is in use by another simqd", cfg->datadir);
+
+	t0 = now_ms();
+	B->replaying = 1;
+	B->journal = journal_open(&jo, rec_apply, NULL, err, sizeof err);
+	if (B->journal == NULL)
+		fatal("%s", err);
+	B->replaying = 0;
+	job_replay_done();
+	if (cfg->fail_writes_after)
+		journal_fail_after(B->journal, cfg->fail_writes_after);
+	{
+		struct journal_stats st;
+		journal_stats(B->journal, &st);
+		log_info("recovered %llu jobs and tasks from %llu records "
+		    "(%llu bytes) in %llu ms; next id %llu",
+		    (unsigned long long)B->njobs,
+		    (unsigned long long)st.records,
+		    (unsigned long long)st.bytes,
+		    (unsigned long long)(now_ms() - t0),
+		    (unsigned long long)B->next_id);
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((B->base = event_base_new()) == NULL)
+		fatal("event_base_new failed");
+	B->timer_ev = evtimer_new(B->base, timer_cb, NULL);
+	B->expire_ev = event_new(B->base, -1, EV_PERSIST, sweep_cb, NULL);
+	tv.tv_sec = 60;
+	tv.tv_usec = 0;
+	event_add(B->expire_ev, &tv);
+	if (cfg->fsync == FSYNC_INTERVAL) {
+		B->sync_ev = event_new(B->base, -1, EV_PERSIST, sync_cb, NULL);
+		tv.tv_sec = cfg->fsync_interval_ms / 1000;
+		tv.tv_usec = (suseconds_t)(cfg->fsync_interval_ms % 1000) * 1000;
+		event_add(B->sync_ev, &tv);
+	}
+	sigterm = evsignal_new(B->base, SIGTERM, signal_cb, NULL);
+	sigint = evsignal_new(B->base, SIGINT, signal_cb, NULL);
+	event_add(sigterm, NULL);
+	event_add(sigint, NULL);
+	if (net_listen(cfg->addr, cfg->port) < 0)
+		fatal("cannot listen on %s port %d", cfg->addr, cfg->port);
+	log_info("listening on %s port %d, data in %s, fsync %s", cfg->addr,
+	    cfg->port, cfg->datadir, cfg->fsync == FSYNC_ALWAYS ? "always" :
+	    cfg->fsync == FSYNC_INTERVAL ? "interval" : "none");
+
+	job_expire(B->now);
+	B->want_dispatch = 1;
+	pass_end();
+	while (!B->stopping) {
+		if (event_base_loop(B->base, EVLOOP_ONCE) < 0)
+			fatal("event loop failed");
+		pass_end();
+	}
+
+	net_close_listeners();
+	conns_free_all();
+	if (journal_close(B->journal) < 0)
+		fatal("journal: closing: %s", strerror(errno));
+	job_free_all();
+	worker_free_all();
+	queues_free();
+	heap_free(&B->timers);
+	event_free(sigterm);
+	event_free(sigint);
+	event_free(B->timer_ev);
+	event_free(B->expire_ev);
+	if (B->sync_ev != NULL)
+		event_free(B->sync_ev);
+	event_base_free(B->base);
+	free(B->cfg.token);
+	log_info("shut down cleanly");
+	return 0;
+bad:
+	fprintf(stderr, "simqd: bad value '%s' for -%c\n", optarg,
+	    ch < 128 ? ch : '?');
+	usage(stderr);
+	return 2;
+}

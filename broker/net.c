@@ -1,0 +1,509 @@
+/*
+ * net.c: the listening sockets and the client connections.
+ *
+ * A connection reads into an evbuffer and runs each complete request as
+ * soon as it is framed.  Replies do not go to the socket directly: they
+ * collect in the connection's pending buffer, and only after the loop
+ * pass's journal commit (main.c) are they moved to the output buffer and
+ * written.  So no client ever hears "OK" for a change the disk has not got.
+ *
+ * Back-pressure: a connection whose unsent replies pass OUT_HIGH stops
+ * being read until they drain below OUT_LOW, so a client that pipelines
+ * without reading cannot make the broker buffer without bound.
+ *
+ * A connection is never freed inside its own callback: it is marked dead
+ * and freed after the pass.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "simqd.h"
+#include "log.h"
+
+/* Unsent replies per connection: a few thousand status lines. */
+#define OUT_HIGH	(4u << 20)
+#define OUT_LOW		(1u << 20)
+
+/* One read per event: large enough that a pipelining client's requests
+ * arrive in few passes (each pass costs one fsync). */
+#define READ_CHUNK	(256 * 1024)
+
+/* Listening sockets: an address may resolve to IPv4 and IPv6. */
+#define LISTENERS_MAX	8
+
+struct connlist		conns = TAILQ_HEAD_INITIALIZER(conns);
+static struct connlist	dirty = TAILQ_HEAD_INITIALIZER(dirty);
+uint32_t		nconns;
+
+static struct event	*listeners[LISTENERS_MAX];
+static int		 nlisteners;
+
+static struct proto_req	 req;	/* big; one request at a time */
+
+static void	conn_read_cb(evutil_socket_t, short, void *);
+static void	conn_write_cb(evutil_socket_t, short, void *);
+static void	conn_park_cb(evutil_socket_t, short, void *);
+static void	conn_process(struct conn *);
+
+static void
+mark_dirty(struct conn *c)
+{
+	if (!c->dirty) {
+		c->dirty = 1;
+		TAILQ_INSERT_TAIL(&dirty, c, dentry);
+	}
+}
+
+/* The buffer a handler writes a reply into; end it with
+ * conn_reply_done(). */
+struct evbuffer *
+conn_outbuf(struct conn *c)
+{
+	mark_dirty(c);
+	return c->pend;
+}
+
+void
+conn_reply_done(struct conn *c)
+{
+	c->npend++;
+}
+
+void
+conn_reply(struct conn *c, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(conn_outbuf(c), fmt, ap);
+	va_end(ap);
+	evbuffer_add(c->pend, "\r\n", 2);
+	conn_reply_done(c);
+}
+
+void
+conn_error(struct conn *c, enum proto_err e, const char *fmt, ...)
+{
+	va_list		 ap;
+	struct evbuffer	*o = conn_outbuf(c);
+
+	evbuffer_add_printf(o, "ERR %s ", proto_err_name(e));
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(o, fmt, ap);
+	va_end(ap);
+	evbuffer_add(o, "\r\n", 2);
+	conn_reply_done(c);
+}
+
+static void
+reading(struct conn *c, int on)
+{
+	if (on && !c->reading && !c->dead && !c->eof) {
+		event_add(c->rev, NULL);
+		c->reading = 1;
+	} else if (!on && c->reading) {
+		event_del(c->rev);
+		c->reading = 0;
+	}
+}
+
+/* Closes after the replies already made are written. */
+void
+conn_close(struct conn *c)
+{
+	c->closing = 1;
+	reading(c, 0);
+	mark_dirty(c);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	TAILQ_REMOVE(&conns, c, entry);
+	nconns--;
+	if (c->dirty)
+		TAILQ_REMOVE(&dirty, c, dentry);
+	cmd_unpark(c);
+	if (c->worker != NULL) {
+		log_info("worker %s disconnected (%u running, leases kept)",
+		    c->worker->name, c->worker->njobs);
+		worker_detach(c->worker);
+	}
+	event_free(c->rev);
+	event_free(c->wev);
+	event_free(c->park_ev);
+	evbuffer_free(c->in);
+	evbuffer_free(c->out);
+	evbuffer_free(c->pend);
+	free(c->line);
+	close(c->fd);
+	free(c);
+}
+
+static void
+accept_cb(evutil_socket_t lfd, short ev, void *arg)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof ss;
+	struct conn		*c;
+	int			 fd, one = 1;
+	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	B->now = now_ms();
+	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("accept: %s", strerror(errno));
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c = xcalloc(1, sizeof *c);
+	c->fd = fd;
+	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv,
+	    sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(c->peer, sizeof c->peer, "%.50s:%.8s", host, serv);
+	else
+		snprintf(c->peer, sizeof c->peer, "?");
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	c->pend = evbuffer_new();
+	c->rev = event_new(B->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->wev = event_new(B->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb,
+	    c);
+	c->park_ev = evtimer_new(B->base, conn_park_cb, c);
+	if (c->in == NULL || c->out == NULL || c->pend == NULL ||
+	    c->rev == NULL || c->wev == NULL || c->park_ev == NULL)
+		fatal("connection: out of memory");
+	proto_in_init(&c->pin);
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+	nconns++;
+	B->nconns++;
+	reading(c, 1);
+	log_debug("%s: connected", c->peer);
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+	int		 n;
+
+	B->now = now_ms();
+	n = evbuffer_read(c->in, fd, READ_CHUNK);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		log_debug("%s: read: %s", c->peer, strerror(errno));
+		c->dead = 1;
+		reading(c, 0);
+		mark_dirty(c);
+		return;
+	}
+	if (n == 0) {
+		/* The client is done sending; answer what it sent (after a
+		 * parked reply, if one is pending), then close. */
+		c->eof = 1;
+		reading(c, 0);
+		conn_process(c);
+		if (!c->parked)
+			conn_close(c);
+		return;
+	}
+	conn_process(c);
+}
+
+static void
+conn_park_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+
+	B->now = now_ms();
+	c->park_until = 0;	/* time is up: serve it as final */
+}
+
+/* Runs a line whose body has arrived. */
+static void
+run_line(struct conn *c, char *line, size_t len, char *body, size_t blen)
+{
+	enum proto_err	e;
+	char		msg[256];
+
+	if ((e = proto_req_parse(&req, line, len, msg, sizeof msg)) != PERR_NONE) {
+		conn_error(c, e, "%s", msg);
+		return;
+	}
+	cmd_dispatch(c, &req, body, blen);
+}
+
+/*
+ * A request line: run it, or, if a body follows, keep a copy of the line
+ * until the body is in.  An oversized body is left to the framer to
+ * swallow; it then reports PERR_BODYSIZE, answered once.
+ */
+static void
+on_line(struct conn *c, char *line, size_t len)
+{
+	const struct proto_cmdinfo	*ci;
+	enum proto_err			 e;
+	char				 msg[256];
+
+	e = proto_req_parse(&req, line, len, msg, sizeof msg);
+	if (e == PERR_BODYSIZE) {
+		proto_in_body(&c->pin, req.bodylen,
+		    proto_cmd_info(req.cmd)->bodymax);
+		return;
+	}
+	if (e != PERR_NONE) {
+		conn_error(c, e, "%s", msg);
+		return;
+	}
+	ci = proto_cmd_info(req.cmd);
+	if (ci->body == PROTO_BODY_NONE) {
+		cmd_dispatch(c, &req, NULL, 0);
+		return;
+	}
+	free(c->line);
+	c->line = xstrndup(line, len);
+	c->linelen = len;
+	proto_in_body(&c->pin, req.bodylen, ci->bodymax);
+}
+
+static const char *
+frame_msg(enum proto_err e)
+{
+	switch (e) {
+	case PERR_LINE:
+		return "line longer than 65536 bytes; discarded";
+	case PERR_BODYSIZE:
+		return "body larger than the command allows; discarded";
+	case PERR_BODY:
+		return "body not followed by CR LF; input skipped to next line";
+	default:
+		return "malformed input";
+	}
+}
+
+/*
+ * Frames and runs buffered requests until the input runs out, a reply is
+ * parked, or the output is full.
+ */
+static void
+conn_process(struct conn *c)
+{
+	struct evbuffer_iovec	 v;
+	struct proto_word	 tok;
+	enum proto_err		 err;
+	enum proto_ev		 ev;
+	size_t			 avail, want, n, used;
+	char			*p, msg[256];
+	int			 retried;
+
+	while (!c->parked && !c->dead && !c->closing) {
+		if (evbuffer_get_length(c->out) + evbuffer_get_length(c->pend) >=
+		    OUT_HIGH) {
+			reading(c, 0);
+			return;
+		}
+		if ((avail = evbuffer_get_length(c->in)) == 0)
+			break;
+		evbuffer_peek(c->in, -1, NULL, &v, 1);
+		p = v.iov_base;
+		n = v.iov_len;
+		retried = 0;
+again:
+		ev = proto_in_next(&c->pin, p, n, &used, &tok, &err);
+		if (ev == PROTO_NEED && used == 0) {
+			want = proto_in_want(&c->pin);
+			if (retried || n >= avail ||
+			    (want > avail && want > SIMQ_LINE_MAX + 2))
+				break;	/* wait for more bytes */
+			n = want < avail ? want : avail;
+			p = (char *)evbuffer_pullup(c->in, (ssize_t)n);
+			retried = 1;
+			goto again;
+		}
+		switch (ev) {
+		case PROTO_LINE:
+			on_line(c, tok.p, tok.len);
+			break;
+		case PROTO_BODY:
+			if (c->line != NULL) {
+				run_line(c, c->line, c->linelen, tok.p,
+				    tok.len);
+				free(c->line);
+				c->line = NULL;
+			}
+			break;
+		case PROTO_ERR:
+			free(c->line);
+			c->line = NULL;
+			snprintf(msg, sizeof msg, "%s", frame_msg(err));
+			conn_error(c, err, "%s", msg);
+			break;
+		case PROTO_NEED:
+			break;
+		}
+		evbuffer_drain(c->in, used);
+	}
+	if (!c->parked && !c->closing && !c->dead)
+		reading(c, 1);
+}
+
+/* Takes a parked connection back: run what it has buffered. */
+void
+conn_resume(struct conn *c)
+{
+	conn_process(c);
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+
+	B->now = now_ms();
+	if (evbuffer_write(c->out, fd) < 0 && errno != EAGAIN &&
+	    errno != EINTR) {
+		log_debug("%s: write: %s", c->peer, strerror(errno));
+		c->dead = 1;
+		mark_dirty(c);
+		event_del(c->wev);
+		return;
+	}
+	if (evbuffer_get_length(c->out) == 0) {
+		event_del(c->wev);
+		if (c->closing) {
+			c->dead = 1;
+			mark_dirty(c);
+			return;
+		}
+	}
+	if (evbuffer_get_length(c->out) < OUT_LOW && !c->reading &&
+	    !c->parked && !c->closing)
+		conn_process(c);
+}
+
+/*
+ * After the pass's commit: hand every connection's replies to its socket.
+ * If the commit failed, the replies of this pass are replaced by errors
+ * (nothing they acknowledged is durable) and the broker exits after this.
+ */
+void
+net_after_pass(int failed, int err)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&dirty)) != NULL) {
+		TAILQ_REMOVE(&dirty, c, dentry);
+		c->dirty = 0;
+		if (failed && c->npend > 0) {
+			evbuffer_drain(c->pend, evbuffer_get_length(c->pend));
+			while (c->npend-- > 0)
+				evbuffer_add_printf(c->out, "ERR server journal "
+				    "write failed: %s; the broker is exiting\r\n",
+				    strerror(err));
+		}
+		c->npend = 0;
+		evbuffer_add_buffer(c->out, c->pend);
+		if (c->dead) {
+			conn_free(c);
+			continue;
+		}
+		if (evbuffer_get_length(c->out) > 0) {
+			if (evbuffer_write(c->out, c->fd) < 0 &&
+			    errno != EAGAIN && errno != EINTR) {
+				conn_free(c);
+				continue;
+			}
+		}
+		if (evbuffer_get_length(c->out) > 0)
+			event_add(c->wev, NULL);
+		else if (c->closing) {
+			conn_free(c);
+			continue;
+		}
+		if (evbuffer_get_length(c->out) >= OUT_HIGH)
+			reading(c, 0);
+	}
+}
+
+/* Listens on addr:port (every address it resolves to). */
+int
+net_listen(const char *addr, int port)
+{
+	struct addrinfo	 hints, *res, *ai;
+	char		 serv[16];
+	int		 fd, one = 1, rc;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(serv, sizeof serv, "%d", port);
+	if ((rc = getaddrinfo(addr, serv, &hints, &res)) != 0) {
+		log_warn("listen: %s: %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL && nlisteners < LISTENERS_MAX;
+	    ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+			    sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+		    listen(fd, 1024) < 0) {
+			log_warn("listen: %s port %d: %s", addr, port,
+			    strerror(errno));
+			close(fd);
+			continue;
+		}
+		listeners[nlisteners] = event_new(B->base, fd,
+		    EV_READ | EV_PERSIST, accept_cb, NULL);
+		event_add(listeners[nlisteners], NULL);
+		nlisteners++;
+	}
+	freeaddrinfo(res);
+	return nlisteners > 0 ? 0 : -1;
+}
+
+void
+net_close_listeners(void)
+{
+	int	i;
+
+	for (i = 0; i < nlisteners; i++) {
+		close(event_get_fd(listeners[i]));
+		event_free(listeners[i]);
+	}
+	nlisteners = 0;
+}
+
+/* At exit: flush what can be flushed without blocking, then free. */
+void
+conns_free_all(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&conns)) != NULL) {
+		if (evbuffer_get_length(c->out) > 0)
+			evbuffer_write(c->out, c->fd);
+		conn_free(c);
+	}
+}

@@ -1,0 +1,202 @@
+/*
+ * queue.c: named queues, each a binary heap of ready jobs.
+ *
+ * A queue hands out its highest-priority job first and, among equals, the
+ * oldest (smallest id): both push and pop are O(log n).  An array sits in
+ * its queue's heap as one entry for all its tasks not yet materialised, so
+ * a million-task array costs one heap slot.  Each job remembers its slot,
+ * which makes removal (cancel) O(log n) too.  The same heap code orders the
+ * broker's timers (delays, backoffs, leases) by due time.
+ *
+ * Per-state counts are kept incrementally as jobs move, so a summary of all
+ * queues costs O(queues), not O(jobs).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "simqd.h"
+#include "log.h"
+
+void
+heap_init(struct heap *h, int (*less)(const struct job *, const struct job *))
+{
+	h->v = NULL;
+	h->n = h->cap = 0;
+	h->less = less;
+}
+
+void
+heap_free(struct heap *h)
+{
+	free(h->v);
+	h->v = NULL;
+	h->n = h->cap = 0;
+}
+
+static void
+heap_set(struct heap *h, uint32_t i, struct job *j)
+{
+	h->v[i] = j;
+	j->hidx = i;
+}
+
+static void
+heap_up(struct heap *h, uint32_t i)
+{
+	struct job	*j = h->v[i];
+
+	while (i > 0) {
+		uint32_t p = (i - 1) / 2;
+		if (!h->less(j, h->v[p]))
+			break;
+		heap_set(h, i, h->v[p]);
+		i = p;
+	}
+	heap_set(h, i, j);
+}
+
+static void
+heap_down(struct heap *h, uint32_t i)
+{
+	struct job	*j = h->v[i];
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->less(h->v[c + 1], h->v[c]))
+			c++;
+		if (!h->less(h->v[c], j))
+			break;
+		heap_set(h, i, h->v[c]);
+		i = c;
+	}
+	heap_set(h, i, j);
+}
+
+void
+heap_push(struct heap *h, struct job *j)
+{
+	if (h->n == h->cap) {
+		uint32_t cap = h->cap ? h->cap * 2 : 64;
+		struct job **v = realloc(h->v, (size_t)cap * sizeof *v);
+		if (v == NULL)
+			fatal("heap: out of memory");
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n] = j;
+	j->hidx = h->n++;
+	heap_up(h, j->hidx);
+}
+
+struct job *
+heap_top(const struct heap *h)
+{
+	return h->n ? h->v[0] : NULL;
+}
+
+void
+heap_remove(struct heap *h, struct job *j)
+{
+	uint32_t	 i = j->hidx;
+	struct job	*last;
+
+	if (i >= h->n || h->v[i] != j)
+		fatal("heap: job %llu not at its slot", (unsigned long long)j->id);
+	last = h->v[--h->n];
+	if (last != j) {
+		heap_set(h, i, last);
+		heap_fix(h, last);
+	}
+	/* Give memory back when a big queue drains. */
+	if (h->cap > 1024 && h->n < h->cap / 4) {
+		struct job **v = realloc(h->v, (size_t)(h->cap / 2) * sizeof *v);
+		if (v != NULL) {
+			h->v = v;
+			h->cap /= 2;
+		}
+	}
+}
+
+void
+heap_fix(struct heap *h, struct job *j)
+{
+	uint32_t	i = j->hidx;
+
+	if (i > 0 && h->less(j, h->v[(i - 1) / 2]))
+		heap_up(h, i);
+	else
+		heap_down(h, i);
+}
+
+/* Higher priority first, then lower id, then lower task index. */
+int
+ready_less(const struct job *a, const struct job *b)
+{
+	if (a->opts->prio != b->opts->prio)
+		return a->opts->prio > b->opts->prio;
+	if (a->id != b->id)
+		return a->id < b->id;
+	return a->index < b->index;
+}
+
+int
+due_less(const struct job *a, const struct job *b)
+{
+	if (a->due != b->due)
+		return a->due < b->due;
+	return a->id < b->id;
+}
+
+/*
+ * Returns the queue called name, creating it when create is set (and the
+ * limit allows).  NULL when it does not exist or cannot be made.
+ */
+struct queue *
+queue_get(const char *name, size_t len, int create)
+{
+	struct queue	*q;
+
+	TAILQ_FOREACH(q, &B->queues, entry) {
+		if (strlen(q->name) == len && memcmp(q->name, name, len) == 0)
+			return q;
+	}
+	if (!create || B->nqueues >= SIMQ_QUEUES_MAX)
+		return NULL;
+	q = xcalloc(1, sizeof *q);
+	q->name = xstrndup(name, len);
+	heap_init(&q->ready, ready_less);
+	TAILQ_INSERT_TAIL(&B->queues, q, entry);
+	B->nqueues++;
+	return q;
+}
+
+/* Moves n units (jobs or tasks) of q from state from to state to; -1 for
+ * "none" on either side (a new or a forgotten job). */
+void
+queue_count(struct queue *q, int from, int to, uint64_t n)
+{
+	if (from >= 0) {
+		if (q->count[from] < n)
+			fatal("queue %s: count of %s below zero", q->name,
+			    proto_state_name(from));
+		q->count[from] -= n;
+	}
+	if (to >= 0)
+		q->count[to] += n;
+}
+
+void
+queues_free(void)
+{
+	struct queue	*q;
+
+	while ((q = TAILQ_FIRST(&B->queues)) != NULL) {
+		TAILQ_REMOVE(&B->queues, q, entry);
+		heap_free(&q->ready);
+		free(q->name);
+		free(q);
+	}
+	B->nqueues = 0;
+}

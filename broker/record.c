@@ -1,0 +1,601 @@
+/*
+ * record.c: the job model's journal records, and replaying them.
+ *
+ * Every record is built with buf_put_* in explicit little-endian and read
+ * back with a bounds-checked rbuf, never by copying structs.  A record
+ * states an outcome ("job 17 attempt 2 failed, retry at T"), so replay
+ * applies it without asking the clock or re-running a decision.
+ *
+ * If you change a record: bump JOURNAL_VERSION in journal.h, keep decoding
+ * the old layout, and add a fixture to tests/unit/test_model.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "simqd.h"
+#include "log.h"
+
+static void
+put_opts(struct buf *b, const struct jobopts *o)
+{
+	uint32_t	i;
+
+	buf_put_str(b, o->q->name, strlen(o->q->name));
+	buf_put_i64(b, o->prio);
+	buf_put_u64(b, o->timeout_ms);
+	buf_put_u32(b, o->retries);
+	buf_put_str(b, o->name, o->name ? strlen(o->name) : 0);
+	buf_put_str(b, o->cwd, o->cwd ? strlen(o->cwd) : 0);
+	buf_put_str(b, o->output, o->output ? strlen(o->output) : 0);
+	buf_put_u32(b, o->nenv);
+	for (i = 0; i < o->nenv; i++)
+		buf_put_str(b, o->env[i], strlen(o->env[i]));
+	buf_put_u32(b, o->ndeps);
+	for (i = 0; i < o->ndeps; i++) {
+		buf_put_u64(b, o->deps[i].id);
+		buf_put_u32(b, o->deps[i].index);
+	}
+}
+
+static void
+put_cmd(struct buf *b, const struct cmd *c)
+{
+	buf_put_u32(b, c->argc);
+	buf_put_str(b, c->data, c->len);
+}
+
+static void
+put_spec(struct buf *b, const struct array_spec *s)
+{
+	buf_put_u32(b, s->first);
+	buf_put_u32(b, s->last);
+	buf_put_u32(b, s->step);
+	buf_put_u32(b, s->maxrun);
+}
+
+void
+rec_submit(struct buf *b, uint64_t first, uint32_t count,
+    const struct jobopts *o, struct cmd **cmds, const struct array_spec *spec,
+    uint64_t submitted, uint64_t not_before)
+{
+	uint32_t	i;
+
+	buf_put_u64(b, first);
+	buf_put_u32(b, count);
+	buf_put_u64(b, submitted);
+	buf_put_u64(b, not_before);
+	put_opts(b, o);
+	buf_put_u8(b, spec != NULL);
+	if (spec != NULL)
+		put_spec(b, spec);
+	for (i = 0; i < count; i++)
+		put_cmd(b, cmds[i]);
+}
+
+void
+rec_lease(struct buf *b, const struct job *j, const char *worker,
+    const char *host, uint64_t lease_ms)
+{
+	buf_put_u64(b, j->id);
+	buf_put_u32(b, j->index);
+	buf_put_u32(b, j->attempts);
+	buf_put_str(b, worker, strlen(worker));
+	buf_put_str(b, host, strlen(host));
+	buf_put_u64(b, j->run->started);
+	buf_put_u64(b, lease_ms);
+}
+
+static void
+put_str0(struct buf *b, const char *s)
+{
+	buf_put_str(b, s, s ? strlen(s) : 0);
+}
+
+static void
+put_result(struct buf *b, const struct result *r)
+{
+	buf_put_u64(b, r->started);
+	buf_put_u64(b, r->ended);
+	buf_put_u64(b, r->finished);
+	buf_put_u32(b, (uint32_t)r->exit);
+	buf_put_u32(b, (uint32_t)r->sig);
+	buf_put_u32(b, r->timedout);
+	buf_put_u64(b, r->utime);
+	buf_put_u64(b, r->stime);
+	buf_put_u64(b, r->maxrss);
+	put_str0(b, r->worker);
+	put_str0(b, r->host);
+	put_str0(b, r->outpath);
+	put_str0(b, r->reason);
+	buf_put_u32(b, r->outlen);
+	buf_put_u32(b, r->errlen);
+	buf_put_u32(b, r->reslen);
+	buf_put_str(b, r->data, (size_t)r->outlen + r->errlen + r->reslen);
+}
+
+/* After job_finish moved j: its new state, backoff end and result. */
+void
+rec_finish(struct buf *b, const struct job *j)
+{
+	buf_put_u64(b, j->id);
+	buf_put_u32(b, j->index);
+	buf_put_u32(b, j->attempts);
+	buf_put_u8(b, j->state);
+	buf_put_u64(b, j->due);
+	put_result(b, j->res);
+}
+
+void
+rec_requeue(struct buf *b, const struct job *j, int lost, uint64_t due)
+{
+	buf_put_u64(b, j->id);
+	buf_put_u32(b, j->index);
+	buf_put_u32(b, j->attempts);
+	buf_put_u8(b, lost != 0);
+	buf_put_u64(b, due);
+}
+
+void
+rec_id(struct buf *b, const struct job *j)
+{
+	buf_put_u64(b, j->id);
+	buf_put_u32(b, j->index);
+}
+
+void
+rec_queue(struct buf *b, const struct queue *q)
+{
+	buf_put_str(b, q->name, strlen(q->name));
+}
+
+/* A snapshot's record of one job, array or task, with all its state. */
+void
+rec_job(struct buf *b, const struct job *j)
+{
+	buf_put_u64(b, j->id);
+	buf_put_u32(b, j->index);
+	buf_put_u8(b, j->kind);
+	buf_put_u8(b, j->state);
+	buf_put_u8(b, j->gate_open);
+	buf_put_u16(b, j->lost);
+	buf_put_u16(b, j->failures);
+	buf_put_u32(b, j->attempts);
+	buf_put_u64(b, j->submitted);
+	buf_put_u64(b, j->due);
+	if (j->kind != JK_TASK) {
+		put_opts(b, j->opts);
+		put_cmd(b, j->cmd);
+	}
+	if (j->kind == JK_ARRAY) {
+		put_spec(b, &j->arr->spec);
+		buf_put_u64(b, j->arr->cursor);
+		buf_put_u64(b, j->arr->cut);
+		buf_put_u8(b, (uint8_t)j->arr->cut_state);
+	}
+	buf_put_u8(b, j->run != NULL);
+	if (j->run != NULL) {
+		put_str0(b, j->run->w->name);
+		put_str0(b, j->run->w->host);
+		buf_put_u64(b, j->run->started);
+		buf_put_u64(b, j->run->w->lease_ms);
+	}
+	buf_put_u8(b, j->res != NULL);
+	if (j->res != NULL)
+		put_result(b, j->res);
+}
+
+/* Appends a built record to the journal and frees the buffer. */
+void
+journal_put(uint8_t type, struct buf *b)
+{
+	journal_append(B->journal, type, b->p, b->len);
+	buf_free(b);
+}
+
+/*
+ * Decoding.  Strings come back as NUL-terminated copies (or NULL when
+ * empty, for optional ones).
+ */
+static char *
+get_str(struct rbuf *r, int optional)
+{
+	size_t		 n;
+	const char	*p = rbuf_str(r, &n);
+
+	if (p == NULL || (optional && n == 0))
+		return NULL;
+	if (memchr(p, '\0', n) != NULL) {
+		r->err = 1;
+		return NULL;
+	}
+	return xstrndup(p, n);
+}
+
+static struct jobopts *
+get_opts(struct rbuf *r)
+{
+	struct jobopts	*o = xcalloc(1, sizeof *o);
+	size_t		 n;
+	const char	*qn = rbuf_str(r, &n);
+	uint32_t	 i;
+
+	o->refs = 1;
+	if (qn == NULL || !proto_name_ok(qn, n) ||
+	    (o->q = queue_get(qn, n, 1)) == NULL)
+		r->err = 1;
+	o->prio = rbuf_i64(r);
+	o->timeout_ms = rbuf_u64(r);
+	o->retries = rbuf_u32(r);
+	o->name = get_str(r, 1);
+	o->cwd = get_str(r, 1);
+	o->output = get_str(r, 1);
+	o->nenv = rbuf_u32(r);
+	if (o->nenv > SIMQ_ENV_MAX) {
+		o->nenv = 0;
+		r->err = 1;
+	}
+	if (o->nenv) {
+		o->env = xcalloc(o->nenv, sizeof *o->env);
+		for (i = 0; i < o->nenv; i++)
+			if ((o->env[i] = get_str(r, 0)) == NULL)
+				o->env[i] = xstrdup("");
+	}
+	o->ndeps = rbuf_u32(r);
+	if (o->ndeps > SIMQ_DEPS_MAX) {
+		o->ndeps = 0;
+		r->err = 1;
+	}
+	if (o->ndeps) {
+		o->deps = xcalloc(o->ndeps, sizeof *o->deps);
+		for (i = 0; i < o->ndeps; i++) {
+			o->deps[i].id = rbuf_u64(r);
+			o->deps[i].index = rbuf_u32(r);
+		}
+	}
+	return o;
+}
+
+static struct cmd *
+get_cmd(struct rbuf *r)
+{
+	uint32_t	 argc = rbuf_u32(r), k = 0;
+	size_t		 n, i;
+	const char	*p = rbuf_str(r, &n);
+
+	if (p == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (p[i] == '\0')
+			k++;
+	if (argc == 0 || k != argc || p[n - 1] != '\0') {
+		r->err = 1;
+		return NULL;
+	}
+	return cmd_new(p, (uint32_t)n, argc);
+}
+
+static int
+get_spec(struct rbuf *r, struct array_spec *s)
+{
+	s->first = rbuf_u32(r);
+	s->last = rbuf_u32(r);
+	s->step = rbuf_u32(r);
+	s->maxrun = rbuf_u32(r);
+	if (r->err || s->step == 0 || s->first > s->last ||
+	    s->last > SIMQ_INDEX_MAX)
+		return -1;
+	return 0;
+}
+
+static struct result *
+get_result(struct rbuf *r)
+{
+	struct result	*res = xcalloc(1, sizeof *res);
+	size_t		 n;
+	const char	*p;
+
+	res->started = rbuf_u64(r);
+	res->ended = rbuf_u64(r);
+	res->finished = rbuf_u64(r);
+	res->exit = (int32_t)rbuf_u32(r);
+	res->sig = (int32_t)rbuf_u32(r);
+	res->timedout = rbuf_u32(r);
+	res->utime = rbuf_u64(r);
+	res->stime = rbuf_u64(r);
+	res->maxrss = rbuf_u64(r);
+	res->worker = get_str(r, 1);
+	res->host = get_str(r, 1);
+	res->outpath = get_str(r, 1);
+	res->reason = get_str(r, 1);
+	res->outlen = rbuf_u32(r);
+	res->errlen = rbuf_u32(r);
+	res->reslen = rbuf_u32(r);
+	p = rbuf_str(r, &n);
+	if (p == NULL || res->outlen > SIMQ_TAIL_MAX ||
+	    res->errlen > SIMQ_TAIL_MAX || res->reslen > SIMQ_PAYLOAD_MAX ||
+	    n != (size_t)res->outlen + res->errlen + res->reslen) {
+		r->err = 1;
+		res->outlen = res->errlen = res->reslen = 0;
+		return res;
+	}
+	if (n) {
+		res->data = xmalloc(n);
+		memcpy(res->data, p, n);
+	}
+	return res;
+}
+
+/* The job a record names; materialises an array's next task when the
+ * record is the lease that made it real. */
+static struct job *
+find(uint64_t id, uint32_t index, int materialise)
+{
+	struct job	*j = idmap_get(id, index), *a;
+
+	if (j != NULL || index == SIMQ_NOINDEX || !materialise)
+		return j;
+	if ((a = idmap_get(id, SIMQ_NOINDEX)) == NULL || a->kind != JK_ARRAY)
+		return NULL;
+	if (a->arr->cursor >= a->arr->cut ||
+	    a->arr->spec.first + a->arr->cursor * a->arr->spec.step != index)
+		return NULL;
+	return job_materialise(a);
+}
+
+static int
+apply_submit(struct rbuf *r)
+{
+	uint64_t		 first = rbuf_u64(r), submitted, not_before;
+	uint32_t		 count = rbuf_u32(r), i;
+	struct jobopts		*o;
+	struct array_spec	 spec;
+	int			 has_spec;
+
+	submitted = rbuf_u64(r);
+	not_before = rbuf_u64(r);
+	o = get_opts(r);
+	has_spec = rbuf_u8(r);
+	if (r->err || count == 0 || first == 0 || first < B->next_id ||
+	    (has_spec && (count != 1 || get_spec(r, &spec) < 0))) {
+		jobopts_unref(o);
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		struct cmd *c = get_cmd(r);
+		if (c == NULL)
+			break;
+		o->refs++;
+		job_submit(first + i, o, c, has_spec ? &spec : NULL, submitted,
+		    not_before);
+	}
+	jobopts_unref(o);
+	return r->err || i != count ? -1 : 0;
+}
+
+static int
+apply_lease(struct rbuf *r)
+{
+	uint64_t	 id = rbuf_u64(r), started, lease_ms;
+	uint32_t	 index = rbuf_u32(r), attempt = rbuf_u32(r);
+	char		*wname = get_str(r, 0), *host = get_str(r, 1);
+	struct job	*j;
+	struct worker	*w;
+	int		 rc = -1;
+
+	started = rbuf_u64(r);
+	lease_ms = rbuf_u64(r);
+	if (r->err || wname == NULL || (j = find(id, index, 1)) == NULL ||
+	    j->kind == JK_ARRAY || job_finished(j) || j->state == JS_RUNNING)
+		goto out;
+	if ((w = worker_get(wname, 1)) == NULL)
+		goto out;
+	if (host != NULL && (w->host == NULL || strcmp(w->host, host) != 0)) {
+		free(w->host);
+		w->host = xstrdup(host);
+	}
+	w->lease_ms = lease_ms;
+	job_lease(j, w, attempt, started, B->now + lease_ms);
+	rc = 0;
+out:
+	free(wname);
+	free(host);
+	return rc;
+}
+
+static int
+apply_finish(struct rbuf *r)
+{
+	uint64_t	 id = rbuf_u64(r), due;
+	uint32_t	 index = rbuf_u32(r), attempt = rbuf_u32(r);
+	int		 state = rbuf_u8(r);
+	struct result	*res;
+	struct job	*j;
+
+	due = rbuf_u64(r);
+	res = get_result(r);
+	if (r->err || (j = find(id, index, 0)) == NULL ||
+	    j->kind == JK_ARRAY || j->state != JS_RUNNING ||
+	    j->attempts != attempt || (state != JS_DONE &&
+	    state != JS_FAILED && state != JS_WAITING)) {
+		result_free(res);
+		return -1;
+	}
+	job_finish(j, res, state, due);
+	return 0;
+}
+
+static int
+apply_requeue(struct rbuf *r)
+{
+	uint64_t	 id = rbuf_u64(r), due;
+	uint32_t	 index = rbuf_u32(r), attempt = rbuf_u32(r);
+	int		 lost = rbuf_u8(r);
+	struct job	*j;
+
+	due = rbuf_u64(r);
+	if (r->err || (j = find(id, index, 0)) == NULL ||
+	    j->state != JS_RUNNING || j->attempts != attempt)
+		return -1;
+	job_requeue(j, lost, due);
+	return 0;
+}
+
+static int
+apply_id(struct rbuf *r, int type)
+{
+	uint64_t	 id = rbuf_u64(r);
+	uint32_t	 index = rbuf_u32(r);
+	struct job	*j;
+
+	if (r->err || (j = find(id, index, 0)) == NULL)
+		return -1;
+	if (type == REC_CANCEL)
+		job_cancel(j, "canceled");
+	else
+		job_retry(j);
+	return 0;
+}
+
+static int
+apply_queue(struct rbuf *r, int paused)
+{
+	size_t		 n;
+	const char	*name = rbuf_str(r, &n);
+	struct queue	*q;
+
+	if (name == NULL || !proto_name_ok(name, n) ||
+	    (q = queue_get(name, n, 1)) == NULL)
+		return -1;
+	q->paused = paused;
+	return 0;
+}
+
+/* Rebuilds one job, array or task from a snapshot record. */
+static int
+apply_job(struct rbuf *r)
+{
+	struct job	*j = xcalloc(1, sizeof *j), *a = NULL;
+	int		 running;
+	char		*wname = NULL, *host = NULL;
+	uint64_t	 lease_ms = 0, started = 0;
+
+	j->id = rbuf_u64(r);
+	j->index = rbuf_u32(r);
+	j->kind = rbuf_u8(r);
+	j->state = rbuf_u8(r);
+	j->gate_open = rbuf_u8(r);
+	j->lost = rbuf_u16(r);
+	j->failures = rbuf_u16(r);
+	j->attempts = rbuf_u32(r);
+	j->submitted = rbuf_u64(r);
+	j->due = rbuf_u64(r);
+	if (r->err || j->kind > JK_TASK || j->state >= JS__COUNT ||
+	    j->id == 0 || j->id > SIMQ_ID_MAX || idmap_get(j->id, j->index))
+		goto fail;
+	if (j->kind == JK_TASK) {
+		a = idmap_get(j->id, SIMQ_NOINDEX);
+		if (a == NULL || a->kind != JK_ARRAY)
+			goto fail;
+		j->parent = a;
+		j->opts = a->opts;
+		a->opts->refs++;
+	} else {
+		j->opts = get_opts(r);
+		if ((j->cmd = get_cmd(r)) == NULL)
+			goto fail;
+	}
+	if (j->kind == JK_ARRAY) {
+		struct array *arr = xcalloc(1, sizeof *arr);
+		TAILQ_INIT(&arr->tasks);
+		j->arr = arr;
+		if (get_spec(r, &arr->spec) < 0)
+			goto fail;
+		arr->ntasks = proto_array_count(&arr->spec);
+		arr->cursor = rbuf_u64(r);
+		arr->cut = rbuf_u64(r);
+		arr->cut_state = rbuf_u8(r);
+		if (arr->cursor > arr->cut || arr->cut > arr->ntasks ||
+		    arr->cut_state >= JS__COUNT)
+			goto fail;
+	}
+	running = rbuf_u8(r);
+	if (running) {
+		wname = get_str(r, 0);
+		host = get_str(r, 1);
+		started = rbuf_u64(r);
+		lease_ms = rbuf_u64(r);
+	}
+	if (rbuf_u8(r))
+		j->res = get_result(r);
+	if (r->err || (running != (j->state == JS_RUNNING)) ||
+	    (running && (wname == NULL || j->kind == JK_ARRAY)))
+		goto fail;
+	if (job_restore(j, wname, host, started, lease_ms) < 0)
+		goto fail;
+	free(wname);
+	free(host);
+	return 0;
+fail:
+	free(wname);
+	free(host);
+	if (j->kind == JK_ARRAY)
+		free(j->arr);
+	jobopts_unref(j->opts);
+	free(j->cmd);
+	result_free(j->res);
+	free(j);
+	return -1;
+}
+
+/*
+ * The journal replay callback.  Returns 0, or -1 when a record cannot be
+ * decoded or does not fit the state (journal_open then refuses to start,
+ * naming the record).
+ */
+int
+rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
+{
+	struct rbuf	r;
+	int		rc;
+
+	(void)arg;
+	rbuf_init(&r, p, len);
+	switch (type) {
+	case REC_SUBMIT:
+		rc = apply_submit(&r);
+		break;
+	case REC_LEASE:
+		rc = apply_lease(&r);
+		break;
+	case REC_FINISH:
+		rc = apply_finish(&r);
+		break;
+	case REC_REQUEUE:
+		rc = apply_requeue(&r);
+		break;
+	case REC_CANCEL:
+	case REC_RETRY:
+		rc = apply_id(&r, type);
+		break;
+	case REC_PAUSE:
+	case REC_RESUME:
+		rc = apply_queue(&r, type == REC_PAUSE);
+		break;
+	case REC_NEXTID: {
+		uint64_t n = rbuf_u64(&r);
+		rc = r.err || n == 0 ? -1 : 0;
+		if (rc == 0 && n > B->next_id)
+			B->next_id = n;
+		break;
+	}
+	case REC_JOB:
+		rc = apply_job(&r);
+		break;
+	default:
+		log_warn("journal: unknown record type %u", type);
+		return -1;
+	}
+	if (rc == 0 && rbuf_left(&r) != 0)
+		rc = -1;	/* trailing bytes: not the layout we wrote */
+	return rc;
+}

@@ -1,0 +1,372 @@
+/*
+ * simqd.h: the broker's data model and the prototypes of its modules.
+ *
+ * All state lives in memory, owned by one thread running one libevent loop.
+ * Every change goes through a function of job.c that is used both live and
+ * on replay, and every live change appends a journal record describing its
+ * outcome (not the decision that led to it), so replaying the journal
+ * rebuilds the same state whatever the clock says.
+ */
+#ifndef SIMQD_H
+#define SIMQD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "proto.h"
+#include "buf.h"
+#include "journal.h"
+
+struct event_base;
+struct evbuffer;
+struct event;
+struct conn;
+struct worker;
+
+/* Journal record types of the job model (journal.h reserves < 16). */
+enum {
+	REC_SUBMIT = 16,	/* one job, a batch, or an array */
+	REC_LEASE,		/* a job taken by a worker */
+	REC_FINISH,		/* an attempt's outcome */
+	REC_REQUEUE,		/* lease lost or released */
+	REC_CANCEL,
+	REC_RETRY,
+	REC_PAUSE,
+	REC_RESUME,
+	REC_NEXTID,		/* snapshot: the id counter */
+	REC_JOB,		/* snapshot: one job's whole state */
+};
+
+/* A binary heap of jobs; each job knows its slot (job->hidx). */
+struct heap {
+	struct job	**v;
+	uint32_t	  n;
+	uint32_t	  cap;
+	int		(*less)(const struct job *, const struct job *);
+};
+
+struct queue {
+	char		*name;
+	int		 paused;
+	struct heap	 ready;			/* jobs and arrays to hand out */
+	uint64_t	 count[JS__COUNT];	/* jobs + tasks by state */
+	TAILQ_ENTRY(queue) entry;
+};
+
+/* Options shared by every job of one SUBMIT or BATCH; immutable. */
+struct jobopts {
+	uint32_t	 refs;
+	struct queue	*q;
+	int64_t		 prio;
+	uint64_t	 timeout_ms;
+	uint32_t	 retries;
+	uint32_t	 nenv;
+	uint32_t	 ndeps;
+	char		*name;		/* NULL when unset, like cwd, output */
+	char		*cwd;
+	char		*output;
+	char		**env;		/* "K=V" */
+	struct simq_id	*deps;
+};
+
+/* A command: argc NUL-terminated arguments packed one after another. */
+struct cmd {
+	uint32_t	len;		/* bytes of data */
+	uint32_t	argc;
+	char		data[];
+};
+
+/* What a running job needs beyond a queued one. */
+struct run {
+	struct worker		*w;
+	uint64_t		 started;
+	TAILQ_ENTRY(job)	 wentry;	/* in the worker's list */
+};
+
+/* The outcome of the last attempt, and when the job finished. */
+struct result {
+	uint64_t	 started;
+	uint64_t	 ended;		/* the attempt's end, worker's clock */
+	uint64_t	 finished;	/* broker's clock: retention starts */
+	int32_t		 exit;		/* -1 when unknown */
+	int32_t		 sig;
+	uint32_t	 timedout;
+	uint64_t	 utime, stime, maxrss;
+	char		*worker;
+	char		*host;
+	char		*outpath;
+	char		*reason;
+	uint32_t	 outlen, errlen, reslen;
+	char		*data;		/* out, err, payload */
+	TAILQ_ENTRY(job) fentry;	/* in the finished list */
+	int		 in_flist;
+};
+
+/* A dependent waiting on a job, or on one task of an array. */
+struct dep {
+	struct job	*waiter;
+	uint32_t	 index;		/* SIMQ_NOINDEX: the whole */
+	struct dep	*next;
+};
+
+struct array {
+	struct array_spec spec;
+	uint64_t	 ntasks;
+	uint64_t	 cursor;	/* tasks [0, cursor) are materialised */
+	uint64_t	 cut;		/* cursor when canceled, else ntasks */
+	int		 cut_state;	/* where [cut, ntasks) is counted */
+	uint64_t	 count[JS__COUNT];	/* tasks by state */
+	uint32_t	 running;
+	TAILQ_HEAD(, job) tasks;	/* materialised tasks */
+};
+
+enum job_kind { JK_JOB, JK_ARRAY, JK_TASK };
+
+/* Where a job sits in a heap, if anywhere. */
+enum { JH_NONE, JH_READY, JH_TIMER };
+
+struct job {
+	uint64_t	 id;
+	uint32_t	 index;		/* task index or SIMQ_NOINDEX */
+	uint32_t	 hidx;		/* slot in the heap named by where */
+	uint8_t		 kind;
+	uint8_t		 state;
+	uint8_t		 where;
+	uint8_t		 gate_open;	/* arrays: deps done, delay over */
+	uint16_t	 lost;		/* times its worker was lost */
+	uint16_t	 failures;	/* failed attempts since last RETRY */
+	uint32_t	 attempts;	/* number of the latest attempt */
+	uint32_t	 ndeps_left;
+	uint64_t	 submitted;
+	uint64_t	 due;		/* delay/backoff end, or lease end */
+	struct jobopts	*opts;
+	struct cmd	*cmd;
+	union {
+		struct array	*arr;	/* JK_ARRAY */
+		struct job	*parent;/* JK_TASK */
+	};
+	struct run	*run;		/* while running */
+	struct result	*res;		/* after an attempt ended */
+	struct dep	*dependents;
+	struct job	*hnext;		/* id map chain */
+	TAILQ_ENTRY(job) entry;		/* all jobs by id, or array's tasks */
+};
+
+/* The broker-wide settings (from the command line). */
+struct config {
+	const char	*datadir;
+	const char	*addr;
+	int		 port;
+	enum fsync_policy fsync;
+	unsigned	 fsync_interval_ms;
+	const char	*token_file;
+	char		*token;
+	int		 insecure;
+	int		 force;
+	uint64_t	 retention_ms;
+	uint64_t	 backoff_base_ms;
+	uint64_t	 backoff_cap_ms;
+	uint32_t	 max_lost;
+	uint64_t	 default_lease_ms;
+	uint64_t	 segment_max;
+	uint64_t	 compact_min;	/* don't compact below this size */
+	uint64_t	 fail_writes_after;
+};
+
+/* The broker. */
+struct broker {
+	struct config	 cfg;
+	struct event_base *base;
+	struct journal	*journal;
+	int		 replaying;
+	uint64_t	 next_id;
+	uint64_t	 now;		/* ms, updated once per loop pass */
+	TAILQ_HEAD(, queue) queues;
+	uint32_t	 nqueues;
+	TAILQ_HEAD(, job) jobs;		/* top-level jobs and arrays by id */
+	TAILQ_HEAD(, job) finished;	/* by finish time, for retention */
+	uint64_t	 njobs;		/* records in the id map */
+	struct heap	 timers;	/* delays, backoffs, leases */
+	struct event	*timer_ev;
+	uint64_t	 timer_armed;	/* due time armed, or 0 */
+	struct event	*sync_ev;	/* FSYNC_INTERVAL */
+	struct event	*expire_ev;	/* retention sweep */
+	int		 want_dispatch;	/* something became ready */
+	int		 want_wake;	/* something finished */
+	int		 stopping;
+	uint64_t	 started_at;
+	/* counters for STATS */
+	uint64_t	 nsubmitted, nfinished, nlost, nconns;
+};
+
+extern struct broker *B;
+
+/* idmap.c: jobs by (id, index). */
+void		 idmap_init(void);
+void		 idmap_put(struct job *);
+void		 idmap_del(struct job *);
+struct job	*idmap_get(uint64_t id, uint32_t index);
+
+/* queue.c */
+void		 heap_init(struct heap *,
+		    int (*)(const struct job *, const struct job *));
+void		 heap_free(struct heap *);
+void		 heap_push(struct heap *, struct job *);
+struct job	*heap_top(const struct heap *);
+void		 heap_remove(struct heap *, struct job *);
+void		 heap_fix(struct heap *, struct job *);
+int		 ready_less(const struct job *, const struct job *);
+int		 due_less(const struct job *, const struct job *);
+struct queue	*queue_get(const char *name, size_t len, int create);
+void		 queue_count(struct queue *, int from, int to, uint64_t n);
+void		 queues_free(void);
+
+/* job.c: the job model, used live and on replay. */
+struct jobopts	*jobopts_new(const struct proto_jobopts *, struct queue *);
+void		 jobopts_unref(struct jobopts *);
+struct cmd	*cmd_new(const char *data, uint32_t len, uint32_t argc);
+struct cmd	*cmd_from_words(struct proto_word *, int n);
+int		 job_deps_check(const struct jobopts *, char *msg, size_t);
+struct job	*job_submit(uint64_t id, struct jobopts *, struct cmd *,
+		    const struct array_spec *, uint64_t submitted,
+		    uint64_t not_before);
+struct job	*job_materialise(struct job *arr);
+void		 job_lease(struct job *, struct worker *, uint32_t attempt,
+		    uint64_t started, uint64_t lease_until);
+void		 job_finish(struct job *, struct result *, int state,
+		    uint64_t due);
+void		 job_requeue(struct job *, int lost, uint64_t due);
+int		 job_cancel(struct job *, const char *reason);
+int		 job_retry(struct job *);
+void		 job_due(struct job *);
+int		 job_finished(const struct job *);
+int		 job_array_state(const struct job *);
+void		 job_expire(uint64_t now);
+void		 job_free_all(void);
+int		 job_restore(struct job *, const char *worker, const char *host,
+		    uint64_t started, uint64_t lease_ms);
+void		 job_replay_done(void);
+void		 result_free(struct result *);
+uint64_t	 backoff_ms(uint32_t failures);
+void		 timers_arm(void);
+void		 queue_ready(struct job *);
+struct job	*queue_take(struct queue *);
+
+/* record.c: journal records of the job model. */
+void		 rec_submit(struct buf *, uint64_t first, uint32_t count,
+		    const struct jobopts *, struct cmd **cmds,
+		    const struct array_spec *, uint64_t submitted,
+		    uint64_t not_before);
+void		 rec_lease(struct buf *, const struct job *, const char *worker,
+		    const char *host, uint64_t lease_ms);
+void		 rec_finish(struct buf *, const struct job *);
+void		 rec_requeue(struct buf *, const struct job *, int lost,
+		    uint64_t due);
+void		 rec_id(struct buf *, const struct job *);
+void		 rec_queue(struct buf *, const struct queue *);
+void		 rec_job(struct buf *, const struct job *);
+int		 rec_apply(void *, uint8_t type, const uint8_t *, size_t);
+void		 journal_put(uint8_t type, struct buf *);
+
+/* worker.c */
+struct worker {
+	char		*name;
+	char		*host;
+	uint32_t	 slots;
+	uint32_t	 pid;
+	uint64_t	 lease_ms;
+	uint64_t	 seen;
+	struct conn	*conn;
+	TAILQ_HEAD(, job) jobs;
+	uint32_t	 njobs;
+	struct drop	*drops;
+	TAILQ_ENTRY(worker) entry;
+};
+
+struct drop {
+	uint64_t	 id;
+	uint32_t	 index;
+	uint32_t	 attempt;
+	const char	*reason;	/* static string */
+	struct drop	*next;
+};
+
+extern TAILQ_HEAD(workerlist, worker) workers;
+extern uint32_t nworkers;
+
+struct worker	*worker_get(const char *name, int create);
+void		 worker_attach(struct worker *, struct conn *);
+void		 worker_detach(struct worker *);
+void		 worker_drop(struct worker *, const struct job *,
+		    const char *reason);
+void		 worker_gc(struct worker *);
+void		 worker_free_all(void);
+void		 lease_expired(struct job *);
+
+/* cmd.c: the command handlers. */
+void		 cmd_dispatch(struct conn *, struct proto_req *, char *,
+		    size_t);
+void		 cmd_serve_parked(void);
+void		 cmd_unpark(struct conn *);
+
+/* net.c: listener and connections. */
+struct conn {
+	int			 fd;
+	struct event		*rev;
+	struct event		*wev;
+	struct evbuffer		*in;
+	struct evbuffer		*out;		/* replies committed */
+	struct evbuffer		*pend;		/* replies of this pass */
+	uint32_t		 npend;		/* replies in pend */
+	struct proto_in		 pin;
+	int			 authed;
+	int			 closing;	/* close after flushing */
+	int			 dead;		/* free on next pass */
+	int			 reading;	/* rev is armed */
+	int			 dirty;		/* in the dirty list */
+	int			 eof;		/* the client sent all it will */
+	char			 peer[64];
+	/* A line whose body is still arriving. */
+	char			*line;
+	size_t			 linelen;
+	/* A parked TAKE or WAIT. */
+	int			 parked;	/* CMD_TAKE, CMD_WAIT or 0 */
+	uint64_t		 park_until;
+	struct event		*park_ev;
+	void			*park_arg;
+	struct worker		*worker;
+	TAILQ_ENTRY(conn)	 entry;
+	TAILQ_ENTRY(conn)	 dentry;	/* dirty list */
+	TAILQ_ENTRY(conn)	 pentry;	/* parked list */
+};
+
+extern TAILQ_HEAD(connlist, conn) conns, parked_conns;
+extern uint32_t nconns;
+
+int		 net_listen(const char *addr, int port);
+void		 net_close_listeners(void);
+void		 net_after_pass(int commit_failed, int err);
+void		 conn_reply(struct conn *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+void		 conn_replyv(struct conn *, struct evbuffer *);
+void		 conn_error(struct conn *, enum proto_err, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+struct evbuffer	*conn_outbuf(struct conn *);
+void		 conn_reply_done(struct conn *);
+void		 conn_close(struct conn *);
+void		 conn_resume(struct conn *);
+void		 conns_free_all(void);
+
+/* snapshot.c */
+int		 snapshot_write(void *, struct snapw *);
+void		 snapshot_maybe(void);
+
+/* main.c */
+uint64_t	 now_ms(void);
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+char		*xstrndup(const char *, size_t);
+char		*xstrdup(const char *);
+
+#endif

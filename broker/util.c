@@ -1,0 +1,83 @@
+/*
+ * util.c: allocation that aborts on failure (for small internal objects;
+ * sizes a client controls are checked before they get here), the clock,
+ * and the one libevent timer behind all job timers.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "simqd.h"
+#include "log.h"
+
+void *
+xmalloc(size_t n)
+{
+	void	*p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		fatal("out of memory (%zu bytes)", n);
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t m)
+{
+	void	*p = calloc(n ? n : 1, m ? m : 1);
+
+	if (p == NULL)
+		fatal("out of memory (%zu x %zu bytes)", n, m);
+	return p;
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char	*p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+uint64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Arms the one libevent timer at the earliest job timer. */
+void
+timers_arm(void)
+{
+	struct job	*j = heap_top(&B->timers);
+	struct timeval	 tv;
+	uint64_t	 d;
+
+	if (j == NULL) {
+		if (B->timer_armed) {
+			evtimer_del(B->timer_ev);
+			B->timer_armed = 0;
+		}
+		return;
+	}
+	if (B->timer_armed == j->due)
+		return;
+	d = j->due > B->now ? j->due - B->now : 0;
+	tv.tv_sec = (time_t)(d / 1000);
+	tv.tv_usec = (suseconds_t)(d % 1000) * 1000;
+	evtimer_add(B->timer_ev, &tv);
+	B->timer_armed = j->due;
+}
+
