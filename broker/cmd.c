@@ -822,38 +822,15 @@ current_attempt(struct conn *c, struct proto_req *r)
 	return j;
 }
 
-/* Ends the running attempt of j with res: done, a retry, or failed. */
+/* Ends the running attempt of j with res and replies with its state. */
 static void
 attempt_end(struct conn *c, struct job *j, struct result *res, int ok)
 {
-	uint64_t	due = 0;
-	int		state;
-	char		reason[64];
-
-	res->finished = B->now;
 	if (res->worker == NULL)
 		res->worker = xstrdup(c->worker->name);
 	if (res->host == NULL && c->worker->host != NULL)
 		res->host = xstrdup(c->worker->host);
-	if (ok)
-		state = JS_DONE;
-	else if (j->failures < j->opts->retries) {
-		state = JS_WAITING;
-		due = B->now + backoff_ms(j->failures + 1u);
-	} else
-		state = JS_FAILED;
-	if (!ok && res->reason == NULL) {
-		if (res->timedout)
-			snprintf(reason, sizeof reason, "timed out");
-		else if (res->sig > 0)
-			snprintf(reason, sizeof reason, "killed by signal %d",
-			    res->sig);
-		else
-			snprintf(reason, sizeof reason, "exit status %d",
-			    res->exit);
-		res->reason = xstrdup(reason);
-	}
-	job_finish(j, res, state, due);
+	job_end_attempt(j, res, ok);
 	conn_reply(c, "OK %s", proto_state_name(j->state));
 	timers_arm();
 }

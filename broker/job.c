@@ -14,6 +14,7 @@
  * kept in the array's state.  Per-queue and per-array counts move with
  * every change so summaries never walk the jobs.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -762,6 +763,40 @@ job_finish(struct job *j, struct result *res, int state, uint64_t due)
 		journal_put(REC_FINISH, &b);
 	}
 	gate_check(j);
+}
+
+/*
+ * The running attempt of j ended with res (taken over); ok says whether
+ * it succeeded.  Decides what follows: done; a retry after a backoff while
+ * the job has retries left; or failed, with a reason.
+ */
+void
+job_end_attempt(struct job *j, struct result *res, int ok)
+{
+	uint64_t	due = 0;
+	int		state;
+	char		reason[64];
+
+	res->finished = B->now;
+	if (ok)
+		state = JS_DONE;
+	else if (j->failures < j->opts->retries) {
+		state = JS_WAITING;
+		due = B->now + backoff_ms(j->failures + 1u);
+	} else
+		state = JS_FAILED;
+	if (!ok && res->reason == NULL) {
+		if (res->timedout)
+			snprintf(reason, sizeof reason, "timed out");
+		else if (res->sig > 0)
+			snprintf(reason, sizeof reason, "killed by signal %d",
+			    res->sig);
+		else
+			snprintf(reason, sizeof reason, "exit status %d",
+			    res->exit);
+		res->reason = xstrdup(reason);
+	}
+	job_finish(j, res, state, due);
 }
 
 /* The lease of running j ended without a result: its worker was lost (it

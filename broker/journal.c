@@ -16,9 +16,18 @@
  * with one write() and, under FSYNC_ALWAYS, one fdatasync().
  *
  * On open the segments from the newest snapshot on are mmapped one at a
- * time and replayed in place: no read copies, no allocation per record.
- * Then the journal always starts a new segment (last + 1): appending after
- * a cut tail would mix old and new writes in one file for no gain.
+ * time and replayed in place: no read copies, no allocation per record
+ * (so a payload pointer is valid only during its callback).  Then the
+ * journal always starts a new segment (last + 1): appending after a cut
+ * tail would mix old and new writes in one file for no gain.  Each start
+ * thus adds a segment; the next snapshot removes them.
+ *
+ * Torn or corrupt?  A bad record in the last segment with no plausible,
+ * checksum-valid frame at any byte offset after it is a torn tail, cut and
+ * logged.  Otherwise it is corruption and needs --force.  One crash can
+ * still look like corruption: a large commit whose pages reached the disk
+ * out of order (a hole, then good records).  Under FSYNC_ALWAYS nothing
+ * after the hole was acknowledged, so --force loses nothing promised.
  *
  * Order of events at open (not readonly): replay everything (nothing is
  * changed before the replay succeeded); remove the segments after a forced

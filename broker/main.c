@@ -27,9 +27,6 @@
 #include "simqd.h"
 #include "log.h"
 
-static struct broker	broker;
-struct broker		*B = &broker;
-
 static void
 usage(FILE *f)
 {
@@ -425,8 +422,12 @@ main(int argc, char **argv)
 		fatal("event_base_new failed");
 	B->timer_ev = evtimer_new(B->base, timer_cb, NULL);
 	B->expire_ev = event_new(B->base, -1, EV_PERSIST, sweep_cb, NULL);
-	tv.tv_sec = 60;
-	tv.tv_usec = 0;
+	/* Sweep a few times per retention period, at most once a minute:
+	 * finished jobs outlive their retention by at most a quarter. */
+	v = cfg->retention_ms / 4;
+	v = v < 100 ? 100 : v > 60000 ? 60000 : v;
+	tv.tv_sec = (time_t)(v / 1000);
+	tv.tv_usec = (suseconds_t)(v % 1000) * 1000;
 	event_add(B->expire_ev, &tv);
 	if (cfg->fsync == FSYNC_INTERVAL) {
 		B->sync_ev = event_new(B->base, -1, EV_PERSIST, sync_cb, NULL);

@@ -236,6 +236,7 @@ void		 job_lease(struct job *, struct worker *, uint32_t attempt,
 		    uint64_t started, uint64_t lease_until);
 void		 job_finish(struct job *, struct result *, int state,
 		    uint64_t due);
+void		 job_end_attempt(struct job *, struct result *, int ok);
 void		 job_requeue(struct job *, int lost, uint64_t due);
 int		 job_cancel(struct job *, const char *reason);
 int		 job_retry(struct job *);

@@ -12,6 +12,9 @@
 #include "simqd.h"
 #include "log.h"
 
+static struct broker	broker;
+struct broker		*B = &broker;
+
 void *
 xmalloc(size_t n)
 {

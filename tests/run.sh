@@ -1,0 +1,68 @@
+#!/bin/sh
+# Runs every test suite and prints one summary line, "N passed, N failed".
+#
+# Each suite speaks TAP ("ok N - name" / "not ok N - name"): the cmocka
+# unit tests (optimised and under ASan+UBSan), the fuzz corpus replays,
+# and the integration tests against a real simqd (both builds).  A suite
+# that crashes or prints no plan counts as one failure.
+#
+# Environment: SIMQ_TEST_QUICK=1 skips the sanitizer integration run.
+
+cd "$(dirname "$0")/.." || exit 2
+log=build/test-log
+mkdir -p "$log"
+passed=0
+failed=0
+
+# run NAME CMD...: runs a TAP producer, echoes failures, adds to counts.
+run() {
+	name=$1
+	shift
+	out="$log/$name.tap"
+	"$@" >"$out" 2>"$log/$name.err"
+	rc=$?
+	p=$(grep -c '^ok ' "$out")
+	f=$(grep -c '^not ok ' "$out")
+	if ! grep -q '^1\.\.[0-9]' "$out" || { [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; }; then
+		echo "FAIL $name: exited $rc without a complete TAP report" \
+		    "(see $log/$name.err)"
+		tail -n 20 "$log/$name.err" | sed 's/^/    /'
+		f=$((f + 1))
+	fi
+	grep '^not ok ' "$out" | sed "s/^/FAIL $name: /"
+	[ "$f" -gt 0 ] && tail -n 30 "$log/$name.err" | sed 's/^/    /'
+	echo "$name: $p passed, $f failed"
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+# A fuzz corpus replay is one test.
+fuzz() {
+	name=$1
+	shift
+	if "$@" >"$log/$name.err" 2>&1; then
+		printf '1..1\nok 1 - %s\n' "$name"
+	else
+		printf '1..1\nnot ok 1 - %s\n' "$name"
+		cat "$log/$name.err" >&2
+	fi
+}
+
+export CMOCKA_MESSAGE_OUTPUT=TAP
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+for t in test_proto test_journal test_model; do
+	run "$t" "build/rel/$t"
+	run "$t-san" "build/san/$t"
+done
+run fuzz_proto fuzz fuzz_proto build/san/fuzz_proto tests/fuzz/corpus/proto
+run fuzz_journal fuzz fuzz_journal build/san/fuzz_journal tests/fuzz/corpus/journal
+run integration python3 tests/integration/run.py --simqd bin/simqd
+if [ -z "$SIMQ_TEST_QUICK" ]; then
+	run integration-san python3 tests/integration/run.py \
+	    --simqd build/san/simqd --sanitized
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
