@@ -146,5 +146,5 @@ install: all
 clean:
 	rm -rf build bin
 
-.PHONY: all check bench deps deps-quiet install clean fuzz build-tests demo
+.PHONY: all check bench deps deps-quiet install clean fuzz build-tests
 .SECONDARY:
