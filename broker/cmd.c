@@ -357,7 +357,7 @@ opts_make(struct conn *c, struct proto_word *w, int n)
 		jobopts_unref(o);
 		return NULL;
 	}
-	return o;
+	return jobopts_intern(o);
 }
 
 static void

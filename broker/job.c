@@ -75,6 +75,54 @@ jobopts_unref(struct jobopts *o)
 	free(o);
 }
 
+static int
+streq0(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int
+jobopts_equal(const struct jobopts *a, const struct jobopts *b)
+{
+	uint32_t	i;
+
+	if (a->q != b->q || a->prio != b->prio ||
+	    a->timeout_ms != b->timeout_ms || a->retries != b->retries ||
+	    a->nenv != b->nenv || a->ndeps != b->ndeps ||
+	    !streq0(a->name, b->name) || !streq0(a->cwd, b->cwd) ||
+	    !streq0(a->output, b->output))
+		return 0;
+	for (i = 0; i < a->nenv; i++)
+		if (strcmp(a->env[i], b->env[i]) != 0)
+			return 0;
+	return a->ndeps == 0 ||
+	    memcmp(a->deps, b->deps, a->ndeps * sizeof *a->deps) == 0;
+}
+
+/*
+ * Jobs submitted one by one usually carry the same options as the one
+ * before; sharing them keeps a queued job near the size of a batched one.
+ * Takes the caller's reference to o and returns a reference to o or to an
+ * equal, older record.
+ */
+static struct jobopts	*last_opts;
+
+struct jobopts *
+jobopts_intern(struct jobopts *o)
+{
+	if (last_opts != NULL && last_opts != o && jobopts_equal(last_opts, o)) {
+		jobopts_unref(o);
+		last_opts->refs++;
+		return last_opts;
+	}
+	if (last_opts != o) {
+		jobopts_unref(last_opts);
+		last_opts = o;
+		o->refs++;
+	}
+	return o;
+}
+
 /* A command from packed data: argc NUL-terminated strings.  The caller
  * has checked that data holds exactly argc of them. */
 struct cmd *
@@ -1021,6 +1069,8 @@ job_free_all(void)
 {
 	struct job	*j;
 
+	jobopts_unref(last_opts);
+	last_opts = NULL;
 	while ((j = TAILQ_FIRST(&B->jobs)) != NULL) {
 		TAILQ_REMOVE(&B->jobs, j, entry);
 		if (j->res != NULL && j->res->in_flist)

@@ -360,6 +360,7 @@ apply_submit(struct rbuf *r)
 		jobopts_unref(o);
 		return -1;
 	}
+	o = jobopts_intern(o);
 	for (i = 0; i < count; i++) {
 		struct cmd *c = get_cmd(r);
 		if (c == NULL)
@@ -500,7 +501,7 @@ apply_job(struct rbuf *r)
 		j->opts = a->opts;
 		a->opts->refs++;
 	} else {
-		j->opts = get_opts(r);
+		j->opts = jobopts_intern(get_opts(r));
 		if ((j->cmd = get_cmd(r)) == NULL)
 			goto fail;
 	}

@@ -225,6 +225,7 @@ void		 queues_free(void);
 /* job.c: the job model, used live and on replay. */
 struct jobopts	*jobopts_new(const struct proto_jobopts *, struct queue *);
 void		 jobopts_unref(struct jobopts *);
+struct jobopts	*jobopts_intern(struct jobopts *);
 struct cmd	*cmd_new(const char *data, uint32_t len, uint32_t argc);
 struct cmd	*cmd_from_words(struct proto_word *, int n);
 int		 job_deps_check(const struct jobopts *, char *msg, size_t);
