@@ -204,8 +204,12 @@ conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 	B->now = now_ms();
 	n = evbuffer_read(c->in, fd, READ_CHUNK);
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
+		if (errno == EAGAIN || errno == EINTR) {
+			/* Woken to go on with input already buffered (after
+			 * back-pressure eased). */
+			conn_process(c);
 			return;
+		}
 		log_debug("%s: read: %s", c->peer, strerror(errno));
 		c->dead = 1;
 		reading(c, 0);
@@ -437,6 +441,14 @@ net_after_pass(int failed, int err)
 		}
 		if (evbuffer_get_length(c->out) >= OUT_HIGH)
 			reading(c, 0);
+		else if (!c->reading && !c->parked && !c->closing && !c->eof &&
+		    evbuffer_get_length(c->out) < OUT_LOW) {
+			/* Throttled, and the output drained at once: go on in
+			 * the next pass (not now: replies made now would go
+			 * out before their commit). */
+			reading(c, 1);
+			event_active(c->rev, EV_READ, 1);
+		}
 	}
 }
 
