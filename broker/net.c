@@ -15,6 +15,7 @@
  * and freed after the pass.
  */
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -195,14 +196,47 @@ accept_cb(evutil_socket_t lfd, short ev, void *arg)
 	log_debug("%s: connected", c->peer);
 }
 
+/*
+ * Reads up to READ_CHUNK bytes with one readv() into space reserved in the
+ * input buffer.  (evbuffer_read() of libevent 2.1 reads at most 4 KiB a
+ * call, whatever it is asked: a pipelining client's requests would then
+ * trickle in a hundred per pass, and so per fsync.)  Returns like read().
+ */
+static ssize_t
+conn_fill(struct conn *c)
+{
+	struct evbuffer_iovec	v[2];
+	struct iovec		iov[2];
+	ssize_t			n, left;
+	int			k, i;
+
+	if ((k = evbuffer_reserve_space(c->in, READ_CHUNK, v, 2)) <= 0)
+		fatal("connection: out of memory");
+	for (i = 0; i < k; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	if ((n = readv(c->fd, iov, k)) <= 0) {
+		evbuffer_commit_space(c->in, v, 0);
+		return n;
+	}
+	for (left = n, i = 0; i < k; i++) {
+		if ((size_t)left < v[i].iov_len)
+			v[i].iov_len = (size_t)left;
+		left -= (ssize_t)v[i].iov_len;
+	}
+	evbuffer_commit_space(c->in, v, k);
+	return n;
+}
+
 static void
 conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct conn	*c = arg;
-	int		 n;
+	ssize_t		 n;
 
 	B->now = now_ms();
-	n = evbuffer_read(c->in, fd, READ_CHUNK);
+	n = conn_fill(c);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
 			/* Woken to go on with input already buffered (after
