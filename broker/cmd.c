@@ -272,6 +272,62 @@ lookup(const struct simq_id *id)
 }
 
 /*
+ * For a task id with no record yet: its array, if the index is one of the
+ * array's tasks not yet materialised, and the state the task is in (that
+ * of the array's pending block, or of its canceled or failed rest).
+ */
+static struct job *
+lookup_pending_task(const struct simq_id *id, int *state)
+{
+	struct job		*a;
+	const struct array	*arr;
+	uint64_t		 pos;
+
+	if (id->index == SIMQ_NOINDEX ||
+	    (a = idmap_get(id->id, SIMQ_NOINDEX)) == NULL ||
+	    a->kind != JK_ARRAY)
+		return NULL;
+	arr = a->arr;
+	if (id->index < arr->spec.first || id->index > arr->spec.last ||
+	    (id->index - arr->spec.first) % arr->spec.step != 0)
+		return NULL;
+	pos = (id->index - arr->spec.first) / arr->spec.step;
+	if (pos < arr->cursor)
+		return NULL;
+	*state = pos < arr->cut ? a->state : arr->cut_state;
+	return a;
+}
+
+/* The state of whatever id names, or -1 if nothing. */
+static int
+id_state(const struct simq_id *id)
+{
+	struct job	*j = lookup(id);
+	int		 st;
+
+	if (j != NULL)
+		return j->kind == JK_ARRAY ? job_array_state(j) : j->state;
+	if (lookup_pending_task(id, &st) != NULL)
+		return st;
+	return -1;
+}
+
+/* A status item for a task that has no record yet. */
+static void
+put_pending_task(struct evbuffer *o, const struct job *a,
+    const struct simq_id *id, int state)
+{
+	evbuffer_add_printf(o, "job");
+	put_id(o, "id", id->id, id->index);
+	evbuffer_add_printf(o, " state=%s", proto_state_name(state));
+	put_str(o, "q", a->opts->q->name);
+	evbuffer_add_printf(o, " pri=%lld attempts=0", (long long)a->opts->prio);
+	put_num(o, "retries", a->opts->retries);
+	put_str(o, "name", a->opts->name);
+	put_num(o, "submitted", a->submitted);
+}
+
+/*
  * Session.
  */
 
@@ -528,6 +584,8 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	memcpy(name, r->args[0].p, r->args[0].len);
 	name[r->args[0].len] = '\0';
 	w = worker_get(name, 1);
+	if (c->worker != NULL && c->worker != w)
+		worker_detach(c->worker);	/* renamed itself */
 	if (host != NULL) {
 		free(w->host);
 		w->host = host;
@@ -730,12 +788,12 @@ static void
 h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
 	struct worker	*w;
-	struct evbuffer	*items, *o;
+	struct evbuffer	*items, *pend, *o;
 	struct simq_id	 id;
 	uint64_t	 att;
 	struct job	*j;
 	struct drop	*d;
-	int		 i, n = 0;
+	int		 i, n = 0, nd;
 
 	if ((w = need_worker(c)) == NULL)
 		return;
@@ -773,16 +831,13 @@ h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		    (unsigned long long)att, why);
 		n++;
 	}
+	pend = evbuffer_new();
+	nd = put_drops(pend, w);
 	o = conn_outbuf(c);
-	n += 0;
-	{
-		struct evbuffer *pd = evbuffer_new();
-		int nd = put_drops(pd, w);
-		evbuffer_add_printf(o, "ITEMS %d\r\n", n + nd);
-		evbuffer_add_buffer(o, pd);
-		evbuffer_free(pd);
-	}
+	evbuffer_add_printf(o, "ITEMS %d\r\n", n + nd);
+	evbuffer_add_buffer(o, pend);
 	evbuffer_add_buffer(o, items);
+	evbuffer_free(pend);
 	evbuffer_free(items);
 	conn_reply_done(c);
 	w->seen = B->now;
@@ -964,11 +1019,16 @@ put_status_items(struct conn *c, struct simq_id *ids, int n)
 
 	evbuffer_add_printf(o, "ITEMS %d\r\n", n);
 	for (i = 0; i < n; i++) {
-		if ((j = lookup(&ids[i])) == NULL) {
+		int st;
+		struct job *a;
+		if ((j = lookup(&ids[i])) != NULL)
+			put_status(o, j);
+		else if ((a = lookup_pending_task(&ids[i], &st)) != NULL)
+			put_pending_task(o, a, &ids[i], st);
+		else {
 			evbuffer_add_printf(o, "missing");
 			put_id(o, "id", ids[i].id, ids[i].index);
-		} else
-			put_status(o, j);
+		}
 		evbuffer_add(o, "\r\n", 2);
 	}
 	conn_reply_done(c);
@@ -988,13 +1048,11 @@ h_status(struct conn *c, struct proto_req *r, char *body, size_t blen)
 static int
 all_finished(struct simq_id *ids, int n)
 {
-	struct job	*j;
-	int		 i, st;
+	int	i, st;
 
 	for (i = 0; i < n; i++) {
-		if ((j = lookup(&ids[i])) == NULL)
-			continue;
-		st = j->kind == JK_ARRAY ? job_array_state(j) : j->state;
+		if ((st = id_state(&ids[i])) < 0)
+			continue;	/* missing: nothing to wait for */
 		if (st != JS_DONE && st != JS_FAILED && st != JS_CANCELED)
 			return 0;
 	}
@@ -1227,14 +1285,20 @@ h_cancel_retry(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	if ((ids = parse_ids(c, r->args, r->nargs)) == NULL)
 		return;
 	for (i = 0; i < r->nargs; i++) {
-		if (lookup(&ids[i]) == NULL) {
-			char id[32];
-			proto_format_id(id, ids[i].id, ids[i].index);
+		char id[32];
+		int st;
+		if (lookup(&ids[i]) != NULL)
+			continue;
+		proto_format_id(id, ids[i].id, ids[i].index);
+		if (lookup_pending_task(&ids[i], &st) != NULL)
+			conn_error(c, PERR_STATE, "task %s has not started; "
+			    "only started tasks, or the whole array, can be "
+			    "changed; nothing was changed", id);
+		else
 			conn_error(c, PERR_NOTFOUND, "no job %s; nothing was "
 			    "changed", id);
-			free(ids);
-			return;
-		}
+		free(ids);
+		return;
 	}
 	for (i = 0; i < r->nargs; i++) {
 		if ((j = lookup(&ids[i])) == NULL)

@@ -7,7 +7,9 @@
  * re-queues the job (the worker is "lost") and leaves a drop notice, so a
  * worker that comes back after all is told to stop the stale attempt.
  *
- * A worker record lives while it is connected or holds jobs.
+ * A worker record lives while it is connected or holds jobs.  Drop
+ * notices are queued only for a connected worker; one that returns later
+ * lists its jobs in HEARTBEAT and hears of stale ones then.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -87,8 +89,7 @@ worker_detach(struct worker *w)
 void
 worker_gc(struct worker *w)
 {
-	if (w->conn == NULL && w->njobs == 0 && w->drops == NULL &&
-	    !B->replaying)
+	if (w->conn == NULL && w->njobs == 0 && !B->replaying)
 		worker_free(w);
 }
 
@@ -100,7 +101,9 @@ worker_drop(struct worker *w, const struct job *j, const char *reason)
 	struct drop	*d, **pp;
 	int		 n = 0;
 
-	if (B->replaying)
+	/* A disconnected worker needs no notice: if it comes back, its
+	 * HEARTBEAT lists the job and is answered with a drop then. */
+	if (B->replaying || w->conn == NULL)
 		return;
 	for (pp = &w->drops; *pp != NULL; pp = &(*pp)->next)
 		n++;
