@@ -325,6 +325,14 @@ put_pending_task(struct evbuffer *o, const struct job *a,
 	put_num(o, "retries", a->opts->retries);
 	put_str(o, "name", a->opts->name);
 	put_num(o, "submitted", a->submitted);
+	{
+		struct job t;
+		memset(&t, 0, sizeof t);
+		t.kind = JK_TASK;
+		t.parent = (struct job *)a;
+		t.index = id->index;
+		put_argv(o, &t);
+	}
 }
 
 /*
@@ -389,11 +397,12 @@ h_quit(struct conn *c, struct proto_req *r, char *body, size_t blen)
 static struct proto_jobopts	jopts;	/* big: one, not on the stack */
 static char			errmsg[256];
 
-/* Parses and checks job options; sends the error reply on failure. */
+/* Parses and checks job options; sends the error reply on failure.  The
+ * queue is not made yet (a refused request must change nothing): call
+ * opts_queue() once everything else is checked. */
 static struct jobopts *
 opts_make(struct conn *c, struct proto_word *w, int n)
 {
-	struct queue	*q;
 	struct jobopts	*o;
 	enum proto_err	 e;
 
@@ -402,14 +411,23 @@ opts_make(struct conn *c, struct proto_word *w, int n)
 		conn_error(c, e, "%s", errmsg);
 		return NULL;
 	}
-	if ((q = queue_get(jopts.queue.p, jopts.queue.len, 1)) == NULL) {
-		conn_error(c, PERR_LIMIT, "too many queues (limit %d)",
-		    SIMQ_QUEUES_MAX);
-		return NULL;
-	}
-	o = jobopts_new(&jopts, q);
+	o = jobopts_new(&jopts, NULL);
 	if ((e = job_deps_check(o, errmsg, sizeof errmsg)) != PERR_NONE) {
 		conn_error(c, e, "%s", errmsg);
+		jobopts_unref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Gives o its queue, creating it; NULL (with the reply sent, o released)
+ * when the queue limit is reached. */
+static struct jobopts *
+opts_queue(struct conn *c, struct jobopts *o)
+{
+	if ((o->q = queue_get(jopts.queue.p, jopts.queue.len, 1)) == NULL) {
+		conn_error(c, PERR_LIMIT, "too many queues (limit %d)",
+		    SIMQ_QUEUES_MAX);
 		jobopts_unref(o);
 		return NULL;
 	}
@@ -446,6 +464,10 @@ h_submit(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	if (B->next_id > SIMQ_ID_MAX) {
 		conn_error(c, PERR_LIMIT, "job ids are exhausted");
 		jobopts_unref(o);
+		free(cmd);
+		return;
+	}
+	if ((o = opts_queue(c, o)) == NULL) {
 		free(cmd);
 		return;
 	}
@@ -514,6 +536,8 @@ h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		conn_error(c, PERR_LIMIT, "job ids are exhausted");
 		goto out;
 	}
+	if ((o = opts_queue(c, o)) == NULL)
+		goto out;
 	first = B->next_id;
 	nb = jopts.delay_ms ? B->now + jopts.delay_ms : 0;
 	buf_init(&b);
