@@ -21,7 +21,7 @@ CMOCKA_LIBS	:= $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-unused-parameter
-BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(WARN) -Iproto -Ibroker $(EVENT_CFLAGS)
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(WARN) -Iproto $(EVENT_CFLAGS)
 REL_CFLAGS  = $(BASE_CFLAGS) -O2 $(CFLAGS)
 SAN_FLAGS   = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	      -fno-omit-frame-pointer
@@ -44,17 +44,35 @@ PROTO_SAN  = $(call obj,san,$(PROTO_SRC))
 BROKER_REL = $(call obj,rel,$(BROKER_SRC))
 BROKER_SAN = $(call obj,san,$(BROKER_SRC))
 
+# The worker and the client: every .c file of worker/ and client/.
+WORKER_SRC = $(wildcard worker/*.c)
+CLIENT_SRC = $(wildcard client/*.c)
+
 PROGS = bin/simqd
+SAN_PROGS = build/san/simqd
+ifneq ($(wildcard worker/main.c),)
+PROGS += bin/simq-worker
+SAN_PROGS += build/san/simq-worker
+endif
+ifneq ($(wildcard client/main.c),)
+PROGS += bin/simq
+SAN_PROGS += build/san/simq
+endif
 
 all: $(PROGS)
 
-build/rel/%.o: %.c $(wildcard proto/*.h broker/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(REL_CFLAGS) -c -o $@ $<
+# Each program's directory is on its own include path: broker/, worker/
+# and client/ each have one header, and tests include the one they test.
+HEADERS = $(wildcard proto/*.h broker/*.h worker/*.h client/*.h)
+incdir = $(if $(filter tests/%,$(1)),-Ibroker -Iworker -Iclient,-I$(firstword $(subst /, ,$(1))))
 
-build/san/%.o: %.c $(wildcard proto/*.h broker/*.h)
+build/rel/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+	$(CC) $(REL_CFLAGS) $(call incdir,$<) -c -o $@ $<
+
+build/san/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $(call incdir,$<) -c -o $@ $<
 
 bin/simqd: build/rel/broker/main.o $(BROKER_REL) $(PROTO_REL)
 	@mkdir -p bin
@@ -67,6 +85,20 @@ build/san/simqd: build/san/broker/main.o $(BROKER_SAN) $(PROTO_SAN)
 
 # Unit tests link the modules they test, never main.o.  The protocol's
 # tests need only proto/.
+bin/simq-worker: $(call obj,rel,$(WORKER_SRC)) $(PROTO_REL)
+	@mkdir -p bin
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
+
+build/san/simq-worker: $(call obj,san,$(WORKER_SRC)) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
+
+bin/simq: $(call obj,rel,$(CLIENT_SRC)) $(PROTO_REL)
+	@mkdir -p bin
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS) -lm
+
+build/san/simq: $(call obj,san,$(CLIENT_SRC)) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS) -lm
+
 build/rel/test_proto: build/rel/tests/unit/test_proto.o $(PROTO_REL)
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
@@ -116,7 +148,7 @@ fuzz: $(PROTO_SRC) $(BROKER_SRC)
 TEST_BINS = $(foreach t,$(UNIT_TESTS),build/rel/$(t) build/san/$(t)) \
 	    $(foreach t,$(FUZZ_TARGETS),build/san/$(t))
 
-build-tests: $(PROGS) build/san/simqd $(TEST_BINS)
+build-tests: $(PROGS) $(SAN_PROGS) $(TEST_BINS)
 
 check: deps-quiet
 	$(MAKE) build-tests
@@ -137,11 +169,13 @@ deps-quiet:
 	@sh tests/deps.sh $(PKGS_DEB)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man7 \
-	    $(DESTDIR)$(PREFIX)/share/man/man8
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 man/simqd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	install -m 644 man/simq-protocol.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	for m in man/*.[0-9]; do \
+		s=$${m##*.}; \
+		install -d $(DESTDIR)$(PREFIX)/share/man/man$$s && \
+		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/ || exit 1; \
+	done
 
 clean:
 	rm -rf build bin
