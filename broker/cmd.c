@@ -568,13 +568,31 @@ need_worker(struct conn *c)
 	return c->worker;
 }
 
+/* Checks a TAKE's queue list: comma-separated valid names. */
+static int
+queues_ok(const char *s, size_t len)
+{
+	size_t	i = 0, start = 0;
+	int	n = 0;
+
+	for (i = 0; i <= len; i++) {
+		if (i == len || s[i] == ',') {
+			if (!proto_name_ok(s + start, i - start) ||
+			    ++n > TAKE_QUEUES_MAX)
+				return 0;
+			start = i + 1;
+		}
+	}
+	return 1;
+}
+
 static void
 h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
 	struct proto_word	 k, v;
 	struct worker		*w;
 	uint64_t		 slots = 0, lease = B->cfg.default_lease_ms, pid = 0;
-	char			*host = NULL, name[SIMQ_NAME_MAX + 1];
+	char			*host = NULL, *queues = NULL, name[SIMQ_NAME_MAX + 1];
 	int			 i;
 	long			 n;
 
@@ -602,6 +620,11 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		} else if (proto_word_is(&k, "pid")) {
 			if (arg_u64(&v, UINT32_MAX, &pid) < 0)
 				goto bad;
+		} else if (proto_word_is(&k, "queues")) {
+			if (!queues_ok(v.p, v.len))
+				goto bad;
+			free(queues);
+			queues = xstrndup(v.p, v.len);
 		} else
 			goto bad;
 	}
@@ -615,6 +638,8 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		w->host = host;
 		host = NULL;
 	}
+	free(w->queues);
+	w->queues = queues;
 	w->slots = (uint32_t)slots;
 	w->pid = (uint32_t)pid;
 	w->lease_ms = lease;
@@ -625,27 +650,10 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	return;
 bad:
 	free(host);
+	free(queues);
 	conn_error(c, PERR_BADREQ, "bad option '%.*s': use host=H slots=N "
-	    "lease=MS pid=P", (int)(r->args[i].len > 40 ? 40 : r->args[i].len),
+	    "lease=MS pid=P queues=Q,Q", (int)(r->args[i].len > 40 ? 40 : r->args[i].len),
 	    r->args[i].p);
-}
-
-/* Checks a TAKE's queue list: comma-separated valid names. */
-static int
-queues_ok(const char *s, size_t len)
-{
-	size_t	i = 0, start = 0;
-	int	n = 0;
-
-	for (i = 0; i <= len; i++) {
-		if (i == len || s[i] == ',') {
-			if (!proto_name_ok(s + start, i - start) ||
-			    ++n > TAKE_QUEUES_MAX)
-				return 0;
-			start = i + 1;
-		}
-	}
-	return 1;
 }
 
 /* Writes the worker's pending drops as items; returns how many.  They are
@@ -1202,6 +1210,9 @@ h_workers(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		put_str(o, "name", w->name);
 		put_str(o, "host", w->host);
 		put_num(o, "slots", w->slots);
+		if (w->pid)
+			put_num(o, "pid", w->pid);
+		put_str(o, "queues", w->queues);
 		put_num(o, "connected", w->conn != NULL);
 		put_num(o, "lease", w->lease_ms);
 		put_num(o, "seen", w->seen);

@@ -275,6 +275,7 @@ void		 journal_put(uint8_t type, struct buf *);
 struct worker {
 	char		*name;
 	char		*host;
+	char		*queues;	/* as registered, "a,b", or NULL */
 	uint32_t	 slots;
 	uint32_t	 pid;
 	uint64_t	 lease_ms;

@@ -56,6 +56,7 @@ worker_free(struct worker *w)
 	}
 	free(w->name);
 	free(w->host);
+	free(w->queues);
 	free(w);
 }
 

@@ -28,8 +28,9 @@ static const struct proto_cmdinfo proto_cmds[CMD__COUNT] = {
 	    "SUBMIT [OPTION=VALUE...] -- ARG..." },
 	[CMD_BATCH] = { "BATCH", 1, -1, PROTO_BODY_LAST, SIMQ_BATCH_MAX,
 	    "BATCH [OPTION=VALUE...] BYTES" },
-	[CMD_WORKER] = { "WORKER", 1, 5, PROTO_BODY_NONE, 0,
-	    "WORKER NAME [host=H] [slots=N] [lease=MS] [pid=P]" },
+	[CMD_WORKER] = { "WORKER", 1, 6, PROTO_BODY_NONE, 0,
+	    "WORKER NAME [host=H] [slots=N] [lease=MS] [pid=P] "
+	    "[queues=Q[,Q...]]" },
 	[CMD_TAKE] = { "TAKE", 3, 3, PROTO_BODY_NONE, 0,
 	    "TAKE MAX WAIT-MS QUEUE[,QUEUE...]" },
 	/* A worker lists what it runs: a few TAKEs' worth
