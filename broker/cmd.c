@@ -787,10 +787,6 @@ h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		    "[A-Za-z0-9._-], comma-separated", TAKE_QUEUES_MAX);
 		return;
 	}
-	/* Capped so the worker's heartbeats, queued behind this reply, still
-	 * come in time. */
-	if (wait > w->lease_ms / 3)
-		wait = w->lease_ms / 3;
 	t = xcalloc(1, sizeof *t);
 	t->max = (uint32_t)max;
 	t->queues = xstrndup(r->args[2].p, r->args[2].len);
@@ -1438,6 +1434,15 @@ serve_one(struct conn *c, int final)
 	conn_resume(c);
 	if (c->eof && !c->parked)
 		conn_close(c);
+}
+
+/* The client sent another request: a parked reply ends now, with what
+ * there is, so the request after it can run. */
+void
+cmd_interrupt(struct conn *c)
+{
+	if (c->parked)
+		serve_one(c, 1);
 }
 
 void

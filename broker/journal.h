@@ -65,8 +65,9 @@ struct journal_opts {
 	FILE			*report;	/* where --check prints, or NULL */
 };
 
-/* Called for each good record in order during journal_open().  Returns 0,
- * or -1 to stop the replay (journal_open then fails). */
+/* Called for each good record in order during journal_open().  payload
+ * is valid only during the call.  Returns 0, or -1 to stop the replay
+ * (journal_open then fails). */
 typedef int	(*journal_replay_fn)(void *arg, uint8_t type,
 		    const uint8_t *payload, size_t len);
 

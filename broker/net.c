@@ -260,6 +260,12 @@ conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 			conn_close(c);
 		return;
 	}
+	if (c->parked) {
+		/* A new request ends a parked TAKE or WAIT (the reply goes
+		 * first, with what there is), then runs. */
+		cmd_interrupt(c);
+		return;
+	}
 	conn_process(c);
 }
 
@@ -396,7 +402,8 @@ again:
 		}
 		evbuffer_drain(c->in, used);
 	}
-	if (!c->parked && !c->closing && !c->dead)
+	/* A parked connection is read too: its next request ends the wait. */
+	if (!c->closing && !c->dead)
 		reading(c, 1);
 }
 
@@ -475,7 +482,7 @@ net_after_pass(int failed, int err)
 		}
 		if (evbuffer_get_length(c->out) >= OUT_HIGH)
 			reading(c, 0);
-		else if (!c->reading && !c->parked && !c->closing && !c->eof &&
+		else if (!c->reading && !c->closing && !c->eof &&
 		    evbuffer_get_length(c->out) < OUT_LOW) {
 			/* Throttled, and the output drained at once: go on in
 			 * the next pass (not now: replies made now would go

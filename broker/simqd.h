@@ -312,6 +312,7 @@ void		 cmd_dispatch(struct conn *, struct proto_req *, char *,
 		    size_t);
 void		 cmd_serve_parked(void);
 void		 cmd_unpark(struct conn *);
+void		 cmd_interrupt(struct conn *);
 
 /* net.c: listener and connections. */
 struct conn {
