@@ -9,6 +9,7 @@
  * covers.
  */
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -126,6 +127,20 @@ is_loopback(const char *addr)
 	}
 	freeaddrinfo(res);
 	return lo;
+}
+
+/* Every worker and client holds a connection: allow as many as the hard
+ * limit permits, not the usual 1024. */
+static void
+raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("setrlimit: %s", strerror(errno));
+	}
 }
 
 static void
@@ -418,6 +433,7 @@ main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if ((B->base = event_base_new()) == NULL)
 		fatal("event_base_new failed");
 	B->timer_ev = evtimer_new(B->base, timer_cb, NULL);

@@ -154,6 +154,43 @@ conn_free(struct conn *c)
 	free(c);
 }
 
+/*
+ * Out of file descriptors: the pending connection stays in the backlog and
+ * the listener stays readable, so accepting again at once would spin.
+ * Stop listening for a moment instead.
+ */
+#define ACCEPT_PAUSE_MS	100
+
+static struct event	*resume_ev;
+
+static void
+accept_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	int	i;
+
+	for (i = 0; i < nlisteners; i++)
+		event_add(listeners[i], NULL);
+}
+
+static void
+accept_pause(void)
+{
+	static uint64_t	last_log;
+	struct timeval	tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	int		i;
+
+	if (B->now >= last_log + 10000) {
+		log_warn("accept: out of file descriptors (%u connections); "
+		    "new connections wait", nconns);
+		last_log = B->now;
+	}
+	for (i = 0; i < nlisteners; i++)
+		event_del(listeners[i]);
+	if (resume_ev == NULL)
+		resume_ev = evtimer_new(B->base, accept_resume, NULL);
+	evtimer_add(resume_ev, &tv);
+}
+
 static void
 accept_cb(evutil_socket_t lfd, short ev, void *arg)
 {
@@ -166,7 +203,10 @@ accept_cb(evutil_socket_t lfd, short ev, void *arg)
 	B->now = now_ms();
 	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (errno == EMFILE || errno == ENFILE)
+			accept_pause();
+		else if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
 			log_warn("accept: %s", strerror(errno));
 		return;
 	}
@@ -546,6 +586,10 @@ net_close_listeners(void)
 		event_free(listeners[i]);
 	}
 	nlisteners = 0;
+	if (resume_ev != NULL) {
+		event_free(resume_ev);
+		resume_ev = NULL;
+	}
 }
 
 /* At exit: flush what can be flushed without blocking, then free. */
