@@ -450,8 +450,10 @@ def test_worker_commands_transcript(ctx):
                  "WORKER w a=1 b=2 c=3 d=4 e=5"):
         c.request(line).expect_err("bad-request")
     eq(c.request("WORKERS").expect_items(), [], "no worker registered")
-    c.request("WORKER node7:4211@x host=node7 slots=16 pid=42") \
+    n7 = b.client()
+    n7.request("WORKER node7:4211@x host=node7 slots=16 pid=42") \
         .expect_ok("30000")
+    # Registering again renames the connection: w2 is gone, w3 remains.
     c.request("WORKER w2 lease=1000").expect_ok("1000")
     c.request("WORKER w3 lease=3600000").expect_ok("3600000")
     ws = {w["name"]: w for w in c.request("WORKERS").expect_items()}
@@ -460,6 +462,8 @@ def test_worker_commands_transcript(ctx):
     eq(ws["node7:4211@x"]["slots"], "16", "slots")
     # This connection is now w3.
     eq(ws["w3"]["connected"], "1", "w3 connected")
+    eq(ws["w3"]["lease"], "3600000", "w3 lease")
+    eq(sorted(ws), ["node7:4211@x", "w3"], "workers")
     for line in ("TAKE 0 0 default", "TAKE 1025 0 default",
                  "TAKE x 0 default", "TAKE 1 -1 default",
                  "TAKE 1 x default", "TAKE 1 0 bad/q", "TAKE 1 0 a,,b",
