@@ -1534,7 +1534,10 @@ test_req_arity_examples(void **state)
 	assert_int_equal(parse("STATUS"), PERR_BADREQ);
 	assert_int_equal(parse("WAIT 1000"), PERR_BADREQ);
 	assert_int_equal(parse("WORKER"), PERR_BADREQ);
-	assert_int_equal(parse("WORKER n a=1 b=2 c=3 d=4 e=5 f=6"), PERR_BADREQ);
+	assert_int_equal(parse("WORKER n host=h slots=1 lease=1000 pid=1 "
+	    "queues=a,b"), PERR_NONE);
+	assert_int_equal(parse("WORKER n a=1 b=2 c=3 d=4 e=5 f=6"),
+	    PERR_BADREQ);
 }
 
 static void
