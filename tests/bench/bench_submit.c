@@ -13,7 +13,6 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -508,57 +507,66 @@ do_stats(void)
 	return 0;
 }
 
+/* 1 if process pid has exited (gone, or a zombie nobody reaped yet). */
+static int
+exited(pid_t pid)
+{
+	char	path[64], buf[512], *p;
+	FILE	*f;
+	size_t	n;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0')
+		return 0;
+	return p[2] == 'Z' || p[2] == 'X';
+}
+
 /*
- * Starts a broker (argv) with its stderr and stdout appended to logpath,
- * and measures the time from fork to the answer of a PING on a fresh
- * connection.  The broker keeps running; its pid is printed.
+ * Waits until a broker that was started at t0ns (CLOCK_REALTIME, ns, as
+ * `date +%s%N` prints it) answers a PING on a fresh connection, and prints
+ * the time from t0 to the answer.  Gives up when pid exits or after
+ * timeout seconds.
  */
 static int
-do_start(const char *logpath, double timeout, char **argv)
+do_ready(const char *t0s, double timeout, pid_t pid)
 {
 	struct client	 c;
-	pid_t		 pid;
-	double		 t0, t1, tc;
+	struct timespec	 ts;
+	double		 t0, tc, t1, start;
 	char		*l;
-	int		 fd, st, tries = 0;
+	int		 fd, tries = 0;
 
-	t0 = now_s();
-	if ((pid = fork()) < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-		execv(argv[0], argv);
-		_exit(127);
-	}
+	t0 = (double)num(t0s) / 1e9;
+	start = now_s();
 	for (;;) {
 		if ((fd = try_connect()) >= 0)
 			break;
 		if (errno != ECONNREFUSED)
 			die("connect: %s", strerror(errno));
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			die("the broker exited (status %d) before listening; "
-			    "see %s", st, logpath);
-		if (now_s() - t0 > timeout) {
-			kill(pid, SIGKILL);
+		if (exited(pid))
+			die("the broker (pid %ld) exited before listening",
+			    (long)pid);
+		if (now_s() - start > timeout)
 			die("the broker did not listen within %.0f s", timeout);
-		}
 		tries++;
 		usleep(500);
 	}
-	tc = now_s();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	tc = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	client_init(&c, fd);
 	out_add(&c, "PING\n", 5);
 	l = client_wait_line(&c);
-	t1 = now_s();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t1 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	if (strcmp(l, "OK") != 0)
 		die("PING: unexpected reply '%s'", l);
-	printf("pid=%ld ready_ms=%.1f connect_ms=%.1f tries=%d\n", (long)pid,
-	    (t1 - t0) * 1e3, (tc - t0) * 1e3, tries);
+	printf("ready_ms=%.1f connect_ms=%.1f tries=%d\n", (t1 - t0) * 1e3,
+	    (tc - t0) * 1e3, tries);
 	close(c.fd);
 	return 0;
 }
@@ -622,8 +630,8 @@ usage(void)
 "  array N REPEAT         SUBMIT array=1-N, REPEAT times, one at a time\n"
 "  cancel FIRST LAST      CANCEL the ids FIRST..LAST\n"
 "  stats                  print the STATS item\n"
-"  start LOG TIMEOUT-S SIMQD ARGS...\n"
-"                         start a broker, time until it answers PING\n"
+"  ready T0-NS TIMEOUT-S PID\n"
+"                         time from T0 (date +%%s%%N) to a PING answered\n"
 "  port                   print a free loopback port\n"
 "  fsync DIR N            time N small appends with fdatasync in DIR\n"
 "Commands are \"PREFIX SEED\" (default \"./sim --seed\", seeds from 1).\n");
@@ -688,8 +696,9 @@ main(int argc, char **argv)
 		return do_array(num(argv[1]), (int)num(argv[2]));
 	else if (strcmp(argv[0], "stats") == 0 && argc == 1)
 		return do_stats();
-	else if (strcmp(argv[0], "start") == 0 && argc >= 4)
-		return do_start(argv[1], (double)num(argv[2]), argv + 3);
+	else if (strcmp(argv[0], "ready") == 0 && argc == 4)
+		return do_ready(argv[1], (double)num(argv[2]),
+		    (pid_t)num(argv[3]));
 	else if (strcmp(argv[0], "port") == 0 && argc == 1)
 		return do_port();
 	else if (strcmp(argv[0], "fsync") == 0 && argc == 3)
