@@ -116,6 +116,11 @@ bench() {
 	"$BENCH" -p "$port" "$@" || fail "bench_submit $*"
 }
 
+# cpu_ticks: user + system clock ticks the broker has used.
+cpu_ticks() {
+	sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }'
+}
+
 kib() {
 	sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$pid/status"
 }
@@ -223,17 +228,23 @@ thru() {
 	shift
 	start thru
 	s0=$(bench stats) || exit 1
+	c0=$(cpu_ticks)
+	total=0
 	: >"$T/runs"
 	k=0
 	while [ "$k" -lt "$RUNS" ]; do
 		out=$(bench -s $((k * 100000000 + 1)) "$@") || exit 1
 		[ "$(kv "$out" errors)" = 0 ] || fail "errors in bench_submit $*"
 		echo "$(kv "$out" rate) $out" >>"$T/runs"
+		total=$((total + $(kv "$out" ok)))
 		k=$((k + 1))
 	done
 	s1=$(bench stats) || exit 1
+	c1=$(cpu_ticks)
 	stop TERM
 	rm -rf "$T/thru"
+	cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$total" \
+	    'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
 	out=$(sort -n "$T/runs" | sed -n "$(((RUNS + 1) / 2))p")
 	lo=$(sort -n "$T/runs" | head -n 1 | cut -d' ' -f1)
 	hi=$(sort -n "$T/runs" | tail -n 1 | cut -d' ' -f1)
@@ -242,9 +253,9 @@ thru() {
 	row "   its jobs OK / fsyncs; min-max of $RUNS runs" \
 	    "$(kv "$out" ok)/$(kv "$out" fsyncs)" "" \
 	    "$(kv "$out" per_fsync) jobs/fsync; $lo-$hi"
-	row "   compactions in the $RUNS runs (each blocks the loop)" \
+	row "   compactions in the $RUNS runs; broker CPU us/job" \
 	    "$(($(kv "$s1" snapshots) - $(kv "$s0" snapshots)))" "" \
-	    "journal $(kv "$s1" journal_bytes) B"
+	    "$cpu us/job; journal $(kv "$s1" journal_bytes) B"
 }
 
 echo "1. durable submits ..."
@@ -355,6 +366,8 @@ echo
 printf '%-58s %12s  %-10s %s\n' "benchmark" "measured" "target" "verdict"
 printf '%-58s %12s  %-10s %s\n' "---------" "--------" "------" "-------"
 cat "$RESULTS"
+probe=$("$BENCH" fsync "$T" 300) || fail "fsync probe"
 echo
-echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg);" \
+echo "fdatasync probe after: $(kv "$probe" us_each) us;" \
+    "load average after: $(cut -d' ' -f1-3 /proc/loadavg);" \
     "total $(($(date +%s) - t_start)) s"
