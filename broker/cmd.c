@@ -1412,11 +1412,11 @@ cmd_dispatch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 }
 
 /*
- * After a pass: answers parked TAKEs if jobs became ready and parked
- * WAITs if jobs finished; and those whose time is up (final).
+ * Answers a parked TAKE or WAIT if it can, or with what there is when
+ * final.  Returns 1 when it replied (the connection is then unparked).
  */
-static void
-serve_one(struct conn *c, int final)
+static int
+park_try(struct conn *c, int final)
 {
 	int	done;
 
@@ -1428,9 +1428,18 @@ serve_one(struct conn *c, int final)
 		if (done)
 			put_status_items(c, w->ids, w->n);
 	}
-	if (!done)
+	if (done)
+		cmd_unpark(c);
+	return done;
+}
+
+/* After a pass: a parked reply that can go now goes, and the connection
+ * runs what it has buffered since. */
+static void
+serve_one(struct conn *c, int final)
+{
+	if (!park_try(c, final))
 		return;
-	cmd_unpark(c);
 	conn_resume(c);
 	if (c->eof && !c->parked)
 		conn_close(c);
@@ -1442,7 +1451,7 @@ void
 cmd_interrupt(struct conn *c)
 {
 	if (c->parked)
-		serve_one(c, 1);
+		park_try(c, 1);
 }
 
 void

@@ -300,12 +300,6 @@ conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 			conn_close(c);
 		return;
 	}
-	if (c->parked) {
-		/* A new request ends a parked TAKE or WAIT (the reply goes
-		 * first, with what there is), then runs. */
-		cmd_interrupt(c);
-		return;
-	}
 	conn_process(c);
 }
 
@@ -381,8 +375,9 @@ frame_msg(enum proto_err e)
 }
 
 /*
- * Frames and runs buffered requests until the input runs out, a reply is
- * parked, or the output is full.
+ * Frames and runs buffered requests until the input runs out or the output
+ * is full.  A request that parks (TAKE, WAIT) stays parked only while no
+ * further input is buffered.
  */
 static void
 conn_process(struct conn *c)
@@ -395,7 +390,7 @@ conn_process(struct conn *c)
 	char			*p, msg[256];
 	int			 retried;
 
-	while (!c->parked && !c->dead && !c->closing) {
+	while (!c->dead && !c->closing) {
 		if (evbuffer_get_length(c->out) + evbuffer_get_length(c->pend) >=
 		    OUT_HIGH) {
 			reading(c, 0);
@@ -403,6 +398,10 @@ conn_process(struct conn *c)
 		}
 		if ((avail = evbuffer_get_length(c->in)) == 0)
 			break;
+		/* More input ends a parked TAKE or WAIT: its reply goes first,
+		 * with what there is, then the new request runs. */
+		if (c->parked)
+			cmd_interrupt(c);
 		evbuffer_peek(c->in, -1, NULL, &v, 1);
 		p = v.iov_base;
 		n = v.iov_len;
