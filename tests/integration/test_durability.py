@@ -1,0 +1,679 @@
+"""
+Durability and failure: kill -9 at random moments during pipelined
+submits, restarts with leased jobs, SIGTERM with clients connected, full
+disks (real and injected), corrupt and torn journals, compaction.
+"""
+
+import os
+import random
+import shutil
+import struct
+import subprocess
+import threading
+import time
+
+from harness import (Broker, Client, ConnectionClosed, TestFailure, check,
+                     eq, ids_of_list, run_simqd, submit_line, tail,
+                     wait_until)
+
+
+# ---------------------------------------------------------------------------
+# Load generators
+
+class Loader:
+    """One connection that pipelines SUBMITs and BATCHes (every command
+    unique: 'job TAG') from one thread and reads replies in another, until
+    stopped or the connection dies.  .acked maps id -> tag for every job
+    acknowledged; .sent_tags holds every tag ever sent."""
+
+    INFLIGHT = 16
+
+    def __init__(self, port, prefix, rng, batch_ratio=0.3, opts=None,
+                 timeout=30):
+        self.c = Client(port, timeout=timeout)
+        self.prefix = prefix
+        self.rng = random.Random(rng.random())
+        self.batch_ratio = batch_ratio
+        self.opts = opts or {}
+        self.sent = []
+        self.sent_tags = set()
+        self.acked = {}
+        self.errors = []
+        self.server_errors = 0
+        self.stop = threading.Event()
+        self.sem = threading.Semaphore(self.INFLIGHT)
+        self.n = 0
+        self.ts = threading.Thread(target=self.sender, daemon=True)
+        self.tr = threading.Thread(target=self.reader, daemon=True)
+
+    def start(self):
+        self.ts.start()
+        self.tr.start()
+        return self
+
+    def frame(self):
+        if self.rng.random() < self.batch_ratio:
+            k = self.rng.randint(1, 12)
+            tags = ["%s-%d" % (self.prefix, self.n + i) for i in range(k)]
+            self.n += k
+            body = "".join("job %s\n" % t for t in tags).encode()
+            opts = " ".join("%s=%s" % kv for kv in self.opts.items())
+            line = "BATCH %s%d" % (opts + " " if opts else "", len(body))
+            return ("BATCH", tags), Client.frame(line, body)
+        tag = "%s-%d" % (self.prefix, self.n)
+        self.n += 1
+        return ("SUBMIT", [tag]), Client.frame(
+            submit_line(["job", tag], **self.opts))
+
+    def sender(self):
+        try:
+            while not self.stop.is_set():
+                if not self.sem.acquire(timeout=0.05):
+                    continue
+                what, data = self.frame()
+                self.sent.append(what)
+                self.sent_tags.update(what[1])
+                self.c.sock.sendall(data)
+        except OSError:
+            pass
+
+    def reader(self):
+        i = 0
+        try:
+            while True:
+                r = self.c.read_reply()
+                kind, tags = self.sent[i]
+                i += 1
+                self.sem.release()
+                if r.kind == "ERR" and r.code == "server":
+                    self.server_errors += 1
+                    continue
+                if kind == "SUBMIT":
+                    self.acked[r.one_id()] = tags[0]
+                else:
+                    r.expect_ok()
+                    first, n = int(r.words[0]), int(r.words[1])
+                    if n != len(tags):
+                        raise TestFailure("BATCH of %d acknowledged as %d" %
+                                          (len(tags), n))
+                    for k in range(n):
+                        self.acked[first + k] = tags[k]
+        except (ConnectionClosed, ConnectionResetError, BrokenPipeError):
+            pass
+        except Exception as e:  # noqa: reported by finish()
+            if not isinstance(e, OSError):
+                self.errors.append(repr(e))
+        finally:
+            self.stop.set()
+
+    def finish(self, timeout=20):
+        self.stop.set()
+        self.tr.join(timeout)
+        self.ts.join(timeout)
+        self.c.close()
+        if self.tr.is_alive():
+            raise TestFailure("a loader's reader did not stop")
+        if self.errors:
+            raise TestFailure("loader %s: %s" % (self.prefix, self.errors[0]))
+
+
+def list_jobs(c, after=0):
+    """{id: item} of every job with id > after."""
+    out = {}
+    while True:
+        items = c.request("LIST after=%d limit=100000" % after).expect_items()
+        for it in items:
+            jid = int(it["id"])
+            if jid in out:
+                raise TestFailure("LIST shows id %d twice" % jid)
+            out[jid] = it
+        if len(items) < 100000:
+            return out
+        after = int(items[-1]["id"])
+
+
+def verify_acked(c, acked, sent_tags, after, what):
+    """Every acknowledged job is there once with its command; no job has a
+    command never sent; no command is there twice.  Returns the jobs."""
+    jobs = list_jobs(c, after)
+    seen = {}
+    for jid, it in jobs.items():
+        if it.kind != "job" or it.argv is None or len(it.argv) != 2 or \
+                it.argv[0] != "job":
+            raise TestFailure("%s: unexpected item %r" % (what, it))
+        tag = it.argv[1]
+        if tag not in sent_tags:
+            raise TestFailure("%s: job %d has a command never sent: %r" %
+                              (what, jid, it))
+        if tag in seen:
+            raise TestFailure("%s: command %s is there twice: ids %d and %d"
+                              % (what, tag, seen[tag], jid))
+        seen[tag] = jid
+    missing = [(jid, tag) for jid, tag in acked.items()
+               if jid not in jobs or jobs[jid].argv[1] != tag]
+    if missing:
+        jid, tag = missing[0]
+        raise TestFailure("%s: %d acknowledged jobs lost or changed, e.g. id "
+                          "%d (%s): %r" % (what, len(missing), jid, tag,
+                                           jobs.get(jid)))
+    return jobs
+
+
+def check_ok(b, what):
+    rc, out = b.run_check()
+    if rc != 0 or "OK" not in out.split():
+        raise TestFailure("%s: simqd --check exited %d:\n%s" %
+                          (what, rc, tail(out)))
+    return out
+
+
+# ---------------------------------------------------------------------------
+
+def test_kill9_during_pipelined_submits(ctx):
+    seed = int(time.time() * 1000) % 1000000
+    rng = random.Random(seed)
+    b = ctx.broker
+    rounds = 24
+    total = 0           # jobs known to be there
+    prev_max = 0
+    all_acked = {}
+    all_tags = set()
+    for rnd in range(rounds):
+        what = "round %d (seed %d)" % (rnd, seed)
+        nclients = rng.randint(1, 4)
+        loaders = [Loader(b.port, "r%dc%d" % (rnd, k), rng,
+                          batch_ratio=rng.choice([0, 0.2, 0.5, 1.0]))
+                   for k in range(nclients)]
+        for ld in loaders:
+            ld.start()
+        time.sleep(rng.uniform(0.005, 0.2))
+        b.kill9()
+        acked = {}
+        tags = set()
+        for ld in loaders:
+            ld.finish()
+            for jid, tag in ld.acked.items():
+                if jid in acked or jid in all_acked:
+                    raise TestFailure("%s: id %d acknowledged twice" %
+                                      (what, jid))
+                acked[jid] = tag
+            tags |= ld.sent_tags
+            eq(ld.server_errors, 0, "%s: ERR server replies" % what)
+        check(not acked or min(acked) > prev_max,
+              "%s: an id acknowledged in this round (%d) is not above "
+              "every earlier id (%d)" % (what, min(acked or [0]), prev_max))
+        check_ok(b, what)
+        b.start()
+        c = b.client()
+        jobs = verify_acked(c, acked, tags, prev_max, what)
+        total += len(jobs)
+        eq(int(c.stats()["jobs"]), total, "%s: jobs in STATS (earlier "
+           "rounds' jobs must all still be there)" % what)
+        top = max([prev_max] + list(jobs) + list(acked))
+        probe = c.submit(["job", "probe-%d" % rnd])
+        check(probe > top, "%s: id %d after the restart is not above %d" %
+              (what, probe, top))
+        tags.add("probe-%d" % rnd)
+        acked[probe] = "probe-%d" % rnd
+        total += 1
+        prev_max = probe
+        all_acked.update(acked)
+        all_tags |= tags
+        c.close()
+    # Once more, everything, after a clean restart.
+    b.restart()
+    c = b.client()
+    jobs = verify_acked(c, all_acked, all_tags, 0, "at the end")
+    eq(len(jobs), total, "jobs at the end")
+    check(len(all_acked) > 100, "the rounds acknowledged only %d jobs: "
+          "the test did not test much" % len(all_acked))
+
+
+test_kill9_during_pipelined_submits.timeout = 150
+
+
+def test_restart_with_leased_jobs(ctx):
+    b = ctx.broker
+    c = b.client()
+    ids = [c.submit(["x", str(i)]) for i in range(4)]
+    arr = c.submit(["t", "{}"], array="1-3", q="arrq")
+    w = b.worker("node3:9", lease=30000, host="node3")
+    jobs, _ = w.take(5, 0, "default,arrq")
+    eq(len(jobs), 5, "took 5")
+    # One finished, one released before the crash.
+    w.finish_job(jobs[0], out=b"hi").expect_ok("done")
+    w.request("RELEASE %s %s" % (jobs[1]["id"], jobs[1]["attempt"])) \
+        .expect_ok("queued")
+    held = jobs[2:]
+    c.close()
+    w.close()
+    b.kill9()
+    b.start()
+    c = b.client()
+    for j in held:
+        it = c.status1(j["id"])
+        eq((it["state"], it["attempts"], it.get("worker"), it.get("host")),
+           ("running", j["attempt"], "node3:9", "node3"),
+           "leased job %s after a restart" % j["id"])
+    eq(c.status1(jobs[0]["id"])["state"], "done", "finished job")
+    eq(c.request("OUTPUT %s stdout" % jobs[0]["id"]).data, b"hi", "output")
+    it = c.status1(jobs[1]["id"])
+    eq((it["state"], it["attempts"]), ("queued", "1"), "released job")
+    ws = {x["name"]: x for x in c.request("WORKERS").expect_items()}
+    check("node3:9" in ws and ws["node3:9"]["connected"] == "0",
+          "the worker is known, disconnected: %r" % ws)
+    eq(ws["node3:9"].get("njobs"), "3", "its jobs")
+    # Nothing re-runs them: another worker gets only the released job.
+    o = b.worker("other")
+    got, _ = o.take(10)
+    eq([g["id"] for g in got], [jobs[1]["id"]], "only the released job "
+       "is handed out; the leased ones are not re-run")
+    eq(got[0]["attempt"], "2", "released job's next attempt")
+    # The worker comes back and finishes them.
+    w = b.worker("node3:9", lease=30000)
+    eq(w.heartbeat(*held), [], "no drops for the leased jobs")
+    for j in held:
+        w.finish_job(j).expect_ok("done")
+    for j in held:
+        it = c.status1(j["id"])
+        eq((it["state"], it["attempts"]), ("done", j["attempt"]),
+           "finished by the original attempt")
+    # And through a clean restart as well.
+    k = c.submit(["k"])
+    jk = w.take1()
+    c.close()
+    w.close()
+    o.close()
+    b.restart()
+    c = b.client()
+    it = c.status1(k)
+    eq((it["state"], it["attempts"]), ("running", "1"), "after SIGTERM")
+    w = b.worker("node3:9")
+    w.finish_job(jk).expect_ok("done")
+    it = c.status1(arr)
+    eq((it["state"], it["done"], it["queued"]), ("queued", "1", "2"),
+       "array after its first task finished across a restart")
+
+
+def test_sigterm_with_clients_and_parked_takes(ctx):
+    b = ctx.broker
+    c = b.client()
+    ids = [c.submit(["x", str(i)], q="busy") for i in range(3)]
+    w0 = b.worker("w0")
+    running = w0.take1(queues="busy")
+    parked = []
+    for i in range(3):
+        w = b.worker("p%d" % i)
+        w.send(b"TAKE 4 20000 idle\r\n")
+        parked.append(w)
+    waiter = b.client()
+    waiter.send(b"WAIT 20000 %d\r\n" % ids[1])
+    idle = [b.client() for _ in range(5)]
+    half = b.client()
+    half.send(b"SUBMIT -- part")      # an incomplete line
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    b.stop(timeout=5 * ctx.slow)
+    dt = time.monotonic() - t0
+    check(dt < 2 * ctx.slow, "SIGTERM took %.2fs" % dt)
+    # Every connection is closed (a parked one may get its reply first).
+    for conn in parked + [waiter] + idle + [half]:
+        conn.settimeout(5)
+        try:
+            while True:
+                conn.read_reply()
+        except ConnectionClosed:
+            pass
+        except OSError:
+            pass
+    b.start()
+    c = b.client()
+    for jid in ids:
+        check(c.status1(jid)["state"] in ("queued", "running"),
+              "job %d after restart" % jid)
+    eq(c.status1(running["id"])["state"], "running", "leased job")
+    eq(c.status1(running["id"])["attempts"], "1", "attempts")
+    eq(len(list_jobs(c)), 3, "no job from the incomplete line")
+
+
+def fill_until_server_error(b, ctx, rng, limit_s=60):
+    """Pipelines submits until a reply is ERR server; returns acked ids and
+    every tag sent."""
+    loaders = [Loader(b.port, "f%d" % k, rng, batch_ratio=0.3)
+               for k in range(2)]
+    for ld in loaders:
+        ld.start()
+    deadline = time.monotonic() + limit_s * ctx.slow
+    while time.monotonic() < deadline:
+        if any(ld.server_errors for ld in loaders) or not b.running():
+            break
+        time.sleep(0.02)
+    got_err = any(ld.server_errors for ld in loaders)
+    rc = b.wait_exit(20 * ctx.slow) if got_err else None
+    acked, tags = {}, set()
+    for ld in loaders:
+        ld.finish()
+        acked.update(ld.acked)
+        tags |= ld.sent_tags
+    check(got_err, "no ERR server within %ds (broker running: %s)" %
+          (limit_s * ctx.slow, b.running()))
+    return acked, tags, rc
+
+
+def test_injected_enospc(ctx):
+    rng = random.Random(7)
+    for limit in ("100K", "1M"):
+        b = ctx.start_broker(["--fail-writes-after", limit])
+        c = b.client()
+        pre = c.submit(["job", "pre"])
+        c.close()
+        acked, tags, rc = fill_until_server_error(b, ctx, rng)
+        check(rc != 0, "the broker must exit non-zero after a write error "
+              "(exit %r)" % rc)
+        check("write" in b.current_log() or "journal" in b.current_log(),
+              "the log should say why: %s" % tail(b.current_log()))
+        out = check_ok(b, "after injected ENOSPC")
+        acked[pre] = "pre"
+        tags.add("pre")
+        b.args = []
+        b.start()
+        c = b.client()
+        verify_acked(c, acked, tags, 0, "after injected ENOSPC (%s)" % limit)
+        # The broker works again.
+        c.submit(["after"])
+        c.close()
+        b.stop()
+
+
+test_injected_enospc.timeout = 120
+
+
+def test_full_disk_tmpfs(ctx):
+    if os.geteuid() != 0:
+        from harness import Skip
+        raise Skip("needs root to mount a tmpfs")
+    mnt = ctx.mkdtemp("tmpfs")
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                        mnt], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        from harness import Skip
+        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
+    mounted = [True]
+
+    def umount():
+        if mounted[0]:
+            subprocess.run(["umount", "-l", mnt])
+            mounted[0] = False
+    ctx.cleanups.append(umount)
+    datadir = os.path.join(mnt, "d")
+    b = Broker(ctx, datadir=datadir)
+    try:
+        b.start()
+    except TestFailure as e:
+        raise TestFailure("simqd cannot even start on a 1 MiB tmpfs: %s" % e)
+    rng = random.Random(11)
+    acked, tags, rc = fill_until_server_error(b, ctx, rng)
+    check(rc != 0, "the broker must exit non-zero on a full disk (exit %r)"
+          % rc)
+    copy = os.path.join(ctx.mkdtemp("copy"), "d")
+    shutil.copytree(datadir, copy)
+    umount()
+    out = check_ok(Broker(ctx, datadir=copy), "the copied data dir")
+    b2 = Broker(ctx, datadir=copy).start()
+    c = b2.client()
+    verify_acked(c, acked, tags, 0, "after a full disk")
+    check(len(acked) > 1000, "only %d jobs acknowledged on 1 MiB" %
+          len(acked))
+    c.submit(["after"])
+
+
+test_full_disk_tmpfs.timeout = 120
+
+
+# ---------------------------------------------------------------------------
+# Journal files
+
+def segment_records(path):
+    """[(offset, total length, type)] of a segment's frames, up to the
+    first that does not parse."""
+    data = open(path, "rb").read()
+    out = []
+    off = 0
+    while off + 9 <= len(data):
+        n, crc = struct.unpack_from("<II", data, off)
+        if n < 1 or off + 8 + n > len(data):
+            break
+        out.append((off, 8 + n, data[off + 8]))
+        off += 8 + n
+    return out
+
+
+def submit_one_by_one(c, n, prefix="j"):
+    return [c.submit(["job", "%s%d" % (prefix, i)]) for i in range(n)]
+
+
+def test_corrupt_journal_middle(ctx):
+    b = ctx.broker
+    c = b.client()
+    ids = submit_one_by_one(c, 60)
+    c.close()
+    b.stop()
+    segs = b.segments()
+    last = os.path.join(b.journal_dir(), segs[-1])
+    recs = segment_records(last)
+    subs = [r for r in recs if r[2] == 16]      # REC_SUBMIT
+    eq(len(subs), 60, "one SUBMIT record per job in %s" % segs[-1])
+    # Flip a byte in the payload of the 30th submit.
+    off, ln, _ = subs[29]
+    with open(last, "r+b") as f:
+        f.seek(off + ln - 3)
+        byte = f.read(1)
+        f.seek(off + ln - 3)
+        f.write(bytes([byte[0] ^ 0x5a]))
+    saved = open(last, "rb").read()
+    # Refuses to start, and says --force.
+    p = b.spawn()
+    rc = b.wait_exit(20 * ctx.slow)
+    check(rc != 0, "simqd started on a corrupt journal")
+    log = b.current_log()
+    check("--force" in log, "the message must mention --force:\n%s" %
+          tail(log))
+    eq(open(last, "rb").read(), saved, "a refused start changed the file")
+    # --check reports it.
+    rc, out = b.run_check()
+    check(rc != 0, "--check must fail on corruption:\n%s" % out)
+    check("CORRUPT" in out.upper() and segs[-1] in out,
+          "--check names the corrupt segment:\n%s" % out)
+    eq(open(last, "rb").read(), saved, "--check changed the file")
+    # --force starts and keeps the records before the corruption.
+    b.start(["--force"])
+    check("CORRUPT" in b.current_log().upper(), "the forced cut is logged")
+    c = b.client()
+    items = c.status(*ids)
+    eq([i.kind for i in items[:29]], ["job"] * 29, "jobs before the damage")
+    eq([i.argv[1] for i in items[:29]], ["j%d" % i for i in range(29)],
+       "their commands")
+    eq([i.kind for i in items[29:]], ["missing"] * 31,
+       "jobs from the damaged record on are cut")
+    new = c.submit(["job", "new"])
+    c.close()
+    b.restart()
+    c = b.client()
+    eq(c.status1(new).argv, ["job", "new"], "a job after the forced start")
+    eq(len(list_jobs(c)), 30, "jobs after the forced start")
+    check_ok(b, "after --force")
+
+
+def test_corrupt_journal_older_segment(ctx):
+    b = ctx.broker
+    c = b.client()
+    first = submit_one_by_one(c, 20, "a")
+    c.close()
+    b.restart()           # a new segment per start
+    c = b.client()
+    second = submit_one_by_one(c, 20, "b")
+    c.close()
+    b.stop()
+    segs = b.segments()
+    check(len(segs) >= 2, "segments: %r" % segs)
+    # The first segment holding submits.
+    for name in segs:
+        path = os.path.join(b.journal_dir(), name)
+        subs = [r for r in segment_records(path) if r[2] == 16]
+        if subs:
+            break
+    off, ln, _ = subs[10]
+    with open(path, "r+b") as f:
+        f.seek(off + 4)          # the CRC
+        crc = f.read(1)
+        f.seek(off + 4)
+        f.write(bytes([crc[0] ^ 0xff]))
+    b.spawn()
+    rc = b.wait_exit(20 * ctx.slow)
+    check(rc != 0, "simqd started with a corrupt older segment")
+    check("--force" in b.current_log(), "mentions --force:\n%s" %
+          tail(b.current_log()))
+    rc, out = b.run_check()
+    check(rc != 0, "--check must fail:\n%s" % out)
+    b.start(["--force"])
+    c = b.client()
+    items = c.status(*(first + second))
+    eq([i.kind for i in items], ["job"] * 10 + ["missing"] * 30,
+       "everything from the bad record on is cut, later segments too")
+
+
+def test_torn_tail(ctx):
+    b = ctx.broker
+    c = b.client()
+    ids = submit_one_by_one(c, 40)
+    c.close()
+    b.kill9()
+    segs = b.segments()
+    last = os.path.join(b.journal_dir(), segs[-1])
+    recs = segment_records(last)
+    off, ln, typ = recs[-1]
+    eq(typ, 16, "the last record is the last SUBMIT")
+    size = os.path.getsize(last)
+    eq(off + ln, size, "the segment ends with the last record")
+    cut = off + ln // 2
+    os.truncate(last, cut)
+    # --check says OK (a torn tail is not corruption) and changes nothing.
+    out = check_ok(b, "torn tail")
+    eq(os.path.getsize(last), cut, "--check must not truncate")
+    b.start()
+    log = b.current_log()
+    check("torn" in log.lower(), "the cut is logged:\n%s" % tail(log))
+    c = b.client()
+    items = c.status(*ids)
+    eq([i.kind for i in items], ["job"] * 39 + ["missing"],
+       "every record before the torn one is kept")
+    eq(items[38].argv, ["job", "j38"], "the last whole record")
+    # The tail was cut on disk: new records after a restart replay fine.
+    new = c.submit(["job", "new"])
+    c.close()
+    b.kill9()
+    check_ok(b, "after the torn start")
+    b.start()
+    c = b.client()
+    eq(c.status1(new).argv, ["job", "new"], "the new job")
+    eq(len(list_jobs(c)), 40, "jobs")
+    # A tail torn inside the frame header (a few bytes of a record).
+    c.close()
+    b.kill9()
+    segs = b.segments()
+    last = os.path.join(b.journal_dir(), segs[-1])
+    with open(last, "ab") as f:
+        f.write(b"\x40\x00")
+    b.start()
+    c = b.client()
+    eq(len(list_jobs(c)), 40, "jobs after a 2-byte tail")
+
+
+def test_compaction(ctx):
+    b = ctx.start_broker(["--compact-min", "64K", "--retention", "1s"])
+    c = b.client()
+    w = b.worker("w", lease=60000)
+    # Live state of every kind, kept throughout.
+    keep_q = c.submit(["keep", "queued"], pri=3, name="kq")
+    keep_wait = c.submit(["keep", "waiting"], after=keep_q)
+    keep_arr = c.submit(["keep", "{}"], array="1-5%252", q="arrq")
+    c.request("PAUSE paused").expect_ok()
+    keep_paused = c.submit(["keep", "p"], q="paused")
+    running = w.take(2, 0, "arrq")[0]
+    eq(len(running), 2, "array tasks running")
+    # Churn: many jobs submitted and finished.
+    st0 = c.stats()
+    churn_ids = []
+    for rnd in range(12):
+        body = "".join("churn %d %d %s\n" % (rnd, i, "x" * 40)
+                       for i in range(100)).encode()
+        r = c.request("BATCH q=churn %d" % len(body), body).expect_ok()
+        churn_ids.append(int(r.words[0]))
+        jobs, _ = w.take(100, 0, "churn")
+        eq(len(jobs), 100, "churn jobs taken")
+        frames = [Client.frame(
+            "FINISH %s %s exit=0 out=20 err=0 res=0 20" % (j["id"],
+                                                         j["attempt"]),
+            b"o" * 20) for j in jobs]
+        for r in w.pipeline(frames):
+            r.expect_ok("done")
+    peak = int(c.stats()["journal_bytes"])
+    check(peak > 64 * 1024 or int(c.stats()["snapshots"]) > 0,
+          "the churn did not pass the threshold: %r" % c.stats())
+    # Once the finished jobs are past their retention, more traffic makes
+    # the broker compact down to the live state.
+    time.sleep(1.5)
+
+    def compacted():
+        for i in range(20):
+            c.request("PAUSE toggle").expect_ok()
+            c.request("RESUME toggle").expect_ok()
+        st = c.stats()
+        return int(st["snapshots"]) > 0 and \
+            int(st["journal_bytes"]) < 32 * 1024 and st
+    st = wait_until(compacted, 30 * ctx.slow, "the journal to compact "
+                    "below 32 KiB (stats: %r)" % c.stats(), interval=0.05)
+    check(int(st["journal_bytes"]) < peak, "journal_bytes did not shrink")
+    disk = b.journal_size()
+    check(disk < 64 * 1024, "the files on disk hold %d bytes" % disk)
+    check(c.status1(churn_ids[0]).kind == "missing",
+          "finished jobs past their retention are forgotten")
+    # The live state survives the compaction and a restart unchanged.
+
+    def snapshot_state():
+        items = ids_of_list(c)
+        lines = sorted(" ".join(x for x in it.line.split(" ")
+                                if not x.startswith("due="))
+                       for it in items)
+        # Empty queues are not state: only those with jobs or paused.
+        qs = sorted(q.line for q in c.request("QUEUES").expect_items()
+                    if q["paused"] == "1" or any(
+                        q[k] != "0" for k in ("waiting", "queued",
+                                              "running", "done", "failed",
+                                              "canceled")))
+        tasks = [t.line for t in c.status(*["%d_%d" % (keep_arr, i)
+                                            for i in range(1, 6)])]
+        return lines, qs, tasks, c.stats()["next_id"]
+    before = snapshot_state()
+    c.close()
+    w.close()
+    b.kill9()
+    check_ok(b, "after compaction")
+    b.start()
+    c = b.client()
+    after = snapshot_state()
+    for k, name in enumerate(("LIST", "QUEUES", "task status", "next_id")):
+        eq(after[k], before[k], "%s after compaction and restart" % name)
+    # And it still works: the waiting job runs after its dependency.
+    w = b.worker("w", lease=60000)
+    eq(w.heartbeat(*running), [], "leases survived compaction")
+    j = w.take1()
+    eq(j["id"], str(keep_q), "the queued job")
+    w.finish_job(j).expect_ok("done")
+    wait_until(lambda: c.status1(keep_wait)["state"] == "queued", 5,
+               "the dependent to be queued")
+    eq(c.status1(keep_paused)["state"], "queued", "paused queue's job")
+
+
+test_compaction.timeout = 120
