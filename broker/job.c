@@ -898,7 +898,7 @@ job_cancel(struct job *j, const char *reason)
 		if (!B->replaying) {
 			struct buf b;
 			buf_init(&b);
-			rec_id(&b, j);
+			rec_event(&b, j);
 			journal_put(REC_CANCEL, &b);
 		}
 		end_now(j, JS_CANCELED, reason);
@@ -909,7 +909,7 @@ job_cancel(struct job *j, const char *reason)
 	if (!B->replaying) {
 		struct buf b;
 		buf_init(&b);
-		rec_id(&b, j);
+		rec_event(&b, j);
 		journal_put(REC_CANCEL, &b);
 	}
 	if (j->state == JS_RUNNING)
@@ -967,7 +967,7 @@ job_retry(struct job *j)
 	if (!B->replaying) {
 		struct buf b;
 		buf_init(&b);
-		rec_id(&b, j);
+		rec_event(&b, j);
 		journal_put(REC_RETRY, &b);
 	}
 	if (j->kind != JK_ARRAY) {

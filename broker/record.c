@@ -133,13 +133,17 @@ rec_requeue(struct buf *b, const struct job *j, int lost, uint64_t due)
 	buf_put_u32(b, j->attempts);
 	buf_put_u8(b, lost != 0);
 	buf_put_u64(b, due);
+	buf_put_u64(b, B->now);
 }
 
+/* CANCEL and RETRY: the job and when, so that retention and the times
+ * of jobs failed along with it come out the same on replay. */
 void
-rec_id(struct buf *b, const struct job *j)
+rec_event(struct buf *b, const struct job *j)
 {
 	buf_put_u64(b, j->id);
 	buf_put_u32(b, j->index);
+	buf_put_u64(b, B->now);
 }
 
 void
@@ -353,6 +357,7 @@ apply_submit(struct rbuf *r)
 
 	submitted = rbuf_u64(r);
 	not_before = rbuf_u64(r);
+	B->now = submitted;
 	o = get_opts(r);
 	has_spec = rbuf_u8(r);
 	if (r->err || count == 0 || first == 0 || first < B->next_id ||
@@ -372,6 +377,13 @@ apply_submit(struct rbuf *r)
 	jobopts_unref(o);
 	return r->err || i != count ? -1 : 0;
 }
+
+/*
+ * While a record is applied, B->now is the time the record happened, so
+ * that what follows from it (a dependent failed, a job finished) gets the
+ * same time as it did live; the clock of the running broker is kept here.
+ */
+static uint64_t	real_now;
 
 static int
 apply_lease(struct rbuf *r)
@@ -395,7 +407,9 @@ apply_lease(struct rbuf *r)
 		w->host = xstrdup(host);
 	}
 	w->lease_ms = lease_ms;
-	job_lease(j, w, attempt, started, B->now + lease_ms);
+	/* A fresh lease from now: renewals were not journaled, and the
+	 * worker needs time to find the restarted broker. */
+	job_lease(j, w, attempt, started, real_now + lease_ms);
 	rc = 0;
 out:
 	free(wname);
@@ -414,6 +428,7 @@ apply_finish(struct rbuf *r)
 
 	due = rbuf_u64(r);
 	res = get_result(r);
+	B->now = res->finished;
 	if (r->err || (j = find(id, index, 0)) == NULL ||
 	    j->kind == JK_ARRAY || j->state != JS_RUNNING ||
 	    j->attempts != attempt || (state != JS_DONE &&
@@ -434,6 +449,7 @@ apply_requeue(struct rbuf *r)
 	struct job	*j;
 
 	due = rbuf_u64(r);
+	B->now = rbuf_u64(r);
 	if (r->err || (j = find(id, index, 0)) == NULL ||
 	    j->state != JS_RUNNING || j->attempts != attempt)
 		return -1;
@@ -448,6 +464,7 @@ apply_id(struct rbuf *r, int type)
 	uint32_t	 index = rbuf_u32(r);
 	struct job	*j;
 
+	B->now = rbuf_u64(r);
 	if (r->err || (j = find(id, index, 0)) == NULL)
 		return -1;
 	if (type == REC_CANCEL)
@@ -561,6 +578,7 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 
 	(void)arg;
 	rbuf_init(&r, p, len);
+	real_now = B->now;
 	switch (type) {
 	case REC_SUBMIT:
 		rc = apply_submit(&r);
@@ -596,6 +614,7 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 		log_warn("journal: unknown record type %u", type);
 		return -1;
 	}
+	B->now = real_now;
 	if (rc == 0 && rbuf_left(&r) != 0)
 		rc = -1;	/* trailing bytes: not the layout we wrote */
 	return rc;

@@ -265,7 +265,7 @@ void		 rec_lease(struct buf *, const struct job *, const char *worker,
 void		 rec_finish(struct buf *, const struct job *);
 void		 rec_requeue(struct buf *, const struct job *, int lost,
 		    uint64_t due);
-void		 rec_id(struct buf *, const struct job *);
+void		 rec_event(struct buf *, const struct job *);
 void		 rec_queue(struct buf *, const struct queue *);
 void		 rec_job(struct buf *, const struct job *);
 int		 rec_apply(void *, uint8_t type, const uint8_t *, size_t);

@@ -611,6 +611,30 @@ test_retention(void **st)
 	assert_int_equal(B->next_id, 3);	/* ids are never reused */
 }
 
+/* Retention counts from when a job finished, not from the last restart:
+ * the journal records when a cancel or a failure happened. */
+static void
+test_retention_across_replay(void **st)
+{
+	struct worker	*w = worker("w");
+	struct job	*t;
+
+	(void)st;
+	submit("", "a");
+	submit("after=1", "b");
+	submit("", "c");
+	t = take("default", w);
+	end(t, 1);			/* 1 fails, 2 fails with it */
+	job_cancel(get(3, SIMQ_NOINDEX), "canceled");
+	B->now += B->cfg.retention_ms;
+	check_replay();
+	job_expire(B->now);
+	assert_null(get(1, SIMQ_NOINDEX));
+	assert_null(get(2, SIMQ_NOINDEX));
+	assert_null(get(3, SIMQ_NOINDEX));
+	assert_int_equal(B->njobs, 0);
+}
+
 static void
 test_replay_rejects_stale_finish(void **st)
 {
@@ -659,6 +683,7 @@ main(void)
 		T(test_release_keeps_retries),
 		T(test_cancel),
 		T(test_retention),
+		T(test_retention_across_replay),
 		T(test_replay_rejects_stale_finish),
 #undef T
 	};
