@@ -56,11 +56,13 @@ struct run {
 	uint64_t	 njobs;		/* jobs (or ids) in all requests */
 	uint64_t	 per;		/* jobs per BATCH, ids per CANCEL */
 	uint64_t	 next;		/* next seed, or next id to cancel */
-	uint64_t	 last;		/* last id to cancel */
+	uint64_t	 lastid;	/* last id to cancel */
 	const char	*prefix;	/* command words before the seed */
 	uint64_t	 ok;		/* jobs acknowledged (or canceled) */
 	uint64_t	 errors;
 	uint64_t	 cmdbytes;	/* argument bytes with their NULs */
+	double		 last;		/* when the last reply arrived */
+	double		 maxgap;	/* longest wait for a reply, s */
 	char		*body;		/* scratch for BATCH bodies */
 	size_t		 bodycap;
 };
@@ -348,7 +350,7 @@ gen_request(struct client *c, struct run *r)
 		break;
 	case M_CANCEL:
 		out_add(c, "CANCEL", 6);
-		for (i = 0; i < r->per && r->next <= r->last; i++) {
+		for (i = 0; i < r->per && r->next <= r->lastid; i++) {
 			p = out_reserve(c, 32);
 			m = sprintf(p, " %llu", (unsigned long long)r->next++);
 			c->outlen += (size_t)m;
@@ -397,7 +399,9 @@ pump(struct client *c, struct run *r)
 {
 	struct pollfd	 pfd;
 	char		*l;
+	double		 t;
 
+	r->last = now_s();
 	while (r->done < r->nreq) {
 		while (r->sent < r->nreq && r->sent - r->done < r->window &&
 		    c->outlen - c->outoff < OUT_LOW)
@@ -411,7 +415,12 @@ pump(struct client *c, struct run *r)
 			die("poll: %s", strerror(errno));
 		}
 		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-			client_read(c);
+			if (client_read(c) > 0) {
+				t = now_s();
+				if (r->sent > r->done && t - r->last > r->maxgap)
+					r->maxgap = t - r->last;
+				r->last = t;
+			}
 			while ((l = client_line(c)) != NULL)
 				on_reply(r, l);
 		}
@@ -438,14 +447,14 @@ do_run(struct run *r)
 	cm = stat_val(s1, "commits") - stat_val(s0, "commits");
 	printf("requests=%llu window=%llu jobs=%llu ok=%llu errors=%llu "
 	    "secs=%.3f rate=%.0f fsyncs=%llu commits=%llu per_fsync=%.1f "
-	    "cmdbytes=%llu journal_bytes=%llu\n",
+	    "cmdbytes=%llu journal_bytes=%llu max_gap_ms=%.1f\n",
 	    (unsigned long long)r->nreq, (unsigned long long)r->window,
 	    (unsigned long long)r->njobs, (unsigned long long)r->ok,
 	    (unsigned long long)r->errors, secs, (double)r->ok / secs,
 	    (unsigned long long)fs, (unsigned long long)cm,
 	    fs ? (double)r->ok / (double)fs : 0.0,
 	    (unsigned long long)r->cmdbytes,
-	    (unsigned long long)stat_val(s1, "journal_bytes"));
+	    (unsigned long long)stat_val(s1, "journal_bytes"), r->maxgap * 1e3);
 	close(c.fd);
 	free(r->body);
 	return r->errors ? 1 : 0;
@@ -686,11 +695,11 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[0], "cancel") == 0 && argc == 3) {
 		r.mode = M_CANCEL;
 		r.next = num(argv[1]);
-		r.last = num(argv[2]);
-		if (r.last < r.next)
+		r.lastid = num(argv[2]);
+		if (r.lastid < r.next)
 			die("cancel: LAST < FIRST");
 		r.per = CANCEL_IDS;
-		r.nreq = (r.last - r.next + CANCEL_IDS) / CANCEL_IDS;
+		r.nreq = (r.lastid - r.next + CANCEL_IDS) / CANCEL_IDS;
 		r.window = 16;
 	} else if (strcmp(argv[0], "array") == 0 && argc == 3)
 		return do_array(num(argv[1]), (int)num(argv[2]));
