@@ -81,6 +81,9 @@ struct journal_stats {
 	uint64_t	commits;	/* journal_commit() calls that wrote */
 	uint64_t	fsyncs;
 	uint64_t	snapshots;	/* compactions done since open */
+	uint64_t	snapshot_bytes;	/* size of the segment holding the
+					   newest snapshot (and what was
+					   appended to it), 0 if none */
 };
 
 struct journal;
