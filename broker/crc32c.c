@@ -8,8 +8,9 @@
  * followed by k zero bytes.
  *
  * The polynomial is 0x1EDC6F41, used here in its reflected form 0x82F63B78
- * (the CRC of iSCSI, ext4 and SCTP), so that hardware instructions could
- * replace this code without changing the file format.  The check value,
+ * (the CRC of iSCSI, ext4 and SCTP), so that hardware instructions can
+ * replace this code without changing the file format: on x86-64 with
+ * SSE 4.2 they do.  The check value,
  * crc32c(0, "123456789", 9), is 0xE3069283.
  */
 #include <stddef.h>
@@ -58,7 +59,7 @@ crc32c_init(void)
  * crc32c(crc32c(0, a, n), b, m) is the CRC of a and b concatenated.
  */
 uint32_t
-crc32c(uint32_t crc, const void *buf, size_t len)
+crc32c_portable(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t	*p = buf;
 	uint32_t	 lo, hi;
@@ -84,3 +85,44 @@ crc32c(uint32_t crc, const void *buf, size_t len)
 		crc = crc32c_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return ~crc;
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/*
+ * The SSE 4.2 crc32 instruction computes the same CRC eight bytes at a
+ * time, several times faster than the tables: replay of a large journal
+ * spends a tenth of its time checksumming otherwise.
+ */
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_sse42(uint32_t crc, const void *buf, size_t len)
+{
+	const uint8_t	*p = buf;
+	uint64_t	 c = ~crc, v;
+
+	while (len >= 8) {
+		v = le64_get(p);
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		len -= 8;
+	}
+	while (len-- > 0)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return ~(uint32_t)c;
+}
+
+uint32_t
+crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	static int	hw = -1;
+
+	if (hw < 0)
+		hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+	return hw ? crc32c_sse42(crc, buf, len) :
+	    crc32c_portable(crc, buf, len);
+}
+#else
+uint32_t
+crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	return crc32c_portable(crc, buf, len);
+}
+#endif

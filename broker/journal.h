@@ -151,7 +151,9 @@ void		 journal_stats(const struct journal *, struct journal_stats *);
  * hidden --fail-writes-after option, next to the real full-disk test. */
 void		 journal_fail_after(struct journal *, uint64_t bytes);
 
-/* CRC-32C (Castagnoli), as used in the frames. */
+/* CRC-32C (Castagnoli), as used in the frames: in hardware where the CPU
+ * has it, else crc32c_portable(), which gives the same values. */
 uint32_t	 crc32c(uint32_t crc, const void *, size_t);
+uint32_t	 crc32c_portable(uint32_t crc, const void *, size_t);
 
 #endif
