@@ -89,27 +89,25 @@ proto_msg(char *msg, size_t msglen, const char *fmt, ...)
 /*
  * Client bytes echoed in a message: a message goes back on one reply line,
  * so only short runs of printable ASCII are quoted; anything else is
- * summarised as "...".
+ * shown as "...".  Returns what to print and its length in *n.
  */
 #define PROTO_ECHO_MAX	40
 
-static int
-proto_echo_len(const struct proto_word *w)
+static const char *
+proto_echo(const struct proto_word *w, int *n)
 {
 	size_t	 i;
 
+	*n = 3;
 	if (w->len > PROTO_ECHO_MAX)
-		return (-1);
+		return ("...");
 	for (i = 0; i < w->len; i++) {
 		if (w->p[i] <= 0x20 || w->p[i] >= 0x7f)
-			return (-1);
+			return ("...");
 	}
-	return ((int)w->len);
+	*n = (int)w->len;
+	return (w->p);
 }
-
-#define ECHO_FMT	"'%.*s'"
-#define ECHO_ARGS(w)	proto_echo_len(w) < 0 ? 3 : proto_echo_len(w), \
-			proto_echo_len(w) < 0 ? "..." : (w)->p
 
 static enum proto_cmd
 proto_cmd_lookup(const struct proto_word *w)
@@ -155,8 +153,9 @@ proto_req_parse(struct proto_req *req, char *line, size_t len, char *msg,
 {
 	const struct proto_cmdinfo	*ci;
 	struct proto_word		*last;
+	const char			*echo;
 	uint64_t			 n;
-	int				 nw, nargs;
+	int				 nw, nargs, elen;
 
 	req->cmd = CMD_NONE;
 	req->nargs = 0;
@@ -173,8 +172,8 @@ proto_req_parse(struct proto_req *req, char *line, size_t len, char *msg,
 		return (PERR_UNKNOWN);
 	}
 	if ((req->cmd = proto_cmd_lookup(&req->words[0])) == CMD_NONE) {
-		proto_msg(msg, msglen, "unknown command " ECHO_FMT,
-		    ECHO_ARGS(&req->words[0]));
+		echo = proto_echo(&req->words[0], &elen);
+		proto_msg(msg, msglen, "unknown command '%.*s'", elen, echo);
 		return (PERR_UNKNOWN);
 	}
 	ci = &proto_cmds[req->cmd];
@@ -196,8 +195,9 @@ proto_req_parse(struct proto_req *req, char *line, size_t len, char *msg,
 	last = &req->words[nw - 1];
 	req->nargs = nargs - 1;
 	if (proto_parse_u64(last->p, last->len, SIZE_MAX, &n) != 0) {
-		proto_msg(msg, msglen, "bad body length " ECHO_FMT "; usage: %s",
-		    ECHO_ARGS(last), ci->usage);
+		echo = proto_echo(last, &elen);
+		proto_msg(msg, msglen, "bad body length '%.*s'; usage: %s",
+		    elen, echo, ci->usage);
 		return (PERR_BADREQ);
 	}
 	req->bodylen = n;
@@ -265,11 +265,11 @@ proto_jobopts_parse(struct proto_jobopts *o, struct proto_word *w, int n,
     char *msg, size_t msglen)
 {
 	struct proto_word	 key, val;
-	const char		*why;
+	const char		*why, *echo;
 	unsigned		 seen = 0;
 	uint64_t		 u;
 	long			 dlen;
-	int			 i, k;
+	int			 i, k, elen;
 
 	memset(o, 0, sizeof *o);
 	o->queue.p = proto_default_queue;
@@ -279,8 +279,9 @@ proto_jobopts_parse(struct proto_jobopts *o, struct proto_word *w, int n,
 
 	for (i = 0; i < n; i++) {
 		if (proto_kv(&w[i], &key, &val) != 0) {
-			proto_msg(msg, msglen, "option " ECHO_FMT
-			    " is not KEY=VALUE", ECHO_ARGS(&w[i]));
+			echo = proto_echo(&w[i], &elen);
+			proto_msg(msg, msglen, "option '%.*s' is not KEY=VALUE",
+			    elen, echo);
 			return (PERR_BADREQ);
 		}
 		for (k = 0; k < OPT__COUNT; k++) {
@@ -288,8 +289,9 @@ proto_jobopts_parse(struct proto_jobopts *o, struct proto_word *w, int n,
 				break;
 		}
 		if (k == OPT__COUNT) {
-			proto_msg(msg, msglen, "unknown option " ECHO_FMT,
-			    ECHO_ARGS(&key));
+			echo = proto_echo(&key, &elen);
+			proto_msg(msg, msglen, "unknown option '%.*s'", elen,
+			    echo);
 			return (PERR_BADREQ);
 		}
 		if (k != OPT_ENV && (seen & (1u << k))) {
