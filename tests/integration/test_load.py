@@ -1,0 +1,123 @@
+"""
+Load behaviour: back-pressure on a client that pipelines without reading,
+fairness to other clients meanwhile, and no CPU use when idle.
+"""
+
+import threading
+import time
+
+from harness import Client, check, eq, proc_cpu_ticks
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for l in f:
+            if l.startswith("VmRSS:"):
+                return int(l.split()[1])
+    return 0
+
+
+def raw_reply(c, line):
+    """Sends line; returns the exact bytes of its reply."""
+    c.send(Client.frame(line))
+    start = c.pos
+    c.read_reply()
+    return bytes(c.buf[start:c.pos])
+
+
+def test_back_pressure(ctx):
+    b = ctx.broker
+    c = b.client()
+    # Ten jobs whose STATUS replies are about 2 KiB each.
+    ids = [c.submit(["job%d" % i] + ["arg%04d" % k for k in range(220)])
+           for i in range(10)]
+    n = 50000
+    reqs = ["STATUS %d" % ids[i % 10] for i in range(n)]
+    expect = {r: raw_reply(c, r) for r in set(reqs)}
+    total = sum(len(expect[r]) for r in reqs)
+    check(total > 80 << 20, "replies total %d bytes" % total)
+    rss0 = rss_kib(b.pid)
+    a = b.client()
+    data = b"".join(Client.frame(r) for r in reqs)
+    sent = {"n": 0}
+
+    def sender():
+        try:
+            for i in range(0, len(data), 65536):
+                a.sock.sendall(data[i:i + 65536])
+                sent["n"] = i + 65536
+        except OSError as e:
+            sent["err"] = e
+    th = threading.Thread(target=sender, daemon=True)
+    th.start()
+    # Another client meanwhile: prompt replies.
+    time.sleep(0.5)
+    other = b.client()
+    worst = 0
+    for i in range(30):
+        t0 = time.monotonic()
+        jid = other.submit(["other", str(i)])
+        eq(other.status1(jid)["state"], "queued", "other client's job")
+        other.request("PING").expect_ok()
+        worst = max(worst, time.monotonic() - t0)
+        time.sleep(0.02)
+    check(worst < 0.5 * ctx.slow, "another client waited %.3fs for a reply "
+          "while one client would not read" % worst)
+    # The broker did not buffer the unread replies without bound (ASan's
+    # quarantine makes RSS meaningless there).
+    grown = rss_kib(b.pid) - rss0
+    if not ctx.sanitized:
+        check(grown < 40 * 1024, "the broker grew by %d KiB while a client "
+              "did not read %d MiB of replies" % (grown, total >> 20))
+    # Now read everything: every reply, in order, byte for byte.
+    a.settimeout(30 * ctx.slow)
+    want = b"".join(expect[r] for r in reqs)
+    got = bytearray(a.buf[a.pos:])
+    while len(got) < len(want):
+        try:
+            chunk = a.sock.recv(1 << 20)
+        except OSError as e:
+            raise AssertionError("reading the replies failed after %d of "
+                                 "%d bytes: %r" % (len(got), len(want), e))
+        if not chunk:
+            break
+        got += chunk
+    th.join(30)
+    check("err" not in sent, "sending failed: %r" % sent.get("err"))
+    if bytes(got) != want:
+        i = next((k for k in range(min(len(got), len(want)))
+                  if got[k] != want[k]), min(len(got), len(want)))
+        raise AssertionError("replies differ from byte %d of %d (got %d "
+                             "bytes): %r vs %r" % (i, len(want), len(got),
+                                                   bytes(got[i:i + 80]),
+                                                   want[i:i + 80]))
+    a.buf = bytearray()
+    a.pos = 0
+    a.request("PING").expect_ok()
+
+
+test_back_pressure.timeout = 120
+
+
+def test_idle_uses_no_cpu(ctx):
+    b = ctx.broker
+    c = b.client()
+    w = b.worker("w", lease=60000)
+    ids = [c.submit(["x", str(i)]) for i in range(200)]
+    jobs, _ = w.take(100)
+    for j in jobs:
+        w.finish_job(j).expect_ok("done")
+    c.submit(["later"], delay=3600000)
+    # Idle, with a parked TAKE on an empty queue, an idle client and a
+    # parked WAIT.
+    w.send(b"TAKE 1 30000 empty\r\n")
+    waiter = b.client()
+    waiter.send(b"WAIT 30000 %d\r\n" % ids[-1])
+    idle = b.client()
+    time.sleep(0.3)
+    t0 = proc_cpu_ticks(b.pid)
+    time.sleep(2.0)
+    used = proc_cpu_ticks(b.pid) - t0
+    check(used <= 2, "the idle broker used %d clock ticks of CPU in 2 s" %
+          used)
+    idle.request("PING").expect_ok()
