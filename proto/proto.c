@@ -196,8 +196,9 @@ proto_parse_duration(const char *s, uint64_t *ms)
 		} else {
 			for (u = 0; u < PROTO_NUNITS; u++) {
 				ulen = strlen(proto_units[u].unit);
-				if (strncmp(p, proto_units[u].unit, ulen) == 0 &&
-				    (p[ulen] < 'a' || p[ulen] > 'z'))
+				if (strncmp(p, proto_units[u].unit,
+				    ulen) == 0 && (p[ulen] < 'a' ||
+				    p[ulen] > 'z'))
 					break;
 			}
 			if (u == PROTO_NUNITS || u < next)
