@@ -78,7 +78,8 @@ repeat(int c, size_t n, const char *tail, size_t *lenp)
 
 struct rec {
 	enum proto_ev	 ev;
-	enum proto_err	 err;		/* ERR: the framer's; LINE: the parser's */
+	enum proto_err	 err;		/* ERR: the framer's; LINE: the
+					   parser's */
 	char		*tok;
 	size_t		 len;
 	size_t		 bodylen;	/* LINE: the announced body */
@@ -173,7 +174,8 @@ feed(struct run *run, const char *s, size_t len, size_t chunk)
 			assert_non_null(r->tok);
 			if (ev == PROTO_LINE || ev == PROTO_BODY) {
 				assert_true(tok.p >= buf + start);
-				assert_true(tok.p + tok.len <= buf + start + used);
+				assert_true(tok.p + tok.len <= buf + start +
+				    used);
 				memcpy(r->tok, tok.p, tok.len);
 			} else
 				assert_int_not_equal(err, PERR_NONE);
@@ -1112,7 +1114,8 @@ test_frame_body_lf(void **state)
 static void
 test_frame_body_binary(void **state)
 {
-	static const char	 s[] = "FINISH 1 1 out=8 8\r\n\r\n\0\n\r\xff\n\r\r\nPING\n";
+	static const char	 s[] =
+	    "FINISH 1 1 out=8 8\r\n\r\n\0\n\r\xff\n\r\r\nPING\n";
 	struct run		 one, bytes;
 
 	assert_same_runs(s, sizeof s - 1, &one, &bytes);
@@ -1290,7 +1293,8 @@ test_frame_oversized_bad_term(void **state)
 static void
 check_oversized_finish(size_t chunk)
 {
-	static const char	 head[] = "FINISH 1 1 out=0 err=0 res=0 196609\r\n";
+	static const char	 head[] =
+	    "FINISH 1 1 out=0 err=0 res=0 196609\r\n";
 	struct run		 r;
 	size_t			 hl = strlen(head), n = SIMQ_FINISH_MAX + 1;
 	size_t			 len;
