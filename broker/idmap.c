@@ -3,8 +3,7 @@
  *
  * A chained hash table whose chains run through job->hnext, so a job costs
  * one pointer in the table and none elsewhere.  The table doubles when the
- * load passes one; ids are sequential, so a multiplicative hash spreads
- * them well.
+ * load passes one.
  */
 #include <stdlib.h>
 
@@ -15,13 +14,18 @@ static struct job	**tab;
 static uint64_t		  mask;		/* buckets - 1 */
 static uint64_t		  count;
 
+/*
+ * Consecutive ids go to consecutive buckets: jobs are created, replayed
+ * and mostly looked up in id order, so the table is walked like an array
+ * instead of being hit at random (a cache and TLB miss per job).  Tasks
+ * of one array share its id; their index is mixed in to spread them.
+ */
 static uint64_t
 idhash(uint64_t id, uint32_t index)
 {
-	uint64_t	h = id * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)index *
-	    UINT64_C(0xC2B2AE3D27D4EB4F);
-
-	return h ^ (h >> 29);
+	if (index == SIMQ_NOINDEX)
+		return id;
+	return id ^ ((uint64_t)index + 1) * UINT64_C(0x9E3779B97F4A7C15);
 }
 
 void

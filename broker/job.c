@@ -1172,7 +1172,8 @@ finished_cmp(const void *a, const void *b)
 }
 
 /*
- * After replay: arrays back into their heaps or onto the finished list,
+ * After replay: the heaps put in order, arrays back into their heaps or
+ * onto the finished list,
  * and the finished list in finish order (a snapshot writes it in id order),
  * so retention can stop at the first job not yet due.
  */
@@ -1180,18 +1181,31 @@ void
 job_replay_done(void)
 {
 	struct job	 *j, **v;
+	struct queue	 *q;
 	size_t		  n = 0, i;
 
+	TAILQ_FOREACH(q, &B->queues, entry)
+		heap_build(&q->ready);
+	heap_build(&B->timers);
 	TAILQ_FOREACH(j, &B->jobs, entry) {
 		if (j->kind != JK_ARRAY)
 			continue;
 		array_requeue(j);
 		array_check(j);
 	}
-	TAILQ_FOREACH(j, &B->finished, res->fentry)
-		n++;
-	if (n == 0)
-		return;
+	{
+		/* Mostly in order already: records carry their times. */
+		struct job *prev = NULL;
+		int sorted = 1;
+		TAILQ_FOREACH(j, &B->finished, res->fentry) {
+			if (prev != NULL && finished_cmp(&prev, &j) > 0)
+				sorted = 0;
+			prev = j;
+			n++;
+		}
+		if (n == 0 || sorted)
+			return;
+	}
 	v = xcalloc(n, sizeof *v);
 	i = 0;
 	while ((j = TAILQ_FIRST(&B->finished)) != NULL) {

@@ -18,6 +18,19 @@
 #include "buf.h"
 #include "journal.h"
 
+/* Built with AddressSanitizer: free everything at exit for its leak
+ * check. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SIMQ_LEAK_CHECKED	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SIMQ_LEAK_CHECKED	1
+#endif
+#endif
+#ifndef SIMQ_LEAK_CHECKED
+#define SIMQ_LEAK_CHECKED	0
+#endif
+
 struct event_base;
 struct evbuffer;
 struct event;
@@ -216,6 +229,7 @@ void		 heap_push(struct heap *, struct job *);
 struct job	*heap_top(const struct heap *);
 void		 heap_remove(struct heap *, struct job *);
 void		 heap_fix(struct heap *, struct job *);
+void		 heap_build(struct heap *);
 int		 ready_less(const struct job *, const struct job *);
 int		 due_less(const struct job *, const struct job *);
 struct queue	*queue_get(const char *name, size_t len, int create);
