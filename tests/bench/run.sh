@@ -175,14 +175,15 @@ restart_rows() {
 	    "$r_stop" "" "HWM $r_hwm"
 }
 
-# compact_restart NAME: SIGTERM, restart NAME with --compact-min 1M and
-# wait a moment for a compaction (a broker that has not compacted since
-# it started compacts in its first loop pass if the journal is over the
-# floor); sets rec_jobs, rec_ms, cmp_bytes, cmp_ms (empty: no compaction).
+# compact_restart NAME ARGS...: SIGTERM, restart NAME with ARGS and
+# --compact-min 1M, and wait a moment for a compaction (the first loop
+# pass compacts if the journal is past the floor and twice the snapshot
+# it started from); sets rec_jobs, rec_ms, cmp_bytes, cmp_ms (empty: no
+# compaction).
 compact_restart() {
 	stop TERM
 	n0=$(compactions)
-	start "$1" --compact-min 1M --retention 1s
+	start "$@" --compact-min 1M
 	recovered
 	i=0
 	while [ "$(compactions)" -eq "$n0" ] && [ "$i" -lt 40 ]; do
@@ -308,20 +309,30 @@ restart_rows kill -9
 stop
 
 # ---------------------------------------------------------------------
-# 4. Recovery of BATCH records, compaction, recovery of a snapshot; 5.
-# journal size before and after compaction of finished jobs.
-start big --compact-min 1G --retention 1s
+# 4a. Recovery of BATCH records.
+start big --compact-min 1G
 out=$(bench -c ./sim batch "$N" "$BATCH_SIZE" 2) || exit 1
 [ "$(kv "$out" ok)" = "$N" ] || fail "not all jobs were accepted"
 jb=$(files_bytes big)
-restarts KILL big --compact-min 1G --retention 1s
+restarts KILL big --compact-min 1G
 row "4a restart, $rec_jobs jobs in $((N / BATCH_SIZE)) BATCH records (ms)" \
     "$r_ready" "< 2000" "$(at_most "$r_ready" 2000)"
 restart_rows kill -9
+stop
+rm -rf "$T/big"
+
+# The brokers below must compact at a restart.  A journal's first segment
+# counts as a snapshot (of the empty state) and, since 5aba4ff, its whole
+# size is taken as the snapshot's after a restart: small segments keep
+# that base small (see /tmp/simq-perf.txt, item 3b).
+SEG="--segment-size 1M"
 
 # 5. Cancel everything, let it expire (--retention 1s), then restart with
 # a small --compact-min.
 echo "5. compaction of finished jobs ..."
+start fin $SEG --compact-min 1G --retention 1s
+out=$(bench -c ./sim batch "$N" "$BATCH_SIZE" 2) || exit 1
+[ "$(kv "$out" ok)" = "$N" ] || fail "not all jobs were accepted"
 out=$(bench cancel 1 "$N") || exit 1
 i=0
 while s=$(bench stats) && [ "$(kv "$s" jobs)" != 0 ] && [ "$i" -lt 100 ]; do
@@ -330,37 +341,40 @@ while s=$(bench stats) && [ "$(kv "$s" jobs)" != 0 ] && [ "$i" -lt 100 ]; do
 done
 [ "$(kv "$s" jobs)" = 0 ] || fail "canceled jobs did not expire (--retention 1s)"
 before=$(kv "$s" journal_bytes)
-fbefore=$(files_bytes big)
-compact_restart big
+fbefore=$(files_bytes fin)
+compact_restart fin $SEG --retention 1s
 s=$(bench stats) || exit 1
 after=$(kv "$s" journal_bytes)
 row "5  journal, $N jobs canceled and expired (B)" "$before" "" \
     "files $fbefore B"
-if [ "$after" -lt "$before" ]; then
+if [ -z "$cmp_ms" ]; then
+	v="MISSED: no compaction"
+elif [ "$after" -lt "$before" ]; then
 	v="ok, $(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f%%", a * 100 / b }') of before"
 else
 	v="GREW by $(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.0f%%", (a - b) * 100 / b }')"
 fi
 row "   after a compaction at restart (B)" "$after" "< before" \
-    "$v; files $(files_bytes big) B"
+    "$v; files $(files_bytes fin) B"
 kept=$(kv "$s" jobs)
 row "   compaction (ms); expired jobs still there after it" "${cmp_ms:-none}" \
     "0 kept" "$(at_most "$kept" 0 | sed 's/MISSED by.*/MISSED/'): $kept kept" \
     "($rec_jobs replayed)"
 stop
+rm -rf "$T/fin"
 
-# 4b. A million queued jobs compacted (a fresh broker, so that nothing
-# above decides whether it compacts), then recovered from the snapshot.
-start snap --compact-min 1G
+# 4b. A million queued jobs compacted at a restart, then recovered from
+# the snapshot.
+start snap $SEG --compact-min 1G
 out=$(bench -c ./sim batch "$N" "$BATCH_SIZE" 2) || exit 1
 [ "$(kv "$out" ok)" = "$N" ] || fail "not all jobs were accepted"
 jb=$(files_bytes snap)
-compact_restart snap
+compact_restart snap $SEG
 [ -n "$cmp_ms" ] || fail "no compaction at restart with --compact-min 1M"
 row "4b compaction of $N queued jobs (ms, blocks the loop)" "$cmp_ms" \
     "" "journal $jb B -> $cmp_bytes B"
 jb=$(files_bytes snap)
-restarts TERM snap --compact-min 1G
+restarts TERM snap $SEG --compact-min 1G
 row "4b restart from a snapshot of $rec_jobs jobs (ms)" "$r_ready" \
     "< 2000" "$(at_most "$r_ready" 2000)"
 restart_rows SIGTERM
