@@ -12,7 +12,6 @@
  * pick apart; diagnostics go to stderr.
  */
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -185,7 +184,7 @@ out_add(struct client *c, const void *p, size_t n)
 	c->outlen += n;
 }
 
-/* Writes what it can; returns 0, or dies. */
+/* Writes what the socket takes now; dies on an error. */
 static void
 client_write(struct client *c)
 {
