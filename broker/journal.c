@@ -91,7 +91,6 @@ struct journal {
 	uint64_t		 seq;
 	uint64_t		 size;		/* of segment seq */
 	uint64_t		 older;		/* of segments first..seq-1 */
-	uint64_t		 snap_bytes;	/* of the snapshot segment */
 
 	struct buf		 pending;
 	int			 dirty;		/* written, not fdatasynced */
@@ -679,7 +678,7 @@ seg_read_header(struct journal *j, uint64_t seq, uint32_t *flags, char *why,
  */
 static int
 journal_find_start(struct journal *j, struct seglist *sl, size_t *start,
-    int *snap, char *err, size_t errlen)
+    char *err, size_t errlen)
 {
 	uint32_t	flags;
 	size_t		i;
@@ -687,7 +686,6 @@ journal_find_start(struct journal *j, struct seglist *sl, size_t *start,
 	int		r;
 
 	*start = 0;
-	*snap = 0;
 	for (i = sl->n; i-- > 0;) {
 		r = seg_read_header(j, sl->seq[i], &flags, why, sizeof why);
 		if (r == -3) {
@@ -702,7 +700,6 @@ journal_find_start(struct journal *j, struct seglist *sl, size_t *start,
 		}
 		if (r == 0 && (flags & SEG_SNAPSHOT)) {
 			*start = i;
-			*snap = 1;
 			return 0;
 		}
 	}
@@ -936,7 +933,6 @@ struct journal *
 journal_open(const struct journal_opts *opts, journal_replay_fn fn,
     void *arg, char *err, size_t errlen)
 {
-	int			 snap = 0;
 	struct journal	*j;
 	struct seglist	 sl;
 	struct plan	 pl;
@@ -986,7 +982,7 @@ journal_open(const struct journal_opts *opts, journal_replay_fn fn,
 		    strerror(errno));
 		goto fail;
 	}
-	if (journal_find_start(j, &sl, &pl.start, &snap, err, errlen) == -1)
+	if (journal_find_start(j, &sl, &pl.start, err, errlen) == -1)
 		goto fail;
 	for (i = 0; i < pl.start; i++)
 		jreport(j, "%s/%016llx.seg: obsolete, older than the snapshot",
@@ -1005,8 +1001,6 @@ journal_open(const struct journal_opts *opts, journal_replay_fn fn,
 		for (i = pl.start; i < pl.keep - 1; i++)
 			j->older += sl.size[i];
 		j->size = sl.size[pl.keep - 1];
-		if (snap)
-			j->snap_bytes = sl.size[pl.start];
 	}
 	jreport(j, "journal %s: %llu segments, %llu records, %llu bytes%s",
 	    j->dir, (unsigned long long)j->nseg,
@@ -1234,7 +1228,6 @@ journal_snapshot(struct journal *j, journal_snapshot_fn fn, void *arg)
 	j->nseg = 1;
 	j->older = 0;
 	j->size = w.size;
-	j->snap_bytes = w.size;
 	j->dirty = 0;
 	j->st.snapshots++;
 	for (s = first; s <= last; s++) {
@@ -1262,7 +1255,6 @@ journal_stats(const struct journal *j, struct journal_stats *st)
 	*st = j->st;
 	st->segments = j->nseg;
 	st->bytes = j->nseg > 0 ? j->older + j->size : 0;
-	st->snapshot_bytes = j->snap_bytes;
 }
 
 void

@@ -40,6 +40,9 @@
 
 #define SEG_SNAPSHOT		0x1
 
+/* Bytes of a frame before its payload: len, crc, type. */
+#define JOURNAL_FRAME_HDR	9
+
 /* A record's payload is bounded so a corrupt length cannot make replay
  * allocate gigabytes: the largest legitimate record is a BATCH of
  * SIMQ_BATCH_MAX bytes of commands plus its options. */
@@ -81,9 +84,6 @@ struct journal_stats {
 	uint64_t	commits;	/* journal_commit() calls that wrote */
 	uint64_t	fsyncs;
 	uint64_t	snapshots;	/* compactions done since open */
-	uint64_t	snapshot_bytes;	/* size of the segment holding the
-					   newest snapshot (and what was
-					   appended to it), 0 if none */
 };
 
 struct journal;

@@ -615,6 +615,10 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 		return -1;
 	}
 	B->now = real_now;
+	/* What the snapshot replayed weighs: the size of the live state, the
+	 * base of the compaction rule (snapshot.c). */
+	if (type == REC_JOB || type == REC_NEXTID)
+		B->snapshot_bytes += len + JOURNAL_FRAME_HDR;
 	if (rc == 0 && rbuf_left(&r) != 0)
 		rc = -1;	/* trailing bytes: not the layout we wrote */
 	return rc;

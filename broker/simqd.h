@@ -205,6 +205,7 @@ struct broker {
 	uint64_t	 timer_armed;	/* due time armed, or 0 */
 	struct event	*sync_ev;	/* FSYNC_INTERVAL */
 	struct event	*expire_ev;	/* retention sweep */
+	uint64_t	 snapshot_bytes;/* replayed from the snapshot */
 	int		 want_dispatch;	/* something became ready */
 	int		 want_wake;	/* something finished */
 	int		 stopping;

@@ -76,7 +76,7 @@ snapshot_maybe(void)
 	journal_stats(B->journal, &st);
 	/* After a restart the base is the snapshot found on disk. */
 	if (base_bytes == 0)
-		base_bytes = st.snapshot_bytes;
+		base_bytes = B->snapshot_bytes;
 	if (st.bytes < B->cfg.compact_min || st.bytes < 2 * base_bytes ||
 	    B->now < retry_after)
 		return;
