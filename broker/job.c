@@ -1184,6 +1184,7 @@ job_replay_done(void)
 	struct queue	 *q;
 	size_t		  n = 0, i;
 
+	rec_replay_done();
 	TAILQ_FOREACH(q, &B->queues, entry)
 		heap_build(&q->ready);
 	heap_build(&B->timers);

@@ -152,40 +152,94 @@ rec_queue(struct buf *b, const struct queue *q)
 	buf_put_str(b, q->name, strlen(q->name));
 }
 
-/* A snapshot's record of one job, array or task, with all its state. */
+/*
+ * Snapshot records.  A snapshot writes each distinct set of options once
+ * (REC_OPTS, numbered from 0 in the order written) and then one REC_JOB
+ * per job, array and task, referring to its options by number.  REC_JOB
+ * uses varints throughout, so a queued job costs about 25 bytes plus its
+ * command, not the 120 of fixed-width fields.
+ */
+void
+rec_opts(struct buf *b, uint32_t no, const struct jobopts *o)
+{
+	buf_put_uv(b, no);
+	put_opts(b, o);
+}
+
+static void
+put_vstr0(struct buf *b, const char *s)
+{
+	buf_put_vstr(b, s, s ? strlen(s) : 0);
+}
+
+/* The result of a job in a snapshot, in varints. */
+static void
+put_result_v(struct buf *b, const struct result *r)
+{
+	buf_put_uv(b, r->started);
+	buf_put_uv(b, r->ended);
+	buf_put_uv(b, r->finished);
+	buf_put_uv(b, (uint64_t)(r->exit + 1));		/* -1 is "unknown" */
+	buf_put_uv(b, (uint64_t)r->sig);
+	buf_put_uv(b, r->timedout);
+	buf_put_uv(b, r->utime);
+	buf_put_uv(b, r->stime);
+	buf_put_uv(b, r->maxrss);
+	put_vstr0(b, r->worker);
+	put_vstr0(b, r->host);
+	put_vstr0(b, r->outpath);
+	put_vstr0(b, r->reason);
+	buf_put_uv(b, r->outlen);
+	buf_put_uv(b, r->errlen);
+	buf_put_uv(b, r->reslen);
+	buf_put(b, r->data, (size_t)r->outlen + r->errlen + r->reslen);
+}
+
+#define RJ_GATE		0x1
+#define RJ_RUN		0x2
+#define RJ_RES		0x4
+
+/* One job, array or task with all its state; its options must have been
+ * written (rec_opts) with number j->opts->snapno. */
 void
 rec_job(struct buf *b, const struct job *j)
 {
-	buf_put_u64(b, j->id);
-	buf_put_u32(b, j->index);
+	const struct cmd	*c = j->cmd;
+
+	buf_put_uv(b, j->id);
+	buf_put_uv(b, j->index == SIMQ_NOINDEX ? 0 : (uint64_t)j->index + 1);
 	buf_put_u8(b, j->kind);
 	buf_put_u8(b, j->state);
-	buf_put_u8(b, j->gate_open);
-	buf_put_u16(b, j->lost);
-	buf_put_u16(b, j->failures);
-	buf_put_u32(b, j->attempts);
-	buf_put_u64(b, j->submitted);
-	buf_put_u64(b, j->due);
+	buf_put_u8(b, (j->gate_open ? RJ_GATE : 0) |
+	    (j->run != NULL ? RJ_RUN : 0) | (j->res != NULL ? RJ_RES : 0));
+	buf_put_uv(b, j->lost);
+	buf_put_uv(b, j->failures);
+	buf_put_uv(b, j->attempts);
+	buf_put_uv(b, j->submitted);
+	buf_put_uv(b, j->due);
 	if (j->kind != JK_TASK) {
-		put_opts(b, j->opts);
-		put_cmd(b, j->cmd);
+		buf_put_uv(b, j->opts->snapno);
+		buf_put_uv(b, c->argc);
+		buf_put_vstr(b, c->data, c->len);
 	}
 	if (j->kind == JK_ARRAY) {
-		put_spec(b, &j->arr->spec);
-		buf_put_u64(b, j->arr->cursor);
-		buf_put_u64(b, j->arr->cut);
-		buf_put_u8(b, (uint8_t)j->arr->cut_state);
+		const struct array *a = j->arr;
+		buf_put_uv(b, a->spec.first);
+		buf_put_uv(b, a->spec.last);
+		buf_put_uv(b, a->spec.step);
+		buf_put_uv(b, a->spec.maxrun);
+		buf_put_uv(b, a->cursor);
+		buf_put_uv(b, a->cut);
+		buf_put_u8(b, (uint8_t)a->cut_state);
 	}
-	buf_put_u8(b, j->run != NULL);
 	if (j->run != NULL) {
-		put_str0(b, j->run->w->name);
-		put_str0(b, j->run->w->host);
-		buf_put_u64(b, j->run->started);
-		buf_put_u64(b, j->run->w->lease_ms);
+		put_vstr0(b, j->run->w->name);
+		put_vstr0(b, j->run->w->host);
+		buf_put_uv(b, j->run->started);
+		buf_put_uv(b, j->run->w->lease_ms);
 	}
-	buf_put_u8(b, j->res != NULL);
 	if (j->res != NULL)
-		put_result(b, j->res);
+		put_result_v(b, j->res);
 }
 
 /* Appends a built record to the journal and frees the buffer. */
@@ -488,27 +542,159 @@ apply_queue(struct rbuf *r, int paused)
 	return 0;
 }
 
+/*
+ * The options a snapshot numbered, while it is replayed.  They are let go
+ * when replay ends (rec_replay_done); jobs hold their own references.
+ */
+static struct jobopts	**snapopts;
+static uint32_t		  nsnapopts, capsnapopts;
+static uint64_t		  snap_last_id;
+static uint32_t		  snap_last_index;
+
+static void
+snapopts_clear(void)
+{
+	uint32_t	i;
+
+	for (i = 0; i < nsnapopts; i++)
+		jobopts_unref(snapopts[i]);
+	free(snapopts);
+	snapopts = NULL;
+	nsnapopts = capsnapopts = 0;
+}
+
+void
+rec_replay_done(void)
+{
+	snapopts_clear();
+}
+
+static int
+apply_opts(struct rbuf *r)
+{
+	uint64_t	 no = rbuf_uv(r);
+	struct jobopts	*o = get_opts(r);
+
+	if (r->err || no != nsnapopts) {
+		jobopts_unref(o);
+		return -1;
+	}
+	if (nsnapopts == capsnapopts) {
+		capsnapopts = capsnapopts ? capsnapopts * 2 : 64;
+		snapopts = realloc(snapopts, capsnapopts * sizeof *snapopts);
+		if (snapopts == NULL)
+			fatal("replay: out of memory");
+	}
+	snapopts[nsnapopts++] = o;
+	return 0;
+}
+
+static char *
+get_vstr(struct rbuf *r, int optional)
+{
+	size_t		 n;
+	const char	*p = rbuf_vstr(r, &n);
+
+	if (p == NULL || (optional && n == 0))
+		return NULL;
+	if (memchr(p, '\0', n) != NULL) {
+		r->err = 1;
+		return NULL;
+	}
+	return xstrndup(p, n);
+}
+
+static struct result *
+get_result_v(struct rbuf *r)
+{
+	struct result	*res = xcalloc(1, sizeof *res);
+	const char	*p;
+	size_t		 n;
+
+	res->started = rbuf_uv(r);
+	res->ended = rbuf_uv(r);
+	res->finished = rbuf_uv(r);
+	res->exit = (int32_t)rbuf_uv(r) - 1;
+	res->sig = (int32_t)rbuf_uv(r);
+	res->timedout = (uint32_t)rbuf_uv(r);
+	res->utime = rbuf_uv(r);
+	res->stime = rbuf_uv(r);
+	res->maxrss = rbuf_uv(r);
+	res->worker = get_vstr(r, 1);
+	res->host = get_vstr(r, 1);
+	res->outpath = get_vstr(r, 1);
+	res->reason = get_vstr(r, 1);
+	res->outlen = (uint32_t)rbuf_uv(r);
+	res->errlen = (uint32_t)rbuf_uv(r);
+	res->reslen = (uint32_t)rbuf_uv(r);
+	n = (size_t)res->outlen + res->errlen + res->reslen;
+	if (r->err || res->outlen > SIMQ_TAIL_MAX ||
+	    res->errlen > SIMQ_TAIL_MAX || res->reslen > SIMQ_PAYLOAD_MAX ||
+	    (p = rbuf_bytes(r, n)) == NULL) {
+		r->err = 1;
+		res->outlen = res->errlen = res->reslen = 0;
+		return res;
+	}
+	if (n) {
+		res->data = xmalloc(n);
+		memcpy(res->data, p, n);
+	}
+	return res;
+}
+
+static struct cmd *
+get_cmd_v(struct rbuf *r)
+{
+	uint64_t	 argc = rbuf_uv(r);
+	uint32_t	 k = 0;
+	size_t		 n, i;
+	const char	*p = rbuf_vstr(r, &n);
+
+	if (p == NULL || n == 0 || n > UINT32_MAX)
+		goto bad;
+	for (i = 0; i < n; i++)
+		if (p[i] == '\0')
+			k++;
+	if (argc == 0 || k != argc || p[n - 1] != '\0')
+		goto bad;
+	return cmd_new(p, (uint32_t)n, (uint32_t)argc);
+bad:
+	r->err = 1;
+	return NULL;
+}
+
 /* Rebuilds one job, array or task from a snapshot record. */
 static int
 apply_job(struct rbuf *r)
 {
 	struct job	*j = xcalloc(1, sizeof *j), *a = NULL;
-	int		 running;
+	int		 flags;
+	uint64_t	 v;
 	char		*wname = NULL, *host = NULL;
 	uint64_t	 lease_ms = 0, started = 0;
 
-	j->id = rbuf_u64(r);
-	j->index = rbuf_u32(r);
+	j->id = rbuf_uv(r);
+	v = rbuf_uv(r);
+	j->index = v == 0 || v > (uint64_t)SIMQ_INDEX_MAX + 1 ?
+	    SIMQ_NOINDEX : (uint32_t)(v - 1);
 	j->kind = rbuf_u8(r);
 	j->state = rbuf_u8(r);
-	j->gate_open = rbuf_u8(r);
-	j->lost = rbuf_u16(r);
-	j->failures = rbuf_u16(r);
-	j->attempts = rbuf_u32(r);
-	j->submitted = rbuf_u64(r);
-	j->due = rbuf_u64(r);
+	flags = rbuf_u8(r);
+	j->gate_open = (flags & RJ_GATE) != 0;
+	j->lost = (uint16_t)rbuf_uv(r);
+	j->failures = (uint16_t)rbuf_uv(r);
+	j->attempts = (uint32_t)rbuf_uv(r);
+	j->submitted = rbuf_uv(r);
+	j->due = rbuf_uv(r);
+	/* A snapshot lists jobs in id order, each array's tasks right after
+	 * it in index order: checking that order is the duplicate check. */
 	if (r->err || j->kind > JK_TASK || j->state >= JS__COUNT ||
-	    j->id == 0 || j->id > SIMQ_ID_MAX || idmap_get(j->id, j->index))
+	    j->id == 0 || j->id > SIMQ_ID_MAX ||
+	    (j->kind == JK_TASK) != (j->index != SIMQ_NOINDEX))
+		goto fail;
+	if (j->kind == JK_TASK ? j->id != snap_last_id ||
+	    (snap_last_index != SIMQ_NOINDEX && j->index <= snap_last_index) :
+	    j->id <= snap_last_id)
 		goto fail;
 	if (j->kind == JK_TASK) {
 		a = idmap_get(j->id, SIMQ_NOINDEX);
@@ -518,38 +704,49 @@ apply_job(struct rbuf *r)
 		j->opts = a->opts;
 		a->opts->refs++;
 	} else {
-		j->opts = jobopts_intern(get_opts(r));
-		if ((j->cmd = get_cmd(r)) == NULL)
+		v = rbuf_uv(r);
+		if (r->err || v >= nsnapopts)
+			goto fail;
+		j->opts = snapopts[v];
+		j->opts->refs++;
+		if ((j->cmd = get_cmd_v(r)) == NULL)
 			goto fail;
 	}
 	if (j->kind == JK_ARRAY) {
 		struct array *arr = xcalloc(1, sizeof *arr);
 		TAILQ_INIT(&arr->tasks);
 		j->arr = arr;
-		if (get_spec(r, &arr->spec) < 0)
+		arr->spec.first = (uint32_t)rbuf_uv(r);
+		arr->spec.last = (uint32_t)rbuf_uv(r);
+		arr->spec.step = (uint32_t)rbuf_uv(r);
+		arr->spec.maxrun = (uint32_t)rbuf_uv(r);
+		arr->cursor = rbuf_uv(r);
+		arr->cut = rbuf_uv(r);
+		arr->cut_state = rbuf_u8(r);
+		if (r->err || arr->spec.step == 0 ||
+		    arr->spec.first > arr->spec.last ||
+		    arr->spec.last > SIMQ_INDEX_MAX)
 			goto fail;
 		arr->ntasks = proto_array_count(&arr->spec);
-		arr->cursor = rbuf_u64(r);
-		arr->cut = rbuf_u64(r);
-		arr->cut_state = rbuf_u8(r);
 		if (arr->cursor > arr->cut || arr->cut > arr->ntasks ||
 		    arr->cut_state >= JS__COUNT)
 			goto fail;
 	}
-	running = rbuf_u8(r);
-	if (running) {
-		wname = get_str(r, 0);
-		host = get_str(r, 1);
-		started = rbuf_u64(r);
-		lease_ms = rbuf_u64(r);
+	if (flags & RJ_RUN) {
+		wname = get_vstr(r, 0);
+		host = get_vstr(r, 1);
+		started = rbuf_uv(r);
+		lease_ms = rbuf_uv(r);
 	}
-	if (rbuf_u8(r))
-		j->res = get_result(r);
-	if (r->err || (running != (j->state == JS_RUNNING)) ||
-	    (running && (wname == NULL || j->kind == JK_ARRAY)))
+	if (flags & RJ_RES)
+		j->res = get_result_v(r);
+	if (r->err || ((flags & RJ_RUN) != 0) != (j->state == JS_RUNNING) ||
+	    ((flags & RJ_RUN) && (wname == NULL || j->kind == JK_ARRAY)))
 		goto fail;
 	if (job_restore(j, wname, host, started, lease_ms) < 0)
 		goto fail;
+	snap_last_id = j->id;
+	snap_last_index = j->index;
 	free(wname);
 	free(host);
 	return 0;
@@ -601,12 +798,19 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 		rc = apply_queue(&r, type == REC_PAUSE);
 		break;
 	case REC_NEXTID: {
+		/* A snapshot begins: its option numbers start afresh. */
 		uint64_t n = rbuf_u64(&r);
+		snapopts_clear();
+		snap_last_id = 0;
+		snap_last_index = SIMQ_NOINDEX;
 		rc = r.err || n == 0 ? -1 : 0;
 		if (rc == 0 && n > B->next_id)
 			B->next_id = n;
 		break;
 	}
+	case REC_OPTS:
+		rc = apply_opts(&r);
+		break;
 	case REC_JOB:
 		rc = apply_job(&r);
 		break;
@@ -617,7 +821,7 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 	B->now = real_now;
 	/* What the snapshot replayed weighs: the size of the live state, the
 	 * base of the compaction rule (snapshot.c). */
-	if (type == REC_JOB || type == REC_NEXTID)
+	if (type == REC_JOB || type == REC_OPTS || type == REC_NEXTID)
 		B->snapshot_bytes += len + JOURNAL_FRAME_HDR;
 	if (rc == 0 && rbuf_left(&r) != 0)
 		rc = -1;	/* trailing bytes: not the layout we wrote */

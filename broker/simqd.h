@@ -49,6 +49,7 @@ enum {
 	REC_RESUME,
 	REC_NEXTID,		/* snapshot: the id counter */
 	REC_JOB,		/* snapshot: one job's whole state */
+	REC_OPTS,		/* snapshot: options shared by REC_JOBs */
 };
 
 /* A binary heap of jobs; each job knows its slot (job->hidx). */
@@ -81,6 +82,8 @@ struct jobopts {
 	char		*output;
 	char		**env;		/* "K=V" */
 	struct simq_id	*deps;
+	uint32_t	 snapno;	/* number in the snapshot being written */
+	uint32_t	 snapgen;	/* ...if it is the one of this number */
 };
 
 /* A command: argc NUL-terminated arguments packed one after another. */
@@ -283,6 +286,8 @@ void		 rec_requeue(struct buf *, const struct job *, int lost,
 void		 rec_event(struct buf *, const struct job *);
 void		 rec_queue(struct buf *, const struct queue *);
 void		 rec_job(struct buf *, const struct job *);
+void		 rec_opts(struct buf *, uint32_t, const struct jobopts *);
+void		 rec_replay_done(void);
 int		 rec_apply(void *, uint8_t type, const uint8_t *, size_t);
 void		 journal_put(uint8_t type, struct buf *);
 

@@ -16,6 +16,7 @@
 #include "log.h"
 
 static uint64_t	base_bytes;	/* journal size after the last snapshot */
+static uint32_t	gen;		/* snapshots written, to number options */
 static uint64_t	retry_after;	/* after a failure, wait (ms clock) */
 
 static int
@@ -34,6 +35,7 @@ snapshot_write(void *arg, struct snapw *w)
 	struct buf	 b;
 	struct queue	*q;
 	struct job	*j, *t;
+	uint32_t	 nopts;
 	int		 rc = -1;
 
 	(void)arg;
@@ -48,7 +50,17 @@ snapshot_write(void *arg, struct snapw *w)
 		if (put(w, REC_PAUSE, &b) < 0)
 			goto out;
 	}
+	gen++;
+	nopts = 0;
 	TAILQ_FOREACH(j, &B->jobs, entry) {
+		struct jobopts *o = j->opts;
+		if (o->snapgen != gen) {
+			o->snapgen = gen;
+			o->snapno = nopts++;
+			rec_opts(&b, o->snapno, o);
+			if (put(w, REC_OPTS, &b) < 0)
+				goto out;
+		}
 		rec_job(&b, j);
 		if (put(w, REC_JOB, &b) < 0)
 			goto out;

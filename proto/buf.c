@@ -104,6 +104,24 @@ buf_put_str(struct buf *b, const void *p, size_t n)
 }
 
 void
+buf_put_uv(struct buf *b, uint64_t v)
+{
+	buf_reserve(b, 10);
+	while (v >= 0x80) {
+		b->p[b->len++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b->p[b->len++] = (uint8_t)v;
+}
+
+void
+buf_put_vstr(struct buf *b, const void *p, size_t n)
+{
+	buf_put_uv(b, n);
+	buf_put(b, p, n);
+}
+
+void
 buf_set_u32(struct buf *b, size_t off, uint32_t v)
 {
 	le32_put(b->p + off, v);
@@ -182,6 +200,47 @@ rbuf_str(struct rbuf *r, size_t *len)
 	if ((p = rbuf_bytes(r, n)) == NULL)
 		return NULL;
 	*len = n;
+	return p;
+}
+
+uint64_t
+rbuf_uv(struct rbuf *r)
+{
+	uint64_t	v = 0;
+	int		shift;
+	uint8_t		c;
+
+	for (shift = 0; shift < 64; shift += 7) {
+		if (r->err || r->off >= r->len) {
+			r->err = 1;
+			return 0;
+		}
+		c = r->p[r->off++];
+		if (shift == 63 && c > 1) {
+			r->err = 1;	/* more than 64 bits */
+			return 0;
+		}
+		v |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80))
+			return v;
+	}
+	r->err = 1;
+	return 0;
+}
+
+const void *
+rbuf_vstr(struct rbuf *r, size_t *len)
+{
+	uint64_t	 n = rbuf_uv(r);
+	const void	*p;
+
+	*len = 0;
+	if (r->err || n > r->len - r->off) {
+		r->err = 1;
+		return NULL;
+	}
+	p = rbuf_bytes(r, (size_t)n);
+	*len = (size_t)n;
 	return p;
 }
 
