@@ -1,0 +1,697 @@
+/*
+ * job.c: the jobs this worker holds, from the TAKE item that brings one
+ * to the reply that acknowledges its report.
+ *
+ * A job is in the table from the moment the broker leases it to us until
+ * the broker has answered our report on it, so everything the broker
+ * believes we hold is here: HEARTBEAT lists the table, and after a
+ * reconnect the reports not yet answered are simply sent again.  Running
+ * is delegated to a shepherd process per job (shepherd.c); the worker only
+ * forks it, signals it, and reaps it.  The one idea: the worker never
+ * waits for anything but its event loop, and a slot is free the moment
+ * the job's process ends, not when the broker has heard of it.
+ */
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "simq-worker.h"
+
+static void	job_ended(struct wjob *);
+
+static struct wjob *
+job_by_shepherd(pid_t pid)
+{
+	struct wjob	*j;
+
+	TAILQ_FOREACH(j, &W->jobs, entry)
+		if (j->state == WJ_RUNNING && j->shepherd == pid)
+			return j;
+	return NULL;
+}
+
+static struct wjob *
+job_by_attempt(const struct simq_id *id, uint32_t attempt)
+{
+	struct wjob	*j;
+
+	TAILQ_FOREACH(j, &W->jobs, entry)
+		if (j->sid.id == id->id && j->sid.index == id->index &&
+		    j->attempt == attempt)
+			return j;
+	return NULL;
+}
+
+static void
+job_free(struct wjob *j)
+{
+	int	i;
+
+	TAILQ_REMOVE(&W->jobs, j, entry);
+	W->njobs--;
+	if (j->timer != NULL)
+		event_free(j->timer);
+	for (i = 0; i < j->argc; i++)
+		free(j->argv[i]);
+	free(j->argv);
+	for (i = 0; i < j->nenv; i++)
+		free(j->env[i]);
+	free(j->env);
+	free(j->queue);
+	free(j->name);
+	free(j->cwd);
+	free(j->output);
+	free(j->outpath);
+	free(j->errpath);
+	free(j->respath);
+	free(j->reason);
+	free(j);
+}
+
+void
+job_release_ref(struct wjob *j)
+{
+	if (j->state == WJ_ENDED && !j->inflight && j->report == REP_NONE)
+		job_free(j);
+}
+
+/* Decodes a word into a new string; NULL if it is malformed or holds a
+ * NUL byte (which no C string, path or argument can carry). */
+static char *
+word_str(struct proto_word *w)
+{
+	long	n;
+
+	if ((n = proto_decode(w->p, w->len)) < 0 ||
+	    memchr(w->p, '\0', (size_t)n) != NULL)
+		return NULL;
+	return xstrndup(w->p, (size_t)n);
+}
+
+/* Sets j up to report a failure that happened before it could run. */
+static void
+job_fail_now(struct wjob *j, char *reason)
+{
+	j->state = WJ_ENDED;
+	j->report = REP_FAIL;
+	free(j->reason);
+	j->reason = reason;
+	log_warn("job %s attempt %u: %s", j->id, j->attempt, reason);
+}
+
+/*
+ * Paths.
+ */
+
+/* A relative path is relative to the job's working directory, which is
+ * relative to the worker's.  Returns a new string, or NULL if too long. */
+static char *
+path_abs(const char *base, const char *path)
+{
+	char	*s;
+
+	if (path[0] == '/')
+		s = xstrdup(path);
+	else
+		s = xprintf("%s/%s", base, path);
+	if (strlen(s) >= WPATH_MAX) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Expands an output= pattern: %A array (or job) id, %a task index (empty
+ * for a plain job), %j the job's id as printed, %t the attempt, %x the
+ * job's name, %q its queue, %% a percent sign.  Other %-sequences stay as
+ * they are.  Returns a new string. */
+static char *
+expand_output(const struct wjob *j)
+{
+	char		 buf[WPATH_MAX], num[32];
+	const char	*p, *add;
+	size_t		 n = 0, alen;
+
+	for (p = j->output; *p != '\0'; p++) {
+		add = NULL;
+		if (*p == '%' && p[1] != '\0') {
+			switch (p[1]) {
+			case 'A':
+				snprintf(num, sizeof num, "%llu",
+				    (unsigned long long)j->sid.id);
+				add = num;
+				break;
+			case 'a':
+				num[0] = '\0';
+				if (j->sid.index != SIMQ_NOINDEX)
+					snprintf(num, sizeof num, "%u",
+					    j->sid.index);
+				add = num;
+				break;
+			case 'j':
+				add = j->id;
+				break;
+			case 't':
+				snprintf(num, sizeof num, "%u", j->attempt);
+				add = num;
+				break;
+			case 'x':
+				add = j->name != NULL ? j->name : "";
+				break;
+			case 'q':
+				add = j->queue;
+				break;
+			case '%':
+				add = "%";
+				break;
+			}
+		}
+		if (add != NULL) {
+			p++;
+			alen = strlen(add);
+		} else {
+			add = p;
+			alen = 1;
+		}
+		if (n + alen >= sizeof buf)
+			return NULL;
+		memcpy(buf + n, add, alen);
+		n += alen;
+	}
+	buf[n] = '\0';
+	return xstrdup(buf);
+}
+
+/* Where stdout, stderr and the result file go.  Returns 0, or -1 with a
+ * reason in j. */
+static int
+job_paths(struct wjob *j)
+{
+	char	*base = NULL, *exp = NULL;
+	size_t	 len;
+
+	if (j->output == NULL) {
+		j->outpath = xprintf("%s/%s.%u.out", W->cfg.workdir, j->id,
+		    j->attempt);
+		j->errpath = xprintf("%s/%s.%u.err", W->cfg.workdir, j->id,
+		    j->attempt);
+	} else {
+		if (j->cwd != NULL)
+			base = path_abs(W->cfg.cwd, j->cwd);
+		if ((exp = expand_output(j)) == NULL || exp[0] == '\0' ||
+		    (j->outpath = path_abs(base != NULL ? base : W->cfg.cwd,
+		    exp)) == NULL) {
+			free(base);
+			free(exp);
+			job_fail_now(j, xprintf("output %s: bad pattern or path "
+			    "too long", j->output));
+			return -1;
+		}
+		free(base);
+		free(exp);
+		/* stderr goes next to stdout: x.out makes x.err, anything
+		 * else gets .err appended. */
+		len = strlen(j->outpath);
+		if (len > 4 && strcmp(j->outpath + len - 4, ".out") == 0)
+			j->errpath = xprintf("%.*s.err", (int)(len - 4),
+			    j->outpath);
+		else
+			j->errpath = xprintf("%s.err", j->outpath);
+	}
+	j->respath = xprintf("%s/%s.%u.result", W->cfg.workdir, j->id,
+	    j->attempt);
+	return 0;
+}
+
+/*
+ * Starting, signalling, ending.
+ */
+
+static void
+job_timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct wjob	*j = arg;
+	struct timeval	 tv;
+
+	if (j->state != WJ_RUNNING || j->reaped)
+		return;
+	if (!j->term_sent) {
+		/* The job's own timeout. */
+		log_info("job %s attempt %u: timed out after %llu ms; "
+		    "sending SIGTERM", j->id, j->attempt,
+		    (unsigned long long)j->timeout_ms);
+		j->timedout = 1;
+		kill(j->shepherd, SIGTERM);
+		j->term_sent = 1;
+		ms_to_tv(W->cfg.grace_ms, &tv);
+		evtimer_add(j->timer, &tv);
+	} else if (!j->kill_sent) {
+		log_info("job %s attempt %u: still running %llu ms after "
+		    "SIGTERM; killing it", j->id, j->attempt,
+		    (unsigned long long)W->cfg.grace_ms);
+		kill(j->shepherd, SIGUSR1);
+		j->kill_sent = 1;
+	}
+}
+
+/* SIGTERM to the job's group now, SIGKILL after the grace period. */
+static void
+job_terminate(struct wjob *j)
+{
+	struct timeval	tv;
+
+	if (j->state != WJ_RUNNING || j->reaped || j->term_sent)
+		return;
+	kill(j->shepherd, SIGTERM);
+	j->term_sent = 1;
+	if (j->timer == NULL)
+		j->timer = evtimer_new(W->base, job_timer_cb, j);
+	ms_to_tv(W->cfg.grace_ms, &tv);
+	evtimer_add(j->timer, &tv);
+}
+
+static void
+job_spawn(struct wjob *j)
+{
+	struct timeval	tv;
+	sigset_t	all, old;
+	pid_t		pid;
+
+	/* Fork with every signal blocked: the child must not run the
+	 * event loop's handlers before it has reset them, and it keeps
+	 * them blocked to take them with sigwaitinfo(). */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid == 0)
+		shepherd_main(j);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		/* Not the job's fault: hand it back, and take no more for
+		 * a moment. */
+		log_warn("job %s attempt %u: fork: %s; handing it back",
+		    j->id, j->attempt, strerror(errno));
+		j->state = WJ_ENDED;
+		j->report = REP_RELEASE;
+		worker_hold();
+		return;
+	}
+	j->shepherd = pid;
+	j->state = WJ_RUNNING;
+	W->nrunning++;
+	if (j->timeout_ms > 0) {
+		j->timer = evtimer_new(W->base, job_timer_cb, j);
+		ms_to_tv(j->timeout_ms, &tv);
+		evtimer_add(j->timer, &tv);
+	}
+	log_verbose("job %s attempt %u: started (shepherd %d): %s%s", j->id,
+	    j->attempt, (int)pid, j->argv[0], j->argc > 1 ? " ..." : "");
+}
+
+int
+job_take_item(struct proto_word *w, int n)
+{
+	struct proto_word	 k, v;
+	struct wjob		*j;
+	uint64_t		 u;
+	int			 i, dd = -1, have_id = 0, have_att = 0, bad = 0;
+	char			*s;
+
+	j = xcalloc(1, sizeof *j);
+	j->env = xcalloc(SIMQ_ENV_MAX, sizeof *j->env);
+	for (i = 1; i < n; i++) {
+		if (proto_word_is(&w[i], "--")) {
+			dd = i;
+			break;
+		}
+		if (proto_kv(&w[i], &k, &v) < 0)
+			continue;	/* ignore what we do not know */
+		if (proto_word_is(&k, "id")) {
+			if (proto_parse_id(v.p, v.len, &j->sid) == 0)
+				have_id = 1;
+		} else if (proto_word_is(&k, "attempt")) {
+			if (proto_parse_u64(v.p, v.len, UINT32_MAX, &u) == 0) {
+				j->attempt = (uint32_t)u;
+				have_att = 1;
+			}
+		} else if (proto_word_is(&k, "timeout")) {
+			if (proto_parse_u64(v.p, v.len, SIMQ_MS_MAX, &u) < 0)
+				bad = 1;
+			else
+				j->timeout_ms = u;
+		} else if (proto_word_is(&k, "q") ||
+		    proto_word_is(&k, "name") || proto_word_is(&k, "cwd") ||
+		    proto_word_is(&k, "output") || proto_word_is(&k, "env")) {
+			if ((s = word_str(&v)) == NULL) {
+				bad = 1;
+				continue;
+			}
+			if (proto_word_is(&k, "env")) {
+				if (strchr(s, '=') == NULL || s[0] == '=' ||
+				    j->nenv >= SIMQ_ENV_MAX) {
+					free(s);
+					bad = 1;
+				} else
+					j->env[j->nenv++] = s;
+				continue;
+			}
+			if (s[0] == '\0') {	/* empty: not given */
+				free(s);
+				continue;
+			}
+			if (proto_word_is(&k, "q")) {
+				free(j->queue);
+				j->queue = s;
+			} else if (proto_word_is(&k, "name")) {
+				free(j->name);
+				j->name = s;
+			} else if (proto_word_is(&k, "cwd")) {
+				free(j->cwd);
+				j->cwd = s;
+			} else {
+				free(j->output);
+				j->output = s;
+			}
+		}
+	}
+	if (!have_id || !have_att) {
+		log_warn("TAKE: a job item without a valid id and attempt; "
+		    "ignored");
+		j->state = WJ_ENDED;
+		TAILQ_INSERT_TAIL(&W->jobs, j, entry);
+		W->njobs++;
+		job_free(j);
+		return -1;
+	}
+	proto_format_id(j->id, j->sid.id, j->sid.index);
+	if (j->queue == NULL)
+		j->queue = xstrdup("default");
+	j->argv = xcalloc((size_t)(dd < 0 ? 1 : n - dd), sizeof *j->argv);
+	if (dd >= 0) {
+		for (i = dd + 1; i < n; i++) {
+			if ((s = word_str(&w[i])) == NULL) {
+				bad = 1;
+				break;
+			}
+			j->argv[j->argc++] = s;
+		}
+	}
+	TAILQ_INSERT_TAIL(&W->jobs, j, entry);
+	W->njobs++;
+
+	if (W->stopping) {
+		/* Leased to us on our way out: hand it straight back. */
+		j->state = WJ_ENDED;
+		j->report = REP_RELEASE;
+	} else if (bad || j->argc == 0)
+		job_fail_now(j, xstrdup("bad job item: malformed option, "
+		    "argument or empty command"));
+	else if (job_paths(j) == 0)
+		job_spawn(j);
+	if (j->state == WJ_ENDED)
+		conn_flush_reports();
+	return 0;
+}
+
+void
+job_drop_item(struct proto_word *w, int n)
+{
+	struct proto_word	 k, v;
+	struct simq_id		 id;
+	struct wjob		*j;
+	uint64_t		 att = 0;
+	char			 reason[64] = "unknown";
+	int			 i, have_id = 0;
+
+	for (i = 1; i < n; i++) {
+		if (proto_kv(&w[i], &k, &v) < 0)
+			continue;
+		if (proto_word_is(&k, "id"))
+			have_id = proto_parse_id(v.p, v.len, &id) == 0;
+		else if (proto_word_is(&k, "attempt"))
+			(void)proto_parse_u64(v.p, v.len, UINT32_MAX, &att);
+		else if (proto_word_is(&k, "reason"))
+			snprintf(reason, sizeof reason, "%.*s",
+			    (int)(v.len < 60 ? v.len : 60), v.p);
+	}
+	if (!have_id || (j = job_by_attempt(&id, (uint32_t)att)) == NULL ||
+	    j->dropped)
+		return;
+	log_info("job %s attempt %u: the broker says stop (%s); %s", j->id,
+	    j->attempt, reason, j->state == WJ_RUNNING ?
+	    "terminating it, its result will be discarded" :
+	    "discarding its result");
+	j->dropped = 1;
+	if (j->state == WJ_RUNNING) {
+		job_terminate(j);
+		return;
+	}
+	j->report = REP_NONE;
+	job_release_ref(j);
+}
+
+void
+job_read_reports(void)
+{
+	struct shep_msg	 m[64];
+	struct wjob	*j;
+	ssize_t		 n;
+	size_t		 i;
+
+	for (;;) {
+		n = read(W->rep_rd, m, sizeof m);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		for (i = 0; i < (size_t)n / sizeof m[0]; i++) {
+			if ((j = job_by_shepherd(m[i].shepherd)) == NULL)
+				continue;
+			if (m[i].kind == SHEP_STARTED)
+				j->jobpid = m[i].jobpid;
+			else
+				j->msg = m[i];
+		}
+	}
+}
+
+/* Is pid one of our shepherds? */
+static int
+is_shepherd(pid_t pid)
+{
+	struct wjob	*j = job_by_shepherd(pid);
+
+	return j != NULL && !j->reaped;
+}
+
+/* Kills our children that are not shepherds: what is left of a job
+ * whose shepherd died was re-parented to us (we are a subreaper). */
+static void
+kill_strays(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[64], buf[512], *p;
+	int		 fd;
+	ssize_t		 r;
+	long		 ppid;
+	pid_t		 pid;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = (pid_t)atol(de->d_name);
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		r = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (r <= 0)
+			continue;
+		buf[r] = '\0';
+		if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0' ||
+		    sscanf(p + 2, "%*c %ld", &ppid) != 1 || ppid != W->pid ||
+		    is_shepherd(pid))
+			continue;
+		kill(pid, SIGKILL);
+	}
+	closedir(d);
+}
+
+void
+job_reap(void)
+{
+	struct wjob	*j, *next;
+	int		 st, n = 0;
+	pid_t		 pid;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0 ||
+	    (pid < 0 && errno == EINTR)) {
+		if (pid < 0 || (j = job_by_shepherd(pid)) == NULL)
+			continue;	/* a stray, re-parented to us */
+		j->wstatus = st;
+		j->reaped = 1;		/* never signal it again */
+		n++;
+	}
+	if (n == 0)
+		return;
+	/* A shepherd writes its last word before it exits. */
+	job_read_reports();
+	for (j = TAILQ_FIRST(&W->jobs); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, entry);
+		if (j->state == WJ_RUNNING && j->reaped)
+			job_ended(j);
+	}
+	conn_flush_reports();
+	worker_poke();
+}
+
+static const char *
+stage_name(int stage)
+{
+	switch (stage) {
+	case STAGE_CWD:		return "cwd";
+	case STAGE_OUTPUT:	return "output";
+	case STAGE_FORK:	return "fork";
+	case STAGE_EXEC:	return "exec";
+	}
+	return "start";
+}
+
+/* Decides what to tell the broker about an ended job. */
+static void
+job_ended(struct wjob *j)
+{
+	const struct shep_msg	*m = &j->msg;
+	const char		*what;
+
+	W->nrunning--;
+	j->state = WJ_ENDED;
+	W->burst_empty = 0;	/* its end may have made others ready */
+	if (j->timer != NULL)
+		evtimer_del(j->timer);
+
+	if (j->dropped) {
+		log_verbose("job %s attempt %u: ended; result discarded",
+		    j->id, j->attempt);
+		j->report = REP_NONE;
+		job_release_ref(j);
+		return;
+	}
+	if (j->releasing) {
+		log_verbose("job %s attempt %u: stopped; handing it back",
+		    j->id, j->attempt);
+		j->report = REP_RELEASE;
+		return;
+	}
+	if (m->kind == SHEP_DONE) {
+		if (m->killed > 0)
+			log_info("job %s attempt %u: killed %u process%s left "
+			    "behind", j->id, j->attempt, m->killed,
+			    m->killed == 1 ? "" : "es");
+		if (WIFSIGNALED(m->status))
+			log_verbose("job %s attempt %u: killed by signal %d%s",
+			    j->id, j->attempt, WTERMSIG(m->status),
+			    j->timedout ? " (timed out)" : "");
+		else
+			log_verbose("job %s attempt %u: exit %d%s", j->id,
+			    j->attempt, WEXITSTATUS(m->status),
+			    j->timedout ? " (timed out)" : "");
+		j->report = REP_FINISH;
+		return;
+	}
+	if (m->kind == SHEP_FAILED) {
+		what = m->stage == STAGE_CWD ? (j->cwd ? j->cwd : "") :
+		    m->stage == STAGE_OUTPUT ? (m->failpath ? j->errpath :
+		    j->outpath) : m->stage == STAGE_EXEC ? j->argv[0] : NULL;
+		job_fail_now(j, what != NULL ? xprintf("%s %s: %s",
+		    stage_name(m->stage), what, strerror(m->err)) :
+		    xprintf("%s: %s", stage_name(m->stage), strerror(m->err)));
+		return;
+	}
+	/* The shepherd died without its last word (killed, perhaps by the
+	 * job itself): finish its work. */
+	if (j->jobpid > 0)
+		kill(-j->jobpid, SIGKILL);
+	kill_strays();
+	if (WIFSIGNALED(j->wstatus))
+		job_fail_now(j, xprintf("the job's shepherd process was killed "
+		    "by signal %d", WTERMSIG(j->wstatus)));
+	else
+		job_fail_now(j, xprintf("the job's shepherd process exited "
+		    "with status %d", WEXITSTATUS(j->wstatus)));
+}
+
+void
+job_report_answered(struct wjob *j, const char *reply, size_t len)
+{
+	int	n = (int)(len > 200 ? 200 : len);
+
+	j->inflight = 0;
+	if (reply == NULL)
+		return;		/* lost with the connection: sent again */
+	if (len >= 2 && memcmp(reply, "OK", 2) == 0) {
+		log_verbose("job %s attempt %u: reported; broker says %.*s",
+		    j->id, j->attempt, n, reply);
+		j->report = REP_NONE;
+	} else if (len > 11 && memcmp(reply, "ERR server ", 11) == 0) {
+		/* Not acknowledged: the broker exits and recovers; the
+		 * report goes again after the reconnect. */
+		log_warn("job %s attempt %u: the broker could not record the "
+		    "report (%.*s); will send it again", j->id, j->attempt,
+		    n, reply);
+		j->inflight = 0;
+		return;
+	} else {
+		/* ERR stale (the attempt went to someone else), not-found
+		 * (forgotten), or a refusal: nothing to retry. */
+		log_info("job %s attempt %u: the broker refused the result "
+		    "(%.*s); dropped", j->id, j->attempt, n, reply);
+		j->report = REP_NONE;
+	}
+	job_release_ref(j);
+}
+
+void
+job_stop_all(void)
+{
+	struct wjob	*j;
+
+	TAILQ_FOREACH(j, &W->jobs, entry) {
+		if (j->state != WJ_RUNNING || j->dropped)
+			continue;
+		j->releasing = 1;
+		job_terminate(j);
+	}
+}
+
+void
+job_kill_all(void)
+{
+	struct wjob	*j;
+
+	TAILQ_FOREACH(j, &W->jobs, entry)
+		if (j->state == WJ_RUNNING && !j->reaped)
+			kill(j->shepherd, SIGUSR1);
+}
+
+/* At exit: forgets every job. */
+void
+job_free_all(void)
+{
+	struct wjob	*j;
+
+	while ((j = TAILQ_FIRST(&W->jobs)) != NULL)
+		job_free(j);
+}

@@ -1,0 +1,535 @@
+/*
+ * main.c: simq-worker, the program that runs jobs on a compute node.
+ *
+ * One process, one libevent loop, no threads.  Signals arrive as events
+ * (SIGCHLD reaps shepherds, SIGTERM and SIGINT drain and then stop); the
+ * broker connection and the report pipe are events too.  Every callback
+ * that changes something ends in worker_poke(), the one place that
+ * decides what the worker does next: ask for as many jobs as it has free
+ * slots (never polling: a TAKE parks at the broker until there is work),
+ * end a parked TAKE when draining, or exit.  So the worker is idle, and
+ * uses no CPU, whenever neither the broker nor a job has news.
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "simq-worker.h"
+
+/* Queues one worker serves: what the broker accepts in one TAKE. */
+#define WORKER_QUEUES_MAX	64
+
+/* The default grace between SIGTERM and SIGKILL: long enough for a
+ * simulation to write a checkpoint, short enough not to hold a slot. */
+#define GRACE_DEFAULT_MS	10000
+
+extern char		**environ;
+
+static struct wstate	 wstate;
+struct wstate		*W = &wstate;
+
+static struct event	*hold_ev;
+static int		 exiting, ping_sent;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: simq-worker [-v] [-s HOST:PORT] [-q QUEUE[,QUEUE...]] [-j N]\n"
+"                   [--burst] [--name NAME] [-w DIR] [-m SIZE]\n"
+"                   [--grace DURATION] [--lease DURATION]\n"
+"                   [--token-file FILE]\n"
+"\n"
+"  -s HOST:PORT        the broker (default $SIMQ_SERVER, else\n"
+"                      127.0.0.1:7733)\n"
+"  -q QUEUE[,QUEUE...] serve these queues, strictly in this order\n"
+"                      (default: default)\n"
+"  -j N                run up to N jobs at once (default: the number of\n"
+"                      CPUs this process may use)\n"
+"  --burst             exit when the queues are empty and no job runs\n"
+"  --name NAME         register as NAME (default HOST:PID)\n"
+"  -w, --workdir DIR   keep each job's stdout, stderr and result file\n"
+"                      here (default ./simq-work)\n"
+"  -m, --mem-limit SIZE\n"
+"                      limit each job's address space (RLIMIT_AS) to\n"
+"                      SIZE bytes; K, M, G, T suffixes (default: none)\n"
+"  --grace DURATION    between SIGTERM and SIGKILL when a job is timed\n"
+"                      out, canceled or stopped (default 10s)\n"
+"  --lease DURATION    ask the broker for this lease (default: the\n"
+"                      broker's)\n"
+"  --token-file FILE   the broker's token (default $SIMQ_TOKEN)\n"
+"  -v                  log each job; -vv also the protocol\n"
+"  -h, --help          show this help\n"
+"\n"
+"SIGTERM or SIGINT drains (running jobs finish, no new ones start); a\n"
+"second one stops the running jobs and hands them back to the broker.\n");
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+bad_usage(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(stderr, "simq-worker: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	usage(stderr);
+	exit(2);
+}
+
+/* "HOST:PORT", "[V6ADDR]:PORT", "HOST" or "V6ADDR" (default port). */
+static int
+parse_server(const char *s, char **host, char **port)
+{
+	const char	*colon, *end;
+	uint64_t	 v;
+
+	if (s[0] == '[') {
+		if ((end = strchr(s, ']')) == NULL || end == s + 1)
+			return -1;
+		*host = xstrndup(s + 1, (size_t)(end - s - 1));
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (colon == NULL && end[1] != '\0')
+			return -1;
+	} else {
+		colon = strchr(s, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			colon = NULL;		/* a bare IPv6 address */
+		if (colon == s || s[0] == '\0')
+			return -1;
+		*host = colon ? xstrndup(s, (size_t)(colon - s)) : xstrdup(s);
+	}
+	if (colon == NULL) {
+		*port = xprintf("%d", SIMQ_DEFAULT_PORT);
+		return 0;
+	}
+	if (proto_parse_u64(colon + 1, strlen(colon + 1), 65535, &v) < 0 ||
+	    v == 0)
+		return -1;
+	*port = xstrdup(colon + 1);
+	return 0;
+}
+
+static int
+queues_ok(const char *s)
+{
+	const char	*p = s, *comma;
+	int		 n = 0;
+
+	for (;;) {
+		comma = strchr(p, ',');
+		if (!proto_name_ok(p, comma ? (size_t)(comma - p) : strlen(p)))
+			return 0;
+		if (++n > WORKER_QUEUES_MAX)
+			return 0;
+		if (comma == NULL)
+			return 1;
+		p = comma + 1;
+	}
+}
+
+static char *
+read_token(const char *path)
+{
+	char	buf[1024];
+	FILE	*f = fopen(path, "r");
+	size_t	n;
+
+	if (f == NULL) {
+		fprintf(stderr, "simq-worker: token file %s: %s\n", path,
+		    strerror(errno));
+		exit(2);
+	}
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+	    buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		n--;
+	buf[n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "simq-worker: token file %s is empty\n", path);
+		exit(2);
+	}
+	return xstrdup(buf);
+}
+
+/* The CPUs this process may run on: in a Slurm allocation or under
+ * taskset that is fewer than the machine has. */
+static uint32_t
+ncpus(void)
+{
+	cpu_set_t	set;
+	long		n;
+
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return (uint32_t)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (uint32_t)n : 1;
+}
+
+/* HOST:PID, with the host name cut to what a worker name allows. */
+static char *
+default_name(const char *host)
+{
+	char	buf[SIMQ_NAME_MAX + 1], pid[16];
+	size_t	i, n, room;
+
+	n = (size_t)snprintf(pid, sizeof pid, ":%d", (int)getpid());
+	room = sizeof buf - 1 - n;
+	for (i = 0; host[i] != '\0' && i < room; i++)
+		buf[i] = proto_worker_name_ok(&host[i], 1) ? host[i] : '-';
+	memcpy(buf + i, pid, n + 1);
+	return xstrdup(buf);
+}
+
+static void
+make_dirs(const char *path)
+{
+	char	*buf = xstrdup(path), *p;
+
+	for (p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		(void)mkdir(buf, 0777);
+		*p = '/';
+	}
+	free(buf);
+	if (mkdir(path, 0777) < 0 && errno != EEXIST)
+		fatal("work directory %s: %s", path, strerror(errno));
+}
+
+/* Jobs get /dev/null on stdin, and the files a shepherd opens must not
+ * land on 0, 1 or 2: make sure those are open. */
+static void
+std_fds(void)
+{
+	int	fd;
+
+	for (fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 &&
+		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			exit(1);
+}
+
+/* Each running job holds no descriptor here, but replies and reports do;
+ * take what the hard limit allows and give jobs back the usual soft
+ * limit. */
+static void
+setup_limits(void)
+{
+	struct rlimit	rl;
+
+	W->nofile_soft = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		W->nofile_soft = (uint64_t)rl.rlim_cur;
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+}
+
+static void
+finish(int code)
+{
+	exiting = 1;
+	W->exit_code = code;
+	event_base_loopbreak(W->base);
+}
+
+void
+worker_hold(void)
+{
+	W->hold_until = mono_ms() + TAKE_HOLD_MS;
+}
+
+void
+worker_poke(void)
+{
+	struct timeval	tv;
+	uint32_t	used;
+	uint64_t	now, wait;
+
+	if (exiting)
+		return;
+	if (W->asked == 0)
+		ping_sent = 0;
+	if (W->stopping && W->nrunning == 0 && W->asked == 0 &&
+	    (W->njobs == 0 || (W->stopping >= 2 && !conn_registered()))) {
+		if (W->njobs > 0)
+			log_warn("exiting with %u report%s not delivered; the "
+			    "broker re-queues those jobs when their leases run "
+			    "out", W->njobs, W->njobs == 1 ? "" : "s");
+		log_info("no jobs left; exiting");
+		finish(0);
+		return;
+	}
+	if (W->cfg.burst && !W->stopping && W->burst_empty &&
+	    W->nrunning == 0 && W->asked == 0 && W->njobs == 0) {
+		log_info("burst: the queues are empty and no job runs; "
+		    "exiting");
+		finish(0);
+		return;
+	}
+	if (!conn_registered())
+		return;
+	if (W->stopping) {
+		/* A parked TAKE could still bring jobs: end it now (they
+		 * will be handed back). */
+		if (W->asked > 0 && !ping_sent) {
+			conn_ping();
+			ping_sent = 1;
+		}
+		return;
+	}
+	used = W->nrunning + W->asked;
+	if (used >= W->cfg.slots)
+		return;
+	now = mono_ms();
+	if (W->hold_until > now) {
+		ms_to_tv(W->hold_until - now, &tv);
+		evtimer_add(hold_ev, &tv);
+		return;
+	}
+	if (W->cfg.burst && W->nrunning == 0) {
+		if (W->burst_empty)
+			return;		/* waiting for report answers */
+		wait = 0;
+	} else
+		wait = TAKE_WAIT_MS;
+	conn_take(W->cfg.slots - used, wait);
+}
+
+static void
+hold_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	worker_poke();
+}
+
+static void
+chld_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	job_reap();
+}
+
+static void
+report_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	job_read_reports();
+}
+
+static void
+stop_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	const char	*name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+
+	W->stopping++;
+	if (W->stopping == 1)
+		log_info("got %s: draining: %u job%s running, taking no more "
+		    "(send it again to stop them)", name, W->nrunning,
+		    W->nrunning == 1 ? "" : "s");
+	else if (W->stopping == 2) {
+		log_info("got %s again: stopping %u running job%s and handing "
+		    "them back", name, W->nrunning, W->nrunning == 1 ? "" :
+		    "s");
+		job_stop_all();
+	} else {
+		log_info("got %s a third time: exiting now; the running jobs "
+		    "are killed", name);
+		job_kill_all();
+		W->stopping = 2;
+		finish(1);
+		return;
+	}
+	worker_poke();
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "burst", no_argument, NULL, 'B' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "workdir", required_argument, NULL, 'w' },
+		{ "mem-limit", required_argument, NULL, 'm' },
+		{ "grace", required_argument, NULL, 'G' },
+		{ "lease", required_argument, NULL, 'L' },
+		{ "token-file", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct config	*cfg = &W->cfg;
+	struct event	*ev_term, *ev_int, *ev_chld, *ev_rep;
+	const char	*server = NULL, *workdir = "simq-work", *s;
+	char		 host[256], path[PATH_MAX];
+	int		 ch, fds[2];
+	uint64_t	 v;
+
+	cfg->queues = "default";
+	cfg->grace_ms = GRACE_DEFAULT_MS;
+	while ((ch = getopt_long(argc, argv, "s:q:j:w:m:vh", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			server = optarg;
+			break;
+		case 'q':
+			if (!queues_ok(optarg))
+				bad_usage("bad queue list '%s': up to 64 names "
+				    "of [A-Za-z0-9._-], comma-separated",
+				    optarg);
+			cfg->queues = optarg;
+			break;
+		case 'j':
+			if (proto_parse_u64(optarg, strlen(optarg),
+			    WORKER_SLOTS_MAX, &v) < 0 || v == 0)
+				bad_usage("-j %s: give 1 to 4096 slots", optarg);
+			cfg->slots = (uint32_t)v;
+			break;
+		case 'B':
+			cfg->burst = 1;
+			break;
+		case 'N':
+			if (!proto_worker_name_ok(optarg, strlen(optarg)))
+				bad_usage("bad name '%s': use 1-128 of "
+				    "[A-Za-z0-9._:@-]", optarg);
+			cfg->name = xstrdup(optarg);
+			break;
+		case 'w':
+			workdir = optarg;
+			break;
+		case 'm':
+			if (parse_size(optarg, &cfg->mem_limit) < 0)
+				bad_usage("bad size '%s' (like 512M or 4G)",
+				    optarg);
+			break;
+		case 'G':
+			if (proto_parse_duration(optarg, &cfg->grace_ms) < 0)
+				bad_usage("bad duration '%s' (like 10s)",
+				    optarg);
+			break;
+		case 'L':
+			if (proto_parse_duration(optarg, &cfg->lease_ms) < 0 ||
+			    cfg->lease_ms < 1000 || cfg->lease_ms > 3600000)
+				bad_usage("bad lease '%s': 1s to 1h", optarg);
+			break;
+		case 'T':
+			cfg->token = read_token(optarg);
+			break;
+		case 'v':
+			cfg->verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc)
+		bad_usage("unexpected argument '%s'", argv[optind]);
+	if (server == NULL && (s = getenv("SIMQ_SERVER")) != NULL && *s)
+		server = s;
+	if (server == NULL)
+		server = "127.0.0.1:7733";
+	if (parse_server(server, &cfg->host, &cfg->port) < 0)
+		bad_usage("bad server '%s': use HOST:PORT", server);
+	cfg->server = xstrdup(server);
+	if (cfg->token == NULL && (s = getenv("SIMQ_TOKEN")) != NULL && *s)
+		cfg->token = xstrdup(s);
+	if (cfg->slots == 0)
+		cfg->slots = ncpus();
+	if (gethostname(host, sizeof host) < 0 || host[0] == '\0')
+		strcpy(host, "localhost");
+	host[sizeof host - 1] = '\0';
+	cfg->hostname = xstrdup(host);
+	if (cfg->name == NULL)
+		cfg->name = default_name(host);
+
+	std_fds();
+	W->pid = getpid();
+	W->lease_ms = 30000;
+	W->environ = environ;
+	TAILQ_INIT(&W->jobs);
+	if (getcwd(path, sizeof path) == NULL)
+		fatal("getcwd: %s", strerror(errno));
+	cfg->cwd = xstrdup(path);
+	make_dirs(workdir);
+	if (realpath(workdir, path) == NULL)
+		fatal("work directory %s: %s", workdir, strerror(errno));
+	cfg->workdir = xstrdup(path);
+	if (access(cfg->workdir, W_OK | X_OK) < 0)
+		fatal("work directory %s: %s", cfg->workdir, strerror(errno));
+	setup_limits();
+	if ((W->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		fatal("/dev/null: %s", strerror(errno));
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		fatal("pipe: %s", strerror(errno));
+	W->rep_rd = fds[0];
+	W->rep_wr = fds[1];
+	if (fcntl(W->rep_rd, F_SETFL, O_NONBLOCK) < 0)
+		fatal("fcntl: %s", strerror(errno));
+	/* What is left of a job whose shepherd died comes to us, not to
+	 * init, so that we can still kill it. */
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((W->base = event_base_new()) == NULL)
+		fatal("event_base_new failed");
+	ev_term = evsignal_new(W->base, SIGTERM, stop_cb, NULL);
+	ev_int = evsignal_new(W->base, SIGINT, stop_cb, NULL);
+	ev_chld = evsignal_new(W->base, SIGCHLD, chld_cb, NULL);
+	ev_rep = event_new(W->base, W->rep_rd, EV_READ | EV_PERSIST,
+	    report_cb, NULL);
+	hold_ev = evtimer_new(W->base, hold_cb, NULL);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	event_add(ev_chld, NULL);
+	event_add(ev_rep, NULL);
+	log_info("simq-worker %s starting: broker %s, queues %s, %u slot%s, "
+	    "work directory %s%s", cfg->name, cfg->server, cfg->queues,
+	    cfg->slots, cfg->slots == 1 ? "" : "s", cfg->workdir,
+	    cfg->burst ? ", burst" : "");
+	conn_start();
+
+	if (event_base_dispatch(W->base) < 0)
+		fatal("event loop failed");
+
+	if (W->nrunning > 0)
+		job_kill_all();
+	conn_close();
+	job_free_all();
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_chld);
+	event_free(ev_rep);
+	event_free(hold_ev);
+	event_base_free(W->base);
+	close(W->rep_rd);
+	close(W->rep_wr);
+	close(W->devnull);
+	free(cfg->host);
+	free(cfg->port);
+	free(cfg->server);
+	free(cfg->name);
+	free(cfg->hostname);
+	free(cfg->cwd);
+	free(cfg->workdir);
+	free(cfg->token);
+	return W->exit_code;
+}

@@ -1,0 +1,266 @@
+/*
+ * simq-worker.h: the worker's one header.
+ *
+ * simq-worker runs on a compute node.  It holds one connection to the
+ * broker, takes jobs while it has free slots, runs each under a shepherd
+ * process, and reports each outcome.  Modules:
+ *
+ *   main.c      options, start-up, signals, and the one decision point
+ *               (worker_poke): take more jobs, drain, or exit
+ *   conn.c      the broker connection: connect with backoff, register,
+ *               pipelined requests and their replies, heartbeats
+ *   job.c       the job table: jobs from TAKE items, starting them,
+ *               timeouts, drops, reaping, what to report
+ *   shepherd.c  the per-job shepherd process (see its design comment)
+ *   report.c    FINISH, FAIL and RELEASE requests, with output tails
+ *   util.c      logging, allocation, clocks, small parsers
+ *
+ * Ownership: the job table owns every struct wjob; a request waiting for
+ * its reply points at its job, and a job is freed only when no request
+ * points at it (inflight == 0).
+ */
+#ifndef SIMQ_WORKER_H
+#define SIMQ_WORKER_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct evbuffer;
+struct event;
+struct event_base;
+struct timeval;
+
+/*
+ * Limits, each with its reason.
+ */
+
+/* -j: slots of one worker.  Each running job holds a shepherd process and
+ * an entry in the table; no node has this many cores. */
+#define WORKER_SLOTS_MAX	4096
+
+/* How long a TAKE may park at the broker.  Any request we send ends it
+ * at once, so this is only how often an idle worker says hello. */
+#define TAKE_WAIT_MS		600000
+
+/* Jobs named by one HEARTBEAT line: about 30 bytes each keeps a line far
+ * below SIMQ_LINE_MAX and SIMQ_WORDS_MAX; more jobs take more lines. */
+#define HEARTBEAT_IDS_MAX	1000
+
+/* Words in a reply's item line: a job item repeats its SUBMIT's words
+ * (at most SIMQ_WORDS_MAX) and the broker adds a few keys. */
+#define ITEM_WORDS_MAX		(SIMQ_WORDS_MAX + 64)
+
+/* Reconnect backoff: the first retry comes quickly (a broker restart
+ * takes about a second), later ones at most this far apart, and never
+ * further apart than a third of the lease, so a broker that comes back
+ * in time still sees our heartbeats before our leases run out. */
+#define BACKOFF_FIRST_MS	100
+#define BACKOFF_MAX_MS		5000
+
+/* How long to hold off taking after a job could not be started (fork
+ * failed, ERR to a TAKE): long enough not to spin, short enough that
+ * a passing shortage of processes costs little. */
+#define TAKE_HOLD_MS		1000
+
+/* Paths we build (work files, expanded output patterns). */
+#define WPATH_MAX		4096
+
+/*
+ * The shepherd's report, one write() of a fixed-size record on the
+ * worker's report pipe: smaller than PIPE_BUF, so the writes of many
+ * shepherds never interleave.
+ */
+enum shep_kind {
+	SHEP_STARTED = 1,	/* the job's process exists (jobpid) */
+	SHEP_DONE,		/* the job ended; status and usage follow */
+	SHEP_FAILED		/* the job could not start: stage, err */
+};
+
+enum shep_stage {
+	STAGE_NONE = 0,
+	STAGE_CWD,		/* chdir to the job's directory */
+	STAGE_OUTPUT,		/* creating the stdout or stderr file */
+	STAGE_FORK,		/* vfork */
+	STAGE_EXEC		/* execvpe */
+};
+
+struct shep_msg {
+	int32_t		kind;		/* enum shep_kind */
+	int32_t		shepherd;	/* pid of the sender */
+	int32_t		jobpid;		/* the job's process (and group) */
+	int32_t		status;		/* wait status of the job's process */
+	int32_t		err;		/* errno, for SHEP_FAILED */
+	int32_t		stage;		/* enum shep_stage, for SHEP_FAILED */
+	int32_t		failpath;	/* SHEP_FAILED at STAGE_OUTPUT: 0 out,
+					   1 err */
+	uint32_t	killed;		/* leftover processes killed at the end */
+	uint64_t	start_ms, end_ms;
+	uint64_t	utime_us, stime_us, maxrss_kib;
+	int64_t		outsize, errsize, ressize;	/* -1: no file */
+};
+
+/*
+ * A job this worker holds: running, or ended with a report to deliver.
+ */
+enum wjob_state {
+	WJ_RUNNING,		/* its shepherd is alive */
+	WJ_ENDED		/* reaped; report (if any) not yet answered */
+};
+
+enum wjob_report {
+	REP_NONE,		/* nothing to say (dropped) */
+	REP_FINISH,
+	REP_FAIL,
+	REP_RELEASE
+};
+
+struct wjob {
+	TAILQ_ENTRY(wjob)	 entry;
+	char			 id[32];	/* "17" or "17_5" */
+	struct simq_id		 sid;
+	uint32_t		 attempt;
+	char			*queue;
+	char			*name;		/* NULL: none */
+	char			*cwd;		/* NULL: the worker's */
+	char			*output;	/* output= pattern, NULL: none */
+	uint64_t		 timeout_ms;	/* 0: none */
+	int			 argc;
+	char			**argv;		/* NULL-terminated */
+	int			 nenv;
+	char			**env;		/* the job's K=V additions */
+
+	/* Where its files go (absolute). */
+	char			*outpath, *errpath, *respath;
+
+	enum wjob_state		 state;
+	pid_t			 shepherd;
+	pid_t			 jobpid;	/* 0 until SHEP_STARTED */
+	struct event		*timer;		/* timeout, then grace */
+	unsigned		 timedout:1;	/* killed for its timeout */
+	unsigned		 dropped:1;	/* the broker told us to stop */
+	unsigned		 releasing:1;	/* stopped by us: hand back */
+	unsigned		 term_sent:1;
+	unsigned		 kill_sent:1;
+	unsigned		 reaped:1;	/* the shepherd is gone */
+
+	struct shep_msg		 msg;		/* the shepherd's last word */
+	int			 wstatus;	/* the shepherd's own status */
+
+	enum wjob_report	 report;
+	char			*reason;	/* for REP_FAIL */
+	int			 inflight;	/* requests naming it, unanswered */
+};
+TAILQ_HEAD(wjobs, wjob);
+
+struct config {
+	char		*host;		/* broker */
+	char		*port;
+	char		*server;	/* "host:port", for SIMQ_SERVER */
+	char		*queues;	/* "a,b,c" */
+	uint32_t	 slots;		/* -j */
+	int		 burst;
+	char		*name;
+	char		*hostname;
+	char		*workdir;	/* absolute */
+	char		*cwd;		/* where we started, absolute */
+	uint64_t	 mem_limit;	/* bytes of address space, 0: none */
+	uint64_t	 lease_ms;	/* asked for; 0: the broker's default */
+	uint64_t	 grace_ms;	/* SIGTERM to SIGKILL */
+	char		*token;		/* NULL: none */
+	int		 verbose;
+};
+
+struct wstate {
+	struct event_base	*base;
+	struct config		 cfg;
+	struct wjobs		 jobs;
+	uint32_t		 njobs;		/* in the table */
+	uint32_t		 nrunning;	/* shepherds alive = slots used */
+	uint32_t		 asked;		/* sum of MAX of unanswered TAKEs */
+	int			 stopping;	/* 0, 1 draining, 2 stopping */
+	int			 burst_empty;	/* a TAKE 0-wait found nothing */
+	int			 exit_code;
+	int			 devnull;	/* /dev/null, for jobs' stdin */
+	int			 rep_rd, rep_wr;	/* the report pipe */
+	uint64_t		 hold_until;	/* no TAKE before (ms) */
+	uint64_t		 lease_ms;	/* in force, from WORKER's reply */
+	pid_t			 pid;
+	uint64_t		 nofile_soft;	/* RLIMIT_NOFILE jobs get back */
+	char			**environ;	/* the base environment */
+};
+
+extern struct wstate	*W;
+
+/* main.c */
+/* Re-decides what to do: take jobs for free slots, end a parked TAKE
+ * when draining, exit when there is nothing left.  Call after any change
+ * of the table, the connection or the stopping state. */
+void		 worker_poke(void);
+/* Holds off taking for TAKE_HOLD_MS. */
+void		 worker_hold(void);
+
+/* conn.c */
+void		 conn_start(void);
+int		 conn_registered(void);
+/* Each sends one request (nothing when not registered). */
+void		 conn_take(uint32_t max, uint64_t wait_ms);
+void		 conn_heartbeat(void);
+void		 conn_ping(void);
+/* Sends every report not yet sent. */
+void		 conn_flush_reports(void);
+void		 conn_close(void);
+
+/* job.c */
+/* Parses a TAKE job item (words decoded in place) into a new job in the
+ * table and starts it; logs and returns -1 for an item without a usable
+ * id and attempt. */
+int		 job_take_item(struct proto_word *w, int n);
+/* A drop item: stop that attempt and forget its result. */
+void		 job_drop_item(struct proto_word *w, int n);
+/* The report pipe is readable: reads every shepherd message waiting. */
+void		 job_read_reports(void);
+/* SIGCHLD: reaps every exited child. */
+void		 job_reap(void);
+/* The answer to j's report: reply is "OK ..." or "ERR ..." (NULL when
+ * the connection went away before it). */
+void		 job_report_answered(struct wjob *j, const char *reply, size_t len);
+/* Second SIGTERM: stop every running job and hand it back. */
+void		 job_stop_all(void);
+/* Frees j if nothing refers to it any more. */
+void		 job_release_ref(struct wjob *j);
+/* Kills every running job's group at once (worker exit paths). */
+void		 job_kill_all(void);
+void		 job_free_all(void);
+
+/* shepherd.c */
+/* Runs in the child of fork(): becomes j's shepherd, never returns. */
+void		 shepherd_main(struct wjob *j) __attribute__((noreturn));
+
+/* report.c */
+/* Appends j's report request (FINISH, FAIL or RELEASE) to out.  Returns
+ * 0, or -1 if there is nothing to send. */
+int		 report_put(struct evbuffer *out, struct wjob *j);
+
+/* util.c */
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_verbose(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2),
+	    noreturn));
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+char	*xprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+uint64_t now_ms(void);
+uint64_t mono_ms(void);
+void	 ms_to_tv(uint64_t, struct timeval *);
+int	 parse_size(const char *, uint64_t *);
+/* Returns a random number in [lo, hi]. */
+uint64_t jitter(uint64_t lo, uint64_t hi);
+
+#endif
