@@ -933,6 +933,7 @@ struct journal *
 journal_open(const struct journal_opts *opts, journal_replay_fn fn,
     void *arg, char *err, size_t errlen)
 {
+	char			 name[SEG_NAMELEN];
 	struct journal	*j;
 	struct seglist	 sl;
 	struct plan	 pl;
@@ -1013,6 +1014,18 @@ journal_open(const struct journal_opts *opts, journal_replay_fn fn,
 
 	if (journal_apply(j, &sl, &pl, err, errlen) == -1)
 		goto fail;
+	/* A last segment that holds nothing but its header (the previous
+	 * run appended nothing) takes this run's appends: restarts do not
+	 * pile up empty files. */
+	if (j->nseg > 0 && j->size == SEGHDR_SIZE) {
+		seg_name(name, j->seq, 0);
+		if ((j->fd = openat(j->dirfd, name, O_WRONLY|O_CLOEXEC)) != -1 &&
+		    lseek(j->fd, 0, SEEK_END) == (off_t)SEGHDR_SIZE)
+			goto done;
+		if (j->fd != -1)
+			close(j->fd);
+		j->fd = -1;
+	}
 	/* An empty journal is a complete snapshot of an empty state. */
 	if (j->nseg > 0) {
 		seq = j->seq + 1;

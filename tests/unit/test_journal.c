@@ -451,6 +451,37 @@ test_roundtrip(void **state)
 	assert_int_equal(nfiles(d, ".seg"), 3);
 }
 
+/* Restarts that append nothing do not add segment files. */
+static void
+test_reopen_reuses_empty_segment(void **state)
+{
+	struct tdir		*d = *state;
+	struct journal_opts	 o;
+	struct journal		*j;
+	struct ctx		 c;
+	int			 i;
+
+	opts_init(&o, d);
+	assert_non_null(j = jopen(&o, &c, 0));
+	put_recs(j, 0, 10, 1);
+	assert_int_equal(journal_close(j), 0);
+	for (i = 0; i < 5; i++) {
+		assert_non_null(j = jopen(&o, &c, 0));
+		assert_int_equal(c.n, 10);
+		assert_int_equal(journal_close(j), 0);
+	}
+	assert_int_equal(nfiles(d, ".seg"), 2);
+	/* And the reused segment takes appends that replay after. */
+	assert_non_null(j = jopen(&o, &c, 0));
+	put_recs(j, 10, 20, 1);
+	assert_int_equal(journal_close(j), 0);
+	assert_non_null(j = jopen(&o, &c, 0));
+	assert_int_equal(c.n, 20);
+	assert_int_equal(c.bad, 0);
+	assert_int_equal(journal_close(j), 0);
+	assert_int_equal(nfiles(d, ".seg"), 3);
+}
+
 static void
 test_rotation(void **state)
 {
@@ -1178,6 +1209,7 @@ main(void)
 #define T(f)	cmocka_unit_test_setup_teardown(f, tdir_setup, tdir_teardown)
 		T(test_format_fixture),
 		T(test_roundtrip),
+		T(test_reopen_reuses_empty_segment),
 		T(test_rotation),
 		T(test_torn_every_byte),
 		T(test_zero_tail),
