@@ -321,16 +321,10 @@ restart_rows kill -9
 stop
 rm -rf "$T/big"
 
-# The brokers below must compact at a restart.  A journal's first segment
-# counts as a snapshot (of the empty state) and, since 5aba4ff, its whole
-# size is taken as the snapshot's after a restart: small segments keep
-# that base small (see /tmp/simq-perf.txt, item 3b).
-SEG="--segment-size 1M"
-
 # 5. Cancel everything, let it expire (--retention 1s), then restart with
 # a small --compact-min.
 echo "5. compaction of finished jobs ..."
-start fin $SEG --compact-min 1G --retention 1s
+start fin --compact-min 1G --retention 1s
 out=$(bench -c ./sim batch "$N" "$BATCH_SIZE" 2) || exit 1
 [ "$(kv "$out" ok)" = "$N" ] || fail "not all jobs were accepted"
 out=$(bench cancel 1 "$N") || exit 1
@@ -342,7 +336,7 @@ done
 [ "$(kv "$s" jobs)" = 0 ] || fail "canceled jobs did not expire (--retention 1s)"
 before=$(kv "$s" journal_bytes)
 fbefore=$(files_bytes fin)
-compact_restart fin $SEG --retention 1s
+compact_restart fin --retention 1s
 s=$(bench stats) || exit 1
 after=$(kv "$s" journal_bytes)
 row "5  journal, $N jobs canceled and expired (B)" "$before" "" \
@@ -365,16 +359,16 @@ rm -rf "$T/fin"
 
 # 4b. A million queued jobs compacted at a restart, then recovered from
 # the snapshot.
-start snap $SEG --compact-min 1G
+start snap --compact-min 1G
 out=$(bench -c ./sim batch "$N" "$BATCH_SIZE" 2) || exit 1
 [ "$(kv "$out" ok)" = "$N" ] || fail "not all jobs were accepted"
 jb=$(files_bytes snap)
-compact_restart snap $SEG
+compact_restart snap
 [ -n "$cmp_ms" ] || fail "no compaction at restart with --compact-min 1M"
 row "4b compaction of $N queued jobs (ms, blocks the loop)" "$cmp_ms" \
     "" "journal $jb B -> $cmp_bytes B"
 jb=$(files_bytes snap)
-restarts TERM snap $SEG --compact-min 1G
+restarts TERM snap --compact-min 1G
 row "4b restart from a snapshot of $rec_jobs jobs (ms)" "$r_ready" \
     "< 2000" "$(at_most "$r_ready" 2000)"
 restart_rows SIGTERM
