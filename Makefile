@@ -143,7 +143,8 @@ fuzz: $(PROTO_SRC) $(BROKER_SRC)
 	    -fsanitize=fuzzer,address,undefined -o build/fuzz/$$t \
 	    tests/fuzz/$$t.c $(PROTO_SRC) $(BROKER_SRC) $(EVENT_LIBS) || exit 1; \
 	done
-	@echo "run: build/fuzz/fuzz_proto tests/fuzz/corpus/proto"
+	@echo "run: mkdir -p build/fuzz/corpus &&" \
+	    "build/fuzz/fuzz_proto build/fuzz/corpus tests/fuzz/corpus/proto"
 
 TEST_BINS = $(foreach t,$(UNIT_TESTS),build/rel/$(t) build/san/$(t)) \
 	    $(foreach t,$(FUZZ_TARGETS),build/san/$(t))
