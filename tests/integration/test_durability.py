@@ -29,12 +29,13 @@ class Loader:
     INFLIGHT = 16
 
     def __init__(self, port, prefix, rng, batch_ratio=0.3, opts=None,
-                 timeout=30):
+                 timeout=30, pause=0):
         self.c = Client(port, timeout=timeout)
         self.prefix = prefix
         self.rng = random.Random(rng.random())
         self.batch_ratio = batch_ratio
         self.opts = opts or {}
+        self.pause = pause
         self.sent = []
         self.sent_tags = set()
         self.acked = {}
@@ -74,6 +75,8 @@ class Loader:
                 self.sent.append(what)
                 self.sent_tags.update(what[1])
                 self.c.sock.sendall(data)
+                if self.pause:
+                    time.sleep(self.pause)
         except OSError:
             pass
 
@@ -591,19 +594,20 @@ def test_torn_tail(ctx):
 
 
 def test_compaction(ctx):
-    b = ctx.start_broker(["--compact-min", "64K", "--retention", "1s"])
+    b = ctx.start_broker(["--compact-min", "64K", "--retention", "1s",
+                          "--retry-backoff", "1ms",
+                          "--retry-backoff-max", "1ms"])
     c = b.client()
     w = b.worker("w", lease=60000)
     # Live state of every kind, kept throughout.
     keep_q = c.submit(["keep", "queued"], pri=3, name="kq")
     keep_wait = c.submit(["keep", "waiting"], after=keep_q)
-    keep_arr = c.submit(["keep", "{}"], array="1-5%252", q="arrq")
+    keep_arr = c.submit(["keep", "{}"], array="1-5%2", q="arrq")
     c.request("PAUSE paused").expect_ok()
     keep_paused = c.submit(["keep", "p"], q="paused")
     running = w.take(2, 0, "arrq")[0]
     eq(len(running), 2, "array tasks running")
     # Churn: many jobs submitted and finished.
-    st0 = c.stats()
     churn_ids = []
     for rnd in range(12):
         body = "".join("churn %d %d %s\n" % (rnd, i, "x" * 40)
@@ -621,22 +625,33 @@ def test_compaction(ctx):
     peak = int(c.stats()["journal_bytes"])
     check(peak > 64 * 1024 or int(c.stats()["snapshots"]) > 0,
           "the churn did not pass the threshold: %r" % c.stats())
-    # Once the finished jobs are past their retention, more traffic makes
-    # the broker compact down to the live state.
+    # Once the finished jobs are past their retention, more journal makes
+    # the broker compact down to the live state.  The journal grows by
+    # the failed attempts of one job (retried every 1 ms), each with 20 KB
+    # of output: 20 KB more journal per attempt, never more than 20 KB of
+    # live output.
     time.sleep(1.5)
-
-    def compacted():
-        for i in range(20):
-            c.request("PAUSE toggle").expect_ok()
-            c.request("RESUME toggle").expect_ok()
+    snaps0 = int(c.stats()["snapshots"])
+    junk = c.submit(["junk"], q="junk", retries=1000)
+    out = b"j" * 20000
+    st = None
+    for i in range(100):
+        j = w.take1(wait=2000, queues="junk")
+        w.finish_job(j, exit=1, out=out).expect_ok("waiting")
         st = c.stats()
-        return int(st["snapshots"]) > 0 and \
-            int(st["journal_bytes"]) < 32 * 1024 and st
-    st = wait_until(compacted, 30 * ctx.slow, "the journal to compact "
-                    "below 32 KiB (stats: %r)" % c.stats(), interval=0.05)
+        if int(st["snapshots"]) > snaps0:
+            break
+    check(int(st["snapshots"]) > snaps0, "no compaction after %d attempts "
+          "of 20 KB output: %r" % (i + 1, st))
+    check(int(st["journal_bytes"]) < 40 * 1024, "the journal is still %s "
+          "bytes after compacting a live state of about 22 KB" %
+          st["journal_bytes"])
+    eq(c.request("OUTPUT %d stdout" % junk).data, out, "the last output")
+    junk_running = w.take1(wait=2000, queues="junk")
     check(int(st["journal_bytes"]) < peak, "journal_bytes did not shrink")
     disk = b.journal_size()
-    check(disk < 64 * 1024, "the files on disk hold %d bytes" % disk)
+    check(disk < 64 * 1024, "the files on disk hold %d bytes (segments %r)"
+          % (disk, b.segments()))
     check(c.status1(churn_ids[0]).kind == "missing",
           "finished jobs past their retention are forgotten")
     # The live state survives the compaction and a restart unchanged.
@@ -667,7 +682,8 @@ def test_compaction(ctx):
         eq(after[k], before[k], "%s after compaction and restart" % name)
     # And it still works: the waiting job runs after its dependency.
     w = b.worker("w", lease=60000)
-    eq(w.heartbeat(*running), [], "leases survived compaction")
+    eq(w.heartbeat(junk_running, *running), [],
+       "leases survived compaction")
     j = w.take1()
     eq(j["id"], str(keep_q), "the queued job")
     w.finish_job(j).expect_ok("done")
