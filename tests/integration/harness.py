@@ -480,7 +480,7 @@ class Broker:
     """
 
     def __init__(self, ctx, args=(), datadir=None, host="127.0.0.1",
-                 listen=None, port=None):
+                 listen=None, port=None, nofile=None):
         self.ctx = ctx
         self.simqd = ctx.simqd
         self.args = list(args)
@@ -489,6 +489,7 @@ class Broker:
         self.host = host
         self.listen = listen
         self.port = port or free_port()
+        self.nofile = nofile    # RLIMIT_NOFILE for simqd, if set
         self.proc = None
         self.starts = 0
         self.logpos = 0		# where the current start's log begins
@@ -511,9 +512,16 @@ class Broker:
             lf.write(("=== start %d: %s\n" % (self.starts, " ".join(
                 self.cmdline(extra)))).encode())
             lf.flush()
+            pre = None
+            if self.nofile is not None:
+                import resource
+                n = self.nofile
+
+                def pre():
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
             self.proc = subprocess.Popen(
                 self.cmdline(extra), stdin=subprocess.DEVNULL, stdout=lf,
-                stderr=lf, env=sanitizer_env())
+                stderr=lf, env=sanitizer_env(), preexec_fn=pre)
         self.starts += 1
         return self.proc
 
