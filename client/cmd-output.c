@@ -1,0 +1,294 @@
+/*
+ * cmd-output.c: simq output and simq result, what a finished job left.
+ *
+ * The broker keeps the tail of each job's stdout and stderr and its result
+ * payload (the file $SIMQ_RESULT); these commands print them as raw bytes,
+ * so `simq result 17 > out.bin` is exact.  simq result also takes arrays:
+ * it asks for every task's payload, pipelined a window at a time (no round
+ * trip per task), and prints them in index order, one per line.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simq.h"
+
+/* OUTPUT requests in flight at once: enough to hide the round trip,
+ * few enough that the replies (64 KiB each at most) never pile up. */
+#define RESULT_WINDOW	256
+
+static int	cmd_output_exec(int, char **);
+static int	cmd_result_exec(int, char **);
+
+const struct simq_cmd cmd_output_entry = {
+	"output",
+	"[--stderr] ID",
+	"print what a finished job wrote on stdout (or stderr)",
+	"The broker keeps the last 64 KiB of each stream; the whole output is\n"
+	"on the worker's disk if the job was submitted with -o PATTERN.\n\n"
+	"      --stderr            print the job's stderr instead\n",
+	cmd_output_exec
+};
+
+const struct simq_cmd cmd_result_entry = {
+	"result",
+	"ID...",
+	"print the result payloads of finished jobs or arrays",
+	"A job's result is what it wrote to the file named by $SIMQ_RESULT\n"
+	"(at most 64 KiB), printed as raw bytes.  For an array, or several\n"
+	"ids, each task's result is printed in order, with a newline added\n"
+	"after any that lacks one.  Exits 1 if some have no result yet.\n\n",
+	cmd_result_exec
+};
+
+enum {
+	OPT_STDERR = OPT_CMD_BASE,
+};
+
+static const struct option output_opts[] = {
+	{ "stderr", no_argument, NULL, OPT_STDERR },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Explains an OUTPUT error for id and exits. */
+static NORETURN void
+output_fail(struct conn *c, const struct reply *r, const char *id)
+{
+	struct reply	*s;
+	char		*ids[1];
+	const char	*st;
+
+	if (r->kind == REPLY_ERR && r->err == PERR_NOTFOUND) {
+		ids[0] = (char *)id;
+		s = status_fetch(c, ids, 1, -1, 0);
+		if (s->nitems == 1 && item_is(&s->items[0], "array"))
+			die(EXIT_USAGE, "%s is an array: ask for one of its "
+			    "tasks, like %s_%s", id, id,
+			    item_get(&s->items[0], "spec") ?
+			    strtok(xstrdup(item_get(&s->items[0], "spec")),
+			    "-:%") : "1");
+		if (s->nitems == 1 && item_is(&s->items[0], "job"))
+			die(EXIT_FAILED, "task %s has not run yet", id);
+		die(EXIT_USAGE, "no job %s", id);
+	}
+	if (r->kind == REPLY_ERR && r->err == PERR_STATE) {
+		ids[0] = (char *)id;
+		s = status_fetch(c, ids, 1, -1, 0);
+		st = s->nitems == 1 ? item_get(&s->items[0], "state") : NULL;
+		die(EXIT_FAILED, "job %s has not finished (it is %s); what it "
+		    "leaves is kept when it ends: simq wait %s", id,
+		    st != NULL ? st : "not finished", id);
+	}
+	conn_die_reply(c, r, NULL);
+}
+
+static int
+cmd_output_exec(int argc, char **argv)
+{
+	struct conn	*c;
+	struct reply	*r;
+	struct json	 j;
+	struct buf	 b;
+	const char	*stream = "stdout";
+	int		 ch;
+
+	while ((ch = simq_getopt(argc, argv, "", output_opts,
+	    &cmd_output_entry)) != -1) {
+		switch (ch) {
+		case OPT_STDERR:
+			stream = "stderr";
+			break;
+		default:
+			simq_usage(&cmd_output_entry);
+		}
+	}
+	if (argc - optind != 1) {
+		warnmsg("output needs one job id");
+		simq_usage(&cmd_output_entry);
+	}
+	ids_check(argv + optind, 1);
+	c = simq_connect();
+	buf_init(&b);
+	req_raw(&b, "OUTPUT");
+	req_word(&b, argv[optind]);
+	req_raw(&b, stream);
+	r = conn_request(c, &b);
+	if (r->kind != REPLY_DATA)
+		output_fail(c, r, argv[optind]);
+	if (cfg.json) {
+		buf_reset(&b);
+		json_init(&j, &b, 1);
+		json_object(&j);
+		json_key(&j, "id");
+		json_cstr(&j, argv[optind]);
+		json_key(&j, "stream");
+		json_cstr(&j, stream);
+		json_key(&j, "data");
+		json_str(&j, r->data, r->datalen);
+		json_end(&j);
+		json_finish(&j);
+		simq_print_json(&b);
+	} else
+		fwrite(r->data, 1, r->datalen, stdout);
+	buf_free(&b);
+	reply_free(r);
+	conn_close(c);
+	return EXIT_OK;
+}
+
+/* What simq result asks for: a job or task, or every task of an array. */
+struct result_target {
+	uint64_t		id;
+	uint32_t		index;		/* SIMQ_NOINDEX: a job */
+	struct array_spec	spec;		/* an array's tasks */
+	int			array;
+};
+
+/* The id of the k-th task id of the targets, or 0 past the end. */
+static int
+result_next(struct result_target *t, int n, int *ti, uint64_t *pos,
+    char *buf)
+{
+	uint64_t	 idx;
+
+	while (*ti < n) {
+		if (!t[*ti].array) {
+			if (*pos == 0) {
+				proto_format_id(buf, t[*ti].id, t[*ti].index);
+				(*pos)++;
+				return 1;
+			}
+		} else {
+			idx = t[*ti].spec.first + *pos * t[*ti].spec.step;
+			if (idx <= t[*ti].spec.last) {
+				proto_format_id(buf, t[*ti].id,
+				    (uint32_t)idx);
+				(*pos)++;
+				return 1;
+			}
+		}
+		(*ti)++;
+		*pos = 0;
+	}
+	return 0;
+}
+
+static int
+cmd_result_exec(int argc, char **argv)
+{
+	struct conn		*c;
+	struct reply		*s, *r;
+	struct result_target	*t;
+	struct json		 j;
+	struct buf		 req, out;
+	struct simq_id		 id;
+	const char		*spec;
+	char			 idbuf[32], (*window)[32];
+	uint64_t		 pos = 0, total = 0, missing = 0;
+	int			 ch, i, ti = 0, nw, k, many;
+
+	while ((ch = simq_getopt(argc, argv, "", NULL,
+	    &cmd_result_entry)) != -1)
+		simq_usage(&cmd_result_entry);
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		warnmsg("result needs job ids");
+		simq_usage(&cmd_result_entry);
+	}
+	ids_check(argv, argc);
+	c = simq_connect();
+	s = status_fetch(c, argv, argc, -1, 0);
+	if (status_missing(s) > 0)
+		exit(EXIT_USAGE);
+	t = xcalloc((size_t)argc, sizeof *t);
+	many = argc > 1;
+	for (i = 0; i < argc; i++) {
+		proto_parse_id(argv[i], strlen(argv[i]), &id);
+		t[i].id = id.id;
+		t[i].index = id.index;
+		if (item_is(&s->items[i], "array")) {
+			spec = item_get(&s->items[i], "spec");
+			if (spec == NULL || proto_parse_array(spec,
+			    strlen(spec), &t[i].spec) < 0)
+				die(EXIT_USAGE, "the broker sent array %s "
+				    "without a spec", argv[i]);
+			t[i].array = 1;
+			many = 1;
+		}
+	}
+	reply_free(s);
+
+	buf_init(&out);
+	if (cfg.json) {
+		json_init(&j, &out, 1);
+		json_object(&j);
+		json_key(&j, "results");
+		json_array(&j);
+	}
+	window = xcalloc(RESULT_WINDOW, sizeof *window);
+	buf_init(&req);
+	for (;;) {
+		buf_reset(&req);
+		for (nw = 0; nw < RESULT_WINDOW; nw++) {
+			if (!result_next(t, argc, &ti, &pos, idbuf))
+				break;
+			memcpy(window[nw], idbuf, sizeof idbuf);
+			req_raw(&req, "OUTPUT");
+			req_raw(&req, idbuf);
+			req_raw(&req, "result");
+			req_end(&req);
+		}
+		if (nw == 0)
+			break;
+		conn_send(c, req.p, req.len);
+		for (k = 0; k < nw; k++) {
+			r = conn_read(c);
+			total++;
+			if (r->kind != REPLY_DATA) {
+				if (r->kind != REPLY_ERR || (r->err !=
+				    PERR_STATE && r->err != PERR_NOTFOUND))
+					conn_die_reply(c, r, NULL);
+				if (!many)
+					output_fail(c, r, window[k]);
+				missing++;
+			}
+			if (cfg.json) {
+				json_object(&j);
+				json_key(&j, "id");
+				json_cstr(&j, window[k]);
+				json_key(&j, "result");
+				if (r->kind == REPLY_DATA)
+					json_str(&j, r->data, r->datalen);
+				else
+					json_null(&j);
+				json_end(&j);
+			} else if (r->kind == REPLY_DATA) {
+				fwrite(r->data, 1, r->datalen, stdout);
+				if (many && r->datalen > 0 &&
+				    r->data[r->datalen - 1] != '\n')
+					putchar('\n');
+			}
+			reply_free(r);
+		}
+	}
+	buf_free(&req);
+	free(window);
+	free(t);
+	if (cfg.json) {
+		json_end(&j);
+		json_end(&j);
+		json_finish(&j);
+		simq_print_json(&out);
+	}
+	buf_free(&out);
+	conn_close(c);
+	if (missing > 0) {
+		warnmsg("%llu of %llu have no result: not finished yet (or "
+		    "never started)", (unsigned long long)missing,
+		    (unsigned long long)total);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
+}

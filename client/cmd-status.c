@@ -1,0 +1,324 @@
+/*
+ * cmd-status.c: simq status, what is queued, running, done and failed,
+ * and where.
+ *
+ * Without ids it is the overview `rq info` gives, made precise: every
+ * queue's count of jobs in each state (the broker keeps these counts as
+ * jobs move, so this costs the number of queues, not of jobs) and every
+ * worker with the jobs it runs.  With ids it shows those jobs and arrays,
+ * as a table or, with -l, everything known of each.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "simq.h"
+
+static int	cmd_status_exec(int, char **);
+
+const struct simq_cmd cmd_status_entry = {
+	"status",
+	"[-l] [-w] [-i INTERVAL] [ID...]",
+	"show queues and workers, or the state of jobs",
+	"Without ids: each queue's count of jobs in each state, and the\n"
+	"workers with what they run.  With ids: each job's or array's state,\n"
+	"attempts, exit status, times and host; exits 1 if any of them failed\n"
+	"or was canceled.\n\n"
+	"  -l, --long              everything known of each job, a line per "
+	"fact\n"
+	"  -w, --watch             refresh until interrupted (with ids: until "
+	"all\n"
+	"                          have finished)\n"
+	"  -i, --interval D        refresh every D (default: 2s); implies "
+	"--watch\n",
+	cmd_status_exec
+};
+
+static const struct option status_opts[] = {
+	{ "long", no_argument, NULL, 'l' },
+	{ "watch", no_argument, NULL, 'w' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Dies for an id that is not one; returns n. */
+int
+ids_check(char **ids, int n)
+{
+	struct simq_id	id;
+	int		i;
+
+	for (i = 0; i < n; i++)
+		if (proto_parse_id(ids[i], strlen(ids[i]), &id) < 0)
+			die(EXIT_USAGE, "bad job id '%s': use a number like "
+			    "17, or 17_5 for task 5 of array 17", ids[i]);
+	return n;
+}
+
+/*
+ * STATUS for every id, in chunks of STATUS_CHUNK, the items merged in the
+ * order of ids.  Chunk wait_chunk (if >= 0) is asked with WAIT wait_ms
+ * instead, and last: any request after a WAIT would end it early.
+ */
+struct reply *
+status_fetch(struct conn *c, char **ids, int n, int wait_chunk,
+    uint64_t wait_ms)
+{
+	struct reply	*all, *r;
+	struct buf	 b;
+	int		 k, nchunks = (n + STATUS_CHUNK - 1) / STATUS_CHUNK, i;
+	int		 from, to, step;
+	char		 tmp[32];
+
+	all = xcalloc(1, sizeof *all);
+	all->kind = REPLY_ITEMS;
+	all->line = xstrdup("ITEMS");
+	all->items = xreallocarray(NULL, (size_t)(n > 0 ? n : 1),
+	    sizeof *all->items);
+	buf_init(&b);
+	for (step = 0; step < nchunks; step++) {
+		/* The WAIT chunk goes last. */
+		if (wait_chunk < 0 || wait_chunk >= nchunks)
+			k = step;
+		else if (step < nchunks - 1)
+			k = step < wait_chunk ? step : step + 1;
+		else
+			k = wait_chunk;
+		from = k * STATUS_CHUNK;
+		to = from + STATUS_CHUNK < n ? from + STATUS_CHUNK : n;
+		buf_reset(&b);
+		if (k == wait_chunk) {
+			snprintf(tmp, sizeof tmp, "WAIT %llu",
+			    (unsigned long long)wait_ms);
+			req_raw(&b, tmp);
+		} else
+			req_raw(&b, "STATUS");
+		for (i = from; i < to; i++)
+			req_word(&b, ids[i]);
+		r = conn_request(c, &b);
+		if (r->kind != REPLY_ITEMS)
+			conn_die_reply(c, r, NULL);
+		if (r->nitems != (size_t)(to - from))
+			die(EXIT_USAGE, "the broker answered %zu items for %d "
+			    "ids", r->nitems, to - from);
+		memcpy(&all->items[from], r->items, r->nitems *
+		    sizeof *r->items);
+		r->nitems = 0;
+		reply_free(r);
+	}
+	all->nitems = (size_t)n;
+	buf_free(&b);
+	return all;
+}
+
+/* Says "no job ID" for each missing item; returns how many. */
+int
+status_missing(const struct reply *r)
+{
+	size_t	i;
+	int	n = 0;
+
+	for (i = 0; i < r->nitems; i++) {
+		if (!item_is(&r->items[i], "missing"))
+			continue;
+		warnmsg("no job %s", item_get(&r->items[i], "id"));
+		n++;
+	}
+	return n;
+}
+
+void
+status_print_jobs(const struct reply *r, int longform)
+{
+	struct table	*t;
+	uint64_t	 now = now_ms();
+	size_t		 i;
+	int		 first = 1;
+
+	if (longform) {
+		for (i = 0; i < r->nitems; i++) {
+			if (item_is(&r->items[i], "missing"))
+				continue;
+			if (!first)
+				putchar('\n');
+			jobview_long(stdout, &r->items[i], now);
+			first = 0;
+		}
+		return;
+	}
+	t = jobview_table();
+	for (i = 0; i < r->nitems; i++)
+		if (!item_is(&r->items[i], "missing"))
+			jobview_row(t, &r->items[i], now);
+	table_print(t, stdout);
+	table_free(t);
+}
+
+/* A JSON array of the jobs (missing ones left out: they are errors). */
+void
+status_json_jobs(struct json *j, const struct reply *r)
+{
+	size_t	i;
+
+	json_array(j);
+	for (i = 0; i < r->nitems; i++)
+		if (!item_is(&r->items[i], "missing"))
+			jobview_json(j, &r->items[i]);
+	json_end(j);
+}
+
+/* The overview: queues and workers, asked in one round trip. */
+static void
+status_overview(struct conn *c)
+{
+	struct reply	*q, *w;
+	struct json	 j;
+	struct buf	 b;
+	size_t		 i;
+
+	buf_init(&b);
+	req_raw(&b, "QUEUES");
+	req_end(&b);
+	req_raw(&b, "WORKERS");
+	req_end(&b);
+	conn_send(c, b.p, b.len);
+	buf_free(&b);
+	q = conn_read(c);
+	w = conn_read(c);
+	if (q->kind != REPLY_ITEMS)
+		conn_die_reply(c, q, NULL);
+	if (w->kind != REPLY_ITEMS)
+		conn_die_reply(c, w, NULL);
+	if (cfg.json) {
+		buf_init(&b);
+		json_init(&j, &b, 1);
+		json_object(&j);
+		json_key(&j, "queues");
+		queues_json_map(&j, q);
+		json_key(&j, "paused");
+		json_array(&j);
+		for (i = 0; i < q->nitems; i++)
+			if (item_num(&q->items[i], "paused"))
+				json_cstr(&j, item_get(&q->items[i], "name"));
+		json_end(&j);
+		json_key(&j, "workers");
+		workers_json(&j, w);
+		json_end(&j);
+		json_finish(&j);
+		simq_print_json(&b);
+		buf_free(&b);
+	} else {
+		if (q->nitems == 0)
+			printf("No queues yet: submit a job with "
+			    "simq submit -- CMD [ARG...].\n");
+		else
+			queues_print(q);
+		putchar('\n');
+		if (w->nitems == 0)
+			printf("No workers: start one on each compute node "
+			    "with simq-worker -s %s.\n", c->addr);
+		else
+			workers_print(w, now_ms());
+	}
+	reply_free(q);
+	reply_free(w);
+}
+
+/* Shows the jobs; returns the exit status they call for. */
+static int
+status_jobs(struct conn *c, char **ids, int n, int longform, int *finished)
+{
+	struct reply	*r = status_fetch(c, ids, n, -1, 0);
+	struct json	 j;
+	struct buf	 b;
+	size_t		 i;
+	int		 status = EXIT_OK, st, missing;
+
+	*finished = 1;
+	for (i = 0; i < r->nitems; i++) {
+		if (item_is(&r->items[i], "missing"))
+			continue;
+		st = jobview_state(&r->items[i]);
+		if (st == JS_FAILED || st == JS_CANCELED)
+			status = EXIT_FAILED;
+		if (!jobview_finished(&r->items[i]))
+			*finished = 0;
+	}
+	if (cfg.json) {
+		buf_init(&b);
+		json_init(&j, &b, 1);
+		json_object(&j);
+		json_key(&j, "jobs");
+		status_json_jobs(&j, r);
+		json_end(&j);
+		json_finish(&j);
+		simq_print_json(&b);
+		buf_free(&b);
+	} else
+		status_print_jobs(r, longform);
+	if ((missing = status_missing(r)) > 0)
+		status = EXIT_USAGE;
+	reply_free(r);
+	return status;
+}
+
+static int
+cmd_status_exec(int argc, char **argv)
+{
+	struct conn	*c;
+	uint64_t	 interval = 2000;
+	char		 tbuf[FMT_MAX], dbuf[FMT_MAX];
+	int		 ch, longform = 0, watch = 0, status = EXIT_OK, done;
+
+	while ((ch = simq_getopt(argc, argv, "lwi:", status_opts,
+	    &cmd_status_entry)) != -1) {
+		switch (ch) {
+		case 'l':
+			longform = 1;
+			break;
+		case 'w':
+			watch = 1;
+			break;
+		case 'i':
+			if (proto_parse_duration(optarg, &interval) < 0 ||
+			    interval == 0)
+				die(EXIT_USAGE, "bad --interval '%s': use a "
+				    "duration like 1, 500ms, 5s or 1m", optarg);
+			watch = 1;
+			break;
+		default:
+			simq_usage(&cmd_status_entry);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	ids_check(argv, argc);
+	if (watch && cfg.json)
+		die(EXIT_USAGE, "--watch and --json cannot be used together: "
+		    "--json prints one document; run simq status --json "
+		    "again instead");
+	c = simq_connect();
+	for (;;) {
+		if (watch && isatty(STDOUT_FILENO)) {
+			printf("\033[H\033[2J%sEvery %s: simq status%s  %s  "
+			    "%s\n\n", colour_on(C_DIM), fmt_duration(dbuf,
+			    interval), colour_off(C_DIM), c->addr,
+			    fmt_time(tbuf, now_ms(), now_ms()));
+		}
+		done = 0;
+		if (argc == 0)
+			status_overview(c);
+		else
+			status = status_jobs(c, argv, argc, longform, &done);
+		fflush(stdout);
+		if (!watch || done || status == EXIT_USAGE)
+			break;
+		if (!isatty(STDOUT_FILENO))
+			putchar('\n');
+		sleep_ms(interval);
+	}
+	conn_close(c);
+	return status;
+}

@@ -1,0 +1,483 @@
+/*
+ * cmd-submit.c: simq submit, one job, one array, or a batch of commands.
+ *
+ * Every option is checked here, before connecting, so a typo is reported
+ * with the flag's name and the form it wants, and nothing half-done
+ * reaches the broker.  A batch file is split (split.c) completely before
+ * anything is sent: a quoting error on line 900 submits nothing.  The
+ * batch then goes in one BATCH request (or one per 64 MiB), whose "OK
+ * FIRST COUNT" gives the ids in order.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "simq.h"
+
+static int	cmd_submit_exec(int, char **);
+
+const struct simq_cmd cmd_submit_entry = {
+	"submit",
+	"[-q QUEUE] [-p PRIO] [-t TIMEOUT] [-r RETRIES] [--after IDS]\n"
+	"            [--array SPEC] [--delay D] [--name NAME] [-e K=V]... "
+	"[-C DIR]\n"
+	"            [-o PATTERN] [--wait] -- CMD [ARG...]\n"
+	"       simq submit [OPTIONS] --batch FILE",
+	"submit a job, an array of jobs, or a batch of commands",
+	"Prints the new job's id alone on stdout; with --batch, one id per\n"
+	"command, in order.  The job runs CMD without a shell, in the current\n"
+	"directory unless -C says otherwise.\n\n"
+	"  -q, --queue QUEUE       the queue (default: default)\n"
+	"  -p, --priority PRIO     larger runs first, may be negative "
+	"(default: 0)\n"
+	"  -t, --timeout D         kill the job after D (90, 45s, 30m, 2h, 1d, "
+	"1h30m)\n"
+	"  -r, --retries N         re-run a failed job up to N times "
+	"(0-1000)\n"
+	"      --after IDS         run when all these jobs are done "
+	"(17,18,19_3)\n"
+	"      --array SPEC        an array of tasks A-B[:STEP][%MAX]; each {} "
+	"in the\n"
+	"                          command becomes the task's index\n"
+	"      --delay D           queue the job only after D\n"
+	"      --name NAME         a label shown by status and list\n"
+	"  -e, --env K=V           add to the job's environment (K alone: "
+	"copy it\n"
+	"                          from here); may repeat\n"
+	"  -C, --chdir DIR         run in DIR (default: the current "
+	"directory)\n"
+	"  -o, --output PATTERN    keep full output on the worker at PATTERN "
+	"(%A: id,\n"
+	"                          %a: index)\n"
+	"  -w, --wait              wait for the jobs, as simq wait does\n"
+	"  -b, --batch FILE        one command per line of FILE (- for "
+	"stdin), split\n"
+	"                          as a shell would split it\n",
+	cmd_submit_exec
+};
+
+enum {
+	OPT_AFTER = OPT_CMD_BASE,
+	OPT_ARRAY,
+	OPT_DELAY,
+	OPT_NAME,
+};
+
+static const struct option submit_opts[] = {
+	{ "queue", required_argument, NULL, 'q' },
+	{ "priority", required_argument, NULL, 'p' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "retries", required_argument, NULL, 'r' },
+	{ "after", required_argument, NULL, OPT_AFTER },
+	{ "array", required_argument, NULL, OPT_ARRAY },
+	{ "delay", required_argument, NULL, OPT_DELAY },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "env", required_argument, NULL, 'e' },
+	{ "chdir", required_argument, NULL, 'C' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "wait", no_argument, NULL, 'w' },
+	{ "batch", required_argument, NULL, 'b' },
+	{ NULL, 0, NULL, 0 }
+};
+
+#define DURATION_FORMS	"use a duration like 90, 45s, 30m, 2h, 1d or 1h30m"
+
+static uint64_t
+submit_duration(const char *flag, const char *s)
+{
+	uint64_t	ms;
+
+	if (proto_parse_duration(s, &ms) < 0)
+		die(EXIT_USAGE, "bad %s '%s': " DURATION_FORMS, flag, s);
+	return ms;
+}
+
+/* Checks --after's list; returns the number of ids. */
+static int
+submit_after(const char *s)
+{
+	struct simq_id	 id;
+	const char	*p = s, *c;
+	int		 n = 0;
+
+	for (;;) {
+		c = strchr(p, ',');
+		if (proto_parse_id(p, c ? (size_t)(c - p) : strlen(p),
+		    &id) < 0)
+			die(EXIT_USAGE, "bad --after '%s': use job ids "
+			    "separated by commas, like 17,18,19_3", s);
+		n++;
+		if (c == NULL)
+			return n;
+		p = c + 1;
+	}
+}
+
+/* -e K=V, or -e K to pass on K's value here. */
+static char *
+submit_env(const char *s)
+{
+	const char	*eq = strchr(s, '='), *v;
+	char		*kv;
+
+	if (eq == s || *s == '\0')
+		die(EXIT_USAGE, "bad -e '%s': use NAME=VALUE, or NAME to pass "
+		    "on its value here", s);
+	if (eq != NULL)
+		return xstrdup(s);
+	if ((v = getenv(s)) == NULL)
+		die(EXIT_USAGE, "-e %s: %s is not set here; use -e %s=VALUE", s,
+		    s, s);
+	xasprintf(&kv, "%s=%s", s, v);
+	return kv;
+}
+
+/* DIR made absolute against the current directory (not resolved: the
+ * path is the worker's, which may see other links). */
+static char *
+submit_dir(const char *dir)
+{
+	char	*cwd, *abs;
+
+	if (dir != NULL && dir[0] == '/')
+		return xstrdup(dir);
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		die(EXIT_USAGE, "cannot tell the current directory (%s); use "
+		    "-C DIR", strerror(errno));
+	if (dir == NULL || strcmp(dir, ".") == 0)
+		return cwd;
+	if (strncmp(dir, "./", 2) == 0)
+		dir += 2;
+	xasprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", dir);
+	free(cwd);
+	return abs;
+}
+
+/* The whole of FILE, or of stdin for "-". */
+static void
+submit_read(const char *path, struct buf *b)
+{
+	FILE	*f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	size_t	 n;
+
+	if (f == NULL)
+		die(EXIT_USAGE, "cannot read the batch file %s (%s)", path,
+		    strerror(errno));
+	do {
+		buf_reserve(b, 65536);
+		n = fread(b->p + b->len, 1, b->cap - b->len, f);
+		b->len += n;
+	} while (n > 0);
+	if (ferror(f))
+		die(EXIT_USAGE, "cannot read the batch file %s (%s)", path,
+		    strerror(errno));
+	if (f != stdin)
+		fclose(f);
+}
+
+/* A batch's bodies: the commands encoded as lines, cut at
+ * SIMQ_BATCH_MAX. */
+struct submit_batch {
+	struct buf	*body;
+	size_t		*count;		/* commands in each body */
+	size_t		 nbodies;
+	size_t		 total;
+};
+
+static void
+submit_split(const char *path, struct submit_batch *sb)
+{
+	struct split	 sp;
+	struct buf	 text, line;
+	char		**argv;
+	int		  argc, r, i;
+
+	buf_init(&text);
+	submit_read(path, &text);
+	buf_init(&line);
+	split_init(&sp, (char *)text.p, text.len);
+	memset(sb, 0, sizeof *sb);
+	while ((r = split_next(&sp, &argv, &argc)) == 1) {
+		buf_reset(&line);
+		for (i = 0; i < argc; i++)
+			req_word(&line, argv[i]);
+		buf_put_u8(&line, '\n');
+		split_free(argv);
+		if (line.len > SIMQ_BATCH_MAX)
+			die(EXIT_USAGE, "%s: line %u: the command is longer "
+			    "than a batch may be (%u bytes)", path, sp.lineno,
+			    SIMQ_BATCH_MAX);
+		if (sb->nbodies == 0 || sb->body[sb->nbodies - 1].len +
+		    line.len > SIMQ_BATCH_MAX) {
+			sb->body = xreallocarray(sb->body, sb->nbodies + 1,
+			    sizeof *sb->body);
+			sb->count = xreallocarray(sb->count, sb->nbodies + 1,
+			    sizeof *sb->count);
+			buf_init(&sb->body[sb->nbodies]);
+			sb->count[sb->nbodies] = 0;
+			sb->nbodies++;
+		}
+		buf_put(&sb->body[sb->nbodies - 1], line.p, line.len);
+		sb->count[sb->nbodies - 1]++;
+		sb->total++;
+	}
+	if (r < 0)
+		die(EXIT_USAGE, "%s: %s", strcmp(path, "-") == 0 ?
+		    "stdin" : path, sp.err);
+	if (sb->total == 0)
+		die(EXIT_USAGE, "%s holds no command: write one command per "
+		    "line", strcmp(path, "-") == 0 ? "stdin" : path);
+	buf_free(&line);
+	buf_free(&text);
+}
+
+/* Appends the option words (already encoded) to a request. */
+static void
+submit_opts_put(struct buf *req, const struct buf *opts)
+{
+	if (opts->len == 0)
+		return;
+	buf_put_u8(req, ' ');
+	buf_put(req, opts->p, opts->len);
+}
+
+static char *
+submit_id(uint64_t id)
+{
+	char	buf[32];
+
+	proto_format_id(buf, id, SIMQ_NOINDEX);
+	return xstrdup(buf);
+}
+
+static int
+cmd_submit_exec(int argc, char **argv)
+{
+	struct buf	 opts, req;
+	struct submit_batch sb;
+	struct array_spec spec;
+	struct conn	*c;
+	struct reply	*r, *final = NULL;
+	struct json	 j;
+	struct buf	 out;
+	char		**ids = NULL, *dir = NULL, *tmp, *after = NULL;
+	const char	*batch = NULL;
+	size_t		 nids = 0, k, i;
+	int64_t		 prio;
+	uint64_t	 v, first, count;
+	int		 ch, wait = 0, ndeps = 0, nenv = 0, status = EXIT_OK;
+	int		 has_array = 0;
+
+	buf_init(&opts);
+	while ((ch = simq_getopt(argc, argv, "+q:p:t:r:e:C:o:wb:", submit_opts,
+	    &cmd_submit_entry)) != -1) {
+		switch (ch) {
+		case 'q':
+			if (!proto_name_ok(optarg, strlen(optarg)))
+				die(EXIT_USAGE, "bad queue name '%s': use 1 to "
+				    "%d letters, digits, '.', '_' or '-'",
+				    optarg, SIMQ_NAME_MAX);
+			req_kv(&opts, "q", optarg);
+			break;
+		case 'p':
+			if (proto_parse_i64(optarg, strlen(optarg),
+			    SIMQ_PRIO_MIN, SIMQ_PRIO_MAX, &prio) < 0)
+				die(EXIT_USAGE, "bad --priority '%s': use a "
+				    "whole number from %d to %d", optarg,
+				    SIMQ_PRIO_MIN, SIMQ_PRIO_MAX);
+			req_kv(&opts, "pri", optarg);
+			break;
+		case 't':
+			xasprintf(&tmp, "%llu", (unsigned long long)
+			    submit_duration("--timeout", optarg));
+			req_kv(&opts, "timeout", tmp);
+			free(tmp);
+			break;
+		case OPT_DELAY:
+			xasprintf(&tmp, "%llu", (unsigned long long)
+			    submit_duration("--delay", optarg));
+			req_kv(&opts, "delay", tmp);
+			free(tmp);
+			break;
+		case 'r':
+			if (proto_parse_u64(optarg, strlen(optarg),
+			    SIMQ_RETRIES_MAX, &v) < 0)
+				die(EXIT_USAGE, "bad --retries '%s': use a "
+				    "number from 0 to %d", optarg,
+				    SIMQ_RETRIES_MAX);
+			req_kv(&opts, "retries", optarg);
+			break;
+		case OPT_AFTER:
+			ndeps += submit_after(optarg);
+			if (after == NULL)
+				after = xstrdup(optarg);
+			else {
+				xasprintf(&tmp, "%s,%s", after, optarg);
+				free(after);
+				after = tmp;
+			}
+			break;
+		case OPT_ARRAY:
+			if (proto_parse_array(optarg, strlen(optarg),
+			    &spec) < 0)
+				die(EXIT_USAGE, "bad --array spec '%s': use "
+				    "A-B[:STEP][%%MAX]", optarg);
+			req_kv(&opts, "array", optarg);
+			has_array = 1;
+			break;
+		case OPT_NAME:
+			if (*optarg == '\0')
+				die(EXIT_USAGE, "--name needs a name");
+			req_kv(&opts, "name", optarg);
+			break;
+		case 'e':
+			tmp = submit_env(optarg);
+			req_kv(&opts, "env", tmp);
+			free(tmp);
+			nenv++;
+			break;
+		case 'C':
+			free(dir);
+			if (*optarg == '\0')
+				die(EXIT_USAGE, "-C needs a directory");
+			dir = submit_dir(optarg);
+			break;
+		case 'o':
+			req_kv(&opts, "output", optarg);
+			break;
+		case 'w':
+			wait = 1;
+			break;
+		case 'b':
+			batch = optarg;
+			break;
+		default:
+			simq_usage(&cmd_submit_entry);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (ndeps > SIMQ_DEPS_MAX)
+		die(EXIT_USAGE, "--after names %d jobs; at most %d", ndeps,
+		    SIMQ_DEPS_MAX);
+	if (nenv > SIMQ_ENV_MAX)
+		die(EXIT_USAGE, "-e given %d times; at most %d", nenv,
+		    SIMQ_ENV_MAX);
+	if (batch != NULL && has_array)
+		die(EXIT_USAGE, "--array and --batch cannot be used together: "
+		    "an array runs one command many times, a batch many "
+		    "commands once");
+	if (batch != NULL && argc > 0)
+		die(EXIT_USAGE, "give a command or --batch FILE, not both");
+	if (batch == NULL && argc == 0) {
+		warnmsg("submit needs a command (or --batch FILE)");
+		simq_usage(&cmd_submit_entry);
+	}
+	if (after != NULL) {
+		req_kv(&opts, "after", after);
+		free(after);
+	}
+	if (dir == NULL)
+		dir = submit_dir(NULL);
+	req_kv(&opts, "cwd", dir);
+	free(dir);
+
+	buf_init(&req);
+	if (batch != NULL) {
+		submit_split(batch, &sb);
+		c = simq_connect();
+		ids = xreallocarray(NULL, sb.total, sizeof *ids);
+		for (k = 0; k < sb.nbodies; k++) {
+			buf_reset(&req);
+			req_raw(&req, "BATCH");
+			submit_opts_put(&req, &opts);
+			xasprintf(&tmp, "%zu", sb.body[k].len);
+			req_raw(&req, tmp);
+			free(tmp);
+			req_end(&req);
+			buf_put(&req, sb.body[k].p, sb.body[k].len);
+			r = conn_request(c, &req);
+			if (r->kind != REPLY_OK)
+				conn_die_reply(c, r, k > 0 ? "the broker "
+				    "refused part of the batch (the parts "
+				    "before it were submitted)" :
+				    "the broker refused the batch");
+			if (r->nwords != 2 ||
+			    proto_parse_u64(r->words[0], strlen(r->words[0]),
+			    SIMQ_ID_MAX, &first) < 0 ||
+			    proto_parse_u64(r->words[1], strlen(r->words[1]),
+			    SIMQ_ID_MAX, &count) < 0 || count != sb.count[k])
+				die(EXIT_USAGE, "unexpected reply to BATCH: "
+				    "'%.60s'", r->line);
+			for (i = 0; i < count; i++)
+				ids[nids++] = submit_id(first + i);
+			reply_free(r);
+			buf_free(&sb.body[k]);
+		}
+		free(sb.body);
+		free(sb.count);
+	} else {
+		req_raw(&req, "SUBMIT");
+		submit_opts_put(&req, &opts);
+		req_raw(&req, "--");
+		for (i = 0; i < (size_t)argc; i++)
+			req_word(&req, argv[i]);
+		if (req.len + 2 > SIMQ_LINE_MAX)
+			die(EXIT_USAGE, "the command is too long: %zu bytes "
+			    "encoded, and a request holds at most %d; put the "
+			    "arguments in a file", req.len, SIMQ_LINE_MAX - 2);
+		c = simq_connect();
+		r = conn_request(c, &req);
+		if (r->kind != REPLY_OK)
+			conn_die_reply(c, r, "the broker refused the job");
+		if (r->nwords != 1 || proto_parse_u64(r->words[0],
+		    strlen(r->words[0]), SIMQ_ID_MAX, &first) < 0)
+			die(EXIT_USAGE, "unexpected reply to SUBMIT: '%.60s'",
+			    r->line);
+		reply_free(r);
+		ids = xmalloc(sizeof *ids);
+		ids[nids++] = submit_id(first);
+	}
+	buf_free(&req);
+	buf_free(&opts);
+
+	if (!cfg.json) {
+		for (i = 0; i < nids; i++)
+			printf("%s\n", ids[i]);
+		fflush(stdout);
+	}
+	if (wait)
+		status = wait_ids(c, ids, (int)nids, 0, &final);
+	if (cfg.json) {
+		buf_init(&out);
+		json_init(&j, &out, 1);
+		json_object(&j);
+		if (batch == NULL) {
+			json_key(&j, "id");
+			json_cstr(&j, ids[0]);
+		} else {
+			json_key(&j, "ids");
+			json_array(&j);
+			for (i = 0; i < nids; i++)
+				json_cstr(&j, ids[i]);
+			json_end(&j);
+		}
+		if (final != NULL) {
+			json_key(&j, "jobs");
+			status_json_jobs(&j, final);
+		}
+		json_end(&j);
+		json_finish(&j);
+		simq_print_json(&out);
+		buf_free(&out);
+	}
+	reply_free(final);
+	for (i = 0; i < nids; i++)
+		free(ids[i]);
+	free(ids);
+	conn_close(c);
+	return status;
+}

@@ -1,0 +1,206 @@
+/*
+ * cmd-wait.c: simq wait, block until jobs have finished.
+ *
+ * The broker holds a WAIT until every id has finished or its timeout
+ * passes, so waiting costs no polling: the client asks WAIT in a loop,
+ * with a short timeout (a second) when it has a progress bar to redraw
+ * and a long one otherwise.  Ids beyond one request's worth are asked with
+ * STATUS, and the WAIT goes to the first chunk still unfinished.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simq.h"
+
+/* How long one WAIT may be held: with a bar, its refresh period; without,
+ * long enough to be cheap and short enough to notice a dead broker. */
+#define WAIT_SLICE_BAR_MS	1000
+#define WAIT_SLICE_MS		30000
+
+/* Failures listed one by one after a wait before "and N more". */
+#define WAIT_REPORT_MAX		10
+
+static int	cmd_wait_exec(int, char **);
+
+const struct simq_cmd cmd_wait_entry = {
+	"wait",
+	"[-q] [-t TIMEOUT] ID...",
+	"wait until jobs have finished; exit 1 if any failed",
+	"Waits until every job, task and array named has finished.  Exits 0\n"
+	"when all are done, 1 when any failed or was canceled, 2 on a timeout\n"
+	"or an unknown id.  On a terminal, shows a progress bar on stderr.\n\n"
+	"  -q, --quiet             no progress bar\n"
+	"  -t, --timeout D         give up after D (90, 45s, 30m, 2h, 1d)\n",
+	cmd_wait_exec
+};
+
+static const struct option wait_opts[] = {
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Says which jobs failed, on stderr, after a wait. */
+static void
+wait_report(const struct reply *r)
+{
+	const struct item	*it;
+	const char		*why;
+	char			 b[FMT_MAX];
+	size_t			 i, n = 0;
+	int			 st;
+
+	for (i = 0; i < r->nitems; i++) {
+		it = &r->items[i];
+		st = jobview_state(it);
+		if (st != JS_FAILED && st != JS_CANCELED &&
+		    !(item_is(it, "array") && (item_num(it, "failed") ||
+		    item_num(it, "canceled"))))
+			continue;
+		if (++n > WAIT_REPORT_MAX)
+			continue;
+		if (item_is(it, "array")) {
+			warnmsg("array %s: %llu of %llu tasks failed, %llu "
+			    "canceled; see simq status -l %s, or simq retry "
+			    "%s", item_get(it, "id"), (unsigned long long)
+			    item_num(it, "failed"), (unsigned long long)
+			    item_num(it, "tasks"), (unsigned long long)
+			    item_num(it, "canceled"), item_get(it, "id"),
+			    item_get(it, "id"));
+			continue;
+		}
+		why = item_get(it, "reason");
+		if (why == NULL || *why == '\0')
+			why = st == JS_CANCELED ? "canceled" :
+			    jobview_exit(b, it);
+		warnmsg("job %s %s (%s); see simq status -l %s and simq "
+		    "output --stderr %s", item_get(it, "id"),
+		    proto_state_name(st), why, item_get(it, "id"),
+		    item_get(it, "id"));
+	}
+	if (n > WAIT_REPORT_MAX)
+		warnmsg("... and %zu more failed", n - WAIT_REPORT_MAX);
+}
+
+/*
+ * Waits until every id has finished, or timeout_ms (0: no limit) has
+ * passed.  Returns EXIT_OK (all done), EXIT_FAILED (some failed or were
+ * canceled) or EXIT_USAGE (an unknown id, or the timeout; said on
+ * stderr).  *final gets the last status of every id (the caller frees
+ * it).
+ */
+int
+wait_ids(struct conn *c, char **ids, int n, uint64_t timeout_ms,
+    struct reply **final)
+{
+	struct progress	 p;
+	struct tally	 t;
+	struct reply	*r = NULL;
+	uint64_t	 start = mono_ms(), slice = 0, now;
+	size_t		 i;
+	int		 wait_chunk = -1, status = EXIT_OK, st, bar;
+	char		 d[FMT_MAX];
+
+	bar = cfg.progress;
+	progress_init(&p);
+	for (;;) {
+		reply_free(r);
+		r = status_fetch(c, ids, n, wait_chunk, slice);
+		if (status_missing(r) > 0) {
+			progress_end(&p);
+			*final = r;
+			return EXIT_USAGE;
+		}
+		memset(&t, 0, sizeof t);
+		wait_chunk = -1;
+		for (i = 0; i < r->nitems; i++) {
+			jobview_tally(&t, &r->items[i]);
+			if (wait_chunk < 0 && !jobview_finished(&r->items[i]))
+				wait_chunk = (int)(i / STATUS_CHUNK);
+		}
+		if (bar)
+			progress_draw(&p, &t);
+		if (wait_chunk < 0)
+			break;
+		now = mono_ms();
+		slice = bar ? WAIT_SLICE_BAR_MS : WAIT_SLICE_MS;
+		if (timeout_ms > 0) {
+			if (now - start >= timeout_ms) {
+				progress_end(&p);
+				*final = r;
+				warnmsg("gave up after %s: %llu of %llu not "
+				    "finished yet", fmt_duration(d, timeout_ms),
+				    (unsigned long long)(t.total -
+				    t.count[JS_DONE] - t.count[JS_FAILED] -
+				    t.count[JS_CANCELED]),
+				    (unsigned long long)t.total);
+				return EXIT_USAGE;
+			}
+			if (slice > timeout_ms - (now - start))
+				slice = timeout_ms - (now - start);
+		}
+	}
+	progress_end(&p);
+	for (i = 0; i < r->nitems; i++) {
+		st = jobview_state(&r->items[i]);
+		if (st == JS_FAILED || st == JS_CANCELED)
+			status = EXIT_FAILED;
+	}
+	if (status != EXIT_OK)
+		wait_report(r);
+	*final = r;
+	return status;
+}
+
+static int
+cmd_wait_exec(int argc, char **argv)
+{
+	struct conn	*c;
+	struct reply	*r = NULL;
+	struct json	 j;
+	struct buf	 b;
+	uint64_t	 timeout = 0;
+	int		 ch, status;
+
+	while ((ch = simq_getopt(argc, argv, "qt:", wait_opts,
+	    &cmd_wait_entry)) != -1) {
+		switch (ch) {
+		case 'q':
+			cfg.progress = 0;
+			break;
+		case 't':
+			if (proto_parse_duration(optarg, &timeout) < 0)
+				die(EXIT_USAGE, "bad --timeout '%s': use a "
+				    "duration like 90, 45s, 30m, 2h, 1d or "
+				    "1h30m", optarg);
+			break;
+		default:
+			simq_usage(&cmd_wait_entry);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		warnmsg("wait needs the ids of the jobs to wait for");
+		simq_usage(&cmd_wait_entry);
+	}
+	ids_check(argv, argc);
+	c = simq_connect();
+	status = wait_ids(c, argv, argc, timeout, &r);
+	if (cfg.json) {
+		buf_init(&b);
+		json_init(&j, &b, 1);
+		json_object(&j);
+		json_key(&j, "jobs");
+		status_json_jobs(&j, r);
+		json_end(&j);
+		json_finish(&j);
+		simq_print_json(&b);
+		buf_free(&b);
+	}
+	reply_free(r);
+	conn_close(c);
+	return status;
+}

@@ -1,0 +1,194 @@
+/*
+ * cmd-workers.c: simq workers, every worker the broker knows, with its
+ * slots and the jobs it runs.  The table and the JSON are shared with simq
+ * status.  A worker that lost its connection is listed (as "lost") while
+ * it still holds leases: its jobs go back to their queues when the leases
+ * run out.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simq.h"
+
+static int	cmd_workers_exec(int, char **);
+
+const struct simq_cmd cmd_workers_entry = {
+	"workers",
+	"",
+	"list the workers, their slots and the jobs they run",
+	"",
+	cmd_workers_exec
+};
+
+/* The running list "17:1,18_5:2" without attempts, spaced or as JSON. */
+static void
+workers_running(const struct item *it, struct buf *b, struct json *j)
+{
+	const char	*s = item_get(it, "running"), *p, *e, *colon;
+
+	if (s == NULL)
+		return;
+	for (p = s; *p != '\0'; p = *e ? e + 1 : e) {
+		if ((e = strchr(p, ',')) == NULL)
+			e = p + strlen(p);
+		colon = memchr(p, ':', (size_t)(e - p));
+		if (colon == NULL)
+			colon = e;
+		if (j != NULL)
+			json_str(j, p, (size_t)(colon - p));
+		else {
+			if (b->len > 0)
+				buf_put_u8(b, ' ');
+			buf_put(b, p, (size_t)(colon - p));
+		}
+	}
+}
+
+void
+workers_print(const struct reply *r, uint64_t now)
+{
+	struct table		*t = table_new();
+	const struct item	*it;
+	struct buf		 b;
+	uint64_t		 seen, busy = 0, slots = 0, lost = 0;
+	char			 d[FMT_MAX];
+	size_t			 i;
+	int			 up;
+
+	table_col(t, "WORKER", 0);
+	table_col(t, "HOST", 0);
+	table_col(t, "STATE", 0);
+	table_col(t, "BUSY", TABLE_RIGHT);
+	table_col(t, "QUEUES", 0);
+	table_col(t, "SEEN", TABLE_RIGHT);
+	table_col(t, "RUNNING", TABLE_CLIP);
+	buf_init(&b);
+	for (i = 0; i < r->nitems; i++) {
+		it = &r->items[i];
+		up = item_num(it, "connected") != 0;
+		table_cell(t, C_NONE, item_get(it, "name"));
+		table_cell(t, C_NONE, item_get(it, "host") ?
+		    item_get(it, "host") : "-");
+		table_cell(t, up ? C_GREEN : C_RED, up ? "up" : "lost");
+		table_cellf(t, C_NONE, "%llu/%llu",
+		    (unsigned long long)item_num(it, "njobs"),
+		    (unsigned long long)item_num(it, "slots"));
+		table_cell(t, C_NONE, item_get(it, "queues") &&
+		    *item_get(it, "queues") ? item_get(it, "queues") :
+		    "default");
+		seen = item_num(it, "seen");
+		if (seen == 0)
+			table_cell(t, C_NONE, "-");
+		else if (seen + 1000 >= now)
+			table_cell(t, C_NONE, "now");
+		else
+			table_cellf(t, C_NONE, "%s ago",
+			    fmt_duration(d, (now - seen) / 1000 * 1000));
+		buf_reset(&b);
+		workers_running(it, &b, NULL);
+		buf_put_u8(&b, 0);
+		table_cell(t, C_NONE, b.len > 1 ? (char *)b.p : "-");
+		busy += item_num(it, "njobs");
+		if (up)
+			slots += item_num(it, "slots");
+		else
+			lost++;
+	}
+	buf_free(&b);
+	table_print(t, stdout);
+	table_free(t);
+	printf("%zu worker%s", r->nitems, r->nitems == 1 ? "" : "s");
+	if (lost > 0)
+		printf(" (%llu lost)", (unsigned long long)lost);
+	printf(", %llu of %llu slots busy\n", (unsigned long long)busy,
+	    (unsigned long long)slots);
+}
+
+void
+workers_json(struct json *j, const struct reply *r)
+{
+	const struct item	*it;
+	const char		*s, *p, *e;
+	char			 b[FMT_MAX];
+	uint64_t		 v;
+	size_t			 i;
+
+	json_array(j);
+	for (i = 0; i < r->nitems; i++) {
+		it = &r->items[i];
+		json_object(j);
+		json_key(j, "name");
+		json_cstr(j, item_get(it, "name"));
+		json_key(j, "host");
+		json_cstr(j, item_get(it, "host"));
+		json_key(j, "slots");
+		json_uint(j, item_num(it, "slots"));
+		json_key(j, "pid");
+		if (item_u64(it, "pid", &v) == 0)
+			json_uint(j, v);
+		else
+			json_null(j);
+		json_key(j, "queues");
+		json_array(j);
+		if ((s = item_get(it, "queues")) != NULL && *s != '\0') {
+			for (p = s; *p != '\0'; p = *e ? e + 1 : e) {
+				if ((e = strchr(p, ',')) == NULL)
+					e = p + strlen(p);
+				json_str(j, p, (size_t)(e - p));
+			}
+		}
+		json_end(j);
+		json_key(j, "connected");
+		json_bool(j, item_num(it, "connected") != 0);
+		json_key(j, "lease");
+		json_millis(j, item_num(it, "lease"));
+		json_key(j, "last_seen");
+		if (item_u64(it, "seen", &v) == 0 && v > 0)
+			json_cstr(j, fmt_iso8601(b, v));
+		else
+			json_null(j);
+		json_key(j, "running");
+		json_array(j);
+		workers_running(it, NULL, j);
+		json_end(j);
+		json_end(j);
+	}
+	json_end(j);
+}
+
+static int
+cmd_workers_exec(int argc, char **argv)
+{
+	struct conn	*c;
+	struct reply	*r;
+	struct json	 j;
+	struct buf	 b;
+
+	if (simq_getopt(argc, argv, "", NULL, &cmd_workers_entry) != -1 ||
+	    optind != argc)
+		simq_usage(&cmd_workers_entry);
+	c = simq_connect();
+	r = conn_simple(c, "WORKERS");
+	if (r->kind != REPLY_ITEMS)
+		conn_die_reply(c, r, NULL);
+	if (cfg.json) {
+		buf_init(&b);
+		json_init(&j, &b, 1);
+		json_object(&j);
+		json_key(&j, "workers");
+		workers_json(&j, r);
+		json_end(&j);
+		json_finish(&j);
+		simq_print_json(&b);
+		buf_free(&b);
+	} else if (r->nitems == 0)
+		printf("No workers: start one on each compute node with "
+		    "simq-worker -s %s.\n", c->addr);
+	else
+		workers_print(r, now_ms());
+	reply_free(r);
+	conn_close(c);
+	return EXIT_OK;
+}

@@ -1,0 +1,382 @@
+/*
+ * conn.c: one blocking connection to the broker.
+ *
+ * The client asks, waits for the answer, and prints it, so plain blocking
+ * sockets do: requests are written whole, replies are read through a small
+ * buffer, and every wait is bounded by poll() so a broker that stops
+ * answering is reported instead of hanging a script forever.  Any failure
+ * to reach or talk to the broker ends the program with status 2 and one
+ * line that says where it tried and what to check.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "simq.h"
+
+/* Connecting to a live host on a LAN takes milliseconds; a host that is
+ * down never answers, and a script should learn that in seconds. */
+#define CONN_CONNECT_MS		5000
+
+/* A reply the broker sends at once; WAIT adds its own wait on top.  A
+ * million-job BATCH is acknowledged after one fsync, well within this. */
+#define CONN_REPLY_MS		120000
+
+/* The longest reply line accepted: an item holds one job's command
+ * (at most a 64 KiB request line, encoded again) and its keys. */
+#define CONN_LINE_MAX		(4u << 20)
+
+/* strerror() in lower case, to sit inside a sentence. */
+static const char *
+conn_strerror(int e)
+{
+	static char	buf[128];
+
+	snprintf(buf, sizeof buf, "%s", strerror(e));
+	buf[0] = (char)tolower((unsigned char)buf[0]);
+	return buf;
+}
+
+/* Splits "HOST:PORT", "HOST", ":PORT" or "[V6]:PORT".  Returns 0 or
+ * -1. */
+static int
+conn_parse_addr(const char *addr, char **host, char **port)
+{
+	const char	*c, *end;
+	uint64_t	 p;
+
+	if (addr[0] == '[') {
+		if ((end = strchr(addr, ']')) == NULL)
+			return -1;
+		*host = xstrndup(addr + 1, (size_t)(end - addr - 1));
+		c = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && c == NULL) {
+			free(*host);
+			return -1;
+		}
+	} else if ((c = strrchr(addr, ':')) != NULL &&
+	    strchr(addr, ':') == c) {
+		*host = xstrndup(addr, (size_t)(c - addr));
+	} else {
+		*host = xstrdup(addr);	/* no port, or a bare IPv6 address */
+		c = NULL;
+	}
+	if (**host == '\0') {
+		free(*host);
+		*host = xstrdup("127.0.0.1");
+	}
+	if (c == NULL) {
+		xasprintf(port, "%d", SIMQ_DEFAULT_PORT);
+		return 0;
+	}
+	if (proto_parse_u64(c + 1, strlen(c + 1), 65535, &p) < 0 || p == 0) {
+		free(*host);
+		return -1;
+	}
+	*port = xstrdup(c + 1);
+	return 0;
+}
+
+/* Connects within CONN_CONNECT_MS.  Returns the socket, or -1 with
+ * errno set. */
+static int
+conn_connect_one(const struct addrinfo *ai)
+{
+	struct pollfd	pfd;
+	socklen_t	len;
+	int		fd, fl, e, n;
+
+	if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	    ai->ai_protocol)) < 0)
+		return -1;
+	fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		while ((n = poll(&pfd, 1, CONN_CONNECT_MS)) < 0 &&
+		    errno == EINTR)
+			;
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		len = sizeof e;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+			goto fail;
+		if (e != 0) {
+			errno = e;
+			goto fail;
+		}
+	}
+	fcntl(fd, F_SETFL, fl);
+	n = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &n, sizeof n);
+	return fd;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+const char *
+conn_token(const char *path)
+{
+	static char	buf[1024];
+	FILE		*f;
+	size_t		 n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		die(EXIT_USAGE, "cannot read the token file %s (%s)", path,
+		    conn_strerror(errno));
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	/* As simqd reads it: trailing newlines and spaces do not count. */
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+	    buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	if (n == 0)
+		die(EXIT_USAGE, "the token file %s is empty", path);
+	return buf;
+}
+
+/*
+ * Connects to addr and opens a session with HELLO (and the token, if
+ * any).  Never returns on failure: prints why and exits 2.
+ */
+struct conn *
+conn_open(const char *addr, const char *token)
+{
+	struct addrinfo	 hints, *res, *ai;
+	struct conn	*c;
+	struct reply	*r;
+	struct buf	 b;
+	char		*host, *port;
+	int		 fd = -1, e = 0, gai;
+
+	if (conn_parse_addr(addr, &host, &port) < 0)
+		die(EXIT_USAGE, "bad broker address '%s': use HOST:PORT", addr);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((gai = getaddrinfo(host, port, &hints, &res)) != 0)
+		die(EXIT_USAGE, "cannot reach the broker at %s (%s); check -s "
+		    "or SIMQ_SERVER", addr, gai_strerror(gai));
+	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
+		if ((fd = conn_connect_one(ai)) < 0)
+			e = errno;
+	freeaddrinfo(res);
+	free(host);
+	free(port);
+	if (fd < 0) {
+		if (e == ETIMEDOUT)
+			die(EXIT_USAGE, "cannot reach the broker at %s (no "
+			    "answer within %ds); is the host up and the port "
+			    "open?", addr, CONN_CONNECT_MS / 1000);
+		die(EXIT_USAGE, "cannot reach the broker at %s (%s); is simqd "
+		    "running?", addr, conn_strerror(e));
+	}
+	c = xcalloc(1, sizeof *c);
+	c->fd = fd;
+	c->addr = xstrdup(addr);
+	c->timeout_ms = CONN_REPLY_MS;
+
+	buf_init(&b);
+	req_raw(&b, "HELLO 1");
+	if (token != NULL)
+		req_word(&b, token);
+	r = conn_request(c, &b);
+	buf_free(&b);
+	if (r->kind == REPLY_ERR && r->err == PERR_AUTH)
+		die(EXIT_USAGE, "the broker at %s refused the token (%s); set "
+		    "SIMQ_TOKEN or --token-file to the token simqd was started "
+		    "with", addr, r->errmsg);
+	if (r->kind == REPLY_ERR && r->err == PERR_VERSION)
+		die(EXIT_USAGE, "the broker at %s does not speak this simq's "
+		    "protocol (%s); use simq and simqd of the same release",
+		    addr, r->errmsg);
+	if (r->kind != REPLY_OK)
+		conn_die_reply(c, r, NULL);
+	reply_free(r);
+	return c;
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	close(c->fd);
+	free(c->in);
+	free(c->addr);
+	free(c);
+}
+
+void
+conn_send(struct conn *c, const void *p, size_t len)
+{
+	const char	*s = p;
+	ssize_t		 n;
+
+	while (len > 0) {
+		/* MSG_NOSIGNAL: a broker that went away is an error to
+		 * report, not a SIGPIPE. */
+		if ((n = send(c->fd, s, len, MSG_NOSIGNAL)) < 0) {
+			if (errno == EINTR)
+				continue;
+			die(EXIT_USAGE, "lost the connection to the broker "
+			    "at %s (%s)", c->addr, conn_strerror(errno));
+		}
+		s += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Reads more bytes into the buffer, waiting at most the reply timeout. */
+static void
+conn_fill(struct conn *c, size_t want)
+{
+	struct pollfd	pfd;
+	ssize_t		n;
+	int		r;
+
+	if (c->inoff > 0 && c->inoff == c->inlen)
+		c->inoff = c->inlen = 0;
+	if (c->incap - c->inlen < want) {
+		if (c->inoff > 0) {
+			memmove(c->in, c->in + c->inoff, c->inlen - c->inoff);
+			c->inlen -= c->inoff;
+			c->inoff = 0;
+		}
+		while (c->incap - c->inlen < want)
+			c->incap = c->incap ? c->incap * 2 : 65536;
+		c->in = xrealloc(c->in, c->incap);
+	}
+	pfd.fd = c->fd;
+	pfd.events = POLLIN;
+	while ((r = poll(&pfd, 1, c->timeout_ms)) < 0 && errno == EINTR)
+		;
+	if (r == 0) {
+		char d[FMT_MAX];
+		die(EXIT_USAGE, "the broker at %s did not answer within %s",
+		    c->addr, fmt_duration(d, (uint64_t)c->timeout_ms));
+	}
+	while ((n = read(c->fd, c->in + c->inlen, c->incap - c->inlen)) < 0 &&
+	    errno == EINTR)
+		;
+	if (n < 0)
+		die(EXIT_USAGE, "lost the connection to the broker at %s (%s)",
+		    c->addr, conn_strerror(errno));
+	if (n == 0)
+		die(EXIT_USAGE, "the broker at %s closed the connection",
+		    c->addr);
+	c->inlen += (size_t)n;
+}
+
+/* One line, without its CR LF, in a new NUL-terminated string. */
+static char *
+conn_line(struct conn *c)
+{
+	char	*nl, *start;
+	size_t	 len;
+
+	for (;;) {
+		nl = memchr(c->in + c->inoff, '\n', c->inlen - c->inoff);
+		if (nl != NULL)
+			break;
+		if (c->inlen - c->inoff > CONN_LINE_MAX)
+			die(EXIT_USAGE, "the broker at %s sent a line longer "
+			    "than %u bytes", c->addr, CONN_LINE_MAX);
+		conn_fill(c, 4096);
+	}
+	start = c->in + c->inoff;
+	len = (size_t)(nl - start);
+	c->inoff += len + 1;
+	if (len > 0 && start[len - 1] == '\r')
+		len--;
+	return xstrndup(start, len);
+}
+
+struct reply *
+conn_read(struct conn *c)
+{
+	struct reply	*r = xcalloc(1, sizeof *r);
+	char		*line = conn_line(c);
+	size_t		 i, have;
+
+	if (reply_parse_line(r, line) < 0)
+		die(EXIT_USAGE, "the broker at %s sent a reply this simq does "
+		    "not understand: '%.60s'", c->addr, line);
+	if (r->kind == REPLY_ITEMS) {
+		r->items = xreallocarray(NULL, r->nitems ? r->nitems : 1,
+		    sizeof *r->items);
+		for (i = 0; i < r->nitems; i++)
+			item_parse(&r->items[i], conn_line(c));
+	} else if (r->kind == REPLY_DATA) {
+		r->data = xmalloc(r->datalen + 1);
+		for (i = 0; i < r->datalen; i += have) {
+			if (c->inlen == c->inoff)
+				conn_fill(c, 65536);
+			have = c->inlen - c->inoff;
+			if (have > r->datalen - i)
+				have = r->datalen - i;
+			memcpy(r->data + i, c->in + c->inoff, have);
+			c->inoff += have;
+		}
+		r->data[r->datalen] = '\0';
+		free(conn_line(c));	/* the CR LF after the bytes */
+	}
+	return r;
+}
+
+/* Sends the request in b (ended with req_end here) and reads its
+ * reply. */
+struct reply *
+conn_request(struct conn *c, struct buf *b)
+{
+	req_end(b);
+	conn_send(c, b->p, b->len);
+	return conn_read(c);
+}
+
+struct reply *
+conn_simple(struct conn *c, const char *line)
+{
+	struct buf	 b;
+	struct reply	*r;
+
+	buf_init(&b);
+	req_raw(&b, line);
+	r = conn_request(c, &b);
+	buf_free(&b);
+	return r;
+}
+
+/* An error reply the caller has no better words for: says what the
+ * broker said, and exits 2. */
+void
+conn_die_reply(struct conn *c, const struct reply *r, const char *what)
+{
+	if (r->kind != REPLY_ERR)
+		die(EXIT_USAGE, "unexpected reply from the broker at %s: "
+		    "'%.60s'", c->addr, r->line);
+	if (r->err == PERR_SERVER)
+		die(EXIT_USAGE, "the broker at %s failed: %s; it restarts from "
+		    "its journal, try again", c->addr, r->errmsg);
+	if (what != NULL)
+		die(EXIT_USAGE, "%s: %s", what, r->errmsg);
+	die(EXIT_USAGE, "%s", r->errmsg);
+}

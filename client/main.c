@@ -1,0 +1,291 @@
+/*
+ * main.c: simq, the command line of the simq job queue.
+ *
+ * A table of subcommands, as in tmux: each is one entry (name, usage,
+ * help, function) in its own cmd-*.c file.  main() takes the options every
+ * subcommand shares (-s, --token-file, --json), finds the subcommand by
+ * name or unique prefix, and runs it; the subcommand parses the rest with
+ * simq_getopt(), which accepts the shared options there too, so
+ * `simq status --json` and `simq --json status` mean the same.
+ */
+#include <sys/ioctl.h>
+#include <getopt.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "simq.h"
+
+struct simq_cfg	cfg;
+
+static const struct simq_cmd *const simq_cmds[] = {
+	&cmd_submit_entry,
+	&cmd_status_entry,
+	&cmd_wait_entry,
+	&cmd_output_entry,
+	&cmd_result_entry,
+	&cmd_cancel_entry,
+	&cmd_retry_entry,
+	&cmd_list_entry,
+	&cmd_workers_entry,
+	&cmd_queues_entry,
+	&cmd_pause_entry,
+	&cmd_resume_entry,
+	&cmd_stats_entry,
+	NULL
+};
+
+static const char simq_common_help[] =
+"  -s, --server HOST:PORT  the broker (default: $SIMQ_SERVER, else "
+    SIMQ_DEFAULT_SERVER ")\n"
+"      --token-file FILE   send the token in FILE (default: $SIMQ_TOKEN)\n"
+"      --json              print one JSON document on stdout\n"
+"  -h, --help              print this help\n";
+
+static const struct option simq_common_opts[] = {
+	{ "server", required_argument, NULL, 's' },
+	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, 'h' },
+};
+#define SIMQ_NCOMMON	(sizeof simq_common_opts / sizeof simq_common_opts[0])
+
+static NORETURN void
+simq_main_usage(FILE *f, int status)
+{
+	const struct simq_cmd *const	*c;
+
+	fprintf(f, "usage: simq [-s HOST:PORT] [--token-file FILE] [--json] "
+	    "COMMAND [ARG...]\n\n");
+	fprintf(f, "Submit jobs to a simq broker and follow them.\n\n");
+	fprintf(f, "commands:\n");
+	for (c = simq_cmds; *c != NULL; c++)
+		fprintf(f, "  %-9s %s\n", (*c)->name, (*c)->summary);
+	fprintf(f, "\noptions (before or after the command):\n%s",
+	    simq_common_help);
+	fprintf(f, "\nRun 'simq COMMAND --help' for a command's options; "
+	    "see simq(1).\n");
+	exit(status);
+}
+
+/* A usage error in a subcommand: its synopsis on stderr, exit 2. */
+void
+simq_usage(const struct simq_cmd *cmd)
+{
+	fprintf(stderr, "usage: simq %s %s\n", cmd->name, cmd->args);
+	fprintf(stderr, "Run 'simq %s --help' for its options.\n", cmd->name);
+	exit(EXIT_USAGE);
+}
+
+static NORETURN void
+simq_help(const struct simq_cmd *cmd)
+{
+	printf("usage: simq %s %s\n\n%s.\n\n", cmd->name, cmd->args,
+	    cmd->summary);
+	if (cmd->help != NULL && *cmd->help != '\0')
+		printf("%s", cmd->help);
+	printf("%s", simq_common_help);
+	exit(EXIT_OK);
+}
+
+/* Handles a shared option; 1 if ch was one. */
+static int
+simq_common(int ch, const struct simq_cmd *cmd)
+{
+	switch (ch) {
+	case 's':
+		cfg.server = optarg;
+		return 1;
+	case OPT_TOKEN_FILE:
+		cfg.token_file = optarg;
+		return 1;
+	case OPT_JSON:
+		cfg.json = 1;
+		return 1;
+	case 'h':
+		if (cmd == NULL)
+			simq_main_usage(stdout, EXIT_OK);
+		simq_help(cmd);
+	}
+	return 0;
+}
+
+/* Reports an option getopt refused (opterr is off: we say it better). */
+static NORETURN void
+simq_bad_option(int ch, char **argv, const struct simq_cmd *cmd)
+{
+	const char	*name = cmd != NULL ? cmd->name : NULL;
+	const char	*opt = argv[optind - 1];
+	char		 shortopt[3] = { '-', (char)optopt, '\0' };
+
+	if (optopt != 0 && (opt == NULL || opt[0] != '-' || opt[1] == '-'))
+		opt = shortopt;
+	else if (optopt != 0 && opt[1] != optopt && opt[1] != '\0')
+		opt = shortopt;		/* in a cluster: -wx */
+	if (ch == ':')
+		warnmsg("option '%s' needs a value", opt);
+	else
+		warnmsg("unknown option '%s'", opt);
+	if (name != NULL)
+		simq_usage(cmd);
+	simq_main_usage(stderr, EXIT_USAGE);
+}
+
+/*
+ * getopt_long for a subcommand, with the shared options added: returns the
+ * next option that is the subcommand's own, or -1.  Shared options, help
+ * and errors are handled here.  optstring may start with '+' to stop at
+ * the first argument (submit's command).
+ */
+int
+simq_getopt(int argc, char **argv, const char *optstring,
+    const struct option *longopts, const struct simq_cmd *cmd)
+{
+	static const struct simq_cmd	*built;
+	static struct option		*all;
+	static char			*shorts;
+	size_t				 n = 0, i;
+	int				 ch, plus;
+
+	if (built != cmd) {
+		while (longopts != NULL && longopts[n].name != NULL)
+			n++;
+		free(all);
+		all = xcalloc(n + SIMQ_NCOMMON + 1, sizeof *all);
+		for (i = 0; i < n; i++)
+			all[i] = longopts[i];
+		for (i = 0; i < SIMQ_NCOMMON; i++)
+			all[n + i] = simq_common_opts[i];
+		free(shorts);
+		plus = optstring[0] == '+';
+		xasprintf(&shorts, "%s:%ss:h", plus ? "+" : "",
+		    optstring + plus);
+		built = cmd;
+	}
+	opterr = 0;
+	for (;;) {
+		ch = getopt_long(argc, argv, shorts, all, NULL);
+		if (ch == '?' || ch == ':')
+			simq_bad_option(ch, argv, cmd);
+		if (ch == -1 || !simq_common(ch, cmd))
+			return ch;
+	}
+}
+
+int
+simq_term_width(void)
+{
+	struct winsize	 ws;
+	const char	*s;
+	int		 fd;
+
+	for (fd = 1; fd <= 2; fd++)
+		if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+			return ws.ws_col;
+	if ((s = getenv("COLUMNS")) != NULL && atoi(s) > 0)
+		return atoi(s);
+	return 80;
+}
+
+/* Connects as the shared options and the environment say. */
+struct conn *
+simq_connect(void)
+{
+	const char	*server = cfg.server, *token = NULL;
+
+	if (server == NULL || *server == '\0')
+		server = getenv("SIMQ_SERVER");
+	if (server == NULL || *server == '\0')
+		server = SIMQ_DEFAULT_SERVER;
+	if (cfg.token_file != NULL)
+		token = conn_token(cfg.token_file);
+	else if ((token = getenv("SIMQ_TOKEN")) != NULL && *token == '\0')
+		token = NULL;
+	return conn_open(server, token);
+}
+
+int
+simq_print_json(struct buf *b)
+{
+	fwrite(b->p, 1, b->len, stdout);
+	return 0;
+}
+
+static void
+simq_init_cfg(void)
+{
+	const char	*nc = getenv("NO_COLOR"), *term = getenv("TERM");
+	const char	*cs;
+	int		 plain;
+
+	plain = (nc != NULL && *nc != '\0') ||
+	    (term != NULL && strcmp(term, "dumb") == 0);
+	cfg.colour = isatty(STDOUT_FILENO) && !plain;
+	cfg.progress = isatty(STDERR_FILENO);
+	cfg.errcolour = cfg.progress && !plain;
+	setlocale(LC_CTYPE, "");
+	cs = nl_langinfo(CODESET);
+	cfg.utf8 = cs != NULL && (strcmp(cs, "UTF-8") == 0 ||
+	    strcmp(cs, "utf8") == 0);
+}
+
+static const struct simq_cmd *
+simq_find(const char *name)
+{
+	const struct simq_cmd *const	*c;
+	const struct simq_cmd		*found = NULL;
+	size_t				 len = strlen(name);
+	int				 n = 0;
+
+	for (c = simq_cmds; *c != NULL; c++) {
+		if (strcmp((*c)->name, name) == 0)
+			return *c;
+		if (strncmp((*c)->name, name, len) == 0) {
+			found = *c;
+			n++;
+		}
+	}
+	if (n == 1)
+		return found;
+	if (n > 1)
+		die(EXIT_USAGE, "'%s' is ambiguous: say which command; run "
+		    "simq --help for the list", name);
+	die(EXIT_USAGE, "unknown command '%s'; run simq --help for the list",
+	    name);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct simq_cmd	*cmd;
+	struct option		 opts[SIMQ_NCOMMON + 1];
+	int			 ch, status;
+
+	simq_init_cfg();
+	memcpy(opts, simq_common_opts, sizeof simq_common_opts);
+	memset(&opts[SIMQ_NCOMMON], 0, sizeof opts[0]);
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:s:h", opts, NULL)) != -1) {
+		if (ch == '?' || ch == ':')
+			simq_bad_option(ch, argv, NULL);
+		simq_common(ch, NULL);
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		simq_main_usage(stderr, EXIT_USAGE);
+	if (strcmp(argv[0], "help") == 0) {
+		if (argc < 2)
+			simq_main_usage(stdout, EXIT_OK);
+		simq_help(simq_find(argv[1]));
+	}
+	cmd = simq_find(argv[0]);
+	optind = 0;	/* glibc: start afresh, argv[0] is the command */
+	status = cmd->exec(argc, argv);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		die(EXIT_USAGE, "cannot write to standard output");
+	return status;
+}

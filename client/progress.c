@@ -1,0 +1,74 @@
+/*
+ * progress.c: the progress bar of simq wait.
+ *
+ *   [######x>>....]  612/1000 done  3 failed  20 running  41.2/s  ETA 9s
+ *
+ * Drawn on stderr, and only when stderr is a terminal, so logs and pipes
+ * never see it.  The rate is measured over a sliding window of the last
+ * samples (about half a minute), not since the start: a sweep that speeds
+ * up as workers join gets an honest time left.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "simq.h"
+
+/* Take a sample at most this often; PROGRESS_SAMPLES of them make the
+ * window over which the rate is measured. */
+#define PROGRESS_SAMPLE_MS	1000
+
+void
+progress_init(struct progress *p)
+{
+	memset(p, 0, sizeof *p);
+	p->start = mono_ms();
+}
+
+static uint64_t
+progress_finished(const struct tally *t)
+{
+	return t->count[JS_DONE] + t->count[JS_FAILED] + t->count[JS_CANCELED];
+}
+
+void
+progress_draw(struct progress *p, const struct tally *t)
+{
+	uint64_t	now = mono_ms(), fin = progress_finished(t);
+	double		rate = -1;
+	int		old, last;
+	struct buf	b;
+
+	if (!cfg.progress)
+		return;
+	last = (p->head + PROGRESS_SAMPLES - 1) % PROGRESS_SAMPLES;
+	if (p->nsamples == 0 || now - p->t[last] >= PROGRESS_SAMPLE_MS) {
+		p->t[p->head] = now;
+		p->fin[p->head] = fin;
+		p->head = (p->head + 1) % PROGRESS_SAMPLES;
+		if (p->nsamples < PROGRESS_SAMPLES)
+			p->nsamples++;
+	}
+	old = (p->head + PROGRESS_SAMPLES - p->nsamples) % PROGRESS_SAMPLES;
+	if (now - p->t[old] >= PROGRESS_SAMPLE_MS && fin >= p->fin[old])
+		rate = (double)(fin - p->fin[old]) * 1000 /
+		    (double)(now - p->t[old]);
+	buf_init(&b);
+	buf_put(&b, "\r", 1);
+	fmt_progress(&b, t, rate, simq_term_width() - 1, cfg.utf8,
+	    cfg.errcolour, now - p->start);
+	buf_put(&b, "\033[K", 3);
+	fwrite(b.p, 1, b.len, stderr);
+	fflush(stderr);
+	buf_free(&b);
+	p->shown = 1;
+}
+
+void
+progress_end(struct progress *p)
+{
+	if (p->shown) {
+		fputc('\n', stderr);
+		fflush(stderr);
+	}
+	p->shown = 0;
+}

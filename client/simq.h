@@ -1,0 +1,314 @@
+/*
+ * simq.h: the command-line client, simq(1).
+ *
+ * A plain blocking client: one TCP connection, requests written whole,
+ * replies read with a small buffered reader.  Each subcommand is one file
+ * (cmd-*.c) with one entry in main.c's table; what they share lives in
+ * the modules below.  json.c, split.c, fmt.c, wire.c and util.c are pure
+ * (no sockets, no globals of main.c) so tests/unit/test_client.c links
+ * them alone.
+ */
+#ifndef SIMQ_CLIENT_H
+#define SIMQ_CLIENT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "proto.h"
+
+#define SIMQ_DEFAULT_SERVER	"127.0.0.1:7733"
+
+/* Exit statuses, as in the brief. */
+#define EXIT_OK		0	/* success */
+#define EXIT_FAILED	1	/* the thing asked about failed */
+#define EXIT_USAGE	2	/* usage or connection error */
+
+#define PRINTFLIKE(a, b)	__attribute__((format(printf, a, b)))
+#define NORETURN		__attribute__((noreturn))
+
+/*
+ * A subcommand: a table entry and one function (tmux's cmd_entry).
+ * exec gets argv with argv[0] the subcommand's name and returns the exit
+ * status.
+ */
+struct simq_cmd {
+	const char	*name;
+	const char	*args;		/* "[-q QUEUE] ... -- CMD [ARG...]" */
+	const char	*summary;	/* one line for simq --help */
+	const char	*help;		/* option lines for simq CMD --help */
+	int		 (*exec)(int, char **);
+};
+
+/* Options every subcommand takes, set by simq_getopt(). */
+struct simq_cfg {
+	const char	*server;	/* -s HOST:PORT */
+	const char	*token_file;	/* --token-file */
+	int		 json;		/* --json */
+	int		 colour;	/* stdout is a tty, NO_COLOR unset */
+	int		 progress;	/* stderr is a terminal */
+	int		 errcolour;	/* ... and NO_COLOR is unset */
+	int		 utf8;		/* the locale speaks UTF-8 */
+};
+extern struct simq_cfg	cfg;
+
+/* Long option codes that have no short letter. */
+enum {
+	OPT_JSON = 256,
+	OPT_TOKEN_FILE,
+	OPT_CMD_BASE = 300	/* subcommands number theirs from here */
+};
+
+/* main.c */
+struct option;
+int	 simq_getopt(int, char **, const char *, const struct option *,
+	    const struct simq_cmd *);
+NORETURN void	simq_usage(const struct simq_cmd *);
+struct conn	*simq_connect(void);
+int	 simq_print_json(struct buf *);
+int	 simq_term_width(void);
+
+/* util.c: allocation that aborts, messages and exits.  Pure. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+int	 xasprintf(char **, const char *, ...) PRINTFLIKE(2, 3);
+NORETURN void	die(int, const char *, ...) PRINTFLIKE(2, 3);
+void	 warnmsg(const char *, ...) PRINTFLIKE(1, 2);
+void	 vwarnmsg(const char *, va_list) PRINTFLIKE(1, 0);
+uint64_t now_ms(void);
+uint64_t mono_ms(void);
+void	 sleep_ms(uint64_t);
+
+/*
+ * json.c: a small JSON writer into a struct buf.  Pure.
+ *
+ * It places commas, colons and indentation itself; the caller only says
+ * begin/end, key, value.  Strings are escaped (control characters as
+ * \uXXXX, the short forms \n \t \r \b \f, '"' and '\'); bytes that are not
+ * valid UTF-8 become U+FFFD, so the output is always valid JSON in UTF-8.
+ */
+#define JSON_DEPTH_MAX	32
+struct json {
+	struct buf	*out;
+	int		 pretty;
+	int		 depth;
+	int		 want_value;		/* a key was just written */
+	char		 kind[JSON_DEPTH_MAX];	/* '{' or '[' */
+	unsigned char	 used[JSON_DEPTH_MAX];	/* 0: nothing in it yet */
+};
+void	json_init(struct json *, struct buf *, int);
+void	json_object(struct json *);
+void	json_array(struct json *);
+void	json_end(struct json *);		/* ends the innermost */
+void	json_key(struct json *, const char *);
+void	json_str(struct json *, const void *, size_t);
+void	json_cstr(struct json *, const char *);	/* NULL: null */
+void	json_int(struct json *, int64_t);
+void	json_uint(struct json *, uint64_t);
+void	json_millis(struct json *, uint64_t);	/* ms as seconds: 4.2 */
+void	json_bool(struct json *, int);
+void	json_null(struct json *);
+void	json_finish(struct json *);		/* the final newline */
+/* Appends s (len bytes) escaped, without quotes. */
+void	json_escape(struct buf *, const void *, size_t);
+
+/*
+ * split.c: a strict shell-like word splitter for --batch files, and its
+ * inverse for display.  Pure.
+ */
+struct split {
+	const char	*p;		/* the text, not NUL-terminated */
+	size_t		 len;
+	size_t		 off;
+	unsigned	 line;		/* the line at off */
+	unsigned	 lineno;	/* first line of the last command */
+	char		 err[160];	/* after -1: "line 3: ..." */
+};
+void	split_init(struct split *, const char *, size_t);
+/* The next command: returns 1 and a NULL-terminated argv (the caller
+ * frees it with split_free), 0 at the end of the text, or -1 with
+ * sp->err set.  Blank and comment lines are skipped. */
+int	split_next(struct split *, char ***, int *);
+void	split_free(char **);
+/* argv as a shell would need it typed: plain words as they are, others
+ * single-quoted.  Appends to b (no NUL). */
+void	split_quote(struct buf *, char *const *, int);
+
+/* fmt.c: numbers, durations, sizes and times for people.  Pure. */
+#define FMT_MAX	64
+const char	*fmt_duration(char *, uint64_t);	/* "2m13s" */
+const char	*fmt_size(char *, uint64_t);		/* "1.2 GiB" */
+const char	*fmt_time(char *, uint64_t, uint64_t);	/* "14:03:22" */
+const char	*fmt_iso8601(char *, uint64_t);	/* "...T04:40:00.123Z" */
+const char	*fmt_rate(char *, double);		/* "41.2/s" */
+size_t		 fmt_width(const char *, size_t);	/* columns */
+size_t		 fmt_clip(const char *, size_t, size_t);
+struct tally {
+	uint64_t	 total;
+	uint64_t	 count[JS__COUNT];
+};
+void		 fmt_progress(struct buf *, const struct tally *, double, int,
+		    int, int, uint64_t);
+
+/*
+ * wire.c: requests and replies of the protocol.  Pure: the bytes come from
+ * conn.c.
+ */
+struct item_kv {
+	const char	*key;
+	const char	*val;		/* decoded, NUL-terminated */
+	size_t		 vlen;
+};
+struct item {
+	char		*line;		/* owned; the strings point into it */
+	const char	*kind;		/* "job", "array", "missing", ... */
+	int		 nkv;
+	struct item_kv	*kv;
+	int		 argc;		/* words after "--" */
+	char		**argv;		/* decoded, NUL-terminated */
+};
+enum reply_kind {
+	REPLY_OK,
+	REPLY_ERR,
+	REPLY_ITEMS,
+	REPLY_DATA
+};
+struct reply {
+	enum reply_kind	 kind;
+	char		*line;		/* owned, without CR LF */
+	int		 nwords;	/* words after OK */
+	char		*words[8];	/* into line, NUL-terminated */
+	enum proto_err	 err;		/* REPLY_ERR */
+	const char	*errcode;	/* into line */
+	const char	*errmsg;	/* into line: the sentence */
+	size_t		 nitems;
+	struct item	*items;
+	char		*data;		/* REPLY_DATA, owned */
+	size_t		 datalen;
+};
+/* Parses an item line (taking ownership of line).  Returns 0 or -1. */
+int	 item_parse(struct item *, char *);
+void	 item_clear(struct item *);
+const char *item_get(const struct item *, const char *);
+int	 item_u64(const struct item *, const char *, uint64_t *);
+uint64_t item_num(const struct item *, const char *);	/* 0 if absent */
+int	 item_is(const struct item *, const char *);
+/* Parses a reply's first line (taking ownership).  Returns 0 or -1. */
+int	 reply_parse_line(struct reply *, char *);
+void	 reply_free(struct reply *);
+/* Request building: words are encoded. */
+void	 req_word(struct buf *, const char *);
+void	 req_bytes(struct buf *, const void *, size_t);
+void	 req_kv(struct buf *, const char *, const char *);
+void	 req_raw(struct buf *, const char *);
+void	 req_end(struct buf *);
+
+/* conn.c: one blocking connection to the broker. */
+struct conn {
+	int		 fd;
+	char		*addr;		/* as the user gave it, for messages */
+	char		*in;
+	size_t		 inoff, inlen, incap;
+	int		 timeout_ms;	/* per read */
+};
+struct conn	*conn_open(const char *, const char *);
+void		 conn_close(struct conn *);
+void		 conn_send(struct conn *, const void *, size_t);
+struct reply	*conn_read(struct conn *);
+struct reply	*conn_request(struct conn *, struct buf *);
+struct reply	*conn_simple(struct conn *, const char *);
+NORETURN void	 conn_die_reply(struct conn *, const struct reply *,
+		    const char *);
+const char	*conn_token(const char *);
+
+/* table.c: aligned columns for people. */
+enum colour {
+	C_NONE = 0,
+	C_BOLD,
+	C_DIM,
+	C_RED,
+	C_GREEN,
+	C_YELLOW,
+	C_BLUE,
+	C_MAGENTA,
+	C_CYAN
+};
+#define TABLE_RIGHT	0x1	/* right-aligned (numbers) */
+#define TABLE_ELIDE	0x2	/* left out when every cell is empty or "-" */
+#define TABLE_CLIP	0x4	/* clipped to the terminal's width */
+struct table;
+struct table	*table_new(void);
+void		 table_col(struct table *, const char *, int);
+void		 table_cell(struct table *, enum colour, const char *);
+void		 table_cellf(struct table *, enum colour, const char *, ...)
+		    PRINTFLIKE(3, 4);
+void		 table_print(struct table *, FILE *);
+void		 table_free(struct table *);
+const char	*colour_on(enum colour);
+const char	*colour_off(enum colour);
+
+/* progress.c: the progress bar of simq wait, on stderr. */
+#define PROGRESS_SAMPLES	32
+struct progress {
+	int		 shown;
+	uint64_t	 start;
+	uint64_t	 t[PROGRESS_SAMPLES];
+	uint64_t	 fin[PROGRESS_SAMPLES];
+	int		 nsamples, head;
+};
+void	progress_init(struct progress *);
+void	progress_draw(struct progress *, const struct tally *);
+void	progress_end(struct progress *);
+
+/* jobview.c: a job, task or array item shown as JSON or as a row. */
+enum colour	 state_colour(int);
+int		 jobview_state(const struct item *);
+int		 jobview_finished(const struct item *);
+void		 jobview_json(struct json *, const struct item *);
+struct table	*jobview_table(void);
+void		 jobview_row(struct table *, const struct item *, uint64_t);
+void		 jobview_long(FILE *, const struct item *, uint64_t);
+void		 jobview_tally(struct tally *, const struct item *);
+const char	*jobview_exit(char *, const struct item *);
+
+/* The subcommands. */
+extern const struct simq_cmd	cmd_submit_entry;
+extern const struct simq_cmd	cmd_status_entry;
+extern const struct simq_cmd	cmd_wait_entry;
+extern const struct simq_cmd	cmd_output_entry;
+extern const struct simq_cmd	cmd_result_entry;
+extern const struct simq_cmd	cmd_cancel_entry;
+extern const struct simq_cmd	cmd_retry_entry;
+extern const struct simq_cmd	cmd_list_entry;
+extern const struct simq_cmd	cmd_workers_entry;
+extern const struct simq_cmd	cmd_queues_entry;
+extern const struct simq_cmd	cmd_pause_entry;
+extern const struct simq_cmd	cmd_resume_entry;
+extern const struct simq_cmd	cmd_stats_entry;
+
+/* cmd-status.c, cmd-wait.c, cmd-queues.c, cmd-workers.c: shared. */
+
+/* Ids per STATUS or WAIT request: each id is at most 31 bytes, so a
+ * request stays well under SIMQ_LINE_MAX and SIMQ_WORDS_MAX. */
+#define STATUS_CHUNK	1000
+
+struct reply	*status_fetch(struct conn *, char **, int, int, uint64_t);
+int		 status_missing(const struct reply *);
+int		 wait_ids(struct conn *, char **, int, uint64_t,
+		    struct reply **);
+void		 status_print_jobs(const struct reply *, int);
+void		 status_json_jobs(struct json *, const struct reply *);
+int		 ids_check(char **, int);
+void		 queues_print(const struct reply *);
+void		 queues_json_map(struct json *, const struct reply *);
+void		 queues_json_list(struct json *, const struct reply *);
+void		 workers_print(const struct reply *, uint64_t);
+void		 workers_json(struct json *, const struct reply *);
+
+#endif
