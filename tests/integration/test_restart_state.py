@@ -240,7 +240,18 @@ def test_array_cap_and_drops_survive_restart(ctx):
 
 
 def test_counts_stay_consistent(ctx):
-    b = ctx.start_broker(["--retry-backoff", "100ms"])
+    counts_scenario(ctx, [])
+
+
+def test_counts_stay_consistent_with_compaction(ctx):
+    """The same with a snapshot every few KiB: arrays partly taken, cut
+    blocks, retried tasks and failed dependencies must all come back from
+    snapshots exactly."""
+    counts_scenario(ctx, ["--compact-min", "4K", "--segment-size", "4096"])
+
+
+def counts_scenario(ctx, args):
+    b = ctx.start_broker(["--retry-backoff", "100ms"] + args)
     c = b.client()
     w = b.worker("w", lease=600000)
     rng = random.Random(5)
@@ -287,3 +298,18 @@ def test_counts_stay_consistent(ctx):
     strip = lambda ls: [" ".join(x for x in l.split(" ")
                                  if not x.startswith("due=")) for l in ls]
     eq(strip(after), strip(before), "LIST after a restart")
+    if args:
+        check("compacted" in b.log(), "no compaction happened")
+    # Array tasks one by one, too.
+    for it in c.request("LIST").expect_items():
+        if it.kind == "array":
+            n = int(it["tasks"])
+            tasks = c.status(*["%s_%d" % (it["id"], i)
+                               for i in range(1, n + 1)])
+            got = {}
+            for t in tasks:
+                got[t["state"]] = got.get(t["state"], 0) + 1
+            want = {k: int(it[k]) for k in ("waiting", "queued", "running",
+                                             "done", "failed", "canceled")
+                    if it[k] != "0"}
+            eq(got, want, "task states of array %s" % it["id"])
