@@ -200,3 +200,23 @@ def test_lost_worker_with_a_delayed_lease_journaled(ctx):
     eq(j["attempt"], "2", "the next attempt after a restart")
     old = b.worker("gone")
     old.request("FINISH %d 1 exit=0 0" % jid, b"").expect_err("stale")
+
+
+def test_closed_connection_with_a_parked_take_gets_no_job(ctx):
+    """A worker that dies while its TAKE waits (its connection closes)
+    must not be handed the next job: that job would sit 'running' until the
+    lease runs out."""
+    b = ctx.broker
+    w = b.worker("dies")
+    w.send(b"TAKE 1 20000 default\r\n")
+    time.sleep(0.2)
+    w.close()
+    time.sleep(0.2)
+    c = b.client()
+    jid = c.submit(["x"])
+    time.sleep(0.3)
+    it = c.status1(jid)
+    eq(it["state"], "queued", "a job submitted after the worker's "
+       "connection closed (%r)" % it)
+    other = b.worker("alive")
+    eq(other.take1()["id"], str(jid), "a live worker gets it at once")
