@@ -60,7 +60,7 @@ def discover(substr=None):
                  and f.__module__ == mod.__name__]
         for _, n, f in sorted(funcs):
             full = "%s:%s" % (fn, n)
-            if substr and substr not in full:
+            if substr and not any(x in full for x in substr.split("|")):
                 continue
             tests.append((fn, n, getattr(f, "timeout", DEFAULT_TIMEOUT)))
     return tests
@@ -182,7 +182,8 @@ def main():
     ap.add_argument("--simqd", required=True)
     ap.add_argument("--sanitized", action="store_true")
     ap.add_argument("-k", dest="substr", default=None,
-                    help="run only tests whose file:name contains this")
+                    help="run only tests whose file:name contains this "
+                    "(A|B: either)")
     ap.add_argument("-v", action="store_true", help="print each duration")
     ap.add_argument("--child-file", help=argparse.SUPPRESS)
     ap.add_argument("--child-name", help=argparse.SUPPRESS)

@@ -718,3 +718,71 @@ def test_worker_renamed_on_one_connection(ctx):
     ws = {w["name"]: w for w in c.request("WORKERS").expect_items()}
     eq((ws["a"]["connected"], ws["b"]["connected"]), ("1", "1"), "connected")
     check(b.running(), "simqd died")
+
+
+def test_line_too_long_is_answered_before_the_line_ends(ctx):
+    c = ctx.broker.client()
+    c.send(b"SUBMIT -- " + b"z" * (LINE_MAX - 10))      # 65536, no LF yet
+    r = c.read_reply()
+    r.expect_err("line-too-long")
+    # The rest of the line, up to and including its LF, is discarded.
+    c.send(b"z" * 100000)
+    c.send(b"zzz\nPING\n")
+    c.read_reply().expect_ok()
+    eq(c.stats()["jobs"], "0", "nothing submitted")
+
+
+def test_encoding_details(ctx):
+    b = ctx.broker
+    c = b.client()
+    # Escapes in either case; replies use upper case.
+    jid = c.request("SUBMIT name=a%2fb%2Fc -- x%7fy %c3%a9 %7E").one_id()
+    it = c.status1(jid)
+    eq(it["name"], "a/b/c", "lower-case escapes")
+    eq(it.argv, ["x\x7fy", "\u00e9", "~"], "decoded argv")
+    check("%7F" in it.line and "\x7f" not in it.line,
+          "DEL must be written %%7F: %r" % it.line)
+    check("%7f" not in it.line, "senders use upper case: %r" % it.line)
+    # A literal UTF-8 byte sequence stays literal.
+    jid = c.submit(["\u00e9t\u00e9"])
+    check("\u00e9t\u00e9" in c.status1(jid).line, "UTF-8 as itself")
+
+
+def test_worker_queues_and_pid(ctx):
+    b = ctx.broker
+    c = b.client()
+    w = b.client()
+    w.request("WORKER n1 host=h1 slots=4 pid=4211 queues=urgent,default") \
+        .expect_ok("30000")
+    for bad in ("WORKER n2 queues=a,,b", "WORKER n2 queues=bad/q",
+                "WORKER n2 queues=%", "WORKER n2 queues=" +
+                ",".join("q%d" % i for i in range(65))):
+        c.request(bad).expect_err("bad-request")
+    ws = {x["name"]: x for x in c.request("WORKERS").expect_items()}
+    eq(sorted(ws), ["n1"], "workers")
+    n1 = ws["n1"]
+    eq((n1["host"], n1["slots"], n1["pid"], n1["queues"], n1["connected"]),
+       ("h1", "4", "4211", "urgent,default", "1"), "worker item")
+
+
+def test_untaken_task_status_and_cancel(ctx):
+    b = ctx.broker
+    c = b.client()
+    aid = c.submit(["t", "{}"], array="1-4", q="a")
+    it = c.status1("%d_3" % aid)
+    eq((it.kind, it["id"], it["state"], it["attempts"], it.argv),
+       ("job", "%d_3" % aid, "queued", "0", ["t", "3"]), "untaken task")
+    other = c.submit(["o"])
+    c.request("CANCEL %d %d_3" % (other, aid)).expect_err("bad-state")
+    eq(c.status1(other)["state"], "queued", "nothing canceled")
+    w = b.worker("w")
+    jobs, _ = w.take(3, 0, "a")
+    eq(len(jobs), 3, "tasks 1-3 taken")
+    c.request("CANCEL %d_3" % aid).expect_ok("1")
+    eq(c.status1("%d_3" % aid)["state"], "canceled", "taken task canceled")
+    eq([(d["id"], d["reason"]) for d in w.heartbeat(*jobs)],
+       [("%d_3" % aid, "canceled")], "drop")
+    c.request("CANCEL %d" % aid).expect_ok("3")
+    it = c.status1(aid)
+    eq((it["state"], it["canceled"]), ("canceled", "4"), "array canceled")
+    eq(c.status1("%d_4" % aid)["state"], "canceled", "never-taken task")
