@@ -35,6 +35,10 @@
  * (at most a 64 KiB request line, encoded again) and its keys. */
 #define CONN_LINE_MAX		(4u << 20)
 
+/* The open connection: the program exits through die() with it open, and
+ * this keeps it reachable for LeakSanitizer at that moment. */
+static struct conn	*conn_live;
+
 /* strerror() in lower case, to sit inside a sentence. */
 static const char *
 conn_strerror(int e)
@@ -193,6 +197,7 @@ conn_open(const char *addr, const char *token)
 	c->fd = fd;
 	c->addr = xstrdup(addr);
 	c->timeout_ms = CONN_REPLY_MS;
+	conn_live = c;
 
 	buf_init(&b);
 	req_raw(&b, "HELLO 1");
@@ -200,14 +205,21 @@ conn_open(const char *addr, const char *token)
 		req_word(&b, token);
 	r = conn_request(c, &b);
 	buf_free(&b);
-	if (r->kind == REPLY_ERR && r->err == PERR_AUTH)
-		die(EXIT_USAGE, "the broker at %s refused the token (%s); set "
-		    "SIMQ_TOKEN or --token-file to the token simqd was started "
-		    "with", addr, r->errmsg);
-	if (r->kind == REPLY_ERR && r->err == PERR_VERSION)
+	if (r->kind == REPLY_ERR && (r->err == PERR_AUTH ||
+	    r->err == PERR_VERSION)) {
+		char msg[256];
+		enum proto_err code = r->err;
+		snprintf(msg, sizeof msg, "%s", r->errmsg);
+		reply_free(r);
+		conn_close(c);
+		if (code == PERR_AUTH)
+			die(EXIT_USAGE, "the broker at %s refused the token "
+			    "(%s); set SIMQ_TOKEN or --token-file to the token "
+			    "simqd was started with", addr, msg);
 		die(EXIT_USAGE, "the broker at %s does not speak this simq's "
 		    "protocol (%s); use simq and simqd of the same release",
-		    addr, r->errmsg);
+		    addr, msg);
+	}
 	if (r->kind != REPLY_OK)
 		conn_die_reply(c, r, NULL);
 	reply_free(r);
@@ -219,6 +231,8 @@ conn_close(struct conn *c)
 {
 	if (c == NULL)
 		return;
+	if (conn_live == c)
+		conn_live = NULL;
 	close(c->fd);
 	free(c->in);
 	free(c->addr);
@@ -294,7 +308,8 @@ conn_line(struct conn *c)
 	size_t	 len;
 
 	for (;;) {
-		nl = memchr(c->in + c->inoff, '\n', c->inlen - c->inoff);
+		nl = c->in == NULL ? NULL : memchr(c->in + c->inoff, '\n',
+		    c->inlen - c->inoff);
 		if (nl != NULL)
 			break;
 		if (c->inlen - c->inoff > CONN_LINE_MAX)

@@ -185,8 +185,9 @@ def wait_workers(simq, n, timeout=10):
 class RealWorker:
     def __init__(self, ctx, path, broker, name, slots, queues, token):
         self.logpath = ctx.newfile("worker-%s.log" % name)
+        wd = ctx.mkdtemp("workdir-%s" % name)
         cmd = [path, "-s", "%s:%d" % (broker.host, broker.port),
-               "-j", str(slots), "--name", name]
+               "-j", str(slots), "--name", name, "-w", wd]
         if queues:
             cmd += ["-q", queues]
         env = harness.sanitizer_env()
@@ -195,7 +196,7 @@ class RealWorker:
         self.log = open(self.logpath, "ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=self.log,
-                                     env=env)
+                                     env=env, cwd=wd)
         ctx.cleanups.append(self.stop)
         ctx.extra_logs.append(("simq-worker %s" % name, ""))
         self.ctx = ctx
