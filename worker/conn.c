@@ -139,8 +139,10 @@ conn_lost(const char *why)
 	items_left = 0;
 	while ((r = TAILQ_FIRST(&reqs)) != NULL) {
 		TAILQ_REMOVE(&reqs, r, entry);
-		if (r->kind == R_TAKE)
+		if (r->kind == R_TAKE) {
 			W->asked -= r->max;
+			W->ntakes--;
+		}
 		else if (r->kind == R_REPORT)
 			job_report_answered(r->job, NULL, 0);
 		free(r);
@@ -334,6 +336,7 @@ conn_take(uint32_t max, uint64_t wait_ms)
 	r->max = max;
 	r->wait = wait_ms;
 	W->asked += max;
+	W->ntakes++;
 	log_debug("> TAKE %u %llu", max, (unsigned long long)wait_ms);
 }
 
@@ -490,6 +493,7 @@ done(struct req *r, const char *line, size_t len)
 		break;
 	case R_TAKE:
 		W->asked -= r->max;
+		W->ntakes--;
 		if (!items) {
 			log_warn("TAKE: %.*s", (int)len, line);
 			worker_hold();

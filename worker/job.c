@@ -6,10 +6,11 @@
  * the broker has answered our report on it, so everything the broker
  * believes we hold is here: HEARTBEAT lists the table, and after a
  * reconnect the reports not yet answered are simply sent again.  Running
- * is delegated to a shepherd process per job (shepherd.c); the worker only
- * forks it, signals it, and reaps it.  The one idea: the worker never
- * waits for anything but its event loop, and a slot is free the moment
- * the job's process ends, not when the broker has heard of it.
+ * is delegated to the slots' shepherd processes (shepherd.c); the worker
+ * hands a job over, may ask for a signal, and hears back when it is over.
+ * The one idea: the worker never waits for anything but its event loop,
+ * and a slot is free the moment the job's processes are gone, not when
+ * the broker has heard of it.
  */
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -26,18 +27,7 @@
 
 #include "simq-worker.h"
 
-static void	job_ended(struct wjob *);
-
-static struct wjob *
-job_by_shepherd(pid_t pid)
-{
-	struct wjob	*j;
-
-	TAILQ_FOREACH(j, &W->jobs, entry)
-		if (j->state == WJ_RUNNING && j->shepherd == pid)
-			return j;
-	return NULL;
-}
+static int	job_ended(struct wjob *);
 
 static struct wjob *
 job_by_attempt(const struct simq_id *id, uint32_t attempt)
@@ -242,7 +232,7 @@ job_timer_cb(evutil_socket_t fd, short ev, void *arg)
 	struct wjob	*j = arg;
 	struct timeval	 tv;
 
-	if (j->state != WJ_RUNNING || j->reaped)
+	if (j->state != WJ_RUNNING)
 		return;
 	if (!j->term_sent) {
 		/* The job's own timeout. */
@@ -250,7 +240,7 @@ job_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		    "sending SIGTERM", j->id, j->attempt,
 		    (unsigned long long)j->timeout_ms);
 		j->timedout = 1;
-		kill(j->shepherd, SIGTERM);
+		shepherd_signal(j, SIGTERM);
 		j->term_sent = 1;
 		ms_to_tv(W->cfg.grace_ms, &tv);
 		evtimer_add(j->timer, &tv);
@@ -258,7 +248,7 @@ job_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		log_info("job %s attempt %u: still running %llu ms after "
 		    "SIGTERM; killing it", j->id, j->attempt,
 		    (unsigned long long)W->cfg.grace_ms);
-		kill(j->shepherd, SIGUSR1);
+		shepherd_signal(j, SIGKILL);
 		j->kill_sent = 1;
 	}
 }
@@ -269,9 +259,9 @@ job_terminate(struct wjob *j)
 {
 	struct timeval	tv;
 
-	if (j->state != WJ_RUNNING || j->reaped || j->term_sent)
+	if (j->state != WJ_RUNNING || j->term_sent)
 		return;
-	kill(j->shepherd, SIGTERM);
+	shepherd_signal(j, SIGTERM);
 	j->term_sent = 1;
 	if (j->timer == NULL)
 		j->timer = evtimer_new(W->base, job_timer_cb, j);
@@ -283,29 +273,22 @@ static void
 job_spawn(struct wjob *j)
 {
 	struct timeval	tv;
-	sigset_t	all, old;
-	pid_t		pid;
 
-	/* Fork with every signal blocked: the child must not run the
-	 * event loop's handlers before it has reset them, and it keeps
-	 * them blocked to take them with sigwaitinfo(). */
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		shepherd_main(j);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (pid < 0) {
+	if (shepherd_run(j) < 0) {
+		if (errno == E2BIG) {
+			job_fail_now(j, xstrdup("the job's command and "
+			    "environment are too large"));
+			return;
+		}
 		/* Not the job's fault: hand it back, and take no more for
 		 * a moment. */
-		log_warn("job %s attempt %u: fork: %s; handing it back",
-		    j->id, j->attempt, strerror(errno));
+		log_warn("job %s attempt %u: cannot start a shepherd: %s; "
+		    "handing it back", j->id, j->attempt, strerror(errno));
 		j->state = WJ_ENDED;
 		j->report = REP_RELEASE;
 		worker_hold();
 		return;
 	}
-	j->shepherd = pid;
 	j->state = WJ_RUNNING;
 	W->nrunning++;
 	if (j->timeout_ms > 0) {
@@ -313,8 +296,8 @@ job_spawn(struct wjob *j)
 		ms_to_tv(j->timeout_ms, &tv);
 		evtimer_add(j->timer, &tv);
 	}
-	log_verbose("job %s attempt %u: started (shepherd %d): %s%s", j->id,
-	    j->attempt, (int)pid, j->argv[0], j->argc > 1 ? " ..." : "");
+	log_verbose("job %s attempt %u: started: %s%s", j->id, j->attempt,
+	    j->argv[0], j->argc > 1 ? " ..." : "");
 }
 
 int
@@ -459,102 +442,48 @@ job_drop_item(struct proto_word *w, int n)
 	job_release_ref(j);
 }
 
-void
-job_read_reports(void)
-{
-	struct shep_msg	 m[64];
-	struct wjob	*j;
-	ssize_t		 n;
-	size_t		 i;
+/*
+ * Strays: what is left of a job whose shepherd died.  Its processes were
+ * re-parented to us (we are a subreaper); kill our children that are not
+ * shepherds, again each time some were found, since their own children
+ * come to us as they die.
+ */
+static struct event	*stray_ev;
 
-	for (;;) {
-		n = read(W->rep_rd, m, sizeof m);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		for (i = 0; i < (size_t)n / sizeof m[0]; i++) {
-			if ((j = job_by_shepherd(m[i].shepherd)) == NULL)
-				continue;
-			if (m[i].kind == SHEP_STARTED)
-				j->jobpid = m[i].jobpid;
-			else
-				j->msg = m[i];
-		}
-	}
-}
-
-/* Is pid one of our shepherds? */
 static int
-is_shepherd(pid_t pid)
+keep_shepherds(pid_t pid)
 {
-	struct wjob	*j = job_by_shepherd(pid);
-
-	return j != NULL && !j->reaped;
+	return shepherd_is(pid);
 }
 
-/* Kills our children that are not shepherds: what is left of a job
- * whose shepherd died was re-parented to us (we are a subreaper). */
 static void
-kill_strays(void)
+strays_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	DIR		*d;
-	struct dirent	*de;
-	char		 path[64], buf[512], *p;
-	int		 fd;
-	ssize_t		 r;
-	long		 ppid;
-	pid_t		 pid;
+	struct timeval	tv = { 0, 50000 };
 
-	if ((d = opendir("/proc")) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		pid = (pid_t)atol(de->d_name);
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		r = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		buf[r] = '\0';
-		if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0' ||
-		    sscanf(p + 2, "%*c %ld", &ppid) != 1 || ppid != W->pid ||
-		    is_shepherd(pid))
-			continue;
-		kill(pid, SIGKILL);
-	}
-	closedir(d);
+	if (proc_kill_children(W->pid, keep_shepherds) > 0)
+		evtimer_add(stray_ev, &tv);
+}
+
+static void
+strays_sweep(void)
+{
+	if (stray_ev == NULL)
+		stray_ev = evtimer_new(W->base, strays_cb, NULL);
+	strays_cb(-1, 0, NULL);
 }
 
 void
 job_reap(void)
 {
-	struct wjob	*j, *next;
-	int		 st, n = 0;
-	pid_t		 pid;
+	int	st;
+	pid_t	pid;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0 ||
 	    (pid < 0 && errno == EINTR)) {
-		if (pid < 0 || (j = job_by_shepherd(pid)) == NULL)
-			continue;	/* a stray, re-parented to us */
-		j->wstatus = st;
-		j->reaped = 1;		/* never signal it again */
-		n++;
+		if (pid > 0)
+			(void)shepherd_reaped(pid, st);	/* else a stray */
 	}
-	if (n == 0)
-		return;
-	/* A shepherd writes its last word before it exits. */
-	job_read_reports();
-	for (j = TAILQ_FIRST(&W->jobs); j != NULL; j = next) {
-		next = TAILQ_NEXT(j, entry);
-		if (j->state == WJ_RUNNING && j->reaped)
-			job_ended(j);
-	}
-	conn_flush_reports();
-	worker_poke();
 }
 
 static const char *
@@ -569,68 +498,84 @@ stage_name(int stage)
 	return "start";
 }
 
-/* Decides what to tell the broker about an ended job. */
-static void
+/* The job's processes are gone: its slot is free. */
+static int
 job_ended(struct wjob *j)
 {
-	const struct shep_msg	*m = &j->msg;
-	const char		*what;
-
 	W->nrunning--;
+	W->slot_freed = 1;
 	j->state = WJ_ENDED;
 	W->burst_empty = 0;	/* its end may have made others ready */
 	if (j->timer != NULL)
 		evtimer_del(j->timer);
-
 	if (j->dropped) {
 		log_verbose("job %s attempt %u: ended; result discarded",
 		    j->id, j->attempt);
 		j->report = REP_NONE;
 		job_release_ref(j);
-		return;
+		return 1;
 	}
 	if (j->releasing) {
 		log_verbose("job %s attempt %u: stopped; handing it back",
 		    j->id, j->attempt);
 		j->report = REP_RELEASE;
-		return;
+		return 1;
 	}
-	if (m->kind == SHEP_DONE) {
-		if (m->killed > 0)
-			log_info("job %s attempt %u: killed %u process%s left "
-			    "behind", j->id, j->attempt, m->killed,
-			    m->killed == 1 ? "" : "es");
-		if (WIFSIGNALED(m->status))
-			log_verbose("job %s attempt %u: killed by signal %d%s",
-			    j->id, j->attempt, WTERMSIG(m->status),
-			    j->timedout ? " (timed out)" : "");
-		else
-			log_verbose("job %s attempt %u: exit %d%s", j->id,
-			    j->attempt, WEXITSTATUS(m->status),
-			    j->timedout ? " (timed out)" : "");
-		j->report = REP_FINISH;
-		return;
-	}
+	return 0;
+}
+
+void
+job_finished(struct wjob *j, const struct shep_msg *m)
+{
+	const char	*what;
+
+	j->msg = *m;
+	if (job_ended(j))
+		goto out;
 	if (m->kind == SHEP_FAILED) {
-		what = m->stage == STAGE_CWD ? (j->cwd ? j->cwd : "") :
+		what = m->stage == STAGE_CWD ? (j->cwd ? j->cwd : W->cfg.cwd) :
 		    m->stage == STAGE_OUTPUT ? (m->failpath ? j->errpath :
 		    j->outpath) : m->stage == STAGE_EXEC ? j->argv[0] : NULL;
 		job_fail_now(j, what != NULL ? xprintf("%s %s: %s",
 		    stage_name(m->stage), what, strerror(m->err)) :
 		    xprintf("%s: %s", stage_name(m->stage), strerror(m->err)));
-		return;
+		goto out;
 	}
-	/* The shepherd died without its last word (killed, perhaps by the
-	 * job itself): finish its work. */
-	if (j->jobpid > 0)
-		kill(-j->jobpid, SIGKILL);
-	kill_strays();
-	if (WIFSIGNALED(j->wstatus))
+	if (m->killed > 0)
+		log_info("job %s attempt %u: killed %u process%s left behind",
+		    j->id, j->attempt, m->killed, m->killed == 1 ? "" : "es");
+	if (m->outlost)
+		log_warn("job %s attempt %u: could not write all of its output "
+		    "to %s", j->id, j->attempt, j->outpath);
+	if (WIFSIGNALED(m->status))
+		log_verbose("job %s attempt %u: killed by signal %d%s", j->id,
+		    j->attempt, WTERMSIG(m->status), j->timedout ?
+		    " (timed out)" : "");
+	else
+		log_verbose("job %s attempt %u: exit %d%s", j->id, j->attempt,
+		    WEXITSTATUS(m->status), j->timedout ? " (timed out)" : "");
+	j->report = REP_FINISH;
+out:
+	conn_flush_reports();
+	worker_poke();
+}
+
+void
+job_shepherd_died(struct wjob *j, int status)
+{
+	/* Its job's processes came to us: finish its work. */
+	strays_sweep();
+	if (job_ended(j))
+		goto out;
+	if (WIFSIGNALED(status))
 		job_fail_now(j, xprintf("the job's shepherd process was killed "
-		    "by signal %d", WTERMSIG(j->wstatus)));
+		    "by signal %d", WTERMSIG(status)));
 	else
 		job_fail_now(j, xprintf("the job's shepherd process exited "
-		    "with status %d", WEXITSTATUS(j->wstatus)));
+		    "with status %d", WEXITSTATUS(status)));
+out:
+	conn_flush_reports();
+	worker_poke();
 }
 
 void
@@ -676,16 +621,6 @@ job_stop_all(void)
 	}
 }
 
-void
-job_kill_all(void)
-{
-	struct wjob	*j;
-
-	TAILQ_FOREACH(j, &W->jobs, entry)
-		if (j->state == WJ_RUNNING && !j->reaped)
-			kill(j->shepherd, SIGUSR1);
-}
-
 /* At exit: forgets every job. */
 void
 job_free_all(void)
@@ -694,4 +629,7 @@ job_free_all(void)
 
 	while ((j = TAILQ_FIRST(&W->jobs)) != NULL)
 		job_free(j);
+	if (stray_ev != NULL)
+		event_free(stray_ev);
+	stray_ev = NULL;
 }

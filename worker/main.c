@@ -296,6 +296,16 @@ worker_poke(void)
 		}
 		return;
 	}
+	/*
+	 * A TAKE still unanswered will come back with what it got; a new
+	 * one would end it (any request ends a parked TAKE), and its answer
+	 * would prompt another: a ping-pong.  So ask again only when none
+	 * is out, or when a slot has just been freed: then the TAKE goes
+	 * out right behind the job's report, and the slot is not idle for a
+	 * round trip.
+	 */
+	if (W->ntakes > 0 && !W->slot_freed)
+		return;
 	used = W->nrunning + W->asked;
 	if (used >= W->cfg.slots)
 		return;
@@ -311,6 +321,7 @@ worker_poke(void)
 		wait = 0;
 	} else
 		wait = TAKE_WAIT_MS;
+	W->slot_freed = 0;
 	conn_take(W->cfg.slots - used, wait);
 }
 
@@ -324,12 +335,6 @@ static void
 chld_cb(evutil_socket_t sig, short ev, void *arg)
 {
 	job_reap();
-}
-
-static void
-report_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	job_read_reports();
 }
 
 static void
@@ -350,7 +355,6 @@ stop_cb(evutil_socket_t sig, short ev, void *arg)
 	} else {
 		log_info("got %s a third time: exiting now; the running jobs "
 		    "are killed", name);
-		job_kill_all();
 		W->stopping = 2;
 		finish(1);
 		return;
@@ -373,10 +377,10 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config	*cfg = &W->cfg;
-	struct event	*ev_term, *ev_int, *ev_chld, *ev_rep;
+	struct event	*ev_term, *ev_int, *ev_chld;
 	const char	*server = NULL, *workdir = "simq-work", *s;
 	char		 host[256], path[PATH_MAX];
-	int		 ch, fds[2];
+	int		 ch;
 	uint64_t	 v;
 
 	cfg->queues = "default";
@@ -478,12 +482,6 @@ main(int argc, char **argv)
 	setup_limits();
 	if ((W->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
 		fatal("/dev/null: %s", strerror(errno));
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		fatal("pipe: %s", strerror(errno));
-	W->rep_rd = fds[0];
-	W->rep_wr = fds[1];
-	if (fcntl(W->rep_rd, F_SETFL, O_NONBLOCK) < 0)
-		fatal("fcntl: %s", strerror(errno));
 	/* What is left of a job whose shepherd died comes to us, not to
 	 * init, so that we can still kill it. */
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -494,34 +492,30 @@ main(int argc, char **argv)
 	ev_term = evsignal_new(W->base, SIGTERM, stop_cb, NULL);
 	ev_int = evsignal_new(W->base, SIGINT, stop_cb, NULL);
 	ev_chld = evsignal_new(W->base, SIGCHLD, chld_cb, NULL);
-	ev_rep = event_new(W->base, W->rep_rd, EV_READ | EV_PERSIST,
-	    report_cb, NULL);
 	hold_ev = evtimer_new(W->base, hold_cb, NULL);
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_chld, NULL);
-	event_add(ev_rep, NULL);
 	log_info("simq-worker %s starting: broker %s, queues %s, %u slot%s, "
 	    "work directory %s%s", cfg->name, cfg->server, cfg->queues,
 	    cfg->slots, cfg->slots == 1 ? "" : "s", cfg->workdir,
 	    cfg->burst ? ", burst" : "");
+	shepherd_init();
 	conn_start();
 
 	if (event_base_dispatch(W->base) < 0)
 		fatal("event loop failed");
 
-	if (W->nrunning > 0)
-		job_kill_all();
+	/* Closing their sockets makes the shepherds kill whatever still
+	 * runs (nothing, unless we were told to exit at once) and exit. */
+	shepherd_close_all();
 	conn_close();
 	job_free_all();
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_chld);
-	event_free(ev_rep);
 	event_free(hold_ev);
 	event_base_free(W->base);
-	close(W->rep_rd);
-	close(W->rep_wr);
 	close(W->devnull);
 	free(cfg->host);
 	free(cfg->port);

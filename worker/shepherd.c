@@ -1,50 +1,56 @@
 /*
- * shepherd.c: the process that watches over one job.
+ * shepherd.c: the processes that watch over jobs, and how the worker
+ * talks to them.
  *
- * The worker forks one shepherd per job.  The shepherd makes sure that no
- * process of the job outlives the job, whatever happens:
+ * Each slot has a shepherd: a small process forked by the worker when the
+ * slot is first used, which then runs that slot's jobs one after another.
+ * It makes sure that no process of a job outlives the job, whatever
+ * happens:
  *
- *   - It asks the kernel for a signal when the worker dies
- *     (PR_SET_PDEATHSIG), so a worker killed with -9 or by the OOM killer
- *     still takes its jobs with it: a job the broker will give to another
- *     node must not go on running here.
- *   - It is a child subreaper (PR_SET_CHILD_SUBREAPER): any process of the
+ *   - It asks the kernel for SIGHUP when the worker dies
+ *     (PR_SET_PDEATHSIG), and also sees its socket to the worker close,
+ *     so a worker killed with -9 or by the OOM killer takes its jobs with
+ *     it: a job the broker will give to another node must not go on
+ *     running here.
+ *   - It is a child subreaper (PR_SET_CHILD_SUBREAPER): a process of the
  *     job whose parent dies is re-parented to the shepherd, not to init,
  *     even one that left the job's process group or session (a daemon's
- *     double fork).  So "every process of the job" is "every descendant of
- *     the shepherd", and the shepherd can always find and kill them.
- *   - It runs the job in a new session (so a new process group) and, when
- *     the job's process ends, is timed out, canceled, or the worker dies,
- *     it SIGKILLs the group, then every descendant left, and reaps them
- *     all before it reports.
+ *     double fork).  As it runs one job at a time, "every process of the
+ *     job" is "every descendant of the shepherd", which it can always
+ *     find, kill and reap.
+ *   - It runs the job in a new session (so a new process group), and when
+ *     the job's process ends, or the worker says so (a timeout, a cancel,
+ *     a stop), or the worker dies, it SIGKILLs the group, then every
+ *     descendant left, and reaps them all before it reports.
  *   - It is in a session of its own, so a ^C or a kill of the worker's
- *     process group does not reach it before it can clean up.
+ *     process group reaches the worker, which decides, and not the jobs.
  *
- * All signals stay blocked (fork() happened with them blocked) and the
- * shepherd takes them synchronously with sigwaitinfo(): no handler, no
- * race.  The worker talks to it by signal: SIGTERM means "pass SIGTERM
- * to the job's group" (a timeout, a cancel, a stop), SIGUSR1 means "kill
- * everything now" (the grace period is over); SIGHUP is the death signal.
+ * The worker and a shepherd exchange datagrams on a SOCK_SEQPACKET
+ * socket pair: RUN (a job, with its sequence number) and SIGNAL (send
+ * this signal to job number seq's group) one way, one report per job the
+ * other way.  Numbering the jobs makes a late signal harmless: it names
+ * a job that is over.  Keeping the shepherd for the next job makes a job
+ * cost one vfork() and one exec(), like a shell's loop: the worker forks
+ * only when a slot is first used or its shepherd died.
  *
- * The job itself is started with vfork(): the shepherd is a copy of the
- * worker, and vfork costs the same whatever its size.  Because a vfork
- * child shares our memory, it leaves its errno and failed step in the
- * spawn record: that is how an exec failure is learned, with no pipe.
- *
- * The shepherd tells the worker what happened in fixed-size records on the
- * shared report pipe (SHEP_STARTED, then SHEP_DONE or SHEP_FAILED) and
- * exits.  It measures everything the worker needs: start and end times,
- * CPU time and peak memory of every process it reaped (getrusage
- * RUSAGE_CHILDREN), and the sizes of the output files.
+ * The job's stdout and stderr are pipes that the shepherd copies into
+ * the output files (with splice), creating each file when its first byte
+ * arrives: a sweep of a million silent jobs does not leave two million
+ * empty files, and creating files is what costs most on some file
+ * systems.  Its measurements come from wait4() of every process it
+ * reaps: start and end times, CPU time, peak memory, output sizes.
  */
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,9 +58,317 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "simq-worker.h"
 
 extern char	**environ;
+
+/* The largest RUN datagram: a job's words come from one request line of
+ * at most SIMQ_LINE_MAX bytes, plus its paths.  Both socket buffers are
+ * made this big so that it always fits. */
+#define SHEP_MSG_MAX		(SIMQ_LINE_MAX + 4 * WPATH_MAX + 4096)
+
+/* How long to wait for a killed process to go before looking for ones
+ * that escaped the job's group. */
+#define REAP_WAIT_MS		50
+
+/*
+ * The worker's side.
+ */
+
+static struct shepherd	*sheps;
+
+static void	shepherd_read_cb(evutil_socket_t, short, void *);
+static void	shepherd_main(int fd) __attribute__((noreturn));
+
+void
+shepherd_init(void)
+{
+	uint32_t	i;
+
+	sheps = xcalloc(W->cfg.slots, sizeof *sheps);
+	for (i = 0; i < W->cfg.slots; i++)
+		sheps[i].fd = -1;
+}
+
+/* Forks the shepherd of slot s.  Returns 0, or -1 with errno set. */
+static int
+shepherd_spawn(struct shepherd *s)
+{
+	sigset_t	all, old;
+	int		sv[2], size = SHEP_MSG_MAX * 2, err;
+	pid_t		pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+	/* Fork with every signal blocked: the child must not run the
+	 * event loop's handlers before it has reset them. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		shepherd_main(sv[1]);
+	}
+	err = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		errno = err;
+		return -1;
+	}
+	s->pid = pid;
+	s->fd = sv[0];
+	s->job = NULL;
+	evutil_make_socket_nonblocking(s->fd);
+	s->ev = event_new(W->base, s->fd, EV_READ | EV_PERSIST,
+	    shepherd_read_cb, s);
+	event_add(s->ev, NULL);
+	log_debug("shepherd %d started", (int)pid);
+	return 0;
+}
+
+static void
+put_str(char *buf, size_t *n, const char *s)
+{
+	size_t	len = strlen(s) + 1;
+
+	if (*n + len <= SHEP_MSG_MAX)
+		memcpy(buf + *n, s, len);
+	*n += len;
+}
+
+int
+shepherd_run(struct wjob *j)
+{
+	static char		 buf[SHEP_MSG_MAX];
+	struct shepherd		*s = NULL;
+	struct shep_hdr		 h;
+	size_t			 n = sizeof h;
+	uint32_t		 i;
+	int			 k;
+
+	for (i = 0; i < W->cfg.slots; i++) {
+		if (sheps[i].pid > 0 && sheps[i].fd >= 0 && sheps[i].job == NULL) {
+			s = &sheps[i];
+			break;
+		}
+	}
+	if (s == NULL) {
+		for (i = 0; i < W->cfg.slots && sheps[i].pid > 0; i++)
+			;
+		if (i == W->cfg.slots) {
+			errno = EAGAIN;		/* every slot is busy */
+			return -1;
+		}
+		s = &sheps[i];
+		if (shepherd_spawn(s) < 0)
+			return -1;
+	}
+	memset(&h, 0, sizeof h);
+	h.type = SHEP_RUN;
+	h.seq = ++s->seq;
+	h.id = j->sid.id;
+	h.index = j->sid.index;
+	h.attempt = j->attempt;
+	h.nargv = (uint32_t)j->argc;
+	h.nenv = (uint32_t)j->nenv;
+	h.pattern = j->output != NULL;
+	put_str(buf, &n, j->id);
+	put_str(buf, &n, j->queue);
+	put_str(buf, &n, j->name ? j->name : "");
+	put_str(buf, &n, j->cwd ? j->cwd : W->cfg.cwd);
+	put_str(buf, &n, j->outpath);
+	put_str(buf, &n, j->errpath);
+	put_str(buf, &n, j->respath);
+	for (k = 0; k < j->argc; k++)
+		put_str(buf, &n, j->argv[k]);
+	for (k = 0; k < j->nenv; k++)
+		put_str(buf, &n, j->env[k]);
+	if (n > SHEP_MSG_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
+	memcpy(buf, &h, sizeof h);
+	if (send(s->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+		return -1;	/* it died: SIGCHLD will tell */
+	s->job = j;
+	j->shep = s;
+	j->seq = h.seq;
+	return 0;
+}
+
+void
+shepherd_signal(struct wjob *j, int sig)
+{
+	struct shep_hdr	h;
+
+	if (j->shep == NULL || j->shep->job != j || j->shep->fd < 0)
+		return;
+	memset(&h, 0, sizeof h);
+	h.type = SHEP_SIGNAL;
+	h.seq = j->seq;
+	h.sig = sig;
+	(void)send(j->shep->fd, &h, sizeof h, MSG_NOSIGNAL);
+}
+
+/* Its socket closed: the shepherd is dying; its pid is reaped later. */
+static void
+shepherd_gone(struct shepherd *s)
+{
+	if (s->fd < 0)
+		return;
+	event_free(s->ev);
+	s->ev = NULL;
+	close(s->fd);
+	s->fd = -1;
+}
+
+static void
+shepherd_read_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct shepherd	*s = arg;
+	struct shep_msg	 m;
+	struct wjob	*j;
+	ssize_t		 n;
+
+	for (;;) {
+		n = recv(s->fd, &m, sizeof m, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			shepherd_gone(s);
+			return;
+		}
+		if ((size_t)n != sizeof m || (j = s->job) == NULL ||
+		    m.seq != s->seq) {
+			log_warn("shepherd %d: an unexpected report", (int)s->pid);
+			continue;
+		}
+		s->job = NULL;
+		j->shep = NULL;
+		job_finished(j, &m);
+	}
+}
+
+/* A child of ours was reaped.  Returns 1 if it was a shepherd. */
+int
+shepherd_reaped(pid_t pid, int status)
+{
+	struct shepherd	*s;
+	struct wjob	*j;
+	uint32_t	 i;
+
+	for (i = 0; i < W->cfg.slots; i++) {
+		s = &sheps[i];
+		if (s->pid != pid)
+			continue;
+		/* Whatever it had written before it died comes first. */
+		if (s->fd >= 0)
+			shepherd_read_cb(s->fd, EV_READ, s);
+		shepherd_gone(s);
+		s->pid = 0;
+		if ((j = s->job) != NULL) {
+			s->job = NULL;
+			j->shep = NULL;
+			job_shepherd_died(j, status);
+		}
+		return 1;
+	}
+	return 0;
+}
+
+int
+shepherd_is(pid_t pid)
+{
+	uint32_t	i;
+
+	for (i = 0; sheps != NULL && i < W->cfg.slots; i++)
+		if (sheps[i].pid == pid)
+			return 1;
+	return 0;
+}
+
+/* At exit: closing the sockets tells the shepherds to go. */
+void
+shepherd_close_all(void)
+{
+	uint32_t	i;
+
+	for (i = 0; sheps != NULL && i < W->cfg.slots; i++)
+		shepherd_gone(&sheps[i]);
+	free(sheps);
+	sheps = NULL;
+}
+
+/*
+ * Looking for processes in /proc: the children of a process.  Without
+ * /proc/PID/task/TID/children on every kernel, this reads each process's
+ * stat; it only runs when something outlived a job's process group.
+ */
+int
+proc_kill_children(pid_t parent, int (*keep)(pid_t))
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		 path[64], buf[512], *p;
+	int		 fd, n = 0;
+	ssize_t		 r;
+	long		 ppid;
+	pid_t		 pid;
+
+	if ((d = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = (pid_t)atol(de->d_name);
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		r = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (r <= 0)
+			continue;
+		buf[r] = '\0';
+		/* "pid (comm) state ppid ...": comm may hold anything. */
+		if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0' ||
+		    sscanf(p + 2, "%*c %ld", &ppid) != 1 || ppid != parent ||
+		    (keep != NULL && keep(pid)))
+			continue;
+		if (kill(pid, SIGKILL) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * The shepherd's side.  Everything below runs in the shepherd process.
+ */
+
+/* One job as the shepherd sees it: strings point into the datagram. */
+struct sjob {
+	struct shep_hdr	 h;
+	struct wjob	 j;		/* for build_env: borrowed strings */
+	int		 pattern;
+};
+
+/* One output stream: the pipe and, once something came, the file. */
+struct stream {
+	int		 rd;		/* read end of the job's pipe, or -1 */
+	int		 file;		/* -1 until the first byte */
+	const char	*path;
+	int		 mkparents;
+	int64_t		 bytes;
+	int		 lost;		/* the file could not be written */
+};
 
 /* Shared with the vfork child: what it needs, and what went wrong. */
 struct spawn {
@@ -67,23 +381,15 @@ struct spawn {
 	volatile int	  stage;
 };
 
-/* How long to wait for a child to die before looking for leftovers that
- * escaped the job's process group. */
-#define REAP_WAIT_MS	50
-
-static int	repfd = -1;
+static int	ctl = -1;		/* the socket to the worker */
+static int	sigfd = -1;
+static int	orphaned;		/* the worker is gone */
 
 static void
-send_msg(struct shep_msg *m)
+report(struct shep_msg *m)
 {
-	ssize_t	n;
-
-	m->shepherd = (int32_t)getpid();
-	do
-		n = write(repfd, m, sizeof *m);
-	while (n < 0 && errno == EINTR);
-	/* A short or failed write means the worker is gone: nobody to
-	 * tell. */
+	if (!orphaned)
+		(void)send(ctl, m, sizeof *m, MSG_NOSIGNAL);
 }
 
 /*
@@ -95,9 +401,8 @@ spawn_child(struct spawn *sp)
 {
 	struct rlimit	rl;
 
-	if (setsid() < 0 ||
-	    dup2(sp->infd, 0) < 0 || dup2(sp->outfd, 1) < 0 ||
-	    dup2(sp->errfd, 2) < 0)
+	if (setsid() < 0 || dup2(sp->infd, 0) < 0 ||
+	    dup2(sp->outfd, 1) < 0 || dup2(sp->errfd, 2) < 0)
 		goto fail;
 	if (sp->mem_limit) {
 		rl.rlim_cur = rl.rlim_max = (rlim_t)sp->mem_limit;
@@ -153,39 +458,44 @@ env_add(char **env, int *n, char *kv)
 /*
  * The job's environment: the variables simq sets win over the job's own
  * additions, which win over SIMQ_SERVER, which wins over the worker's
- * environment.
+ * environment.  The strings simq makes are listed in mine[0..*nmine) for
+ * freeing.
  */
 static char **
-build_env(struct wjob *j)
+build_env(struct wjob *j, char **mine, int *nmine)
 {
 	char	**env, **e;
-	int	  n = 0, nbase = 0, i;
+	int	  n = 0, nbase = 0, i, m = 0;
 
 	for (e = W->environ; *e != NULL; e++)
 		nbase++;
 	env = xcalloc((size_t)(nbase + j->nenv + 16), sizeof *env);
-	env_add(env, &n, xprintf("SIMQ_JOB_ID=%s", j->id));
-	env_add(env, &n, xprintf("SIMQ_QUEUE=%s", j->queue));
-	env_add(env, &n, xprintf("SIMQ_ATTEMPT=%u", j->attempt));
-	env_add(env, &n, xprintf("SIMQ_RESULT=%s", j->respath));
-	env_add(env, &n, xprintf("SIMQ_WORKER=%s", W->cfg.name));
+	mine[m++] = xprintf("SIMQ_JOB_ID=%s", j->id);
+	mine[m++] = xprintf("SIMQ_QUEUE=%s", j->queue);
+	mine[m++] = xprintf("SIMQ_ATTEMPT=%u", j->attempt);
+	mine[m++] = xprintf("SIMQ_RESULT=%s", j->respath);
+	mine[m++] = xprintf("SIMQ_WORKER=%s", W->cfg.name);
 	if (j->sid.index != SIMQ_NOINDEX) {
-		env_add(env, &n, xprintf("SIMQ_ARRAY_ID=%llu",
-		    (unsigned long long)j->sid.id));
-		env_add(env, &n, xprintf("SIMQ_ARRAY_INDEX=%u", j->sid.index));
+		mine[m++] = xprintf("SIMQ_ARRAY_ID=%llu",
+		    (unsigned long long)j->sid.id);
+		mine[m++] = xprintf("SIMQ_ARRAY_INDEX=%u", j->sid.index);
 	}
 	if (j->name != NULL)
-		env_add(env, &n, xprintf("SIMQ_JOB_NAME=%s", j->name));
+		mine[m++] = xprintf("SIMQ_JOB_NAME=%s", j->name);
+	for (i = 0; i < m; i++)
+		env_add(env, &n, mine[i]);
 	for (i = 0; i < j->nenv; i++)
 		env_add(env, &n, j->env[i]);
-	env_add(env, &n, xprintf("SIMQ_SERVER=%s", W->cfg.server));
+	mine[m] = xprintf("SIMQ_SERVER=%s", W->cfg.server);
+	env_add(env, &n, mine[m++]);
 	for (e = W->environ; *e != NULL; e++)
 		env_add(env, &n, *e);
 	env[n] = NULL;
+	*nmine = m;
 	return env;
 }
 
-/* mkdir -p of path's parent directories.  Errors show up at open(). */
+/* mkdir -p of path's parent directories. */
 static void
 make_parents(const char *path)
 {
@@ -202,96 +512,129 @@ make_parents(const char *path)
 	}
 }
 
+/* Can a file be created next to path?  Returns 0, or -1 with errno. */
 static int
-open_out(const char *path, int mkparents)
+dir_writable(const char *path, int mkparents)
 {
-	int	fd;
+	char	buf[WPATH_MAX], *slash;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
-	    0666);
-	if (fd < 0 && errno == ENOENT && mkparents) {
-		make_parents(path);
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-		    O_NOCTTY, 0666);
+	if (strlen(path) >= sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
 	}
-	return fd;
-}
-
-static void __attribute__((noreturn))
-fail(int stage, int err, int which)
-{
-	struct shep_msg	m;
-
-	memset(&m, 0, sizeof m);
-	m.kind = SHEP_FAILED;
-	m.stage = stage;
-	m.err = err;
-	m.failpath = which;
-	send_msg(&m);
-	_exit(0);
-}
-
-/* SIGKILLs every child of ours that /proc knows (the processes that
- * escaped the job's group and were re-parented to us).  Returns how many.
- * Without /proc/PID/task/TID/children on every kernel, this reads each
- * process's stat; it only runs when something outlived the group kill. */
-static unsigned
-kill_children(void)
-{
-	DIR		*d;
-	struct dirent	*de;
-	char		 path[64], buf[512], *p;
-	pid_t		 me = getpid(), pid;
-	unsigned	 n = 0;
-	int		 fd;
-	ssize_t		 r;
-	long		 ppid;
-
-	if ((d = opendir("/proc")) == NULL)
+	strcpy(buf, path);
+	if ((slash = strrchr(buf, '/')) == NULL)
 		return 0;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		pid = (pid_t)atol(de->d_name);
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		r = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		buf[r] = '\0';
-		/* "pid (comm) state ppid ...": comm may hold anything. */
-		if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0')
-			continue;
-		if (sscanf(p + 2, "%*c %ld", &ppid) != 1 || ppid != me)
-			continue;
-		if (kill(pid, SIGKILL) == 0)
-			n++;
+	*slash = '\0';
+	if (buf[0] == '\0')
+		strcpy(buf, "/");
+	if (access(buf, W_OK | X_OK) == 0)
+		return 0;
+	if (errno == ENOENT && mkparents) {
+		make_parents(path);
+		return access(buf, W_OK | X_OK);
 	}
-	closedir(d);
-	return n;
+	return -1;
 }
 
-/* Kills the job's group and everything else below us, and reaps it all.
- * Returns the number of processes found alive besides the group. */
-static unsigned
-reap_all(pid_t pgid)
+/* Moves what the pipe holds into the stream's file, creating the file at
+ * the first byte.  Returns 0 at end of file, 1 if the pipe is empty for
+ * now. */
+static int
+stream_copy(struct stream *st)
 {
-	struct timespec	ts;
-	sigset_t	chld;
+	char	buf[65536];
+	ssize_t	n, w, off;
+
+	for (;;) {
+		if (st->file < 0 && !st->lost) {
+			/* Is there anything at all? */
+			n = read(st->rd, buf, sizeof buf);
+			if (n == 0)
+				return 0;
+			if (n < 0)
+				return errno == EAGAIN || errno == EINTR ? 1 : 0;
+			st->file = open(st->path, O_WRONLY | O_CREAT | O_TRUNC |
+			    O_CLOEXEC | O_NOCTTY, 0666);
+			if (st->file < 0 && errno == ENOENT && st->mkparents) {
+				make_parents(st->path);
+				st->file = open(st->path, O_WRONLY | O_CREAT |
+				    O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
+			}
+			if (st->file < 0)
+				st->lost = 1;
+		} else if (st->lost) {
+			n = read(st->rd, buf, sizeof buf);
+			if (n == 0)
+				return 0;
+			if (n < 0)
+				return errno == EAGAIN || errno == EINTR ? 1 : 0;
+			continue;	/* nowhere to put it */
+		} else {
+			n = splice(st->rd, NULL, st->file, NULL, 1 << 20,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				st->bytes += n;
+				continue;
+			}
+			if (n == 0)
+				return 0;
+			if (errno == EAGAIN || errno == EINTR)
+				return 1;
+			if (errno != EINVAL)
+				return 0;
+			/* splice not supported here: copy. */
+			if ((n = read(st->rd, buf, sizeof buf)) <= 0)
+				return n == 0 ? 0 : (errno == EAGAIN ||
+				    errno == EINTR) ? 1 : 0;
+		}
+		for (off = 0; off < n && !st->lost; off += w) {
+			if ((w = write(st->file, buf + off, (size_t)(n - off)))
+			    < 0) {
+				st->lost = 1;
+				break;
+			}
+		}
+		if (!st->lost)
+			st->bytes += n;
+	}
+}
+
+/* Is pid one of ours to keep (never: every child is the job's)? */
+static int
+keep_none(pid_t pid)
+{
+	return 0;
+}
+
+static void
+account(struct shep_msg *m, const struct rusage *ru)
+{
+	m->utime_us += (uint64_t)ru->ru_utime.tv_sec * 1000000 +
+	    (uint64_t)ru->ru_utime.tv_usec;
+	m->stime_us += (uint64_t)ru->ru_stime.tv_sec * 1000000 +
+	    (uint64_t)ru->ru_stime.tv_usec;
+	if ((uint64_t)ru->ru_maxrss > m->maxrss_kib)
+		m->maxrss_kib = (uint64_t)ru->ru_maxrss;
+}
+
+/* Kills the job's group and everything else below us, and reaps it all,
+ * copying output meanwhile.  Returns the number of processes found
+ * outside the group. */
+static unsigned
+reap_all(pid_t pgid, struct shep_msg *m, struct stream *st)
+{
+	struct rusage	ru;
+	struct pollfd	pfd[3];
 	unsigned	killed = 0;
-	int		idle = 0, st;
+	int		idle = 0, status, i, n;
 	pid_t		r;
 
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	ts.tv_sec = 0;
-	ts.tv_nsec = REAP_WAIT_MS * 1000000L;
 	kill(-pgid, SIGKILL);
 	for (;;) {
-		r = waitpid(-1, &st, WNOHANG);
+		r = wait4(-1, &status, WNOHANG, &ru);
 		if (r > 0) {
+			account(m, &ru);
 			idle = 0;
 			continue;
 		}
@@ -303,18 +646,30 @@ reap_all(pid_t pgid)
 		 * left the group.  Wait a little, then look for them. */
 		kill(-pgid, SIGKILL);
 		if (idle++ > 0)
-			killed += kill_children();
-		(void)sigtimedwait(&chld, NULL, &ts);
+			killed += (unsigned)proc_kill_children(getpid(),
+			    keep_none);
+		n = 0;
+		pfd[n].fd = sigfd;
+		pfd[n++].events = POLLIN;
+		for (i = 0; i < 2; i++) {
+			if (st[i].rd >= 0) {
+				pfd[n].fd = st[i].rd;
+				pfd[n++].events = POLLIN;
+			}
+		}
+		(void)poll(pfd, (nfds_t)n, REAP_WAIT_MS);
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo ssi;
+			while (read(sigfd, &ssi, sizeof ssi) > 0)
+				;
+		}
+		for (i = 0; i < 2; i++)
+			if (st[i].rd >= 0 && stream_copy(&st[i]) == 0) {
+				close(st[i].rd);
+				st[i].rd = -1;
+			}
 	}
 	return killed;
-}
-
-static int64_t
-fd_size(int fd)
-{
-	struct stat	sb;
-
-	return fstat(fd, &sb) == 0 ? (int64_t)sb.st_size : -1;
 }
 
 static int64_t
@@ -326,114 +681,307 @@ path_size(const char *path)
 	    (int64_t)sb.st_size : -1;
 }
 
-void
-shepherd_main(struct wjob *j)
+static void
+fail(struct sjob *sj, int stage, int err, int which)
 {
-	struct shep_msg	 m;
-	struct spawn	 sp;
-	struct rusage	 ru;
-	struct sigaction sa;
-	sigset_t	 set;
-	siginfo_t	 si;
-	pid_t		 pid, r;
-	int		 sig, st, have_status = 0, status = 0, lo, hi;
-	uint64_t	 end = 0;
+	struct shep_msg	m;
+
+	memset(&m, 0, sizeof m);
+	m.kind = SHEP_FAILED;
+	m.seq = sj->h.seq;
+	m.stage = stage;
+	m.err = err;
+	m.failpath = which;
+	report(&m);
+}
+
+/* Unpacks a RUN datagram.  Returns 0, or -1 if it is malformed. */
+static int
+unpack(struct sjob *sj, char *buf, size_t n)
+{
+	char	*p = buf + sizeof sj->h, *end = buf + n, *s[7];
+	int	 i;
+
+	memcpy(&sj->h, buf, sizeof sj->h);
+	memset(&sj->j, 0, sizeof sj->j);
+	if (sj->h.nargv == 0 || sj->h.nargv > SIMQ_WORDS_MAX ||
+	    sj->h.nenv > SIMQ_ENV_MAX)
+		return -1;
+	sj->j.argv = xcalloc(sj->h.nargv + 1, sizeof *sj->j.argv);
+	sj->j.env = xcalloc(sj->h.nenv + 1, sizeof *sj->j.env);
+	for (i = 0; i < 7 + (int)sj->h.nargv + (int)sj->h.nenv; i++) {
+		char *z = memchr(p, '\0', (size_t)(end - p));
+		if (z == NULL)
+			return -1;
+		if (i < 7)
+			s[i] = p;
+		else if (i < 7 + (int)sj->h.nargv)
+			sj->j.argv[sj->j.argc++] = p;
+		else
+			sj->j.env[sj->j.nenv++] = p;
+		p = z + 1;
+	}
+	snprintf(sj->j.id, sizeof sj->j.id, "%s", s[0]);
+	sj->j.sid.id = sj->h.id;
+	sj->j.sid.index = sj->h.index;
+	sj->j.attempt = sj->h.attempt;
+	sj->j.queue = s[1];
+	sj->j.name = s[2][0] ? s[2] : NULL;
+	sj->j.cwd = s[3];
+	sj->j.outpath = s[4];
+	sj->j.errpath = s[5];
+	sj->j.respath = s[6];
+	sj->pattern = sj->h.pattern != 0;
+	return 0;
+}
+
+/* A SIGNAL datagram, or the worker's end closing, while a job runs. */
+static void
+control(pid_t pgid, uint64_t seq)
+{
+	struct shep_hdr	h;
+	ssize_t		n;
+
+	for (;;) {
+		n = recv(ctl, &h, sizeof h, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			orphaned = 1;
+			kill(-pgid, SIGKILL);
+			return;
+		}
+		if ((size_t)n >= sizeof h && h.type == SHEP_SIGNAL &&
+		    h.seq == seq && (h.sig == SIGTERM || h.sig == SIGKILL))
+			kill(-pgid, h.sig);
+	}
+}
+
+static void
+run(struct sjob *sj, int devnull)
+{
+	struct wjob		*j = &sj->j;
+	struct shep_msg		 m;
+	struct spawn		 sp;
+	struct stream		 st[2];
+	struct rusage		 ru;
+	struct pollfd		 pfd[4];
+	struct signalfd_siginfo	 ssi;
+	char			*mine[16];
+	char			**env;
+	int			 po[2] = { -1, -1 }, pe[2] = { -1, -1 };
+	int			 nmine = 0, status = 0, done = 0, i, n;
+	pid_t			 pid, r;
+
+	memset(&m, 0, sizeof m);
+	m.seq = sj->h.seq;
+	if (chdir(j->cwd) < 0) {
+		fail(sj, STAGE_CWD, errno, 0);
+		return;
+	}
+	if (dir_writable(j->outpath, sj->pattern) < 0) {
+		fail(sj, STAGE_OUTPUT, errno, 0);
+		return;
+	}
+	if (dir_writable(j->errpath, sj->pattern) < 0) {
+		fail(sj, STAGE_OUTPUT, errno, 1);
+		return;
+	}
+	/* Files are made when written: take away an earlier attempt's. */
+	if (sj->pattern) {
+		(void)unlink(j->outpath);
+		(void)unlink(j->errpath);
+	}
+	(void)unlink(j->respath);
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		fail(sj, STAGE_FORK, errno, 0);
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		st[i].rd = i == 0 ? po[0] : pe[0];
+		st[i].file = -1;
+		st[i].path = i == 0 ? j->outpath : j->errpath;
+		st[i].mkparents = sj->pattern;
+		st[i].bytes = 0;
+		st[i].lost = 0;
+		fcntl(st[i].rd, F_SETFL, O_NONBLOCK);
+	}
+	env = build_env(j, mine, &nmine);
+	environ = env;
+
+	memset(&sp, 0, sizeof sp);
+	sp.argv = j->argv;
+	sp.infd = devnull;
+	sp.outfd = po[1];
+	sp.errfd = pe[1];
+	sp.mem_limit = W->cfg.mem_limit;
+	sp.nofile_soft = W->nofile_soft;
+	sigemptyset(&sp.empty);
+	m.start_ms = now_ms();
+	pid = spawn_job(&sp);
+	environ = W->environ;
+	free(env);
+	for (i = 0; i < nmine; i++)
+		free(mine[i]);
+	close(po[1]);
+	close(pe[1]);
+	po[1] = pe[1] = -1;
+	if (pid < 0 || sp.stage != STAGE_NONE) {
+		if (pid > 0)
+			(void)waitpid(pid, &status, 0);
+		fail(sj, pid < 0 ? STAGE_FORK : sp.stage, pid < 0 ? errno :
+		    sp.err, 0);
+		goto out;
+	}
+
+	while (!done) {
+		n = 0;
+		pfd[n].fd = sigfd;
+		pfd[n++].events = POLLIN;
+		pfd[n].fd = orphaned ? -1 : ctl;
+		pfd[n++].events = POLLIN;
+		for (i = 0; i < 2; i++) {
+			pfd[n].fd = st[i].rd;	/* -1: ignored by poll */
+			pfd[n++].events = POLLIN;
+		}
+		if (poll(pfd, (nfds_t)n, -1) < 0)
+			continue;
+		if (pfd[1].revents)
+			control(pid, sj->h.seq);
+		for (i = 0; i < 2; i++)
+			if (st[i].rd >= 0 && pfd[2 + i].revents &&
+			    stream_copy(&st[i]) == 0) {
+				close(st[i].rd);
+				st[i].rd = -1;
+			}
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		while (read(sigfd, &ssi, sizeof ssi) == sizeof ssi)
+			if (ssi.ssi_signo == SIGHUP) {
+				orphaned = 1;	/* the worker died */
+				kill(-pid, SIGKILL);
+			}
+		while ((r = wait4(-1, &status, WNOHANG, &ru)) > 0 ||
+		    (r < 0 && errno == EINTR)) {
+			if (r < 0)
+				continue;
+			account(&m, &ru);
+			if (r == pid) {
+				m.status = status;
+				m.end_ms = now_ms();
+				done = 1;
+			}
+		}
+	}
+
+	/* The job's process is gone: so must everything it started. */
+	m.killed = reap_all(pid, &m, st);
+	/* Every writer is dead: what is left in the pipes is the end of
+	 * the output (a writer outside our tree could keep a pipe open:
+	 * take what is there and stop). */
+	for (i = 0; i < 2; i++)
+		if (st[i].rd >= 0)
+			(void)stream_copy(&st[i]);
+	m.kind = SHEP_DONE;
+	m.outsize = st[0].file >= 0 ? st[0].bytes : -1;
+	m.errsize = st[1].file >= 0 ? st[1].bytes : -1;
+	m.outlost = st[0].lost || st[1].lost;
+	m.ressize = path_size(j->respath);
+	report(&m);
+	for (i = 0; i < 2; i++) {
+		if (st[i].file >= 0)
+			close(st[i].file);
+		if (st[i].rd >= 0)
+			close(st[i].rd);
+	}
+	po[0] = pe[0] = -1;
+out:
+	for (i = 0; i < 2; i++) {
+		if (po[i] >= 0)
+			close(po[i]);
+		if (pe[i] >= 0)
+			close(pe[i]);
+	}
+}
+
+static void
+shepherd_main(int fd)
+{
+	static char		 buf[SHEP_MSG_MAX];
+	struct sigaction	 sa;
+	struct sjob		 sj;
+	struct pollfd		 pfd[2];
+	struct signalfd_siginfo	 ssi;
+	sigset_t		 set;
+	int			 sig, lo, hi;
+	ssize_t			 n;
 
 	/* Handlers inherited from the worker's event loop must never run
-	 * here, and the job must start with default dispositions (SIGPIPE
+	 * here, and jobs must start with default dispositions (SIGPIPE
 	 * above all). */
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
 	for (sig = 1; sig < NSIG; sig++)
 		(void)sigaction(sig, &sa, NULL);
-
 	if (prctl(PR_SET_PDEATHSIG, SIGHUP) < 0 || getppid() != W->pid)
 		_exit(1);	/* the worker is already gone */
 	(void)setsid();
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-	/* Keep only the report pipe and /dev/null. */
-	lo = W->rep_wr < W->devnull ? W->rep_wr : W->devnull;
-	hi = W->rep_wr < W->devnull ? W->devnull : W->rep_wr;
+	/* Keep only our socket and /dev/null. */
+	lo = fd < W->devnull ? fd : W->devnull;
+	hi = fd < W->devnull ? W->devnull : fd;
 	if (lo > 3)
 		close_range(3, (unsigned)lo - 1, 0);
 	if (hi > lo + 1)
 		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
 	close_range((unsigned)hi + 1, ~0U, 0);
-	repfd = W->rep_wr;
+	ctl = fd;
 
-	memset(&sp, 0, sizeof sp);
-	sp.argv = j->argv;
-	sp.infd = W->devnull;
-	sp.mem_limit = W->cfg.mem_limit;
-	sp.nofile_soft = W->nofile_soft;
-	sigemptyset(&sp.empty);
-
-	if (j->cwd != NULL && chdir(j->cwd) < 0)
-		fail(STAGE_CWD, errno, 0);
-	if ((sp.outfd = open_out(j->outpath, j->output != NULL)) < 0)
-		fail(STAGE_OUTPUT, errno, 0);
-	if ((sp.errfd = open_out(j->errpath, j->output != NULL)) < 0)
-		fail(STAGE_OUTPUT, errno, 1);
-	(void)unlink(j->respath);
-	environ = build_env(j);
-
-	memset(&m, 0, sizeof m);
-	m.start_ms = now_ms();
-	if ((pid = spawn_job(&sp)) < 0)
-		fail(STAGE_FORK, errno, 0);
-	if (sp.stage != STAGE_NONE) {
-		(void)waitpid(pid, &st, 0);
-		fail(sp.stage, sp.err, 0);
-	}
-	m.kind = SHEP_STARTED;
-	m.jobpid = (int32_t)pid;
-	send_msg(&m);
-
+	/* Signals stay blocked (they were at fork) and come as reads. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGHUP);
-	while (!have_status) {
-		if ((sig = sigwaitinfo(&set, &si)) < 0)
-			continue;
-		switch (sig) {
-		case SIGTERM:
-			kill(-pid, SIGTERM);
-			break;
-		case SIGUSR1:
-		case SIGHUP:
-			kill(-pid, SIGKILL);
-			break;
-		case SIGCHLD:
-			while ((r = waitpid(-1, &st, WNOHANG)) > 0 ||
-			    (r < 0 && errno == EINTR)) {
-				if (r == pid) {
-					status = st;
-					have_status = 1;
-					end = now_ms();
-				}
-			}
-			break;
-		}
-	}
+	if ((sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		_exit(1);
 
-	/* The job's process is gone: so must everything it started. */
-	m.killed = reap_all(pid);
-	m.kind = SHEP_DONE;
-	m.status = status;
-	m.end_ms = end;
-	if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
-		m.utime_us = (uint64_t)ru.ru_utime.tv_sec * 1000000 +
-		    (uint64_t)ru.ru_utime.tv_usec;
-		m.stime_us = (uint64_t)ru.ru_stime.tv_sec * 1000000 +
-		    (uint64_t)ru.ru_stime.tv_usec;
-		m.maxrss_kib = (uint64_t)ru.ru_maxrss;
+	for (;;) {
+		pfd[0].fd = ctl;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = sigfd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, -1) < 0)
+			continue;
+		if (pfd[1].revents & POLLIN) {
+			while (read(sigfd, &ssi, sizeof ssi) == sizeof ssi) {
+				if (ssi.ssi_signo == SIGHUP)
+					_exit(0);
+				/* SIGCHLD between jobs: a late orphan. */
+				while (waitpid(-1, NULL, WNOHANG) > 0)
+					;
+			}
+		}
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = recv(ctl, buf, sizeof buf, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);	/* the worker closed its end */
+		if ((size_t)n < sizeof sj.h)
+			continue;
+		memcpy(&sj.h, buf, sizeof sj.h);
+		if (sj.h.type != SHEP_RUN)
+			continue;	/* a signal for a job that is over */
+		if (unpack(&sj, buf, (size_t)n) < 0)
+			fail(&sj, STAGE_FORK, EINVAL, 0);
+		else
+			run(&sj, W->devnull);
+		free(sj.j.argv);
+		free(sj.j.env);
+		if (orphaned)
+			_exit(0);
 	}
-	m.outsize = fd_size(sp.outfd);
-	m.errsize = fd_size(sp.errfd);
-	m.ressize = path_size(j->respath);
-	send_msg(&m);
-	_exit(0);
 }

@@ -69,37 +69,68 @@ struct timeval;
 #define WPATH_MAX		4096
 
 /*
- * The shepherd's report, one write() of a fixed-size record on the
- * worker's report pipe: smaller than PIPE_BUF, so the writes of many
- * shepherds never interleave.
+ * The worker and its shepherds (shepherd.c) exchange datagrams on a
+ * SOCK_SEQPACKET socket pair, one per slot.  Both ends are this program,
+ * so the records are plain structs.
  */
+enum shep_cmd {
+	SHEP_RUN = 1,		/* a job: strings follow the header */
+	SHEP_SIGNAL		/* send sig to job seq's process group */
+};
+
+struct shep_hdr {
+	int32_t		type;		/* enum shep_cmd */
+	int32_t		sig;		/* SHEP_SIGNAL: SIGTERM or SIGKILL */
+	uint64_t	seq;		/* the job's number at this shepherd */
+	/* SHEP_RUN: then NUL-terminated strings: id, queue, name, cwd,
+	 * outpath, errpath, respath, nargv arguments, nenv K=V. */
+	uint64_t	id;
+	uint32_t	index;
+	uint32_t	attempt;
+	uint32_t	nargv;
+	uint32_t	nenv;
+	uint32_t	pattern;	/* outpath is from an output= pattern */
+	uint32_t	pad;
+};
+
 enum shep_kind {
-	SHEP_STARTED = 1,	/* the job's process exists (jobpid) */
-	SHEP_DONE,		/* the job ended; status and usage follow */
+	SHEP_DONE = 1,		/* the job ended; status and usage follow */
 	SHEP_FAILED		/* the job could not start: stage, err */
 };
 
 enum shep_stage {
 	STAGE_NONE = 0,
 	STAGE_CWD,		/* chdir to the job's directory */
-	STAGE_OUTPUT,		/* creating the stdout or stderr file */
-	STAGE_FORK,		/* vfork */
+	STAGE_OUTPUT,		/* the output files' directory */
+	STAGE_FORK,		/* pipes, vfork */
 	STAGE_EXEC		/* execvpe */
 };
 
+/* A shepherd's report on job seq. */
 struct shep_msg {
+	uint64_t	seq;
 	int32_t		kind;		/* enum shep_kind */
-	int32_t		shepherd;	/* pid of the sender */
-	int32_t		jobpid;		/* the job's process (and group) */
 	int32_t		status;		/* wait status of the job's process */
 	int32_t		err;		/* errno, for SHEP_FAILED */
 	int32_t		stage;		/* enum shep_stage, for SHEP_FAILED */
-	int32_t		failpath;	/* SHEP_FAILED at STAGE_OUTPUT: 0 out,
-					   1 err */
+	int32_t		failpath;	/* STAGE_OUTPUT: 0 stdout, 1 stderr */
 	uint32_t	killed;		/* leftover processes killed at the end */
+	uint32_t	outlost;	/* an output file could not be written */
+	uint32_t	pad;
 	uint64_t	start_ms, end_ms;
 	uint64_t	utime_us, stime_us, maxrss_kib;
 	int64_t		outsize, errsize, ressize;	/* -1: no file */
+};
+
+struct wjob;
+
+/* The worker's handle on one slot's shepherd. */
+struct shepherd {
+	pid_t		 pid;		/* 0: none (yet, or any more) */
+	int		 fd;		/* our end of its socket, -1: closed */
+	struct event	*ev;
+	struct wjob	*job;		/* running there; NULL: idle */
+	uint64_t	 seq;		/* of the last job given to it */
 };
 
 /*
@@ -136,18 +167,16 @@ struct wjob {
 	char			*outpath, *errpath, *respath;
 
 	enum wjob_state		 state;
-	pid_t			 shepherd;
-	pid_t			 jobpid;	/* 0 until SHEP_STARTED */
+	struct shepherd		*shep;		/* running there */
+	uint64_t		 seq;		/* its number there */
 	struct event		*timer;		/* timeout, then grace */
 	unsigned		 timedout:1;	/* killed for its timeout */
 	unsigned		 dropped:1;	/* the broker told us to stop */
 	unsigned		 releasing:1;	/* stopped by us: hand back */
 	unsigned		 term_sent:1;
 	unsigned		 kill_sent:1;
-	unsigned		 reaped:1;	/* the shepherd is gone */
 
-	struct shep_msg		 msg;		/* the shepherd's last word */
-	int			 wstatus;	/* the shepherd's own status */
+	struct shep_msg		 msg;		/* the shepherd's report */
 
 	enum wjob_report	 report;
 	char			*reason;	/* for REP_FAIL */
@@ -180,11 +209,12 @@ struct wstate {
 	uint32_t		 njobs;		/* in the table */
 	uint32_t		 nrunning;	/* shepherds alive = slots used */
 	uint32_t		 asked;		/* sum of MAX of unanswered TAKEs */
+	uint32_t		 ntakes;	/* unanswered TAKEs */
+	int			 slot_freed;	/* a job ended since the last TAKE */
 	int			 stopping;	/* 0, 1 draining, 2 stopping */
 	int			 burst_empty;	/* a TAKE 0-wait found nothing */
 	int			 exit_code;
 	int			 devnull;	/* /dev/null, for jobs' stdin */
-	int			 rep_rd, rep_wr;	/* the report pipe */
 	uint64_t		 hold_until;	/* no TAKE before (ms) */
 	uint64_t		 lease_ms;	/* in force, from WORKER's reply */
 	pid_t			 pid;
@@ -220,10 +250,12 @@ void		 conn_close(void);
 int		 job_take_item(struct proto_word *w, int n);
 /* A drop item: stop that attempt and forget its result. */
 void		 job_drop_item(struct proto_word *w, int n);
-/* The report pipe is readable: reads every shepherd message waiting. */
-void		 job_read_reports(void);
 /* SIGCHLD: reaps every exited child. */
 void		 job_reap(void);
+/* The shepherd's report on j. */
+void		 job_finished(struct wjob *j, const struct shep_msg *m);
+/* j's shepherd died (wait status) before it reported. */
+void		 job_shepherd_died(struct wjob *j, int status);
 /* The answer to j's report: reply is "OK ..." or "ERR ..." (NULL when
  * the connection went away before it). */
 void		 job_report_answered(struct wjob *j, const char *reply, size_t len);
@@ -231,13 +263,25 @@ void		 job_report_answered(struct wjob *j, const char *reply, size_t len);
 void		 job_stop_all(void);
 /* Frees j if nothing refers to it any more. */
 void		 job_release_ref(struct wjob *j);
-/* Kills every running job's group at once (worker exit paths). */
-void		 job_kill_all(void);
 void		 job_free_all(void);
 
 /* shepherd.c */
-/* Runs in the child of fork(): becomes j's shepherd, never returns. */
-void		 shepherd_main(struct wjob *j) __attribute__((noreturn));
+void		 shepherd_init(void);
+/* Gives j to an idle shepherd, forking one if needed.  Returns 0, or -1
+ * with errno set (E2BIG: the job does not fit in a datagram). */
+int		 shepherd_run(struct wjob *j);
+/* Sends sig (SIGTERM or SIGKILL) to j's process group. */
+void		 shepherd_signal(struct wjob *j, int sig);
+/* A child was reaped: returns 1 if it was a shepherd (and deals with
+ * its job). */
+int		 shepherd_reaped(pid_t pid, int status);
+/* 1 if pid is a live shepherd. */
+int		 shepherd_is(pid_t pid);
+/* Closes every shepherd's socket: they kill what runs and exit. */
+void		 shepherd_close_all(void);
+/* SIGKILLs every child of parent for which keep (if not NULL) says 0.
+ * Returns how many. */
+int		 proc_kill_children(pid_t parent, int (*keep)(pid_t));
 
 /* report.c */
 /* Appends j's report request (FINISH, FAIL or RELEASE) to out.  Returns

@@ -100,8 +100,16 @@ def test_output_capture_bounds_and_files(ctx):
             eq(f.read(), "err %d\n" % i, "task %d stderr file" % i)
     it = wait_job(ctx, c, one)
     eq(it["outpath"], d + "/x-%d-.log" % one, "%j, and %a of a plain job")
-    with open(d + "/x-%d-.log.err" % one) as f:
-        eq(f.read(), "", "stderr file of a pattern without .out")
+    with open(d + "/x-%d-.log" % one) as f:
+        eq(f.read(), "single\n", "stdout file of a pattern")
+    # A stream the job never wrote to leaves no file: a sweep of silent
+    # jobs does not fill the disk with empty files.
+    check(not os.path.exists(d + "/x-%d-.log.err" % one),
+          "no stderr file for a job that wrote nothing there")
+    quiet = c.submit(["true"])
+    it = wait_job(ctx, c, quiet)
+    eq(it["state"], "done", "state")
+    check(not os.path.exists(it["outpath"]), "no files for a silent job")
 
 
 def test_result_file(ctx):
@@ -257,6 +265,10 @@ def test_job_that_kills_its_shepherd(ctx):
     check("shepherd" in it.get("reason", ""), "reason: %r" % it)
     wait_no_procs(ctx, m, what="the processes of a job whose shepherd died")
     check(w.running(), "the worker survives")
+    # The slot gets a new shepherd.
+    jids = [c.submit(["true"]) for _ in range(3)]
+    for j in jids:
+        eq(wait_job(ctx, c, j)["state"], "done", "later jobs run")
 
 
 def test_memory_limit_and_slots(ctx):
