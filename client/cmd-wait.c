@@ -62,13 +62,14 @@ wait_report(const struct reply *r)
 		if (++n > WAIT_REPORT_MAX)
 			continue;
 		if (item_is(it, "array")) {
-			warnmsg("array %s: %llu of %llu tasks failed, %llu "
-			    "canceled; see simq status -l %s, or simq retry "
-			    "%s", item_get(it, "id"), (unsigned long long)
+			snprintf(b, sizeof b, ", %llu canceled",
+			    (unsigned long long)item_num(it, "canceled"));
+			warnmsg("array %s: %llu of %llu tasks failed%s; see "
+			    "simq status -l %s, or simq retry %s",
+			    item_get(it, "id"), (unsigned long long)
 			    item_num(it, "failed"), (unsigned long long)
-			    item_num(it, "tasks"), (unsigned long long)
-			    item_num(it, "canceled"), item_get(it, "id"),
-			    item_get(it, "id"));
+			    item_num(it, "tasks"), item_num(it, "canceled") ?
+			    b : "", item_get(it, "id"), item_get(it, "id"));
 			continue;
 		}
 		why = item_get(it, "reason");

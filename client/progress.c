@@ -49,7 +49,9 @@ progress_draw(struct progress *p, const struct tally *t)
 			p->nsamples++;
 	}
 	old = (p->head + PROGRESS_SAMPLES - p->nsamples) % PROGRESS_SAMPLES;
-	if (now - p->t[old] >= PROGRESS_SAMPLE_MS && fin >= p->fin[old])
+	/* A rate from a quarter of a second is noisy but better than none
+	 * for a sweep that ends within the first second. */
+	if (now - p->t[old] >= PROGRESS_SAMPLE_MS / 4 && fin >= p->fin[old])
 		rate = (double)(fin - p->fin[old]) * 1000 /
 		    (double)(now - p->t[old]);
 	buf_init(&b);
