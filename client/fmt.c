@@ -197,9 +197,8 @@ fmt_progress(struct buf *b, const struct tally *t, double rate, int width,
 	    "  %s %s", (unsigned long long)t->count[JS_RUNNING],
 	    rate >= 0 ? fmt_rate(r, rate) : "--/s",
 	    fin >= t->total ? "took" : "ETA", eta);
-	bw = width - n - 4;
-	if (bw > 50)
-		bw = 50;
+	/* A bar of one width while the numbers change length. */
+	bw = width - n - 4 >= 40 ? 40 : width - n - 4;
 	if (bw >= 10) {
 		nd = (int)(t->count[JS_DONE] * (uint64_t)bw / total);
 		nf = (int)((t->count[JS_DONE] + bad + t->count[JS_CANCELED]) *

@@ -129,15 +129,22 @@ jobview_json_str(struct json *j, const struct item *it, const char *key)
 	json_cstr(j, s != NULL && *s != '\0' ? s : NULL);
 }
 
-/* How long it ran (or has run so far), or 0 if it has not started. */
+/* How long it ran (or has run so far), or 0 if it has not started.  An
+ * array runs from its submission to the end of its last task. */
 static uint64_t
 jobview_runtime(const struct item *it, uint64_t now)
 {
 	uint64_t	start, end;
+	int		array = item_is(it, "array");
 
-	if (item_u64(it, "started", &start) < 0 || start == 0)
+	if (item_u64(it, array ? "submitted" : "started", &start) < 0 ||
+	    start == 0)
 		return 0;
-	if (item_u64(it, "finished", &end) < 0 || end < start)
+	if (array && (item_num(it, "running") > 0 || jobview_finished(it)))
+		end = jobview_finished(it) ? item_num(it, "finished") : now;
+	else if (array)
+		return 0;
+	else if (item_u64(it, "finished", &end) < 0 || end < start)
 		end = jobview_state(it) == JS_RUNNING ? now : start;
 	return end > start ? end - start : 0;
 }
@@ -190,7 +197,8 @@ jobview_json(struct json *j, const struct item *it)
 	json_key(j, "finished");
 	jobview_json_time(j, it, "finished");
 	json_key(j, "runtime");
-	if ((v = jobview_runtime(it, now)) > 0 || item_get(it, "started"))
+	if ((v = jobview_runtime(it, now)) > 0 || (!array &&
+	    item_get(it, "started")))
 		json_millis(j, v);
 	else
 		json_null(j);
