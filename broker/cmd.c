@@ -684,6 +684,10 @@ put_drops(struct evbuffer *o, struct worker *w)
 static int
 take_serve(struct conn *c, struct take_arg *t, int final)
 {
+	/* The client has closed its side: it will never run a job, so it
+	 * gets none (only its drops). */
+	if (c->eof)
+		t->max = 0;
 	struct worker	*w = c->worker;
 	struct job	*got[SIMQ_TAKE_MAX];
 	struct evbuffer	*o, *items;
@@ -1311,7 +1315,8 @@ h_cancel_retry(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
 	struct simq_id	*ids;
 	struct job	*j;
-	int		 i, n = 0;
+	uint64_t	 n = 0;
+	int		 i;
 
 	if ((ids = parse_ids(c, r->args, r->nargs)) == NULL)
 		return;
@@ -1338,7 +1343,7 @@ h_cancel_retry(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		    job_retry(j);
 	}
 	free(ids);
-	conn_reply(c, "OK %d", n);
+	conn_reply(c, "OK %llu", (unsigned long long)n);
 	timers_arm();
 }
 

@@ -602,7 +602,9 @@ array_check(struct job *j)
 		j->res->exit = -1;
 	}
 	unheap(j);
-	j->res->finished = B->now;
+	/* Restored from a snapshot, an array keeps the time it finished. */
+	if (j->res->finished == 0)
+		j->res->finished = B->now;
 	TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
 	j->res->in_flist = 1;
 	B->want_wake = 1;
@@ -885,7 +887,7 @@ job_requeue(struct job *j, int lost, uint64_t due)
  * Cancels a job, a task or a whole array.  Returns the number of jobs and
  * tasks canceled (0 when already finished).
  */
-int
+uint64_t
 job_cancel(struct job *j, const char *reason)
 {
 	uint64_t	before;
@@ -902,7 +904,7 @@ job_cancel(struct job *j, const char *reason)
 			journal_put(REC_CANCEL, &b);
 		}
 		end_now(j, JS_CANCELED, reason);
-		return (int)(j->arr->count[JS_CANCELED] - before);
+		return j->arr->count[JS_CANCELED] - before;
 	}
 	if (job_finished(j))
 		return 0;
@@ -926,6 +928,8 @@ unfinish(struct job *j)
 		TAILQ_REMOVE(&B->finished, j, res->fentry);
 		j->res->in_flist = 0;
 	}
+	if (j->res != NULL)
+		j->res->finished = 0;
 }
 
 static int
@@ -950,10 +954,10 @@ retry_unit(struct job *j)
  * Re-queues a failed or canceled job or task, or an array's failed and
  * canceled tasks, with a fresh retry budget.  Returns how many.
  */
-int
+uint64_t
 job_retry(struct job *j)
 {
-	int		 n = 0;
+	uint64_t	 n = 0;
 	struct job	*t, *next;
 
 	if (j->kind != JK_ARRAY) {
@@ -993,7 +997,7 @@ job_retry(struct job *j)
 		a->count[to] += k;
 		a->cut = a->ntasks;
 		j->state = to;
-		n += (int)k;
+		n += k;
 	}
 	if (!j->gate_open && j->ndeps_left == 0)
 		deps_resolve(j);

@@ -14,6 +14,7 @@
  * A connection is never freed inside its own callback: it is marked dead
  * and freed after the pass.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
@@ -44,6 +45,11 @@
 
 /* Listening sockets: an address may resolve to IPv4 and IPv6. */
 #define LISTENERS_MAX	8
+
+/* Descriptors kept back from connections for the broker's own files: the
+ * journal's directory, its segment and the next one, a snapshot, the
+ * listeners.  Connections may use the rest of RLIMIT_NOFILE. */
+#define FD_RESERVE	32
 
 struct connlist		conns = TAILQ_HEAD_INITIALIZER(conns);
 static struct connlist	dirty = TAILQ_HEAD_INITIALIZER(dirty);
@@ -155,13 +161,33 @@ conn_free(struct conn *c)
 }
 
 /*
- * Out of file descriptors: the pending connection stays in the backlog and
- * the listener stays readable, so accepting again at once would spin.
- * Stop listening for a moment instead.
+ * Out of file descriptors (or at the connections' share of them): the
+ * pending connection stays in the backlog and the listener stays
+ * readable, so accepting again at once would spin.  Stop listening for a
+ * moment instead.
  */
 #define ACCEPT_PAUSE_MS	100
 
 static struct event	*resume_ev;
+
+/* How many connections the descriptor limit allows. */
+static uint32_t
+conn_limit(void)
+{
+	static uint32_t	limit;
+	struct rlimit	rl;
+
+	if (limit == 0) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+		    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > UINT32_MAX)
+			limit = UINT32_MAX;
+		else if (rl.rlim_cur > 2 * FD_RESERVE)
+			limit = (uint32_t)rl.rlim_cur - FD_RESERVE;
+		else
+			limit = (uint32_t)rl.rlim_cur / 2;
+	}
+	return limit;
+}
 
 static void
 accept_resume(evutil_socket_t fd, short ev, void *arg)
@@ -180,8 +206,9 @@ accept_pause(void)
 	int		i;
 
 	if (B->now >= last_log + 10000) {
-		log_warn("accept: out of file descriptors (%u connections); "
-		    "new connections wait", nconns);
+		log_warn("accept: out of file descriptors (%u connections, "
+		    "%d kept for the journal); new connections wait", nconns,
+		    FD_RESERVE);
 		last_log = B->now;
 	}
 	for (i = 0; i < nlisteners; i++)
@@ -201,6 +228,10 @@ accept_cb(evutil_socket_t lfd, short ev, void *arg)
 	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
 
 	B->now = now_ms();
+	if (nconns >= conn_limit()) {
+		accept_pause();
+		return;
+	}
 	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
 		if (errno == EMFILE || errno == ENFILE)
@@ -296,6 +327,10 @@ conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 		c->eof = 1;
 		reading(c, 0);
 		conn_process(c);
+		/* A TAKE left waiting by a client that is gone must not be
+		 * handed a job: answer it now, with no jobs. */
+		if (c->parked == CMD_TAKE)
+			cmd_interrupt(c);
 		if (!c->parked)
 			conn_close(c);
 		return;

@@ -257,8 +257,8 @@ void		 job_finish(struct job *, struct result *, int state,
 		    uint64_t due);
 void		 job_end_attempt(struct job *, struct result *, int ok);
 void		 job_requeue(struct job *, int lost, uint64_t due);
-int		 job_cancel(struct job *, const char *reason);
-int		 job_retry(struct job *);
+uint64_t	 job_cancel(struct job *, const char *reason);
+uint64_t	 job_retry(struct job *);
 void		 job_due(struct job *);
 int		 job_finished(const struct job *);
 int		 job_array_state(const struct job *);
