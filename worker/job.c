@@ -181,32 +181,38 @@ expand_output(const struct wjob *j)
 	return xstrdup(buf);
 }
 
-/* Where stdout, stderr and the result file go.  Returns 0, or -1 with a
- * reason in j. */
+/* Where the job runs, and where stdout, stderr and the result file go,
+ * all absolute (a shepherd's own directory changes from job to job).
+ * Returns 0, or -1 with j set up to fail. */
 static int
 job_paths(struct wjob *j)
 {
-	char	*base = NULL, *exp = NULL;
+	char	*abs, *exp;
 	size_t	 len;
 
+	if (j->cwd != NULL && j->cwd[0] != '/') {
+		if ((abs = path_abs(W->cfg.cwd, j->cwd)) == NULL) {
+			job_fail_now(j, xprintf("cwd %s: path too long",
+			    j->cwd));
+			return -1;
+		}
+		free(j->cwd);
+		j->cwd = abs;
+	}
 	if (j->output == NULL) {
 		j->outpath = xprintf("%s/%s.%u.out", W->cfg.workdir, j->id,
 		    j->attempt);
 		j->errpath = xprintf("%s/%s.%u.err", W->cfg.workdir, j->id,
 		    j->attempt);
 	} else {
-		if (j->cwd != NULL)
-			base = path_abs(W->cfg.cwd, j->cwd);
 		if ((exp = expand_output(j)) == NULL || exp[0] == '\0' ||
-		    (j->outpath = path_abs(base != NULL ? base : W->cfg.cwd,
-		    exp)) == NULL) {
-			free(base);
+		    (j->outpath = path_abs(j->cwd != NULL ? j->cwd :
+		    W->cfg.cwd, exp)) == NULL) {
 			free(exp);
 			job_fail_now(j, xprintf("output %s: bad pattern or path "
 			    "too long", j->output));
 			return -1;
 		}
-		free(base);
 		free(exp);
 		/* stderr goes next to stdout: x.out makes x.err, anything
 		 * else gets .err appended. */
@@ -310,6 +316,7 @@ job_take_item(struct proto_word *w, int n)
 	char			*s;
 
 	j = xcalloc(1, sizeof *j);
+	j->state = WJ_ENDED;		/* until it runs */
 	j->env = xcalloc(SIMQ_ENV_MAX, sizeof *j->env);
 	for (i = 1; i < n; i++) {
 		if (proto_word_is(&w[i], "--")) {
@@ -369,7 +376,6 @@ job_take_item(struct proto_word *w, int n)
 	if (!have_id || !have_att) {
 		log_warn("TAKE: a job item without a valid id and attempt; "
 		    "ignored");
-		j->state = WJ_ENDED;
 		TAILQ_INSERT_TAIL(&W->jobs, j, entry);
 		W->njobs++;
 		job_free(j);
@@ -584,8 +590,12 @@ job_report_answered(struct wjob *j, const char *reply, size_t len)
 	int	n = (int)(len > 200 ? 200 : len);
 
 	j->inflight = 0;
-	if (reply == NULL)
-		return;		/* lost with the connection: sent again */
+	if (reply == NULL) {
+		/* Lost with the connection: it goes again after the
+		 * reconnect, unless the job was dropped meanwhile. */
+		job_release_ref(j);
+		return;
+	}
 	if (len >= 2 && memcmp(reply, "OK", 2) == 0) {
 		log_verbose("job %s attempt %u: reported; broker says %.*s",
 		    j->id, j->attempt, n, reply);
@@ -596,7 +606,6 @@ job_report_answered(struct wjob *j, const char *reply, size_t len)
 		log_warn("job %s attempt %u: the broker could not record the "
 		    "report (%.*s); will send it again", j->id, j->attempt,
 		    n, reply);
-		j->inflight = 0;
 		return;
 	} else {
 		/* ERR stale (the attempt went to someone else), not-found

@@ -185,6 +185,30 @@ def test_environment_substitution_and_directory(ctx):
            "{} substituted; no cwd= runs in the worker's directory")
 
 
+def test_relative_directories(ctx):
+    b = ctx.broker
+    c = b.client()
+    d = ctx.mkdtemp("rel")
+    for sub in ("a", "b"):
+        os.mkdir(os.path.join(d, sub))
+    # One slot: the same shepherd runs all three, one after another.
+    w = WorkerProc(ctx, b, slots=1, cwd=d, args=["-w", "work"])
+    ids = [c.submit(["pwd"], cwd="a"), c.submit(["pwd"], cwd="b"),
+           c.submit(["pwd"], cwd="a", output="out/%j.txt"),
+           c.submit(["pwd"])]
+    want = [d + "/a", d + "/b", d + "/a", d]
+    for jid, wd in zip(ids, want):
+        eq(wait_job(ctx, c, jid)["state"], "done", "job %d" % jid)
+        eq(output(c, jid).decode(), wd + "\n",
+           "a relative cwd= is relative to the worker's directory")
+    eq(c.status1(ids[2])["outpath"], d + "/a/out/%d.txt" % ids[2],
+       "an output pattern is relative to the job's directory")
+    eq(c.status1(ids[0])["outpath"],
+       os.path.join(d, "work", "%d.1.out" % ids[0]),
+       "a relative -w is relative to where the worker started")
+    check(w.running(), "worker runs")
+
+
 # ---------------------------------------------------------------------------
 # What happens to a job's processes
 
