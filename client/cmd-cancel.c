@@ -55,7 +55,7 @@ cmd_cancel_exec(int argc, char **argv)
 		simq_usage(cmd);
 	}
 	ids_check(argv, argc);
-	c = simq_connect();
+	c = simq_connect(0);
 	buf_init(&b);
 	for (k = 0; k < argc; k += STATUS_CHUNK) {
 		buf_reset(&b);

@@ -85,7 +85,7 @@ cmd_list_exec(int argc, char **argv)
 		    "ID...");
 		simq_usage(&cmd_list_entry);
 	}
-	c = simq_connect();
+	c = simq_connect(0);
 	buf_init(&out);
 	if (cfg.json) {
 		json_init(&j, &out, 1);

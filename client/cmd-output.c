@@ -108,7 +108,7 @@ cmd_output_exec(int argc, char **argv)
 		simq_usage(&cmd_output_entry);
 	}
 	ids_check(argv + optind, 1);
-	c = simq_connect();
+	c = simq_connect(0);
 	buf_init(&b);
 	req_raw(&b, "OUTPUT");
 	req_word(&b, argv[optind]);
@@ -198,7 +198,7 @@ cmd_result_exec(int argc, char **argv)
 		simq_usage(&cmd_result_entry);
 	}
 	ids_check(argv, argc);
-	c = simq_connect();
+	c = simq_connect(0);
 	s = status_fetch(c, argv, argc, -1, 0);
 	if (status_missing(s) > 0)
 		exit(EXIT_USAGE);

@@ -49,7 +49,7 @@ cmd_pause_exec(int argc, char **argv)
 	if (!proto_name_ok(argv[optind], strlen(argv[optind])))
 		die(EXIT_USAGE, "bad queue name '%s': use 1 to %d letters, "
 		    "digits, '.', '_' or '-'", argv[optind], SIMQ_NAME_MAX);
-	c = simq_connect();
+	c = simq_connect(0);
 	buf_init(&b);
 	req_raw(&b, pause ? "PAUSE" : "RESUME");
 	req_word(&b, argv[optind]);

@@ -111,7 +111,7 @@ cmd_queues_exec(int argc, char **argv)
 	if (simq_getopt(argc, argv, "", NULL, &cmd_queues_entry) != -1 ||
 	    optind != argc)
 		simq_usage(&cmd_queues_entry);
-	c = simq_connect();
+	c = simq_connect(0);
 	r = conn_simple(c, "QUEUES");
 	if (r->kind != REPLY_ITEMS)
 		conn_die_reply(c, r, NULL);

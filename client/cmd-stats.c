@@ -35,7 +35,7 @@ cmd_stats_exec(int argc, char **argv)
 	if (simq_getopt(argc, argv, "", NULL, &cmd_stats_entry) != -1 ||
 	    optind != argc)
 		simq_usage(&cmd_stats_entry);
-	c = simq_connect();
+	c = simq_connect(0);
 	r = conn_simple(c, "STATS");
 	if (r->kind != REPLY_ITEMS || r->nitems != 1)
 		conn_die_reply(c, r, NULL);

@@ -61,6 +61,7 @@ ids_check(char **ids, int n)
  * STATUS for every id, in chunks of STATUS_CHUNK, the items merged in the
  * order of ids.  Chunk wait_chunk (if >= 0) is asked with WAIT wait_ms
  * instead, and last: any request after a WAIT would end it early.
+ * Returns NULL if the connection was lost (a soft one only).
  */
 struct reply *
 status_fetch(struct conn *c, char **ids, int n, int wait_chunk,
@@ -75,8 +76,9 @@ status_fetch(struct conn *c, char **ids, int n, int wait_chunk,
 	all = xcalloc(1, sizeof *all);
 	all->kind = REPLY_ITEMS;
 	all->line = xstrdup("ITEMS");
-	all->items = xreallocarray(NULL, (size_t)(n > 0 ? n : 1),
-	    sizeof *all->items);
+	/* Zeroed, so that reply_free() can free it partly filled. */
+	all->items = xcalloc((size_t)(n > 0 ? n : 1), sizeof *all->items);
+	all->nitems = (size_t)n;
 	buf_init(&b);
 	for (step = 0; step < nchunks; step++) {
 		/* The WAIT chunk goes last. */
@@ -97,7 +99,11 @@ status_fetch(struct conn *c, char **ids, int n, int wait_chunk,
 			req_raw(&b, "STATUS");
 		for (i = from; i < to; i++)
 			req_word(&b, ids[i]);
-		r = conn_request(c, &b);
+		if ((r = conn_request(c, &b)) == NULL) {
+			reply_free(all);
+			buf_free(&b);
+			return NULL;
+		}
 		if (r->kind != REPLY_ITEMS)
 			conn_die_reply(c, r, NULL);
 		if (r->nitems != (size_t)(to - from))
@@ -108,7 +114,6 @@ status_fetch(struct conn *c, char **ids, int n, int wait_chunk,
 		r->nitems = 0;
 		reply_free(r);
 	}
-	all->nitems = (size_t)n;
 	buf_free(&b);
 	return all;
 }
@@ -299,7 +304,7 @@ cmd_status_exec(int argc, char **argv)
 		die(EXIT_USAGE, "--watch and --json cannot be used together: "
 		    "--json prints one document; run simq status --json "
 		    "again instead");
-	c = simq_connect();
+	c = simq_connect(0);
 	for (;;) {
 		if (watch && isatty(STDOUT_FILENO)) {
 			printf("\033[H\033[2J%sEvery %s: simq status%s  %s  "

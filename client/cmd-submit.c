@@ -388,7 +388,7 @@ cmd_submit_exec(int argc, char **argv)
 	buf_init(&req);
 	if (batch != NULL) {
 		submit_split(batch, &sb);
-		c = simq_connect();
+		c = simq_connect(0);
 		ids = xreallocarray(NULL, sb.total, sizeof *ids);
 		for (k = 0; k < sb.nbodies; k++) {
 			buf_reset(&req);
@@ -429,7 +429,7 @@ cmd_submit_exec(int argc, char **argv)
 			die(EXIT_USAGE, "the command is too long: %zu bytes "
 			    "encoded, and a request holds at most %d; put the "
 			    "arguments in a file", req.len, SIMQ_LINE_MAX - 2);
-		c = simq_connect();
+		c = simq_connect(0);
 		r = conn_request(c, &req);
 		if (r->kind != REPLY_OK)
 			conn_die_reply(c, r, "the broker refused the job");
@@ -450,7 +450,7 @@ cmd_submit_exec(int argc, char **argv)
 		fflush(stdout);
 	}
 	if (wait)
-		status = wait_ids(c, ids, (int)nids, 0, &final);
+		status = wait_ids(&c, ids, (int)nids, 0, &final);
 	if (cfg.json) {
 		buf_init(&out);
 		json_init(&j, &out, 1);

@@ -22,6 +22,12 @@
 /* Failures listed one by one after a wait before "and N more". */
 #define WAIT_REPORT_MAX		10
 
+/* How long simq wait tries to get a lost broker back: a restart takes
+ * seconds, an upgrade or a reboot of its host minutes, and a sweep left
+ * to run overnight should not lose its waiter to either. */
+#define WAIT_RECONNECT_MS	(10 * 60 * 1000)
+#define WAIT_RECONNECT_PAUSE_MAX 10000
+
 static int	cmd_wait_exec(int, char **);
 
 const struct simq_cmd cmd_wait_entry = {
@@ -86,16 +92,50 @@ wait_report(const struct reply *r)
 }
 
 /*
+ * The connection c was lost while waiting: connects again, after a second
+ * and then at most every ten, for WAIT_RECONNECT_MS.  Returns the new
+ * connection; exits 2 if the broker does not come back.
+ */
+static struct conn *
+wait_reconnect(struct conn *c, struct progress *p)
+{
+	struct conn	*nc;
+	uint64_t	 since = mono_ms(), pause = 1000;
+	char		 d[FMT_MAX];
+
+	progress_end(p);
+	warnmsg("%s; trying again for up to %s", conn_error(),
+	    fmt_duration(d, WAIT_RECONNECT_MS));
+	conn_close(c);
+	for (;;) {
+		sleep_ms(pause);
+		if ((nc = simq_connect(1)) != NULL) {
+			nc->soft = 1;
+			warnmsg("reconnected to the broker at %s; still waiting",
+			    nc->addr);
+			return nc;
+		}
+		if (mono_ms() - since >= WAIT_RECONNECT_MS)
+			die(EXIT_USAGE, "%s; gave up after trying for %s",
+			    conn_error(), fmt_duration(d, WAIT_RECONNECT_MS));
+		pause = pause * 2 > WAIT_RECONNECT_PAUSE_MAX ?
+		    WAIT_RECONNECT_PAUSE_MAX : pause * 2;
+	}
+}
+
+/*
  * Waits until every id has finished, or timeout_ms (0: no limit) has
- * passed.  Returns EXIT_OK (all done), EXIT_FAILED (some failed or were
+ * passed.  A lost connection is made again (wait_reconnect), so a broker
+ * restart does not end the wait; *cp is then the new connection.  Returns EXIT_OK (all done), EXIT_FAILED (some failed or were
  * canceled) or EXIT_USAGE (an unknown id, or the timeout; said on
  * stderr).  *final gets the last status of every id (the caller frees
  * it).
  */
 int
-wait_ids(struct conn *c, char **ids, int n, uint64_t timeout_ms,
+wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
     struct reply **final)
 {
+	struct conn	*c = *cp;
 	struct progress	 p;
 	struct tally	 t;
 	struct reply	*r = NULL;
@@ -106,11 +146,19 @@ wait_ids(struct conn *c, char **ids, int n, uint64_t timeout_ms,
 
 	bar = cfg.progress;
 	progress_init(&p);
+	c->soft = 1;
 	for (;;) {
 		reply_free(r);
 		r = status_fetch(c, ids, n, wait_chunk, slice);
+		if (r == NULL) {
+			c = *cp = wait_reconnect(c, &p);
+			wait_chunk = -1;
+			slice = 0;
+			continue;
+		}
 		if (status_missing(r) > 0) {
 			progress_end(&p);
+			c->soft = 0;
 			*final = r;
 			return EXIT_USAGE;
 		}
@@ -130,6 +178,7 @@ wait_ids(struct conn *c, char **ids, int n, uint64_t timeout_ms,
 		if (timeout_ms > 0) {
 			if (now - start >= timeout_ms) {
 				progress_end(&p);
+				c->soft = 0;
 				*final = r;
 				warnmsg("gave up after %s: %llu of %llu not "
 				    "finished yet", fmt_duration(d, timeout_ms),
@@ -144,6 +193,7 @@ wait_ids(struct conn *c, char **ids, int n, uint64_t timeout_ms,
 		}
 	}
 	progress_end(&p);
+	c->soft = 0;
 	for (i = 0; i < r->nitems; i++) {
 		st = jobview_state(&r->items[i]);
 		if (st == JS_FAILED || st == JS_CANCELED)
@@ -188,8 +238,8 @@ cmd_wait_exec(int argc, char **argv)
 		simq_usage(&cmd_wait_entry);
 	}
 	ids_check(argv, argc);
-	c = simq_connect();
-	status = wait_ids(c, argv, argc, timeout, &r);
+	c = simq_connect(0);
+	status = wait_ids(&c, argv, argc, timeout, &r);
 	if (cfg.json) {
 		buf_init(&b);
 		json_init(&j, &b, 1);

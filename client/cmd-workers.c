@@ -169,7 +169,7 @@ cmd_workers_exec(int argc, char **argv)
 	if (simq_getopt(argc, argv, "", NULL, &cmd_workers_entry) != -1 ||
 	    optind != argc)
 		simq_usage(&cmd_workers_entry);
-	c = simq_connect();
+	c = simq_connect(0);
 	r = conn_simple(c, "WORKERS");
 	if (r->kind != REPLY_ITEMS)
 		conn_die_reply(c, r, NULL);

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,35 @@
 /* The open connection: the program exits through die() with it open, and
  * this keeps it reachable for LeakSanitizer at that moment. */
 static struct conn	*conn_live;
+
+/* Why the connection failed, for a caller that reconnects. */
+static char		 conn_why[512];
+
+static int	conn_lost(int, const char *, ...) PRINTFLIKE(2, 3);
+
+/*
+ * The connection failed, or could not be made.  Soft (a caller that
+ * reconnects, like simq wait): remembers why and returns -1.  Else says
+ * why and exits 2.
+ */
+static int
+conn_lost(int soft, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(conn_why, sizeof conn_why, fmt, ap);
+	va_end(ap);
+	if (!soft)
+		die(EXIT_USAGE, "%s", conn_why);
+	return -1;
+}
+
+const char *
+conn_error(void)
+{
+	return conn_why;
+}
 
 /* strerror() in lower case, to sit inside a sentence. */
 static const char *
@@ -159,10 +189,12 @@ conn_token(const char *path)
 
 /*
  * Connects to addr and opens a session with HELLO (and the token, if
- * any).  Never returns on failure: prints why and exits 2.
+ * any).  On failure prints why and exits 2; but with soft, a broker that
+ * cannot be reached (not a bad address or a refused token) makes it
+ * return NULL, and conn_error() says why.
  */
 struct conn *
-conn_open(const char *addr, const char *token)
+conn_open(const char *addr, const char *token, int soft)
 {
 	struct addrinfo	 hints, *res, *ai;
 	struct conn	*c;
@@ -176,9 +208,13 @@ conn_open(const char *addr, const char *token)
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	if ((gai = getaddrinfo(host, port, &hints, &res)) != 0)
-		die(EXIT_USAGE, "cannot reach the broker at %s (%s); check -s "
+	if ((gai = getaddrinfo(host, port, &hints, &res)) != 0) {
+		free(host);
+		free(port);
+		conn_lost(soft, "cannot reach the broker at %s (%s); check -s "
 		    "or SIMQ_SERVER", addr, gai_strerror(gai));
+		return NULL;
+	}
 	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
 		if ((fd = conn_connect_one(ai)) < 0)
 			e = errno;
@@ -187,16 +223,19 @@ conn_open(const char *addr, const char *token)
 	free(port);
 	if (fd < 0) {
 		if (e == ETIMEDOUT)
-			die(EXIT_USAGE, "cannot reach the broker at %s (no "
+			conn_lost(soft, "cannot reach the broker at %s (no "
 			    "answer within %ds); is the host up and the port "
 			    "open?", addr, CONN_CONNECT_MS / 1000);
-		die(EXIT_USAGE, "cannot reach the broker at %s (%s); is simqd "
-		    "running?", addr, conn_strerror(e));
+		else
+			conn_lost(soft, "cannot reach the broker at %s (%s); "
+			    "is simqd running?", addr, conn_strerror(e));
+		return NULL;
 	}
 	c = xcalloc(1, sizeof *c);
 	c->fd = fd;
 	c->addr = xstrdup(addr);
 	c->timeout_ms = CONN_REPLY_MS;
+	c->soft = soft;
 	conn_live = c;
 
 	buf_init(&b);
@@ -205,6 +244,10 @@ conn_open(const char *addr, const char *token)
 		req_word(&b, token);
 	r = conn_request(c, &b);
 	buf_free(&b);
+	if (r == NULL) {
+		conn_close(c);
+		return NULL;
+	}
 	if (r->kind == REPLY_ERR && (r->err == PERR_AUTH ||
 	    r->err == PERR_VERSION)) {
 		char msg[256];
@@ -239,7 +282,8 @@ conn_close(struct conn *c)
 	free(c);
 }
 
-void
+/* Returns 0, or -1 if the connection was lost (soft only). */
+int
 conn_send(struct conn *c, const void *p, size_t len)
 {
 	const char	*s = p;
@@ -251,16 +295,18 @@ conn_send(struct conn *c, const void *p, size_t len)
 		if ((n = send(c->fd, s, len, MSG_NOSIGNAL)) < 0) {
 			if (errno == EINTR)
 				continue;
-			die(EXIT_USAGE, "lost the connection to the broker "
-			    "at %s (%s)", c->addr, conn_strerror(errno));
+			return conn_lost(c->soft, "lost the connection to the "
+			    "broker at %s (%s)", c->addr, conn_strerror(errno));
 		}
 		s += n;
 		len -= (size_t)n;
 	}
+	return 0;
 }
 
-/* Reads more bytes into the buffer, waiting at most the reply timeout. */
-static void
+/* Reads more bytes into the buffer, waiting at most the reply timeout.
+ * Returns 0, or -1 if the connection was lost (soft only). */
+static int
 conn_fill(struct conn *c, size_t want)
 {
 	struct pollfd	pfd;
@@ -285,22 +331,25 @@ conn_fill(struct conn *c, size_t want)
 		;
 	if (r == 0) {
 		char d[FMT_MAX];
-		die(EXIT_USAGE, "the broker at %s did not answer within %s",
-		    c->addr, fmt_duration(d, (uint64_t)c->timeout_ms));
+		return conn_lost(c->soft, "the broker at %s did not answer "
+		    "within %s", c->addr, fmt_duration(d,
+		    (uint64_t)c->timeout_ms));
 	}
 	while ((n = read(c->fd, c->in + c->inlen, c->incap - c->inlen)) < 0 &&
 	    errno == EINTR)
 		;
 	if (n < 0)
-		die(EXIT_USAGE, "lost the connection to the broker at %s (%s)",
-		    c->addr, conn_strerror(errno));
+		return conn_lost(c->soft, "lost the connection to the broker "
+		    "at %s (%s)", c->addr, conn_strerror(errno));
 	if (n == 0)
-		die(EXIT_USAGE, "the broker at %s closed the connection",
-		    c->addr);
+		return conn_lost(c->soft, "the broker at %s closed the "
+		    "connection", c->addr);
 	c->inlen += (size_t)n;
+	return 0;
 }
 
-/* One line, without its CR LF, in a new NUL-terminated string. */
+/* One line, without its CR LF, in a new NUL-terminated string; NULL if
+ * the connection was lost (soft only). */
 static char *
 conn_line(struct conn *c)
 {
@@ -315,7 +364,8 @@ conn_line(struct conn *c)
 		if (c->inlen - c->inoff > CONN_LINE_MAX)
 			die(EXIT_USAGE, "the broker at %s sent a line longer "
 			    "than %u bytes", c->addr, CONN_LINE_MAX);
-		conn_fill(c, 4096);
+		if (conn_fill(c, 4096) < 0)
+			return NULL;
 	}
 	start = c->in + c->inoff;
 	len = (size_t)(nl - start);
@@ -325,26 +375,35 @@ conn_line(struct conn *c)
 	return xstrndup(start, len);
 }
 
+/* The next reply; NULL if the connection was lost (soft only).  The
+ * caller frees it with reply_free(). */
 struct reply *
 conn_read(struct conn *c)
 {
-	struct reply	*r = xcalloc(1, sizeof *r);
-	char		*line = conn_line(c);
-	size_t		 i, have;
+	struct reply	*r;
+	char		*line;
+	size_t		 i, have, nparsed = 0;
 
+	if ((line = conn_line(c)) == NULL)
+		return NULL;
+	r = xcalloc(1, sizeof *r);
 	if (reply_parse_line(r, line) < 0)
 		die(EXIT_USAGE, "the broker at %s sent a reply this simq does "
 		    "not understand: '%.60s'", c->addr, line);
 	if (r->kind == REPLY_ITEMS) {
 		r->items = xreallocarray(NULL, r->nitems ? r->nitems : 1,
 		    sizeof *r->items);
-		for (i = 0; i < r->nitems; i++)
-			item_parse(&r->items[i], conn_line(c));
+		for (i = 0; i < r->nitems; i++) {
+			if ((line = conn_line(c)) == NULL)
+				goto lost;
+			item_parse(&r->items[i], line);
+			nparsed++;
+		}
 	} else if (r->kind == REPLY_DATA) {
 		r->data = xmalloc(r->datalen + 1);
 		for (i = 0; i < r->datalen; i += have) {
-			if (c->inlen == c->inoff)
-				conn_fill(c, 65536);
+			if (c->inlen == c->inoff && conn_fill(c, 65536) < 0)
+				goto lost;
 			have = c->inlen - c->inoff;
 			if (have > r->datalen - i)
 				have = r->datalen - i;
@@ -352,18 +411,26 @@ conn_read(struct conn *c)
 			c->inoff += have;
 		}
 		r->data[r->datalen] = '\0';
-		free(conn_line(c));	/* the CR LF after the bytes */
+		/* The CR LF after the bytes. */
+		if ((line = conn_line(c)) == NULL)
+			goto lost;
+		free(line);
 	}
 	return r;
+lost:
+	r->nitems = nparsed;	/* the items to free */
+	reply_free(r);
+	return NULL;
 }
 
 /* Sends the request in b (ended with req_end here) and reads its
- * reply. */
+ * reply; NULL if the connection was lost (soft only). */
 struct reply *
 conn_request(struct conn *c, struct buf *b)
 {
 	req_end(b);
-	conn_send(c, b->p, b->len);
+	if (conn_send(c, b->p, b->len) < 0)
+		return NULL;
 	return conn_read(c);
 }
 

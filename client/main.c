@@ -190,9 +190,10 @@ simq_term_width(void)
 	return 80;
 }
 
-/* Connects as the shared options and the environment say. */
+/* Connects as the shared options and the environment say; see
+ * conn_open() for soft. */
 struct conn *
-simq_connect(void)
+simq_connect(int soft)
 {
 	const char	*server = cfg.server, *token = NULL;
 
@@ -204,7 +205,7 @@ simq_connect(void)
 		token = conn_token(cfg.token_file);
 	else if ((token = getenv("SIMQ_TOKEN")) != NULL && *token == '\0')
 		token = NULL;
-	return conn_open(server, token);
+	return conn_open(server, token, soft);
 }
 
 int

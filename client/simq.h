@@ -66,7 +66,7 @@ struct option;
 int	 simq_getopt(int, char **, const char *, const struct option *,
 	    const struct simq_cmd *);
 NORETURN void	simq_usage(const struct simq_cmd *);
-struct conn	*simq_connect(void);
+struct conn	*simq_connect(int);
 int	 simq_print_json(struct buf *);
 int	 simq_term_width(void);
 
@@ -216,10 +216,12 @@ struct conn {
 	char		*in;
 	size_t		 inoff, inlen, incap;
 	int		 timeout_ms;	/* per read */
+	int		 soft;		/* on failure return, do not exit */
 };
-struct conn	*conn_open(const char *, const char *);
+struct conn	*conn_open(const char *, const char *, int);
+const char	*conn_error(void);
 void		 conn_close(struct conn *);
-void		 conn_send(struct conn *, const void *, size_t);
+int		 conn_send(struct conn *, const void *, size_t);
 struct reply	*conn_read(struct conn *);
 struct reply	*conn_request(struct conn *, struct buf *);
 struct reply	*conn_simple(struct conn *, const char *);
@@ -300,7 +302,7 @@ extern const struct simq_cmd	cmd_stats_entry;
 
 struct reply	*status_fetch(struct conn *, char **, int, int, uint64_t);
 int		 status_missing(const struct reply *);
-int		 wait_ids(struct conn *, char **, int, uint64_t,
+int		 wait_ids(struct conn **, char **, int, uint64_t,
 		    struct reply **);
 void		 status_print_jobs(const struct reply *, int);
 void		 status_json_jobs(struct json *, const struct reply *);

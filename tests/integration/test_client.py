@@ -681,3 +681,23 @@ def test_stats_and_long_status(ctx):
               "name", "lng", "attempts", "started", "exit", "4",
               "reason"):
         check(w in r.out, "status -l shows %r: %r" % (w, r.out))
+
+
+def test_wait_survives_a_broker_restart(ctx):
+    b, s, _ = setup(ctx)
+    jid = s.submit("-q", "nobody", "--", "true")
+    p = subprocess.Popen([simq_path(ctx), "wait", jid],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=s.env())
+    time.sleep(0.5)
+    b.stop()
+    time.sleep(0.5)
+    check(p.poll() is None, "wait keeps trying while the broker is down")
+    b.start()
+    time.sleep(0.2)
+    s("cancel", jid).ok()
+    out, err = p.communicate(timeout=30 * ctx.slow)
+    err = err.decode()
+    eq(p.returncode, 1, "wait ends with the job (canceled): %r" % err)
+    check("trying again" in err and "reconnected" in err,
+          "says it lost and found the broker: %r" % err)
