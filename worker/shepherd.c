@@ -929,6 +929,9 @@ shepherd_main(int fd)
 		_exit(1);	/* the worker is already gone */
 	(void)setsid();
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* Named apart in ps and top, and out of the way of "pkill
+	 * simq-worker", which is meant for the worker. */
+	(void)prctl(PR_SET_NAME, "simq-shepherd");
 
 	/* Keep only our socket and /dev/null. */
 	lo = fd < W->devnull ? fd : W->devnull;
