@@ -13,6 +13,7 @@ process of the job inherits it, so procs_with() finds them all.
 
 import os
 import signal
+import socket
 import time
 
 from harness import TestFailure, check, eq, wait_until, proc_cpu_ticks
@@ -451,8 +452,8 @@ def test_drain_on_sigterm(ctx):
     # With nothing running, SIGTERM exits at once.
     idle = WorkerProc(ctx, b, args=["-q", "empty"])
     idle.wait_registered(c)
-    idle.signal(signal.SIGTERM)
-    eq(idle.wait_exit(3), 0, "an idle worker exits at once")
+    idle.signal(signal.SIGINT)
+    eq(idle.wait_exit(3), 0, "an idle worker exits at once (SIGINT too)")
     eq(c.status1(rest[0])["state"], "queued", "and takes nothing")
 
 
@@ -502,8 +503,13 @@ def test_burst(ctx):
 def test_idle_worker_does_not_poll(ctx):
     b = ctx.broker
     c = b.client()
-    w = WorkerProc(ctx, b, lease=1000)
-    w.wait_registered(c)
+    # Defaults: the name is HOST:PID, one slot per CPU it may use.
+    w = WorkerProc(ctx, b, name=False, slots=None, lease=1000,
+                   args=["-q", "b,default"])
+    it = w.wait_registered(c)
+    eq((it["slots"], it["pid"], it["host"], it["queues"]),
+       (str(len(os.sched_getaffinity(0))), str(w.pid),
+        socket.gethostname(), "b,default"), "what the worker registers")
     time.sleep(0.3)
     t0 = proc_cpu_ticks(w.pid)
     b0 = proc_cpu_ticks(b.pid)

@@ -20,6 +20,7 @@ sanitizer run tests the sanitizer build.
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -48,11 +49,16 @@ class WorkerProc:
                  start=True):
         self.ctx = ctx
         self.broker = broker
-        self.name = name or "w%d" % next(_names)
+        # name=False: no --name (the worker picks HOST:PID); slots=None:
+        # no -j (one slot per CPU).
+        self.name = "w%d" % next(_names) if name is None else name
         self.workdir = os.path.join(ctx.mkdtemp("work"), "w")
-        self.logpath = ctx.newfile("worker-%s.log" % self.name)
-        self.cmd = [worker_path(ctx), "--name", self.name,
-                    "-w", self.workdir, "-j", str(slots)]
+        self.logpath = ctx.newfile("worker-%s.log" % (self.name or "anon"))
+        self.cmd = [worker_path(ctx), "-w", self.workdir]
+        if self.name:
+            self.cmd += ["--name", self.name]
+        if slots is not None:
+            self.cmd += ["-j", str(slots)]
         if server is None and broker is not None:
             server = "127.0.0.1:%d" % broker.port
         if server is not None:
@@ -80,6 +86,8 @@ class WorkerProc:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
                                          stdout=lf, stderr=lf, env=self.env,
                                          cwd=self.cwd)
+        if not self.name:
+            self.name = "%s:%d" % (socket.gethostname(), self.proc.pid)
         return self
 
     @property
