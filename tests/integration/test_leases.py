@@ -220,3 +220,21 @@ def test_closed_connection_with_a_parked_take_gets_no_job(ctx):
        "connection closed (%r)" % it)
     other = b.worker("alive")
     eq(other.take1()["id"], str(jid), "a live worker gets it at once")
+
+
+def test_cancel_while_the_worker_is_away(ctx):
+    b = ctx.broker
+    c = b.client()
+    a = c.submit(["a"])
+    bb = c.submit(["b"])
+    w = b.worker("away", lease=30000)
+    ja, jb = w.take(2)[0]
+    w.close()
+    c.request("CANCEL %d" % a).expect_ok("1")
+    w = b.worker("away", lease=30000)
+    drops = w.heartbeat(ja, jb)
+    eq([(d["id"], d["reason"]) for d in drops], [(str(a), "canceled")],
+       "the returning worker is told to drop the canceled job")
+    w.finish_job(ja).expect_err("stale")
+    w.finish_job(jb).expect_ok("done")
+    eq(w.take(5), ([], []), "no stale drop is repeated later")
