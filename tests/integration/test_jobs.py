@@ -680,3 +680,41 @@ def test_parked_take_and_wait_end_on_the_next_request(ctx):
     t0 = time.monotonic()
     eq(w.take(1, 0, "empty"), ([], []), "nothing")
     check(time.monotonic() - t0 < 0.5, "TAKE 1 0 must not wait")
+
+
+def test_finish_outcomes(ctx):
+    b = ctx.broker
+    c = b.client()
+    w = b.worker("w", host="h")
+    cases = [
+        ({"exit": 0}, "done", {"exit": "0"}, None),
+        ({"exit": 0, "timedout": 1}, "failed", {"timedout": "1"},
+         "timed out"),
+        ({"signal_": 15}, "failed", {"signal": "15"}, "killed by signal 15"),
+        ({"exit": 3}, "failed", {"exit": "3"}, "exit status 3"),
+        ({"exit": 255}, "failed", {"exit": "255"}, "exit status 255"),
+    ]
+    for kw, want, keys, reason in cases:
+        jid = c.submit(["x"])
+        j = w.take1()
+        w.finish_job(j, **kw).expect_ok(want)
+        it = c.status1(jid)
+        eq(it["state"], want, "state after FINISH %r" % kw)
+        for k, v in keys.items():
+            eq(it.get(k), v, "%s after FINISH %r" % (k, kw))
+        eq(it.get("reason"), reason, "reason after FINISH %r" % kw)
+        eq((it["worker"], it["host"]), ("w", "h"), "worker and host")
+        check("finished" in it and "started" in it, "times: %r" % it)
+    jid = c.submit(["x"])
+    j = w.take1()
+    w.request("FAIL %s %s exec%%20./sim:%%20No%%20such%%20file" %
+              (j["id"], j["attempt"])).expect_ok("failed")
+    it = c.status1(jid)
+    eq((it["state"], it["reason"]), ("failed", "exec ./sim: No such file"),
+       "FAIL")
+    check("exit" not in it, "no exit status after FAIL: %r" % it)
+    # Names at their limits.
+    q = "Q" * 128
+    jid = c.submit(["x"], q=q, name="n" * 128)
+    eq(c.status1(jid)["q"], q, "a 128-byte queue name")
+    eq(w.take1(queues=q)["id"], str(jid), "taken from it")
