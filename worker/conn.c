@@ -142,8 +142,7 @@ conn_lost(const char *why)
 		if (r->kind == R_TAKE) {
 			W->asked -= r->max;
 			W->ntakes--;
-		}
-		else if (r->kind == R_REPORT)
+		} else if (r->kind == R_REPORT)
 			job_report_answered(r->job, NULL, 0);
 		free(r);
 	}

@@ -246,7 +246,7 @@ job_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		    "sending SIGTERM", j->id, j->attempt,
 		    (unsigned long long)j->timeout_ms);
 		j->timedout = 1;
-		shepherd_signal(j, SIGTERM);
+		slot_signal(j, SIGTERM);
 		j->term_sent = 1;
 		ms_to_tv(W->cfg.grace_ms, &tv);
 		evtimer_add(j->timer, &tv);
@@ -254,7 +254,7 @@ job_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		log_info("job %s attempt %u: still running %llu ms after "
 		    "SIGTERM; killing it", j->id, j->attempt,
 		    (unsigned long long)W->cfg.grace_ms);
-		shepherd_signal(j, SIGKILL);
+		slot_signal(j, SIGKILL);
 		j->kill_sent = 1;
 	}
 }
@@ -267,7 +267,7 @@ job_terminate(struct wjob *j)
 
 	if (j->state != WJ_RUNNING || j->term_sent)
 		return;
-	shepherd_signal(j, SIGTERM);
+	slot_signal(j, SIGTERM);
 	j->term_sent = 1;
 	if (j->timer == NULL)
 		j->timer = evtimer_new(W->base, job_timer_cb, j);
@@ -280,7 +280,7 @@ job_spawn(struct wjob *j)
 {
 	struct timeval	tv;
 
-	if (shepherd_run(j) < 0) {
+	if (slot_run(j) < 0) {
 		if (errno == E2BIG) {
 			job_fail_now(j, xstrdup("the job's command and "
 			    "environment are too large"));
@@ -459,7 +459,7 @@ static struct event	*stray_ev;
 static int
 keep_shepherds(pid_t pid)
 {
-	return shepherd_is(pid);
+	return slot_is_shepherd(pid);
 }
 
 static void
@@ -467,7 +467,7 @@ strays_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct timeval	tv = { 0, 50000 };
 
-	if (proc_kill_children(W->pid, keep_shepherds) > 0)
+	if (util_kill_children(W->pid, keep_shepherds) > 0)
 		evtimer_add(stray_ev, &tv);
 }
 
@@ -488,7 +488,7 @@ job_reap(void)
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0 ||
 	    (pid < 0 && errno == EINTR)) {
 		if (pid > 0)
-			(void)shepherd_reaped(pid, st);	/* else a stray */
+			(void)slot_reaped(pid, st);	/* else a stray */
 	}
 }
 

@@ -467,7 +467,8 @@ main(int argc, char **argv)
 
 	std_fds();
 	W->pid = getpid();
-	W->lease_ms = 30000;
+	/* Until the broker says: what we ask for, or its usual default. */
+	W->lease_ms = cfg->lease_ms ? cfg->lease_ms : 30000;
 	W->environ = environ;
 	TAILQ_INIT(&W->jobs);
 	if (getcwd(path, sizeof path) == NULL)
@@ -500,7 +501,7 @@ main(int argc, char **argv)
 	    "work directory %s%s", cfg->name, cfg->server, cfg->queues,
 	    cfg->slots, cfg->slots == 1 ? "" : "s", cfg->workdir,
 	    cfg->burst ? ", burst" : "");
-	shepherd_init();
+	slot_init();
 	conn_start();
 
 	if (event_base_dispatch(W->base) < 0)
@@ -508,7 +509,7 @@ main(int argc, char **argv)
 
 	/* Closing their sockets makes the shepherds kill whatever still
 	 * runs (nothing, unless we were told to exit at once) and exit. */
-	shepherd_close_all();
+	slot_close_all();
 	conn_close();
 	job_free_all();
 	event_free(ev_term);

@@ -1,6 +1,5 @@
 /*
- * shepherd.c: the processes that watch over jobs, and how the worker
- * talks to them.
+ * shepherd.c: the process that runs a slot's jobs and watches over them.
  *
  * Each slot has a shepherd: a small process forked by the worker when the
  * slot is first used, which then runs that slot's jobs one after another.
@@ -25,13 +24,8 @@
  *   - It is in a session of its own, so a ^C or a kill of the worker's
  *     process group reaches the worker, which decides, and not the jobs.
  *
- * The worker and a shepherd exchange datagrams on a SOCK_SEQPACKET
- * socket pair: RUN (a job, with its sequence number) and SIGNAL (send
- * this signal to job number seq's group) one way, one report per job the
- * other way.  Numbering the jobs makes a late signal harmless: it names
- * a job that is over.  Keeping the shepherd for the next job makes a job
- * cost one vfork() and one exec(), like a shell's loop: the worker forks
- * only when a slot is first used or its shepherd died.
+ * It takes RUN and SIGNAL datagrams from the worker on its socket and
+ * answers each RUN with one report (slot.c is the worker's side).
  *
  * The job's stdout and stderr are pipes that the shepherd copies into
  * the output files (with splice), creating each file when its first byte
@@ -47,7 +41,6 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -58,300 +51,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
 #include "simq-worker.h"
 
 extern char	**environ;
 
-/* The largest RUN datagram: a job's words come from one request line of
- * at most SIMQ_LINE_MAX bytes, plus its paths.  Both socket buffers are
- * made this big so that it always fits. */
-#define SHEP_MSG_MAX		(SIMQ_LINE_MAX + 4 * WPATH_MAX + 4096)
-
 /* How long to wait for a killed process to go before looking for ones
  * that escaped the job's group. */
 #define REAP_WAIT_MS		50
-
-/*
- * The worker's side.
- */
-
-static struct shepherd	*sheps;
-
-static void	shepherd_read_cb(evutil_socket_t, short, void *);
-static void	shepherd_main(int fd) __attribute__((noreturn));
-
-void
-shepherd_init(void)
-{
-	uint32_t	i;
-
-	sheps = xcalloc(W->cfg.slots, sizeof *sheps);
-	for (i = 0; i < W->cfg.slots; i++)
-		sheps[i].fd = -1;
-}
-
-/* Forks the shepherd of slot s.  Returns 0, or -1 with errno set. */
-static int
-shepherd_spawn(struct shepherd *s)
-{
-	sigset_t	all, old;
-	int		sv[2], size = SHEP_MSG_MAX * 2, err;
-	pid_t		pid;
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -1;
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-	/* Fork with every signal blocked: the child must not run the
-	 * event loop's handlers before it has reset them. */
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		shepherd_main(sv[1]);
-	}
-	err = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(sv[1]);
-	if (pid < 0) {
-		close(sv[0]);
-		errno = err;
-		return -1;
-	}
-	s->pid = pid;
-	s->fd = sv[0];
-	s->job = NULL;
-	evutil_make_socket_nonblocking(s->fd);
-	s->ev = event_new(W->base, s->fd, EV_READ | EV_PERSIST,
-	    shepherd_read_cb, s);
-	event_add(s->ev, NULL);
-	log_debug("shepherd %d started", (int)pid);
-	return 0;
-}
-
-static void
-put_str(char *buf, size_t *n, const char *s)
-{
-	size_t	len = strlen(s) + 1;
-
-	if (*n + len <= SHEP_MSG_MAX)
-		memcpy(buf + *n, s, len);
-	*n += len;
-}
-
-int
-shepherd_run(struct wjob *j)
-{
-	static char		 buf[SHEP_MSG_MAX];
-	struct shepherd		*s = NULL;
-	struct shep_hdr		 h;
-	size_t			 n = sizeof h;
-	uint32_t		 i;
-	int			 k;
-
-	for (i = 0; i < W->cfg.slots; i++) {
-		if (sheps[i].pid > 0 && sheps[i].fd >= 0 && sheps[i].job == NULL) {
-			s = &sheps[i];
-			break;
-		}
-	}
-	if (s == NULL) {
-		for (i = 0; i < W->cfg.slots && sheps[i].pid > 0; i++)
-			;
-		if (i == W->cfg.slots) {
-			errno = EAGAIN;		/* every slot is busy */
-			return -1;
-		}
-		s = &sheps[i];
-		if (shepherd_spawn(s) < 0)
-			return -1;
-	}
-	memset(&h, 0, sizeof h);
-	h.type = SHEP_RUN;
-	h.seq = ++s->seq;
-	h.id = j->sid.id;
-	h.index = j->sid.index;
-	h.attempt = j->attempt;
-	h.nargv = (uint32_t)j->argc;
-	h.nenv = (uint32_t)j->nenv;
-	h.pattern = j->output != NULL;
-	put_str(buf, &n, j->id);
-	put_str(buf, &n, j->queue);
-	put_str(buf, &n, j->name ? j->name : "");
-	put_str(buf, &n, j->cwd ? j->cwd : W->cfg.cwd);
-	put_str(buf, &n, j->outpath);
-	put_str(buf, &n, j->errpath);
-	put_str(buf, &n, j->respath);
-	for (k = 0; k < j->argc; k++)
-		put_str(buf, &n, j->argv[k]);
-	for (k = 0; k < j->nenv; k++)
-		put_str(buf, &n, j->env[k]);
-	if (n > SHEP_MSG_MAX) {
-		errno = E2BIG;
-		return -1;
-	}
-	memcpy(buf, &h, sizeof h);
-	if (send(s->fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
-		return -1;	/* it died: SIGCHLD will tell */
-	s->job = j;
-	j->shep = s;
-	j->seq = h.seq;
-	return 0;
-}
-
-void
-shepherd_signal(struct wjob *j, int sig)
-{
-	struct shep_hdr	h;
-
-	if (j->shep == NULL || j->shep->job != j || j->shep->fd < 0)
-		return;
-	memset(&h, 0, sizeof h);
-	h.type = SHEP_SIGNAL;
-	h.seq = j->seq;
-	h.sig = sig;
-	(void)send(j->shep->fd, &h, sizeof h, MSG_NOSIGNAL);
-}
-
-/* Its socket closed: the shepherd is dying; its pid is reaped later. */
-static void
-shepherd_gone(struct shepherd *s)
-{
-	if (s->fd < 0)
-		return;
-	event_free(s->ev);
-	s->ev = NULL;
-	close(s->fd);
-	s->fd = -1;
-}
-
-static void
-shepherd_read_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct shepherd	*s = arg;
-	struct shep_msg	 m;
-	struct wjob	*j;
-	ssize_t		 n;
-
-	for (;;) {
-		n = recv(s->fd, &m, sizeof m, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n <= 0) {
-			shepherd_gone(s);
-			return;
-		}
-		if ((size_t)n != sizeof m || (j = s->job) == NULL ||
-		    m.seq != s->seq) {
-			log_warn("shepherd %d: an unexpected report", (int)s->pid);
-			continue;
-		}
-		s->job = NULL;
-		j->shep = NULL;
-		job_finished(j, &m);
-	}
-}
-
-/* A child of ours was reaped.  Returns 1 if it was a shepherd. */
-int
-shepherd_reaped(pid_t pid, int status)
-{
-	struct shepherd	*s;
-	struct wjob	*j;
-	uint32_t	 i;
-
-	for (i = 0; i < W->cfg.slots; i++) {
-		s = &sheps[i];
-		if (s->pid != pid)
-			continue;
-		/* Whatever it had written before it died comes first. */
-		if (s->fd >= 0)
-			shepherd_read_cb(s->fd, EV_READ, s);
-		shepherd_gone(s);
-		s->pid = 0;
-		if ((j = s->job) != NULL) {
-			s->job = NULL;
-			j->shep = NULL;
-			job_shepherd_died(j, status);
-		}
-		return 1;
-	}
-	return 0;
-}
-
-int
-shepherd_is(pid_t pid)
-{
-	uint32_t	i;
-
-	for (i = 0; sheps != NULL && i < W->cfg.slots; i++)
-		if (sheps[i].pid == pid)
-			return 1;
-	return 0;
-}
-
-/* At exit: closing the sockets tells the shepherds to go. */
-void
-shepherd_close_all(void)
-{
-	uint32_t	i;
-
-	for (i = 0; sheps != NULL && i < W->cfg.slots; i++)
-		shepherd_gone(&sheps[i]);
-	free(sheps);
-	sheps = NULL;
-}
-
-/*
- * Looking for processes in /proc: the children of a process.  Without
- * /proc/PID/task/TID/children on every kernel, this reads each process's
- * stat; it only runs when something outlived a job's process group.
- */
-int
-proc_kill_children(pid_t parent, int (*keep)(pid_t))
-{
-	DIR		*d;
-	struct dirent	*de;
-	char		 path[64], buf[512], *p;
-	int		 fd, n = 0;
-	ssize_t		 r;
-	long		 ppid;
-	pid_t		 pid;
-
-	if ((d = opendir("/proc")) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		pid = (pid_t)atol(de->d_name);
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		r = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		buf[r] = '\0';
-		/* "pid (comm) state ppid ...": comm may hold anything. */
-		if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0' ||
-		    sscanf(p + 2, "%*c %ld", &ppid) != 1 || ppid != parent ||
-		    (keep != NULL && keep(pid)))
-			continue;
-		if (kill(pid, SIGKILL) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-/*
- * The shepherd's side.  Everything below runs in the shepherd process.
- */
 
 /* One job as the shepherd sees it: strings point into the datagram. */
 struct sjob {
@@ -646,7 +352,7 @@ reap_all(pid_t pgid, struct shep_msg *m, struct stream *st)
 		 * left the group.  Wait a little, then look for them. */
 		kill(-pgid, SIGKILL);
 		if (idle++ > 0)
-			killed += (unsigned)proc_kill_children(getpid(),
+			killed += (unsigned)util_kill_children(getpid(),
 			    keep_none);
 		n = 0;
 		pfd[n].fd = sigfd;
@@ -906,7 +612,7 @@ out:
 	}
 }
 
-static void
+void
 shepherd_main(int fd)
 {
 	static char		 buf[SHEP_MSG_MAX];

@@ -11,7 +11,10 @@
  *               pipelined requests and their replies, heartbeats
  *   job.c       the job table: jobs from TAKE items, starting them,
  *               timeouts, drops, reaping, what to report
- *   shepherd.c  the per-job shepherd process (see its design comment)
+ *   slot.c      the slots, each with a shepherd process, and the
+ *               datagrams the worker exchanges with them
+ *   shepherd.c  the shepherd process: runs a slot's jobs, one at a time,
+ *               and makes sure none of their processes outlives them
  *   report.c    FINISH, FAIL and RELEASE requests, with output tails
  *   util.c      logging, allocation, clocks, small parsers
  *
@@ -124,8 +127,13 @@ struct shep_msg {
 
 struct wjob;
 
-/* The worker's handle on one slot's shepherd. */
-struct shepherd {
+/* The largest RUN datagram: a job's words come from one request line of
+ * at most SIMQ_LINE_MAX bytes, plus its paths.  Both socket buffers are
+ * made this big so that it always fits. */
+#define SHEP_MSG_MAX		(SIMQ_LINE_MAX + 4 * WPATH_MAX + 4096)
+
+/* A slot: the worker's handle on its shepherd. */
+struct slot {
 	pid_t		 pid;		/* 0: none (yet, or any more) */
 	int		 fd;		/* our end of its socket, -1: closed */
 	struct event	*ev;
@@ -167,7 +175,7 @@ struct wjob {
 	char			*outpath, *errpath, *respath;
 
 	enum wjob_state		 state;
-	struct shepherd		*shep;		/* running there */
+	struct slot		*slot;		/* running there */
 	uint64_t		 seq;		/* its number there */
 	struct event		*timer;		/* timeout, then grace */
 	unsigned		 timedout:1;	/* killed for its timeout */
@@ -265,23 +273,25 @@ void		 job_stop_all(void);
 void		 job_release_ref(struct wjob *j);
 void		 job_free_all(void);
 
-/* shepherd.c */
-void		 shepherd_init(void);
-/* Gives j to an idle shepherd, forking one if needed.  Returns 0, or -1
- * with errno set (E2BIG: the job does not fit in a datagram). */
-int		 shepherd_run(struct wjob *j);
+/* slot.c */
+void		 slot_init(void);
+/* Gives j to an idle slot's shepherd, forking one if needed.  Returns 0,
+ * or -1 with errno set (E2BIG: the job does not fit in a datagram). */
+int		 slot_run(struct wjob *j);
 /* Sends sig (SIGTERM or SIGKILL) to j's process group. */
-void		 shepherd_signal(struct wjob *j, int sig);
+void		 slot_signal(struct wjob *j, int sig);
 /* A child was reaped: returns 1 if it was a shepherd (and deals with
  * its job). */
-int		 shepherd_reaped(pid_t pid, int status);
-/* 1 if pid is a live shepherd. */
-int		 shepherd_is(pid_t pid);
+int		 slot_reaped(pid_t pid, int status);
+/* 1 if pid is a shepherd not yet reaped. */
+int		 slot_is_shepherd(pid_t pid);
 /* Closes every shepherd's socket: they kill what runs and exit. */
-void		 shepherd_close_all(void);
-/* SIGKILLs every child of parent for which keep (if not NULL) says 0.
- * Returns how many. */
-int		 proc_kill_children(pid_t parent, int (*keep)(pid_t));
+void		 slot_close_all(void);
+
+/* shepherd.c */
+/* Runs in the child of fork(): becomes a shepherd serving the socket fd;
+ * never returns. */
+void		 shepherd_main(int fd) __attribute__((noreturn));
 
 /* report.c */
 /* Appends j's report request (FINISH, FAIL or RELEASE) to out.  Returns
@@ -306,5 +316,8 @@ void	 ms_to_tv(uint64_t, struct timeval *);
 int	 parse_size(const char *, uint64_t *);
 /* Returns a random number in [lo, hi]. */
 uint64_t jitter(uint64_t lo, uint64_t hi);
+/* SIGKILLs every child of parent for which keep (if not NULL) says 0.
+ * Returns how many. */
+int	 util_kill_children(pid_t parent, int (*keep)(pid_t));
 
 #endif
