@@ -120,6 +120,21 @@ cpu_secs() {
 		sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
+# CPU seconds of the worker's shepherds (one per slot, long-lived).
+shep_secs() {
+	t=0
+	for p in $(pgrep -P "$wpid" -x simq-shepherd); do
+		t=$(awk -v t="$t" -v s="$(cpu_secs "$p")" 'BEGIN { print t + s }')
+	done
+	echo "$t"
+}
+
+# per_job BEFORE AFTER: CPU microseconds per job of the two runs.
+per_job() {
+	awk -v a="$1" -v b="$2" -v n="$((N * 2))" \
+	    'BEGIN { printf "%.0f", (b - a) * 1e6 / n }'
+}
+
 mean() {
 	awk '{ s += $1; n++ } END { if (n) printf "%.0f", s / n }'
 }
@@ -132,8 +147,11 @@ run() {
 	start "$name" "$@"
 	: >"$T/ceil"
 	: >"$T/rate"
+	# The first job starts the shepherds; count from there.
+	"$SPAWN" -p "$port" throughput "$NCPU" >/dev/null || fail "warm-up"
 	w0=$(cpu_secs "$wpid")
 	b0=$(cpu_secs "$bpid")
+	s0=$(shep_secs)
 	for i in 1 2 3; do
 		echo "   $label: ceiling ($i/3) ..."
 		out=$("$SPAWN" ceiling "$N" "$NCPU") || fail "ceiling"
@@ -147,6 +165,7 @@ run() {
 	done
 	w1=$(cpu_secs "$wpid")
 	b1=$(cpu_secs "$bpid")
+	s1=$(shep_secs)
 	ceil=$(mean <"$T/ceil")
 	rate=$(mean <"$T/rate")
 	pct=$(awk -v r="$rate" -v c="$ceil" 'BEGIN { printf "%.0f", r * 100 / c }')
@@ -155,8 +174,9 @@ run() {
 	row "   machine ceiling (fork+exec+wait, $NCPU procs)" "$ceil" "" \
 	    "runs $(tr '\n' ' ' <"$T/ceil")"
 	row "   share of the ceiling (%)" "$pct" ">= 70" "$(at_least "$pct" 70)"
-	row "   CPU per job: worker / broker (us)" \
-	    "$(awk -v a="$w0" -v b="$w1" -v n="$((N * 2))" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }')/$(awk -v a="$b0" -v b="$b1" -v n="$((N * 2))" 'BEGIN { printf "%.0f", (b - a) * 1e6 / n }')" "" ""
+	row "   CPU per job: worker / shepherd / broker (us)" \
+	    "$(per_job "$w0" "$w1")/$(per_job "$s0" "$s1")/$(per_job "$b0" "$b1")" \
+	    "" ""
 
 	echo "   $label: dispatch latency, $LAT_N jobs ..."
 	out=$("$SPAWN" -p "$port" latency "$LAT_N" "$SPAWN") || fail "latency"
