@@ -988,6 +988,11 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		result_free(res);
 		return;
 	}
+	/* Times the worker did not give: the lease's start, and now. */
+	if (res->started == 0)
+		res->started = j->run->started;
+	if (res->ended == 0)
+		res->ended = B->now;
 	res->outlen = (uint32_t)out;
 	res->errlen = (uint32_t)err;
 	res->reslen = (uint32_t)pay;
