@@ -85,33 +85,8 @@ rec_lease(struct buf *b, const struct job *j, const char *worker,
 	buf_put_u64(b, lease_ms);
 }
 
-static void
-put_str0(struct buf *b, const char *s)
-{
-	buf_put_str(b, s, s ? strlen(s) : 0);
-}
-
-static void
-put_result(struct buf *b, const struct result *r)
-{
-	buf_put_u64(b, r->started);
-	buf_put_u64(b, r->ended);
-	buf_put_u64(b, r->finished);
-	buf_put_u32(b, (uint32_t)r->exit);
-	buf_put_u32(b, (uint32_t)r->sig);
-	buf_put_u32(b, r->timedout);
-	buf_put_u64(b, r->utime);
-	buf_put_u64(b, r->stime);
-	buf_put_u64(b, r->maxrss);
-	put_str0(b, r->worker);
-	put_str0(b, r->host);
-	put_str0(b, r->outpath);
-	put_str0(b, r->reason);
-	buf_put_u32(b, r->outlen);
-	buf_put_u32(b, r->errlen);
-	buf_put_u32(b, r->reslen);
-	buf_put_str(b, r->data, (size_t)r->outlen + r->errlen + r->reslen);
-}
+static void	put_result_v(struct buf *, const struct result *);
+static struct result *get_result_v(struct rbuf *);
 
 /* After job_finish moved j: its new state, backoff end and result. */
 void
@@ -122,7 +97,7 @@ rec_finish(struct buf *b, const struct job *j)
 	buf_put_u32(b, j->attempts);
 	buf_put_u8(b, j->state);
 	buf_put_u64(b, j->due);
-	put_result(b, j->res);
+	put_result_v(b, j->res);
 }
 
 void
@@ -345,44 +320,6 @@ get_spec(struct rbuf *r, struct array_spec *s)
 	return 0;
 }
 
-static struct result *
-get_result(struct rbuf *r)
-{
-	struct result	*res = xcalloc(1, sizeof *res);
-	size_t		 n;
-	const char	*p;
-
-	res->started = rbuf_u64(r);
-	res->ended = rbuf_u64(r);
-	res->finished = rbuf_u64(r);
-	res->exit = (int32_t)rbuf_u32(r);
-	res->sig = (int32_t)rbuf_u32(r);
-	res->timedout = rbuf_u32(r);
-	res->utime = rbuf_u64(r);
-	res->stime = rbuf_u64(r);
-	res->maxrss = rbuf_u64(r);
-	res->worker = get_str(r, 1);
-	res->host = get_str(r, 1);
-	res->outpath = get_str(r, 1);
-	res->reason = get_str(r, 1);
-	res->outlen = rbuf_u32(r);
-	res->errlen = rbuf_u32(r);
-	res->reslen = rbuf_u32(r);
-	p = rbuf_str(r, &n);
-	if (p == NULL || res->outlen > SIMQ_TAIL_MAX ||
-	    res->errlen > SIMQ_TAIL_MAX || res->reslen > SIMQ_PAYLOAD_MAX ||
-	    n != (size_t)res->outlen + res->errlen + res->reslen) {
-		r->err = 1;
-		res->outlen = res->errlen = res->reslen = 0;
-		return res;
-	}
-	if (n) {
-		res->data = xmalloc(n);
-		memcpy(res->data, p, n);
-	}
-	return res;
-}
-
 /* The job a record names; materialises an array's next task when the
  * record is the lease that made it real. */
 static struct job *
@@ -481,7 +418,7 @@ apply_finish(struct rbuf *r)
 	struct job	*j;
 
 	due = rbuf_u64(r);
-	res = get_result(r);
+	res = get_result_v(r);
 	B->now = res->finished;
 	if (r->err || (j = find(id, index, 0)) == NULL ||
 	    j->kind == JK_ARRAY || j->state != JS_RUNNING ||
