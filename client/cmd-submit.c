@@ -8,6 +8,7 @@
  * batch then goes in one BATCH request (or one per 64 MiB), whose "OK
  * FIRST COUNT" gives the ids in order.
  */
+#include <sys/stat.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -135,6 +136,28 @@ submit_env(const char *s)
 	return kv;
 }
 
+/*
+ * The current directory as the shell shows it: $PWD when it names this
+ * directory (it keeps the symbolic links the user went through, which
+ * the workers are likelier to share than the paths they lead to), else
+ * getcwd().  The caller frees.
+ */
+static char *
+submit_cwd(void)
+{
+	const char	*pwd = getenv("PWD");
+	struct stat	 a, b;
+	char		*cwd;
+
+	if (pwd != NULL && pwd[0] == '/' && stat(pwd, &a) == 0 &&
+	    stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return xstrdup(pwd);
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		die(EXIT_USAGE, "cannot tell the current directory (%s); use "
+		    "-C DIR", strerror(errno));
+	return cwd;
+}
+
 /* DIR made absolute against the current directory (not resolved: the
  * path is the worker's, which may see other links). */
 static char *
@@ -144,9 +167,7 @@ submit_dir(const char *dir)
 
 	if (dir != NULL && dir[0] == '/')
 		return xstrdup(dir);
-	if ((cwd = getcwd(NULL, 0)) == NULL)
-		die(EXIT_USAGE, "cannot tell the current directory (%s); use "
-		    "-C DIR", strerror(errno));
+	cwd = submit_cwd();
 	if (dir == NULL || strcmp(dir, ".") == 0)
 		return cwd;
 	if (strncmp(dir, "./", 2) == 0)
@@ -232,6 +253,49 @@ submit_split(const char *path, struct submit_batch *sb)
 		    "line", strcmp(path, "-") == 0 ? "stdin" : path);
 	buf_free(&line);
 	buf_free(&text);
+}
+
+/* Batches from this size on show their upload on a terminal: below it,
+ * sending takes no time a person would notice. */
+#define SUBMIT_BAR_MIN		(4u << 20)
+#define SUBMIT_BAR_STEP		(1u << 20)
+
+/*
+ * Sends a BATCH: its line in head, then the body, then reads the reply.
+ * A large body goes a piece at a time with a bar on a terminal, then a
+ * note while the broker stores the jobs (it answers once they are on
+ * disk).
+ */
+static struct reply *
+submit_send(struct conn *c, struct buf *head, const struct buf *body,
+    size_t njobs)
+{
+	struct reply	*r;
+	char		 a[FMT_MAX], b[FMT_MAX];
+	size_t		 off, n;
+	int		 bar = cfg.progress && body->len >= SUBMIT_BAR_MIN;
+
+	buf_put(head, body->p, body->len);
+	buf_put(head, "\r\n", 2);
+	if (!bar) {
+		conn_send(c, head->p, head->len);
+		return conn_read(c);
+	}
+	for (off = 0; off < head->len; off += n) {
+		n = head->len - off < SUBMIT_BAR_STEP ? head->len - off :
+		    SUBMIT_BAR_STEP;
+		conn_send(c, head->p + off, n);
+		fprintf(stderr, "\rsimq: sending %zu jobs: %s of %s\033[K",
+		    njobs, fmt_size(a, off + n), fmt_size(b, head->len));
+		fflush(stderr);
+	}
+	fprintf(stderr, "\rsimq: sent %zu jobs (%s); the broker is storing "
+	    "them\033[K", njobs, fmt_size(a, head->len));
+	fflush(stderr);
+	r = conn_read(c);
+	fprintf(stderr, "\r\033[K");
+	fflush(stderr);
+	return r;
 }
 
 /* Appends the option words (already encoded) to a request. */
@@ -398,8 +462,7 @@ cmd_submit_exec(int argc, char **argv)
 			req_raw(&req, tmp);
 			free(tmp);
 			req_end(&req);
-			buf_put(&req, sb.body[k].p, sb.body[k].len);
-			r = conn_request(c, &req);
+			r = submit_send(c, &req, &sb.body[k], sb.total);
 			if (r->kind != REPLY_OK)
 				conn_die_reply(c, r, k > 0 ? "the broker "
 				    "refused part of the batch (the parts "
