@@ -118,3 +118,21 @@ def test_bad_token_files(ctx):
         rc, out = run_simqd(ctx, ["-d", d, "-p", str(free_port())] + args)
         check(rc != 0, "simqd %s started" % args)
         check(word in out, "the message should name the problem:\n%s" % out)
+
+
+def test_which_addresses_count_as_loopback(ctx):
+    for addr, ok in (("localhost", True), ("127.0.0.2", True),
+                     ("::", False), ("0.0.0.0", False)):
+        d = ctx.mkdtemp("data")
+        if ok:
+            host = addr if addr[0].isdigit() else "127.0.0.1"
+            b = Broker(ctx, [], listen=addr, host=host).start()
+            c = b.client()
+            c.request("PING").expect_ok()
+            c.close()
+            b.stop()
+        else:
+            rc, out = run_simqd(ctx, ["-d", d, "-p", str(free_port()),
+                                      "-l", addr])
+            check(rc != 0 and "--token-file" in out,
+                  "-l %s without a token: exit %d:\n%s" % (addr, rc, out))
