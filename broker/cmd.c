@@ -684,9 +684,10 @@ put_drops(struct evbuffer *o, struct worker *w)
 static int
 take_serve(struct conn *c, struct take_arg *t, int final)
 {
-	/* The client has closed its side: it will never run a job, so it
-	 * gets none (only its drops). */
-	if (c->eof)
+	/* A client that has closed its side will never run a job, and a
+	 * worker that lost a lease and has said nothing since may be frozen:
+	 * neither gets one (only its drops). */
+	if (c->eof || (c->worker != NULL && c->worker->suspect))
 		t->max = 0;
 	struct worker	*w = c->worker;
 	struct job	*got[SIMQ_TAKE_MAX];
@@ -1418,6 +1419,10 @@ cmd_dispatch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	}
 	if (handlers[r->cmd] == NULL)
 		fatal("command %d has no handler", r->cmd);
+	if (c->worker != NULL) {
+		c->worker->suspect = 0;		/* it is alive */
+		c->worker->seen = B->now;
+	}
 	handlers[r->cmd](c, r, body, blen);
 }
 

@@ -300,6 +300,7 @@ struct worker {
 	uint32_t	 pid;
 	uint64_t	 lease_ms;
 	uint64_t	 seen;
+	int		 suspect;	/* lost a lease; silent since */
 	struct conn	*conn;
 	TAILQ_HEAD(, job) jobs;
 	uint32_t	 njobs;

@@ -130,6 +130,10 @@ lease_expired(struct job *j)
 	proto_format_id(id, j->id, j->index);
 	log_info("job %s: lease of worker %s ran out (attempt %u), re-queued",
 	    id, w->name, j->attempts);
+	/* A worker that let a lease run out may be frozen or cut off: it gets
+	 * no new job until it speaks again, or its own waiting TAKE would
+	 * take this one straight back. */
+	w->suspect = 1;
 	worker_drop(w, j, "lease-expired");
 	job_requeue(j, 1, 0);
 }
