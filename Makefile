@@ -156,8 +156,9 @@ check: deps-quiet
 	@sh tests/run.sh
 
 bench: deps-quiet
-	$(MAKE) $(PROGS) build/rel/bench_submit
+	$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn
 	@sh tests/bench/run.sh
+	@sh tests/bench/worker.sh
 
 build/rel/bench_%: build/rel/tests/bench/bench_%.o $(PROTO_REL)
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS)
