@@ -9,6 +9,7 @@
  * `simq status --json` and `simq --json status` mean the same.
  */
 #include <sys/ioctl.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <langinfo.h>
 #include <locale.h>
@@ -39,9 +40,9 @@ static const struct simq_cmd *const simq_cmds[] = {
 };
 
 static const char simq_common_help[] =
-"  -s, --server HOST:PORT  the broker (default: $SIMQ_SERVER, else "
+"  -s, --server HOST:PORT  the broker (default $SIMQ_SERVER, or "
     SIMQ_DEFAULT_SERVER ")\n"
-"      --token-file FILE   send the token in FILE (default: $SIMQ_TOKEN)\n"
+"      --token-file FILE   send the token in FILE (default $SIMQ_TOKEN)\n"
 "      --json              print one JSON document on stdout\n"
 "  -h, --help              print this help\n";
 
@@ -75,7 +76,8 @@ simq_main_usage(FILE *f, int status)
 void
 simq_usage(const struct simq_cmd *cmd)
 {
-	fprintf(stderr, "usage: simq %s %s\n", cmd->name, cmd->args);
+	fprintf(stderr, "usage: simq %s%s%s\n", cmd->name,
+	    *cmd->args ? " " : "", cmd->args);
 	fprintf(stderr, "Run 'simq %s --help' for its options.\n", cmd->name);
 	exit(EXIT_USAGE);
 }
@@ -83,10 +85,15 @@ simq_usage(const struct simq_cmd *cmd)
 static NORETURN void
 simq_help(const struct simq_cmd *cmd)
 {
-	printf("usage: simq %s %s\n\n%s.\n\n", cmd->name, cmd->args,
-	    cmd->summary);
-	if (cmd->help != NULL && *cmd->help != '\0')
+	size_t	len = cmd->help != NULL ? strlen(cmd->help) : 0;
+
+	printf("usage: simq %s%s%s\n\n%c%s.\n\n", cmd->name,
+	    *cmd->args ? " " : "", cmd->args, toupper((unsigned char)cmd->summary[0]), cmd->summary + 1);
+	if (len > 0) {
 		printf("%s", cmd->help);
+		if (len < 2 || strcmp(cmd->help + len - 2, "\n\n") != 0)
+			putchar('\n');
+	}
 	printf("%s", simq_common_help);
 	exit(EXIT_OK);
 }
