@@ -111,8 +111,8 @@ wait_reconnect(struct conn *c, struct progress *p)
 		sleep_ms(pause);
 		if ((nc = simq_connect(1)) != NULL) {
 			nc->soft = 1;
-			warnmsg("reconnected to the broker at %s; still waiting",
-			    nc->addr);
+			warnmsg("reconnected to the broker at %s; still "
+			    "waiting", nc->addr);
 			return nc;
 		}
 		if (mono_ms() - since >= WAIT_RECONNECT_MS)
@@ -126,7 +126,8 @@ wait_reconnect(struct conn *c, struct progress *p)
 /*
  * Waits until every id has finished, or timeout_ms (0: no limit) has
  * passed.  A lost connection is made again (wait_reconnect), so a broker
- * restart does not end the wait; *cp is then the new connection.  Returns EXIT_OK (all done), EXIT_FAILED (some failed or were
+ * restart does not end the wait; *cp is then the new connection.
+ * Returns EXIT_OK (all done), EXIT_FAILED (some failed or were
  * canceled) or EXIT_USAGE (an unknown id, or the timeout; said on
  * stderr).  *final gets the last status of every id (the caller frees
  * it).

@@ -88,7 +88,8 @@ simq_help(const struct simq_cmd *cmd)
 	size_t	len = cmd->help != NULL ? strlen(cmd->help) : 0;
 
 	printf("usage: simq %s%s%s\n\n%c%s.\n\n", cmd->name,
-	    *cmd->args ? " " : "", cmd->args, toupper((unsigned char)cmd->summary[0]), cmd->summary + 1);
+	    *cmd->args ? " " : "", cmd->args,
+	    toupper((unsigned char)cmd->summary[0]), cmd->summary + 1);
 	if (len > 0) {
 		printf("%s", cmd->help);
 		if (len < 2 || strcmp(cmd->help + len - 2, "\n\n") != 0)
@@ -125,17 +126,25 @@ static NORETURN void
 simq_bad_option(int ch, char **argv, const struct simq_cmd *cmd)
 {
 	const char	*name = cmd != NULL ? cmd->name : NULL;
-	const char	*opt = argv[optind - 1];
+	const char	*opt = argv[optind - 1], *eq;
 	char		 shortopt[3] = { '-', (char)optopt, '\0' };
+	int		 len;
 
-	if (optopt != 0 && (opt == NULL || opt[0] != '-' || opt[1] == '-'))
-		opt = shortopt;
-	else if (optopt != 0 && opt[1] != optopt && opt[1] != '\0')
-		opt = shortopt;		/* in a cluster: -wx */
-	if (ch == ':')
-		warnmsg("option '%s' needs a value", opt);
+	/* A long option is named as typed (without "=value"); a short one
+	 * by its letter, which may sit in a cluster like -lx. */
+	if (opt != NULL && strncmp(opt, "--", 2) == 0) {
+		eq = strchr(opt, '=');
+		len = eq != NULL ? (int)(eq - opt) : (int)strlen(opt);
+		if (ch == ':')
+			warnmsg("option '%.*s' needs a value", len, opt);
+		else if (eq != NULL && optopt != 0)
+			warnmsg("option '%.*s' takes no value", len, opt);
+		else
+			warnmsg("unknown option '%.*s'", len, opt);
+	} else if (ch == ':')
+		warnmsg("option '%s' needs a value", shortopt);
 	else
-		warnmsg("unknown option '%s'", opt);
+		warnmsg("unknown option '%s'", shortopt);
 	if (name != NULL)
 		simq_usage(cmd);
 	simq_main_usage(stderr, EXIT_USAGE);

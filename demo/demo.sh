@@ -70,7 +70,8 @@ try=0
 while :; do
 	try=$((try + 1))
 	[ $try -le 20 ] || fail "could not start simqd on a free port"
-	port=$(awk -v s="$$$try" 'BEGIN { srand(s); print 20000 + int(rand() * 40000) }')
+	port=$(awk -v s="$$$try" \
+	    'BEGIN { srand(s); print 20000 + int(rand() * 40000) }')
 	"$root/bin/simqd" -d "$tmp/data" -p "$port" 2>>"$tmp/simqd.log" &
 	broker=$!
 	i=0
@@ -112,8 +113,8 @@ cd "$tmp" || fail "cannot enter $tmp"
 cp "$root/demo/pi.awk" "$tmp/pi.awk"
 echo
 echo "Estimate pi with $tasks tasks of $points random points each:"
-printf '\n$ simq submit --array 1-%s --name pi -- awk -v seed={} -v n=%s -f pi.awk\n' \
-    "$tasks" "$points"
+printf '\n$ simq submit --array 1-%s --name pi -- %s\n' "$tasks" \
+    "awk -v seed={} -v n=$points -f pi.awk"
 id=$(simq submit --array "1-$tasks" --name pi -- \
     awk -v seed={} -v n="$points" -f pi.awk) || fail "submit failed"
 echo "$id"

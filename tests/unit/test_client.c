@@ -339,7 +339,8 @@ test_json_invalid_utf8(void **state)
 	check_escape("a\xffz", 3, "a\\ufffdz");
 	check_escape("\xc0\xaf", 2, "\\ufffd\\ufffd");		/* overlong */
 	check_escape("\xe0\x80\xaf", 3, "\\ufffd\\ufffd\\ufffd");
-	check_escape("\xed\xa0\x80", 3, "\\ufffd\\ufffd\\ufffd");	/* D800 */
+	/* A surrogate, U+D800. */
+	check_escape("\xed\xa0\x80", 3, "\\ufffd\\ufffd\\ufffd");
 	check_escape("\xf4\x90\x80\x80", 4,
 	    "\\ufffd\\ufffd\\ufffd\\ufffd");			/* > 10FFFF */
 	check_escape("\xf5\x80", 2, "\\ufffd\\ufffd");
