@@ -3,7 +3,7 @@
 #   make            build bin/simqd (and the other programs)
 #   make check      install missing build dependencies, build, run every test
 #   make bench      run the benchmarks
-#   make demo       start a broker and workers, run a sweep
+#   make demo       start a broker and two workers, run a sweep, show it
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install missing Debian packages (needs root or sudo)
 
@@ -33,7 +33,7 @@ BROKER_SRC = broker/util.c broker/log.c broker/crc32c.c broker/journal.c broker/
 	     broker/net.c broker/snapshot.c broker/idmap.c
 BROKER_MAIN = broker/main.c
 
-UNIT_TESTS = test_proto test_journal test_model
+UNIT_TESTS = test_proto test_journal test_model test_client
 
 # Object lists for the two flavours: build/rel (optimised) and build/san
 # (AddressSanitizer + UndefinedBehaviorSanitizer).
@@ -105,6 +105,17 @@ build/rel/test_proto: build/rel/tests/unit/test_proto.o $(PROTO_REL)
 build/san/test_proto: build/san/tests/unit/test_proto.o $(PROTO_SAN)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
+# The client's tests need only its pure parts (no sockets, no main()).
+CLIENT_PURE = client/json.c client/split.c client/fmt.c client/wire.c \
+	      client/util.c
+build/rel/test_client: build/rel/tests/unit/test_client.o \
+		$(call obj,rel,$(CLIENT_PURE)) $(PROTO_REL)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+build/san/test_client: build/san/tests/unit/test_client.o \
+		$(call obj,san,$(CLIENT_PURE)) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
 # The journal's tests need only the storage layer.
 JOURNAL_SRC = broker/log.c broker/crc32c.c broker/journal.c
 build/rel/test_journal: build/rel/tests/unit/test_journal.o \
@@ -163,6 +174,13 @@ bench: deps-quiet
 build/rel/bench_%: build/rel/tests/bench/bench_%.o $(PROTO_REL)
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS)
 
+# demo: a broker and two workers in a temporary folder, a Monte Carlo
+# sweep of 200 tasks, its progress and its answer; everything is stopped
+# and removed at the end.
+demo: deps-quiet
+	$(MAKE) all
+	@sh demo/demo.sh
+
 # deps: install what is missing, quietly when nothing is.
 deps:
 	@sh tests/deps.sh $(PKGS_DEB)
@@ -182,5 +200,5 @@ install: all
 clean:
 	rm -rf build bin
 
-.PHONY: all check bench deps deps-quiet install clean fuzz build-tests
+.PHONY: all check bench demo deps deps-quiet install clean fuzz build-tests
 .SECONDARY:
