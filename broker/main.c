@@ -265,7 +265,7 @@ main(int argc, char **argv)
 	struct timeval		 tv;
 	char			 path[4096], err[512];
 	uint64_t		 v, t0;
-	int			 ch, check = 0, lockfd;
+	int			 ch, check = 0, lockfd, i;
 
 	cfg->datadir = "simq-data";
 	cfg->addr = "127.0.0.1";
@@ -493,8 +493,14 @@ main(int argc, char **argv)
 	log_info("shut down cleanly");
 	return 0;
 bad:
-	fprintf(stderr, "simqd: bad value '%s' for -%c\n", optarg,
-	    ch < 128 ? ch : '?');
+	for (i = 0; longopts[i].name != NULL; i++)
+		if (longopts[i].val == ch)
+			break;
+	if (longopts[i].name != NULL && strchr("dlpvh", ch) == NULL)
+		fprintf(stderr, "simqd: bad value '%s' for --%s\n", optarg,
+		    longopts[i].name);
+	else
+		fprintf(stderr, "simqd: bad value '%s' for -%c\n", optarg, ch);
 	usage(stderr);
 	return 2;
 }
