@@ -339,19 +339,6 @@ put_pending_task(struct evbuffer *o, const struct job *a,
  * Session.
  */
 
-/* Constant-time comparison, so a wrong token's timing says nothing of the
- * right one. */
-static int
-token_eq(const char *a, size_t alen, const char *b, size_t blen)
-{
-	unsigned char	d = (unsigned char)(alen != blen);
-	size_t		i;
-
-	for (i = 0; i < alen; i++)
-		d |= (unsigned char)(a[i] ^ b[i < blen ? i : 0]);
-	return d == 0 && blen > 0;
-}
-
 static void
 h_hello(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
@@ -365,7 +352,7 @@ h_hello(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	if (B->cfg.token != NULL) {
 		long n = r->nargs > 1 ? proto_decode(r->args[1].p,
 		    r->args[1].len) : -1;
-		if (n < 0 || !token_eq(r->args[1].p, (size_t)n, B->cfg.token,
+		if (n < 0 || !token_equal(r->args[1].p, (size_t)n, B->cfg.token,
 		    strlen(B->cfg.token))) {
 			log_warn("%s: wrong or missing token", c->peer);
 			conn_error(c, PERR_AUTH, "wrong or missing token");

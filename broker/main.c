@@ -32,7 +32,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: simqd [-v] [-d DATADIR] [-l ADDR] [-p PORT]\n"
+"usage: simqd [-v] [-d DATADIR] [-l ADDR] [-p PORT] [--http PORT]\n"
 "             [--fsync always|interval|none] [--fsync-interval MS]\n"
 "             [--token-file FILE | --insecure] [--retention DURATION]\n"
 "             [--lease DURATION] [--max-lost N] [--retry-backoff DURATION]\n"
@@ -43,6 +43,8 @@ usage(FILE *f)
 "  -d DATADIR            keep the journal here (default ./simq-data)\n"
 "  -l ADDR               listen on ADDR (default 127.0.0.1)\n"
 "  -p PORT               listen on PORT (default 7733)\n"
+"  --http PORT           serve a read-only status view on ADDR:PORT\n"
+"                        (/, /api/status, /api/jobs/ID, /metrics)\n"
 "  --fsync POLICY        always (default): no reply before its fsync;\n"
 "                        interval: fsync every --fsync-interval ms (100);\n"
 "                        none: leave it to the kernel\n"
@@ -246,6 +248,7 @@ main(int argc, char **argv)
 		{ "fsync-interval", required_argument, NULL, 'I' },
 		{ "token-file", required_argument, NULL, 'T' },
 		{ "insecure", no_argument, NULL, 'N' },
+		{ "http", required_argument, NULL, 'H' },
 		{ "retention", required_argument, NULL, 'R' },
 		{ "lease", required_argument, NULL, 'L' },
 		{ "max-lost", required_argument, NULL, 'M' },
@@ -315,6 +318,12 @@ main(int argc, char **argv)
 			break;
 		case 'T':
 			cfg->token_file = optarg;
+			break;
+		case 'H':
+			if (proto_parse_u64(optarg, strlen(optarg), 65535, &v) < 0
+			    || v == 0)
+				goto bad;
+			cfg->http_port = (int)v;
 			break;
 		case 'N':
 			cfg->insecure = 1;
@@ -457,6 +466,9 @@ main(int argc, char **argv)
 	event_add(sigint, NULL);
 	if (net_listen(cfg->addr, cfg->port) < 0)
 		fatal("cannot listen on %s port %d", cfg->addr, cfg->port);
+	if (cfg->http_port && http_listen(cfg->addr, cfg->http_port) < 0)
+		fatal("cannot serve HTTP on %s port %d", cfg->addr,
+		    cfg->http_port);
 	log_info("listening on %s port %d, data in %s, fsync %s", cfg->addr,
 	    cfg->port, cfg->datadir, cfg->fsync == FSYNC_ALWAYS ? "always" :
 	    cfg->fsync == FSYNC_INTERVAL ? "interval" : "none");
@@ -471,6 +483,7 @@ main(int argc, char **argv)
 	}
 
 	net_close_listeners();
+	http_close();
 	conns_free_all();
 	if (journal_close(B->journal) < 0)
 		fatal("journal: closing: %s", strerror(errno));

@@ -174,6 +174,7 @@ struct config {
 	const char	*datadir;
 	const char	*addr;
 	int		 port;
+	int		 http_port;	/* 0: no HTTP view */
 	enum fsync_policy fsync;
 	unsigned	 fsync_interval_ms;
 	const char	*token_file;
@@ -387,7 +388,12 @@ void		 conns_free_all(void);
 int		 snapshot_write(void *, struct snapw *);
 void		 snapshot_maybe(void);
 
-/* main.c */
+/* http.c */
+int		 http_listen(const char *addr, int port);
+void		 http_close(void);
+
+/* util.c */
+int		 token_equal(const char *, size_t, const char *, size_t);
 uint64_t	 now_ms(void);
 void		*xmalloc(size_t);
 void		*xcalloc(size_t, size_t);

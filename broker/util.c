@@ -51,6 +51,19 @@ xstrdup(const char *s)
 	return xstrndup(s, strlen(s));
 }
 
+/* Constant-time comparison, so a wrong token's timing says nothing of the
+ * right one.  1 if equal (and not empty). */
+int
+token_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	unsigned char	d = (unsigned char)(alen != blen);
+	size_t		i;
+
+	for (i = 0; i < alen; i++)
+		d |= (unsigned char)(a[i] ^ b[i < blen ? i : 0]);
+	return d == 0 && blen > 0;
+}
+
 uint64_t
 now_ms(void)
 {
