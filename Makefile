@@ -30,6 +30,8 @@ SAN_CFLAGS  = $(BASE_CFLAGS) -O1 $(SAN_FLAGS) $(CFLAGS)
 PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c
 BROKER_SRC = broker/util.c broker/log.c broker/crc32c.c broker/journal.c broker/record.c \
 	     broker/job.c broker/queue.c broker/worker.c broker/cmd.c \
+	     broker/cmd_submit.c broker/cmd_worker.c broker/cmd_view.c \
+	     broker/reply.c \
 	     broker/net.c broker/snapshot.c broker/idmap.c broker/http.c
 BROKER_MAIN = broker/main.c
 

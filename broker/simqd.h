@@ -329,12 +329,70 @@ void		 worker_gc(struct worker *);
 void		 worker_free_all(void);
 void		 lease_expired(struct job *);
 
-/* cmd.c: the command handlers. */
+/* cmd.c: the command table, dispatch, parked replies. */
 void		 cmd_dispatch(struct conn *, struct proto_req *, char *,
 		    size_t);
 void		 cmd_serve_parked(void);
 void		 cmd_unpark(struct conn *);
 void		 cmd_interrupt(struct conn *);
+void		 cmd_park(struct conn *, int cmd, uint64_t wait_ms, void *arg);
+
+/* How a parked TAKE remembers its request. */
+struct take_arg {
+	uint32_t	 max;
+	char		*queues;	/* "a,b,c" */
+};
+
+/* A parked WAIT's ids. */
+struct wait_arg {
+	int		 n;
+	struct simq_id	 ids[];
+};
+
+/* The handlers: cmd_submit.c, cmd_worker.c, cmd_view.c.  Each answers
+ * with exactly one reply; body is writable (decoding is in place). */
+#define HANDLER(name) void name(struct conn *, struct proto_req *, char *, \
+	    size_t)
+HANDLER(h_submit);
+HANDLER(h_batch);
+HANDLER(h_cancel_retry);
+HANDLER(h_pause_resume);
+HANDLER(h_worker);
+HANDLER(h_take);
+HANDLER(h_heartbeat);
+HANDLER(h_finish);
+HANDLER(h_fail);
+HANDLER(h_release);
+HANDLER(h_status);
+HANDLER(h_wait);
+HANDLER(h_list);
+HANDLER(h_queues);
+HANDLER(h_workers);
+HANDLER(h_stats);
+HANDLER(h_output);
+#undef HANDLER
+int		 take_serve(struct conn *, struct take_arg *, int final);
+
+/* reply.c: items, and what ids name. */
+void		 reply_word(struct evbuffer *, const char *key, const void *,
+		    size_t);
+void		 reply_str(struct evbuffer *, const char *key, const char *);
+void		 reply_num(struct evbuffer *, const char *key, uint64_t);
+void		 reply_id(struct evbuffer *, const char *key, uint64_t id,
+		    uint32_t index);
+void		 reply_argv(struct evbuffer *, const struct job *);
+void		 reply_status(struct evbuffer *, const struct job *);
+void		 reply_pending_task(struct evbuffer *, const struct job *,
+		    const struct simq_id *, int state);
+void		 reply_take(struct evbuffer *, const struct job *);
+int		 reply_drops(struct evbuffer *, struct worker *);
+void		 reply_status_items(struct conn *, struct simq_id *, int n);
+int		 arg_u64(const struct proto_word *, uint64_t max, uint64_t *);
+struct simq_id	*parse_ids(struct conn *, struct proto_word *, int n);
+struct job	*lookup_id(const struct simq_id *);
+struct job	*lookup_pending_task(const struct simq_id *, int *state);
+int		 id_state(const struct simq_id *);
+int		 all_finished(struct simq_id *, int n);
 
 /* net.c: listener and connections. */
 struct conn {

@@ -1,0 +1,244 @@
+/*
+ * cmd_submit.c: SUBMIT and BATCH, and the commands that change jobs and
+ * queues: CANCEL, RETRY, PAUSE, RESUME.
+ *
+ * A request is checked whole before anything changes: options,
+ * dependencies, arguments, and only then is the queue made, the record
+ * journaled and the jobs created, so a refused request changes nothing.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "simqd.h"
+#include "log.h"
+
+static struct proto_jobopts	jopts;	/* big: one, not on the stack */
+static char			errmsg[256];
+
+/* Parses and checks job options; sends the error reply on failure.  The
+ * queue is not made yet (a refused request must change nothing): call
+ * opts_queue() once everything else is checked. */
+static struct jobopts *
+opts_make(struct conn *c, struct proto_word *w, int n)
+{
+	struct jobopts	*o;
+	enum proto_err	 e;
+
+	if ((e = proto_jobopts_parse(&jopts, w, n, errmsg,
+	    sizeof errmsg)) != PERR_NONE) {
+		conn_error(c, e, "%s", errmsg);
+		return NULL;
+	}
+	o = jobopts_new(&jopts, NULL);
+	if ((e = job_deps_check(o, errmsg, sizeof errmsg)) != PERR_NONE) {
+		conn_error(c, e, "%s", errmsg);
+		jobopts_unref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Gives o its queue, creating it; NULL (with the reply sent, o released)
+ * when the queue limit is reached. */
+static struct jobopts *
+opts_queue(struct conn *c, struct jobopts *o)
+{
+	if ((o->q = queue_get(jopts.queue.p, jopts.queue.len, 1)) == NULL) {
+		conn_error(c, PERR_LIMIT, "too many queues (limit %d)",
+		    SIMQ_QUEUES_MAX);
+		jobopts_unref(o);
+		return NULL;
+	}
+	return jobopts_intern(o);
+}
+
+void
+h_submit(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	struct jobopts	*o;
+	struct cmd	*cmd;
+	struct buf	 b;
+	uint64_t	 id, nb;
+	int		 i, dd = -1;
+
+	for (i = 0; i < r->nargs; i++) {
+		if (proto_word_is(&r->args[i], "--")) {
+			dd = i;
+			break;
+		}
+	}
+	if (dd < 0 || dd == r->nargs - 1) {
+		conn_error(c, PERR_BADREQ, "usage: %s",
+		    proto_cmd_info(CMD_SUBMIT)->usage);
+		return;
+	}
+	if ((o = opts_make(c, r->args, dd)) == NULL)
+		return;
+	if ((cmd = cmd_from_words(r->args + dd + 1, r->nargs - dd - 1)) == NULL) {
+		conn_error(c, PERR_BADREQ, "malformed command argument");
+		jobopts_unref(o);
+		return;
+	}
+	if (B->next_id > SIMQ_ID_MAX) {
+		conn_error(c, PERR_LIMIT, "job ids are exhausted");
+		jobopts_unref(o);
+		free(cmd);
+		return;
+	}
+	if ((o = opts_queue(c, o)) == NULL) {
+		free(cmd);
+		return;
+	}
+	id = B->next_id;
+	nb = jopts.delay_ms ? B->now + jopts.delay_ms : 0;
+	buf_init(&b);
+	rec_submit(&b, id, 1, o, &cmd, jopts.has_array ? &jopts.array : NULL,
+	    B->now, nb);
+	journal_put(REC_SUBMIT, &b);
+	job_submit(id, o, cmd, jopts.has_array ? &jopts.array : NULL, B->now,
+	    nb);
+	conn_reply(c, "OK %llu", (unsigned long long)id);
+}
+
+void
+h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	static struct proto_word	 words[SIMQ_WORDS_MAX];
+	struct jobopts			*o;
+	struct cmd			**cmds = NULL;
+	size_t				 n = 0, cap = 0, lineno = 0, i;
+	char				*p = body, *end = body + blen, *nl;
+	uint64_t			 first, nb;
+	struct buf			 b;
+
+	if ((o = opts_make(c, r->args, r->nargs)) == NULL)
+		return;
+	if (jopts.has_array) {
+		conn_error(c, PERR_BADREQ, "array= is not allowed in BATCH");
+		goto out;
+	}
+	for (; p < end; p = nl + 1) {
+		size_t len;
+		int nw;
+		lineno++;
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		len = (size_t)(nl - p);
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if ((nw = proto_split(p, len, words, SIMQ_WORDS_MAX)) < 0) {
+			conn_error(c, PERR_BODY, "line %zu: too many words",
+			    lineno);
+			goto out;
+		}
+		if (nw == 0)
+			continue;	/* blank lines are skipped */
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			cmds = realloc(cmds, cap * sizeof *cmds);
+			if (cmds == NULL)
+				fatal("batch: out of memory");
+		}
+		if ((cmds[n] = cmd_from_words(words, nw)) == NULL) {
+			conn_error(c, PERR_BODY, "line %zu: malformed argument",
+			    lineno);
+			goto out;
+		}
+		n++;
+	}
+	if (n == 0) {
+		conn_error(c, PERR_BODY, "the batch holds no command");
+		goto out;
+	}
+	if (B->next_id + n - 1 > SIMQ_ID_MAX) {
+		conn_error(c, PERR_LIMIT, "job ids are exhausted");
+		goto out;
+	}
+	if ((o = opts_queue(c, o)) == NULL)
+		goto out;
+	first = B->next_id;
+	nb = jopts.delay_ms ? B->now + jopts.delay_ms : 0;
+	buf_init(&b);
+	rec_submit(&b, first, (uint32_t)n, o, cmds, NULL, B->now, nb);
+	journal_put(REC_SUBMIT, &b);
+	for (i = 0; i < n; i++) {
+		o->refs++;
+		job_submit(first + i, o, cmds[i], NULL, B->now, nb);
+	}
+	conn_reply(c, "OK %llu %zu", (unsigned long long)first, n);
+	n = 0;		/* the jobs own the commands now */
+out:
+	for (i = 0; i < n; i++)
+		free(cmds[i]);
+	free(cmds);
+	jobopts_unref(o);
+}
+
+void
+h_cancel_retry(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	struct simq_id	*ids;
+	struct job	*j;
+	uint64_t	 n = 0;
+	int		 i;
+
+	if ((ids = parse_ids(c, r->args, r->nargs)) == NULL)
+		return;
+	for (i = 0; i < r->nargs; i++) {
+		char id[32];
+		int st;
+		if (lookup_id(&ids[i]) != NULL)
+			continue;
+		proto_format_id(id, ids[i].id, ids[i].index);
+		if (lookup_pending_task(&ids[i], &st) != NULL)
+			conn_error(c, PERR_STATE, "task %s has not started; "
+			    "only started tasks, or the whole array, can be "
+			    "changed; nothing was changed", id);
+		else
+			conn_error(c, PERR_NOTFOUND, "no job %s; nothing was "
+			    "changed", id);
+		free(ids);
+		return;
+	}
+	for (i = 0; i < r->nargs; i++) {
+		if ((j = lookup_id(&ids[i])) == NULL)
+			continue;	/* gone with an earlier one's array */
+		n += r->cmd == CMD_CANCEL ? job_cancel(j, "canceled") :
+		    job_retry(j);
+	}
+	free(ids);
+	conn_reply(c, "OK %llu", (unsigned long long)n);
+	timers_arm();
+}
+
+void
+h_pause_resume(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	struct queue	*q;
+	struct buf	 b;
+	int		 pause = r->cmd == CMD_PAUSE;
+
+	if (!proto_name_ok(r->args[0].p, r->args[0].len)) {
+		conn_error(c, PERR_BADREQ, "bad queue name");
+		return;
+	}
+	if ((q = queue_get(r->args[0].p, r->args[0].len, 1)) == NULL) {
+		conn_error(c, PERR_LIMIT, "too many queues (limit %d)",
+		    SIMQ_QUEUES_MAX);
+		return;
+	}
+	if (q->paused != pause) {
+		q->paused = pause;
+		buf_init(&b);
+		rec_queue(&b, q);
+		journal_put(pause ? REC_PAUSE : REC_RESUME, &b);
+		if (!pause)
+			B->want_dispatch = 1;
+	}
+	conn_reply(c, "OK");
+}

@@ -1,0 +1,453 @@
+/*
+ * cmd_worker.c: what workers send: WORKER, TAKE, HEARTBEAT, FINISH, FAIL,
+ * RELEASE.
+ *
+ * Taking is leasing: a job handed out in a TAKE reply is running, with a
+ * new attempt number, before the reply exists, and the lease is journaled
+ * in the same commit.  Reports are fenced by attempt: only the worker
+ * holding the current attempt may end it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "simqd.h"
+#include "log.h"
+
+/* Queues one TAKE may name: a worker's ordered list, not a catalogue. */
+#define TAKE_QUEUES_MAX	64
+
+/* Lease lengths a worker may ask for. */
+#define LEASE_MIN_MS	1000
+#define LEASE_MAX_MS	3600000
+
+static struct worker *
+need_worker(struct conn *c)
+{
+	if (c->worker == NULL)
+		conn_error(c, PERR_STATE, "send WORKER NAME first");
+	return c->worker;
+}
+
+/* Checks a TAKE's queue list: comma-separated valid names. */
+static int
+queues_ok(const char *s, size_t len)
+{
+	size_t	i = 0, start = 0;
+	int	n = 0;
+
+	for (i = 0; i <= len; i++) {
+		if (i == len || s[i] == ',') {
+			if (!proto_name_ok(s + start, i - start) ||
+			    ++n > TAKE_QUEUES_MAX)
+				return 0;
+			start = i + 1;
+		}
+	}
+	return 1;
+}
+
+void
+h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	struct proto_word	 k, v;
+	struct worker		*w;
+	uint64_t		 slots = 0, lease = B->cfg.default_lease_ms, pid = 0;
+	char			*host = NULL, *queues = NULL, name[SIMQ_NAME_MAX + 1];
+	int			 i;
+	long			 n;
+
+	if (!proto_worker_name_ok(r->args[0].p, r->args[0].len)) {
+		conn_error(c, PERR_BADREQ, "bad worker name: use 1-%d of "
+		    "[A-Za-z0-9._:@-]", SIMQ_NAME_MAX);
+		return;
+	}
+	for (i = 1; i < r->nargs; i++) {
+		if (proto_kv(&r->args[i], &k, &v) < 0)
+			goto bad;
+		if (proto_word_is(&k, "host")) {
+			if ((n = proto_decode(v.p, v.len)) <= 0 ||
+			    n > SIMQ_NAME_MAX * 2)
+				goto bad;
+			free(host);
+			host = xstrndup(v.p, (size_t)n);
+		} else if (proto_word_is(&k, "slots")) {
+			if (arg_u64(&v, 1000000, &slots) < 0)
+				goto bad;
+		} else if (proto_word_is(&k, "lease")) {
+			if (arg_u64(&v, LEASE_MAX_MS, &lease) < 0 ||
+			    lease < LEASE_MIN_MS)
+				goto bad;
+		} else if (proto_word_is(&k, "pid")) {
+			if (arg_u64(&v, UINT32_MAX, &pid) < 0)
+				goto bad;
+		} else if (proto_word_is(&k, "queues")) {
+			if (!queues_ok(v.p, v.len))
+				goto bad;
+			free(queues);
+			queues = xstrndup(v.p, v.len);
+		} else
+			goto bad;
+	}
+	memcpy(name, r->args[0].p, r->args[0].len);
+	name[r->args[0].len] = '\0';
+	w = worker_get(name, 1);
+	if (c->worker != NULL && c->worker != w)
+		worker_detach(c->worker);	/* renamed itself */
+	if (host != NULL) {
+		free(w->host);
+		w->host = host;
+		host = NULL;
+	}
+	free(w->queues);
+	w->queues = queues;
+	w->slots = (uint32_t)slots;
+	w->pid = (uint32_t)pid;
+	w->lease_ms = lease;
+	worker_attach(w, c);
+	log_info("worker %s connected from %s (%u slots, %u running)", w->name,
+	    c->peer, w->slots, w->njobs);
+	conn_reply(c, "OK %llu", (unsigned long long)lease);
+	return;
+bad:
+	free(host);
+	free(queues);
+	conn_error(c, PERR_BADREQ, "bad option '%.*s': use host=H slots=N "
+	    "lease=MS pid=P queues=Q,Q", (int)(r->args[i].len > 40 ? 40 : r->args[i].len),
+	    r->args[i].p);
+}
+
+/*
+ * Tries to answer a TAKE: drops first, then up to max jobs from the queues
+ * in order.  Returns 1 if it replied, 0 if there was nothing (and final is
+ * not set).
+ */
+int
+take_serve(struct conn *c, struct take_arg *t, int final)
+{
+	/* A client that has closed its side will never run a job, and a
+	 * worker that lost a lease and has said nothing since may be frozen:
+	 * neither gets one (only its drops). */
+	if (c->eof || (c->worker != NULL && c->worker->suspect))
+		t->max = 0;
+	struct worker	*w = c->worker;
+	struct job	*got[SIMQ_TAKE_MAX];
+	struct evbuffer	*o, *items;
+	uint32_t	 n = 0;
+	int		 ndrops, i;
+	const char	*s = t->queues, *comma;
+
+	if (w == NULL) {	/* detached by a newer connection */
+		conn_error(c, PERR_STATE, "this worker reconnected elsewhere");
+		return 1;
+	}
+	while (n < t->max) {
+		size_t len;
+		struct queue *q;
+		struct job *j;
+		comma = strchr(s, ',');
+		len = comma ? (size_t)(comma - s) : strlen(s);
+		q = queue_get(s, len, 0);
+		if (q != NULL && !q->paused) {
+			while (n < t->max && (j = queue_take(q)) != NULL) {
+				job_lease(j, w, j->attempts + 1, B->now,
+				    B->now + w->lease_ms);
+				got[n++] = j;
+			}
+		}
+		if (comma == NULL)
+			break;
+		s = comma + 1;
+	}
+	if (n == 0 && w->drops == NULL && !final)
+		return 0;
+	items = evbuffer_new();
+	ndrops = reply_drops(items, w);
+	for (i = 0; i < (int)n; i++)
+		reply_take(items, got[i]);
+	o = conn_outbuf(c);
+	evbuffer_add_printf(o, "ITEMS %d\r\n", ndrops + (int)n);
+	evbuffer_add_buffer(o, items);
+	evbuffer_free(items);
+	conn_reply_done(c);
+	w->seen = B->now;
+	return 1;
+}
+
+void
+h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	struct worker	*w;
+	struct take_arg	*t;
+	uint64_t	 max, wait;
+
+	if ((w = need_worker(c)) == NULL)
+		return;
+	if (arg_u64(&r->args[0], SIMQ_TAKE_MAX, &max) < 0 || max == 0) {
+		conn_error(c, PERR_BADREQ, "MAX must be 1-%d", SIMQ_TAKE_MAX);
+		return;
+	}
+	if (arg_u64(&r->args[1], SIMQ_MS_MAX, &wait) < 0) {
+		conn_error(c, PERR_BADREQ, "bad WAIT-MS");
+		return;
+	}
+	if (!queues_ok(r->args[2].p, r->args[2].len)) {
+		conn_error(c, PERR_BADREQ, "bad queue list: up to %d names of "
+		    "[A-Za-z0-9._-], comma-separated", TAKE_QUEUES_MAX);
+		return;
+	}
+	t = xcalloc(1, sizeof *t);
+	t->max = (uint32_t)max;
+	t->queues = xstrndup(r->args[2].p, r->args[2].len);
+	if (take_serve(c, t, wait == 0)) {
+		free(t->queues);
+		free(t);
+		return;
+	}
+	cmd_park(c, CMD_TAKE, wait, t);
+}
+
+/* Parses "ID:ATTEMPT". */
+static int
+parse_held(const struct proto_word *w, struct simq_id *id, uint64_t *attempt)
+{
+	const char	*colon = memchr(w->p, ':', w->len);
+
+	if (colon == NULL)
+		return -1;
+	if (proto_parse_id(w->p, (size_t)(colon - w->p), id) < 0)
+		return -1;
+	return proto_parse_u64(colon + 1, w->len - (size_t)(colon - w->p) - 1,
+	    UINT32_MAX, attempt);
+}
+
+void
+h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	struct worker	*w;
+	struct evbuffer	*items, *pend, *o;
+	struct simq_id	 id;
+	uint64_t	 att;
+	struct job	*j;
+	struct drop	*d;
+	int		 i, n = 0, nd;
+
+	if ((w = need_worker(c)) == NULL)
+		return;
+	for (i = 0; i < r->nargs; i++) {
+		if (parse_held(&r->args[i], &id, &att) < 0) {
+			conn_error(c, PERR_BADREQ, "bad ID:ATTEMPT '%.*s'",
+			    (int)(r->args[i].len > 40 ? 40 : r->args[i].len),
+			    r->args[i].p);
+			return;
+		}
+	}
+	items = evbuffer_new();
+	for (i = 0; i < r->nargs; i++) {
+		const char *why;
+		parse_held(&r->args[i], &id, &att);
+		j = lookup_id(&id);
+		if (j != NULL && j->state == JS_RUNNING && j->run->w == w &&
+		    j->attempts == att) {
+			j->due = B->now + w->lease_ms;
+			heap_fix(&B->timers, j);
+			continue;
+		}
+		/* Already among the pending drops? Then it is said there. */
+		for (d = w->drops; d != NULL; d = d->next)
+			if (d->id == id.id && d->index == id.index &&
+			    d->attempt == att)
+				break;
+		if (d != NULL)
+			continue;
+		why = j == NULL ? "unknown" : j->state == JS_CANCELED ?
+		    "canceled" : "stale";
+		evbuffer_add_printf(items, "drop");
+		reply_id(items, "id", id.id, id.index);
+		evbuffer_add_printf(items, " attempt=%llu reason=%s\r\n",
+		    (unsigned long long)att, why);
+		n++;
+	}
+	pend = evbuffer_new();
+	nd = reply_drops(pend, w);
+	o = conn_outbuf(c);
+	evbuffer_add_printf(o, "ITEMS %d\r\n", n + nd);
+	evbuffer_add_buffer(o, pend);
+	evbuffer_add_buffer(o, items);
+	evbuffer_free(pend);
+	evbuffer_free(items);
+	conn_reply_done(c);
+	w->seen = B->now;
+	timers_arm();
+}
+
+/* The running attempt named by args[0] and args[1], if it is this
+ * worker's current one; else replies with the error and returns NULL. */
+static struct job *
+current_attempt(struct conn *c, struct proto_req *r)
+{
+	struct simq_id	 id;
+	uint64_t	 att;
+	struct job	*j;
+
+	if (need_worker(c) == NULL)
+		return NULL;
+	if (proto_parse_id(r->args[0].p, r->args[0].len, &id) < 0 ||
+	    arg_u64(&r->args[1], UINT32_MAX, &att) < 0) {
+		conn_error(c, PERR_BADREQ, "usage: %s",
+		    proto_cmd_info(r->cmd)->usage);
+		return NULL;
+	}
+	if ((j = lookup_id(&id)) == NULL || j->kind == JK_ARRAY) {
+		conn_error(c, PERR_NOTFOUND, "no job %.*s",
+		    (int)r->args[0].len, r->args[0].p);
+		return NULL;
+	}
+	if (j->state != JS_RUNNING || j->run->w != c->worker ||
+	    j->attempts != att) {
+		conn_error(c, PERR_STALE, "attempt %llu is not the current "
+		    "attempt of this worker (job is %s, attempt %u)",
+		    (unsigned long long)att, proto_state_name(j->state),
+		    j->attempts);
+		return NULL;
+	}
+	return j;
+}
+
+/* Ends the running attempt of j with res and replies with its state. */
+static void
+attempt_end(struct conn *c, struct job *j, struct result *res, int ok)
+{
+	if (res->worker == NULL)
+		res->worker = xstrdup(c->worker->name);
+	if (res->host == NULL && c->worker->host != NULL)
+		res->host = xstrdup(c->worker->host);
+	job_end_attempt(j, res, ok);
+	conn_reply(c, "OK %s", proto_state_name(j->state));
+	timers_arm();
+}
+
+void
+h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	struct proto_word	 k, v;
+	struct result		*res;
+	struct job		*j;
+	uint64_t		 val, out = 0, err = 0, pay = 0;
+	int			 i, have_exit = 0, have_sig = 0;
+	long			 n;
+
+	if ((j = current_attempt(c, r)) == NULL)
+		return;
+	res = xcalloc(1, sizeof *res);
+	res->exit = -1;
+	for (i = 2; i < r->nargs; i++) {
+		if (proto_kv(&r->args[i], &k, &v) < 0)
+			goto bad;
+		if (proto_word_is(&k, "outpath")) {
+			if ((n = proto_decode(v.p, v.len)) < 0 ||
+			    memchr(v.p, '\0', (size_t)n) != NULL)
+				goto bad;
+			free(res->outpath);
+			res->outpath = n ? xstrndup(v.p, (size_t)n) : NULL;
+			continue;
+		}
+		if (arg_u64(&v, UINT64_MAX, &val) < 0)
+			goto bad;
+		if (proto_word_is(&k, "exit") && val <= 255) {
+			res->exit = (int32_t)val;
+			have_exit = 1;
+		} else if (proto_word_is(&k, "signal") && val > 0 && val < 128) {
+			res->sig = (int32_t)val;
+			have_sig = 1;
+		} else if (proto_word_is(&k, "timedout") && val <= 1)
+			res->timedout = (uint32_t)val;
+		else if (proto_word_is(&k, "start"))
+			res->started = val;
+		else if (proto_word_is(&k, "end"))
+			res->ended = val;
+		else if (proto_word_is(&k, "utime"))
+			res->utime = val;
+		else if (proto_word_is(&k, "stime"))
+			res->stime = val;
+		else if (proto_word_is(&k, "maxrss"))
+			res->maxrss = val;
+		else if (proto_word_is(&k, "out") && val <= SIMQ_TAIL_MAX)
+			out = val;
+		else if (proto_word_is(&k, "err") && val <= SIMQ_TAIL_MAX)
+			err = val;
+		else if (proto_word_is(&k, "res") && val <= SIMQ_PAYLOAD_MAX)
+			pay = val;
+		else
+			goto bad;
+	}
+	if (have_exit == have_sig) {
+		conn_error(c, PERR_BADREQ, "give exactly one of exit=N and "
+		    "signal=N");
+		result_free(res);
+		return;
+	}
+	if (out + err + pay != blen) {
+		conn_error(c, PERR_BODY, "body is %zu bytes but out+err+res is "
+		    "%llu", blen, (unsigned long long)(out + err + pay));
+		result_free(res);
+		return;
+	}
+	/* Times the worker did not give: the lease's start, and now. */
+	if (res->started == 0)
+		res->started = j->run->started;
+	if (res->ended == 0)
+		res->ended = B->now;
+	res->outlen = (uint32_t)out;
+	res->errlen = (uint32_t)err;
+	res->reslen = (uint32_t)pay;
+	if (blen) {
+		res->data = xmalloc(blen);
+		memcpy(res->data, body, blen);
+	}
+	attempt_end(c, j, res, have_exit && res->exit == 0 && !res->timedout);
+	return;
+bad:
+	conn_error(c, PERR_BADREQ, "bad report value '%.*s'",
+	    (int)(r->args[i].len > 40 ? 40 : r->args[i].len), r->args[i].p);
+	result_free(res);
+}
+
+void
+h_fail(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	struct result	*res;
+	struct job	*j;
+	long		 n;
+
+	if ((j = current_attempt(c, r)) == NULL)
+		return;
+	if ((n = proto_decode(r->args[2].p, r->args[2].len)) < 0 ||
+	    n > SIMQ_REASON_MAX || memchr(r->args[2].p, '\0', (size_t)n)) {
+		conn_error(c, PERR_BADREQ, "bad REASON (an encoded word of at "
+		    "most %d bytes)", SIMQ_REASON_MAX);
+		return;
+	}
+	res = xcalloc(1, sizeof *res);
+	res->exit = -1;
+	res->started = j->run->started;
+	res->ended = B->now;
+	res->reason = xstrndup(r->args[2].p, (size_t)n);
+	attempt_end(c, j, res, 0);
+}
+
+void
+h_release(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	struct job	*j;
+
+	if ((j = current_attempt(c, r)) == NULL)
+		return;
+	job_requeue(j, 0, 0);
+	conn_reply(c, "OK %s", proto_state_name(j->state));
+	timers_arm();
+}

@@ -1,0 +1,352 @@
+/*
+ * reply.c: how the broker writes what it knows, and finds what ids name.
+ *
+ * Items are lines of "key=value" words (values percent-encoded), then, for
+ * a job, "--" and its arguments; an array's tasks get "{}" replaced by
+ * their index here, when they are written, not when they are stored.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "simqd.h"
+#include "log.h"
+
+/* Appends " key=" and s encoded as a word. */
+void
+reply_word(struct evbuffer *o, const char *key, const void *s, size_t len)
+{
+	static char	*tmp;
+	static size_t	 cap;
+	size_t		 n;
+
+	if (cap < PROTO_ENC_MAX(len) + 1) {
+		free(tmp);
+		cap = PROTO_ENC_MAX(len) + 1;
+		tmp = xmalloc(cap);
+	}
+	n = proto_encode(tmp, s, len);
+	if (key != NULL)
+		evbuffer_add_printf(o, " %s=", key);
+	else
+		evbuffer_add(o, " ", 1);
+	evbuffer_add(o, tmp, n);
+}
+
+void
+reply_str(struct evbuffer *o, const char *key, const char *s)
+{
+	if (s != NULL)
+		reply_word(o, key, s, strlen(s));
+}
+
+void
+reply_num(struct evbuffer *o, const char *key, uint64_t v)
+{
+	evbuffer_add_printf(o, " %s=%llu", key, (unsigned long long)v);
+}
+
+/* Writes " -- ARG..." with, for a task, every "{}" replaced by its
+ * index. */
+void
+reply_argv(struct evbuffer *o, const struct job *j)
+{
+	const struct cmd	*c = j->kind == JK_TASK ? j->parent->cmd : j->cmd;
+	const char		*p = c->data, *q;
+	char			 idx[16];
+	uint32_t		 i;
+	struct buf		 b;
+
+	evbuffer_add(o, " --", 3);
+	snprintf(idx, sizeof idx, "%u", j->index);
+	buf_init(&b);
+	for (i = 0; i < c->argc; i++) {
+		size_t len = strlen(p);
+		if (j->kind != JK_TASK || strstr(p, "{}") == NULL) {
+			reply_word(o, NULL, p, len);
+		} else {
+			buf_reset(&b);
+			for (q = p; *q != '\0'; q++) {
+				if (q[0] == '{' && q[1] == '}') {
+					buf_put(&b, idx, strlen(idx));
+					q++;
+				} else
+					buf_put_u8(&b, (uint8_t)*q);
+			}
+			reply_word(o, NULL, b.p, b.len);
+		}
+		p += len + 1;
+	}
+	buf_free(&b);
+}
+
+void
+reply_id(struct evbuffer *o, const char *key, uint64_t id, uint32_t index)
+{
+	char	buf[32];
+
+	proto_format_id(buf, id, index);
+	evbuffer_add_printf(o, " %s=%s", key, buf);
+}
+
+/* A "job" or "array" status item, without its line end. */
+void
+reply_status(struct evbuffer *o, const struct job *j)
+{
+	const struct jobopts	*op = j->opts;
+	const struct result	*r = j->res;
+	int			 s;
+
+	if (j->kind == JK_ARRAY) {
+		const struct array *a = j->arr;
+		char spec[64];
+		evbuffer_add_printf(o, "array");
+		reply_id(o, "id", j->id, SIMQ_NOINDEX);
+		evbuffer_add_printf(o, " state=%s",
+		    proto_state_name(job_array_state(j)));
+		reply_str(o, "q", op->q->name);
+		evbuffer_add_printf(o, " pri=%lld", (long long)op->prio);
+		reply_num(o, "tasks", a->ntasks);
+		for (s = 0; s < JS__COUNT; s++)
+			reply_num(o, proto_state_name(s), a->count[s]);
+		if (a->spec.maxrun)
+			snprintf(spec, sizeof spec, "%u-%u:%u%%%u",
+			    a->spec.first, a->spec.last, a->spec.step,
+			    a->spec.maxrun);
+		else
+			snprintf(spec, sizeof spec, "%u-%u:%u", a->spec.first,
+			    a->spec.last, a->spec.step);
+		reply_str(o, "spec", spec);
+	} else {
+		evbuffer_add_printf(o, "job");
+		reply_id(o, "id", j->id, j->index);
+		evbuffer_add_printf(o, " state=%s", proto_state_name(j->state));
+		reply_str(o, "q", op->q->name);
+		evbuffer_add_printf(o, " pri=%lld", (long long)op->prio);
+		reply_num(o, "attempts", j->attempts);
+	}
+	reply_num(o, "retries", op->retries);
+	reply_str(o, "name", op->name);
+	reply_num(o, "submitted", j->submitted);
+	if (j->run != NULL) {
+		reply_num(o, "started", j->run->started);
+		reply_str(o, "worker", j->run->w->name);
+		reply_str(o, "host", j->run->w->host);
+	}
+	if (r != NULL) {
+		if (j->run == NULL && r->started)
+			reply_num(o, "started", r->started);
+		if ((j->kind == JK_ARRAY || job_finished(j)) && r->finished)
+			reply_num(o, "finished", r->finished);
+		if (r->exit >= 0)
+			reply_num(o, "exit", (uint64_t)r->exit);
+		if (r->sig > 0)
+			reply_num(o, "signal", (uint64_t)r->sig);
+		if (r->timedout)
+			reply_num(o, "timedout", 1);
+		if (j->run == NULL) {
+			reply_str(o, "worker", r->worker);
+			reply_str(o, "host", r->host);
+		}
+		reply_str(o, "reason", r->reason);
+		reply_str(o, "outpath", r->outpath);
+		if (r->maxrss)
+			reply_num(o, "maxrss", r->maxrss);
+		if (r->utime || r->stime) {
+			reply_num(o, "utime", r->utime);
+			reply_num(o, "stime", r->stime);
+		}
+	}
+	if (j->ndeps_left > 0 && op->ndeps > 0) {
+		uint32_t i;
+		evbuffer_add_printf(o, " after=");
+		for (i = 0; i < op->ndeps; i++) {
+			char id[32];
+			proto_format_id(id, op->deps[i].id, op->deps[i].index);
+			evbuffer_add_printf(o, "%s%s", i ? "," : "", id);
+		}
+	}
+	if (j->state == JS_WAITING && j->due > B->now)
+		reply_num(o, "due", j->due);
+	reply_argv(o, j);
+}
+
+/* A job item for TAKE: everything the worker needs to run it. */
+void
+reply_take(struct evbuffer *o, const struct job *j)
+{
+	const struct jobopts	*op = j->opts;
+	uint32_t		 i;
+
+	evbuffer_add_printf(o, "job");
+	reply_id(o, "id", j->id, j->index);
+	reply_num(o, "attempt", j->attempts);
+	reply_str(o, "q", op->q->name);
+	reply_num(o, "timeout", op->timeout_ms);
+	if (j->kind == JK_TASK)
+		reply_num(o, "index", j->index);
+	reply_str(o, "name", op->name);
+	reply_str(o, "cwd", op->cwd);
+	reply_str(o, "output", op->output);
+	for (i = 0; i < op->nenv; i++)
+		reply_str(o, "env", op->env[i]);
+	reply_argv(o, j);
+	evbuffer_add(o, "\r\n", 2);
+}
+
+/* A status item for a task that has no record yet. */
+void
+reply_pending_task(struct evbuffer *o, const struct job *a,
+    const struct simq_id *id, int state)
+{
+	evbuffer_add_printf(o, "job");
+	reply_id(o, "id", id->id, id->index);
+	evbuffer_add_printf(o, " state=%s", proto_state_name(state));
+	reply_str(o, "q", a->opts->q->name);
+	evbuffer_add_printf(o, " pri=%lld attempts=0", (long long)a->opts->prio);
+	reply_num(o, "retries", a->opts->retries);
+	reply_str(o, "name", a->opts->name);
+	reply_num(o, "submitted", a->submitted);
+	{
+		struct job t;
+		memset(&t, 0, sizeof t);
+		t.kind = JK_TASK;
+		t.parent = (struct job *)a;
+		t.index = id->index;
+		reply_argv(o, &t);
+	}
+}
+
+void
+reply_status_items(struct conn *c, struct simq_id *ids, int n)
+{
+	struct evbuffer	*o = conn_outbuf(c);
+	struct job	*j;
+	int		 i;
+
+	evbuffer_add_printf(o, "ITEMS %d\r\n", n);
+	for (i = 0; i < n; i++) {
+		int st;
+		struct job *a;
+		if ((j = lookup_id(&ids[i])) != NULL)
+			reply_status(o, j);
+		else if ((a = lookup_pending_task(&ids[i], &st)) != NULL)
+			reply_pending_task(o, a, &ids[i], st);
+		else {
+			evbuffer_add_printf(o, "missing");
+			reply_id(o, "id", ids[i].id, ids[i].index);
+		}
+		evbuffer_add(o, "\r\n", 2);
+	}
+	conn_reply_done(c);
+}
+
+/* Writes the worker's pending drops as items; returns how many.  They are
+ * forgotten once written: the reply carries them. */
+int
+reply_drops(struct evbuffer *o, struct worker *w)
+{
+	struct drop	*d;
+	int		 n = 0;
+
+	while ((d = w->drops) != NULL) {
+		w->drops = d->next;
+		evbuffer_add_printf(o, "drop");
+		reply_id(o, "id", d->id, d->index);
+		evbuffer_add_printf(o, " attempt=%u reason=%s\r\n", d->attempt,
+		    d->reason);
+		free(d);
+		n++;
+	}
+	return n;
+}
+
+int
+arg_u64(const struct proto_word *w, uint64_t max, uint64_t *v)
+{
+	return proto_parse_u64(w->p, w->len, max, v);
+}
+
+/* Parses ids into a new array; NULL (with an error reply sent) if one is
+ * malformed. */
+struct simq_id *
+parse_ids(struct conn *c, struct proto_word *w, int n)
+{
+	struct simq_id	*ids = xcalloc((size_t)n, sizeof *ids);
+	int		 i;
+
+	for (i = 0; i < n; i++) {
+		if (proto_parse_id(w[i].p, w[i].len, &ids[i]) < 0) {
+			conn_error(c, PERR_BADREQ, "bad job id '%.*s'",
+			    (int)(w[i].len > 40 ? 40 : w[i].len), w[i].p);
+			free(ids);
+			return NULL;
+		}
+	}
+	return ids;
+}
+
+struct job *
+lookup_id(const struct simq_id *id)
+{
+	return idmap_get(id->id, id->index);
+}
+
+/*
+ * For a task id with no record yet: its array, if the index is one of the
+ * array's tasks not yet materialised, and the state the task is in (that
+ * of the array's pending block, or of its canceled or failed rest).
+ */
+struct job *
+lookup_pending_task(const struct simq_id *id, int *state)
+{
+	struct job		*a;
+	const struct array	*arr;
+	uint64_t		 pos;
+
+	if (id->index == SIMQ_NOINDEX ||
+	    (a = idmap_get(id->id, SIMQ_NOINDEX)) == NULL ||
+	    a->kind != JK_ARRAY)
+		return NULL;
+	arr = a->arr;
+	if (id->index < arr->spec.first || id->index > arr->spec.last ||
+	    (id->index - arr->spec.first) % arr->spec.step != 0)
+		return NULL;
+	pos = (id->index - arr->spec.first) / arr->spec.step;
+	if (pos < arr->cursor)
+		return NULL;
+	*state = pos < arr->cut ? a->state : arr->cut_state;
+	return a;
+}
+
+/* The state of whatever id names, or -1 if nothing. */
+int
+id_state(const struct simq_id *id)
+{
+	struct job	*j = lookup_id(id);
+	int		 st;
+
+	if (j != NULL)
+		return j->kind == JK_ARRAY ? job_array_state(j) : j->state;
+	if (lookup_pending_task(id, &st) != NULL)
+		return st;
+	return -1;
+}
+
+int
+all_finished(struct simq_id *ids, int n)
+{
+	int	i, st;
+
+	for (i = 0; i < n; i++) {
+		if ((st = id_state(&ids[i])) < 0)
+			continue;	/* missing: nothing to wait for */
+		if (st != JS_DONE && st != JS_FAILED && st != JS_CANCELED)
+			return 0;
+	}
+	return 1;
+}
