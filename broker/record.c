@@ -20,16 +20,16 @@ put_opts(struct buf *b, const struct jobopts *o)
 {
 	uint32_t	i;
 
-	buf_put_str(b, o->q->name, strlen(o->q->name));
+	buf_put_vstr(b, o->q->name, strlen(o->q->name));
 	buf_put_i64(b, o->prio);
 	buf_put_u64(b, o->timeout_ms);
 	buf_put_u32(b, o->retries);
-	buf_put_str(b, o->name, o->name ? strlen(o->name) : 0);
-	buf_put_str(b, o->cwd, o->cwd ? strlen(o->cwd) : 0);
-	buf_put_str(b, o->output, o->output ? strlen(o->output) : 0);
+	buf_put_vstr(b, o->name, o->name ? strlen(o->name) : 0);
+	buf_put_vstr(b, o->cwd, o->cwd ? strlen(o->cwd) : 0);
+	buf_put_vstr(b, o->output, o->output ? strlen(o->output) : 0);
 	buf_put_u32(b, o->nenv);
 	for (i = 0; i < o->nenv; i++)
-		buf_put_str(b, o->env[i], strlen(o->env[i]));
+		buf_put_vstr(b, o->env[i], strlen(o->env[i]));
 	buf_put_u32(b, o->ndeps);
 	for (i = 0; i < o->ndeps; i++) {
 		buf_put_u64(b, o->deps[i].id);
@@ -40,8 +40,8 @@ put_opts(struct buf *b, const struct jobopts *o)
 static void
 put_cmd(struct buf *b, const struct cmd *c)
 {
-	buf_put_u32(b, c->argc);
-	buf_put_str(b, c->data, c->len);
+	buf_put_uv(b, c->argc);
+	buf_put_vstr(b, c->data, c->len);
 }
 
 static void
@@ -79,14 +79,14 @@ rec_lease(struct buf *b, const struct job *j, const char *worker,
 	buf_put_u64(b, j->id);
 	buf_put_u32(b, j->index);
 	buf_put_u32(b, j->attempts);
-	buf_put_str(b, worker, strlen(worker));
-	buf_put_str(b, host, strlen(host));
+	buf_put_vstr(b, worker, strlen(worker));
+	buf_put_vstr(b, host, strlen(host));
 	buf_put_u64(b, j->run->started);
 	buf_put_u64(b, lease_ms);
 }
 
-static void	put_result_v(struct buf *, const struct result *);
-static struct result *get_result_v(struct rbuf *);
+static void	put_result(struct buf *, const struct result *);
+static struct result *get_result(struct rbuf *);
 
 /* After job_finish moved j: its new state, backoff end and result. */
 void
@@ -97,7 +97,7 @@ rec_finish(struct buf *b, const struct job *j)
 	buf_put_u32(b, j->attempts);
 	buf_put_u8(b, j->state);
 	buf_put_u64(b, j->due);
-	put_result_v(b, j->res);
+	put_result(b, j->res);
 }
 
 void
@@ -124,7 +124,7 @@ rec_event(struct buf *b, const struct job *j)
 void
 rec_queue(struct buf *b, const struct queue *q)
 {
-	buf_put_str(b, q->name, strlen(q->name));
+	buf_put_vstr(b, q->name, strlen(q->name));
 }
 
 /*
@@ -149,7 +149,7 @@ put_vstr0(struct buf *b, const char *s)
 
 /* The result of a job in a snapshot, in varints. */
 static void
-put_result_v(struct buf *b, const struct result *r)
+put_result(struct buf *b, const struct result *r)
 {
 	buf_put_uv(b, r->started);
 	buf_put_uv(b, r->ended);
@@ -194,8 +194,7 @@ rec_job(struct buf *b, const struct job *j)
 	buf_put_uv(b, j->due);
 	if (j->kind != JK_TASK) {
 		buf_put_uv(b, j->opts->snapno);
-		buf_put_uv(b, c->argc);
-		buf_put_vstr(b, c->data, c->len);
+		put_cmd(b, c);
 	}
 	if (j->kind == JK_ARRAY) {
 		const struct array *a = j->arr;
@@ -214,7 +213,7 @@ rec_job(struct buf *b, const struct job *j)
 		buf_put_uv(b, j->run->w->lease_ms);
 	}
 	if (j->res != NULL)
-		put_result_v(b, j->res);
+		put_result(b, j->res);
 }
 
 /* Appends a built record to the journal and frees the buffer. */
@@ -233,7 +232,7 @@ static char *
 get_str(struct rbuf *r, int optional)
 {
 	size_t		 n;
-	const char	*p = rbuf_str(r, &n);
+	const char	*p = rbuf_vstr(r, &n);
 
 	if (p == NULL || (optional && n == 0))
 		return NULL;
@@ -244,12 +243,33 @@ get_str(struct rbuf *r, int optional)
 	return xstrndup(p, n);
 }
 
+static struct cmd *
+get_cmd(struct rbuf *r)
+{
+	uint64_t	 argc = rbuf_uv(r);
+	uint32_t	 k = 0;
+	size_t		 n, i;
+	const char	*p = rbuf_vstr(r, &n);
+
+	if (p == NULL || n == 0 || n > UINT32_MAX)
+		goto bad;
+	for (i = 0; i < n; i++)
+		if (p[i] == '\0')
+			k++;
+	if (argc == 0 || k != argc || p[n - 1] != '\0')
+		goto bad;
+	return cmd_new(p, (uint32_t)n, (uint32_t)argc);
+bad:
+	r->err = 1;
+	return NULL;
+}
+
 static struct jobopts *
 get_opts(struct rbuf *r)
 {
 	struct jobopts	*o = xcalloc(1, sizeof *o);
 	size_t		 n;
-	const char	*qn = rbuf_str(r, &n);
+	const char	*qn = rbuf_vstr(r, &n);
 	uint32_t	 i;
 
 	o->refs = 1;
@@ -286,25 +306,6 @@ get_opts(struct rbuf *r)
 		}
 	}
 	return o;
-}
-
-static struct cmd *
-get_cmd(struct rbuf *r)
-{
-	uint32_t	 argc = rbuf_u32(r), k = 0;
-	size_t		 n, i;
-	const char	*p = rbuf_str(r, &n);
-
-	if (p == NULL)
-		return NULL;
-	for (i = 0; i < n; i++)
-		if (p[i] == '\0')
-			k++;
-	if (argc == 0 || k != argc || p[n - 1] != '\0') {
-		r->err = 1;
-		return NULL;
-	}
-	return cmd_new(p, (uint32_t)n, argc);
 }
 
 static int
@@ -418,7 +419,7 @@ apply_finish(struct rbuf *r)
 	struct job	*j;
 
 	due = rbuf_u64(r);
-	res = get_result_v(r);
+	res = get_result(r);
 	B->now = res->finished;
 	if (r->err || (j = find(id, index, 0)) == NULL ||
 	    j->kind == JK_ARRAY || j->state != JS_RUNNING ||
@@ -469,7 +470,7 @@ static int
 apply_queue(struct rbuf *r, int paused)
 {
 	size_t		 n;
-	const char	*name = rbuf_str(r, &n);
+	const char	*name = rbuf_vstr(r, &n);
 	struct queue	*q;
 
 	if (name == NULL || !proto_name_ok(name, n) ||
@@ -526,23 +527,8 @@ apply_opts(struct rbuf *r)
 	return 0;
 }
 
-static char *
-get_vstr(struct rbuf *r, int optional)
-{
-	size_t		 n;
-	const char	*p = rbuf_vstr(r, &n);
-
-	if (p == NULL || (optional && n == 0))
-		return NULL;
-	if (memchr(p, '\0', n) != NULL) {
-		r->err = 1;
-		return NULL;
-	}
-	return xstrndup(p, n);
-}
-
 static struct result *
-get_result_v(struct rbuf *r)
+get_result(struct rbuf *r)
 {
 	struct result	*res = xcalloc(1, sizeof *res);
 	const char	*p;
@@ -557,10 +543,10 @@ get_result_v(struct rbuf *r)
 	res->utime = rbuf_uv(r);
 	res->stime = rbuf_uv(r);
 	res->maxrss = rbuf_uv(r);
-	res->worker = get_vstr(r, 1);
-	res->host = get_vstr(r, 1);
-	res->outpath = get_vstr(r, 1);
-	res->reason = get_vstr(r, 1);
+	res->worker = get_str(r, 1);
+	res->host = get_str(r, 1);
+	res->outpath = get_str(r, 1);
+	res->reason = get_str(r, 1);
 	res->outlen = (uint32_t)rbuf_uv(r);
 	res->errlen = (uint32_t)rbuf_uv(r);
 	res->reslen = (uint32_t)rbuf_uv(r);
@@ -577,27 +563,6 @@ get_result_v(struct rbuf *r)
 		memcpy(res->data, p, n);
 	}
 	return res;
-}
-
-static struct cmd *
-get_cmd_v(struct rbuf *r)
-{
-	uint64_t	 argc = rbuf_uv(r);
-	uint32_t	 k = 0;
-	size_t		 n, i;
-	const char	*p = rbuf_vstr(r, &n);
-
-	if (p == NULL || n == 0 || n > UINT32_MAX)
-		goto bad;
-	for (i = 0; i < n; i++)
-		if (p[i] == '\0')
-			k++;
-	if (argc == 0 || k != argc || p[n - 1] != '\0')
-		goto bad;
-	return cmd_new(p, (uint32_t)n, (uint32_t)argc);
-bad:
-	r->err = 1;
-	return NULL;
 }
 
 /* Rebuilds one job, array or task from a snapshot record. */
@@ -646,7 +611,7 @@ apply_job(struct rbuf *r)
 			goto fail;
 		j->opts = snapopts[v];
 		j->opts->refs++;
-		if ((j->cmd = get_cmd_v(r)) == NULL)
+		if ((j->cmd = get_cmd(r)) == NULL)
 			goto fail;
 	}
 	if (j->kind == JK_ARRAY) {
@@ -670,13 +635,13 @@ apply_job(struct rbuf *r)
 			goto fail;
 	}
 	if (flags & RJ_RUN) {
-		wname = get_vstr(r, 0);
-		host = get_vstr(r, 1);
+		wname = get_str(r, 0);
+		host = get_str(r, 1);
 		started = rbuf_uv(r);
 		lease_ms = rbuf_uv(r);
 	}
 	if (flags & RJ_RES)
-		j->res = get_result_v(r);
+		j->res = get_result(r);
 	if (r->err || ((flags & RJ_RUN) != 0) != (j->state == JS_RUNNING) ||
 	    ((flags & RJ_RUN) && (wname == NULL || j->kind == JK_ARRAY)))
 		goto fail;

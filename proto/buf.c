@@ -97,13 +97,6 @@ buf_put_i64(struct buf *b, int64_t v)
 }
 
 void
-buf_put_str(struct buf *b, const void *p, size_t n)
-{
-	buf_put_u32(b, (uint32_t)n);
-	buf_put(b, p, n);
-}
-
-void
 buf_put_uv(struct buf *b, uint64_t v)
 {
 	buf_reserve(b, 10);
@@ -186,21 +179,6 @@ int64_t
 rbuf_i64(struct rbuf *r)
 {
 	return (int64_t)rbuf_u64(r);
-}
-
-const void *
-rbuf_str(struct rbuf *r, size_t *len)
-{
-	uint32_t	 n = rbuf_u32(r);
-	const void	*p;
-
-	*len = 0;
-	if (r->err)
-		return NULL;
-	if ((p = rbuf_bytes(r, n)) == NULL)
-		return NULL;
-	*len = n;
-	return p;
 }
 
 uint64_t

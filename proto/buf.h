@@ -32,8 +32,6 @@ void	buf_put_u16(struct buf *, uint16_t);
 void	buf_put_u32(struct buf *, uint32_t);
 void	buf_put_u64(struct buf *, uint64_t);
 void	buf_put_i64(struct buf *, int64_t);
-/* A byte string: u32 length, then the bytes. */
-void	buf_put_str(struct buf *, const void *, size_t);
 /* An unsigned LEB128 varint: 7 bits a byte, low first; 1 to 10 bytes.
  * Small numbers (counts, deltas, states) then take one byte. */
 void	buf_put_uv(struct buf *, uint64_t);
@@ -55,12 +53,11 @@ uint16_t	 rbuf_u16(struct rbuf *);
 uint32_t	 rbuf_u32(struct rbuf *);
 uint64_t	 rbuf_u64(struct rbuf *);
 int64_t		 rbuf_i64(struct rbuf *);
-/* A byte string written by buf_put_str: returns a pointer into the
- * reader's memory (not NUL-terminated) and its length in *len; NULL with
- * err set when truncated.  An empty string returns a non-NULL pointer. */
-const void	*rbuf_str(struct rbuf *, size_t *len);
 /* A varint; err is set for a truncated one or one beyond 64 bits. */
 uint64_t	 rbuf_uv(struct rbuf *);
+/* A byte string written by buf_put_vstr: returns a pointer into the
+ * reader's memory (not NUL-terminated) and its length in *len; NULL with
+ * err set when truncated.  An empty string returns a non-NULL pointer. */
 const void	*rbuf_vstr(struct rbuf *, size_t *len);
 /* Raw bytes. */
 const void	*rbuf_bytes(struct rbuf *, size_t n);
