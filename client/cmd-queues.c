@@ -116,15 +116,10 @@ cmd_queues_exec(int argc, char **argv)
 	if (r->kind != REPLY_ITEMS)
 		conn_die_reply(c, r, NULL);
 	if (cfg.json) {
-		buf_init(&b);
-		json_init(&j, &b, 1);
-		json_object(&j);
+		simq_json_begin(&j, &b);
 		json_key(&j, "queues");
 		queues_json_list(&j, r);
-		json_end(&j);
-		json_finish(&j);
-		simq_print_json(&b);
-		buf_free(&b);
+		simq_json_print(&j, &b);
 	} else
 		queues_print(r);
 	reply_free(r);

@@ -41,9 +41,7 @@ cmd_stats_exec(int argc, char **argv)
 		conn_die_reply(c, r, NULL);
 	it = &r->items[0];
 	if (cfg.json) {
-		buf_init(&b);
-		json_init(&j, &b, 1);
-		json_object(&j);
+		simq_json_begin(&j, &b);
 		json_key(&j, "server");
 		json_cstr(&j, c->addr);
 		for (i = 0; i < it->nkv; i++) {
@@ -54,10 +52,7 @@ cmd_stats_exec(int argc, char **argv)
 			else
 				json_str(&j, it->kv[i].val, it->kv[i].vlen);
 		}
-		json_end(&j);
-		json_finish(&j);
-		simq_print_json(&b);
-		buf_free(&b);
+		simq_json_print(&j, &b);
 	} else {
 		t = table_new();
 		table_col(t, "COUNTER", 0);

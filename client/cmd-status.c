@@ -197,9 +197,7 @@ status_overview(struct conn *c)
 	if (w->kind != REPLY_ITEMS)
 		conn_die_reply(c, w, NULL);
 	if (cfg.json) {
-		buf_init(&b);
-		json_init(&j, &b, 1);
-		json_object(&j);
+		simq_json_begin(&j, &b);
 		json_key(&j, "queues");
 		queues_json_map(&j, q);
 		json_key(&j, "paused");
@@ -210,10 +208,7 @@ status_overview(struct conn *c)
 		json_end(&j);
 		json_key(&j, "workers");
 		workers_json(&j, w);
-		json_end(&j);
-		json_finish(&j);
-		simq_print_json(&b);
-		buf_free(&b);
+		simq_json_print(&j, &b);
 	} else {
 		if (q->nitems == 0)
 			printf("No queues yet: submit a job with "
@@ -252,15 +247,10 @@ status_jobs(struct conn *c, char **ids, int n, int longform, int *finished)
 			*finished = 0;
 	}
 	if (cfg.json) {
-		buf_init(&b);
-		json_init(&j, &b, 1);
-		json_object(&j);
+		simq_json_begin(&j, &b);
 		json_key(&j, "jobs");
 		status_json_jobs(&j, r);
-		json_end(&j);
-		json_finish(&j);
-		simq_print_json(&b);
-		buf_free(&b);
+		simq_json_print(&j, &b);
 	} else
 		status_print_jobs(r, longform);
 	if ((missing = status_missing(r)) > 0)

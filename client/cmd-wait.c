@@ -242,15 +242,10 @@ cmd_wait_exec(int argc, char **argv)
 	c = simq_connect(0);
 	status = wait_ids(&c, argv, argc, timeout, &r);
 	if (cfg.json) {
-		buf_init(&b);
-		json_init(&j, &b, 1);
-		json_object(&j);
+		simq_json_begin(&j, &b);
 		json_key(&j, "jobs");
 		status_json_jobs(&j, r);
-		json_end(&j);
-		json_finish(&j);
-		simq_print_json(&b);
-		buf_free(&b);
+		simq_json_print(&j, &b);
 	}
 	reply_free(r);
 	conn_close(c);

@@ -174,15 +174,10 @@ cmd_workers_exec(int argc, char **argv)
 	if (r->kind != REPLY_ITEMS)
 		conn_die_reply(c, r, NULL);
 	if (cfg.json) {
-		buf_init(&b);
-		json_init(&j, &b, 1);
-		json_object(&j);
+		simq_json_begin(&j, &b);
 		json_key(&j, "workers");
 		workers_json(&j, r);
-		json_end(&j);
-		json_finish(&j);
-		simq_print_json(&b);
-		buf_free(&b);
+		simq_json_print(&j, &b);
 	} else if (r->nitems == 0)
 		printf("No workers: start one on each compute node with "
 		    "simq-worker -s %s.\n", c->addr);

@@ -231,6 +231,26 @@ simq_print_json(struct buf *b)
 	return 0;
 }
 
+/* Starts the one JSON document a command prints: an object, built in b. */
+void
+simq_json_begin(struct json *j, struct buf *b)
+{
+	buf_init(b);
+	json_init(j, b, 1);
+	json_object(j);
+}
+
+/* Closes the object simq_json_begin() opened, prints the document and
+ * frees b. */
+void
+simq_json_print(struct json *j, struct buf *b)
+{
+	json_end(j);
+	json_finish(j);
+	simq_print_json(b);
+	buf_free(b);
+}
+
 static void
 simq_init_cfg(void)
 {

@@ -102,6 +102,10 @@ struct json {
 	char		 kind[JSON_DEPTH_MAX];	/* '{' or '[' */
 	unsigned char	 used[JSON_DEPTH_MAX];	/* 0: nothing in it yet */
 };
+
+/* main.c: the document a command prints with --json. */
+void	 simq_json_begin(struct json *, struct buf *);
+void	 simq_json_print(struct json *, struct buf *);
 void	json_init(struct json *, struct buf *, int);
 void	json_object(struct json *);
 void	json_array(struct json *);
