@@ -157,6 +157,7 @@ h_workers(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		reply_num(o, "lease", w->lease_ms);
 		reply_num(o, "seen", w->seen);
 		reply_num(o, "njobs", w->njobs);
+		reply_str(o, "outerr", w->outerr);
 		if (w->njobs) {
 			int first = 1;
 			evbuffer_add_printf(o, " running=");

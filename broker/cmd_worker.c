@@ -225,6 +225,38 @@ parse_held(const struct proto_word *w, struct simq_id *id, uint64_t *attempt)
 	    UINT32_MAX, attempt);
 }
 
+/*
+ * HEARTBEAT's outerr=REASON: the worker's last failure to write a job's
+ * output (empty: it has cleared), shown by WORKERS.  Returns 0 for such a
+ * word (and, with w, records it), -1 for anything else.
+ */
+static int
+heartbeat_note(const struct proto_word *word, struct worker *w)
+{
+	struct proto_word	k, v, tmp = *word;
+	char			buf[PROTO_ENC_MAX(SIMQ_REASON_MAX) + 1];
+	long			n;
+
+	if (memchr(word->p, '=', word->len) == NULL ||
+	    proto_kv(&tmp, &k, &v) < 0 || !proto_word_is(&k, "outerr") ||
+	    v.len > PROTO_ENC_MAX(SIMQ_REASON_MAX))
+		return -1;
+	memcpy(buf, v.p, v.len);
+	if ((n = proto_decode(buf, v.len)) < 0 || n > SIMQ_REASON_MAX ||
+	    memchr(buf, '\0', (size_t)n) != NULL)
+		return -1;
+	if (w == NULL)
+		return 0;
+	if (n == 0 && w->outerr != NULL)
+		log_info("worker %s: job output is written again", w->name);
+	else if (n > 0 && (w->outerr == NULL || strlen(w->outerr) !=
+	    (size_t)n || memcmp(w->outerr, buf, (size_t)n) != 0))
+		log_warn("worker %s: %.*s", w->name, (int)n, buf);
+	free(w->outerr);
+	w->outerr = n ? xstrndup(buf, (size_t)n) : NULL;
+	return 0;
+}
+
 void
 h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
@@ -239,6 +271,8 @@ h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	if ((w = need_worker(c)) == NULL)
 		return;
 	for (i = 0; i < r->nargs; i++) {
+		if (heartbeat_note(&r->args[i], NULL) == 0)
+			continue;
 		if (parse_held(&r->args[i], &id, &att) < 0) {
 			conn_error(c, PERR_BADREQ, "bad ID:ATTEMPT '%.*s'",
 			    (int)(r->args[i].len > 40 ? 40 : r->args[i].len),
@@ -249,6 +283,8 @@ h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	items = evbuffer_new();
 	for (i = 0; i < r->nargs; i++) {
 		const char *why;
+		if (heartbeat_note(&r->args[i], w) == 0)
+			continue;
 		parse_held(&r->args[i], &id, &att);
 		j = lookup_id(&id);
 		if (j != NULL && j->state == JS_RUNNING && j->run->w == w &&
@@ -331,6 +367,32 @@ attempt_end(struct conn *c, struct job *j, struct result *res, int ok)
 	timers_arm();
 }
 
+/*
+ * The reason kept with an attempt whose output file could not be written
+ * on the worker (outerr, taken over): the job was not stopped for it, so
+ * a successful attempt is still done and keeps outerr as its note; a
+ * failed one says why it failed first, as job_end_attempt() would.
+ */
+static char *
+finish_note(const struct result *res, int ok, char *outerr)
+{
+	size_t	 n;
+	char	*s;
+
+	if (ok)
+		return outerr;
+	n = strlen(outerr) + 64;
+	s = xmalloc(n);
+	if (res->timedout)
+		snprintf(s, n, "timed out; %s", outerr);
+	else if (res->sig > 0)
+		snprintf(s, n, "killed by signal %d; %s", res->sig, outerr);
+	else
+		snprintf(s, n, "exit status %d; %s", res->exit, outerr);
+	free(outerr);
+	return s;
+}
+
 void
 h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
@@ -338,8 +400,9 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct result		*res;
 	struct job		*j;
 	uint64_t		 val, out = 0, err = 0, pay = 0;
-	int			 i, have_exit = 0, have_sig = 0;
+	int			 i, have_exit = 0, have_sig = 0, ok;
 	long			 n;
+	char			*outerr = NULL;
 
 	if ((j = current_attempt(c, r)) == NULL)
 		return;
@@ -354,6 +417,15 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 				goto bad;
 			free(res->outpath);
 			res->outpath = n ? xstrndup(v.p, (size_t)n) : NULL;
+			continue;
+		}
+		if (proto_word_is(&k, "outerr")) {
+			if ((n = proto_decode(v.p, v.len)) < 0 ||
+			    n > SIMQ_REASON_MAX ||
+			    memchr(v.p, '\0', (size_t)n) != NULL)
+				goto bad;
+			free(outerr);
+			outerr = n ? xstrndup(v.p, (size_t)n) : NULL;
 			continue;
 		}
 		if (arg_u64(&v, UINT64_MAX, &val) < 0)
@@ -388,12 +460,14 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	if (have_exit == have_sig) {
 		conn_error(c, PERR_BADREQ, "give exactly one of exit=N and "
 		    "signal=N");
+		free(outerr);
 		result_free(res);
 		return;
 	}
 	if (out + err + pay != blen) {
 		conn_error(c, PERR_BODY, "body is %zu bytes but out+err+res is "
 		    "%llu", blen, (unsigned long long)(out + err + pay));
+		free(outerr);
 		result_free(res);
 		return;
 	}
@@ -409,11 +483,15 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		res->data = xmalloc(blen);
 		memcpy(res->data, body, blen);
 	}
-	attempt_end(c, j, res, have_exit && res->exit == 0 && !res->timedout);
+	ok = have_exit && res->exit == 0 && !res->timedout;
+	if (outerr != NULL)
+		res->reason = finish_note(res, ok, outerr);
+	attempt_end(c, j, res, ok);
 	return;
 bad:
 	conn_error(c, PERR_BADREQ, "bad report value '%.*s'",
 	    (int)(r->args[i].len > 40 ? 40 : r->args[i].len), r->args[i].p);
+	free(outerr);
 	result_free(res);
 }
 
@@ -443,11 +521,21 @@ h_fail(struct conn *c, struct proto_req *r, char *body, size_t blen)
 void
 h_release(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
-	struct job	*j;
+	struct proto_word	 k, v;
+	struct job		*j;
+	uint64_t		 lost = 0;
 
+	if (r->nargs > 2 && (proto_kv(&r->args[2], &k, &v) < 0 ||
+	    !proto_word_is(&k, "lost") || arg_u64(&v, 1, &lost) < 0)) {
+		conn_error(c, PERR_BADREQ, "usage: %s",
+		    proto_cmd_info(r->cmd)->usage);
+		return;
+	}
 	if ((j = current_attempt(c, r)) == NULL)
 		return;
-	job_requeue(j, 0, 0);
+	/* lost=1: the worker lost the job's shepherd process, which counts
+	 * like losing the worker. */
+	job_requeue(j, lost ? RQ_SHEPHERD_LOST : RQ_RELEASED, 0);
 	conn_reply(c, "OK %s", proto_state_name(j->state));
 	timers_arm();
 }

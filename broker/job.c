@@ -854,7 +854,7 @@ job_end_attempt(struct job *j, struct result *res, int ok)
 void
 job_requeue(struct job *j, int lost, uint64_t due)
 {
-	char	reason[64];
+	char	reason[96];
 
 	run_end(j);
 	unheap(j);
@@ -869,14 +869,16 @@ job_requeue(struct job *j, int lost, uint64_t due)
 	if (lost) {
 		B->nlost++;
 		if (j->lost > B->cfg.max_lost) {
-			snprintf(reason, sizeof reason,
-			    "its worker was lost %u times", j->lost);
+			snprintf(reason, sizeof reason, "its worker was lost %u "
+			    "times%s", j->lost, lost == RQ_SHEPHERD_LOST ?
+			    " (the last time its shepherd process died)" : "");
 			set_reason(j, reason);
 			unit_set_state(j, JS_FAILED);
 			finish_unit(j);
 			return;
 		}
-		set_reason(j, "its worker was lost");
+		set_reason(j, lost == RQ_SHEPHERD_LOST ? "its shepherd "
+		    "process died" : "its worker was lost");
 	}
 	unit_set_state(j, JS_WAITING);
 	j->due = due;

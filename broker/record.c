@@ -106,7 +106,7 @@ rec_requeue(struct buf *b, const struct job *j, int lost, uint64_t due)
 	buf_put_u64(b, j->id);
 	buf_put_u32(b, j->index);
 	buf_put_u32(b, j->attempts);
-	buf_put_u8(b, lost != 0);
+	buf_put_u8(b, (uint8_t)lost);	/* enum requeue_why */
 	buf_put_u64(b, due);
 	buf_put_u64(b, B->now);
 }

@@ -257,6 +257,9 @@ void		 job_lease(struct job *, struct worker *, uint32_t attempt,
 void		 job_finish(struct job *, struct result *, int state,
 		    uint64_t due);
 void		 job_end_attempt(struct job *, struct result *, int ok);
+/* Why a running job goes back: released, its worker lost, or its
+ * shepherd (on the worker) lost; the last two count against --max-lost. */
+enum requeue_why { RQ_RELEASED, RQ_WORKER_LOST, RQ_SHEPHERD_LOST };
 void		 job_requeue(struct job *, int lost, uint64_t due);
 uint64_t	 job_cancel(struct job *, const char *reason);
 uint64_t	 job_retry(struct job *);
@@ -302,6 +305,7 @@ struct worker {
 	uint64_t	 lease_ms;
 	uint64_t	 seen;
 	int		 suspect;	/* lost a lease; silent since */
+	char		*outerr;	/* its output error (HEARTBEAT), or NULL */
 	struct conn	*conn;
 	TAILQ_HEAD(, job) jobs;
 	uint32_t	 njobs;

@@ -57,6 +57,7 @@ worker_free(struct worker *w)
 	free(w->name);
 	free(w->host);
 	free(w->queues);
+	free(w->outerr);
 	free(w);
 }
 
@@ -135,7 +136,7 @@ lease_expired(struct job *j)
 	 * take this one straight back. */
 	w->suspect = 1;
 	worker_drop(w, j, "lease-expired");
-	job_requeue(j, 1, 0);
+	job_requeue(j, RQ_WORKER_LOST, 0);
 }
 
 void

@@ -3,7 +3,8 @@
  * slots and the jobs it runs.  The table and the JSON are shared with simq
  * status.  A worker that lost its connection is listed (as "lost") while
  * it still holds leases: its jobs go back to their queues when the leases
- * run out.
+ * run out.  A worker that cannot write its jobs' output files says so,
+ * under the table.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -104,6 +105,15 @@ workers_print(const struct reply *r, uint64_t now)
 		printf(" (%llu lost)", (unsigned long long)lost);
 	printf(", %llu of %llu slots busy\n", (unsigned long long)busy,
 	    (unsigned long long)slots);
+	/* A worker that could not write a job's output (a full disk):
+	 * its jobs go on, but their files on that node are incomplete. */
+	for (i = 0; i < r->nitems; i++) {
+		const char *e = item_get(&r->items[i], "outerr");
+		if (e != NULL && *e != '\0')
+			printf("%sworker %s: cannot write job output: %s%s\n",
+			    colour_on(C_RED), item_get(&r->items[i], "name"),
+			    e, colour_off(C_RED));
+	}
 }
 
 void
@@ -147,6 +157,11 @@ workers_json(struct json *j, const struct reply *r)
 		json_key(j, "last_seen");
 		if (item_u64(it, "seen", &v) == 0 && v > 0)
 			json_cstr(j, fmt_iso8601(b, v));
+		else
+			json_null(j);
+		json_key(j, "output_error");
+		if ((s = item_get(it, "outerr")) != NULL && *s != '\0')
+			json_cstr(j, s);
 		else
 			json_null(j);
 		json_key(j, "running");

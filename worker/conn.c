@@ -349,17 +349,32 @@ conn_ping(void)
 }
 
 /* Lists every job the broker believes we hold: running ones and ended
- * ones whose report is not answered yet. */
+ * ones whose report is not answered yet.  The first line also carries
+ * the worker's output error (outerr=, empty when it has cleared) while
+ * there is one or the broker has not heard that it cleared. */
 void
 conn_heartbeat(void)
 {
 	struct evbuffer	*o;
 	struct wjob	*j;
-	int		 n = 0;
+	char		*enc;
+	size_t		 len;
+	int		 n = 0, note = W->outerr != NULL || !W->outerr_told;
 
-	if (cstate != C_READY || W->njobs == 0)
+	if (cstate != C_READY || (W->njobs == 0 && !note))
 		return;
 	o = outbuf();
+	if (note) {
+		len = W->outerr != NULL ? strlen(W->outerr) : 0;
+		if (len > SIMQ_REASON_MAX)
+			len = SIMQ_REASON_MAX;
+		enc = xmalloc(PROTO_ENC_MAX(len) + 1);
+		proto_encode(enc, W->outerr != NULL ? W->outerr : "", len);
+		evbuffer_add_printf(o, "HEARTBEAT outerr=%s", enc);
+		free(enc);
+		W->outerr_told = 1;
+		n = 1;
+	}
 	TAILQ_FOREACH(j, &W->jobs, entry) {
 		if (j->dropped)
 			continue;
@@ -425,6 +440,9 @@ registered(const char *line, size_t len)
 	    (unsigned long long)lease, W->njobs ? "; resuming the jobs we "
 	    "hold" : "");
 	ever_registered = 1;
+	/* A broker that restarted has forgotten our output error. */
+	if (W->outerr != NULL)
+		W->outerr_told = 0;
 	/* A third of the lease: two heartbeats may be lost or late before
 	 * the broker gives up on us. */
 	ms_to_tv(lease / 3, &tv);

@@ -64,6 +64,9 @@ job_free(struct wjob *j)
 	free(j->errpath);
 	free(j->respath);
 	free(j->reason);
+	free(j->tail[0]);
+	free(j->tail[1]);
+	free(j->outerr);
 	free(j);
 }
 
@@ -530,8 +533,58 @@ job_ended(struct wjob *j)
 	return 0;
 }
 
+/* What the worker tells the broker about its output files: the last
+ * failure (s, taken over), or NULL once a job's output was written in
+ * full.  Sent at once when it changes, then with every heartbeat. */
+static void
+job_note_outerr(char *s)
+{
+	if ((s == NULL && W->outerr == NULL) || (s != NULL &&
+	    W->outerr != NULL && strcmp(s, W->outerr) == 0)) {
+		free(s);
+		return;
+	}
+	if (s == NULL)
+		log_info("job output is written again");
+	free(W->outerr);
+	W->outerr = s;
+	W->outerr_told = 0;
+	conn_heartbeat();
+}
+
+/* The streams whose files could not be written: their tails, kept by
+ * the shepherd, go in the report instead of the files' ends. */
+static void
+job_output_lost(struct wjob *j, const struct shep_msg *m, const char *tails)
+{
+	const char	*path;
+	size_t		 off = 0;
+	int		 i, first = -1;
+
+	for (i = 0; i < 2; i++) {
+		if (m->outerr[i] == 0)
+			continue;
+		if (first < 0)
+			first = i;
+		j->tail[i] = xmalloc(m->tail[i] + 1);
+		memcpy(j->tail[i], tails + off, m->tail[i]);
+		off += m->tail[i];
+	}
+	if (first < 0) {
+		if (m->outsize > 0 || m->errsize > 0)
+			job_note_outerr(NULL);
+		return;
+	}
+	path = first == 0 ? j->outpath : j->errpath;
+	j->outerr = xprintf("output %s: %s", path, strerror(m->outerr[first]));
+	log_warn("job %s attempt %u: %s; the job went on, its output "
+	    "there is incomplete, and the report carries its tail", j->id,
+	    j->attempt, j->outerr);
+	job_note_outerr(xstrdup(j->outerr));
+}
+
 void
-job_finished(struct wjob *j, const struct shep_msg *m)
+job_finished(struct wjob *j, const struct shep_msg *m, const char *tails)
 {
 	const char	*what;
 
@@ -550,9 +603,7 @@ job_finished(struct wjob *j, const struct shep_msg *m)
 	if (m->killed > 0)
 		log_info("job %s attempt %u: killed %u process%s left behind",
 		    j->id, j->attempt, m->killed, m->killed == 1 ? "" : "es");
-	if (m->outlost)
-		log_warn("job %s attempt %u: could not write all of its output "
-		    "to %s", j->id, j->attempt, j->outpath);
+	job_output_lost(j, m, tails);
 	if (WIFSIGNALED(m->status))
 		log_verbose("job %s attempt %u: killed by signal %d%s", j->id,
 		    j->attempt, WTERMSIG(m->status), j->timedout ?
@@ -566,6 +617,13 @@ out:
 	worker_poke();
 }
 
+/*
+ * A shepherd that dies before it reports was killed from outside (an
+ * operator's kill, the OOM killer) or failed itself: nothing the job did
+ * (the job runs in a session of its own and cannot signal it by accident).
+ * So the attempt is handed back as lost, like the attempts of a worker
+ * that dies, and the broker re-queues it within its --max-lost.
+ */
 void
 job_shepherd_died(struct wjob *j, int status)
 {
@@ -574,11 +632,14 @@ job_shepherd_died(struct wjob *j, int status)
 	if (job_ended(j))
 		goto out;
 	if (WIFSIGNALED(status))
-		job_fail_now(j, xprintf("the job's shepherd process was killed "
-		    "by signal %d", WTERMSIG(status)));
+		log_warn("job %s attempt %u: its shepherd process was killed by "
+		    "signal %d; handing the job back as lost", j->id,
+		    j->attempt, WTERMSIG(status));
 	else
-		job_fail_now(j, xprintf("the job's shepherd process exited "
-		    "with status %d", WEXITSTATUS(status)));
+		log_warn("job %s attempt %u: its shepherd process exited with "
+		    "status %d; handing the job back as lost", j->id,
+		    j->attempt, WEXITSTATUS(status));
+	j->report = REP_LOST;
 out:
 	conn_flush_reports();
 	worker_poke();

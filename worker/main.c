@@ -467,6 +467,7 @@ main(int argc, char **argv)
 
 	std_fds();
 	W->pid = getpid();
+	W->outerr_told = 1;		/* no output error to tell of */
 	/* Until the broker says: what we ask for, or its usual default. */
 	W->lease_ms = cfg->lease_ms ? cfg->lease_ms : 30000;
 	W->environ = environ;
@@ -512,6 +513,7 @@ main(int argc, char **argv)
 	slot_close_all();
 	conn_close();
 	job_free_all();
+	free(W->outerr);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_chld);

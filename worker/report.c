@@ -8,6 +8,9 @@
  * reconnect, and a report sent twice says the same thing twice.  The
  * body is read first and the line written after, so the lengths in the
  * line are always the lengths of what follows, even if a file changed.
+ * The one exception: a stream whose file could not be written (a full
+ * disk) has its tail in memory, kept by the shepherd, and the report
+ * says why with outerr=.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -66,6 +69,23 @@ file_part(struct evbuffer *body, const char *path, int64_t size,
 	return got;
 }
 
+/* The tail of stdout (i 0) or stderr (1): from the file, or, when the
+ * file could not be written, as the shepherd kept it. */
+static size_t
+stream_part(struct evbuffer *body, struct wjob *j, int i)
+{
+	const struct shep_msg	*m = &j->msg;
+	int64_t			 total;
+
+	if (m->outerr[i] != 0) {
+		if (m->tail[i] > 0)
+			evbuffer_add(body, j->tail[i], m->tail[i]);
+		return m->tail[i];
+	}
+	return file_part(body, i ? j->errpath : j->outpath, i ? m->errsize :
+	    m->outsize, SIMQ_TAIL_MAX, 1, &total);
+}
+
 static void
 put_finish(struct evbuffer *out, struct wjob *j)
 {
@@ -77,10 +97,8 @@ put_finish(struct evbuffer *out, struct wjob *j)
 
 	if (body == NULL)
 		fatal("out of memory");
-	outn = file_part(body, j->outpath, m->outsize, SIMQ_TAIL_MAX, 1,
-	    &total);
-	errn = file_part(body, j->errpath, m->errsize, SIMQ_TAIL_MAX, 1,
-	    &total);
+	outn = stream_part(body, j, 0);
+	errn = stream_part(body, j, 1);
 	resn = file_part(body, j->respath, m->ressize, SIMQ_PAYLOAD_MAX, 0,
 	    &total);
 	if (total > SIMQ_PAYLOAD_MAX)
@@ -100,6 +118,15 @@ put_finish(struct evbuffer *out, struct wjob *j)
 	    (unsigned long long)m->end_ms, (unsigned long long)m->utime_us,
 	    (unsigned long long)m->stime_us,
 	    (unsigned long long)m->maxrss_kib);
+	if (j->outerr != NULL) {
+		size_t len = strlen(j->outerr);
+		if (len > SIMQ_REASON_MAX)
+			len = SIMQ_REASON_MAX;
+		enc = xmalloc(PROTO_ENC_MAX(len) + 1);
+		proto_encode(enc, j->outerr, len);
+		evbuffer_add_printf(out, " outerr=%s", enc);
+		free(enc);
+	}
 	enc = xmalloc(PROTO_ENC_MAX(strlen(j->outpath)) + 1);
 	proto_encode(enc, j->outpath, strlen(j->outpath));
 	evbuffer_add_printf(out, " outpath=%s out=%zu err=%zu res=%zu %zu\r\n",
@@ -132,6 +159,10 @@ report_put(struct evbuffer *out, struct wjob *j)
 		return 0;
 	case REP_RELEASE:
 		evbuffer_add_printf(out, "RELEASE %s %u\r\n", j->id,
+		    j->attempt);
+		return 0;
+	case REP_LOST:
+		evbuffer_add_printf(out, "RELEASE %s %u lost=1\r\n", j->id,
 		    j->attempt);
 		return 0;
 	case REP_NONE:

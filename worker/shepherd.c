@@ -72,8 +72,12 @@ struct stream {
 	int		 file;		/* -1 until the first byte */
 	const char	*path;
 	int		 mkparents;
-	int64_t		 bytes;
-	int		 lost;		/* the file could not be written */
+	int64_t		 bytes;		/* written to the file */
+	int		 lost;		/* the file could not be written... */
+	int		 err;		/* ...for this reason (errno) */
+	int		 nosplice;	/* splice() does not work here */
+	char		*tail;		/* once lost: the last bytes */
+	size_t		 tlen;
 };
 
 /* Shared with the vfork child: what it needs, and what went wrong. */
@@ -91,11 +95,35 @@ static int	ctl = -1;		/* the socket to the worker */
 static int	sigfd = -1;
 static int	orphaned;		/* the worker is gone */
 
+/* Sends m, followed by the tails of the streams that have one. */
 static void
-report(struct shep_msg *m)
+report(struct shep_msg *m, const struct stream *st)
 {
-	if (!orphaned)
+	struct msghdr	mh;
+	struct iovec	iov[3];
+	int		i, n = 0;
+
+	if (orphaned)
+		return;
+	iov[n].iov_base = m;
+	iov[n++].iov_len = sizeof *m;
+	for (i = 0; st != NULL && i < 2; i++) {
+		m->tail[i] = 0;
+		if (st[i].lost && st[i].tlen > 0) {
+			m->tail[i] = (uint32_t)st[i].tlen;
+			iov[n].iov_base = st[i].tail;
+			iov[n++].iov_len = st[i].tlen;
+		}
+	}
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = (size_t)n;
+	if (sendmsg(ctl, &mh, MSG_NOSIGNAL) < 0 && errno == EMSGSIZE) {
+		/* Cannot happen with the buffers slot.c asks for; still, the
+		 * outcome matters more than the tails. */
+		m->tail[0] = m->tail[1] = 0;
 		(void)send(ctl, m, sizeof *m, MSG_NOSIGNAL);
+	}
 }
 
 /*
@@ -243,6 +271,52 @@ dir_writable(const char *path, int mkparents)
 	return -1;
 }
 
+/* Keeps the last SIMQ_TAIL_MAX bytes of what went through the stream. */
+static void
+tail_add(struct stream *st, const char *p, size_t n)
+{
+	size_t	keep;
+
+	if (n >= SIMQ_TAIL_MAX) {
+		memcpy(st->tail, p + n - SIMQ_TAIL_MAX, SIMQ_TAIL_MAX);
+		st->tlen = SIMQ_TAIL_MAX;
+		return;
+	}
+	if (st->tlen + n > SIMQ_TAIL_MAX) {
+		keep = SIMQ_TAIL_MAX - n;
+		memmove(st->tail, st->tail + st->tlen - keep, keep);
+		st->tlen = keep;
+	}
+	memcpy(st->tail + st->tlen, p, n);
+	st->tlen += n;
+}
+
+/*
+ * The stream's file cannot take more (err: a full disk, a quota, an I/O
+ * error).  The job goes on: its output is still read, so that it never
+ * meets a closed pipe (SIGPIPE), and from now on only its tail is kept,
+ * in memory, for the report.  The tail begins with what the file already
+ * holds; p[0..n) is what could not be written.
+ */
+static void
+stream_lost(struct stream *st, int err, const char *p, size_t n)
+{
+	int64_t	want;
+	ssize_t	got;
+
+	st->lost = 1;
+	st->err = err ? err : EIO;
+	st->tail = xmalloc(SIMQ_TAIL_MAX);
+	st->tlen = 0;
+	if (st->file >= 0 && st->bytes > 0) {
+		want = st->bytes > SIMQ_TAIL_MAX ? SIMQ_TAIL_MAX : st->bytes;
+		got = pread(st->file, st->tail, (size_t)want, st->bytes - want);
+		st->tlen = got > 0 ? (size_t)got : 0;
+	}
+	if (n > 0)
+		tail_add(st, p, n);
+}
+
 /* Moves what the pipe holds into the stream's file, creating the file at
  * the first byte.  Returns 0 at end of file, 1 if the pipe is empty for
  * now. */
@@ -253,30 +327,7 @@ stream_copy(struct stream *st)
 	ssize_t	n, w, off;
 
 	for (;;) {
-		if (st->file < 0 && !st->lost) {
-			/* Is there anything at all? */
-			n = read(st->rd, buf, sizeof buf);
-			if (n == 0)
-				return 0;
-			if (n < 0)
-				return errno == EAGAIN || errno == EINTR ? 1 : 0;
-			st->file = open(st->path, O_WRONLY | O_CREAT | O_TRUNC |
-			    O_CLOEXEC | O_NOCTTY, 0666);
-			if (st->file < 0 && errno == ENOENT && st->mkparents) {
-				make_parents(st->path);
-				st->file = open(st->path, O_WRONLY | O_CREAT |
-				    O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
-			}
-			if (st->file < 0)
-				st->lost = 1;
-		} else if (st->lost) {
-			n = read(st->rd, buf, sizeof buf);
-			if (n == 0)
-				return 0;
-			if (n < 0)
-				return errno == EAGAIN || errno == EINTR ? 1 : 0;
-			continue;	/* nowhere to put it */
-		} else {
+		if (st->file >= 0 && !st->lost && !st->nosplice) {
 			n = splice(st->rd, NULL, st->file, NULL, 1 << 20,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
@@ -287,22 +338,48 @@ stream_copy(struct stream *st)
 				return 0;
 			if (errno == EAGAIN || errno == EINTR)
 				return 1;
-			if (errno != EINVAL)
-				return 0;
-			/* splice not supported here: copy. */
-			if ((n = read(st->rd, buf, sizeof buf)) <= 0)
-				return n == 0 ? 0 : (errno == EAGAIN ||
-				    errno == EINTR) ? 1 : 0;
+			if (errno == EINVAL)
+				st->nosplice = 1;	/* not here: copy */
+			else
+				stream_lost(st, errno, NULL, 0);
+			continue;
 		}
-		for (off = 0; off < n && !st->lost; off += w) {
-			if ((w = write(st->file, buf + off, (size_t)(n - off)))
-			    < 0) {
-				st->lost = 1;
-				break;
+		n = read(st->rd, buf, sizeof buf);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 1 : 0;
+		if (st->lost) {
+			tail_add(st, buf, (size_t)n);
+			continue;
+		}
+		if (st->file < 0) {
+			st->file = open(st->path, O_RDWR | O_CREAT | O_TRUNC |
+			    O_CLOEXEC | O_NOCTTY, 0666);
+			if (st->file < 0 && errno == ENOENT && st->mkparents) {
+				make_parents(st->path);
+				st->file = open(st->path, O_RDWR | O_CREAT |
+				    O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
+			}
+			if (st->file < 0 && errno == EACCES)
+				st->file = open(st->path, O_WRONLY | O_CREAT |
+				    O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
+			if (st->file < 0) {
+				stream_lost(st, errno, buf, (size_t)n);
+				continue;
 			}
 		}
-		if (!st->lost)
-			st->bytes += n;
+		for (off = 0; off < n; off += w) {
+			w = write(st->file, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				w = 0;
+			else if (w <= 0)
+				break;
+			st->bytes += w;
+		}
+		if (off < n)
+			stream_lost(st, w < 0 ? errno : ENOSPC, buf + off,
+			    (size_t)(n - off));
 	}
 }
 
@@ -398,7 +475,7 @@ fail(struct sjob *sj, int stage, int err, int which)
 	m.stage = stage;
 	m.err = err;
 	m.failpath = which;
-	report(&m);
+	report(&m, NULL);
 }
 
 /* Unpacks a RUN datagram.  Returns 0, or -1 if it is malformed. */
@@ -512,6 +589,10 @@ run(struct sjob *sj, int devnull)
 		st[i].mkparents = sj->pattern;
 		st[i].bytes = 0;
 		st[i].lost = 0;
+		st[i].err = 0;
+		st[i].nosplice = 0;
+		st[i].tail = NULL;
+		st[i].tlen = 0;
 		fcntl(st[i].rd, F_SETFL, O_NONBLOCK);
 	}
 	env = build_env(j, mine, &nmine);
@@ -593,14 +674,16 @@ run(struct sjob *sj, int devnull)
 	m.kind = SHEP_DONE;
 	m.outsize = st[0].file >= 0 ? st[0].bytes : -1;
 	m.errsize = st[1].file >= 0 ? st[1].bytes : -1;
-	m.outlost = st[0].lost || st[1].lost;
+	for (i = 0; i < 2; i++)
+		m.outerr[i] = st[i].lost ? st[i].err : 0;
 	m.ressize = path_size(j->respath);
-	report(&m);
+	report(&m, st);
 	for (i = 0; i < 2; i++) {
 		if (st[i].file >= 0)
 			close(st[i].file);
 		if (st[i].rd >= 0)
 			close(st[i].rd);
+		free(st[i].tail);
 	}
 	po[0] = pe[0] = -1;
 out:

@@ -118,8 +118,13 @@ struct shep_msg {
 	int32_t		stage;		/* enum shep_stage, for SHEP_FAILED */
 	int32_t		failpath;	/* STAGE_OUTPUT: 0 stdout, 1 stderr */
 	uint32_t	killed;		/* leftover processes killed at the end */
-	uint32_t	outlost;	/* an output file could not be written */
-	uint32_t	pad;
+	/* Per stream (0 stdout, 1 stderr): the errno that stopped its file
+	 * being written (0: all of it was written), and the bytes of its
+	 * tail that follow this struct in the datagram, stdout's first.
+	 * Only a stream whose file failed sends its tail: the file on disk
+	 * is then incomplete, and the shepherd kept the tail in memory. */
+	int32_t		outerr[2];
+	uint32_t	tail[2];
 	uint64_t	start_ms, end_ms;
 	uint64_t	utime_us, stime_us, maxrss_kib;
 	int64_t		outsize, errsize, ressize;	/* -1: no file */
@@ -131,6 +136,9 @@ struct wjob;
  * at most SIMQ_LINE_MAX bytes, plus its paths.  Both socket buffers are
  * made this big so that it always fits. */
 #define SHEP_MSG_MAX		(SIMQ_LINE_MAX + 4 * WPATH_MAX + 4096)
+
+/* The largest report datagram: the struct and two tails. */
+#define SHEP_REPORT_MAX		(sizeof(struct shep_msg) + 2 * SIMQ_TAIL_MAX)
 
 /* A slot: the worker's handle on its shepherd. */
 struct slot {
@@ -153,7 +161,8 @@ enum wjob_report {
 	REP_NONE,		/* nothing to say (dropped) */
 	REP_FINISH,
 	REP_FAIL,
-	REP_RELEASE
+	REP_RELEASE,
+	REP_LOST		/* RELEASE lost=1: its shepherd died */
 };
 
 struct wjob {
@@ -185,6 +194,10 @@ struct wjob {
 	unsigned		 kill_sent:1;
 
 	struct shep_msg		 msg;		/* the shepherd's report */
+	/* A stream whose file could not be written: its tail, as the
+	 * shepherd kept it (msg.tail[i] bytes), else NULL. */
+	char			*tail[2];
+	char			*outerr;	/* "output PATH: why", or NULL */
 
 	enum wjob_report	 report;
 	char			*reason;	/* for REP_FAIL */
@@ -227,6 +240,11 @@ struct wstate {
 	uint64_t		 lease_ms;	/* in force, from WORKER's reply */
 	pid_t			 pid;
 	uint64_t		 nofile_soft;	/* RLIMIT_NOFILE jobs get back */
+	/* The last job output this worker could not write ("output PATH:
+	 * why"), told to the broker with every HEARTBEAT until a later job's
+	 * output is written in full; outerr_told: the broker has it. */
+	char			*outerr;
+	int			 outerr_told;
 	char			**environ;	/* the base environment */
 };
 
@@ -260,8 +278,9 @@ int		 job_take_item(struct proto_word *w, int n);
 void		 job_drop_item(struct proto_word *w, int n);
 /* SIGCHLD: reaps every exited child. */
 void		 job_reap(void);
-/* The shepherd's report on j. */
-void		 job_finished(struct wjob *j, const struct shep_msg *m);
+/* The shepherd's report on j; tails: the bytes after the struct. */
+void		 job_finished(struct wjob *j, const struct shep_msg *m,
+		    const char *tails);
 /* j's shepherd died (wait status) before it reported. */
 void		 job_shepherd_died(struct wjob *j, int status);
 /* The answer to j's report: reply is "OK ..." or "ERR ..." (NULL when

@@ -9,7 +9,8 @@
  * signal to job number seq's group) one way, one report per job the other
  * way.  The numbers make a late signal harmless: it names a job that is
  * over, and the shepherd ignores it.  A shepherd that dies is reaped on
- * SIGCHLD, and its job, if it had one, is failed.
+ * SIGCHLD, and its job, if it had one, is handed back as lost: nothing
+ * the job did made its shepherd die (job.c).
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -45,6 +46,8 @@ slot_spawn(struct slot *s)
 	int		sv[2], size = SHEP_MSG_MAX * 2, err;
 	pid_t		pid;
 
+	if (size < (int)SHEP_REPORT_MAX * 2)
+		size = (int)SHEP_REPORT_MAX * 2;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
@@ -176,13 +179,14 @@ slot_gone(struct slot *s)
 static void
 slot_read_cb(evutil_socket_t fd, short ev, void *arg)
 {
+	static char	 buf[SHEP_REPORT_MAX];
 	struct slot	*s = arg;
 	struct shep_msg	 m;
 	struct wjob	*j;
 	ssize_t		 n;
 
 	for (;;) {
-		n = recv(s->fd, &m, sizeof m, 0);
+		n = recv(s->fd, buf, sizeof buf, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -191,14 +195,18 @@ slot_read_cb(evutil_socket_t fd, short ev, void *arg)
 			slot_gone(s);
 			return;
 		}
-		if ((size_t)n != sizeof m || (j = s->job) == NULL ||
+		if ((size_t)n >= sizeof m)
+			memcpy(&m, buf, sizeof m);
+		if ((size_t)n < sizeof m || m.tail[0] > SIMQ_TAIL_MAX ||
+		    m.tail[1] > SIMQ_TAIL_MAX || (size_t)n != sizeof m +
+		    m.tail[0] + m.tail[1] || (j = s->job) == NULL ||
 		    m.seq != s->seq) {
 			log_warn("shepherd %d: an unexpected report", (int)s->pid);
 			continue;
 		}
 		s->job = NULL;
 		j->slot = NULL;
-		job_finished(j, &m);
+		job_finished(j, &m, buf + sizeof m);
 	}
 }
 
