@@ -36,6 +36,14 @@
  * than the snapshot) and *.seg.tmp leftovers; fsync the directory; create
  * the new segment.  A crash at any point repeats or completes that work on
  * the next start.
+ *
+ * A forced cut deletes nothing: what it leaves out (the later segments, a
+ * copy of the cut segment as it was, the obsolete segments) is moved to a
+ * new directory cut-YYYYMMDDTHHMMSSZ beside the segments, for the operator
+ * to examine.  And it must not make the broker hand out an id twice: ids
+ * acknowledged in what was cut off are in no replayed record, so every
+ * checksum-valid record there (and in the cut-* directories of earlier
+ * cuts) goes to opts->cutoff_fn, which keeps the id counter above them.
  */
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -50,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -706,6 +715,237 @@ journal_find_start(struct journal *j, struct seglist *sl, size_t *start,
 	return 0;
 }
 
+/* Is there a checksum-valid frame at p (n bytes left)?  Its total size
+ * in *flen.  Quiet and cheap: called at every byte of a damaged region. */
+static int
+frame_ok(const uint8_t *p, size_t n, size_t *flen)
+{
+	uint32_t	len;
+
+	if (n < FRAME_HDR)
+		return 0;
+	len = le32_get(p);
+	if (len == 0 || len > JOURNAL_RECORD_MAX || len > n - 8)
+		return 0;
+	if (crc32c(crc32c(0, p, 4), p + 8, len) != le32_get(p + 4))
+		return 0;
+	*flen = 8 + (size_t)len;
+	return 1;
+}
+
+/*
+ * Calls fn for every checksum-valid record of the model (type >= 16) in
+ * p[off..n): frame by frame, and across damage by trying every byte
+ * offset.  Returns how many.
+ */
+static uint64_t
+scan_image(const uint8_t *p, size_t n, size_t off, journal_replay_fn fn,
+    void *arg)
+{
+	uint64_t	found = 0;
+	size_t		flen;
+
+	while (n >= FRAME_HDR && off <= n - FRAME_HDR) {
+		if (!frame_ok(p + off, n - off, &flen)) {
+			off++;
+			continue;
+		}
+		if (p[off + 8] >= 16) {
+			(void)fn(arg, p[off + 8], p + off + FRAME_HDR,
+			    flen - FRAME_HDR);
+			found++;
+		}
+		off += flen;
+	}
+	return found;
+}
+
+/* scan_image() of the file name in directory dfd from offset off.
+ * Returns the records found, or -1 with errno set. */
+static int64_t
+scan_file(int dfd, const char *name, size_t off, journal_replay_fn fn,
+    void *arg)
+{
+	struct stat	 sb;
+	void		*map;
+	uint64_t	 found = 0;
+	int		 fd;
+
+	if ((fd = openat(dfd, name, O_RDONLY|O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &sb) == -1) {
+		close(fd);
+		return -1;
+	}
+	if (sb.st_size > 0 && (size_t)sb.st_size > off) {
+		map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE,
+		    fd, 0);
+		if (map == MAP_FAILED) {
+			close(fd);
+			return -1;
+		}
+		madvise(map, (size_t)sb.st_size, MADV_SEQUENTIAL);
+		found = scan_image(map, (size_t)sb.st_size, off, fn, arg);
+		munmap(map, (size_t)sb.st_size);
+	}
+	close(fd);
+	return (int64_t)found;
+}
+
+/* Scans every *.seg file of the cut-* directories (earlier forced cuts).
+ * Returns the records found. */
+static uint64_t
+scan_cut_dirs(struct journal *j, journal_replay_fn fn, void *arg)
+{
+	DIR		*d, *sd;
+	struct dirent	*de, *se;
+	uint64_t	 found = 0;
+	int64_t		 n;
+	int		 fd, sfd;
+	size_t		 len;
+
+	if ((fd = dup(j->dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, JOURNAL_CUT_PREFIX,
+		    strlen(JOURNAL_CUT_PREFIX)) != 0)
+			continue;
+		if ((sfd = openat(j->dirfd, de->d_name,
+		    O_RDONLY|O_DIRECTORY|O_CLOEXEC)) == -1)
+			continue;
+		if ((sd = fdopendir(sfd)) == NULL) {
+			close(sfd);
+			continue;
+		}
+		while ((se = readdir(sd)) != NULL) {
+			len = strlen(se->d_name);
+			if (len < 4 || strcmp(se->d_name + len - 4, ".seg") != 0)
+				continue;
+			if ((n = scan_file(sfd, se->d_name, 0, fn, arg)) > 0)
+				found += (uint64_t)n;
+		}
+		closedir(sd);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * Shows opts->cutoff_fn what the replay did not apply: with a forced cut,
+ * the rest of the cut segment and every segment after the cut; and, at
+ * every open, the segments kept from earlier cuts.  Returns 0, or -1 with
+ * a message in err when a cut-off segment cannot be read (starting would
+ * risk handing out its ids again).
+ */
+static int
+journal_scan_cutoff(struct journal *j, struct seglist *sl, struct plan *pl,
+    journal_replay_fn fn, void *arg, char *err, size_t errlen)
+{
+	char		name[SEG_NAMELEN];
+	uint64_t	found;
+	int64_t		n;
+	size_t		i;
+
+	if (fn == NULL)
+		return 0;
+	found = scan_cut_dirs(j, fn, arg);
+	if (pl->forced) {
+		i = pl->cut ? pl->keep - 1 : pl->keep;
+		for (; i < sl->n; i++) {
+			seg_name(name, sl->seq[i], 0);
+			n = scan_file(j->dirfd, name, pl->cut && i ==
+			    pl->keep - 1 ? (size_t)pl->cut_len : 0, fn, arg);
+			if (n == -1) {
+				jerr(err, errlen, "journal: %s/%s: %s (it is "
+				    "cut off, but the ids it holds must not "
+				    "be reused)", j->dir, name, strerror(errno));
+				return -1;
+			}
+			found += (uint64_t)n;
+		}
+	}
+	if (found > 0)
+		jreport(j, "journal %s: %llu records not replayed (cut off) "
+		    "were read for the ids they name", j->dir,
+		    (unsigned long long)found);
+	return 0;
+}
+
+/*
+ * Makes the directory a forced cut moves files to: cut-TIME, or cut-TIME-N
+ * when that exists.  Returns its descriptor with its name in dname, or -1
+ * with errno set.
+ */
+static int
+cut_dir_make(struct journal *j, char *dname, size_t len)
+{
+	struct tm	tm;
+	time_t		t = time(NULL);
+	char		base[48];
+	int		k, fd;
+
+	gmtime_r(&t, &tm);
+	strftime(base, sizeof base, JOURNAL_CUT_PREFIX "%Y%m%dT%H%M%SZ", &tm);
+	for (k = 1;; k++) {
+		if (k == 1)
+			snprintf(dname, len, "%s", base);
+		else
+			snprintf(dname, len, "%s-%d", base, k);
+		if (mkdirat(j->dirfd, dname, 0700) == 0)
+			break;
+		if (errno != EEXIST || k == 1000)
+			return -1;
+	}
+	if ((fd = openat(j->dirfd, dname, O_RDONLY|O_DIRECTORY|O_CLOEXEC)) == -1)
+		return -1;
+	if (jdirsync(j) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Copies segment file name into directory to, durably.  Returns 0, or -1
+ * with errno set. */
+static int
+copy_seg(struct journal *j, int to, const char *name)
+{
+	static char	buf[1 << 16];
+	ssize_t		n;
+	int		in, out, save;
+
+	if ((in = openat(j->dirfd, name, O_RDONLY|O_CLOEXEC)) == -1)
+		return -1;
+	if ((out = openat(to, name, O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC,
+	    0600)) == -1) {
+		save = errno;
+		close(in);
+		errno = save;
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof buf)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || jwrite(j, out, buf, (size_t)n) == -1)
+			goto fail;
+	}
+	if (fsync(out) == -1)
+		goto fail;
+	close(in);
+	close(out);
+	return 0;
+fail:
+	save = errno;
+	close(in);
+	close(out);
+	errno = save;
+	return -1;
+}
+
 /*
  * Reports corruption found at off in segment file name.  Without force,
  * returns -1 with the message for the operator in err; with force, records
@@ -863,24 +1103,55 @@ static int
 journal_apply(struct journal *j, struct seglist *sl, struct plan *pl,
     char *err, size_t errlen)
 {
-	char	name[SEG_NAMELEN];
+	char	name[SEG_NAMELEN], dname[64];
 	size_t	i;
-	int	fd, changed = 0;
+	int	fd, aside = -1, changed = 0;
 
-	for (i = sl->n; i-- > pl->keep;) {
-		seg_name(name, sl->seq[i], 0);
-		if (unlinkat(j->dirfd, name, 0) == -1 && errno != ENOENT) {
-			jerr(err, errlen, "journal: remove %s/%s: %s", j->dir,
-			    name, strerror(errno));
+	/* A forced cut moves what it leaves out aside, the cut segment's
+	 * whole first (as a copy, since its start stays in use). */
+	if (pl->forced) {
+		if ((aside = cut_dir_make(j, dname, sizeof dname)) == -1) {
+			jerr(err, errlen, "journal: mkdir %s/%s...: %s", j->dir,
+			    JOURNAL_CUT_PREFIX, strerror(errno));
 			return -1;
 		}
-		log_warn("journal: removed %s/%s, after the forced cut",
-		    j->dir, name);
+		if (pl->cut) {
+			seg_name(name, sl->seq[pl->keep - 1], 0);
+			if (copy_seg(j, aside, name) == -1) {
+				jerr(err, errlen, "journal: copy %s/%s to %s: "
+				    "%s", j->dir, name, dname, strerror(errno));
+				close(aside);
+				return -1;
+			}
+			log_warn("journal: copied %s/%s as it was to %s/%s/, "
+			    "before the forced cut", j->dir, name, j->dir,
+			    dname);
+		}
+	}
+	for (i = sl->n; i-- > pl->keep;) {
+		seg_name(name, sl->seq[i], 0);
+		if (renameat(j->dirfd, name, aside, name) == -1 &&
+		    errno != ENOENT) {
+			jerr(err, errlen, "journal: move %s/%s to %s: %s",
+			    j->dir, name, dname, strerror(errno));
+			close(aside);
+			return -1;
+		}
+		log_warn("journal: moved %s/%s to %s/%s/, after the forced cut",
+		    j->dir, name, j->dir, dname);
 		changed = 1;
+	}
+	if (aside != -1 && fsync(aside) == -1) {
+		jerr(err, errlen, "journal: fsync %s/%s: %s", j->dir, dname,
+		    strerror(errno));
+		close(aside);
+		return -1;
 	}
 	if (changed && jdirsync(j) == -1) {
 		jerr(err, errlen, "journal: fsync %s: %s", j->dir,
 		    strerror(errno));
+		if (aside != -1)
+			close(aside);
 		return -1;
 	}
 
@@ -909,10 +1180,20 @@ journal_apply(struct journal *j, struct seglist *sl, struct plan *pl,
 	changed = 0;
 	for (i = 0; i < pl->start; i++) {
 		seg_name(name, sl->seq[i], 0);
-		if (unlinkat(j->dirfd, name, 0) == -1 && errno != ENOENT)
-			log_warn("journal: remove %s/%s: %s", j->dir, name,
-			    strerror(errno));
+		/* After a forced cut even the state before the snapshot may
+		 * help the operator: aside too. */
+		if (aside != -1 ? renameat(j->dirfd, name, aside, name) == -1 :
+		    unlinkat(j->dirfd, name, 0) == -1) {
+			if (errno != ENOENT)
+				log_warn("journal: remove %s/%s: %s", j->dir,
+				    name, strerror(errno));
+		}
 		changed = 1;
+	}
+	if (aside != -1) {
+		if (pl->start > 0)
+			(void)fsync(aside);
+		close(aside);
 	}
 	for (i = 0; i < sl->ntmp; i++) {
 		if (unlinkat(j->dirfd, sl->tmp[i], 0) == -1 && errno != ENOENT)
@@ -993,6 +1274,9 @@ journal_open(const struct journal_opts *opts, journal_replay_fn fn,
 		    sl.tmp[i]);
 	if (journal_replay(j, &sl, &pl, opts->force, fn, arg, err,
 	    errlen) == -1)
+		goto fail;
+	if (journal_scan_cutoff(j, &sl, &pl, opts->cutoff_fn, opts->cutoff_arg,
+	    err, errlen) == -1)
 		goto fail;
 
 	j->nseg = pl.keep - pl.start;

@@ -40,6 +40,10 @@
 
 #define SEG_SNAPSHOT		0x1
 
+/* Where a forced cut puts what it leaves out: DIR/cut-YYYYMMDDTHHMMSSZ,
+ * with -2, -3... when that exists. */
+#define JOURNAL_CUT_PREFIX	"cut-"
+
 /* Bytes of a frame before its payload: len, crc, type. */
 #define JOURNAL_FRAME_HDR	9
 
@@ -58,6 +62,12 @@ enum fsync_policy {
 	FSYNC_NONE,		/* leave it to the kernel */
 };
 
+/* Called for each good record in order during journal_open().  payload
+ * is valid only during the call.  Returns 0, or -1 to stop the replay
+ * (journal_open then fails). */
+typedef int	(*journal_replay_fn)(void *arg, uint8_t type,
+		    const uint8_t *payload, size_t len);
+
 struct journal_opts {
 	const char		*dir;		/* DATADIR/journal, created if missing */
 	enum fsync_policy	 policy;
@@ -66,13 +76,15 @@ struct journal_opts {
 	int			 force;		/* cut at mid-journal corruption */
 	int			 readonly;	/* --check: never modify files */
 	FILE			*report;	/* where --check prints, or NULL */
+	/* Called, after the replay, for every checksum-valid record that is
+	 * not replayed because a forced cut left it out: the rest of the cut
+	 * segment, the segments after it, and the segments of earlier cuts
+	 * kept in cut-* directories.  The broker keeps its id counter above
+	 * every id they name.  Its return value is ignored.  May be NULL. */
+	journal_replay_fn	 cutoff_fn;
+	void			*cutoff_arg;
 };
 
-/* Called for each good record in order during journal_open().  payload
- * is valid only during the call.  Returns 0, or -1 to stop the replay
- * (journal_open then fails). */
-typedef int	(*journal_replay_fn)(void *arg, uint8_t type,
-		    const uint8_t *payload, size_t len);
 
 /* Statistics of the last replay and of the files now. */
 struct journal_stats {
@@ -96,9 +108,12 @@ struct journal;
  * checksum-failing record with no good record after it) is cut off with
  * ftruncate and logged.  A bad record anywhere else, or followed by a good
  * record, is corruption: journal_open fails with a message unless
- * opts->force, in which case the journal is cut at the bad record (later
- * segments removed) and the cut is logged.  Obsolete segments and leftover
- * temporary files are removed.  With opts->readonly nothing is changed
+ * opts->force, in which case the journal is cut at the bad record and the
+ * cut is logged.  Nothing a forced cut leaves out is deleted: the later
+ * segments, a copy of the cut segment as it was, and the obsolete ones
+ * are moved to a new directory DIR/cut-YYYYMMDDTHHMMSSZ (JOURNAL_CUT_PREFIX),
+ * and opts->cutoff_fn sees every record they hold.  Otherwise obsolete
+ * segments and leftover temporary files are removed.  With opts->readonly nothing is changed
  * on disk and the findings are printed to opts->report.
  *
  * Returns the journal, ready to append to a new segment, or NULL with a

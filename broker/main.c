@@ -402,6 +402,7 @@ main(int argc, char **argv)
 	jo.interval_ms = cfg->fsync_interval_ms;
 	jo.segment_max = cfg->segment_max;
 	jo.force = cfg->force;
+	jo.cutoff_fn = rec_cutoff;
 	if (check)
 		return check_only(&jo);
 
@@ -427,6 +428,11 @@ main(int argc, char **argv)
 		fatal("%s", err);
 	B->replaying = 0;
 	job_replay_done();
+	if (B->cutoff_ids)
+		log_warn("journal: records that were not replayed name ids up "
+		    "to %llu: the next id is %llu, so none is handed out twice",
+		    (unsigned long long)B->next_id - 1,
+		    (unsigned long long)B->next_id);
 	if (cfg->fail_writes_after)
 		journal_fail_after(B->journal, cfg->fail_writes_after);
 	{

@@ -729,3 +729,49 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 		rc = -1;	/* trailing bytes: not the layout we wrote */
 	return rc;
 }
+
+/*
+ * The journal's cutoff callback: a record a forced cut left out (or kept
+ * from an earlier cut) is not applied, but the ids it names may have been
+ * acknowledged, so the id counter goes above them.  Only the leading id
+ * of each record is read; a damaged record is not seen at all.
+ */
+int
+rec_cutoff(void *arg, uint8_t type, const uint8_t *p, size_t len)
+{
+	struct rbuf	r;
+	uint64_t	top = 0, v;
+	uint32_t	count;
+
+	(void)arg;
+	rbuf_init(&r, p, len);
+	switch (type) {
+	case REC_SUBMIT:
+		v = rbuf_u64(&r);
+		count = rbuf_u32(&r);
+		if (count > 0 && v <= SIMQ_ID_MAX - count)
+			top = v + count - 1;
+		break;
+	case REC_LEASE:
+	case REC_FINISH:
+	case REC_REQUEUE:
+	case REC_CANCEL:
+	case REC_RETRY:
+		top = rbuf_u64(&r);
+		break;
+	case REC_NEXTID:
+		if ((v = rbuf_u64(&r)) > 0)
+			top = v - 1;
+		break;
+	case REC_JOB:
+		top = rbuf_uv(&r);
+		break;
+	}
+	if (r.err || top == 0 || top >= SIMQ_ID_MAX)
+		return 0;
+	if (top >= B->next_id) {
+		B->next_id = top + 1;
+		B->cutoff_ids = 1;
+	}
+	return 0;
+}

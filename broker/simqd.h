@@ -198,6 +198,7 @@ struct broker {
 	struct journal	*journal;
 	int		 replaying;
 	uint64_t	 next_id;
+	int		 cutoff_ids;	/* next_id was raised by rec_cutoff() */
 	uint64_t	 now;		/* ms, updated once per loop pass */
 	TAILQ_HEAD(, queue) queues;
 	uint32_t	 nqueues;
@@ -289,6 +290,9 @@ void		 rec_requeue(struct buf *, const struct job *, int lost,
 		    uint64_t due);
 void		 rec_event(struct buf *, const struct job *);
 void		 rec_queue(struct buf *, const struct queue *);
+/* The journal's cutoff_fn: keeps next_id above the ids of records that
+ * are not replayed. */
+int		 rec_cutoff(void *, uint8_t, const uint8_t *, size_t);
 void		 rec_job(struct buf *, const struct job *);
 void		 rec_opts(struct buf *, uint32_t, const struct jobopts *);
 void		 rec_replay_done(void);

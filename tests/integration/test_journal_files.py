@@ -182,3 +182,90 @@ def test_damaged_snapshot_segment(ctx):
     c.close()
     b.restart()
     eq(len(list_jobs(b.client())), n + 1, "jobs after the forced start")
+
+
+def snapshot_segments(b):
+    out = []
+    for s in b.segments():
+        data = open(os.path.join(b.journal_dir(), s), "rb").read()
+        if len(data) >= 32 and struct.unpack_from("<I", data, 28)[0] & 1:
+            out.append(s)
+    return out
+
+
+def test_force_moves_the_cut_aside_and_never_reuses_ids(ctx):
+    """A byte flipped in the middle of a snapshot segment that ten intact
+    segments follow: --force keeps what comes before the damage, moves
+    the later segments (and a copy of the damaged one) to journal/cut-*/
+    rather than deleting them, and hands out no id that any of them
+    names, then or after later restarts."""
+    b = ctx.start_broker(["--compact-min", "4K", "--segment-size", "4096"])
+    c = b.client()
+    for i in range(300):
+        c.submit(["job", "s%d" % i, "x" * 60])
+    c.close()
+    b.stop()
+    snaps = snapshot_segments(b)
+    check(snaps, "no snapshot segment among %r" % b.segments())
+    snap = snaps[-1]
+    # No more compaction: the later segments stay as written.
+    b.args = ["--compact-min", "1G", "--segment-size", "4096"]
+    c = b.start().client()
+    acked = [int(c.submit(["job", "t%d" % i, "y" * 60])) for i in range(400)]
+    c.close()
+    b.stop()
+    segs = b.segments()
+    later = segs[segs.index(snap) + 1:]
+    check(len(later) >= 10, "ten segments after the snapshot: %r" % segs)
+    jdir = b.journal_dir()
+    before = {s: open(os.path.join(jdir, s), "rb").read() for s in later}
+    path = os.path.join(jdir, snap)
+    recs = segment_records(path)
+    off, ln, _ = recs[len(recs) // 2]
+    data = bytearray(open(path, "rb").read())
+    data[off + ln - 2] ^= 0x01
+    open(path, "wb").write(bytes(data))
+    damaged = bytes(data)
+
+    rc, out = b.run_check()
+    check(rc != 0, "--check must fail:\n%s" % out)
+    b.start(["--force"])
+    log = b.current_log()
+    cuts = [d for d in os.listdir(jdir) if d.startswith("cut-")]
+    eq(len(cuts), 1, "one cut-* directory in %s: %r" % (jdir, os.listdir(jdir)))
+    cut = os.path.join(jdir, cuts[0])
+    for s, blob in before.items():
+        # (The new segment after the cut takes the first name again.)
+        p = os.path.join(jdir, s)
+        check(not os.path.exists(p) or open(p, "rb").read() != blob,
+              "%s is no longer in the journal" % s)
+        eq(open(os.path.join(cut, s), "rb").read(), blob,
+           "%s moved aside intact" % s)
+    eq(open(os.path.join(cut, snap), "rb").read(), damaged,
+       "the damaged segment is kept, as it was")
+    check("moved" in log and cuts[0] in log, "the log says where:\n%s" %
+          tail(log))
+    c = b.client()
+    new = int(c.submit(["job", "after"]))
+    check(new > max(acked), "after --force the next id is %d, but ids up "
+          "to %d were acknowledged" % (new, max(acked)))
+    c.close()
+    # The ids stay used after plain restarts too (the cut segments are
+    # read again), and after a kill -9.
+    b.args = ["--compact-min", "4K", "--segment-size", "4096"]
+    b.restart()
+    c = b.client()
+    new2 = int(c.submit(["job", "after2"]))
+    check(new2 > new, "after a restart: id %d after %d" % (new2, new))
+    c.close()
+    b.kill9()
+    c = b.start().client()
+    new3 = int(c.submit(["job", "after3"]))
+    check(new3 > new2, "after a kill -9: id %d after %d" % (new3, new2))
+    eq(c.status1(str(new)).argv, ["job", "after"], "the job after the cut")
+    c.close()
+    rc, out = b.run_check()
+    eq(rc, 0, "--check after the forced start:\n%s" % out)
+
+
+test_force_moves_the_cut_aside_and_never_reuses_ids.timeout = 120

@@ -724,6 +724,103 @@ test_corrupt_earlier_segment(void **state)
 	names_free(names, nseg);
 }
 
+/* The cutoff callback: counts the records, checking each is one of the
+ * generator's first 400 (files come in no particular order). */
+static int
+cutoff_cb(void *arg, uint8_t type, const uint8_t *p, size_t len)
+{
+	struct ctx	*c = arg;
+	uint8_t		 buf[8192], t;
+	size_t		 l;
+	uint64_t	 i;
+
+	for (i = 0; i < 400; i++) {
+		l = gen(i, &t, buf);
+		if (t == type && l == len && (len == 0 ||
+		    memcmp(buf, p, len) == 0))
+			break;
+	}
+	if (i == 400)
+		c->bad++;
+	c->n++;
+	return 0;
+}
+
+static void
+test_force_moves_aside(void **state)
+{
+	struct tdir		*d = *state;
+	struct journal_opts	 o;
+	struct journal		*j;
+	struct ctx		 c, cut;
+	char			*names[MAXFILES], path[PATH_MAX], cdir[PATH_MAX];
+	uint8_t			*img, *copy;
+	size_t			 nseg, len, clen, offs[256], nf, i;
+	DIR			*dp;
+	struct dirent		*de;
+	uint64_t		 keep;
+
+	nseg = make_segments(d, 300, names);
+	assert_true(nseg >= 6);
+	/* A record in the middle of the first (snapshot) segment. */
+	jpath(path, sizeof path, d, names[0]);
+	img = slurp(path, &len);
+	nf = frames(img, len, offs, 256);
+	assert_true(nf > 4);
+	flip_byte(path, offs[nf / 2] + 10);
+	free(img);
+	img = slurp(path, &len);
+
+	opts_init(&o, d);
+	o.force = 1;
+	o.cutoff_fn = cutoff_cb;
+	o.cutoff_arg = &cut;
+	ctx_init(&cut, 0);
+	assert_non_null(j = jopen(&o, &c, 0));
+	keep = c.n;
+	assert_int_equal(c.bad, 0);
+	assert_int_equal(keep, nf / 2 - 1);	/* frames after the header */
+	/* Every record after the damaged one was seen, none twice. */
+	assert_int_equal(cut.bad, 0);
+	assert_int_equal(cut.n, 300 - keep - 1);
+	assert_int_equal(journal_close(j), 0);
+
+	/* Nothing was deleted: one cut-* directory holds the later
+	 * segments and the damaged one as it was. */
+	assert_non_null(dp = opendir(d->jdir));
+	cdir[0] = '\0';
+	while ((de = readdir(dp)) != NULL)
+		if (strncmp(de->d_name, "cut-", 4) == 0) {
+			assert_int_equal(cdir[0], '\0');
+			snprintf(cdir, sizeof cdir, "%s/%s", d->jdir,
+			    de->d_name);
+		}
+	closedir(dp);
+	assert_int_not_equal(cdir[0], '\0');
+	for (i = 0; i < nseg; i++) {
+		snprintf(path, sizeof path, "%s/%s", cdir, names[i]);
+		assert_int_equal(access(path, F_OK), 0);
+	}
+	snprintf(path, sizeof path, "%s/%s", cdir, names[0]);
+	copy = slurp(path, &clen);
+	assert_int_equal(clen, len);
+	assert_memory_equal(copy, img, len);
+	free(copy);
+	free(img);
+	assert_int_equal(nfiles(d, ".seg"), 2);		/* cut, new */
+
+	/* Later opens still show the cut-off records (from the copy, the
+	 * kept ones too), and replay only what was kept. */
+	o.force = 0;
+	ctx_init(&cut, 0);
+	assert_non_null(j = jopen(&o, &c, 0));
+	assert_int_equal(c.n, keep);
+	assert_int_equal(cut.bad, 0);
+	assert_int_equal(cut.n, 299);
+	assert_int_equal(journal_close(j), 0);
+	names_free(names, nseg);
+}
+
 static void
 test_missing_segment(void **state)
 {
@@ -1216,6 +1313,7 @@ main(void)
 		T(test_corrupt_middle),
 		T(test_corrupt_earlier_segment),
 		T(test_missing_segment),
+		T(test_force_moves_aside),
 		T(test_bad_header),
 		T(test_readonly),
 		T(test_snapshot),
