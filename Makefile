@@ -2,7 +2,7 @@
 #
 #   make            build bin/simqd (and the other programs)
 #   make check      install missing build dependencies, build, run every test
-#   make bench      run the benchmarks
+#   make bench      run the benchmarks (and the stress run, tests/bench/stress.py)
 #   make demo       start a broker and two workers, run a sweep, show it
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install missing Debian packages (needs root or sudo)
@@ -172,6 +172,7 @@ bench: deps-quiet
 	$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn
 	@sh tests/bench/run.sh
 	@sh tests/bench/worker.sh
+	@python3 tests/bench/stress.py
 
 build/rel/bench_%: build/rel/tests/bench/bench_%.o $(PROTO_REL)
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS)
