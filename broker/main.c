@@ -59,6 +59,7 @@ usage(FILE *f)
 "  --segment-size BYTES  start a new journal segment past this (64M)\n"
 "  --force               start even if the journal is corrupt in the\n"
 "                        middle, cutting it at the first bad record\n"
+"                        (what is cut goes to DATADIR/journal/cut-*/)\n"
 "  --check               check DATADIR's journal offline and exit\n"
 "  -v                    log more\n");
 }
