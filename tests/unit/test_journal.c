@@ -753,7 +753,7 @@ test_force_moves_aside(void **state)
 	struct journal_opts	 o;
 	struct journal		*j;
 	struct ctx		 c, cut;
-	char			*names[MAXFILES], path[PATH_MAX], cdir[PATH_MAX];
+	char			*names[MAXFILES], path[PATH_MAX], cdir[256];
 	uint8_t			*img, *copy;
 	size_t			 nseg, len, clen, offs[256], nf, i;
 	DIR			*dp;
@@ -792,7 +792,9 @@ test_force_moves_aside(void **state)
 	while ((de = readdir(dp)) != NULL)
 		if (strncmp(de->d_name, "cut-", 4) == 0) {
 			assert_int_equal(cdir[0], '\0');
-			snprintf(cdir, sizeof cdir, "%s/%s", d->jdir,
+			assert_true(strlen(d->jdir) + 1 + strlen(de->d_name) <
+			    sizeof cdir);
+			snprintf(cdir, sizeof cdir, "%s/%.*s", d->jdir, 64,
 			    de->d_name);
 		}
 	closedir(dp);
