@@ -208,6 +208,8 @@ def test_protocol_release_lost_and_outerr(ctx):
     bad = c.submit(["z"])
     j1 = w.take1()
     j2 = w.take1()
+    w.finish_job(j1, 0, outerr="a%00b").expect_err("bad-request")
+    w.finish_job(j1, 0, outerr="x" * 1025).expect_err("bad-request")
     w.finish_job(j1, 0, out=b"tail", outerr="output%20/w/1.out:%20full") \
         .expect_ok("done")
     w.finish_job(j2, 2, outerr="output%20/w/2.out:%20full") \
