@@ -21,28 +21,41 @@ CMOCKA_LIBS	:= $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-unused-parameter
-BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(WARN) -Iproto $(EVENT_CFLAGS)
+# -MMD -MP: each object depends on the headers it includes (build/*.d).
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g $(WARN) -MMD -MP -Iproto -Ilib \
+	      $(EVENT_CFLAGS)
 REL_CFLAGS  = $(BASE_CFLAGS) -O2 $(CFLAGS)
 SAN_FLAGS   = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	      -fno-omit-frame-pointer
 SAN_CFLAGS  = $(BASE_CFLAGS) -O1 $(SAN_FLAGS) $(CFLAGS)
 
+# Quiet by default: one line per file; V=1 shows the commands.
+ifeq ($(V),1)
+Q	=
+say	= @:
+else
+Q	= @
+say	= @printf '  %-6s %s\n'
+MAKEFLAGS += --no-print-directory
+endif
+
+# lib/: what the three programs share (allocation, logging, the clock,
+# the broker's address and token, JSON); linked into each, and into
+# everything that links proto/ (whose buffers allocate through it).
 PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c
-BROKER_SRC = broker/util.c broker/log.c broker/crc32c.c broker/journal.c broker/record.c \
-	     broker/job.c broker/queue.c broker/worker.c broker/cmd.c \
-	     broker/cmd_submit.c broker/cmd_worker.c broker/cmd_view.c \
-	     broker/reply.c \
-	     broker/net.c broker/snapshot.c broker/idmap.c broker/http.c
+LIB_SRC    = $(wildcard lib/*.c)
+# The broker: every .c file of broker/ but main.c.
+BROKER_SRC = $(filter-out broker/main.c,$(wildcard broker/*.c))
 BROKER_MAIN = broker/main.c
 
-UNIT_TESTS = test_proto test_journal test_model test_client
+UNIT_TESTS = test_proto test_lib test_journal test_model test_client
 
 # Object lists for the two flavours: build/rel (optimised) and build/san
 # (AddressSanitizer + UndefinedBehaviorSanitizer).
 obj = $(patsubst %.c,build/$(1)/%.o,$(2))
 
-PROTO_REL  = $(call obj,rel,$(PROTO_SRC))
-PROTO_SAN  = $(call obj,san,$(PROTO_SRC))
+PROTO_REL  = $(call obj,rel,$(PROTO_SRC) $(LIB_SRC))
+PROTO_SAN  = $(call obj,san,$(PROTO_SRC) $(LIB_SRC))
 BROKER_REL = $(call obj,rel,$(BROKER_SRC))
 BROKER_SAN = $(call obj,san,$(BROKER_SRC))
 
@@ -65,96 +78,128 @@ all: $(PROGS)
 
 # Each program's directory is on its own include path: broker/, worker/
 # and client/ each have one header, and tests include the one they test.
-HEADERS = $(wildcard proto/*.h broker/*.h worker/*.h client/*.h)
 incdir = $(if $(filter tests/%,$(1)),-Ibroker -Iworker -Iclient,-I$(firstword $(subst /, ,$(1))))
 
-build/rel/%.o: %.c $(HEADERS)
+# The compiler and flags each flavour was built with: when they change
+# (make CC=clang after make), every object of that flavour is rebuilt.
+build/rel/.flags: FORCE
 	@mkdir -p $(dir $@)
-	$(CC) $(REL_CFLAGS) $(call incdir,$<) -c -o $@ $<
+	@echo '$(CC) $(REL_CFLAGS)' | cmp -s - $@ || \
+	    echo '$(CC) $(REL_CFLAGS)' >$@
+build/san/.flags: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CC) $(SAN_CFLAGS)' | cmp -s - $@ || \
+	    echo '$(CC) $(SAN_CFLAGS)' >$@
 
-build/san/%.o: %.c $(HEADERS)
+build/rel/%.o: %.c build/rel/.flags
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) $(call incdir,$<) -c -o $@ $<
+	$(say) CC $@
+	$(Q)$(CC) $(REL_CFLAGS) $(call incdir,$<) -c -o $@ $<
+
+build/san/%.o: %.c build/san/.flags
+	@mkdir -p $(dir $@)
+	$(say) CC $@
+	$(Q)$(CC) $(SAN_CFLAGS) $(call incdir,$<) -c -o $@ $<
 
 bin/simqd: build/rel/broker/main.o $(BROKER_REL) $(PROTO_REL)
 	@mkdir -p bin
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(JEMALLOC_LIBS) $(LDFLAGS)
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(JEMALLOC_LIBS) $(LDFLAGS)
 
 # The sanitizer build of the broker cannot use jemalloc: ASan replaces
 # the allocator itself.
 build/san/simqd: build/san/broker/main.o $(BROKER_SAN) $(PROTO_SAN)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
 
-# Unit tests link the modules they test, never main.o.  The protocol's
-# tests need only proto/.
 bin/simq-worker: $(call obj,rel,$(WORKER_SRC)) $(PROTO_REL)
 	@mkdir -p bin
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
 
 build/san/simq-worker: $(call obj,san,$(WORKER_SRC)) $(PROTO_SAN)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
 
+# The client is plain blocking sockets: no libevent.
 bin/simq: $(call obj,rel,$(CLIENT_SRC)) $(PROTO_REL)
 	@mkdir -p bin
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS) -lm
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS) -lm
 
 build/san/simq: $(call obj,san,$(CLIENT_SRC)) $(PROTO_SAN)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS) -lm
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDFLAGS) -lm
 
-build/rel/test_proto: build/rel/tests/unit/test_proto.o $(PROTO_REL)
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+# Unit tests link the modules they test, never main.o.  The protocol's
+# and lib/'s tests need only proto/ and lib/.
+build/rel/test_proto build/rel/test_lib: build/rel/test_%: \
+		build/rel/tests/unit/test_%.o $(PROTO_REL)
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
-build/san/test_proto: build/san/tests/unit/test_proto.o $(PROTO_SAN)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+build/san/test_proto build/san/test_lib: build/san/test_%: \
+		build/san/tests/unit/test_%.o $(PROTO_SAN)
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 # The client's tests need only its pure parts (no sockets, no main()).
-CLIENT_PURE = client/json.c client/split.c client/fmt.c client/wire.c \
-	      client/util.c
+CLIENT_PURE = client/split.c client/fmt.c client/wire.c client/util.c
 build/rel/test_client: build/rel/tests/unit/test_client.o \
 		$(call obj,rel,$(CLIENT_PURE)) $(PROTO_REL)
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 build/san/test_client: build/san/tests/unit/test_client.o \
 		$(call obj,san,$(CLIENT_PURE)) $(PROTO_SAN)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 # The journal's tests need only the storage layer.
-JOURNAL_SRC = broker/log.c broker/crc32c.c broker/journal.c
+JOURNAL_SRC = broker/crc32c.c broker/journal.c
 build/rel/test_journal: build/rel/tests/unit/test_journal.o \
 		$(call obj,rel,$(JOURNAL_SRC)) $(PROTO_REL)
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 build/san/test_journal: build/san/tests/unit/test_journal.o \
 		$(call obj,san,$(JOURNAL_SRC)) $(PROTO_SAN)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 build/san/fuzz_journal: build/san/tests/fuzz/fuzz_journal.o \
 		build/san/tests/fuzz/replay.o $(call obj,san,$(JOURNAL_SRC)) $(PROTO_SAN)
-	$(CC) $(SAN_CFLAGS) -o $@ $^
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^
 
 build/rel/test_%: build/rel/tests/unit/test_%.o $(BROKER_REL) $(PROTO_REL)
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
 
 build/san/test_%: build/san/tests/unit/test_%.o $(BROKER_SAN) $(PROTO_SAN)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
 
 # The fuzz targets, linked with a small driver that replays a corpus; with
 # clang, `make fuzz` builds the same targets against libFuzzer.
 FUZZ_TARGETS = fuzz_proto fuzz_journal
 build/san/fuzz_proto: build/san/tests/fuzz/fuzz_proto.o \
 		build/san/tests/fuzz/replay.o $(PROTO_SAN)
-	$(CC) $(SAN_CFLAGS) -o $@ $^
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^
 
 build/san/fuzz_%: build/san/tests/fuzz/fuzz_%.o build/san/tests/fuzz/replay.o \
 		$(BROKER_SAN) $(PROTO_SAN)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS)
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS)
 
-fuzz: $(PROTO_SRC) $(BROKER_SRC)
+fuzz: $(PROTO_SRC) $(LIB_SRC) $(BROKER_SRC)
 	@mkdir -p build/fuzz
-	for t in $(FUZZ_TARGETS); do \
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ibroker \
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ilib -Ibroker \
 	    -fsanitize=fuzzer,address,undefined -o build/fuzz/$$t \
-	    tests/fuzz/$$t.c $(PROTO_SRC) $(BROKER_SRC) $(EVENT_LIBS) || exit 1; \
+	    tests/fuzz/$$t.c $(PROTO_SRC) $(LIB_SRC) $(BROKER_SRC) \
+	    $(EVENT_LIBS) || exit 1; \
 	done
 	@echo "run: mkdir -p build/fuzz/corpus &&" \
 	    "build/fuzz/fuzz_proto build/fuzz/corpus tests/fuzz/corpus/proto"
@@ -175,7 +220,8 @@ bench: deps-quiet
 	@python3 tests/bench/stress.py
 
 build/rel/bench_%: build/rel/tests/bench/bench_%.o $(PROTO_REL)
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS)
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS)
 
 # demo: a broker and two workers in a temporary folder, a Monte Carlo
 # sweep of 200 tasks, its progress and its answer; everything is stopped
@@ -203,5 +249,11 @@ install: all
 clean:
 	rm -rf build bin
 
-.PHONY: all check bench demo deps deps-quiet install clean fuzz build-tests
+# The headers each object included when it was last built.
+-include $(shell find build -name '*.d' 2>/dev/null)
+
+FORCE:
+
+.PHONY: all check bench demo deps deps-quiet install clean fuzz build-tests \
+	FORCE
 .SECONDARY:

@@ -21,6 +21,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "simqd.h"
+#include "json.h"
 #include "log.h"
 
 /* Requests are small GETs: their headers fit in this, and no body. */
@@ -28,34 +29,6 @@
 #define HTTP_TIMEOUT_S		10
 
 static struct evhttp	*http;
-
-/* Writes s as a JSON string. */
-static void
-json_str(struct evbuffer *o, const char *s)
-{
-	const unsigned char	*p = (const unsigned char *)(s ? s : "");
-
-	evbuffer_add(o, "\"", 1);
-	for (; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			evbuffer_add_printf(o, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			evbuffer_add_printf(o, "\\u%04x", *p);
-		else
-			evbuffer_add(o, p, 1);
-	}
-	evbuffer_add(o, "\"", 1);
-}
-
-static void
-json_strn(struct evbuffer *o, const char *key, const char *s)
-{
-	evbuffer_add_printf(o, "\"%s\":", key);
-	if (s == NULL)
-		evbuffer_add_printf(o, "null");
-	else
-		json_str(o, s);
-}
 
 /* Writes s for an HTML page. */
 static void
@@ -72,32 +45,45 @@ html_str(struct evbuffer *o, const char *s)
 	}
 }
 
+/*
+ * The JSON views are written with lib/json.c, the writer of simq --json,
+ * so both are valid JSON in UTF-8 whatever bytes a name holds, and have
+ * the same shapes.
+ */
 static void
-json_counts(struct evbuffer *o, const uint64_t *count)
+json_counts(struct json *js, const uint64_t *count)
 {
 	int	s;
 
-	evbuffer_add(o, "{", 1);
-	for (s = 0; s < JS__COUNT; s++)
-		evbuffer_add_printf(o, "%s\"%s\":%llu", s ? "," : "",
-		    proto_state_name(s), (unsigned long long)count[s]);
-	evbuffer_add(o, "}", 1);
+	json_object(js);
+	for (s = 0; s < JS__COUNT; s++) {
+		json_key(js, proto_state_name(s));
+		json_uint(js, count[s]);
+	}
+	json_end(js);
 }
 
 static void
-json_running(struct evbuffer *o, const struct worker *w)
+json_running(struct json *js, const struct worker *w)
 {
 	const struct job	*j;
 	char			 id[32];
-	int			 first = 1;
 
-	evbuffer_add(o, "[", 1);
+	json_array(js);
 	TAILQ_FOREACH(j, &w->jobs, run->wentry) {
 		proto_format_id(id, j->id, j->index);
-		evbuffer_add_printf(o, "%s\"%s\"", first ? "" : ",", id);
-		first = 0;
+		json_cstr(js, id);
 	}
-	evbuffer_add(o, "]", 1);
+	json_end(js);
+}
+
+/* Moves the document in b to o. */
+static void
+json_out(struct evbuffer *o, struct json *js, struct buf *b)
+{
+	json_finish(js);
+	evbuffer_add(o, b->p, b->len);
+	buf_free(b);
 }
 
 static void
@@ -105,39 +91,44 @@ page_status(struct evbuffer *o)
 {
 	struct queue	*q;
 	struct worker	*w;
-	int		 first = 1;
+	struct buf	 b;
+	struct json	 js;
 
-	evbuffer_add_printf(o, "{\"queues\":{");
+	buf_init(&b);
+	json_init(&js, &b, 0);
+	json_object(&js);
+	json_key(&js, "queues");
+	json_object(&js);
 	TAILQ_FOREACH(q, &B->queues, entry) {
-		evbuffer_add_printf(o, "%s", first ? "" : ",");
-		json_str(o, q->name);
-		evbuffer_add(o, ":", 1);
-		json_counts(o, q->count);
-		first = 0;
+		json_key(&js, q->name);
+		json_counts(&js, q->count);
 	}
-	evbuffer_add_printf(o, "},\"paused\":[");
-	first = 1;
-	TAILQ_FOREACH(q, &B->queues, entry) {
-		if (!q->paused)
-			continue;
-		evbuffer_add_printf(o, "%s", first ? "" : ",");
-		json_str(o, q->name);
-		first = 0;
-	}
-	evbuffer_add_printf(o, "],\"workers\":[");
-	first = 1;
+	json_end(&js);
+	json_key(&js, "paused");
+	json_array(&js);
+	TAILQ_FOREACH(q, &B->queues, entry)
+		if (q->paused)
+			json_cstr(&js, q->name);
+	json_end(&js);
+	json_key(&js, "workers");
+	json_array(&js);
 	TAILQ_FOREACH(w, &workers, entry) {
-		evbuffer_add_printf(o, "%s{", first ? "" : ",");
-		json_strn(o, "name", w->name);
-		evbuffer_add(o, ",", 1);
-		json_strn(o, "host", w->host);
-		evbuffer_add_printf(o, ",\"slots\":%u,\"connected\":%s,"
-		    "\"running\":", w->slots, w->conn ? "true" : "false");
-		json_running(o, w);
-		evbuffer_add(o, "}", 1);
-		first = 0;
+		json_object(&js);
+		json_key(&js, "name");
+		json_cstr(&js, w->name);
+		json_key(&js, "host");
+		json_cstr(&js, w->host);
+		json_key(&js, "slots");
+		json_uint(&js, w->slots);
+		json_key(&js, "connected");
+		json_bool(&js, w->conn != NULL);
+		json_key(&js, "running");
+		json_running(&js, w);
+		json_end(&js);
 	}
-	evbuffer_add_printf(o, "]}\n");
+	json_end(&js);
+	json_end(&js);
+	json_out(o, &js, &b);
 }
 
 /* One job, task or array, with the fields `simq status --json` has. */
@@ -147,7 +138,9 @@ page_job(struct evbuffer *o, const char *ids)
 	struct simq_id	 id;
 	struct job	*j;
 	struct result	*r;
-	char		 buf[32];
+	struct buf	 b;
+	struct json	 js;
+	char		 idbuf[32];
 	int		 st;
 
 	if (proto_parse_id(ids, strlen(ids), &id) < 0 ||
@@ -155,33 +148,47 @@ page_job(struct evbuffer *o, const char *ids)
 		return -1;
 	r = j->res;
 	st = j->kind == JK_ARRAY ? job_array_state(j) : j->state;
-	proto_format_id(buf, j->id, j->index);
-	evbuffer_add_printf(o, "{\"id\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\","
-	    "\"queue\":", buf, j->kind == JK_ARRAY ? "array" : j->kind ==
-	    JK_TASK ? "task" : "job", proto_state_name(st));
-	json_str(o, j->opts->q->name);
-	evbuffer_add_printf(o, ",\"priority\":%lld,\"attempts\":%u,",
-	    (long long)j->opts->prio, j->attempts);
+	proto_format_id(idbuf, j->id, j->index);
+	buf_init(&b);
+	json_init(&js, &b, 0);
+	json_object(&js);
+	json_key(&js, "id");
+	json_cstr(&js, idbuf);
+	json_key(&js, "kind");
+	json_cstr(&js, j->kind == JK_ARRAY ? "array" : j->kind == JK_TASK ?
+	    "task" : "job");
+	json_key(&js, "state");
+	json_cstr(&js, proto_state_name(st));
+	json_key(&js, "queue");
+	json_cstr(&js, j->opts->q->name);
+	json_key(&js, "priority");
+	json_int(&js, j->opts->prio);
+	json_key(&js, "attempts");
+	json_uint(&js, j->attempts);
+	json_key(&js, "exit_code");
 	if (r != NULL && r->exit >= 0 && j->kind != JK_ARRAY)
-		evbuffer_add_printf(o, "\"exit_code\":%d,", r->exit);
+		json_int(&js, r->exit);
 	else
-		evbuffer_add_printf(o, "\"exit_code\":null,");
+		json_null(&js);
+	json_key(&js, "signal");
 	if (r != NULL && r->sig > 0)
-		evbuffer_add_printf(o, "\"signal\":%d,", r->sig);
+		json_int(&js, r->sig);
 	else
-		evbuffer_add_printf(o, "\"signal\":null,");
-	json_strn(o, "name", j->opts->name);
-	evbuffer_add(o, ",", 1);
-	json_strn(o, "reason", r ? r->reason : NULL);
-	evbuffer_add(o, ",", 1);
-	json_strn(o, "worker", j->run ? j->run->w->name : r ? r->worker :
-	    NULL);
+		json_null(&js);
+	json_key(&js, "name");
+	json_cstr(&js, j->opts->name);
+	json_key(&js, "reason");
+	json_cstr(&js, r ? r->reason : NULL);
+	json_key(&js, "worker");
+	json_cstr(&js, j->run ? j->run->w->name : r ? r->worker : NULL);
 	if (j->kind == JK_ARRAY) {
-		evbuffer_add_printf(o, ",\"tasks\":%llu,\"counts\":",
-		    (unsigned long long)j->arr->ntasks);
-		json_counts(o, j->arr->count);
+		json_key(&js, "tasks");
+		json_uint(&js, j->arr->ntasks);
+		json_key(&js, "counts");
+		json_counts(&js, j->arr->count);
 	}
-	evbuffer_add_printf(o, "}\n");
+	json_end(&js);
+	json_out(o, &js, &b);
 	return 0;
 }
 

@@ -27,6 +27,7 @@
 
 #include "simqd.h"
 #include "log.h"
+#include "size.h"
 
 static void
 usage(FILE *f)
@@ -62,46 +63,6 @@ usage(FILE *f)
 "                        (what is cut goes to DATADIR/journal/cut-*/)\n"
 "  --check               check DATADIR's journal offline and exit\n"
 "  -v                    log more\n");
-}
-
-/* Sizes like "64M", "1G", "4096". */
-static int
-parse_size(const char *s, uint64_t *out)
-{
-	size_t		len = strlen(s);
-	uint64_t	mul = 1, v;
-
-	if (len > 1) {
-		switch (s[len - 1]) {
-		case 'K': case 'k': mul = 1024; len--; break;
-		case 'M': case 'm': mul = 1024 * 1024; len--; break;
-		case 'G': case 'g': mul = 1024 * 1024 * 1024; len--; break;
-		}
-	}
-	if (proto_parse_u64(s, len, UINT64_MAX / mul, &v) < 0)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
-
-static void
-read_token(const char *path)
-{
-	char	buf[1024];
-	FILE	*f = fopen(path, "r");
-	size_t	n;
-
-	if (f == NULL)
-		fatal("token file %s: %s", path, strerror(errno));
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
-	    buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	if (n == 0)
-		fatal("token file %s is empty", path);
-	B->cfg.token = xstrdup(buf);
 }
 
 /* 1 if every address addr resolves to is a loopback one. */
@@ -271,6 +232,7 @@ main(int argc, char **argv)
 	uint64_t		 v, t0;
 	int			 ch, check = 0, lockfd, i;
 
+	log_init("simqd", LOG_STAMPED, 1);
 	cfg->datadir = "simq-data";
 	cfg->addr = "127.0.0.1";
 	cfg->port = SIMQ_DEFAULT_PORT;
@@ -299,7 +261,7 @@ main(int argc, char **argv)
 			cfg->port = (int)v;
 			break;
 		case 'v':
-			log_verbose = 1;
+			log_verbosity = 2;	/* every debug line */
 			break;
 		case 'F':
 			if (strcmp(optarg, "always") == 0)
@@ -407,8 +369,9 @@ main(int argc, char **argv)
 	if (check)
 		return check_only(&jo);
 
-	if (cfg->token_file != NULL)
-		read_token(cfg->token_file);
+	if (cfg->token_file != NULL &&
+	    (cfg->token = token_read(cfg->token_file, err, sizeof err)) == NULL)
+		fatal("%s", err);
 	if (cfg->token == NULL && !cfg->insecure && !is_loopback(cfg->addr))
 		fatal("listening on %s needs --token-file FILE (or --insecure): "
 		    "anyone who can reach it could run commands on the workers",

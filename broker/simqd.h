@@ -18,6 +18,12 @@
 #include "buf.h"
 #include "journal.h"
 
+/* lib/: shared with simq-worker and simq. */
+#include "clock.h"
+#include "log.h"
+#include "token.h"
+#include "xmalloc.h"
+
 /* Built with AddressSanitizer: free everything at exit for its leak
  * check. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -458,12 +464,5 @@ void		 snapshot_maybe(void);
 int		 http_listen(const char *addr, int port);
 void		 http_close(void);
 
-/* util.c */
-int		 token_equal(const char *, size_t, const char *, size_t);
-uint64_t	 now_ms(void);
-void		*xmalloc(size_t);
-void		*xcalloc(size_t, size_t);
-char		*xstrndup(const char *, size_t);
-char		*xstrdup(const char *);
 
 #endif

@@ -51,7 +51,7 @@ cmd_cancel_exec(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc == 0) {
-		warnmsg("%s needs job ids", cmd->name);
+		log_warn("%s needs job ids", cmd->name);
 		simq_usage(cmd);
 	}
 	ids_check(argv, argc);

@@ -81,7 +81,7 @@ cmd_list_exec(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		warnmsg("list takes no ids; to see given jobs, use simq status "
+		log_warn("list takes no ids; to see given jobs, use simq status "
 		    "ID...");
 		simq_usage(&cmd_list_entry);
 	}

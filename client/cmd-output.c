@@ -104,7 +104,7 @@ cmd_output_exec(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 1) {
-		warnmsg("output needs one job id");
+		log_warn("output needs one job id");
 		simq_usage(&cmd_output_entry);
 	}
 	ids_check(argv + optind, 1);
@@ -194,7 +194,7 @@ cmd_result_exec(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc == 0) {
-		warnmsg("result needs job ids");
+		log_warn("result needs job ids");
 		simq_usage(&cmd_result_entry);
 	}
 	ids_check(argv, argc);
@@ -285,7 +285,7 @@ cmd_result_exec(int argc, char **argv)
 	buf_free(&out);
 	conn_close(c);
 	if (missing > 0) {
-		warnmsg("%llu of %llu have no result: not finished yet (or "
+		log_warn("%llu of %llu have no result: not finished yet (or "
 		    "never started)", (unsigned long long)missing,
 		    (unsigned long long)total);
 		return EXIT_FAILED;

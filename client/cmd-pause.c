@@ -43,7 +43,7 @@ cmd_pause_exec(int argc, char **argv)
 	if (simq_getopt(argc, argv, "", NULL, cmd) != -1)
 		simq_usage(cmd);
 	if (argc - optind != 1) {
-		warnmsg("%s needs one queue name", cmd->name);
+		log_warn("%s needs one queue name", cmd->name);
 		simq_usage(cmd);
 	}
 	if (!proto_name_ok(argv[optind], strlen(argv[optind])))

@@ -128,7 +128,7 @@ status_missing(const struct reply *r)
 	for (i = 0; i < r->nitems; i++) {
 		if (!item_is(&r->items[i], "missing"))
 			continue;
-		warnmsg("no job %s", item_get(&r->items[i], "id"));
+		log_warn("no job %s", item_get(&r->items[i], "id"));
 		n++;
 	}
 	return n;

@@ -132,7 +132,7 @@ submit_env(const char *s)
 	if ((v = getenv(s)) == NULL)
 		die(EXIT_USAGE, "-e %s: %s is not set here; use -e %s=VALUE", s,
 		    s, s);
-	xasprintf(&kv, "%s=%s", s, v);
+	kv = xprintf("%s=%s", s, v);
 	return kv;
 }
 
@@ -172,7 +172,7 @@ submit_dir(const char *dir)
 		return cwd;
 	if (strncmp(dir, "./", 2) == 0)
 		dir += 2;
-	xasprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", dir);
+	abs = xprintf("%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", dir);
 	free(cwd);
 	return abs;
 }
@@ -355,13 +355,13 @@ cmd_submit_exec(int argc, char **argv)
 			req_kv(&opts, "pri", optarg);
 			break;
 		case 't':
-			xasprintf(&tmp, "%llu", (unsigned long long)
+			tmp = xprintf("%llu", (unsigned long long)
 			    submit_duration("--timeout", optarg));
 			req_kv(&opts, "timeout", tmp);
 			free(tmp);
 			break;
 		case OPT_DELAY:
-			xasprintf(&tmp, "%llu", (unsigned long long)
+			tmp = xprintf("%llu", (unsigned long long)
 			    submit_duration("--delay", optarg));
 			req_kv(&opts, "delay", tmp);
 			free(tmp);
@@ -379,7 +379,7 @@ cmd_submit_exec(int argc, char **argv)
 			if (after == NULL)
 				after = xstrdup(optarg);
 			else {
-				xasprintf(&tmp, "%s,%s", after, optarg);
+				tmp = xprintf("%s,%s", after, optarg);
 				free(after);
 				after = tmp;
 			}
@@ -437,7 +437,7 @@ cmd_submit_exec(int argc, char **argv)
 	if (batch != NULL && argc > 0)
 		die(EXIT_USAGE, "give a command or --batch FILE, not both");
 	if (batch == NULL && argc == 0) {
-		warnmsg("submit needs a command (or --batch FILE)");
+		log_warn("submit needs a command (or --batch FILE)");
 		simq_usage(&cmd_submit_entry);
 	}
 	if (after != NULL) {
@@ -458,7 +458,7 @@ cmd_submit_exec(int argc, char **argv)
 			buf_reset(&req);
 			req_raw(&req, "BATCH");
 			submit_opts_put(&req, &opts);
-			xasprintf(&tmp, "%zu", sb.body[k].len);
+			tmp = xprintf("%zu", sb.body[k].len);
 			req_raw(&req, tmp);
 			free(tmp);
 			req_end(&req);

@@ -70,7 +70,7 @@ wait_report(const struct reply *r)
 		if (item_is(it, "array")) {
 			snprintf(b, sizeof b, ", %llu canceled",
 			    (unsigned long long)item_num(it, "canceled"));
-			warnmsg("array %s: %llu of %llu tasks failed%s; see "
+			log_warn("array %s: %llu of %llu tasks failed%s; see "
 			    "simq status -l %s, or simq retry %s",
 			    item_get(it, "id"), (unsigned long long)
 			    item_num(it, "failed"), (unsigned long long)
@@ -82,13 +82,13 @@ wait_report(const struct reply *r)
 		if (why == NULL || *why == '\0')
 			why = st == JS_CANCELED ? "canceled" :
 			    jobview_exit(b, it);
-		warnmsg("job %s %s (%s); see simq status -l %s and simq "
+		log_warn("job %s %s (%s); see simq status -l %s and simq "
 		    "output --stderr %s", item_get(it, "id"),
 		    proto_state_name(st), why, item_get(it, "id"),
 		    item_get(it, "id"));
 	}
 	if (n > WAIT_REPORT_MAX)
-		warnmsg("... and %zu more failed", n - WAIT_REPORT_MAX);
+		log_warn("... and %zu more failed", n - WAIT_REPORT_MAX);
 }
 
 /*
@@ -104,14 +104,14 @@ wait_reconnect(struct conn *c, struct progress *p)
 	char		 d[FMT_MAX];
 
 	progress_end(p);
-	warnmsg("%s; trying again for up to %s", conn_error(),
+	log_warn("%s; trying again for up to %s", conn_error(),
 	    fmt_duration(d, WAIT_RECONNECT_MS));
 	conn_close(c);
 	for (;;) {
 		sleep_ms(pause);
 		if ((nc = simq_connect(1)) != NULL) {
 			nc->soft = 1;
-			warnmsg("reconnected to the broker at %s; still "
+			log_warn("reconnected to the broker at %s; still "
 			    "waiting", nc->addr);
 			return nc;
 		}
@@ -181,7 +181,7 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 				progress_end(&p);
 				c->soft = 0;
 				*final = r;
-				warnmsg("gave up after %s: %llu of %llu not "
+				log_warn("gave up after %s: %llu of %llu not "
 				    "finished yet", fmt_duration(d, timeout_ms),
 				    (unsigned long long)(t.total -
 				    t.count[JS_DONE] - t.count[JS_FAILED] -
@@ -235,7 +235,7 @@ cmd_wait_exec(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc == 0) {
-		warnmsg("wait needs the ids of the jobs to wait for");
+		log_warn("wait needs the ids of the jobs to wait for");
 		simq_usage(&cmd_wait_entry);
 	}
 	ids_check(argv, argc);

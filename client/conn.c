@@ -80,46 +80,6 @@ conn_strerror(int e)
 	return buf;
 }
 
-/* Splits "HOST:PORT", "HOST", ":PORT" or "[V6]:PORT".  Returns 0 or
- * -1. */
-static int
-conn_parse_addr(const char *addr, char **host, char **port)
-{
-	const char	*c, *end;
-	uint64_t	 p;
-
-	if (addr[0] == '[') {
-		if ((end = strchr(addr, ']')) == NULL)
-			return -1;
-		*host = xstrndup(addr + 1, (size_t)(end - addr - 1));
-		c = end[1] == ':' ? end + 1 : NULL;
-		if (end[1] != '\0' && c == NULL) {
-			free(*host);
-			return -1;
-		}
-	} else if ((c = strrchr(addr, ':')) != NULL &&
-	    strchr(addr, ':') == c) {
-		*host = xstrndup(addr, (size_t)(c - addr));
-	} else {
-		*host = xstrdup(addr);	/* no port, or a bare IPv6 address */
-		c = NULL;
-	}
-	if (**host == '\0') {
-		free(*host);
-		*host = xstrdup("127.0.0.1");
-	}
-	if (c == NULL) {
-		xasprintf(port, "%d", SIMQ_DEFAULT_PORT);
-		return 0;
-	}
-	if (proto_parse_u64(c + 1, strlen(c + 1), 65535, &p) < 0 || p == 0) {
-		free(*host);
-		return -1;
-	}
-	*port = xstrdup(c + 1);
-	return 0;
-}
-
 /* Connects within CONN_CONNECT_MS.  Returns the socket, or -1 with
  * errno set. */
 static int
@@ -165,28 +125,6 @@ fail:
 	return -1;
 }
 
-const char *
-conn_token(const char *path)
-{
-	static char	buf[1024];
-	FILE		*f;
-	size_t		 n;
-
-	if ((f = fopen(path, "r")) == NULL)
-		die(EXIT_USAGE, "cannot read the token file %s (%s)", path,
-		    conn_strerror(errno));
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	/* As simqd reads it: trailing newlines and spaces do not count. */
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
-	    buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	if (n == 0)
-		die(EXIT_USAGE, "the token file %s is empty", path);
-	return buf;
-}
-
 /*
  * Connects to addr and opens a session with HELLO (and the token, if
  * any).  On failure prints why and exits 2; but with soft, a broker that
@@ -203,8 +141,9 @@ conn_open(const char *addr, const char *token, int soft)
 	char		*host, *port;
 	int		 fd = -1, e = 0, gai;
 
-	if (conn_parse_addr(addr, &host, &port) < 0)
-		die(EXIT_USAGE, "bad broker address '%s': use HOST:PORT", addr);
+	if (server_split(addr, &host, &port) < 0)
+		die(EXIT_USAGE, "bad broker address '%s': %s", addr,
+		    SERVER_FORMS);
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

@@ -136,15 +136,15 @@ simq_bad_option(int ch, char **argv, const struct simq_cmd *cmd)
 		eq = strchr(opt, '=');
 		len = eq != NULL ? (int)(eq - opt) : (int)strlen(opt);
 		if (ch == ':')
-			warnmsg("option '%.*s' needs a value", len, opt);
+			log_warn("option '%.*s' needs a value", len, opt);
 		else if (eq != NULL && optopt != 0)
-			warnmsg("option '%.*s' takes no value", len, opt);
+			log_warn("option '%.*s' takes no value", len, opt);
 		else
-			warnmsg("unknown option '%.*s'", len, opt);
+			log_warn("unknown option '%.*s'", len, opt);
 	} else if (ch == ':')
-		warnmsg("option '%s' needs a value", shortopt);
+		log_warn("option '%s' needs a value", shortopt);
 	else
-		warnmsg("unknown option '%s'", shortopt);
+		log_warn("unknown option '%s'", shortopt);
 	if (name != NULL)
 		simq_usage(cmd);
 	simq_main_usage(stderr, EXIT_USAGE);
@@ -177,7 +177,7 @@ simq_getopt(int argc, char **argv, const char *optstring,
 			all[n + i] = simq_common_opts[i];
 		free(shorts);
 		plus = optstring[0] == '+';
-		xasprintf(&shorts, "%s:%ss:h", plus ? "+" : "",
+		shorts = xprintf("%s:%ss:h", plus ? "+" : "",
 		    optstring + plus);
 		built = cmd;
 	}
@@ -211,17 +211,14 @@ simq_term_width(void)
 struct conn *
 simq_connect(int soft)
 {
-	const char	*server = cfg.server, *token = NULL;
+	struct conn	*c;
+	char		*token, why[512];
 
-	if (server == NULL || *server == '\0')
-		server = getenv("SIMQ_SERVER");
-	if (server == NULL || *server == '\0')
-		server = SIMQ_DEFAULT_SERVER;
-	if (cfg.token_file != NULL)
-		token = conn_token(cfg.token_file);
-	else if ((token = getenv("SIMQ_TOKEN")) != NULL && *token == '\0')
-		token = NULL;
-	return conn_open(server, token, soft);
+	if (token_load(cfg.token_file, &token, why, sizeof why) < 0)
+		die(EXIT_USAGE, "%s", why);
+	c = conn_open(server_pick(cfg.server), token, soft);
+	free(token);
+	return c;
 }
 
 int
@@ -301,6 +298,7 @@ main(int argc, char **argv)
 	struct option		 opts[SIMQ_NCOMMON + 1];
 	int			 ch, status;
 
+	log_init("simq", LOG_PLAIN, EXIT_USAGE);
 	simq_init_cfg();
 	memcpy(opts, simq_common_opts, sizeof simq_common_opts);
 	memset(&opts[SIMQ_NCOMMON], 0, sizeof opts[0]);

@@ -4,9 +4,11 @@
  * A plain blocking client: one TCP connection, requests written whole,
  * replies read with a small buffered reader.  Each subcommand is one file
  * (cmd-*.c) with one entry in main.c's table; what they share lives in
- * the modules below.  json.c, split.c, fmt.c, wire.c and util.c are pure
- * (no sockets, no globals of main.c) so tests/unit/test_client.c links
- * them alone.
+ * the modules below.  split.c, fmt.c, wire.c and util.c are pure (no
+ * sockets, no globals of main.c) so tests/unit/test_client.c links them
+ * alone.  Allocation, messages, the clock, the broker's address, the
+ * token and the JSON writer are lib/'s, shared with simqd and
+ * simq-worker.
  */
 #ifndef SIMQ_CLIENT_H
 #define SIMQ_CLIENT_H
@@ -19,7 +21,12 @@
 #include "buf.h"
 #include "proto.h"
 
-#define SIMQ_DEFAULT_SERVER	"127.0.0.1:7733"
+#include "clock.h"
+#include "json.h"
+#include "log.h"
+#include "server.h"
+#include "token.h"
+#include "xmalloc.h"
 
 /* Exit statuses, as in the brief. */
 #define EXIT_OK		0	/* success */
@@ -70,57 +77,12 @@ struct conn	*simq_connect(int);
 int	 simq_print_json(struct buf *);
 int	 simq_term_width(void);
 
-/* util.c: allocation that aborts, messages and exits.  Pure. */
-void	*xmalloc(size_t);
-void	*xcalloc(size_t, size_t);
-void	*xrealloc(void *, size_t);
-void	*xreallocarray(void *, size_t, size_t);
-char	*xstrdup(const char *);
-char	*xstrndup(const char *, size_t);
-int	 xasprintf(char **, const char *, ...) PRINTFLIKE(2, 3);
+/* util.c: "simq: MESSAGE" on stderr (log_warn), then exit.  Pure. */
 NORETURN void	die(int, const char *, ...) PRINTFLIKE(2, 3);
-void	 warnmsg(const char *, ...) PRINTFLIKE(1, 2);
-void	 vwarnmsg(const char *, va_list) PRINTFLIKE(1, 0);
-uint64_t now_ms(void);
-uint64_t mono_ms(void);
-void	 sleep_ms(uint64_t);
 
-/*
- * json.c: a small JSON writer into a struct buf.  Pure.
- *
- * It places commas, colons and indentation itself; the caller only says
- * begin/end, key, value.  Strings are escaped (control characters as
- * \uXXXX, the short forms \n \t \r \b \f, '"' and '\'); bytes that are not
- * valid UTF-8 become U+FFFD, so the output is always valid JSON in UTF-8.
- */
-#define JSON_DEPTH_MAX	32
-struct json {
-	struct buf	*out;
-	int		 pretty;
-	int		 depth;
-	int		 want_value;		/* a key was just written */
-	char		 kind[JSON_DEPTH_MAX];	/* '{' or '[' */
-	unsigned char	 used[JSON_DEPTH_MAX];	/* 0: nothing in it yet */
-};
-
-/* main.c: the document a command prints with --json. */
+/* main.c: the document a command prints with --json (lib/json.h). */
 void	 simq_json_begin(struct json *, struct buf *);
 void	 simq_json_print(struct json *, struct buf *);
-void	json_init(struct json *, struct buf *, int);
-void	json_object(struct json *);
-void	json_array(struct json *);
-void	json_end(struct json *);		/* ends the innermost */
-void	json_key(struct json *, const char *);
-void	json_str(struct json *, const void *, size_t);
-void	json_cstr(struct json *, const char *);	/* NULL: null */
-void	json_int(struct json *, int64_t);
-void	json_uint(struct json *, uint64_t);
-void	json_millis(struct json *, uint64_t);	/* ms as seconds: 4.2 */
-void	json_bool(struct json *, int);
-void	json_null(struct json *);
-void	json_finish(struct json *);		/* the final newline */
-/* Appends s (len bytes) escaped, without quotes. */
-void	json_escape(struct buf *, const void *, size_t);
 
 /*
  * split.c: a strict shell-like word splitter for --batch files, and its
@@ -231,7 +193,6 @@ struct reply	*conn_request(struct conn *, struct buf *);
 struct reply	*conn_simple(struct conn *, const char *);
 NORETURN void	 conn_die_reply(struct conn *, const struct reply *,
 		    const char *);
-const char	*conn_token(const char *);
 
 /* table.c: aligned columns for people. */
 enum colour {

@@ -1,10 +1,10 @@
 /*
- * json.c: a small JSON writer.
+ * json.c: a small JSON writer, for simq --json and simqd's HTTP views.
  *
- * --json promises exactly one valid document on stdout, whatever the
- * broker holds: job names and commands are arbitrary bytes, so every
- * string goes through json_escape(), which turns control characters into
- * escapes and bytes that are not valid UTF-8 into U+FFFD.  The writer
+ * A document is valid whatever the broker holds: job names, reasons and
+ * commands are arbitrary bytes, so every string goes through
+ * json_escape(), which turns control characters into escapes and bytes
+ * that are not valid UTF-8 into U+FFFD.  The writer
  * tracks nesting itself (a stack of '{' and '[' with a "used" flag each),
  * so callers never place commas; an unbalanced call sequence is a bug and
  * aborts.
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simq.h"
+#include "json.h"
 
 void
 json_init(struct json *j, struct buf *out, int pretty)

@@ -1,11 +1,14 @@
 /*
  * buf.c: little-endian record encoding and a reader that cannot overrun.
+ *
+ * Growth goes through lib/xmalloc.c, so running out of memory here ends
+ * the way it does everywhere else (logged, then exit).
  */
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 #include "buf.h"
+#include "xmalloc.h"
 
 void
 buf_init(struct buf *b)
@@ -38,13 +41,10 @@ buf_reserve(struct buf *b, size_t more)
 	cap = b->cap ? b->cap : 256;
 	while (cap - b->len < more) {
 		if (cap > SIZE_MAX / 2)
-			abort();
+			xoom(SIZE_MAX);
 		cap *= 2;
 	}
-	if ((p = realloc(b->p, cap)) == NULL) {
-		fprintf(stderr, "buf: out of memory (%zu bytes)\n", cap);
-		abort();
-	}
+	p = xrealloc(b->p, cap);
 	b->p = p;
 	b->cap = cap;
 }

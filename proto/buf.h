@@ -20,8 +20,9 @@ struct buf {
 	size_t	 cap;
 };
 
-/* Growth aborts on allocation failure: buffers hold small internal
- * records; sizes a client controls are checked before they get here. */
+/* Growth logs and exits on allocation failure (lib/xmalloc.h): buffers
+ * hold small internal records; sizes a client controls are checked
+ * before they get here. */
 void	buf_init(struct buf *);
 void	buf_free(struct buf *);
 void	buf_reset(struct buf *);		/* len = 0, keeps memory */

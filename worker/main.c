@@ -92,39 +92,6 @@ bad_usage(const char *fmt, ...)
 	exit(2);
 }
 
-/* "HOST:PORT", "[V6ADDR]:PORT", "HOST" or "V6ADDR" (default port). */
-static int
-parse_server(const char *s, char **host, char **port)
-{
-	const char	*colon, *end;
-	uint64_t	 v;
-
-	if (s[0] == '[') {
-		if ((end = strchr(s, ']')) == NULL || end == s + 1)
-			return -1;
-		*host = xstrndup(s + 1, (size_t)(end - s - 1));
-		colon = end[1] == ':' ? end + 1 : NULL;
-		if (colon == NULL && end[1] != '\0')
-			return -1;
-	} else {
-		colon = strchr(s, ':');
-		if (colon != NULL && strchr(colon + 1, ':') != NULL)
-			colon = NULL;		/* a bare IPv6 address */
-		if (colon == s || s[0] == '\0')
-			return -1;
-		*host = colon ? xstrndup(s, (size_t)(colon - s)) : xstrdup(s);
-	}
-	if (colon == NULL) {
-		*port = xprintf("%d", SIMQ_DEFAULT_PORT);
-		return 0;
-	}
-	if (proto_parse_u64(colon + 1, strlen(colon + 1), 65535, &v) < 0 ||
-	    v == 0)
-		return -1;
-	*port = xstrdup(colon + 1);
-	return 0;
-}
-
 static int
 queues_ok(const char *s)
 {
@@ -141,31 +108,6 @@ queues_ok(const char *s)
 			return 1;
 		p = comma + 1;
 	}
-}
-
-static char *
-read_token(const char *path)
-{
-	char	buf[1024];
-	FILE	*f = fopen(path, "r");
-	size_t	n;
-
-	if (f == NULL) {
-		fprintf(stderr, "simq-worker: token file %s: %s\n", path,
-		    strerror(errno));
-		exit(2);
-	}
-	n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
-	    buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-		n--;
-	buf[n] = '\0';
-	if (n == 0) {
-		fprintf(stderr, "simq-worker: token file %s is empty\n", path);
-		exit(2);
-	}
-	return xstrdup(buf);
 }
 
 /* The CPUs this process may run on: in a Slurm allocation or under
@@ -378,11 +320,13 @@ main(int argc, char **argv)
 	};
 	struct config	*cfg = &W->cfg;
 	struct event	*ev_term, *ev_int, *ev_chld;
-	const char	*server = NULL, *workdir = "simq-work", *s;
-	char		 host[256], path[PATH_MAX];
+	const char	*server = NULL, *workdir = "simq-work";
+	const char	*token_file = NULL;
+	char		 host[256], path[PATH_MAX], why[512];
 	int		 ch;
 	uint64_t	 v;
 
+	log_init("simq-worker", LOG_STAMPED, 1);
 	cfg->queues = "default";
 	cfg->grace_ms = GRACE_DEFAULT_MS;
 	while ((ch = getopt_long(argc, argv, "s:q:j:w:m:vh", longopts,
@@ -432,7 +376,7 @@ main(int argc, char **argv)
 				bad_usage("bad lease '%s': 1s to 1h", optarg);
 			break;
 		case 'T':
-			cfg->token = read_token(optarg);
+			token_file = optarg;
 			break;
 		case 'v':
 			cfg->verbose++;
@@ -447,15 +391,15 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		bad_usage("unexpected argument '%s'", argv[optind]);
-	if (server == NULL && (s = getenv("SIMQ_SERVER")) != NULL && *s)
-		server = s;
-	if (server == NULL)
-		server = "127.0.0.1:7733";
-	if (parse_server(server, &cfg->host, &cfg->port) < 0)
-		bad_usage("bad server '%s': use HOST:PORT", server);
+	server = server_pick(server);
+	if (server_split(server, &cfg->host, &cfg->port) < 0)
+		bad_usage("bad broker address '%s': %s", server, SERVER_FORMS);
 	cfg->server = xstrdup(server);
-	if (cfg->token == NULL && (s = getenv("SIMQ_TOKEN")) != NULL && *s)
-		cfg->token = xstrdup(s);
+	if (token_load(token_file, &cfg->token, why, sizeof why) < 0) {
+		fprintf(stderr, "simq-worker: %s\n", why);
+		exit(2);
+	}
+	log_verbosity = cfg->verbose;
 	if (cfg->slots == 0)
 		cfg->slots = ncpus();
 	if (gethostname(host, sizeof host) < 0 || host[0] == '\0')

@@ -16,7 +16,10 @@
  *   shepherd.c  the shepherd process: runs a slot's jobs, one at a time,
  *               and makes sure none of their processes outlives them
  *   report.c    FINISH, FAIL and RELEASE requests, with output tails
- *   util.c      logging, allocation, clocks, small parsers
+ *   util.c      jitter, killing what a process left behind
+ *
+ * Logging, allocation, the clocks, sizes, the broker's address and the
+ * token come from lib/, shared with simqd and simq.
  *
  * Ownership: the job table owns every struct wjob; a request waiting for
  * its reply points at its job, and a job is freed only when no request
@@ -30,6 +33,13 @@
 #include <stdint.h>
 
 #include "proto.h"
+
+#include "clock.h"
+#include "log.h"
+#include "server.h"
+#include "size.h"
+#include "token.h"
+#include "xmalloc.h"
 
 struct evbuffer;
 struct event;
@@ -318,21 +328,6 @@ void		 shepherd_main(int fd) __attribute__((noreturn));
 int		 report_put(struct evbuffer *out, struct wjob *j);
 
 /* util.c */
-void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_verbose(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
-void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2),
-	    noreturn));
-void	*xmalloc(size_t);
-void	*xcalloc(size_t, size_t);
-char	*xstrdup(const char *);
-char	*xstrndup(const char *, size_t);
-char	*xprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
-uint64_t now_ms(void);
-uint64_t mono_ms(void);
-void	 ms_to_tv(uint64_t, struct timeval *);
-int	 parse_size(const char *, uint64_t *);
 /* Returns a random number in [lo, hi]. */
 uint64_t jitter(uint64_t lo, uint64_t hi);
 /* SIGKILLs every child of parent for which keep (if not NULL) says 0.

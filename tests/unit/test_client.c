@@ -1,10 +1,11 @@
 /*
  * test_client.c: unit tests for the pure parts of simq(1): the shell-like
- * splitter of --batch files and its inverse, the JSON writer, the
- * formatting of durations, sizes, times and the progress bar, and the
- * parsing of replies and building of requests.
+ * splitter of --batch files and its inverse, the formatting of
+ * durations, sizes, times and the progress bar, and the parsing of
+ * replies and building of requests.  The JSON writer is lib/'s
+ * (test_lib.c).
  *
- * Linked with client/{split,json,fmt,wire,util}.c and proto/ only.
+ * Linked with client/{split,fmt,wire,util}.c, lib/ and proto/ only.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -237,141 +238,12 @@ test_split_quote(void **state)
 	check_quote_roundtrip(d, 5, "'FOO=1' a=b {} 50% h\xc3\xa9");
 }
 
-/*
- * json
- */
-
+/* b's bytes as a string. */
 static char *
-json_text(struct buf *b)
+buf_text(struct buf *b)
 {
 	buf_put_u8(b, 0);
 	return (char *)b->p;
-}
-
-static void
-test_json_shapes(void **state)
-{
-	struct buf	b;
-	struct json	j;
-
-	buf_init(&b);
-	json_init(&j, &b, 0);
-	json_object(&j);
-	json_key(&j, "id");
-	json_cstr(&j, "17");
-	json_key(&j, "n");
-	json_int(&j, -5);
-	json_key(&j, "u");
-	json_uint(&j, UINT64_MAX);
-	json_key(&j, "t");
-	json_bool(&j, 1);
-	json_key(&j, "f");
-	json_bool(&j, 0);
-	json_key(&j, "z");
-	json_cstr(&j, NULL);
-	json_key(&j, "a");
-	json_array(&j);
-	json_uint(&j, 1);
-	json_array(&j);
-	json_end(&j);
-	json_object(&j);
-	json_end(&j);
-	json_null(&j);
-	json_end(&j);
-	json_key(&j, "e");
-	json_object(&j);
-	json_end(&j);
-	json_end(&j);
-	json_finish(&j);
-	assert_string_equal(json_text(&b), "{\"id\":\"17\",\"n\":-5,"
-	    "\"u\":18446744073709551615,\"t\":true,\"f\":false,\"z\":null,"
-	    "\"a\":[1,[],{},null],\"e\":{}}\n");
-
-	buf_reset(&b);
-	json_init(&j, &b, 1);
-	json_object(&j);
-	json_key(&j, "a");
-	json_array(&j);
-	json_uint(&j, 1);
-	json_uint(&j, 2);
-	json_end(&j);
-	json_key(&j, "e");
-	json_array(&j);
-	json_end(&j);
-	json_end(&j);
-	json_finish(&j);
-	assert_string_equal(json_text(&b),
-	    "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"e\": []\n}\n");
-	buf_free(&b);
-}
-
-static void
-check_escape(const char *in, size_t len, const char *want)
-{
-	struct buf	b;
-
-	buf_init(&b);
-	json_escape(&b, in, len);
-	assert_string_equal(json_text(&b), want);
-	buf_free(&b);
-}
-
-static void
-test_json_escapes(void **state)
-{
-	check_escape("plain", 5, "plain");
-	check_escape("a\"b\\c/d", 7, "a\\\"b\\\\c/d");
-	check_escape("\n\r\t\b\f", 5, "\\n\\r\\t\\b\\f");
-	check_escape("\x01\x1f\x7f", 3, "\\u0001\\u001f\\u007f");
-	check_escape("a\0b", 3, "a\\u0000b");
-	check_escape("", 0, "");
-	/* Valid UTF-8 of every length passes as it is. */
-	check_escape("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9,
-	    "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
-	/* U+2028 and U+2029 are escaped for JavaScript's sake. */
-	check_escape("\xe2\x80\xa8\xe2\x80\xa9", 6, "\\u2028\\u2029");
-}
-
-static void
-test_json_invalid_utf8(void **state)
-{
-	check_escape("\x80", 1, "\\ufffd");			/* lone cont. */
-	check_escape("a\xffz", 3, "a\\ufffdz");
-	check_escape("\xc0\xaf", 2, "\\ufffd\\ufffd");		/* overlong */
-	check_escape("\xe0\x80\xaf", 3, "\\ufffd\\ufffd\\ufffd");
-	/* A surrogate, U+D800. */
-	check_escape("\xed\xa0\x80", 3, "\\ufffd\\ufffd\\ufffd");
-	check_escape("\xf4\x90\x80\x80", 4,
-	    "\\ufffd\\ufffd\\ufffd\\ufffd");			/* > 10FFFF */
-	check_escape("\xf5\x80", 2, "\\ufffd\\ufffd");
-	check_escape("\xe2\x82", 2, "\\ufffd\\ufffd");		/* truncated */
-	check_escape("\xe2\x82x", 3, "\\ufffd\\ufffdx");
-	check_escape("\xc3", 1, "\\ufffd");
-	check_escape("ok\xc3\xa9\x80", 5, "ok\xc3\xa9\\ufffd");
-}
-
-static void
-test_json_millis(void **state)
-{
-	static const struct {
-		uint64_t	 ms;
-		const char	*want;
-	} t[] = {
-		{ 0, "0" }, { 1, "0.001" }, { 10, "0.01" }, { 4200, "4.2" },
-		{ 3000, "3" }, { 61005, "61.005" }, { 999, "0.999" },
-	};
-	struct buf	b;
-	struct json	j;
-	size_t		i;
-
-	buf_init(&b);
-	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
-		buf_reset(&b);
-		json_init(&j, &b, 0);
-		json_millis(&j, t[i].ms);
-		assert_string_equal(json_text(&b), t[i].want);
-	}
-	buf_free(&b);
 }
 
 /*
@@ -469,12 +341,12 @@ test_fmt_progress(void **state)
 	t.count[JS_QUEUED] = 20;
 	buf_init(&b);
 	fmt_progress(&b, &t, 2.0, 80, 0, 0, 30000);
-	assert_string_equal(json_text(&b), "[#############xx>>>>>......]  "
+	assert_string_equal(buf_text(&b), "[#############xx>>>>>......]  "
 	    "50/100 done  10 failed  20 running  2.0/s  ETA 20s");
 	/* No rate yet; a narrow terminal gets no bar. */
 	buf_reset(&b);
 	fmt_progress(&b, &t, -1, 60, 0, 0, 0);
-	assert_string_equal(json_text(&b),
+	assert_string_equal(buf_text(&b),
 	    "50/100 done  10 failed  20 running  --/s  ETA --");
 	/* Finished: how long it took; canceled ones are counted. */
 	memset(&t, 0, sizeof t);
@@ -483,7 +355,7 @@ test_fmt_progress(void **state)
 	t.count[JS_CANCELED] = 1;
 	buf_reset(&b);
 	fmt_progress(&b, &t, 1.0, 62, 0, 0, 65000);
-	assert_string_equal(json_text(&b),
+	assert_string_equal(buf_text(&b),
 	    "2/3 done  0 failed  1 canceled  0 running  1.0/s  took 1m05s");
 	buf_free(&b);
 }
@@ -592,7 +464,7 @@ test_wire_requests(void **state)
 	req_end(&b);
 	req_raw(&b, "PING");
 	req_end(&b);
-	assert_string_equal(json_text(&b), "SUBMIT name=a%20b "
+	assert_string_equal(buf_text(&b), "SUBMIT name=a%20b "
 	    "env=PATH=/bin:/usr/bin array=1-10%252 -- echo % 50%25%09%0D%0A"
 	    "\r\nPING\r\n");
 	buf_free(&b);
@@ -609,10 +481,6 @@ main(void)
 		cmocka_unit_test(test_split_nul_and_limits),
 		cmocka_unit_test(test_split_line_numbers),
 		cmocka_unit_test(test_split_quote),
-		cmocka_unit_test(test_json_shapes),
-		cmocka_unit_test(test_json_escapes),
-		cmocka_unit_test(test_json_invalid_utf8),
-		cmocka_unit_test(test_json_millis),
 		cmocka_unit_test(test_fmt_duration),
 		cmocka_unit_test(test_fmt_size),
 		cmocka_unit_test(test_fmt_times),

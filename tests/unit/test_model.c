@@ -688,6 +688,6 @@ main(void)
 #undef T
 	};
 
-	log_verbose = 0;
+	log_verbosity = 0;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
