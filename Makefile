@@ -2,10 +2,14 @@
 #
 #   make            build bin/simqd (and the other programs)
 #   make check      install missing build dependencies, build, run every test
+#   make check-unit build and run the unit tests only (optimised build)
 #   make bench      run the benchmarks (and the stress run, tests/bench/stress.py)
 #   make demo       start a broker and two workers, run a sweep, show it
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install missing Debian packages (needs root or sudo)
+#
+# One line a file is printed; V=1 prints the commands.  CC=clang builds
+# with clang (a change of compiler or CFLAGS rebuilds what it affects).
 
 PREFIX	?= /usr/local
 DESTDIR	?=
@@ -213,6 +217,15 @@ check: deps-quiet
 	$(MAKE) build-tests
 	@sh tests/run.sh
 
+# The unit tests of the optimised build alone, quick (.ci/run runs them
+# built with clang as well).
+check-unit: $(foreach t,$(UNIT_TESTS),build/rel/$(t))
+	@for t in $(UNIT_TESTS); do \
+		CMOCKA_MESSAGE_OUTPUT=TAP build/rel/$$t >build/rel/$$t.tap \
+		    2>&1 || { cat build/rel/$$t.tap; exit 1; }; \
+		echo "$$t: $$(grep -c '^ok ' build/rel/$$t.tap) passed"; \
+	done
+
 bench: deps-quiet
 	$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn
 	@sh tests/bench/run.sh
@@ -249,11 +262,11 @@ install: all
 clean:
 	rm -rf build bin
 
-# The headers each object included when it was last built.
+# The headers each object included when it was last built (-MMD).
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 FORCE:
 
-.PHONY: all check bench demo deps deps-quiet install clean fuzz build-tests \
-	FORCE
+.PHONY: all check check-unit bench demo deps deps-quiet install clean fuzz \
+	build-tests FORCE
 .SECONDARY:
