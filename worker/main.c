@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,7 +63,8 @@ usage(FILE *f)
 "  --burst             exit when the queues are empty and no job runs\n"
 "  --name NAME         register as NAME (default HOST:PID)\n"
 "  -w, --workdir DIR   keep each job's stdout, stderr and result file\n"
-"                      here (default ./simq-work)\n"
+"                      here (default $XDG_STATE_HOME/simq if set, else\n"
+"                      /var/tmp/simq-USER)\n"
 "  -m, --mem-limit SIZE\n"
 "                      limit each job's address space (RLIMIT_AS) to\n"
 "                      SIZE bytes; K, M, G, T suffixes (default: none)\n"
@@ -139,19 +141,58 @@ default_name(const char *host)
 	return xstrdup(buf);
 }
 
+/* mkdir -p, each directory it makes with mode (less the umask). */
 static void
-make_dirs(const char *path)
+make_dirs(const char *path, mode_t mode)
 {
 	char	*buf = xstrdup(path), *p;
 
 	for (p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
 		*p = '\0';
-		(void)mkdir(buf, 0777);
+		(void)mkdir(buf, mode);
 		*p = '/';
 	}
 	free(buf);
-	if (mkdir(path, 0777) < 0 && errno != EEXIST)
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
 		fatal("work directory %s: %s", path, strerror(errno));
+}
+
+/*
+ * The work directory without -w: on the node's own disk, where a job's
+ * full output is meant to stay, and private to its user.
+ * $XDG_STATE_HOME/simq when that is set (to an absolute path, as the XDG
+ * spec asks), else /var/tmp/simq-USER: local, and kept across reboots,
+ * unlike /tmp.  Never the current directory, where a worker started from
+ * a source tree or a home directory would leave its files.  Returns a
+ * new string.
+ */
+static char *
+default_workdir(void)
+{
+	const char	*x = getenv("XDG_STATE_HOME");
+	struct passwd	*pw;
+
+	if (x != NULL && x[0] == '/')
+		return xprintf("%s/simq", x);
+	if ((pw = getpwuid(getuid())) != NULL && pw->pw_name[0] != '\0' &&
+	    strchr(pw->pw_name, '/') == NULL)
+		return xprintf("/var/tmp/simq-%s", pw->pw_name);
+	return xprintf("/var/tmp/simq-%u", (unsigned)getuid());
+}
+
+/* The default directory must be a directory of this user's, not a link
+ * and not another user's: /var/tmp is everyone's, and anyone may have
+ * made /var/tmp/simq-USER first. */
+static void
+check_own_dir(const char *path)
+{
+	struct stat	st;
+
+	if (lstat(path, &st) < 0)
+		fatal("work directory %s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid())
+		fatal("work directory %s is not a directory of this user's (a "
+		    "link, or someone else's): remove it, or give -w DIR", path);
 }
 
 /* Jobs get /dev/null on stdin, and the files a shepherd opens must not
@@ -320,8 +361,8 @@ main(int argc, char **argv)
 	};
 	struct config	*cfg = &W->cfg;
 	struct event	*ev_term, *ev_int, *ev_chld;
-	const char	*server = NULL, *workdir = "simq-work";
-	const char	*token_file = NULL;
+	const char	*server = NULL, *token_file = NULL;
+	char		*workdir = NULL;
 	char		 host[256], path[PATH_MAX], why[512];
 	int		 ch;
 	uint64_t	 v;
@@ -358,7 +399,8 @@ main(int argc, char **argv)
 			cfg->name = xstrdup(optarg);
 			break;
 		case 'w':
-			workdir = optarg;
+			free(workdir);
+			workdir = xstrdup(optarg);
 			break;
 		case 'm':
 			if (parse_size(optarg, &cfg->mem_limit) < 0)
@@ -419,10 +461,17 @@ main(int argc, char **argv)
 	if (getcwd(path, sizeof path) == NULL)
 		fatal("getcwd: %s", strerror(errno));
 	cfg->cwd = xstrdup(path);
-	make_dirs(workdir);
+	if (workdir != NULL)
+		make_dirs(workdir, 0777);
+	else {
+		workdir = default_workdir();
+		make_dirs(workdir, 0700);
+		check_own_dir(workdir);
+	}
 	if (realpath(workdir, path) == NULL)
 		fatal("work directory %s: %s", workdir, strerror(errno));
 	cfg->workdir = xstrdup(path);
+	free(workdir);
 	if (access(cfg->workdir, W_OK | X_OK) < 0)
 		fatal("work directory %s: %s", cfg->workdir, strerror(errno));
 	setup_limits();
