@@ -214,7 +214,7 @@ TEST_BINS = $(foreach t,$(UNIT_TESTS),build/rel/$(t) build/san/$(t)) \
 build-tests: $(PROGS) $(SAN_PROGS) $(TEST_BINS)
 
 check: deps-quiet
-	$(MAKE) build-tests
+	$(Q)$(MAKE) build-tests
 	@sh tests/run.sh
 
 # The unit tests of the optimised build alone, quick (.ci/run runs them
@@ -227,7 +227,7 @@ check-unit: $(foreach t,$(UNIT_TESTS),build/rel/$(t))
 	done
 
 bench: deps-quiet
-	$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn
+	$(Q)$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn
 	@sh tests/bench/run.sh
 	@sh tests/bench/worker.sh
 	@python3 tests/bench/stress.py
@@ -240,7 +240,7 @@ build/rel/bench_%: build/rel/tests/bench/bench_%.o $(PROTO_REL)
 # sweep of 200 tasks, its progress and its answer; everything is stopped
 # and removed at the end.
 demo: deps-quiet
-	$(MAKE) all
+	$(Q)$(MAKE) all
 	@sh demo/demo.sh
 
 # deps: install what is missing, quietly when nothing is.

@@ -8,8 +8,13 @@
 #ifndef SIMQ_LIB_SERVER_H
 #define SIMQ_LIB_SERVER_H
 
+#include "proto.h"			/* SIMQ_DEFAULT_PORT */
+
 #define SIMQ_DEFAULT_HOST	"127.0.0.1"
-#define SIMQ_DEFAULT_SERVER	"127.0.0.1:7733"	/* SIMQ_DEFAULT_PORT */
+#define SERVER_STR_(x)		#x
+#define SERVER_STR(x)		SERVER_STR_(x)
+/* "127.0.0.1:7733" */
+#define SIMQ_DEFAULT_SERVER	SIMQ_DEFAULT_HOST ":" SERVER_STR(SIMQ_DEFAULT_PORT)
 
 /* What to say after "bad broker address 'X': ". */
 #define SERVER_FORMS	"use HOST:PORT, HOST, :PORT or [IPV6]:PORT"

@@ -390,6 +390,7 @@ static void
 test_server_pick(void **state)
 {
 	unsetenv("SIMQ_SERVER");
+	assert_string_equal(SIMQ_DEFAULT_SERVER, "127.0.0.1:7733");
 	assert_string_equal(server_pick(NULL), SIMQ_DEFAULT_SERVER);
 	assert_string_equal(server_pick(""), SIMQ_DEFAULT_SERVER);
 	assert_string_equal(server_pick("h:1"), "h:1");
