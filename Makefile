@@ -28,11 +28,16 @@ SAN_FLAGS   = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 SAN_CFLAGS  = $(BASE_CFLAGS) -O1 $(SAN_FLAGS) $(CFLAGS)
 
 PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c
-BROKER_SRC = broker/util.c broker/log.c broker/crc32c.c broker/journal.c broker/record.c \
-	     broker/job.c broker/queue.c broker/worker.c broker/cmd.c \
+# The job model and its records link alone (MODEL_SRC: the unit tests of
+# the model and the record fuzz target use just these); the rest of the
+# broker is the network side.
+MODEL_SRC  = broker/util.c broker/log.c broker/crc32c.c broker/journal.c \
+	     broker/state.c broker/idmap.c broker/heap.c broker/timer.c \
+	     broker/queue.c broker/jobopts.c broker/job.c broker/deps.c \
+	     broker/worker.c broker/codec.c broker/record.c broker/snapshot.c
+BROKER_SRC = $(MODEL_SRC) broker/cmd.c \
 	     broker/cmd_submit.c broker/cmd_worker.c broker/cmd_view.c \
-	     broker/reply.c \
-	     broker/net.c broker/snapshot.c broker/idmap.c broker/http.c
+	     broker/reply.c broker/net.c broker/http.c
 BROKER_MAIN = broker/main.c
 
 UNIT_TESTS = test_proto test_journal test_model test_client
@@ -131,6 +136,15 @@ build/san/test_journal: build/san/tests/unit/test_journal.o \
 build/san/fuzz_journal: build/san/tests/fuzz/fuzz_journal.o \
 		build/san/tests/fuzz/replay.o $(call obj,san,$(JOURNAL_SRC)) $(PROTO_SAN)
 	$(CC) $(SAN_CFLAGS) -o $@ $^
+
+# The model's tests link the model alone: no connection, no handler.
+MODEL_REL = $(call obj,rel,$(MODEL_SRC))
+MODEL_SAN = $(call obj,san,$(MODEL_SRC))
+build/rel/test_model: build/rel/tests/unit/test_model.o $(MODEL_REL) $(PROTO_REL)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+
+build/san/test_model: build/san/tests/unit/test_model.o $(MODEL_SAN) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
 
 build/rel/test_%: build/rel/tests/unit/test_%.o $(BROKER_REL) $(PROTO_REL)
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)

@@ -221,13 +221,22 @@ struct broker {
 
 extern struct broker *B;
 
-/* idmap.c: jobs by (id, index). */
+/* state.c: the one state. */
+void		 broker_init(void);
+void		 broker_free(void);
+
+/* idmap.c: jobs by (id, index), and what an id names. */
 void		 idmap_init(void);
+void		 idmap_free(void);
 void		 idmap_put(struct job *);
 void		 idmap_del(struct job *);
 struct job	*idmap_get(uint64_t id, uint32_t index);
+struct job	*lookup_id(const struct simq_id *);
+struct job	*lookup_pending_task(const struct simq_id *, int *state);
+int		 id_state(const struct simq_id *);
+int		 all_finished(struct simq_id *, int n);
 
-/* queue.c */
+/* heap.c */
 void		 heap_init(struct heap *,
 		    int (*)(const struct job *, const struct job *));
 void		 heap_free(struct heap *);
@@ -236,28 +245,46 @@ struct job	*heap_top(const struct heap *);
 void		 heap_remove(struct heap *, struct job *);
 void		 heap_fix(struct heap *, struct job *);
 void		 heap_build(struct heap *);
-int		 ready_less(const struct job *, const struct job *);
+void		 job_unheap(struct job *);
+
+/* timer.c: job timers behind one libevent timer. */
 int		 due_less(const struct job *, const struct job *);
+void		 timer_set(struct job *, uint64_t due);
+void		 timer_renew(struct job *, uint64_t until);
+void		 timers_fire(void);
+void		 timers_start(void);
+void		 timers_stop(void);
+void		 timers_arm(void);
+
+/* queue.c */
+int		 ready_less(const struct job *, const struct job *);
 struct queue	*queue_get(const char *name, size_t len, int create);
 void		 queue_count(struct queue *, int from, int to, uint64_t n);
+void		 queue_pause(struct queue *, int paused);
+void		 queue_gc(struct queue *);
+void		 queue_ready(struct job *);
+struct job	*queue_take(struct queue *);
 void		 queues_free(void);
 
-/* job.c: the job model, used live and on replay. */
+/* jobopts.c: options and commands. */
 struct jobopts	*jobopts_new(const struct proto_jobopts *, struct queue *);
 void		 jobopts_unref(struct jobopts *);
 struct jobopts	*jobopts_intern(struct jobopts *);
+void		 jobopts_forget_queue(const struct queue *);
+void		 jobopts_free_cache(void);
 struct cmd	*cmd_new(const char *data, uint32_t len, uint32_t argc);
 struct cmd	*cmd_from_words(struct proto_word *, int n);
-int		 job_deps_check(const struct jobopts *, char *msg, size_t);
-struct job	*job_submit(uint64_t id, struct jobopts *, struct cmd *,
-		    const struct array_spec *, uint64_t submitted,
-		    uint64_t not_before);
-struct job	*job_materialise(struct job *arr);
+
+/* job.c: the job model's state changes, used live and on replay. */
+struct job	*job_submit(uint64_t first, uint32_t count, struct jobopts *,
+		    struct cmd **cmds, const struct array_spec *,
+		    uint64_t submitted, uint64_t not_before);
+struct job	*job_take(struct queue *, struct worker *);
 void		 job_lease(struct job *, struct worker *, uint32_t attempt,
 		    uint64_t started, uint64_t lease_until);
+void		 job_end_attempt(struct job *, struct result *, int ok);
 void		 job_finish(struct job *, struct result *, int state,
 		    uint64_t due);
-void		 job_end_attempt(struct job *, struct result *, int ok);
 /* Why a running job goes back: released, its worker lost, or its
  * shepherd (on the worker) lost; the last two count against --max-lost. */
 enum requeue_why { RQ_RELEASED, RQ_WORKER_LOST, RQ_SHEPHERD_LOST };
@@ -265,20 +292,41 @@ void		 job_requeue(struct job *, int lost, uint64_t due);
 uint64_t	 job_cancel(struct job *, const char *reason);
 uint64_t	 job_retry(struct job *);
 void		 job_due(struct job *);
-int		 job_finished(const struct job *);
-int		 job_array_state(const struct job *);
 void		 job_expire(uint64_t now);
-void		 job_free_all(void);
 int		 job_restore(struct job *, const char *worker, const char *host,
 		    uint64_t started, uint64_t lease_ms);
 void		 job_replay_done(void);
+/* ...and what they share with deps.c and record.c. */
+struct job	*job_materialise(struct job *arr);
+void		 job_end_now(struct job *, int to, const char *reason);
+void		 job_gate_check(struct job *);
+int		 job_finished(const struct job *);
+int		 job_array_state(const struct job *);
+void		 job_free_all(void);
 void		 result_free(struct result *);
 uint64_t	 backoff_ms(uint32_t failures);
-void		 timers_arm(void);
-void		 queue_ready(struct job *);
-struct job	*queue_take(struct queue *);
 
-/* record.c: journal records of the job model. */
+/* deps.c: dependencies. */
+int		 job_deps_check(const struct jobopts *, char *msg, size_t);
+void		 deps_resolve(struct job *);
+void		 deps_unregister(struct job *);
+void		 deps_notify(struct job *, uint32_t index, int state);
+void		 deps_notify_cut(struct job *, int state);
+
+/* codec.c: the fields records share. */
+void		 rec_put_opts(struct buf *, const struct jobopts *);
+void		 rec_put_cmd(struct buf *, const struct cmd *);
+void		 rec_put_spec(struct buf *, const struct array_spec *);
+void		 rec_put_vstr0(struct buf *, const char *);
+void		 rec_put_result(struct buf *, const struct result *);
+char		*rec_get_str(struct rbuf *, int optional);
+struct cmd	*rec_get_cmd(struct rbuf *);
+struct jobopts	*rec_get_opts(struct rbuf *);
+int		 rec_get_spec(struct rbuf *, struct array_spec *);
+struct result	*rec_get_result(struct rbuf *);
+void		 journal_put(uint8_t type, struct buf *);
+
+/* record.c: the journal's records and their replay. */
 void		 rec_submit(struct buf *, uint64_t first, uint32_t count,
 		    const struct jobopts *, struct cmd **cmds,
 		    const struct array_spec *, uint64_t submitted,
@@ -293,11 +341,17 @@ void		 rec_queue(struct buf *, const struct queue *);
 /* The journal's cutoff_fn: keeps next_id above the ids of records that
  * are not replayed. */
 int		 rec_cutoff(void *, uint8_t, const uint8_t *, size_t);
-void		 rec_job(struct buf *, const struct job *);
-void		 rec_opts(struct buf *, uint32_t, const struct jobopts *);
-void		 rec_replay_done(void);
 int		 rec_apply(void *, uint8_t type, const uint8_t *, size_t);
-void		 journal_put(uint8_t type, struct buf *);
+
+/* snapshot.c: compaction; the snapshot's records. */
+int		 snapshot_write(void *, struct snapw *);
+void		 snapshot_maybe(void);
+void		 rec_opts(struct buf *, uint32_t, const struct jobopts *);
+void		 rec_job(struct buf *, const struct job *);
+int		 snap_apply_nextid(struct rbuf *);
+int		 snap_apply_opts(struct rbuf *);
+int		 snap_apply_job(struct rbuf *);
+void		 rec_replay_done(void);
 
 /* worker.c */
 struct worker {
@@ -329,13 +383,12 @@ extern TAILQ_HEAD(workerlist, worker) workers;
 extern uint32_t nworkers;
 
 struct worker	*worker_get(const char *name, int create);
-void		 worker_attach(struct worker *, struct conn *);
+struct conn	*worker_attach(struct worker *, struct conn *);
 void		 worker_detach(struct worker *);
 void		 worker_drop(struct worker *, const struct job *,
 		    const char *reason);
 void		 worker_gc(struct worker *);
 void		 worker_free_all(void);
-void		 lease_expired(struct job *);
 
 /* cmd.c: the command table, dispatch, parked replies. */
 void		 cmd_dispatch(struct conn *, struct proto_req *, char *,
@@ -344,6 +397,8 @@ void		 cmd_serve_parked(void);
 void		 cmd_unpark(struct conn *);
 void		 cmd_interrupt(struct conn *);
 void		 cmd_park(struct conn *, int cmd, uint64_t wait_ms, void *arg);
+int		 arg_u64(const struct proto_word *, uint64_t max, uint64_t *);
+struct simq_id	*parse_ids(struct conn *, struct proto_word *, int n);
 
 /* How a parked TAKE remembers its request. */
 struct take_arg {
@@ -381,7 +436,7 @@ HANDLER(h_output);
 #undef HANDLER
 int		 take_serve(struct conn *, struct take_arg *, int final);
 
-/* reply.c: items, and what ids name. */
+/* reply.c: items. */
 void		 reply_word(struct evbuffer *, const char *key, const void *,
 		    size_t);
 void		 reply_str(struct evbuffer *, const char *key, const char *);
@@ -395,12 +450,6 @@ void		 reply_pending_task(struct evbuffer *, const struct job *,
 void		 reply_take(struct evbuffer *, const struct job *);
 int		 reply_drops(struct evbuffer *, struct worker *);
 void		 reply_status_items(struct conn *, struct simq_id *, int n);
-int		 arg_u64(const struct proto_word *, uint64_t max, uint64_t *);
-struct simq_id	*parse_ids(struct conn *, struct proto_word *, int n);
-struct job	*lookup_id(const struct simq_id *);
-struct job	*lookup_pending_task(const struct simq_id *, int *state);
-int		 id_state(const struct simq_id *);
-int		 all_finished(struct simq_id *, int n);
 
 /* net.c: listener and connections. */
 struct conn {
@@ -449,10 +498,6 @@ void		 conn_reply_done(struct conn *);
 void		 conn_close(struct conn *);
 void		 conn_resume(struct conn *);
 void		 conns_free_all(void);
-
-/* snapshot.c */
-int		 snapshot_write(void *, struct snapw *);
-void		 snapshot_maybe(void);
 
 /* http.c */
 int		 http_listen(const char *addr, int port);

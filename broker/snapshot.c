@@ -1,7 +1,11 @@
 /*
- * snapshot.c: compaction.  The journal is rewritten as a snapshot of the
- * live state, one REC_JOB per job, array and materialised task, after
- * which the old segments are deleted (journal.c does the file dance).
+ * snapshot.c: compaction, and the snapshot's records, written and read
+ * here together.  The journal is rewritten as a snapshot of the live
+ * state (REC_NEXTID, REC_PAUSE per paused queue, then REC_OPTS and one
+ * REC_JOB per job, array and materialised task), after which the old
+ * segments are deleted (journal.c does the file dance).  Reading a
+ * REC_JOB rebuilds the job and hands it to job_restore() (job.c), which
+ * puts it into the state.
  *
  * It runs when the journal has grown past twice its size after the last
  * snapshot and past a floor (--compact-min), so the journal stays within
@@ -10,6 +14,7 @@
  * second, during which requests wait.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "simqd.h"
@@ -103,4 +108,227 @@ snapshot_maybe(void)
 	log_info("compacted the journal to %llu bytes in %llu ms",
 	    (unsigned long long)st.bytes, (unsigned long long)(now_ms() - t0));
 	base_bytes = st.bytes;
+}
+
+/*
+ * Snapshot records.  A snapshot writes each distinct set of options once
+ * (REC_OPTS, numbered from 0 in the order written) and then one REC_JOB
+ * per job, array and task, referring to its options by number.  REC_JOB
+ * uses varints throughout, so a queued job costs about 25 bytes plus its
+ * command, not the 120 of fixed-width fields.
+ */
+void
+rec_opts(struct buf *b, uint32_t no, const struct jobopts *o)
+{
+	buf_put_uv(b, no);
+	rec_put_opts(b, o);
+}
+
+#define RJ_GATE		0x1
+#define RJ_RUN		0x2
+#define RJ_RES		0x4
+
+/* One job, array or task with all its state; its options must have been
+ * written (rec_opts) with number j->opts->snapno. */
+void
+rec_job(struct buf *b, const struct job *j)
+{
+	const struct cmd	*c = j->cmd;
+
+	buf_put_uv(b, j->id);
+	buf_put_uv(b, j->index == SIMQ_NOINDEX ? 0 : (uint64_t)j->index + 1);
+	buf_put_u8(b, j->kind);
+	buf_put_u8(b, j->state);
+	buf_put_u8(b, (j->gate_open ? RJ_GATE : 0) |
+	    (j->run != NULL ? RJ_RUN : 0) | (j->res != NULL ? RJ_RES : 0));
+	buf_put_uv(b, j->lost);
+	buf_put_uv(b, j->failures);
+	buf_put_uv(b, j->attempts);
+	buf_put_uv(b, j->submitted);
+	buf_put_uv(b, j->due);
+	if (j->kind != JK_TASK) {
+		buf_put_uv(b, j->opts->snapno);
+		rec_put_cmd(b, c);
+	}
+	if (j->kind == JK_ARRAY) {
+		const struct array *a = j->arr;
+		buf_put_uv(b, a->spec.first);
+		buf_put_uv(b, a->spec.last);
+		buf_put_uv(b, a->spec.step);
+		buf_put_uv(b, a->spec.maxrun);
+		buf_put_uv(b, a->cursor);
+		buf_put_uv(b, a->cut);
+		buf_put_u8(b, (uint8_t)a->cut_state);
+	}
+	if (j->run != NULL) {
+		rec_put_vstr0(b, j->run->w->name);
+		rec_put_vstr0(b, j->run->w->host);
+		buf_put_uv(b, j->run->started);
+		buf_put_uv(b, j->run->w->lease_ms);
+	}
+	if (j->res != NULL)
+		rec_put_result(b, j->res);
+}
+
+/*
+ * The options a snapshot numbered, while it is replayed.  They are let go
+ * when replay ends (rec_replay_done); jobs hold their own references.
+ */
+static struct jobopts	**snapopts;
+static uint32_t		  nsnapopts, capsnapopts;
+static uint64_t		  snap_last_id;
+static uint32_t		  snap_last_index;
+
+static void
+snapopts_clear(void)
+{
+	uint32_t	i;
+
+	for (i = 0; i < nsnapopts; i++)
+		jobopts_unref(snapopts[i]);
+	free(snapopts);
+	snapopts = NULL;
+	nsnapopts = capsnapopts = 0;
+}
+
+/* Replay is over: the snapshot's numbering is let go. */
+void
+rec_replay_done(void)
+{
+	snapopts_clear();
+}
+
+/* REC_NEXTID: a snapshot begins; its option numbers start afresh. */
+int
+snap_apply_nextid(struct rbuf *r)
+{
+	uint64_t	n = rbuf_u64(r);
+
+	snapopts_clear();
+	snap_last_id = 0;
+	snap_last_index = SIMQ_NOINDEX;
+	if (r->err || n == 0 || n > SIMQ_ID_MAX + 1)
+		return -1;
+	if (n > B->next_id)
+		B->next_id = n;
+	return 0;
+}
+
+int
+snap_apply_opts(struct rbuf *r)
+{
+	uint64_t	 no = rbuf_uv(r);
+	struct jobopts	*o = rec_get_opts(r);
+
+	if (r->err || no != nsnapopts) {
+		jobopts_unref(o);
+		return -1;
+	}
+	if (nsnapopts == capsnapopts) {
+		capsnapopts = capsnapopts ? capsnapopts * 2 : 64;
+		snapopts = realloc(snapopts, capsnapopts * sizeof *snapopts);
+		if (snapopts == NULL)
+			fatal("replay: out of memory");
+	}
+	snapopts[nsnapopts++] = o;
+	return 0;
+}
+
+/* Rebuilds one job, array or task from a snapshot record. */
+int
+snap_apply_job(struct rbuf *r)
+{
+	struct job	*j = xcalloc(1, sizeof *j), *a = NULL;
+	int		 flags;
+	uint64_t	 v;
+	char		*wname = NULL, *host = NULL;
+	uint64_t	 lease_ms = 0, started = 0;
+
+	j->id = rbuf_uv(r);
+	v = rbuf_uv(r);
+	j->index = v == 0 || v > (uint64_t)SIMQ_INDEX_MAX + 1 ?
+	    SIMQ_NOINDEX : (uint32_t)(v - 1);
+	j->kind = rbuf_u8(r);
+	j->state = rbuf_u8(r);
+	flags = rbuf_u8(r);
+	j->gate_open = (flags & RJ_GATE) != 0;
+	j->lost = (uint16_t)rbuf_uv(r);
+	j->failures = (uint16_t)rbuf_uv(r);
+	j->attempts = (uint32_t)rbuf_uv(r);
+	j->submitted = rbuf_uv(r);
+	j->due = rbuf_uv(r);
+	/* A snapshot lists jobs in id order, each array's tasks right after
+	 * it in index order: checking that order is the duplicate check. */
+	if (r->err || j->kind > JK_TASK || j->state >= JS__COUNT ||
+	    j->id == 0 || j->id > SIMQ_ID_MAX ||
+	    (j->kind == JK_TASK) != (j->index != SIMQ_NOINDEX))
+		goto fail;
+	if (j->kind == JK_TASK ? j->id != snap_last_id ||
+	    (snap_last_index != SIMQ_NOINDEX && j->index <= snap_last_index) :
+	    j->id <= snap_last_id)
+		goto fail;
+	if (j->kind == JK_TASK) {
+		a = idmap_get(j->id, SIMQ_NOINDEX);
+		if (a == NULL || a->kind != JK_ARRAY)
+			goto fail;
+		j->parent = a;
+		j->opts = a->opts;
+		a->opts->refs++;
+	} else {
+		v = rbuf_uv(r);
+		if (r->err || v >= nsnapopts)
+			goto fail;
+		j->opts = snapopts[v];
+		j->opts->refs++;
+		if ((j->cmd = rec_get_cmd(r)) == NULL)
+			goto fail;
+	}
+	if (j->kind == JK_ARRAY) {
+		struct array *arr = xcalloc(1, sizeof *arr);
+		TAILQ_INIT(&arr->tasks);
+		j->arr = arr;
+		arr->spec.first = (uint32_t)rbuf_uv(r);
+		arr->spec.last = (uint32_t)rbuf_uv(r);
+		arr->spec.step = (uint32_t)rbuf_uv(r);
+		arr->spec.maxrun = (uint32_t)rbuf_uv(r);
+		arr->cursor = rbuf_uv(r);
+		arr->cut = rbuf_uv(r);
+		arr->cut_state = rbuf_u8(r);
+		if (r->err || arr->spec.step == 0 ||
+		    arr->spec.first > arr->spec.last ||
+		    arr->spec.last > SIMQ_INDEX_MAX)
+			goto fail;
+		arr->ntasks = proto_array_count(&arr->spec);
+		if (arr->cursor > arr->cut || arr->cut > arr->ntasks ||
+		    arr->cut_state >= JS__COUNT)
+			goto fail;
+	}
+	if (flags & RJ_RUN) {
+		wname = rec_get_str(r, 0);
+		host = rec_get_str(r, 1);
+		started = rbuf_uv(r);
+		lease_ms = rbuf_uv(r);
+	}
+	if (flags & RJ_RES)
+		j->res = rec_get_result(r);
+	if (r->err || ((flags & RJ_RUN) != 0) != (j->state == JS_RUNNING) ||
+	    ((flags & RJ_RUN) && (wname == NULL || j->kind == JK_ARRAY)))
+		goto fail;
+	if (job_restore(j, wname, host, started, lease_ms) < 0)
+		goto fail;
+	snap_last_id = j->id;
+	snap_last_index = j->index;
+	free(wname);
+	free(host);
+	return 0;
+fail:
+	free(wname);
+	free(host);
+	if (j->kind == JK_ARRAY)
+		free(j->arr);
+	jobopts_unref(j->opts);
+	free(j->cmd);
+	result_free(j->res);
+	free(j);
+	return -1;
 }

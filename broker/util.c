@@ -1,19 +1,14 @@
 /*
  * util.c: allocation that aborts on failure (for small internal objects;
  * sizes a client controls are checked before they get here), the clock,
- * and the one libevent timer behind all job timers.
+ * and the constant-time token compare.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <event2/event.h>
-
 #include "simqd.h"
 #include "log.h"
-
-static struct broker	broker;
-struct broker		*B = &broker;
 
 void *
 xmalloc(size_t n)
@@ -72,28 +67,3 @@ now_ms(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
-
-/* Arms the one libevent timer at the earliest job timer. */
-void
-timers_arm(void)
-{
-	struct job	*j = heap_top(&B->timers);
-	struct timeval	 tv;
-	uint64_t	 d;
-
-	if (j == NULL) {
-		if (B->timer_armed) {
-			evtimer_del(B->timer_ev);
-			B->timer_armed = 0;
-		}
-		return;
-	}
-	if (B->timer_armed == j->due)
-		return;
-	d = j->due > B->now ? j->due - B->now : 0;
-	tv.tv_sec = (time_t)(d / 1000);
-	tv.tv_usec = (suseconds_t)(d % 1000) * 1000;
-	evtimer_add(B->timer_ev, &tv);
-	B->timer_armed = j->due;
-}
-
