@@ -33,8 +33,9 @@ PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c
 # broker is the network side.
 MODEL_SRC  = broker/util.c broker/log.c broker/crc32c.c broker/journal.c \
 	     broker/state.c broker/idmap.c broker/heap.c broker/timer.c \
-	     broker/queue.c broker/jobopts.c broker/job.c broker/deps.c \
-	     broker/worker.c broker/codec.c broker/record.c broker/snapshot.c
+	     broker/queue.c broker/jobopts.c broker/job.c broker/array.c \
+	     broker/deps.c broker/worker.c broker/codec.c broker/record.c \
+	     broker/snapshot.c
 BROKER_SRC = $(MODEL_SRC) broker/cmd.c \
 	     broker/cmd_submit.c broker/cmd_worker.c broker/cmd_view.c \
 	     broker/reply.c broker/net.c broker/http.c
@@ -154,7 +155,12 @@ build/san/test_%: build/san/tests/unit/test_%.o $(BROKER_SAN) $(PROTO_SAN)
 
 # The fuzz targets, linked with a small driver that replays a corpus; with
 # clang, `make fuzz` builds the same targets against libFuzzer.
-FUZZ_TARGETS = fuzz_proto fuzz_journal
+FUZZ_TARGETS = fuzz_proto fuzz_journal fuzz_records
+# The record decoders and the snapshot reader, with the model alone.
+build/san/fuzz_records: build/san/tests/fuzz/fuzz_records.o \
+		build/san/tests/fuzz/replay.o $(MODEL_SAN) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS)
+
 build/san/fuzz_proto: build/san/tests/fuzz/fuzz_proto.o \
 		build/san/tests/fuzz/replay.o $(PROTO_SAN)
 	$(CC) $(SAN_CFLAGS) -o $@ $^
@@ -163,13 +169,16 @@ build/san/fuzz_%: build/san/tests/fuzz/fuzz_%.o build/san/tests/fuzz/replay.o \
 		$(BROKER_SAN) $(PROTO_SAN)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS)
 
-fuzz: $(PROTO_SRC) $(BROKER_SRC)
+fuzz: $(PROTO_SRC) $(BROKER_SRC) tests/fuzz/*.c
 	@mkdir -p build/fuzz
-	for t in $(FUZZ_TARGETS); do \
+	for t in fuzz_proto fuzz_journal; do \
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ibroker \
 	    -fsanitize=fuzzer,address,undefined -o build/fuzz/$$t \
 	    tests/fuzz/$$t.c $(PROTO_SRC) $(BROKER_SRC) $(EVENT_LIBS) || exit 1; \
 	done
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ibroker \
+	    -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_records \
+	    tests/fuzz/fuzz_records.c $(PROTO_SRC) $(MODEL_SRC) $(EVENT_LIBS)
 	@echo "run: mkdir -p build/fuzz/corpus &&" \
 	    "build/fuzz/fuzz_proto build/fuzz/corpus tests/fuzz/corpus/proto"
 

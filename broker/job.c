@@ -21,36 +21,13 @@
 #include "simqd.h"
 #include "log.h"
 
-static void	unit_set_state(struct job *, int);
 static void	finish_unit(struct job *);
-static void	array_check(struct job *);
 
 int
 job_finished(const struct job *j)
 {
 	return j->state == JS_DONE || j->state == JS_FAILED ||
 	    j->state == JS_CANCELED;
-}
-
-/* An array's state, seen as a whole. */
-int
-job_array_state(const struct job *j)
-{
-	const struct array	*a = j->arr;
-	const uint64_t		*c = a->count;
-
-	if (c[JS_DONE] + c[JS_FAILED] + c[JS_CANCELED] == a->ntasks) {
-		if (c[JS_FAILED])
-			return JS_FAILED;
-		if (c[JS_CANCELED])
-			return JS_CANCELED;
-		return JS_DONE;
-	}
-	if (c[JS_RUNNING])
-		return JS_RUNNING;
-	if (c[JS_QUEUED])
-		return JS_QUEUED;
-	return JS_WAITING;
 }
 
 uint64_t
@@ -63,30 +40,9 @@ backoff_ms(uint32_t failures)
 	return d < B->cfg.backoff_cap_ms ? d : B->cfg.backoff_cap_ms;
 }
 
-/* An array belongs in its queue's heap while its gate is open, it has
- * tasks not yet materialised, and it is under its running limit. */
-static int
-array_eligible(const struct job *j)
-{
-	const struct array	*a = j->arr;
-
-	return j->gate_open && a->cursor < a->cut &&
-	    (a->spec.maxrun == 0 || a->running < a->spec.maxrun);
-}
-
-static void
-array_requeue(struct job *j)
-{
-	if (array_eligible(j)) {
-		if (j->where != JH_READY)
-			queue_ready(j);
-	} else if (j->where == JH_READY)
-		job_unheap(j);
-}
-
 /* Moves a job or task to a state, keeping the counts. */
-static void
-unit_set_state(struct job *j, int to)
+void
+job_set_state(struct job *j, int to)
 {
 	int	from = j->state;
 
@@ -101,21 +57,6 @@ unit_set_state(struct job *j, int to)
 			a->running--;
 		if (to == JS_RUNNING)
 			a->running++;
-	}
-	j->state = to;
-}
-
-/* Moves an array's block of unmaterialised pending tasks. */
-static void
-array_block_state(struct job *j, int to)
-{
-	struct array	*a = j->arr;
-	uint64_t	 n = a->cut - a->cursor;
-
-	if (j->state != to && n) {
-		queue_count(j->opts->q, j->state, to, n);
-		a->count[j->state] -= n;
-		a->count[to] += n;
 	}
 	j->state = to;
 }
@@ -254,7 +195,7 @@ job_end_now(struct job *j, int to, const char *reason)
 	if (j->state == JS_RUNNING)
 		run_end(j);
 	set_reason(j, reason);
-	unit_set_state(j, to);
+	job_set_state(j, to);
 	finish_unit(j);
 }
 
@@ -279,30 +220,6 @@ finish_unit(struct job *j)
 	TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
 	j->res->in_flist = 1;
 	deps_notify(j, SIMQ_NOINDEX, j->state);
-}
-
-/* After a task changed: is the array now finished as a whole? */
-static void
-array_check(struct job *j)
-{
-	int	st = job_array_state(j);
-
-	if (st != JS_DONE && st != JS_FAILED && st != JS_CANCELED)
-		return;
-	if (j->res != NULL && j->res->in_flist)
-		return;
-	if (j->res == NULL) {
-		j->res = xcalloc(1, sizeof *j->res);
-		j->res->exit = -1;
-	}
-	job_unheap(j);
-	/* Restored from a snapshot, an array keeps the time it finished. */
-	if (j->res->finished == 0)
-		j->res->finished = B->now;
-	TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
-	j->res->in_flist = 1;
-	B->want_wake = 1;
-	deps_notify(j, SIMQ_NOINDEX, st);
 }
 
 /* A waiting job, task or array becomes queued once its dependencies are
@@ -330,35 +247,8 @@ job_gate_check(struct job *j)
 		timer_set(j, j->due);
 		return;
 	}
-	unit_set_state(j, JS_QUEUED);
+	job_set_state(j, JS_QUEUED);
 	queue_ready(j);
-}
-
-/* Makes the next task of an array real; it is queued, outside any heap. */
-struct job *
-job_materialise(struct job *aj)
-{
-	struct array	*a = aj->arr;
-	struct job	*t;
-
-	if (a->cursor >= a->cut)
-		fatal("array %llu: nothing to materialise",
-		    (unsigned long long)aj->id);
-	t = xcalloc(1, sizeof *t);
-	t->id = aj->id;
-	t->index = (uint32_t)(a->spec.first + a->cursor * a->spec.step);
-	t->kind = JK_TASK;
-	t->state = aj->state;		/* the block's state: no count moves */
-	t->opts = aj->opts;
-	t->opts->refs++;
-	t->parent = aj;
-	t->submitted = aj->submitted;
-	a->cursor++;
-	TAILQ_INSERT_TAIL(&a->tasks, t, entry);
-	idmap_put(t);
-	if (t->state != JS_QUEUED)
-		unit_set_state(t, JS_QUEUED);
-	return t;
 }
 
 /*
@@ -378,7 +268,7 @@ job_lease(struct job *j, struct worker *w, uint32_t attempt, uint64_t started,
 	j->attempts = attempt;
 	TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
 	w->njobs++;
-	unit_set_state(j, JS_RUNNING);
+	job_set_state(j, JS_RUNNING);
 	timer_set(j, lease_until);
 	if (j->kind == JK_TASK)
 		array_requeue(j->parent);
@@ -433,7 +323,7 @@ job_finish(struct job *j, struct result *res, int state, uint64_t due)
 	result_free(j->res);
 	j->res = res;
 	if (state == JS_DONE || state == JS_FAILED) {
-		unit_set_state(j, state);
+		job_set_state(j, state);
 		if (!B->replaying) {
 			struct buf b;
 			buf_init(&b);
@@ -444,7 +334,7 @@ job_finish(struct job *j, struct result *res, int state, uint64_t due)
 		return;
 	}
 	j->failures++;
-	unit_set_state(j, JS_WAITING);
+	job_set_state(j, JS_WAITING);
 	j->due = due;
 	if (!B->replaying) {
 		struct buf b;
@@ -513,14 +403,14 @@ job_requeue(struct job *j, int lost, uint64_t due)
 			    "times%s", j->lost, lost == RQ_SHEPHERD_LOST ?
 			    " (the last time its shepherd process died)" : "");
 			set_reason(j, reason);
-			unit_set_state(j, JS_FAILED);
+			job_set_state(j, JS_FAILED);
 			finish_unit(j);
 			return;
 		}
 		set_reason(j, lost == RQ_SHEPHERD_LOST ? "its shepherd "
 		    "process died" : "its worker was lost");
 	}
-	unit_set_state(j, JS_WAITING);
+	job_set_state(j, JS_WAITING);
 	j->due = due;
 	job_gate_check(j);
 }
@@ -584,7 +474,7 @@ retry_unit(struct job *j)
 	j->failures = 0;
 	j->lost = 0;
 	j->due = 0;
-	unit_set_state(j, JS_WAITING);
+	job_set_state(j, JS_WAITING);
 	if (j->kind == JK_JOB)
 		deps_resolve(j);
 	else
@@ -746,147 +636,4 @@ job_free_all(void)
 			j->res->in_flist = 0;
 		job_free(j);
 	}
-}
-
-/*
- * Puts a job rebuilt from a snapshot record (record.c filled in its fields)
- * into the state: map, lists, counts, heaps, dependencies, its worker.
- * Returns 0, or -1 when the record does not fit (a task outside its
- * array's materialised range).
- */
-int
-job_restore(struct job *j, const char *wname, const char *host,
-    uint64_t started, uint64_t lease_ms)
-{
-	struct queue	*q = j->opts->q;
-	struct worker	*w;
-
-	if (j->kind == JK_TASK) {
-		struct array *a = j->parent->arr;
-		const struct array_spec *s = &a->spec;
-		if (j->index < s->first || j->index > s->last ||
-		    (j->index - s->first) % s->step != 0 ||
-		    (j->index - s->first) / s->step >= a->cursor)
-			return -1;
-		TAILQ_INSERT_TAIL(&a->tasks, j, entry);
-		a->count[j->state]++;
-		if (j->state == JS_RUNNING)
-			a->running++;
-		queue_count(q, -1, j->state, 1);
-	} else if (j->kind == JK_ARRAY) {
-		struct array *a = j->arr;
-		a->count[j->state] += a->cut - a->cursor;
-		queue_count(q, -1, j->state, a->cut - a->cursor);
-		a->count[a->cut_state] += a->ntasks - a->cut;
-		queue_count(q, -1, a->cut_state, a->ntasks - a->cut);
-		TAILQ_INSERT_TAIL(&B->jobs, j, entry);
-	} else {
-		queue_count(q, -1, j->state, 1);
-		TAILQ_INSERT_TAIL(&B->jobs, j, entry);
-	}
-	idmap_put(j);
-	if (j->id >= B->next_id)
-		B->next_id = j->id + 1;
-	if (j->kind == JK_ARRAY) {
-		if (!j->gate_open)
-			deps_resolve(j);
-		return 0;	/* heap and finished list: job_replay_done */
-	}
-	switch (j->state) {
-	case JS_RUNNING:
-		if ((w = worker_get(wname, 1)) == NULL)
-			return -1;
-		if (host != NULL && w->host == NULL)
-			w->host = xstrdup(host);
-		w->lease_ms = lease_ms;
-		j->run = xcalloc(1, sizeof *j->run);
-		j->run->w = w;
-		j->run->started = started;
-		TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
-		w->njobs++;
-		timer_set(j, B->now + lease_ms);
-		break;
-	case JS_WAITING:
-		if (j->kind == JK_JOB && j->failures == 0 && j->lost == 0)
-			deps_resolve(j);
-		else
-			job_gate_check(j);
-		break;
-	case JS_QUEUED:
-		queue_ready(j);
-		break;
-	default:
-		if (j->res == NULL)
-			return -1;
-		if (j->kind == JK_JOB) {
-			TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
-			j->res->in_flist = 1;
-		}
-		break;
-	}
-	return 0;
-}
-
-static int
-finished_cmp(const void *a, const void *b)
-{
-	const struct job *x = *(struct job *const *)a;
-	const struct job *y = *(struct job *const *)b;
-
-	if (x->res->finished != y->res->finished)
-		return x->res->finished < y->res->finished ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/*
- * After replay: the heaps put in order, arrays back into their heaps or
- * onto the finished list,
- * and the finished list in finish order (a snapshot writes it in id order),
- * so retention can stop at the first job not yet due.
- */
-void
-job_replay_done(void)
-{
-	struct job	 *j, **v;
-	struct queue	 *q, *nq;
-	size_t		  n = 0, i;
-
-	rec_replay_done();
-	TAILQ_FOREACH(q, &B->queues, entry)
-		heap_build(&q->ready);
-	heap_build(&B->timers);
-	TAILQ_FOREACH(j, &B->jobs, entry) {
-		if (j->kind != JK_ARRAY)
-			continue;
-		array_requeue(j);
-		array_check(j);
-	}
-	/* A journal names queues that may hold nothing any more. */
-	for (q = TAILQ_FIRST(&B->queues); q != NULL; q = nq) {
-		nq = TAILQ_NEXT(q, entry);
-		queue_gc(q);
-	}
-	{
-		/* Mostly in order already: records carry their times. */
-		struct job *prev = NULL;
-		int sorted = 1;
-		TAILQ_FOREACH(j, &B->finished, res->fentry) {
-			if (prev != NULL && finished_cmp(&prev, &j) > 0)
-				sorted = 0;
-			prev = j;
-			n++;
-		}
-		if (n == 0 || sorted)
-			return;
-	}
-	v = xcalloc(n, sizeof *v);
-	i = 0;
-	while ((j = TAILQ_FIRST(&B->finished)) != NULL) {
-		TAILQ_REMOVE(&B->finished, j, res->fentry);
-		v[i++] = j;
-	}
-	qsort(v, n, sizeof *v, finished_cmp);
-	for (i = 0; i < n; i++)
-		TAILQ_INSERT_TAIL(&B->finished, v[i], res->fentry);
-	free(v);
 }

@@ -278,6 +278,9 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 	(void)arg;
 	rbuf_init(&r, p, len);
 	real_now = B->now;
+	if (type != REC_JOB && type != REC_OPTS && type != REC_NEXTID &&
+	    snap_end() < 0)
+		return -1;
 	switch (type) {
 	case REC_SUBMIT:
 		rc = apply_submit(&r);
@@ -365,5 +368,72 @@ rec_cutoff(void *arg, uint8_t type, const uint8_t *p, size_t len)
 		B->next_id = top + 1;
 		B->cutoff_ids = 1;
 	}
+	return 0;
+}
+
+static int
+finished_cmp(const void *a, const void *b)
+{
+	const struct job *x = *(struct job *const *)a;
+	const struct job *y = *(struct job *const *)b;
+
+	if (x->res->finished != y->res->finished)
+		return x->res->finished < y->res->finished ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * After replay (returns 0, or -1 when the snapshot replayed was cut inside
+ * an array's tasks): the heaps put in order, arrays back into their heaps or
+ * onto the finished list,
+ * and the finished list in finish order (a snapshot writes it in id order),
+ * so retention can stop at the first job not yet due.
+ */
+int
+job_replay_done(void)
+{
+	struct job	 *j, **v;
+	struct queue	 *q, *nq;
+	size_t		  n = 0, i;
+
+	if (rec_replay_done() < 0)
+		return -1;
+	TAILQ_FOREACH(q, &B->queues, entry)
+		heap_build(&q->ready);
+	heap_build(&B->timers);
+	TAILQ_FOREACH(j, &B->jobs, entry) {
+		if (j->kind != JK_ARRAY)
+			continue;
+		array_requeue(j);
+		array_check(j);
+	}
+	/* A journal names queues that may hold nothing any more. */
+	for (q = TAILQ_FIRST(&B->queues); q != NULL; q = nq) {
+		nq = TAILQ_NEXT(q, entry);
+		queue_gc(q);
+	}
+	{
+		/* Mostly in order already: records carry their times. */
+		struct job *prev = NULL;
+		int sorted = 1;
+		TAILQ_FOREACH(j, &B->finished, res->fentry) {
+			if (prev != NULL && finished_cmp(&prev, &j) > 0)
+				sorted = 0;
+			prev = j;
+			n++;
+		}
+		if (n == 0 || sorted)
+			return 0;
+	}
+	v = xcalloc(n, sizeof *v);
+	i = 0;
+	while ((j = TAILQ_FIRST(&B->finished)) != NULL) {
+		TAILQ_REMOVE(&B->finished, j, res->fentry);
+		v[i++] = j;
+	}
+	qsort(v, n, sizeof *v, finished_cmp);
+	for (i = 0; i < n; i++)
+		TAILQ_INSERT_TAIL(&B->finished, v[i], res->fentry);
+	free(v);
 	return 0;
 }

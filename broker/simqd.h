@@ -294,17 +294,23 @@ uint64_t	 job_retry(struct job *);
 void		 job_due(struct job *);
 void		 job_expire(uint64_t now);
 int		 job_restore(struct job *, const char *worker, const char *host,
-		    uint64_t started, uint64_t lease_ms);
-void		 job_replay_done(void);
-/* ...and what they share with deps.c and record.c. */
-struct job	*job_materialise(struct job *arr);
+		    uint64_t started, uint64_t lease_ms);	/* snapshot.c */
+int		 job_replay_done(void);				/* record.c */
+/* ...and what they share with the rest of the model. */
+void		 job_set_state(struct job *, int);
 void		 job_end_now(struct job *, int to, const char *reason);
 void		 job_gate_check(struct job *);
 int		 job_finished(const struct job *);
-int		 job_array_state(const struct job *);
 void		 job_free_all(void);
 void		 result_free(struct result *);
 uint64_t	 backoff_ms(uint32_t failures);
+
+/* array.c */
+int		 job_array_state(const struct job *);
+struct job	*job_materialise(struct job *arr);
+void		 array_requeue(struct job *);
+void		 array_block_state(struct job *, int to);
+void		 array_check(struct job *);
 
 /* deps.c: dependencies. */
 int		 job_deps_check(const struct jobopts *, char *msg, size_t);
@@ -344,6 +350,8 @@ int		 rec_cutoff(void *, uint8_t, const uint8_t *, size_t);
 int		 rec_apply(void *, uint8_t type, const uint8_t *, size_t);
 
 /* snapshot.c: compaction; the snapshot's records. */
+typedef int	(*snapshot_put_fn)(void *, uint8_t type, const void *, size_t);
+int		 snapshot_records(snapshot_put_fn, void *);
 int		 snapshot_write(void *, struct snapw *);
 void		 snapshot_maybe(void);
 void		 rec_opts(struct buf *, uint32_t, const struct jobopts *);
@@ -351,7 +359,8 @@ void		 rec_job(struct buf *, const struct job *);
 int		 snap_apply_nextid(struct rbuf *);
 int		 snap_apply_opts(struct rbuf *);
 int		 snap_apply_job(struct rbuf *);
-void		 rec_replay_done(void);
+int		 rec_replay_done(void);
+int		 snap_end(void);
 
 /* worker.c */
 struct worker {

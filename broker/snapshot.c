@@ -24,26 +24,35 @@ static uint64_t	base_bytes;	/* journal size after the last snapshot */
 static uint32_t	gen;		/* snapshots written, to number options */
 static uint64_t	retry_after;	/* after a failure, wait (ms clock) */
 
+struct snapout {
+	snapshot_put_fn	 fn;
+	void		*arg;
+};
+
 static int
-put(struct snapw *w, uint8_t type, struct buf *b)
+put(struct snapout *w, uint8_t type, struct buf *b)
 {
-	int	rc = journal_snap_append(w, type, b->p, b->len);
+	int	rc = w->fn(w->arg, type, b->p, b->len);
 
 	buf_reset(b);
 	return rc;
 }
 
-/* Writes the whole live state through w.  Returns 0, or -1 with errno. */
+/*
+ * Hands the whole live state, record by record, to fn (the journal's
+ * snapshot writer, or a test's).  Returns 0, or -1 when fn failed (then
+ * with fn's errno).
+ */
 int
-snapshot_write(void *arg, struct snapw *w)
+snapshot_records(snapshot_put_fn fn, void *fnarg)
 {
+	struct snapout	 out = { fn, fnarg }, *w = &out;
 	struct buf	 b;
 	struct queue	*q;
 	struct job	*j, *t;
 	uint32_t	 nopts;
 	int		 rc = -1;
 
-	(void)arg;
 	buf_init(&b);
 	buf_put_u64(&b, B->next_id);
 	if (put(w, REC_NEXTID, &b) < 0)
@@ -81,6 +90,20 @@ snapshot_write(void *arg, struct snapw *w)
 out:
 	buf_free(&b);
 	return rc;
+}
+
+static int
+journal_put_fn(void *w, uint8_t type, const void *p, size_t len)
+{
+	return journal_snap_append(w, type, p, len);
+}
+
+/* The journal's snapshot callback: the live state through w.  Returns 0,
+ * or -1 with errno. */
+int
+snapshot_write(void *arg, struct snapw *w)
+{
+	return snapshot_records(journal_put_fn, w);
 }
 
 /* Compacts if the journal has outgrown the live state. */
@@ -145,7 +168,9 @@ rec_job(struct buf *b, const struct job *j)
 	buf_put_uv(b, j->failures);
 	buf_put_uv(b, j->attempts);
 	buf_put_uv(b, j->submitted);
-	buf_put_uv(b, j->due);
+	/* A running job's due time is its lease's end, which a restart
+	 * grants afresh (job_restore): not state, so not written. */
+	buf_put_uv(b, j->state == JS_RUNNING ? 0 : j->due);
 	if (j->kind != JK_TASK) {
 		buf_put_uv(b, j->opts->snapno);
 		rec_put_cmd(b, c);
@@ -178,6 +203,30 @@ static struct jobopts	**snapopts;
 static uint32_t		  nsnapopts, capsnapopts;
 static uint64_t		  snap_last_id;
 static uint32_t		  snap_last_index;
+/* The array whose tasks are being read, and how many have been: they are
+ * [0, cursor), all of them, in order, right after it. */
+static struct job	 *snap_arr;
+static uint64_t		  snap_seen;
+
+/*
+ * The records of the snapshot's jobs are over (another job comes, or a
+ * record that is not the snapshot's, or replay's end): the last array
+ * must have had all its tasks.  Returns 0, or -1 when it had not.
+ */
+int
+snap_end(void)
+{
+	int	rc = snap_arr != NULL && snap_seen != snap_arr->arr->cursor ?
+		    -1 : 0;
+
+	if (rc < 0)
+		log_warn("journal: the snapshot has %llu of the %llu started "
+		    "tasks of array %llu", (unsigned long long)snap_seen,
+		    (unsigned long long)snap_arr->arr->cursor,
+		    (unsigned long long)snap_arr->id);
+	snap_arr = NULL;
+	return rc;
+}
 
 static void
 snapopts_clear(void)
@@ -191,11 +240,13 @@ snapopts_clear(void)
 	nsnapopts = capsnapopts = 0;
 }
 
-/* Replay is over: the snapshot's numbering is let go. */
-void
+/* Replay is over: the snapshot's numbering is let go.  Returns 0, or -1
+ * when the snapshot ended inside an array's tasks. */
+int
 rec_replay_done(void)
 {
 	snapopts_clear();
+	return snap_end();
 }
 
 /* REC_NEXTID: a snapshot begins; its option numbers start afresh. */
@@ -207,6 +258,7 @@ snap_apply_nextid(struct rbuf *r)
 	snapopts_clear();
 	snap_last_id = 0;
 	snap_last_index = SIMQ_NOINDEX;
+	snap_arr = NULL;
 	if (r->err || n == 0 || n > SIMQ_ID_MAX + 1)
 		return -1;
 	if (n > B->next_id)
@@ -269,12 +321,16 @@ snap_apply_job(struct rbuf *r)
 		goto fail;
 	if (j->kind == JK_TASK) {
 		a = idmap_get(j->id, SIMQ_NOINDEX);
-		if (a == NULL || a->kind != JK_ARRAY)
+		if (a == NULL || a != snap_arr || snap_seen >= a->arr->cursor ||
+		    j->index != a->arr->spec.first + snap_seen *
+		    a->arr->spec.step)
 			goto fail;
 		j->parent = a;
 		j->opts = a->opts;
 		a->opts->refs++;
 	} else {
+		if (snap_end() < 0)
+			goto fail;
 		v = rbuf_uv(r);
 		if (r->err || v >= nsnapopts)
 			goto fail;
@@ -318,6 +374,12 @@ snap_apply_job(struct rbuf *r)
 		goto fail;
 	snap_last_id = j->id;
 	snap_last_index = j->index;
+	if (j->kind == JK_TASK)
+		snap_seen++;
+	else {
+		snap_arr = j->kind == JK_ARRAY ? j : NULL;
+		snap_seen = 0;
+	}
 	free(wname);
 	free(host);
 	return 0;
@@ -331,4 +393,95 @@ fail:
 	result_free(j->res);
 	free(j);
 	return -1;
+}
+
+/*
+ * Puts a job rebuilt from a snapshot record (record.c filled in its fields)
+ * into the state: map, lists, counts, heaps, dependencies, its worker.
+ * Returns 0, or -1 when the record does not fit (a task outside its
+ * array's materialised range).
+ */
+int
+job_restore(struct job *j, const char *wname, const char *host,
+    uint64_t started, uint64_t lease_ms)
+{
+	struct queue	*q = j->opts->q;
+	struct worker	*w;
+
+	/* What can refuse the record is checked before anything changes:
+	 * under --force, replay keeps the state built before a bad record,
+	 * which must not hold half of this one. */
+	if (j->kind == JK_TASK) {
+		const struct array_spec *s = &j->parent->arr->spec;
+		if (j->index < s->first || j->index > s->last ||
+		    (j->index - s->first) % s->step != 0 ||
+		    (j->index - s->first) / s->step >= j->parent->arr->cursor)
+			return -1;
+	}
+	if (j->kind == JK_ARRAY) {
+		/* The block waits for its gate or is queued; what was cut off
+		 * was canceled or failed. */
+		if (j->state != (j->gate_open ? JS_QUEUED : JS_WAITING) ||
+		    (j->arr->cut < j->arr->ntasks &&
+		    j->arr->cut_state != JS_CANCELED &&
+		    j->arr->cut_state != JS_FAILED))
+			return -1;
+	} else if (job_finished(j) && j->res == NULL)
+		return -1;
+	if (j->kind == JK_TASK) {
+		struct array *a = j->parent->arr;
+		TAILQ_INSERT_TAIL(&a->tasks, j, entry);
+		a->count[j->state]++;
+		if (j->state == JS_RUNNING)
+			a->running++;
+		queue_count(q, -1, j->state, 1);
+	} else if (j->kind == JK_ARRAY) {
+		struct array *a = j->arr;
+		a->count[j->state] += a->cut - a->cursor;
+		queue_count(q, -1, j->state, a->cut - a->cursor);
+		a->count[a->cut_state] += a->ntasks - a->cut;
+		queue_count(q, -1, a->cut_state, a->ntasks - a->cut);
+		TAILQ_INSERT_TAIL(&B->jobs, j, entry);
+	} else {
+		queue_count(q, -1, j->state, 1);
+		TAILQ_INSERT_TAIL(&B->jobs, j, entry);
+	}
+	idmap_put(j);
+	if (j->id >= B->next_id)
+		B->next_id = j->id + 1;
+	if (j->kind == JK_ARRAY) {
+		if (!j->gate_open)
+			deps_resolve(j);
+		return 0;	/* heap and finished list: job_replay_done */
+	}
+	switch (j->state) {
+	case JS_RUNNING:
+		w = worker_get(wname, 1);	/* never NULL when made */
+		if (host != NULL && w->host == NULL)
+			w->host = xstrdup(host);
+		w->lease_ms = lease_ms;
+		j->run = xcalloc(1, sizeof *j->run);
+		j->run->w = w;
+		j->run->started = started;
+		TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
+		w->njobs++;
+		timer_set(j, B->now + lease_ms);
+		break;
+	case JS_WAITING:
+		if (j->kind == JK_JOB && j->failures == 0 && j->lost == 0)
+			deps_resolve(j);
+		else
+			job_gate_check(j);
+		break;
+	case JS_QUEUED:
+		queue_ready(j);
+		break;
+	default:
+		if (j->kind == JK_JOB) {
+			TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
+			j->res->in_flist = 1;
+		}
+		break;
+	}
+	return 0;
 }

@@ -58,6 +58,7 @@ for t in test_proto test_journal test_model test_client; do
 done
 run fuzz_proto fuzz fuzz_proto build/san/fuzz_proto tests/fuzz/corpus/proto
 run fuzz_journal fuzz fuzz_journal build/san/fuzz_journal tests/fuzz/corpus/journal
+run fuzz_records fuzz fuzz_records build/san/fuzz_records tests/fuzz/corpus/records
 run integration python3 tests/integration/run.py --simqd bin/simqd
 if [ -z "$SIMQ_TEST_QUICK" ]; then
 	run integration-san python3 tests/integration/run.py \
