@@ -41,7 +41,7 @@ BROKER_SRC = $(MODEL_SRC) broker/cmd.c \
 	     broker/reply.c broker/net.c broker/http.c
 BROKER_MAIN = broker/main.c
 
-UNIT_TESTS = test_proto test_journal test_model test_client
+UNIT_TESTS = test_proto test_journal test_model test_records test_client
 
 # Object lists for the two flavours: build/rel (optimised) and build/san
 # (AddressSanitizer + UndefinedBehaviorSanitizer).
@@ -145,6 +145,12 @@ build/rel/test_model: build/rel/tests/unit/test_model.o $(MODEL_REL) $(PROTO_REL
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
 
 build/san/test_model: build/san/tests/unit/test_model.o $(MODEL_SAN) $(PROTO_SAN)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+
+build/rel/test_records: build/rel/tests/unit/test_records.o $(MODEL_REL) $(PROTO_REL)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+
+build/san/test_records: build/san/tests/unit/test_records.o $(MODEL_SAN) $(PROTO_SAN)
 	$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
 
 build/rel/test_%: build/rel/tests/unit/test_%.o $(BROKER_REL) $(PROTO_REL)
