@@ -1,18 +1,18 @@
 /*
- * job.c: the job model: jobs, arrays and tasks, and every move between
- * states.
+ * job.c: the job model's state machine: a job (or a task) is submitted,
+ * waits for its dependencies and delay, is queued, taken and leased,
+ * and finishes, is retried after a backoff, re-queued when its worker is
+ * lost, canceled or retried by hand, and forgotten after retention.
  *
- * Each function here is one state change.  It is called live by a command
- * handler or a timer, and again on replay by record.c with the outcome the
- * journal recorded; when live it appends that record itself, so no change
- * can reach memory without reaching the journal.  Consequences that follow
- * from the state alone (a failed dependency failing its dependents, an
- * array finishing with its last task) are derived, not journaled.
- *
- * An array is one record.  Its tasks are materialised, in index order, only
- * when a worker takes them; until then they are a count ("cut - cursor")
- * kept in the array's state.  Per-queue and per-array counts move with
- * every change so summaries never walk the jobs.
+ * Each exported function here is one state change.  It is called live by
+ * a command handler or a timer, and again on replay by record.c with the
+ * outcome the journal recorded; when live it appends that record itself,
+ * so no change can reach memory without reaching the journal.
+ * Consequences that follow from the state alone (a failed dependency
+ * failing its dependents, an array finishing with its last task) are
+ * derived, not journaled.  Arrays are array.c's, dependencies deps.c's.
+ * Per-queue and per-array counts move with every change, so summaries
+ * never walk the jobs.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -56,7 +56,8 @@ apply_submit(struct rbuf *r)
 	has_spec = rbuf_u8(r);
 	/* Each command takes two bytes at least: a count larger than the
 	 * record can hold is refused before anything is allocated for it. */
-	if (r->err || count == 0 || count > rbuf_left(r) / 2 || first == 0 ||
+	if (r->err || submitted == 0 || count == 0 ||
+	    count > rbuf_left(r) / 2 || first == 0 ||
 	    first < B->next_id || first > SIMQ_ID_MAX - count + 1 ||
 	    (has_spec && (count != 1 || rec_get_spec(r, &spec) < 0)))
 		goto out;
@@ -86,6 +87,8 @@ out:
  * While a record is applied, B->now is the time the record happened, so
  * that what follows from it (a dependent failed, a job finished) gets the
  * same time as it did live; the clock of the running broker is kept here.
+ * A time of 0 never happened live (and would read as "unset" where a
+ * finish time is restored): a record that says so is refused.
  */
 static uint64_t	real_now;
 
@@ -175,7 +178,7 @@ apply_finish(struct rbuf *r)
 	due = rbuf_u64(r);
 	res = rec_get_result(r);
 	B->now = res->finished;
-	if (r->err || (j = find(id, index, 0)) == NULL ||
+	if (r->err || B->now == 0 || (j = find(id, index, 0)) == NULL ||
 	    j->kind == JK_ARRAY || j->state != JS_RUNNING ||
 	    j->attempts != attempt || (state != JS_DONE &&
 	    state != JS_FAILED && state != JS_WAITING)) {
@@ -207,8 +210,9 @@ apply_requeue(struct rbuf *r)
 
 	due = rbuf_u64(r);
 	B->now = rbuf_u64(r);
-	if (r->err || lost > RQ_SHEPHERD_LOST || (j = find(id, index, 0)) ==
-	    NULL || j->state != JS_RUNNING || j->attempts != attempt)
+	if (r->err || B->now == 0 || lost > RQ_SHEPHERD_LOST ||
+	    (j = find(id, index, 0)) == NULL || j->state != JS_RUNNING ||
+	    j->attempts != attempt)
 		return -1;
 	job_requeue(j, lost, due);
 	return 0;
@@ -232,7 +236,7 @@ apply_id(struct rbuf *r, int type)
 	struct job	*j;
 
 	B->now = rbuf_u64(r);
-	if (r->err || (j = find(id, index, 0)) == NULL)
+	if (r->err || B->now == 0 || (j = find(id, index, 0)) == NULL)
 		return -1;
 	if (type == REC_CANCEL)
 		job_cancel(j, "canceled");
@@ -278,9 +282,8 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 	(void)arg;
 	rbuf_init(&r, p, len);
 	real_now = B->now;
-	if (type != REC_JOB && type != REC_OPTS && type != REC_NEXTID &&
-	    snap_end() < 0)
-		return -1;
+	if (type != REC_JOB && type != REC_OPTS && type != REC_NEXTID)
+		snap_end();
 	switch (type) {
 	case REC_SUBMIT:
 		rc = apply_submit(&r);
@@ -383,21 +386,19 @@ finished_cmp(const void *a, const void *b)
 }
 
 /*
- * After replay (returns 0, or -1 when the snapshot replayed was cut inside
- * an array's tasks): the heaps put in order, arrays back into their heaps or
+ * After replay: the heaps put in order, arrays back into their heaps or
  * onto the finished list,
  * and the finished list in finish order (a snapshot writes it in id order),
  * so retention can stop at the first job not yet due.
  */
-int
+void
 job_replay_done(void)
 {
 	struct job	 *j, **v;
 	struct queue	 *q, *nq;
 	size_t		  n = 0, i;
 
-	if (rec_replay_done() < 0)
-		return -1;
+	rec_replay_done();
 	TAILQ_FOREACH(q, &B->queues, entry)
 		heap_build(&q->ready);
 	heap_build(&B->timers);
@@ -423,7 +424,7 @@ job_replay_done(void)
 			n++;
 		}
 		if (n == 0 || sorted)
-			return 0;
+			return;
 	}
 	v = xcalloc(n, sizeof *v);
 	i = 0;
@@ -435,5 +436,4 @@ job_replay_done(void)
 	for (i = 0; i < n; i++)
 		TAILQ_INSERT_TAIL(&B->finished, v[i], res->fentry);
 	free(v);
-	return 0;
 }

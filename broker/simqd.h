@@ -1,11 +1,77 @@
 /*
- * simqd.h: the broker's data model and the prototypes of its modules.
+ * simqd.h: the broker's one header: its data model and the prototypes of
+ * its modules.
  *
- * All state lives in memory, owned by one thread running one libevent loop.
- * Every change goes through a function of job.c that is used both live and
- * on replay, and every live change appends a journal record describing its
- * outcome (not the decision that led to it), so replaying the journal
- * rebuilds the same state whatever the clock says.
+ * simqd keeps every job in memory, owned by one thread running one
+ * libevent loop, and every change in an append-only journal, so that a
+ * restart rebuilds the same state.  Modules, the job model first (it
+ * links alone: MODEL_SRC in the Makefile, used by the unit tests and the
+ * record fuzz target):
+ *
+ *   state.c     B, the one state; broker_init and broker_free
+ *   idmap.c     jobs and tasks by (id, index); what an id names
+ *   heap.c      the binary heap of jobs behind queues and timers
+ *   timer.c     job timers (delays, backoffs, leases) and the one
+ *               libevent timer behind them; HEARTBEAT's lease renewal
+ *   queue.c     queues: ready heaps, counts, pause and resume, queues
+ *               forgotten once they hold nothing
+ *   jobopts.c   a job's options and command line, shared and immutable
+ *   job.c       the state machine: submit, take and lease, finish,
+ *               requeue, cancel, retry, timers due, retention
+ *   array.c     arrays: one record, tasks materialised when taken
+ *   deps.c      dependencies: who waits on what, released or failed
+ *   worker.c    workers, their leases and the drops they must hear of
+ *   codec.c     the fields journal records share
+ *   record.c    each journal record and the function that replays it
+ *   snapshot.c  compaction: the snapshot written and read back
+ *   journal.c   the storage: segments, frames, group commit (journal.h)
+ *   util.c, log.c, crc32c.c   allocation, clock, token compare; logging;
+ *               checksums
+ *
+ * and the network side, which calls the model and never the other way:
+ *
+ *   main.c      options, start-up and replay, the loop and its passes
+ *   net.c       listener and connections: framing, replies, back-pressure
+ *   cmd.c       the command table, session commands, parked replies
+ *   cmd_submit.c, cmd_worker.c, cmd_view.c   the handlers, by subject
+ *   reply.c     status, TAKE and drop items
+ *   http.c      the read-only HTTP view
+ *
+ * The central rule: every change of state goes through a function of the
+ * job model (job_submit, job_take, job_end_attempt, job_requeue,
+ * job_cancel, job_retry, queue_pause, timer_renew, job_due, job_expire)
+ * that is used both live and on replay.  Live (B->replaying clear), the
+ * function appends a journal record describing the outcome, not the
+ * decision that led to it; replay (record.c) decodes the record and calls
+ * the same function, which then journals nothing.  What follows from the
+ * state alone (a dependent failed with its dependency, an array finished
+ * with its last task, a queue forgotten, a lease renewed: a restart grants
+ * a fresh one) is derived, not journaled.  A new change goes into the
+ * model, with its record next to its apply function in record.c and a
+ * fixture in tests/unit/test_records.c; a handler only parses, checks and
+ * replies.
+ *
+ * The life of a request, SUBMIT for one:
+ *
+ *   1. net.c reads bytes into the connection's buffer and frames a line
+ *      (and a body, if the line declares one); proto/ parses it and
+ *      checks the verb and the argument count (proto_req_parse).
+ *   2. cmd_dispatch (cmd.c) runs the handler, h_submit (cmd_submit.c),
+ *      which checks every value and refuses with one ERR reply before
+ *      anything changes.
+ *   3. The handler calls the model, job_submit (job.c): it appends a
+ *      REC_SUBMIT to the journal's pending buffer and creates the job,
+ *      whose dependencies (deps.c) and delay (timer.c) decide whether it
+ *      is waiting or queued (queue.c).
+ *   4. The handler writes its reply, "OK 42", into the connection's
+ *      pending buffer: nothing reaches a socket yet.
+ *   5. At the end of the loop pass (pass_end, main.c) due timers fire,
+ *      parked TAKEs and WAITs are served (a queued job may go to a
+ *      waiting worker, its lease journaled the same way), and the
+ *      journal commits: one write and one fdatasync for every change of
+ *      the pass.  Only then are the pass's replies released to their
+ *      sockets (net_after_pass), so no client hears of a change a crash
+ *      could lose.
  */
 #ifndef SIMQD_H
 #define SIMQD_H
@@ -295,7 +361,7 @@ void		 job_due(struct job *);
 void		 job_expire(uint64_t now);
 int		 job_restore(struct job *, const char *worker, const char *host,
 		    uint64_t started, uint64_t lease_ms);	/* snapshot.c */
-int		 job_replay_done(void);				/* record.c */
+void		 job_replay_done(void);				/* record.c */
 /* ...and what they share with the rest of the model. */
 void		 job_set_state(struct job *, int);
 void		 job_end_now(struct job *, int to, const char *reason);
@@ -359,8 +425,8 @@ void		 rec_job(struct buf *, const struct job *);
 int		 snap_apply_nextid(struct rbuf *);
 int		 snap_apply_opts(struct rbuf *);
 int		 snap_apply_job(struct rbuf *);
-int		 rec_replay_done(void);
-int		 snap_end(void);
+void		 rec_replay_done(void);
+void		 snap_end(void);
 
 /* worker.c */
 struct worker {

@@ -211,21 +211,27 @@ static uint64_t		  snap_seen;
 /*
  * The records of the snapshot's jobs are over (another job comes, or a
  * record that is not the snapshot's, or replay's end): the last array
- * must have had all its tasks.  Returns 0, or -1 when it had not.
+ * should have had all its started tasks.  A snapshot cut short (with
+ * --force, at a damaged record) may lack some: they go back to the
+ * array's block, counted with it, and run again.
  */
-int
+void
 snap_end(void)
 {
-	int	rc = snap_arr != NULL && snap_seen != snap_arr->arr->cursor ?
-		    -1 : 0;
+	struct job	*a = snap_arr;
+	uint64_t	 miss;
 
-	if (rc < 0)
-		log_warn("journal: the snapshot has %llu of the %llu started "
-		    "tasks of array %llu", (unsigned long long)snap_seen,
-		    (unsigned long long)snap_arr->arr->cursor,
-		    (unsigned long long)snap_arr->id);
 	snap_arr = NULL;
-	return rc;
+	if (a == NULL || snap_seen == a->arr->cursor)
+		return;
+	miss = a->arr->cursor - snap_seen;
+	log_warn("journal: the snapshot has %llu of the %llu started tasks of "
+	    "array %llu; the other %llu will run again",
+	    (unsigned long long)snap_seen, (unsigned long long)a->arr->cursor,
+	    (unsigned long long)a->id, (unsigned long long)miss);
+	a->arr->cursor = snap_seen;
+	a->arr->count[a->state] += miss;
+	queue_count(a->opts->q, -1, a->state, miss);
 }
 
 static void
@@ -240,13 +246,12 @@ snapopts_clear(void)
 	nsnapopts = capsnapopts = 0;
 }
 
-/* Replay is over: the snapshot's numbering is let go.  Returns 0, or -1
- * when the snapshot ended inside an array's tasks. */
-int
+/* Replay is over: the snapshot's numbering is let go. */
+void
 rec_replay_done(void)
 {
 	snapopts_clear();
-	return snap_end();
+	snap_end();
 }
 
 /* REC_NEXTID: a snapshot begins; its option numbers start afresh. */
@@ -329,8 +334,7 @@ snap_apply_job(struct rbuf *r)
 		j->opts = a->opts;
 		a->opts->refs++;
 	} else {
-		if (snap_end() < 0)
-			goto fail;
+		snap_end();
 		v = rbuf_uv(r);
 		if (r->err || v >= nsnapopts)
 			goto fail;

@@ -88,8 +88,7 @@ replay_snapshot(const struct buf *b)
 			fail("a record of our own snapshot was refused");
 	}
 	B->replaying = 0;
-	if (job_replay_done() != 0)
-		fail("our own snapshot ends inside an array");
+	job_replay_done();
 }
 
 /* The counts kept incrementally, recomputed from the jobs. */
@@ -174,12 +173,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += len;
 	}
 	B->replaying = 0;
-	if (job_replay_done() < 0) {
-		/* Refused, as journal_open refuses a bad record: the state is
-		 * not used, but must still be freed whole. */
-		broker_free();
-		return 0;
-	}
+	job_replay_done();
 	check_counts();
 
 	buf_init(&snap1);

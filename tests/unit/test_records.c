@@ -434,7 +434,7 @@ replay_stream(const char *hex)
 		assert_int_equal(rec_apply(NULL, type, q, len), 0);
 	}
 	B->replaying = 0;
-	assert_int_equal(job_replay_done(), 0);
+	job_replay_done();
 	free(p);
 }
 
