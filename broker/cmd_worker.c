@@ -21,9 +21,6 @@
 /* Queues one TAKE may name: a worker's ordered list, not a catalogue. */
 #define TAKE_QUEUES_MAX	64
 
-/* Lease lengths a worker may ask for. */
-#define LEASE_MIN_MS	1000
-#define LEASE_MAX_MS	3600000
 
 static struct worker *
 need_worker(struct conn *c)

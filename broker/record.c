@@ -134,7 +134,8 @@ apply_lease(struct rbuf *r)
 
 	started = rbuf_u64(r);
 	lease_ms = rbuf_u64(r);
-	if (r->err || wname == NULL || (j = find(id, index, 1)) == NULL ||
+	if (r->err || wname == NULL || lease_ms < LEASE_MIN_MS ||
+	    lease_ms > LEASE_MAX_MS || (j = find(id, index, 1)) == NULL ||
 	    j->kind == JK_ARRAY || job_finished(j) || j->state == JS_RUNNING)
 		goto out;
 	if ((w = worker_get(wname, 1)) == NULL)
@@ -306,7 +307,8 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 		rc = apply_queue(&r, type == REC_PAUSE);
 		break;
 	case REC_NEXTID:
-		rc = snap_apply_nextid(&r);
+		/* A snapshot begins a replay: only the first record may. */
+		rc = B->nreplayed == 0 ? snap_apply_nextid(&r) : -1;
 		break;
 	case REC_OPTS:
 		rc = snap_apply_opts(&r);
@@ -319,6 +321,7 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 		return -1;
 	}
 	B->now = real_now;
+	B->nreplayed++;
 	/* What the snapshot replayed weighs: the size of the live state, the
 	 * base of the compaction rule (snapshot.c). */
 	if (type == REC_JOB || type == REC_OPTS || type == REC_NEXTID)
@@ -399,6 +402,7 @@ job_replay_done(void)
 	size_t		  n = 0, i;
 
 	rec_replay_done();
+	B->nreplayed = 0;
 	TAILQ_FOREACH(q, &B->queues, entry)
 		heap_build(&q->ready);
 	heap_build(&B->timers);

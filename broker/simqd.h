@@ -103,6 +103,11 @@ struct event;
 struct conn;
 struct worker;
 
+/* Lease lengths a worker may ask for (WORKER lease=), and so the only
+ * ones a record may carry. */
+#define LEASE_MIN_MS	1000
+#define LEASE_MAX_MS	3600000
+
 /* Journal record types of the job model (journal.h reserves < 16). */
 enum {
 	REC_SUBMIT = 16,	/* one job, a batch, or an array */
@@ -263,6 +268,7 @@ struct broker {
 	struct event_base *base;
 	struct journal	*journal;
 	int		 replaying;
+	uint64_t	 nreplayed;	/* records applied by this replay */
 	uint64_t	 next_id;
 	int		 cutoff_ids;	/* next_id was raised by rec_cutoff() */
 	uint64_t	 now;		/* ms, updated once per loop pass */

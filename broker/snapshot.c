@@ -263,7 +263,7 @@ snap_apply_nextid(struct rbuf *r)
 	snapopts_clear();
 	snap_last_id = 0;
 	snap_last_index = SIMQ_NOINDEX;
-	snap_arr = NULL;
+	snap_end();
 	if (r->err || n == 0 || n > SIMQ_ID_MAX + 1)
 		return -1;
 	if (n > B->next_id)
@@ -372,7 +372,8 @@ snap_apply_job(struct rbuf *r)
 	if (flags & RJ_RES)
 		j->res = rec_get_result(r);
 	if (r->err || ((flags & RJ_RUN) != 0) != (j->state == JS_RUNNING) ||
-	    ((flags & RJ_RUN) && (wname == NULL || j->kind == JK_ARRAY)))
+	    ((flags & RJ_RUN) && (wname == NULL || j->kind == JK_ARRAY ||
+	    lease_ms < LEASE_MIN_MS || lease_ms > LEASE_MAX_MS)))
 		goto fail;
 	if (job_restore(j, wname, host, started, lease_ms) < 0)
 		goto fail;

@@ -27,6 +27,7 @@ broker_init(void)
 	idmap_init();
 	B->next_id = 1;
 	B->replaying = 0;
+	B->nreplayed = 0;
 	B->want_dispatch = B->want_wake = 0;
 	B->snapshot_bytes = 0;
 	B->nsubmitted = B->nfinished = B->nlost = 0;

@@ -56,6 +56,23 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/*
+ * The timers due now, as the broker's first pass after replay fires them:
+ * a journal replayed keeps a job whose delay passed during the downtime
+ * waiting with its timer due, a snapshot read back queues it at once.
+ * Only delays and backoffs can be due (a lease is at least LEASE_MIN_MS
+ * from now), and they journal nothing.
+ */
+static void
+fire(void)
+{
+	struct job	*j = heap_top(&B->timers);
+
+	if (j != NULL && j->due <= B->now && j->state == JS_RUNNING)
+		fail("a lease is due as replay ends");
+	timers_fire();
+}
+
 /* A snapshot kept in memory: records as type, u32 length, payload. */
 static int
 collect(void *arg, uint8_t type, const void *p, size_t len)
@@ -84,11 +101,16 @@ replay_snapshot(const struct buf *b)
 		len = rbuf_u32(&r);
 		if ((p = rbuf_bytes(&r, len)) == NULL)
 			fail("snapshot buffer torn");
-		if (rec_apply(NULL, type, p, len) != 0)
+		if (rec_apply(NULL, type, p, len) != 0) {
+			if (getenv("FUZZ_RECORDS_VERBOSE") != NULL)
+				fprintf(stderr, "snapshot record type %u, %u "
+				    "bytes, refused\n", type, len);
 			fail("a record of our own snapshot was refused");
+		}
 	}
 	B->replaying = 0;
 	job_replay_done();
+	fire();
 }
 
 /* The counts kept incrementally, recomputed from the jobs. */
@@ -174,12 +196,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	B->replaying = 0;
 	job_replay_done();
+	fire();
 	check_counts();
 
 	buf_init(&snap1);
 	buf_init(&snap2);
 	if (snapshot_records(collect, &snap1) != 0)
 		fail("snapshot failed");
+	if (getenv("FUZZ_RECORDS_VERBOSE") != NULL) {
+		FILE *o = fopen("snap1.bin", "wb");
+		fwrite(snap1.p, 1, snap1.len, o);
+		fclose(o);
+	}
 	broker_free();
 	broker_init();
 	B->now = NOW;
