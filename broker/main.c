@@ -147,13 +147,6 @@ raise_nofile(void)
 }
 
 static void
-sweep_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	B->now = now_ms();
-	job_expire(B->now);
-}
-
-static void
 sync_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	if (journal_sync(B->journal) < 0)
@@ -431,14 +424,6 @@ main(int argc, char **argv)
 	if ((B->base = event_base_new()) == NULL)
 		fatal("event_base_new failed");
 	timers_start();
-	B->expire_ev = event_new(B->base, -1, EV_PERSIST, sweep_cb, NULL);
-	/* Sweep a few times per retention period, at most once a minute:
-	 * finished jobs outlive their retention by at most a quarter. */
-	v = cfg->retention_ms / 4;
-	v = v < 100 ? 100 : v > 60000 ? 60000 : v;
-	tv.tv_sec = (time_t)(v / 1000);
-	tv.tv_usec = (suseconds_t)(v % 1000) * 1000;
-	event_add(B->expire_ev, &tv);
 	if (cfg->fsync == FSYNC_INTERVAL) {
 		B->sync_ev = event_new(B->base, -1, EV_PERSIST, sync_cb, NULL);
 		tv.tv_sec = cfg->fsync_interval_ms / 1000;
@@ -480,7 +465,6 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	timers_stop();
-	event_free(B->expire_ev);
 	if (B->sync_ev != NULL)
 		event_free(B->sync_ev);
 	event_base_free(B->base);

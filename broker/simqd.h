@@ -12,7 +12,8 @@
  *   idmap.c     jobs and tasks by (id, index); what an id names
  *   heap.c      the binary heap of jobs behind queues and timers
  *   timer.c     job timers (delays, backoffs, leases) and the one
- *               libevent timer behind them; HEARTBEAT's lease renewal
+ *               libevent timer behind them; HEARTBEAT's lease renewal;
+ *               the retention sweep
  *   queue.c     queues: ready heaps, counts, pause and resume, queues
  *               forgotten once they hold nothing
  *   jobopts.c   a job's options and command line, shared and immutable
@@ -281,7 +282,7 @@ struct broker {
 	struct event	*timer_ev;
 	uint64_t	 timer_armed;	/* due time armed, or 0 */
 	struct event	*sync_ev;	/* FSYNC_INTERVAL */
-	struct event	*expire_ev;	/* retention sweep */
+	struct event	*expire_ev;	/* retention sweep (timer.c) */
 	uint64_t	 snapshot_bytes;/* replayed from the snapshot */
 	int		 want_dispatch;	/* something became ready */
 	int		 want_wake;	/* something finished */

@@ -8,7 +8,8 @@
  * timer heap or in its queue's ready heap, never both (job->where).
  *
  * What a timer coming due means is the job model's business (job_due);
- * this file only knows when.
+ * this file only knows when.  The retention sweep (job_expire) is here
+ * too: a second libevent timer, at a fixed period.
  */
 #include <time.h>
 
@@ -70,13 +71,33 @@ timer_cb(evutil_socket_t fd, short ev, void *arg)
 	B->timer_armed = 0;
 }
 
-/* Makes the libevent timer, on B->base. */
+static void
+sweep_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	B->now = now_ms();
+	job_expire(B->now);
+}
+
+/* Makes the libevent timers, on B->base: the job timers' and the
+ * retention sweep's. */
 void
 timers_start(void)
 {
-	if ((B->timer_ev = evtimer_new(B->base, timer_cb, NULL)) == NULL)
+	struct timeval	tv;
+	uint64_t	v;
+
+	if ((B->timer_ev = evtimer_new(B->base, timer_cb, NULL)) == NULL ||
+	    (B->expire_ev = event_new(B->base, -1, EV_PERSIST, sweep_cb,
+	    NULL)) == NULL)
 		fatal("evtimer_new failed");
 	B->timer_armed = 0;
+	/* Sweep a few times per retention period, at most once a minute:
+	 * finished jobs outlive their retention by at most a quarter. */
+	v = B->cfg.retention_ms / 4;
+	v = v < 100 ? 100 : v > 60000 ? 60000 : v;
+	tv.tv_sec = (time_t)(v / 1000);
+	tv.tv_usec = (suseconds_t)(v % 1000) * 1000;
+	event_add(B->expire_ev, &tv);
 }
 
 void
@@ -84,7 +105,9 @@ timers_stop(void)
 {
 	if (B->timer_ev != NULL)
 		event_free(B->timer_ev);
-	B->timer_ev = NULL;
+	if (B->expire_ev != NULL)
+		event_free(B->expire_ev);
+	B->timer_ev = B->expire_ev = NULL;
 	B->timer_armed = 0;
 }
 
