@@ -116,7 +116,8 @@ find(uint64_t id, uint32_t index, int materialise)
 		return j;
 	if ((a = idmap_get(id, SIMQ_NOINDEX)) == NULL || a->kind != JK_ARRAY)
 		return NULL;
-	if (a->arr->cursor >= a->arr->cut ||
+	/* Live, only an array whose dependencies are done hands out tasks. */
+	if (a->ndeps_left != 0 || a->arr->cursor >= a->arr->cut ||
 	    a->arr->spec.first + a->arr->cursor * a->arr->spec.step != index)
 		return NULL;
 	return job_materialise(a);
@@ -136,7 +137,8 @@ apply_lease(struct rbuf *r)
 	lease_ms = rbuf_u64(r);
 	if (r->err || wname == NULL || lease_ms < LEASE_MIN_MS ||
 	    lease_ms > LEASE_MAX_MS || (j = find(id, index, 1)) == NULL ||
-	    j->kind == JK_ARRAY || job_finished(j) || j->state == JS_RUNNING)
+	    j->kind == JK_ARRAY || job_finished(j) || j->state == JS_RUNNING ||
+	    j->ndeps_left != 0)
 		goto out;
 	if ((w = worker_get(wname, 1)) == NULL)
 		goto out;
@@ -145,8 +147,11 @@ apply_lease(struct rbuf *r)
 		w->host = xstrdup(host);
 	}
 	w->lease_ms = lease_ms;
-	/* A fresh lease from now: renewals were not journaled, and the
-	 * worker needs time to find the restarted broker. */
+	/* A job still waiting here may have been queued live by its delay's
+	 * end, which is not journaled; one waiting on a dependency cannot
+	 * have been taken.  A fresh lease from now: renewals were not
+	 * journaled, and the worker needs time to find the restarted
+	 * broker. */
 	job_lease(j, w, attempt, started, real_now + lease_ms);
 	rc = 0;
 out:
@@ -283,8 +288,12 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 	(void)arg;
 	rbuf_init(&r, p, len);
 	real_now = B->now;
-	if (type != REC_JOB && type != REC_OPTS && type != REC_NEXTID)
+	/* A snapshot's own records: REC_NEXTID, REC_PAUSE for its paused
+	 * queues, REC_OPTS and REC_JOB; any other ends it. */
+	if (type == REC_PAUSE)
 		snap_end();
+	else if (type != REC_JOB && type != REC_OPTS && type != REC_NEXTID)
+		snap_close();
 	switch (type) {
 	case REC_SUBMIT:
 		rc = apply_submit(&r);

@@ -434,6 +434,7 @@ int		 snap_apply_opts(struct rbuf *);
 int		 snap_apply_job(struct rbuf *);
 void		 rec_replay_done(void);
 void		 snap_end(void);
+void		 snap_close(void);
 
 /* worker.c */
 struct worker {

@@ -207,6 +207,9 @@ static uint32_t		  snap_last_index;
  * [0, cursor), all of them, in order, right after it. */
 static struct job	 *snap_arr;
 static uint64_t		  snap_seen;
+/* A snapshot's records are read only between its REC_NEXTID, the first
+ * record of a replay, and the first record that is not the snapshot's. */
+static int		  snap_open;
 
 /*
  * The records of the snapshot's jobs are over (another job comes, or a
@@ -246,12 +249,20 @@ snapopts_clear(void)
 	nsnapopts = capsnapopts = 0;
 }
 
+/* A record that is not the snapshot's: the snapshot is over. */
+void
+snap_close(void)
+{
+	snap_end();
+	snap_open = 0;
+}
+
 /* Replay is over: the snapshot's numbering is let go. */
 void
 rec_replay_done(void)
 {
+	snap_close();
 	snapopts_clear();
-	snap_end();
 }
 
 /* REC_NEXTID: a snapshot begins; its option numbers start afresh. */
@@ -268,6 +279,7 @@ snap_apply_nextid(struct rbuf *r)
 		return -1;
 	if (n > B->next_id)
 		B->next_id = n;
+	snap_open = 1;
 	return 0;
 }
 
@@ -275,8 +287,11 @@ int
 snap_apply_opts(struct rbuf *r)
 {
 	uint64_t	 no = rbuf_uv(r);
-	struct jobopts	*o = rec_get_opts(r);
+	struct jobopts	*o;
 
+	if (!snap_open)
+		return -1;
+	o = rec_get_opts(r);
 	if (r->err || no != nsnapopts) {
 		jobopts_unref(o);
 		return -1;
@@ -301,6 +316,10 @@ snap_apply_job(struct rbuf *r)
 	char		*wname = NULL, *host = NULL;
 	uint64_t	 lease_ms = 0, started = 0;
 
+	if (!snap_open) {
+		free(j);
+		return -1;
+	}
 	j->id = rbuf_uv(r);
 	v = rbuf_uv(r);
 	j->index = v == 0 || v > (uint64_t)SIMQ_INDEX_MAX + 1 ?
@@ -455,7 +474,11 @@ job_restore(struct job *j, const char *wname, const char *host,
 	if (j->id >= B->next_id)
 		B->next_id = j->id + 1;
 	if (j->kind == JK_ARRAY) {
-		if (!j->gate_open)
+		/* An array canceled or failed before its gate opened has no
+		 * block left to gate, and live it waits for nothing (a RETRY
+		 * resolves its dependencies again). */
+		if (!j->gate_open && !(j->arr->cursor == j->arr->cut &&
+		    j->arr->cut < j->arr->ntasks))
 			deps_resolve(j);
 		return 0;	/* heap and finished list: job_replay_done */
 	}

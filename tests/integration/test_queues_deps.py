@@ -186,8 +186,10 @@ def test_after_array_task_with_real_worker(ctx):
     start_workers(ctx, b, 1, slots=4)
     wait_workers(s, 1)
     x = s.submit("--array", "1-4", "--", "sh", "-c", "sleep 0.5")
-    wait_until(lambda: s("status", "--json", "%s_1" % x).json()["jobs"][0]["state"]
-               == "running", 10, "task 1 to run")
+
+    def task1():
+        return s("status", "--json", "%s_1" % x).json()["jobs"][0]["state"]
+    wait_until(lambda: task1() == "running", 10, "task 1 to run")
     dep = s.submit("--after", "%s_1" % x, "--", "echo", "after-task")
     t0 = time.time()
     r = s("wait", "-t", "20s", dep)
