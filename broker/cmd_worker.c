@@ -21,7 +21,6 @@
 /* Queues one TAKE may name: a worker's ordered list, not a catalogue. */
 #define TAKE_QUEUES_MAX	64
 
-
 static struct worker *
 need_worker(struct conn *c)
 {
