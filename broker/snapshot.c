@@ -212,29 +212,42 @@ static uint64_t		  snap_seen;
 static int		  snap_open;
 
 /*
- * The records of the snapshot's jobs are over (another job comes, or a
- * record that is not the snapshot's, or replay's end): the last array
- * should have had all its started tasks.  A snapshot cut short (with
- * --force, at a damaged record) may lack some: they go back to the
- * array's block, counted with it, and run again.
+ * The records of the snapshot's last array are over (another job comes,
+ * or a record that is not the snapshot's, or replay's end).  It should
+ * have had all its started tasks; a snapshot cut short (with --force, at
+ * a damaged record) may lack some: they go back to the array's block,
+ * counted with it, and run again.  Then the array's gate, which its
+ * tasks' states decide.
  */
 void
 snap_end(void)
 {
 	struct job	*a = snap_arr;
 	uint64_t	 miss;
+	int		 st;
 
 	snap_arr = NULL;
-	if (a == NULL || snap_seen == a->arr->cursor)
+	if (a == NULL)
 		return;
-	miss = a->arr->cursor - snap_seen;
-	log_warn("journal: the snapshot has %llu of the %llu started tasks of "
-	    "array %llu; the other %llu will run again",
-	    (unsigned long long)snap_seen, (unsigned long long)a->arr->cursor,
-	    (unsigned long long)a->id, (unsigned long long)miss);
-	a->arr->cursor = snap_seen;
-	a->arr->count[a->state] += miss;
-	queue_count(a->opts->q, -1, a->state, miss);
+	if (snap_seen != a->arr->cursor) {
+		miss = a->arr->cursor - snap_seen;
+		log_warn("journal: the snapshot has %llu of the %llu started "
+		    "tasks of array %llu; the other %llu will run again",
+		    (unsigned long long)snap_seen,
+		    (unsigned long long)a->arr->cursor,
+		    (unsigned long long)a->id, (unsigned long long)miss);
+		a->arr->cursor = snap_seen;
+		a->arr->count[a->state] += miss;
+		queue_count(a->opts->q, -1, a->state, miss);
+	}
+	/* An array whose gate has not opened waits for its dependencies and
+	 * its delay, unless it is over as a whole (canceled, or failed with
+	 * a dependency, before it opened): then, as live, for nothing, and a
+	 * RETRY resolves it again. */
+	st = job_array_state(a);
+	if (!a->gate_open && st != JS_DONE && st != JS_FAILED &&
+	    st != JS_CANCELED)
+		deps_resolve(a);
 }
 
 static void
@@ -474,12 +487,7 @@ job_restore(struct job *j, const char *wname, const char *host,
 	if (j->id >= B->next_id)
 		B->next_id = j->id + 1;
 	if (j->kind == JK_ARRAY) {
-		/* An array canceled or failed before its gate opened has no
-		 * block left to gate, and live it waits for nothing (a RETRY
-		 * resolves its dependencies again). */
-		if (!j->gate_open && !(j->arr->cursor == j->arr->cut &&
-		    j->arr->cut < j->arr->ntasks))
-			deps_resolve(j);
+		/* Its gate, once its tasks are read: snap_end. */
 		return 0;	/* heap and finished list: job_replay_done */
 	}
 	switch (j->state) {

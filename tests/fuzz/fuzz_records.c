@@ -73,6 +73,25 @@ fire(void)
 	timers_fire();
 }
 
+static void
+debug_arrays(void)
+{
+	struct job	*j;
+	uint32_t	 i;
+
+	TAILQ_FOREACH(j, &B->jobs, entry) {
+		fprintf(stderr, "job %llu kind %d state %d gate %d left %u "
+		    "where %d due %llu ndeps %u:", (unsigned long long)j->id,
+		    j->kind, j->state, j->gate_open, j->ndeps_left, j->where,
+		    (unsigned long long)j->due, j->opts->ndeps);
+		for (i = 0; i < j->opts->ndeps; i++)
+			fprintf(stderr, " %llu_%u",
+			    (unsigned long long)j->opts->deps[i].id,
+			    j->opts->deps[i].index);
+		fprintf(stderr, "\n");
+	}
+}
+
 /* A snapshot kept in memory: records as type, u32 length, payload. */
 static int
 collect(void *arg, uint8_t type, const void *p, size_t len)
@@ -198,6 +217,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	job_replay_done();
 	fire();
 	check_counts();
+	if (getenv("FUZZ_RECORDS_VERBOSE") != NULL)
+		debug_arrays();
 
 	buf_init(&snap1);
 	buf_init(&snap2);
