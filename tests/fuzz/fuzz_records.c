@@ -21,6 +21,10 @@
  *
  * Besides "no crash, no sanitizer report, no fatal()" (libFuzzer reports
  * an exit as a crash).
+ *
+ * FUZZ_RECORDS_VERBOSE=1, to look at one input: says which record was
+ * refused, lists the jobs after replay, and writes the two snapshots to
+ * snap1.bin and snap2.bin in the current directory.
  */
 #include <stdint.h>
 #include <stdio.h>
