@@ -57,8 +57,11 @@ cmd_pause_exec(int argc, char **argv)
 	req_raw(&b, pause ? "PAUSE" : "RESUME");
 	req_word(&b, argv[optind]);
 	r = conn_request(c, &b);
-	if (r->kind == REPLY_ERR && r->err == PERR_NOTFOUND)
+	if (r->kind == REPLY_ERR && r->err == PERR_NOTFOUND) {
+		reply_free(r);
+		buf_free(&b);
 		no_such_queue(c, argv[optind]);
+	}
 	if (r->kind != REPLY_OK)
 		conn_die_reply(c, r, NULL);
 	reply_free(r);
@@ -79,15 +82,17 @@ cmd_pause_exec(int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* The broker knows no queue called name: says which ones it knows. */
+/* The broker knows no queue called name: says which ones it knows.  What
+ * the message is made of stays reachable (static) when die() exits. */
 static void
 no_such_queue(struct conn *c, const char *name)
 {
-	struct reply	*r = conn_simple(c, "QUEUES");
-	struct buf	 b;
-	size_t		 i;
-	const char	*q;
+	static struct reply	*r;
+	static struct buf	 b;
+	size_t			 i;
+	const char		*q;
 
+	r = conn_simple(c, "QUEUES");
 	if (r->kind != REPLY_ITEMS)
 		conn_die_reply(c, r, NULL);
 	if (r->nitems == 0)
