@@ -144,14 +144,3 @@ heap_build(struct heap *h)
 	for (i = h->n / 2; i-- > 0;)
 		heap_down(h, i);
 }
-
-/* Takes a job out of whichever heap holds it, if any. */
-void
-job_unheap(struct job *j)
-{
-	if (j->where == JH_READY)
-		heap_remove(&j->opts->q->ready, j);
-	else if (j->where == JH_TIMER)
-		heap_remove(&B->timers, j);
-	j->where = JH_NONE;
-}

@@ -96,7 +96,10 @@ job_new(uint64_t id, struct jobopts *o, struct cmd *c,
 	if (id >= B->next_id)
 		B->next_id = id + 1;
 	B->nsubmitted++;
-	deps_resolve(j);
+	if (o->ndeps)
+		deps_resolve(j);
+	else
+		job_gate_check(j);	/* the common case, without a call */
 	return j;
 }
 

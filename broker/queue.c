@@ -145,16 +145,6 @@ queue_pause(struct queue *q, int paused)
 	}
 }
 
-/* Puts a job, task or array into its queue's heap. */
-void
-queue_ready(struct job *j)
-{
-	job_unheap(j);
-	heap_push(&j->opts->q->ready, j);
-	j->where = JH_READY;
-	B->want_dispatch = 1;
-}
-
 /* Pops the best ready job of q, materialising an array's next task; NULL
  * when q is paused or has nothing ready. */
 struct job *

@@ -318,7 +318,18 @@ struct job	*heap_top(const struct heap *);
 void		 heap_remove(struct heap *, struct job *);
 void		 heap_fix(struct heap *, struct job *);
 void		 heap_build(struct heap *);
-void		 job_unheap(struct job *);
+
+/* Takes a job out of whichever heap holds it, if any.  Inline, as
+ * queue_ready below: both are on the path of every submit and take. */
+static inline void
+job_unheap(struct job *j)
+{
+	if (j->where == JH_READY)
+		heap_remove(&j->opts->q->ready, j);
+	else if (j->where == JH_TIMER)
+		heap_remove(&B->timers, j);
+	j->where = JH_NONE;
+}
 
 /* timer.c: job timers behind one libevent timer. */
 int		 due_less(const struct job *, const struct job *);
@@ -335,8 +346,17 @@ struct queue	*queue_get(const char *name, size_t len, int create);
 void		 queue_count(struct queue *, int from, int to, uint64_t n);
 void		 queue_pause(struct queue *, int paused);
 void		 queue_gc(struct queue *);
-void		 queue_ready(struct job *);
 struct job	*queue_take(struct queue *);
+
+/* Puts a job, task or array into its queue's heap. */
+static inline void
+queue_ready(struct job *j)
+{
+	job_unheap(j);
+	heap_push(&j->opts->q->ready, j);
+	j->where = JH_READY;
+	B->want_dispatch = 1;
+}
 void		 queues_free(void);
 
 /* jobopts.c: options and commands. */
