@@ -48,11 +48,20 @@ endif
 # everything that links proto/ (whose buffers allocate through it).
 PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c
 LIB_SRC    = $(wildcard lib/*.c)
+# The job model and its records link alone (MODEL_SRC: the unit tests of
+# the model and the record fuzz target use just these); the rest of the
+# broker is the network side.
+MODEL_SRC  = broker/crc32c.c broker/journal.c \
+	     broker/state.c broker/idmap.c broker/heap.c broker/timer.c \
+	     broker/queue.c broker/jobopts.c broker/job.c broker/array.c \
+	     broker/deps.c broker/worker.c broker/codec.c broker/record.c \
+	     broker/snapshot.c
 # The broker: every .c file of broker/ but main.c.
 BROKER_SRC = $(filter-out broker/main.c,$(wildcard broker/*.c))
 BROKER_MAIN = broker/main.c
 
-UNIT_TESTS = test_proto test_lib test_journal test_model test_client
+UNIT_TESTS = test_proto test_lib test_journal test_model test_records \
+	     test_client
 
 # Object lists for the two flavours: build/rel (optimised) and build/san
 # (AddressSanitizer + UndefinedBehaviorSanitizer).
@@ -176,6 +185,25 @@ build/san/fuzz_journal: build/san/tests/fuzz/fuzz_journal.o \
 	$(say) LD $@
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^
 
+# The model's tests link the model alone: no connection, no handler.
+MODEL_REL = $(call obj,rel,$(MODEL_SRC))
+MODEL_SAN = $(call obj,san,$(MODEL_SRC))
+build/rel/test_model: build/rel/tests/unit/test_model.o $(MODEL_REL) $(PROTO_REL)
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+
+build/san/test_model: build/san/tests/unit/test_model.o $(MODEL_SAN) $(PROTO_SAN)
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+
+build/rel/test_records: build/rel/tests/unit/test_records.o $(MODEL_REL) $(PROTO_REL)
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+
+build/san/test_records: build/san/tests/unit/test_records.o $(MODEL_SAN) $(PROTO_SAN)
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+
 build/rel/test_%: build/rel/tests/unit/test_%.o $(BROKER_REL) $(PROTO_REL)
 	$(say) LD $@
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
@@ -186,7 +214,13 @@ build/san/test_%: build/san/tests/unit/test_%.o $(BROKER_SAN) $(PROTO_SAN)
 
 # The fuzz targets, linked with a small driver that replays a corpus; with
 # clang, `make fuzz` builds the same targets against libFuzzer.
-FUZZ_TARGETS = fuzz_proto fuzz_journal
+FUZZ_TARGETS = fuzz_proto fuzz_journal fuzz_records
+# The record decoders and the snapshot reader, with the model alone.
+build/san/fuzz_records: build/san/tests/fuzz/fuzz_records.o \
+		build/san/tests/fuzz/replay.o $(MODEL_SAN) $(PROTO_SAN)
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS)
+
 build/san/fuzz_proto: build/san/tests/fuzz/fuzz_proto.o \
 		build/san/tests/fuzz/replay.o $(PROTO_SAN)
 	$(say) LD $@
@@ -197,14 +231,18 @@ build/san/fuzz_%: build/san/tests/fuzz/fuzz_%.o build/san/tests/fuzz/replay.o \
 	$(say) LD $@
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS)
 
-fuzz: $(PROTO_SRC) $(LIB_SRC) $(BROKER_SRC)
+fuzz: $(PROTO_SRC) $(LIB_SRC) $(BROKER_SRC) tests/fuzz/*.c
 	@mkdir -p build/fuzz
-	$(Q)for t in $(FUZZ_TARGETS); do \
+	$(Q)for t in fuzz_proto fuzz_journal; do \
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ilib -Ibroker \
 	    -fsanitize=fuzzer,address,undefined -o build/fuzz/$$t \
 	    tests/fuzz/$$t.c $(PROTO_SRC) $(LIB_SRC) $(BROKER_SRC) \
 	    $(EVENT_LIBS) || exit 1; \
 	done
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ilib -Ibroker \
+	    -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_records \
+	    tests/fuzz/fuzz_records.c $(PROTO_SRC) $(LIB_SRC) $(MODEL_SRC) \
+	    $(EVENT_LIBS)
 	@echo "run: mkdir -p build/fuzz/corpus &&" \
 	    "build/fuzz/fuzz_proto build/fuzz/corpus tests/fuzz/corpus/proto"
 

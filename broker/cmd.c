@@ -206,3 +206,29 @@ cmd_serve_parked(void)
 			serve_one(c, c->park_until <= B->now);
 	}
 }
+
+/* Request arguments every handler parses the same way. */
+int
+arg_u64(const struct proto_word *w, uint64_t max, uint64_t *v)
+{
+	return proto_parse_u64(w->p, w->len, max, v);
+}
+
+/* Parses ids into a new array; NULL (with an error reply sent) if one is
+ * malformed. */
+struct simq_id *
+parse_ids(struct conn *c, struct proto_word *w, int n)
+{
+	struct simq_id	*ids = xcalloc((size_t)n, sizeof *ids);
+	int		 i;
+
+	for (i = 0; i < n; i++) {
+		if (proto_parse_id(w[i].p, w[i].len, &ids[i]) < 0) {
+			conn_error(c, PERR_BADREQ, "bad job id '%.*s'",
+			    (int)(w[i].len > 40 ? 40 : w[i].len), w[i].p);
+			free(ids);
+			return NULL;
+		}
+	}
+	return ids;
+}

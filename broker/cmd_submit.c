@@ -62,7 +62,6 @@ h_submit(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
 	struct jobopts	*o;
 	struct cmd	*cmd;
-	struct buf	 b;
 	uint64_t	 id, nb;
 	int		 i, dd = -1;
 
@@ -96,12 +95,9 @@ h_submit(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	}
 	id = B->next_id;
 	nb = jopts.delay_ms ? B->now + jopts.delay_ms : 0;
-	buf_init(&b);
-	rec_submit(&b, id, 1, o, &cmd, jopts.has_array ? &jopts.array : NULL,
+	job_submit(id, 1, o, &cmd, jopts.has_array ? &jopts.array : NULL,
 	    B->now, nb);
-	journal_put(REC_SUBMIT, &b);
-	job_submit(id, o, cmd, jopts.has_array ? &jopts.array : NULL, B->now,
-	    nb);
+	jobopts_unref(o);
 	conn_reply(c, "OK %llu", (unsigned long long)id);
 }
 
@@ -114,7 +110,6 @@ h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	size_t				 n = 0, cap = 0, lineno = 0, i;
 	char				*p = body, *end = body + blen, *nl;
 	uint64_t			 first, nb;
-	struct buf			 b;
 
 	if ((o = opts_make(c, r->args, r->nargs)) == NULL)
 		return;
@@ -163,13 +158,7 @@ h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		goto out;
 	first = B->next_id;
 	nb = jopts.delay_ms ? B->now + jopts.delay_ms : 0;
-	buf_init(&b);
-	rec_submit(&b, first, (uint32_t)n, o, cmds, NULL, B->now, nb);
-	journal_put(REC_SUBMIT, &b);
-	for (i = 0; i < n; i++) {
-		o->refs++;
-		job_submit(first + i, o, cmds[i], NULL, B->now, nb);
-	}
+	job_submit(first, (uint32_t)n, o, cmds, NULL, B->now, nb);
 	conn_reply(c, "OK %llu %zu", (unsigned long long)first, n);
 	n = 0;		/* the jobs own the commands now */
 out:
@@ -216,29 +205,22 @@ h_cancel_retry(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	timers_arm();
 }
 
+/* PAUSE and RESUME name a queue that exists: one that holds jobs, or is
+ * paused.  A typo must not make a queue (it would stay for ever). */
 void
 h_pause_resume(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
 	struct queue	*q;
-	struct buf	 b;
-	int		 pause = r->cmd == CMD_PAUSE;
 
 	if (!proto_name_ok(r->args[0].p, r->args[0].len)) {
 		conn_error(c, PERR_BADREQ, "bad queue name");
 		return;
 	}
-	if ((q = queue_get(r->args[0].p, r->args[0].len, 1)) == NULL) {
-		conn_error(c, PERR_LIMIT, "too many queues (limit %d)",
-		    SIMQ_QUEUES_MAX);
+	if ((q = queue_get(r->args[0].p, r->args[0].len, 0)) == NULL) {
+		conn_error(c, PERR_NOTFOUND, "no queue %.*s",
+		    (int)r->args[0].len, r->args[0].p);
 		return;
 	}
-	if (q->paused != pause) {
-		q->paused = pause;
-		buf_init(&b);
-		rec_queue(&b, q);
-		journal_put(pause ? REC_PAUSE : REC_RESUME, &b);
-		if (!pause)
-			B->want_dispatch = 1;
-	}
+	queue_pause(q, r->cmd == CMD_PAUSE);
 	conn_reply(c, "OK");
 }

@@ -21,10 +21,6 @@
 /* Queues one TAKE may name: a worker's ordered list, not a catalogue. */
 #define TAKE_QUEUES_MAX	64
 
-/* Lease lengths a worker may ask for. */
-#define LEASE_MIN_MS	1000
-#define LEASE_MAX_MS	3600000
-
 static struct worker *
 need_worker(struct conn *c)
 {
@@ -56,6 +52,7 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
 	struct proto_word	 k, v;
 	struct worker		*w;
+	struct conn		*old;
 	uint64_t		 slots = 0, lease = B->cfg.default_lease_ms, pid = 0;
 	char			*host = NULL, *queues = NULL, name[SIMQ_NAME_MAX + 1];
 	int			 i;
@@ -108,7 +105,13 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	w->slots = (uint32_t)slots;
 	w->pid = (uint32_t)pid;
 	w->lease_ms = lease;
-	worker_attach(w, c);
+	if ((old = worker_attach(w, c)) != NULL) {
+		log_info("worker %s: reconnected from %s, detaching %s",
+		    w->name, c->peer, old->peer);
+		old->worker = NULL;
+		conn_close(old);
+	}
+	c->worker = w;
 	log_info("worker %s connected from %s (%u slots, %u running)", w->name,
 	    c->peer, w->slots, w->njobs);
 	conn_reply(c, "OK %llu", (unsigned long long)lease);
@@ -151,14 +154,9 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 		struct job *j;
 		comma = strchr(s, ',');
 		len = comma ? (size_t)(comma - s) : strlen(s);
-		q = queue_get(s, len, 0);
-		if (q != NULL && !q->paused) {
-			while (n < t->max && (j = queue_take(q)) != NULL) {
-				job_lease(j, w, j->attempts + 1, B->now,
-				    B->now + w->lease_ms);
+		if ((q = queue_get(s, len, 0)) != NULL)
+			while (n < t->max && (j = job_take(q, w)) != NULL)
 				got[n++] = j;
-			}
-		}
 		if (comma == NULL)
 			break;
 		s = comma + 1;
@@ -289,8 +287,7 @@ h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		j = lookup_id(&id);
 		if (j != NULL && j->state == JS_RUNNING && j->run->w == w &&
 		    j->attempts == att) {
-			j->due = B->now + w->lease_ms;
-			heap_fix(&B->timers, j);
+			timer_renew(j, B->now + w->lease_ms);
 			continue;
 		}
 		/* Already among the pending drops? Then it is said there. */

@@ -1,5 +1,7 @@
 /*
- * idmap.c: jobs and materialised tasks by (id, index).
+ * idmap.c: jobs and materialised tasks by (id, index), and what an id
+ * names: a job, an array, a task with a record, or a task of an array
+ * that has none yet (a "pending" task, part of the array's count).
  *
  * A chained hash table whose chains run through job->hnext, so a job costs
  * one pointer in the table and none elsewhere.  The table doubles when the
@@ -26,6 +28,14 @@ idhash(uint64_t id, uint32_t index)
 	if (index == SIMQ_NOINDEX)
 		return id;
 	return id ^ ((uint64_t)index + 1) * UINT64_C(0x9E3779B97F4A7C15);
+}
+
+void
+idmap_free(void)
+{
+	free(tab);
+	tab = NULL;
+	mask = count = 0;
 }
 
 void
@@ -99,4 +109,65 @@ idmap_get(uint64_t id, uint32_t index)
 		if (j->id == id && j->index == index)
 			return j;
 	return NULL;
+}
+
+struct job *
+lookup_id(const struct simq_id *id)
+{
+	return idmap_get(id->id, id->index);
+}
+
+/*
+ * For a task id with no record yet: its array, if the index is one of the
+ * array's tasks not yet materialised, and the state the task is in (that
+ * of the array's pending block, or of its canceled or failed rest).
+ */
+struct job *
+lookup_pending_task(const struct simq_id *id, int *state)
+{
+	struct job		*a;
+	const struct array	*arr;
+	uint64_t		 pos;
+
+	if (id->index == SIMQ_NOINDEX ||
+	    (a = idmap_get(id->id, SIMQ_NOINDEX)) == NULL ||
+	    a->kind != JK_ARRAY)
+		return NULL;
+	arr = a->arr;
+	if (id->index < arr->spec.first || id->index > arr->spec.last ||
+	    (id->index - arr->spec.first) % arr->spec.step != 0)
+		return NULL;
+	pos = (id->index - arr->spec.first) / arr->spec.step;
+	if (pos < arr->cursor)
+		return NULL;
+	*state = pos < arr->cut ? a->state : arr->cut_state;
+	return a;
+}
+
+/* The state of whatever id names, or -1 if nothing. */
+int
+id_state(const struct simq_id *id)
+{
+	struct job	*j = lookup_id(id);
+	int		 st;
+
+	if (j != NULL)
+		return j->kind == JK_ARRAY ? job_array_state(j) : j->state;
+	if (lookup_pending_task(id, &st) != NULL)
+		return st;
+	return -1;
+}
+
+int
+all_finished(struct simq_id *ids, int n)
+{
+	int	i, st;
+
+	for (i = 0; i < n; i++) {
+		if ((st = id_state(&ids[i])) < 0)
+			continue;	/* missing: nothing to wait for */
+		if (st != JS_DONE && st != JS_FAILED && st != JS_CANCELED)
+			return 0;
+	}
+	return 1;
 }

@@ -1,18 +1,18 @@
 /*
- * job.c: the job model: jobs, arrays and tasks, and every move between
- * states.
+ * job.c: the job model's state machine: a job (or a task) is submitted,
+ * waits for its dependencies and delay, is queued, taken and leased,
+ * and finishes, is retried after a backoff, re-queued when its worker is
+ * lost, canceled or retried by hand, and forgotten after retention.
  *
- * Each function here is one state change.  It is called live by a command
- * handler or a timer, and again on replay by record.c with the outcome the
- * journal recorded; when live it appends that record itself, so no change
- * can reach memory without reaching the journal.  Consequences that follow
- * from the state alone (a failed dependency failing its dependents, an
- * array finishing with its last task) are derived, not journaled.
- *
- * An array is one record.  Its tasks are materialised, in index order, only
- * when a worker takes them; until then they are a count ("cut - cursor")
- * kept in the array's state.  Per-queue and per-array counts move with
- * every change so summaries never walk the jobs.
+ * Each exported function here is one state change.  It is called live by
+ * a command handler or a timer, and again on replay by record.c with the
+ * outcome the journal recorded; when live it appends that record itself,
+ * so no change can reach memory without reaching the journal.
+ * Consequences that follow from the state alone (a failed dependency
+ * failing its dependents, an array finishing with its last task) are
+ * derived, not journaled.  Arrays are array.c's, dependencies deps.c's.
+ * Per-queue and per-array counts move with every change, so summaries
+ * never walk the jobs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,178 +21,13 @@
 #include "simqd.h"
 #include "log.h"
 
-static void	unit_set_state(struct job *, int);
 static void	finish_unit(struct job *);
-static void	deps_resolve(struct job *);
-static void	gate_check(struct job *);
-static void	array_check(struct job *);
-
-struct jobopts *
-jobopts_new(const struct proto_jobopts *po, struct queue *q)
-{
-	struct jobopts	*o = xcalloc(1, sizeof *o);
-	int		 i;
-
-	o->refs = 1;
-	o->q = q;
-	o->prio = po->prio;
-	o->timeout_ms = po->timeout_ms;
-	o->retries = po->retries;
-	if (po->name.len)
-		o->name = xstrndup(po->name.p, po->name.len);
-	if (po->cwd.len)
-		o->cwd = xstrndup(po->cwd.p, po->cwd.len);
-	if (po->output.len)
-		o->output = xstrndup(po->output.p, po->output.len);
-	o->nenv = po->nenv;
-	if (o->nenv) {
-		o->env = xcalloc(o->nenv, sizeof *o->env);
-		for (i = 0; i < po->nenv; i++)
-			o->env[i] = xstrndup(po->env[i].p, po->env[i].len);
-	}
-	o->ndeps = po->ndeps;
-	if (o->ndeps) {
-		o->deps = xcalloc(o->ndeps, sizeof *o->deps);
-		memcpy(o->deps, po->deps, o->ndeps * sizeof *o->deps);
-	}
-	return o;
-}
-
-void
-jobopts_unref(struct jobopts *o)
-{
-	uint32_t	i;
-
-	if (o == NULL || --o->refs > 0)
-		return;
-	free(o->name);
-	free(o->cwd);
-	free(o->output);
-	for (i = 0; i < o->nenv; i++)
-		free(o->env[i]);
-	free(o->env);
-	free(o->deps);
-	free(o);
-}
-
-static int
-streq0(const char *a, const char *b)
-{
-	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-static int
-jobopts_equal(const struct jobopts *a, const struct jobopts *b)
-{
-	uint32_t	i;
-
-	if (a->q != b->q || a->prio != b->prio ||
-	    a->timeout_ms != b->timeout_ms || a->retries != b->retries ||
-	    a->nenv != b->nenv || a->ndeps != b->ndeps ||
-	    !streq0(a->name, b->name) || !streq0(a->cwd, b->cwd) ||
-	    !streq0(a->output, b->output))
-		return 0;
-	for (i = 0; i < a->nenv; i++)
-		if (strcmp(a->env[i], b->env[i]) != 0)
-			return 0;
-	return a->ndeps == 0 ||
-	    memcmp(a->deps, b->deps, a->ndeps * sizeof *a->deps) == 0;
-}
-
-/*
- * Jobs submitted one by one usually carry the same options as the one
- * before; sharing them keeps a queued job near the size of a batched one.
- * Takes the caller's reference to o and returns a reference to o or to an
- * equal, older record.
- */
-static struct jobopts	*last_opts;
-
-struct jobopts *
-jobopts_intern(struct jobopts *o)
-{
-	if (last_opts != NULL && last_opts != o && jobopts_equal(last_opts, o)) {
-		jobopts_unref(o);
-		last_opts->refs++;
-		return last_opts;
-	}
-	if (last_opts != o) {
-		jobopts_unref(last_opts);
-		last_opts = o;
-		o->refs++;
-	}
-	return o;
-}
-
-/* A command from packed data: argc NUL-terminated strings.  The caller
- * has checked that data holds exactly argc of them. */
-struct cmd *
-cmd_new(const char *data, uint32_t len, uint32_t argc)
-{
-	struct cmd	*c = xmalloc(sizeof *c + len);
-
-	c->len = len;
-	c->argc = argc;
-	memcpy(c->data, data, len);
-	return c;
-}
-
-/* A command from encoded words; decodes them in place.  NULL if a word is
- * malformed or contains a NUL byte (an argv string cannot). */
-struct cmd *
-cmd_from_words(struct proto_word *w, int n)
-{
-	size_t		 len = 0;
-	long		 d;
-	int		 i;
-	struct cmd	*c;
-	char		*p;
-
-	for (i = 0; i < n; i++) {
-		if ((d = proto_decode(w[i].p, w[i].len)) < 0)
-			return NULL;
-		w[i].len = (size_t)d;
-		if (memchr(w[i].p, '\0', w[i].len) != NULL)
-			return NULL;
-		len += w[i].len + 1;
-	}
-	c = xmalloc(sizeof *c + len);
-	c->len = (uint32_t)len;
-	c->argc = (uint32_t)n;
-	p = c->data;
-	for (i = 0; i < n; i++) {
-		memcpy(p, w[i].p, w[i].len);
-		p[w[i].len] = '\0';
-		p += w[i].len + 1;
-	}
-	return c;
-}
 
 int
 job_finished(const struct job *j)
 {
 	return j->state == JS_DONE || j->state == JS_FAILED ||
 	    j->state == JS_CANCELED;
-}
-
-/* An array's state, seen as a whole. */
-int
-job_array_state(const struct job *j)
-{
-	const struct array	*a = j->arr;
-	const uint64_t		*c = a->count;
-
-	if (c[JS_DONE] + c[JS_FAILED] + c[JS_CANCELED] == a->ntasks) {
-		if (c[JS_FAILED])
-			return JS_FAILED;
-		if (c[JS_CANCELED])
-			return JS_CANCELED;
-		return JS_DONE;
-	}
-	if (c[JS_RUNNING])
-		return JS_RUNNING;
-	if (c[JS_QUEUED])
-		return JS_QUEUED;
-	return JS_WAITING;
 }
 
 uint64_t
@@ -205,60 +40,9 @@ backoff_ms(uint32_t failures)
 	return d < B->cfg.backoff_cap_ms ? d : B->cfg.backoff_cap_ms;
 }
 
-/* Takes a job out of whichever heap holds it. */
-static void
-unheap(struct job *j)
-{
-	if (j->where == JH_READY)
-		heap_remove(&j->opts->q->ready, j);
-	else if (j->where == JH_TIMER)
-		heap_remove(&B->timers, j);
-	j->where = JH_NONE;
-}
-
-static void
-timer_add(struct job *j, uint64_t due)
-{
-	unheap(j);
-	j->due = due;
-	heap_push(&B->timers, j);
-	j->where = JH_TIMER;
-}
-
-/* Puts a job, task or array into its queue's heap. */
-void
-queue_ready(struct job *j)
-{
-	unheap(j);
-	heap_push(&j->opts->q->ready, j);
-	j->where = JH_READY;
-	B->want_dispatch = 1;
-}
-
-/* An array belongs in its queue's heap while its gate is open, it has
- * tasks not yet materialised, and it is under its running limit. */
-static int
-array_eligible(const struct job *j)
-{
-	const struct array	*a = j->arr;
-
-	return j->gate_open && a->cursor < a->cut &&
-	    (a->spec.maxrun == 0 || a->running < a->spec.maxrun);
-}
-
-static void
-array_requeue(struct job *j)
-{
-	if (array_eligible(j)) {
-		if (j->where != JH_READY)
-			queue_ready(j);
-	} else if (j->where == JH_READY)
-		unheap(j);
-}
-
 /* Moves a job or task to a state, keeping the counts. */
-static void
-unit_set_state(struct job *j, int to)
+void
+job_set_state(struct job *j, int to)
 {
 	int	from = j->state;
 
@@ -277,34 +61,17 @@ unit_set_state(struct job *j, int to)
 	j->state = to;
 }
 
-/* Moves an array's block of unmaterialised pending tasks. */
-static void
-array_block_state(struct job *j, int to)
-{
-	struct array	*a = j->arr;
-	uint64_t	 n = a->cut - a->cursor;
-
-	if (j->state != to && n) {
-		queue_count(j->opts->q, j->state, to, n);
-		a->count[j->state] -= n;
-		a->count[to] += n;
-	}
-	j->state = to;
-}
-
-/*
- * Creates a job, or an array when spec is given, with id.  Takes over the
- * caller's references to opts and cmd.  Its dependencies are resolved now:
- * ones already done count as satisfied, one already failed fails it.
- */
-struct job *
-job_submit(uint64_t id, struct jobopts *o, struct cmd *c,
+/* Creates one job, or an array when spec is given; takes a reference to
+ * o and over c. */
+static struct job *
+job_new(uint64_t id, struct jobopts *o, struct cmd *c,
     const struct array_spec *spec, uint64_t submitted, uint64_t not_before)
 {
 	struct job	*j = xcalloc(1, sizeof *j);
 
 	j->id = id;
 	j->index = SIMQ_NOINDEX;
+	o->refs++;
 	j->opts = o;
 	j->cmd = c;
 	j->submitted = submitted;
@@ -329,103 +96,59 @@ job_submit(uint64_t id, struct jobopts *o, struct cmd *c,
 	if (id >= B->next_id)
 		B->next_id = id + 1;
 	B->nsubmitted++;
-	deps_resolve(j);
+	if (o->ndeps)
+		deps_resolve(j);
+	else
+		job_gate_check(j);	/* the common case, without a call */
 	return j;
 }
 
-/* Finds what a dependency names: a job, an array, or an array's task
- * (materialised or not).  Returns the job, or NULL when it is gone; for an
- * unmaterialised task returns its array and sets *pending. */
-static struct job *
-dep_target(const struct simq_id *d, int *pending, int *pos_canceled)
+/*
+ * SUBMIT and BATCH: creates count jobs with ids first, first + 1, ... from
+ * cmds[0..count), or, when spec is given (count is then 1), one array.
+ * Live, journals the submit first.  Each job takes its own reference to
+ * o (the caller keeps its own) and takes over its command (not the cmds
+ * array).  Dependencies are resolved now: ones already done count as
+ * satisfied, one already failed or canceled fails the job.  Returns the
+ * first job.
+ */
+struct job *
+job_submit(uint64_t first, uint32_t count, struct jobopts *o,
+    struct cmd **cmds, const struct array_spec *spec, uint64_t submitted,
+    uint64_t not_before)
 {
-	struct job	*t, *a;
-	uint64_t	 pos;
-
-	*pending = 0;
-	*pos_canceled = 0;
-	if (d->index == SIMQ_NOINDEX)
-		return idmap_get(d->id, SIMQ_NOINDEX);
-	if ((t = idmap_get(d->id, d->index)) != NULL)
-		return t;
-	if ((a = idmap_get(d->id, SIMQ_NOINDEX)) == NULL || a->kind != JK_ARRAY)
-		return NULL;
-	pos = (d->index - a->arr->spec.first) / a->arr->spec.step;
-	if (pos >= a->arr->cut)
-		*pos_canceled = 1;	/* canceled or failed unmaterialised */
-	*pending = 1;
-	return a;
-}
-
-/* For a live SUBMIT: every dependency must exist.  Returns PERR_NONE, or
- * PERR_NOTFOUND with a message. */
-int
-job_deps_check(const struct jobopts *o, char *msg, size_t len)
-{
+	struct job	*j = NULL, *j0 = NULL;
 	uint32_t	 i;
-	struct job	*a;
-	char		 id[32];
 
-	for (i = 0; i < o->ndeps; i++) {
-		const struct simq_id *d = &o->deps[i];
-		proto_format_id(id, d->id, d->index);
-		if (d->index == SIMQ_NOINDEX) {
-			if (idmap_get(d->id, SIMQ_NOINDEX) == NULL)
-				goto missing;
-			continue;
-		}
-		if ((a = idmap_get(d->id, SIMQ_NOINDEX)) == NULL ||
-		    a->kind != JK_ARRAY)
-			goto missing;
-		const struct array_spec *s = &a->arr->spec;
-		if (d->index < s->first || d->index > s->last ||
-		    (d->index - s->first) % s->step != 0)
-			goto missing;
+	if (!B->replaying) {
+		struct buf b;
+		buf_init(&b);
+		rec_submit(&b, first, count, o, cmds, spec, submitted,
+		    not_before);
+		journal_put(REC_SUBMIT, &b);
 	}
-	return PERR_NONE;
-missing:
-	snprintf(msg, len, "dependency %s does not exist", id);
-	return PERR_NOTFOUND;
+	for (i = 0; i < count; i++) {
+		j = job_new(first + i, o, cmds[i], spec, submitted, not_before);
+		if (j0 == NULL)
+			j0 = j;
+	}
+	return j0;
 }
 
+/* The attempt of j is over: it leaves its worker. */
 static void
-dep_add(struct job *on, struct job *waiter, uint32_t index)
+run_end(struct job *j)
 {
-	struct dep	*d = xmalloc(sizeof *d);
+	struct run	*r = j->run;
 
-	d->waiter = waiter;
-	d->index = index;
-	d->next = on->dependents;
-	on->dependents = d;
-	waiter->ndeps_left++;
-}
-
-/* Drops every dependency registration of waiter (before a cancel or a
- * failure makes them moot). */
-static void
-deps_unregister(struct job *w)
-{
-	uint32_t	 i;
-	int		 pending, cut;
-
-	if (w->ndeps_left == 0)
+	if (r == NULL)
 		return;
-	for (i = 0; i < w->opts->ndeps; i++) {
-		struct job *t = dep_target(&w->opts->deps[i], &pending, &cut);
-		struct dep **pp;
-		if (t == NULL)
-			continue;
-		for (pp = &t->dependents; *pp != NULL;) {
-			if ((*pp)->waiter == w) {
-				struct dep *d = *pp;
-				*pp = d->next;
-				free(d);
-				w->ndeps_left--;
-			} else
-				pp = &(*pp)->next;
-		}
-	}
-	w->ndeps_left = 0;
+	TAILQ_REMOVE(&r->w->jobs, j, run->wentry);
+	r->w->njobs--;
+	worker_gc(r->w);
+	free(r);
+	j->run = NULL;
+	j->due = 0;		/* the lease's end: it has none now */
 }
 
 /* The state a unit's failure or cancel lands in, with a reason. */
@@ -442,10 +165,10 @@ set_reason(struct job *j, const char *reason)
 
 /* Ends a job, task or whole array that never ran (or was canceled) in
  * state to, with a reason. */
-static void
-end_now(struct job *j, int to, const char *reason)
+void
+job_end_now(struct job *j, int to, const char *reason)
 {
-	unheap(j);
+	job_unheap(j);
 	deps_unregister(j);
 	if (j->kind == JK_ARRAY) {
 		struct array *a = j->arr;
@@ -456,7 +179,7 @@ end_now(struct job *j, int to, const char *reason)
 					worker_drop(t->run->w, t,
 					    to == JS_CANCELED ? "canceled" :
 					    "dependency-failed");
-				end_now(t, to, reason);
+				job_end_now(t, to, reason);
 			}
 		}
 		if (a->cut > a->cursor) {
@@ -466,102 +189,17 @@ end_now(struct job *j, int to, const char *reason)
 			a->count[to] += n;
 			a->cut = a->cursor;
 			a->cut_state = to;
+			deps_notify_cut(j, to);
 		}
 		set_reason(j, reason);
 		array_check(j);
 		return;
 	}
-	if (j->state == JS_RUNNING) {
-		struct run *r = j->run;
-		TAILQ_REMOVE(&r->w->jobs, j, run->wentry);
-		r->w->njobs--;
-		worker_gc(r->w);
-		free(r);
-		j->run = NULL;
-	}
+	if (j->state == JS_RUNNING)
+		run_end(j);
 	set_reason(j, reason);
-	unit_set_state(j, to);
+	job_set_state(j, to);
 	finish_unit(j);
-}
-
-/*
- * Failures spread down dependency chains through a worklist rather than
- * recursion: a chain of a hundred thousand jobs must not use a hundred
- * thousand stack frames.
- */
-struct pending_fail {
-	struct job	*j;
-	char		 reason[96];
-};
-static struct pending_fail	*pf;
-static size_t			 npf, cappf;
-static int			 draining;
-
-static int
-unit_finished(const struct job *j)
-{
-	if (j->kind == JK_ARRAY) {
-		int st = job_array_state(j);
-		return st == JS_DONE || st == JS_FAILED || st == JS_CANCELED;
-	}
-	return job_finished(j);
-}
-
-static void
-fail_drain(void)
-{
-	struct pending_fail	p;
-
-	if (draining)
-		return;
-	draining = 1;
-	while (npf > 0) {
-		p = pf[--npf];
-		if (!unit_finished(p.j))
-			end_now(p.j, JS_FAILED, p.reason);
-	}
-	draining = 0;
-}
-
-/*
- * Tells the dependents of j (those waiting on index, or on the whole when
- * index is SIMQ_NOINDEX) that it finished, well or not.
- */
-static void
-deps_notify(struct job *j, uint32_t index, int ok)
-{
-	struct dep	**pp, *d;
-	char		  id[32];
-	int		  st;
-
-	proto_format_id(id, j->id, index);
-	st = j->kind == JK_ARRAY && index == SIMQ_NOINDEX ?
-	    job_array_state(j) : j->state;
-	for (pp = &j->dependents; (d = *pp) != NULL;) {
-		if (d->index != index) {
-			pp = &d->next;
-			continue;
-		}
-		*pp = d->next;
-		struct job *w = d->waiter;
-		free(d);
-		w->ndeps_left--;
-		if (ok) {
-			gate_check(w);
-			continue;
-		}
-		if (npf == cappf) {
-			cappf = cappf ? cappf * 2 : 64;
-			pf = realloc(pf, cappf * sizeof *pf);
-			if (pf == NULL)
-				fatal("dependencies: out of memory");
-		}
-		pf[npf].j = w;
-		snprintf(pf[npf].reason, sizeof pf[npf].reason,
-		    "dependency %s %s", id, proto_state_name(st));
-		npf++;
-	}
-	fail_drain();
 }
 
 /* Called when a job or task reaches done, failed or canceled. */
@@ -577,83 +215,20 @@ finish_unit(struct job *j)
 	B->want_wake = 1;
 	if (j->kind == JK_TASK) {
 		struct job *a = j->parent;
-		deps_notify(a, j->index, j->state == JS_DONE);
+		deps_notify(a, j->index, j->state);
 		array_check(a);
 		array_requeue(a);
 		return;
 	}
 	TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
 	j->res->in_flist = 1;
-	deps_notify(j, SIMQ_NOINDEX, j->state == JS_DONE);
-}
-
-/* After a task changed: is the array now finished as a whole? */
-static void
-array_check(struct job *j)
-{
-	int	st = job_array_state(j);
-
-	if (st != JS_DONE && st != JS_FAILED && st != JS_CANCELED)
-		return;
-	if (j->res != NULL && j->res->in_flist)
-		return;
-	if (j->res == NULL) {
-		j->res = xcalloc(1, sizeof *j->res);
-		j->res->exit = -1;
-	}
-	unheap(j);
-	/* Restored from a snapshot, an array keeps the time it finished. */
-	if (j->res->finished == 0)
-		j->res->finished = B->now;
-	TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
-	j->res->in_flist = 1;
-	B->want_wake = 1;
-	deps_notify(j, SIMQ_NOINDEX, st == JS_DONE);
-}
-
-/* Registers j's dependencies (at submit, or again at retry). */
-static void
-deps_resolve(struct job *j)
-{
-	uint32_t	 i;
-	int		 pending, cut;
-	char		 reason[96], id[32];
-
-	for (i = 0; i < j->opts->ndeps; i++) {
-		const struct simq_id *d = &j->opts->deps[i];
-		struct job *t = dep_target(d, &pending, &cut);
-		int st;
-
-		if (t == NULL)
-			continue;	/* forgotten after retention: it was done */
-		if (pending) {
-			if (!cut) {
-				dep_add(t, j, d->index);
-				continue;
-			}
-			st = JS_CANCELED;
-		} else if (t->kind == JK_ARRAY)
-			st = job_array_state(t);
-		else
-			st = t->state;
-		if (st == JS_DONE)
-			continue;
-		if (st == JS_FAILED || st == JS_CANCELED) {
-			proto_format_id(id, d->id, d->index);
-			snprintf(reason, sizeof reason, "dependency %s %s", id,
-			    proto_state_name(st));
-			end_now(j, JS_FAILED, reason);
-			return;
-		}
-		dep_add(t, j, d->index);
-	}
-	gate_check(j);
+	deps_notify(j, SIMQ_NOINDEX, j->state);
 }
 
 /* A waiting job, task or array becomes queued once its dependencies are
  * done and its delay is over. */
-static void
-gate_check(struct job *j)
+void
+job_gate_check(struct job *j)
 {
 	if (job_finished(j) || j->ndeps_left > 0)
 		return;
@@ -661,7 +236,7 @@ gate_check(struct job *j)
 		if (j->gate_open)
 			return;
 		if (j->due > B->now) {
-			timer_add(j, j->due);
+			timer_set(j, j->due);
 			return;
 		}
 		j->gate_open = 1;
@@ -672,54 +247,11 @@ gate_check(struct job *j)
 	if (j->state != JS_WAITING)
 		return;
 	if (j->due > B->now) {
-		timer_add(j, j->due);
+		timer_set(j, j->due);
 		return;
 	}
-	unit_set_state(j, JS_QUEUED);
+	job_set_state(j, JS_QUEUED);
 	queue_ready(j);
-}
-
-/* Makes the next task of an array real; it is queued, outside any heap. */
-struct job *
-job_materialise(struct job *aj)
-{
-	struct array	*a = aj->arr;
-	struct job	*t;
-
-	if (a->cursor >= a->cut)
-		fatal("array %llu: nothing to materialise",
-		    (unsigned long long)aj->id);
-	t = xcalloc(1, sizeof *t);
-	t->id = aj->id;
-	t->index = (uint32_t)(a->spec.first + a->cursor * a->spec.step);
-	t->kind = JK_TASK;
-	t->state = aj->state;		/* the block's state: no count moves */
-	t->opts = aj->opts;
-	t->opts->refs++;
-	t->parent = aj;
-	t->submitted = aj->submitted;
-	a->cursor++;
-	TAILQ_INSERT_TAIL(&a->tasks, t, entry);
-	idmap_put(t);
-	if (t->state != JS_QUEUED)
-		unit_set_state(t, JS_QUEUED);
-	return t;
-}
-
-/* Pops the best ready job of q, materialising an array's next task. */
-struct job *
-queue_take(struct queue *q)
-{
-	struct job	*j = heap_top(&q->ready), *t;
-
-	if (j == NULL)
-		return NULL;
-	if (j->kind != JK_ARRAY) {
-		unheap(j);
-		return j;
-	}
-	t = job_materialise(j);
-	return t;
 }
 
 /*
@@ -732,15 +264,15 @@ job_lease(struct job *j, struct worker *w, uint32_t attempt, uint64_t started,
 {
 	struct run	*r = xcalloc(1, sizeof *r);
 
-	unheap(j);
+	job_unheap(j);
 	r->w = w;
 	r->started = started;
 	j->run = r;
 	j->attempts = attempt;
 	TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
 	w->njobs++;
-	unit_set_state(j, JS_RUNNING);
-	timer_add(j, lease_until);
+	job_set_state(j, JS_RUNNING);
+	timer_set(j, lease_until);
 	if (j->kind == JK_TASK)
 		array_requeue(j->parent);
 	if (!B->replaying) {
@@ -751,19 +283,20 @@ job_lease(struct job *j, struct worker *w, uint32_t attempt, uint64_t started,
 	}
 }
 
-static void
-run_end(struct job *j)
+/*
+ * TAKE: leases the best ready job of q to w, as a new attempt, for w's
+ * lease length.  Returns it, or NULL when q is paused or has nothing.
+ */
+struct job *
+job_take(struct queue *q, struct worker *w)
 {
-	struct run	*r = j->run;
+	struct job	*j = queue_take(q);
 
-	if (r == NULL)
-		return;
-	TAILQ_REMOVE(&r->w->jobs, j, run->wentry);
-	r->w->njobs--;
-	worker_gc(r->w);
-	free(r);
-	j->run = NULL;
+	if (j != NULL)
+		job_lease(j, w, j->attempts + 1, B->now, B->now + w->lease_ms);
+	return j;
 }
+
 
 void
 result_free(struct result *r)
@@ -786,14 +319,14 @@ result_free(struct result *r)
 void
 job_finish(struct job *j, struct result *res, int state, uint64_t due)
 {
-	unheap(j);
+	job_unheap(j);
 	run_end(j);
 	if (j->res != NULL && j->res->in_flist)
 		fatal("job %llu finished twice", (unsigned long long)j->id);
 	result_free(j->res);
 	j->res = res;
 	if (state == JS_DONE || state == JS_FAILED) {
-		unit_set_state(j, state);
+		job_set_state(j, state);
 		if (!B->replaying) {
 			struct buf b;
 			buf_init(&b);
@@ -804,7 +337,7 @@ job_finish(struct job *j, struct result *res, int state, uint64_t due)
 		return;
 	}
 	j->failures++;
-	unit_set_state(j, JS_WAITING);
+	job_set_state(j, JS_WAITING);
 	j->due = due;
 	if (!B->replaying) {
 		struct buf b;
@@ -812,7 +345,7 @@ job_finish(struct job *j, struct result *res, int state, uint64_t due)
 		rec_finish(&b, j);
 		journal_put(REC_FINISH, &b);
 	}
-	gate_check(j);
+	job_gate_check(j);
 }
 
 /*
@@ -857,7 +390,7 @@ job_requeue(struct job *j, int lost, uint64_t due)
 	char	reason[96];
 
 	run_end(j);
-	unheap(j);
+	job_unheap(j);
 	if (lost)
 		j->lost++;
 	if (!B->replaying) {
@@ -873,16 +406,16 @@ job_requeue(struct job *j, int lost, uint64_t due)
 			    "times%s", j->lost, lost == RQ_SHEPHERD_LOST ?
 			    " (the last time its shepherd process died)" : "");
 			set_reason(j, reason);
-			unit_set_state(j, JS_FAILED);
+			job_set_state(j, JS_FAILED);
 			finish_unit(j);
 			return;
 		}
 		set_reason(j, lost == RQ_SHEPHERD_LOST ? "its shepherd "
 		    "process died" : "its worker was lost");
 	}
-	unit_set_state(j, JS_WAITING);
+	job_set_state(j, JS_WAITING);
 	j->due = due;
-	gate_check(j);
+	job_gate_check(j);
 }
 
 /*
@@ -905,7 +438,7 @@ job_cancel(struct job *j, const char *reason)
 			rec_event(&b, j);
 			journal_put(REC_CANCEL, &b);
 		}
-		end_now(j, JS_CANCELED, reason);
+		job_end_now(j, JS_CANCELED, reason);
 		return j->arr->count[JS_CANCELED] - before;
 	}
 	if (job_finished(j))
@@ -918,7 +451,7 @@ job_cancel(struct job *j, const char *reason)
 	}
 	if (j->state == JS_RUNNING)
 		worker_drop(j->run->w, j, "canceled");
-	end_now(j, JS_CANCELED, reason);
+	job_end_now(j, JS_CANCELED, reason);
 	return 1;
 }
 
@@ -944,11 +477,11 @@ retry_unit(struct job *j)
 	j->failures = 0;
 	j->lost = 0;
 	j->due = 0;
-	unit_set_state(j, JS_WAITING);
+	job_set_state(j, JS_WAITING);
 	if (j->kind == JK_JOB)
 		deps_resolve(j);
 	else
-		gate_check(j);
+		job_gate_check(j);
 	return 1;
 }
 
@@ -1007,17 +540,36 @@ job_retry(struct job *j)
 	return n;
 }
 
-/* A timer of j came due: a delay or backoff ended, or a lease ran out. */
+/* The lease of running job j ran out: its worker is lost to it. */
+static void
+lease_expired(struct job *j)
+{
+	struct worker	*w = j->run->w;
+	char		 id[32];
+
+	proto_format_id(id, j->id, j->index);
+	log_info("job %s: lease of worker %s ran out (attempt %u), re-queued",
+	    id, w->name, j->attempts);
+	/* A worker that let a lease run out may be frozen or cut off: it gets
+	 * no new job until it speaks again, or its own waiting TAKE would
+	 * take this one straight back. */
+	w->suspect = 1;
+	worker_drop(w, j, "lease-expired");
+	job_requeue(j, RQ_WORKER_LOST, 0);
+}
+
+/* A timer of j came due (timer.c): a delay or backoff ended, or a lease
+ * ran out. */
 void
 job_due(struct job *j)
 {
-	unheap(j);
+	job_unheap(j);
 	if (j->state == JS_RUNNING) {
 		lease_expired(j);
 		return;
 	}
 	j->due = 0;
-	gate_check(j);
+	job_gate_check(j);
 }
 
 /* Frees a job or array (and its tasks) that is no longer referenced. */
@@ -1026,7 +578,7 @@ job_free(struct job *j)
 {
 	struct job	*t;
 
-	unheap(j);
+	job_unheap(j);
 	idmap_del(j);
 	if (j->kind == JK_ARRAY) {
 		struct array *a = j->arr;
@@ -1059,6 +611,7 @@ void
 job_expire(uint64_t now)
 {
 	struct job	*j;
+	struct queue	*q;
 
 	while ((j = TAILQ_FIRST(&B->finished)) != NULL) {
 		if (j->res->finished + B->cfg.retention_ms > now)
@@ -1066,7 +619,9 @@ job_expire(uint64_t now)
 		TAILQ_REMOVE(&B->finished, j, res->fentry);
 		j->res->in_flist = 0;
 		TAILQ_REMOVE(&B->jobs, j, entry);
+		q = j->opts->q;
 		job_free(j);
+		queue_gc(q);
 	}
 }
 
@@ -1075,8 +630,7 @@ job_free_all(void)
 {
 	struct job	*j;
 
-	jobopts_unref(last_opts);
-	last_opts = NULL;
+	jobopts_free_cache();
 	while ((j = TAILQ_FIRST(&B->jobs)) != NULL) {
 		TAILQ_REMOVE(&B->jobs, j, entry);
 		if (j->res != NULL && j->res->in_flist)
@@ -1085,142 +639,4 @@ job_free_all(void)
 			j->res->in_flist = 0;
 		job_free(j);
 	}
-}
-
-/*
- * Puts a job rebuilt from a snapshot record (record.c filled in its fields)
- * into the state: map, lists, counts, heaps, dependencies, its worker.
- * Returns 0, or -1 when the record does not fit (a task outside its
- * array's materialised range).
- */
-int
-job_restore(struct job *j, const char *wname, const char *host,
-    uint64_t started, uint64_t lease_ms)
-{
-	struct queue	*q = j->opts->q;
-	struct worker	*w;
-
-	if (j->kind == JK_TASK) {
-		struct array *a = j->parent->arr;
-		const struct array_spec *s = &a->spec;
-		if (j->index < s->first || j->index > s->last ||
-		    (j->index - s->first) % s->step != 0 ||
-		    (j->index - s->first) / s->step >= a->cursor)
-			return -1;
-		TAILQ_INSERT_TAIL(&a->tasks, j, entry);
-		a->count[j->state]++;
-		if (j->state == JS_RUNNING)
-			a->running++;
-		queue_count(q, -1, j->state, 1);
-	} else if (j->kind == JK_ARRAY) {
-		struct array *a = j->arr;
-		a->count[j->state] += a->cut - a->cursor;
-		queue_count(q, -1, j->state, a->cut - a->cursor);
-		a->count[a->cut_state] += a->ntasks - a->cut;
-		queue_count(q, -1, a->cut_state, a->ntasks - a->cut);
-		TAILQ_INSERT_TAIL(&B->jobs, j, entry);
-	} else {
-		queue_count(q, -1, j->state, 1);
-		TAILQ_INSERT_TAIL(&B->jobs, j, entry);
-	}
-	idmap_put(j);
-	if (j->id >= B->next_id)
-		B->next_id = j->id + 1;
-	if (j->kind == JK_ARRAY) {
-		if (!j->gate_open)
-			deps_resolve(j);
-		return 0;	/* heap and finished list: job_replay_done */
-	}
-	switch (j->state) {
-	case JS_RUNNING:
-		if ((w = worker_get(wname, 1)) == NULL)
-			return -1;
-		if (host != NULL && w->host == NULL)
-			w->host = xstrdup(host);
-		w->lease_ms = lease_ms;
-		j->run = xcalloc(1, sizeof *j->run);
-		j->run->w = w;
-		j->run->started = started;
-		TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
-		w->njobs++;
-		timer_add(j, B->now + lease_ms);
-		break;
-	case JS_WAITING:
-		if (j->kind == JK_JOB && j->failures == 0 && j->lost == 0)
-			deps_resolve(j);
-		else
-			gate_check(j);
-		break;
-	case JS_QUEUED:
-		queue_ready(j);
-		break;
-	default:
-		if (j->res == NULL)
-			return -1;
-		if (j->kind == JK_JOB) {
-			TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
-			j->res->in_flist = 1;
-		}
-		break;
-	}
-	return 0;
-}
-
-static int
-finished_cmp(const void *a, const void *b)
-{
-	const struct job *x = *(struct job *const *)a;
-	const struct job *y = *(struct job *const *)b;
-
-	if (x->res->finished != y->res->finished)
-		return x->res->finished < y->res->finished ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/*
- * After replay: the heaps put in order, arrays back into their heaps or
- * onto the finished list,
- * and the finished list in finish order (a snapshot writes it in id order),
- * so retention can stop at the first job not yet due.
- */
-void
-job_replay_done(void)
-{
-	struct job	 *j, **v;
-	struct queue	 *q;
-	size_t		  n = 0, i;
-
-	rec_replay_done();
-	TAILQ_FOREACH(q, &B->queues, entry)
-		heap_build(&q->ready);
-	heap_build(&B->timers);
-	TAILQ_FOREACH(j, &B->jobs, entry) {
-		if (j->kind != JK_ARRAY)
-			continue;
-		array_requeue(j);
-		array_check(j);
-	}
-	{
-		/* Mostly in order already: records carry their times. */
-		struct job *prev = NULL;
-		int sorted = 1;
-		TAILQ_FOREACH(j, &B->finished, res->fentry) {
-			if (prev != NULL && finished_cmp(&prev, &j) > 0)
-				sorted = 0;
-			prev = j;
-			n++;
-		}
-		if (n == 0 || sorted)
-			return;
-	}
-	v = xcalloc(n, sizeof *v);
-	i = 0;
-	while ((j = TAILQ_FIRST(&B->finished)) != NULL) {
-		TAILQ_REMOVE(&B->finished, j, res->fentry);
-		v[i++] = j;
-	}
-	qsort(v, n, sizeof *v, finished_cmp);
-	for (i = 0; i < n; i++)
-		TAILQ_INSERT_TAIL(&B->finished, v[i], res->fentry);
-	free(v);
 }

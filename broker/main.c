@@ -108,30 +108,6 @@ raise_nofile(void)
 }
 
 static void
-timer_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	B->now = now_ms();
-	B->timer_armed = 0;
-}
-
-/* Runs every job timer that is due. */
-static void
-timers_fire(void)
-{
-	struct job	*j;
-
-	while ((j = heap_top(&B->timers)) != NULL && j->due <= B->now)
-		job_due(j);
-}
-
-static void
-sweep_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	B->now = now_ms();
-	job_expire(B->now);
-}
-
-static void
 sync_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	if (journal_sync(B->journal) < 0)
@@ -350,12 +326,7 @@ main(int argc, char **argv)
 	if (cfg->backoff_cap_ms < cfg->backoff_base_ms)
 		cfg->backoff_cap_ms = cfg->backoff_base_ms;
 
-	TAILQ_INIT(&B->queues);
-	TAILQ_INIT(&B->jobs);
-	TAILQ_INIT(&B->finished);
-	heap_init(&B->timers, due_less);
-	idmap_init();
-	B->next_id = 1;
+	broker_init();
 	B->now = B->started_at = now_ms();
 
 	memset(&jo, 0, sizeof jo);
@@ -415,15 +386,7 @@ main(int argc, char **argv)
 	raise_nofile();
 	if ((B->base = event_base_new()) == NULL)
 		fatal("event_base_new failed");
-	B->timer_ev = evtimer_new(B->base, timer_cb, NULL);
-	B->expire_ev = event_new(B->base, -1, EV_PERSIST, sweep_cb, NULL);
-	/* Sweep a few times per retention period, at most once a minute:
-	 * finished jobs outlive their retention by at most a quarter. */
-	v = cfg->retention_ms / 4;
-	v = v < 100 ? 100 : v > 60000 ? 60000 : v;
-	tv.tv_sec = (time_t)(v / 1000);
-	tv.tv_usec = (suseconds_t)(v % 1000) * 1000;
-	event_add(B->expire_ev, &tv);
+	timers_start();
 	if (cfg->fsync == FSYNC_INTERVAL) {
 		B->sync_ev = event_new(B->base, -1, EV_PERSIST, sync_cb, NULL);
 		tv.tv_sec = cfg->fsync_interval_ms / 1000;
@@ -460,15 +423,11 @@ main(int argc, char **argv)
 #if SIMQ_LEAK_CHECKED
 	/* Freeing millions of jobs one by one takes a second; only a leak
 	 * checker needs to see it done. */
-	job_free_all();
-	worker_free_all();
-	queues_free();
-	heap_free(&B->timers);
+	broker_free();
 #endif
 	event_free(sigterm);
 	event_free(sigint);
-	event_free(B->timer_ev);
-	event_free(B->expire_ev);
+	timers_stop();
 	if (B->sync_ev != NULL)
 		event_free(B->sync_ev);
 	event_base_free(B->base);

@@ -1,138 +1,24 @@
 /*
- * queue.c: named queues, each a binary heap of ready jobs.
+ * queue.c: named queues, each a heap of ready jobs (heap.c), and the two
+ * changes a queue itself goes through: pause and resume.
  *
  * A queue hands out its highest-priority job first and, among equals, the
- * oldest (smallest id): both push and pop are O(log n).  An array sits in
- * its queue's heap as one entry for all its tasks not yet materialised, so
- * a million-task array costs one heap slot.  Each job remembers its slot,
- * which makes removal (cancel) O(log n) too.  The same heap code orders the
- * broker's timers (delays, backoffs, leases) by due time.
+ * oldest (smallest id).  An array sits in its queue's heap as one entry
+ * for all its tasks not yet materialised, so a million-task array costs
+ * one heap slot.
  *
  * Per-state counts are kept incrementally as jobs move, so a summary of all
- * queues costs O(queues), not O(jobs).
+ * queues costs O(queues), not O(jobs).  The counts also say when a queue is
+ * no longer used: a queue that holds no job (finished ones included) and
+ * is not paused is forgotten, so that names, typos included, cannot pile
+ * up against the queue limit.  A queue is therefore made by the first job
+ * submitted to it and by nothing else.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "simqd.h"
 #include "log.h"
-
-void
-heap_init(struct heap *h, int (*less)(const struct job *, const struct job *))
-{
-	h->v = NULL;
-	h->n = h->cap = 0;
-	h->less = less;
-}
-
-void
-heap_free(struct heap *h)
-{
-	free(h->v);
-	h->v = NULL;
-	h->n = h->cap = 0;
-}
-
-static void
-heap_set(struct heap *h, uint32_t i, struct job *j)
-{
-	h->v[i] = j;
-	j->hidx = i;
-}
-
-static void
-heap_up(struct heap *h, uint32_t i)
-{
-	struct job	*j = h->v[i];
-
-	while (i > 0) {
-		uint32_t p = (i - 1) / 2;
-		if (!h->less(j, h->v[p]))
-			break;
-		heap_set(h, i, h->v[p]);
-		i = p;
-	}
-	heap_set(h, i, j);
-}
-
-static void
-heap_down(struct heap *h, uint32_t i)
-{
-	struct job	*j = h->v[i];
-
-	for (;;) {
-		uint32_t c = 2 * i + 1;
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && h->less(h->v[c + 1], h->v[c]))
-			c++;
-		if (!h->less(h->v[c], j))
-			break;
-		heap_set(h, i, h->v[c]);
-		i = c;
-	}
-	heap_set(h, i, j);
-}
-
-void
-heap_push(struct heap *h, struct job *j)
-{
-	if (h->n == h->cap) {
-		uint32_t cap = h->cap ? h->cap * 2 : 64;
-		struct job **v = realloc(h->v, (size_t)cap * sizeof *v);
-		if (v == NULL)
-			fatal("heap: out of memory");
-		h->v = v;
-		h->cap = cap;
-	}
-	h->v[h->n] = j;
-	j->hidx = h->n++;
-	if (!B->replaying)
-		heap_up(h, j->hidx);
-}
-
-struct job *
-heap_top(const struct heap *h)
-{
-	return h->n ? h->v[0] : NULL;
-}
-
-void
-heap_remove(struct heap *h, struct job *j)
-{
-	uint32_t	 i = j->hidx;
-	struct job	*last;
-
-	if (i >= h->n || h->v[i] != j)
-		fatal("heap: job %llu not at its slot", (unsigned long long)j->id);
-	last = h->v[--h->n];
-	if (last != j) {
-		heap_set(h, i, last);
-		if (!B->replaying)
-			heap_fix(h, last);
-	}
-	/* Give memory back when a big queue drains. */
-	if (h->cap > 1024 && h->n < h->cap / 4) {
-		struct job **v = realloc(h->v, (size_t)(h->cap / 2) * sizeof *v);
-		if (v != NULL) {
-			h->v = v;
-			h->cap /= 2;
-		}
-	}
-}
-
-void
-heap_fix(struct heap *h, struct job *j)
-{
-	uint32_t	i = j->hidx;
-
-	if (B->replaying)
-		return;
-	if (i > 0 && h->less(j, h->v[(i - 1) / 2]))
-		heap_up(h, i);
-	else
-		heap_down(h, i);
-}
 
 /* Higher priority first, then lower id, then lower task index. */
 int
@@ -143,31 +29,6 @@ ready_less(const struct job *a, const struct job *b)
 	if (a->id != b->id)
 		return a->id < b->id;
 	return a->index < b->index;
-}
-
-int
-due_less(const struct job *a, const struct job *b)
-{
-	if (a->due != b->due)
-		return a->due < b->due;
-	return a->id < b->id;
-}
-
-/*
- * While the journal is replayed, heaps are kept as plain arrays (push
- * appends, removal swaps the last into the hole) and ordered once at the
- * end with heap_build(): replaying a million submits and cancels then
- * costs no sifting at all.  Nothing reads a heap's order during replay.
- */
-void
-heap_build(struct heap *h)
-{
-	uint32_t	i;
-
-	for (i = 0; i < h->n; i++)
-		h->v[i]->hidx = i;
-	for (i = h->n / 2; i-- > 0;)
-		heap_down(h, i);
 }
 
 /*
@@ -183,7 +44,9 @@ queue_get(const char *name, size_t len, int create)
 		if (strlen(q->name) == len && memcmp(q->name, name, len) == 0)
 			return q;
 	}
-	if (!create || B->nqueues >= SIMQ_QUEUES_MAX)
+	/* Replay takes what live accepted: queues the journal names may
+	 * have been forgotten live, after retention, since. */
+	if (!create || (B->nqueues >= SIMQ_QUEUES_MAX && !B->replaying))
 		return NULL;
 	q = xcalloc(1, sizeof *q);
 	q->name = xstrndup(name, len);
@@ -220,4 +83,80 @@ queues_free(void)
 		free(q);
 	}
 	B->nqueues = 0;
+}
+
+/* The number of jobs and tasks q holds, in any state. */
+static uint64_t
+queue_total(const struct queue *q)
+{
+	uint64_t	n = 0;
+	int		s;
+
+	for (s = 0; s < JS__COUNT; s++)
+		n += q->count[s];
+	return n;
+}
+
+static void
+queue_free(struct queue *q)
+{
+	TAILQ_REMOVE(&B->queues, q, entry);
+	B->nqueues--;
+	heap_free(&q->ready);
+	free(q->name);
+	free(q);
+}
+
+/*
+ * Forgets q if it holds no job and is not paused.  Called where a queue
+ * may become unused: a job forgotten after retention, a RESUME, the end of
+ * replay (a journal may name queues that no longer hold anything).  Not
+ * journaled: whether a queue exists follows from the jobs and pauses.
+ */
+void
+queue_gc(struct queue *q)
+{
+	if (q == NULL || B->replaying || q->paused || queue_total(q) != 0)
+		return;
+	jobopts_forget_queue(q);
+	queue_free(q);
+}
+
+/*
+ * Pauses (paused = 1) or resumes q: a paused queue keeps its jobs but hands
+ * none out.  Live, journals the change; replay calls it with the record's.
+ * A resumed queue with nothing in it is forgotten.
+ */
+void
+queue_pause(struct queue *q, int paused)
+{
+	if (q->paused == paused)
+		return;
+	q->paused = paused;
+	if (!B->replaying) {
+		struct buf b;
+		buf_init(&b);
+		rec_queue(&b, q);
+		journal_put(paused ? REC_PAUSE : REC_RESUME, &b);
+	}
+	if (!paused) {
+		B->want_dispatch = 1;
+		queue_gc(q);
+	}
+}
+
+/* Pops the best ready job of q, materialising an array's next task; NULL
+ * when q is paused or has nothing ready. */
+struct job *
+queue_take(struct queue *q)
+{
+	struct job	*j = heap_top(&q->ready);
+
+	if (j == NULL || q->paused)
+		return NULL;
+	if (j->kind != JK_ARRAY) {
+		job_unheap(j);
+		return j;
+	}
+	return job_materialise(j);
 }

@@ -1,5 +1,6 @@
 /*
- * reply.c: how the broker writes what it knows, and finds what ids name.
+ * reply.c: how the broker writes what it knows: status, TAKE and drop
+ * items.
  *
  * Items are lines of "key=value" words (values percent-encoded), then, for
  * a job, "--" and its arguments; an array's tasks get "{}" replaced by
@@ -263,90 +264,4 @@ reply_drops(struct evbuffer *o, struct worker *w)
 		n++;
 	}
 	return n;
-}
-
-int
-arg_u64(const struct proto_word *w, uint64_t max, uint64_t *v)
-{
-	return proto_parse_u64(w->p, w->len, max, v);
-}
-
-/* Parses ids into a new array; NULL (with an error reply sent) if one is
- * malformed. */
-struct simq_id *
-parse_ids(struct conn *c, struct proto_word *w, int n)
-{
-	struct simq_id	*ids = xcalloc((size_t)n, sizeof *ids);
-	int		 i;
-
-	for (i = 0; i < n; i++) {
-		if (proto_parse_id(w[i].p, w[i].len, &ids[i]) < 0) {
-			conn_error(c, PERR_BADREQ, "bad job id '%.*s'",
-			    (int)(w[i].len > 40 ? 40 : w[i].len), w[i].p);
-			free(ids);
-			return NULL;
-		}
-	}
-	return ids;
-}
-
-struct job *
-lookup_id(const struct simq_id *id)
-{
-	return idmap_get(id->id, id->index);
-}
-
-/*
- * For a task id with no record yet: its array, if the index is one of the
- * array's tasks not yet materialised, and the state the task is in (that
- * of the array's pending block, or of its canceled or failed rest).
- */
-struct job *
-lookup_pending_task(const struct simq_id *id, int *state)
-{
-	struct job		*a;
-	const struct array	*arr;
-	uint64_t		 pos;
-
-	if (id->index == SIMQ_NOINDEX ||
-	    (a = idmap_get(id->id, SIMQ_NOINDEX)) == NULL ||
-	    a->kind != JK_ARRAY)
-		return NULL;
-	arr = a->arr;
-	if (id->index < arr->spec.first || id->index > arr->spec.last ||
-	    (id->index - arr->spec.first) % arr->spec.step != 0)
-		return NULL;
-	pos = (id->index - arr->spec.first) / arr->spec.step;
-	if (pos < arr->cursor)
-		return NULL;
-	*state = pos < arr->cut ? a->state : arr->cut_state;
-	return a;
-}
-
-/* The state of whatever id names, or -1 if nothing. */
-int
-id_state(const struct simq_id *id)
-{
-	struct job	*j = lookup_id(id);
-	int		 st;
-
-	if (j != NULL)
-		return j->kind == JK_ARRAY ? job_array_state(j) : j->state;
-	if (lookup_pending_task(id, &st) != NULL)
-		return st;
-	return -1;
-}
-
-int
-all_finished(struct simq_id *ids, int n)
-{
-	int	i, st;
-
-	for (i = 0; i < n; i++) {
-		if ((st = id_state(&ids[i])) < 0)
-			continue;	/* missing: nothing to wait for */
-		if (st != JS_DONE && st != JS_FAILED && st != JS_CANCELED)
-			return 0;
-	}
-	return 1;
 }

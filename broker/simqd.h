@@ -1,11 +1,80 @@
 /*
- * simqd.h: the broker's data model and the prototypes of its modules.
+ * simqd.h: the broker's one header: its data model and the prototypes of
+ * its modules.
  *
- * All state lives in memory, owned by one thread running one libevent loop.
- * Every change goes through a function of job.c that is used both live and
- * on replay, and every live change appends a journal record describing its
- * outcome (not the decision that led to it), so replaying the journal
- * rebuilds the same state whatever the clock says.
+ * simqd keeps every job in memory, owned by one thread running one
+ * libevent loop, and every change in an append-only journal, so that a
+ * restart rebuilds the same state.  Modules, the job model first (it
+ * links alone: MODEL_SRC in the Makefile, used by the unit tests and the
+ * record fuzz target):
+ *
+ *   state.c     B, the one state; broker_init and broker_free
+ *   idmap.c     jobs and tasks by (id, index); what an id names
+ *   heap.c      the binary heap of jobs behind queues and timers
+ *   timer.c     job timers (delays, backoffs, leases) and the one
+ *               libevent timer behind them; HEARTBEAT's lease renewal;
+ *               the retention sweep
+ *   queue.c     queues: ready heaps, counts, pause and resume, queues
+ *               forgotten once they hold nothing
+ *   jobopts.c   a job's options and command line, shared and immutable
+ *   job.c       the state machine: submit, take and lease, finish,
+ *               requeue, cancel, retry, timers due, retention
+ *   array.c     arrays: one record, tasks materialised when taken
+ *   deps.c      dependencies: who waits on what, released or failed
+ *   worker.c    workers, their leases and the drops they must hear of
+ *   codec.c     the fields journal records share
+ *   record.c    each journal record and the function that replays it
+ *   snapshot.c  compaction: the snapshot written and read back
+ *   journal.c   the storage: segments, frames, group commit (journal.h)
+ *   crc32c.c    checksums
+ *
+ * (allocation, logging, the clock and the token compare are lib/'s,
+ * shared with simq-worker and simq),
+ *
+ * and the network side, which calls the model and never the other way:
+ *
+ *   main.c      options, start-up and replay, the loop and its passes
+ *   net.c       listener and connections: framing, replies, back-pressure
+ *   cmd.c       the command table, session commands, parked replies
+ *   cmd_submit.c, cmd_worker.c, cmd_view.c   the handlers, by subject
+ *   reply.c     status, TAKE and drop items
+ *   http.c      the read-only HTTP view
+ *
+ * The central rule: every change of state goes through a function of the
+ * job model (job_submit, job_take, job_end_attempt, job_requeue,
+ * job_cancel, job_retry, queue_pause, timer_renew, job_due, job_expire)
+ * that is used both live and on replay.  Live (B->replaying clear), the
+ * function appends a journal record describing the outcome, not the
+ * decision that led to it; replay (record.c) decodes the record and calls
+ * the same function, which then journals nothing.  What follows from the
+ * state alone (a dependent failed with its dependency, an array finished
+ * with its last task, a queue forgotten, a lease renewed: a restart grants
+ * a fresh one) is derived, not journaled.  A new change goes into the
+ * model, with its record next to its apply function in record.c and a
+ * fixture in tests/unit/test_records.c; a handler only parses, checks and
+ * replies.
+ *
+ * The life of a request, SUBMIT for one:
+ *
+ *   1. net.c reads bytes into the connection's buffer and frames a line
+ *      (and a body, if the line declares one); proto/ parses it and
+ *      checks the verb and the argument count (proto_req_parse).
+ *   2. cmd_dispatch (cmd.c) runs the handler, h_submit (cmd_submit.c),
+ *      which checks every value and refuses with one ERR reply before
+ *      anything changes.
+ *   3. The handler calls the model, job_submit (job.c): it appends a
+ *      REC_SUBMIT to the journal's pending buffer and creates the job,
+ *      whose dependencies (deps.c) and delay (timer.c) decide whether it
+ *      is waiting or queued (queue.c).
+ *   4. The handler writes its reply, "OK 42", into the connection's
+ *      pending buffer: nothing reaches a socket yet.
+ *   5. At the end of the loop pass (pass_end, main.c) due timers fire,
+ *      parked TAKEs and WAITs are served (a queued job may go to a
+ *      waiting worker, its lease journaled the same way), and the
+ *      journal commits: one write and one fdatasync for every change of
+ *      the pass.  Only then are the pass's replies released to their
+ *      sockets (net_after_pass), so no client hears of a change a crash
+ *      could lose.
  */
 #ifndef SIMQD_H
 #define SIMQD_H
@@ -42,6 +111,11 @@ struct evbuffer;
 struct event;
 struct conn;
 struct worker;
+
+/* Lease lengths a worker may ask for (WORKER lease=), and so the only
+ * ones a record may carry. */
+#define LEASE_MIN_MS	1000
+#define LEASE_MAX_MS	3600000
 
 /* Journal record types of the job model (journal.h reserves < 16). */
 enum {
@@ -203,6 +277,7 @@ struct broker {
 	struct event_base *base;
 	struct journal	*journal;
 	int		 replaying;
+	uint64_t	 nreplayed;	/* records applied by this replay */
 	uint64_t	 next_id;
 	int		 cutoff_ids;	/* next_id was raised by rec_cutoff() */
 	uint64_t	 now;		/* ms, updated once per loop pass */
@@ -215,7 +290,7 @@ struct broker {
 	struct event	*timer_ev;
 	uint64_t	 timer_armed;	/* due time armed, or 0 */
 	struct event	*sync_ev;	/* FSYNC_INTERVAL */
-	struct event	*expire_ev;	/* retention sweep */
+	struct event	*expire_ev;	/* retention sweep (timer.c) */
 	uint64_t	 snapshot_bytes;/* replayed from the snapshot */
 	int		 want_dispatch;	/* something became ready */
 	int		 want_wake;	/* something finished */
@@ -227,13 +302,22 @@ struct broker {
 
 extern struct broker *B;
 
-/* idmap.c: jobs by (id, index). */
+/* state.c: the one state. */
+void		 broker_init(void);
+void		 broker_free(void);
+
+/* idmap.c: jobs by (id, index), and what an id names. */
 void		 idmap_init(void);
+void		 idmap_free(void);
 void		 idmap_put(struct job *);
 void		 idmap_del(struct job *);
 struct job	*idmap_get(uint64_t id, uint32_t index);
+struct job	*lookup_id(const struct simq_id *);
+struct job	*lookup_pending_task(const struct simq_id *, int *state);
+int		 id_state(const struct simq_id *);
+int		 all_finished(struct simq_id *, int n);
 
-/* queue.c */
+/* heap.c */
 void		 heap_init(struct heap *,
 		    int (*)(const struct job *, const struct job *));
 void		 heap_free(struct heap *);
@@ -242,28 +326,66 @@ struct job	*heap_top(const struct heap *);
 void		 heap_remove(struct heap *, struct job *);
 void		 heap_fix(struct heap *, struct job *);
 void		 heap_build(struct heap *);
-int		 ready_less(const struct job *, const struct job *);
+
+/* Takes a job out of whichever heap holds it, if any.  Inline, as
+ * queue_ready below: both are on the path of every submit and take. */
+static inline void
+job_unheap(struct job *j)
+{
+	if (j->where == JH_READY)
+		heap_remove(&j->opts->q->ready, j);
+	else if (j->where == JH_TIMER)
+		heap_remove(&B->timers, j);
+	j->where = JH_NONE;
+}
+
+/* timer.c: job timers behind one libevent timer. */
 int		 due_less(const struct job *, const struct job *);
+void		 timer_set(struct job *, uint64_t due);
+void		 timer_renew(struct job *, uint64_t until);
+void		 timers_fire(void);
+void		 timers_start(void);
+void		 timers_stop(void);
+void		 timers_arm(void);
+
+/* queue.c */
+int		 ready_less(const struct job *, const struct job *);
 struct queue	*queue_get(const char *name, size_t len, int create);
 void		 queue_count(struct queue *, int from, int to, uint64_t n);
+void		 queue_pause(struct queue *, int paused);
+void		 queue_gc(struct queue *);
+struct job	*queue_take(struct queue *);
+
+/* Puts a job, task or array into its queue's heap. */
+static inline void
+queue_ready(struct job *j)
+{
+	job_unheap(j);
+	heap_push(&j->opts->q->ready, j);
+	j->where = JH_READY;
+	B->want_dispatch = 1;
+}
 void		 queues_free(void);
 
-/* job.c: the job model, used live and on replay. */
+/* jobopts.c: options and commands. */
 struct jobopts	*jobopts_new(const struct proto_jobopts *, struct queue *);
 void		 jobopts_unref(struct jobopts *);
 struct jobopts	*jobopts_intern(struct jobopts *);
+void		 jobopts_forget_queue(const struct queue *);
+void		 jobopts_free_cache(void);
 struct cmd	*cmd_new(const char *data, uint32_t len, uint32_t argc);
 struct cmd	*cmd_from_words(struct proto_word *, int n);
-int		 job_deps_check(const struct jobopts *, char *msg, size_t);
-struct job	*job_submit(uint64_t id, struct jobopts *, struct cmd *,
-		    const struct array_spec *, uint64_t submitted,
-		    uint64_t not_before);
-struct job	*job_materialise(struct job *arr);
+
+/* job.c: the job model's state changes, used live and on replay. */
+struct job	*job_submit(uint64_t first, uint32_t count, struct jobopts *,
+		    struct cmd **cmds, const struct array_spec *,
+		    uint64_t submitted, uint64_t not_before);
+struct job	*job_take(struct queue *, struct worker *);
 void		 job_lease(struct job *, struct worker *, uint32_t attempt,
 		    uint64_t started, uint64_t lease_until);
+void		 job_end_attempt(struct job *, struct result *, int ok);
 void		 job_finish(struct job *, struct result *, int state,
 		    uint64_t due);
-void		 job_end_attempt(struct job *, struct result *, int ok);
 /* Why a running job goes back: released, its worker lost, or its
  * shepherd (on the worker) lost; the last two count against --max-lost. */
 enum requeue_why { RQ_RELEASED, RQ_WORKER_LOST, RQ_SHEPHERD_LOST };
@@ -271,20 +393,47 @@ void		 job_requeue(struct job *, int lost, uint64_t due);
 uint64_t	 job_cancel(struct job *, const char *reason);
 uint64_t	 job_retry(struct job *);
 void		 job_due(struct job *);
-int		 job_finished(const struct job *);
-int		 job_array_state(const struct job *);
 void		 job_expire(uint64_t now);
-void		 job_free_all(void);
 int		 job_restore(struct job *, const char *worker, const char *host,
-		    uint64_t started, uint64_t lease_ms);
-void		 job_replay_done(void);
+		    uint64_t started, uint64_t lease_ms);	/* snapshot.c */
+void		 job_replay_done(void);				/* record.c */
+/* ...and what they share with the rest of the model. */
+void		 job_set_state(struct job *, int);
+void		 job_end_now(struct job *, int to, const char *reason);
+void		 job_gate_check(struct job *);
+int		 job_finished(const struct job *);
+void		 job_free_all(void);
 void		 result_free(struct result *);
 uint64_t	 backoff_ms(uint32_t failures);
-void		 timers_arm(void);
-void		 queue_ready(struct job *);
-struct job	*queue_take(struct queue *);
 
-/* record.c: journal records of the job model. */
+/* array.c */
+int		 job_array_state(const struct job *);
+struct job	*job_materialise(struct job *arr);
+void		 array_requeue(struct job *);
+void		 array_block_state(struct job *, int to);
+void		 array_check(struct job *);
+
+/* deps.c: dependencies. */
+int		 job_deps_check(const struct jobopts *, char *msg, size_t);
+void		 deps_resolve(struct job *);
+void		 deps_unregister(struct job *);
+void		 deps_notify(struct job *, uint32_t index, int state);
+void		 deps_notify_cut(struct job *, int state);
+
+/* codec.c: the fields records share. */
+void		 rec_put_opts(struct buf *, const struct jobopts *);
+void		 rec_put_cmd(struct buf *, const struct cmd *);
+void		 rec_put_spec(struct buf *, const struct array_spec *);
+void		 rec_put_vstr0(struct buf *, const char *);
+void		 rec_put_result(struct buf *, const struct result *);
+char		*rec_get_str(struct rbuf *, int optional);
+struct cmd	*rec_get_cmd(struct rbuf *);
+struct jobopts	*rec_get_opts(struct rbuf *);
+int		 rec_get_spec(struct rbuf *, struct array_spec *);
+struct result	*rec_get_result(struct rbuf *);
+void		 journal_put(uint8_t type, struct buf *);
+
+/* record.c: the journal's records and their replay. */
 void		 rec_submit(struct buf *, uint64_t first, uint32_t count,
 		    const struct jobopts *, struct cmd **cmds,
 		    const struct array_spec *, uint64_t submitted,
@@ -299,11 +448,21 @@ void		 rec_queue(struct buf *, const struct queue *);
 /* The journal's cutoff_fn: keeps next_id above the ids of records that
  * are not replayed. */
 int		 rec_cutoff(void *, uint8_t, const uint8_t *, size_t);
-void		 rec_job(struct buf *, const struct job *);
-void		 rec_opts(struct buf *, uint32_t, const struct jobopts *);
-void		 rec_replay_done(void);
 int		 rec_apply(void *, uint8_t type, const uint8_t *, size_t);
-void		 journal_put(uint8_t type, struct buf *);
+
+/* snapshot.c: compaction; the snapshot's records. */
+typedef int	(*snapshot_put_fn)(void *, uint8_t type, const void *, size_t);
+int		 snapshot_records(snapshot_put_fn, void *);
+int		 snapshot_write(void *, struct snapw *);
+void		 snapshot_maybe(void);
+void		 rec_opts(struct buf *, uint32_t, const struct jobopts *);
+void		 rec_job(struct buf *, const struct job *);
+int		 snap_apply_nextid(struct rbuf *);
+int		 snap_apply_opts(struct rbuf *);
+int		 snap_apply_job(struct rbuf *);
+void		 rec_replay_done(void);
+void		 snap_end(void);
+void		 snap_close(void);
 
 /* worker.c */
 struct worker {
@@ -335,13 +494,12 @@ extern TAILQ_HEAD(workerlist, worker) workers;
 extern uint32_t nworkers;
 
 struct worker	*worker_get(const char *name, int create);
-void		 worker_attach(struct worker *, struct conn *);
+struct conn	*worker_attach(struct worker *, struct conn *);
 void		 worker_detach(struct worker *);
 void		 worker_drop(struct worker *, const struct job *,
 		    const char *reason);
 void		 worker_gc(struct worker *);
 void		 worker_free_all(void);
-void		 lease_expired(struct job *);
 
 /* cmd.c: the command table, dispatch, parked replies. */
 void		 cmd_dispatch(struct conn *, struct proto_req *, char *,
@@ -350,6 +508,8 @@ void		 cmd_serve_parked(void);
 void		 cmd_unpark(struct conn *);
 void		 cmd_interrupt(struct conn *);
 void		 cmd_park(struct conn *, int cmd, uint64_t wait_ms, void *arg);
+int		 arg_u64(const struct proto_word *, uint64_t max, uint64_t *);
+struct simq_id	*parse_ids(struct conn *, struct proto_word *, int n);
 
 /* How a parked TAKE remembers its request. */
 struct take_arg {
@@ -387,7 +547,7 @@ HANDLER(h_output);
 #undef HANDLER
 int		 take_serve(struct conn *, struct take_arg *, int final);
 
-/* reply.c: items, and what ids name. */
+/* reply.c: items. */
 void		 reply_word(struct evbuffer *, const char *key, const void *,
 		    size_t);
 void		 reply_str(struct evbuffer *, const char *key, const char *);
@@ -401,12 +561,6 @@ void		 reply_pending_task(struct evbuffer *, const struct job *,
 void		 reply_take(struct evbuffer *, const struct job *);
 int		 reply_drops(struct evbuffer *, struct worker *);
 void		 reply_status_items(struct conn *, struct simq_id *, int n);
-int		 arg_u64(const struct proto_word *, uint64_t max, uint64_t *);
-struct simq_id	*parse_ids(struct conn *, struct proto_word *, int n);
-struct job	*lookup_id(const struct simq_id *);
-struct job	*lookup_pending_task(const struct simq_id *, int *state);
-int		 id_state(const struct simq_id *);
-int		 all_finished(struct simq_id *, int n);
 
 /* net.c: listener and connections. */
 struct conn {
@@ -455,10 +609,6 @@ void		 conn_reply_done(struct conn *);
 void		 conn_close(struct conn *);
 void		 conn_resume(struct conn *);
 void		 conns_free_all(void);
-
-/* snapshot.c */
-int		 snapshot_write(void *, struct snapw *);
-void		 snapshot_maybe(void);
 
 /* http.c */
 int		 http_listen(const char *addr, int port);

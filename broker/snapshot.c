@@ -1,7 +1,11 @@
 /*
- * snapshot.c: compaction.  The journal is rewritten as a snapshot of the
- * live state, one REC_JOB per job, array and materialised task, after
- * which the old segments are deleted (journal.c does the file dance).
+ * snapshot.c: compaction, and the snapshot's records, written and read
+ * here together.  The journal is rewritten as a snapshot of the live
+ * state (REC_NEXTID, REC_PAUSE per paused queue, then REC_OPTS and one
+ * REC_JOB per job, array and materialised task), after which the old
+ * segments are deleted (journal.c does the file dance).  Reading a
+ * REC_JOB rebuilds the job and hands it to job_restore() (job.c), which
+ * puts it into the state.
  *
  * It runs when the journal has grown past twice its size after the last
  * snapshot and past a floor (--compact-min), so the journal stays within
@@ -10,6 +14,7 @@
  * second, during which requests wait.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "simqd.h"
@@ -19,26 +24,35 @@ static uint64_t	base_bytes;	/* journal size after the last snapshot */
 static uint32_t	gen;		/* snapshots written, to number options */
 static uint64_t	retry_after;	/* after a failure, wait (ms clock) */
 
+struct snapout {
+	snapshot_put_fn	 fn;
+	void		*arg;
+};
+
 static int
-put(struct snapw *w, uint8_t type, struct buf *b)
+put(struct snapout *w, uint8_t type, struct buf *b)
 {
-	int	rc = journal_snap_append(w, type, b->p, b->len);
+	int	rc = w->fn(w->arg, type, b->p, b->len);
 
 	buf_reset(b);
 	return rc;
 }
 
-/* Writes the whole live state through w.  Returns 0, or -1 with errno. */
+/*
+ * Hands the whole live state, record by record, to fn (the journal's
+ * snapshot writer, or a test's).  Returns 0, or -1 when fn failed (then
+ * with fn's errno).
+ */
 int
-snapshot_write(void *arg, struct snapw *w)
+snapshot_records(snapshot_put_fn fn, void *fnarg)
 {
+	struct snapout	 out = { fn, fnarg }, *w = &out;
 	struct buf	 b;
 	struct queue	*q;
 	struct job	*j, *t;
 	uint32_t	 nopts;
 	int		 rc = -1;
 
-	(void)arg;
 	buf_init(&b);
 	buf_put_u64(&b, B->next_id);
 	if (put(w, REC_NEXTID, &b) < 0)
@@ -78,6 +92,20 @@ out:
 	return rc;
 }
 
+static int
+journal_put_fn(void *w, uint8_t type, const void *p, size_t len)
+{
+	return journal_snap_append(w, type, p, len);
+}
+
+/* The journal's snapshot callback: the live state through w.  Returns 0,
+ * or -1 with errno. */
+int
+snapshot_write(void *arg, struct snapw *w)
+{
+	return snapshot_records(journal_put_fn, w);
+}
+
 /* Compacts if the journal has outgrown the live state. */
 void
 snapshot_maybe(void)
@@ -103,4 +131,393 @@ snapshot_maybe(void)
 	log_info("compacted the journal to %llu bytes in %llu ms",
 	    (unsigned long long)st.bytes, (unsigned long long)(now_ms() - t0));
 	base_bytes = st.bytes;
+}
+
+/*
+ * Snapshot records.  A snapshot writes each distinct set of options once
+ * (REC_OPTS, numbered from 0 in the order written) and then one REC_JOB
+ * per job, array and task, referring to its options by number.  REC_JOB
+ * uses varints throughout, so a queued job costs about 25 bytes plus its
+ * command, not the 120 of fixed-width fields.
+ */
+void
+rec_opts(struct buf *b, uint32_t no, const struct jobopts *o)
+{
+	buf_put_uv(b, no);
+	rec_put_opts(b, o);
+}
+
+#define RJ_GATE		0x1
+#define RJ_RUN		0x2
+#define RJ_RES		0x4
+
+/* One job, array or task with all its state; its options must have been
+ * written (rec_opts) with number j->opts->snapno. */
+void
+rec_job(struct buf *b, const struct job *j)
+{
+	const struct cmd	*c = j->cmd;
+
+	buf_put_uv(b, j->id);
+	buf_put_uv(b, j->index == SIMQ_NOINDEX ? 0 : (uint64_t)j->index + 1);
+	buf_put_u8(b, j->kind);
+	buf_put_u8(b, j->state);
+	buf_put_u8(b, (j->gate_open ? RJ_GATE : 0) |
+	    (j->run != NULL ? RJ_RUN : 0) | (j->res != NULL ? RJ_RES : 0));
+	buf_put_uv(b, j->lost);
+	buf_put_uv(b, j->failures);
+	buf_put_uv(b, j->attempts);
+	buf_put_uv(b, j->submitted);
+	/* A running job's due time is its lease's end, which a restart
+	 * grants afresh (job_restore): not state, so not written. */
+	buf_put_uv(b, j->state == JS_RUNNING ? 0 : j->due);
+	if (j->kind != JK_TASK) {
+		buf_put_uv(b, j->opts->snapno);
+		rec_put_cmd(b, c);
+	}
+	if (j->kind == JK_ARRAY) {
+		const struct array *a = j->arr;
+		buf_put_uv(b, a->spec.first);
+		buf_put_uv(b, a->spec.last);
+		buf_put_uv(b, a->spec.step);
+		buf_put_uv(b, a->spec.maxrun);
+		buf_put_uv(b, a->cursor);
+		buf_put_uv(b, a->cut);
+		buf_put_u8(b, (uint8_t)a->cut_state);
+	}
+	if (j->run != NULL) {
+		rec_put_vstr0(b, j->run->w->name);
+		rec_put_vstr0(b, j->run->w->host);
+		buf_put_uv(b, j->run->started);
+		buf_put_uv(b, j->run->w->lease_ms);
+	}
+	if (j->res != NULL)
+		rec_put_result(b, j->res);
+}
+
+/*
+ * The options a snapshot numbered, while it is replayed.  They are let go
+ * when replay ends (rec_replay_done); jobs hold their own references.
+ */
+static struct jobopts	**snapopts;
+static uint32_t		  nsnapopts, capsnapopts;
+static uint64_t		  snap_last_id;
+static uint32_t		  snap_last_index;
+/* The array whose tasks are being read, and how many have been: they are
+ * [0, cursor), all of them, in order, right after it. */
+static struct job	 *snap_arr;
+static uint64_t		  snap_seen;
+/* A snapshot's records are read only between its REC_NEXTID, the first
+ * record of a replay, and the first record that is not the snapshot's. */
+static int		  snap_open;
+
+/*
+ * The records of the snapshot's last array are over (another job comes,
+ * or a record that is not the snapshot's, or replay's end).  It should
+ * have had all its started tasks; a snapshot cut short (with --force, at
+ * a damaged record) may lack some: they go back to the array's block,
+ * counted with it, and run again.  Then the array's gate, which its
+ * tasks' states decide.
+ */
+void
+snap_end(void)
+{
+	struct job	*a = snap_arr;
+	uint64_t	 miss;
+	int		 st;
+
+	snap_arr = NULL;
+	if (a == NULL)
+		return;
+	if (snap_seen != a->arr->cursor) {
+		miss = a->arr->cursor - snap_seen;
+		log_warn("journal: the snapshot has %llu of the %llu started "
+		    "tasks of array %llu; the other %llu will run again",
+		    (unsigned long long)snap_seen,
+		    (unsigned long long)a->arr->cursor,
+		    (unsigned long long)a->id, (unsigned long long)miss);
+		a->arr->cursor = snap_seen;
+		a->arr->count[a->state] += miss;
+		queue_count(a->opts->q, -1, a->state, miss);
+	}
+	/* An array whose gate has not opened waits for its dependencies and
+	 * its delay, unless it is over as a whole (canceled, or failed with
+	 * a dependency, before it opened): then, as live, for nothing, and a
+	 * RETRY resolves it again. */
+	st = job_array_state(a);
+	if (!a->gate_open && st != JS_DONE && st != JS_FAILED &&
+	    st != JS_CANCELED)
+		deps_resolve(a);
+}
+
+static void
+snapopts_clear(void)
+{
+	uint32_t	i;
+
+	for (i = 0; i < nsnapopts; i++)
+		jobopts_unref(snapopts[i]);
+	free(snapopts);
+	snapopts = NULL;
+	nsnapopts = capsnapopts = 0;
+}
+
+/* A record that is not the snapshot's: the snapshot is over. */
+void
+snap_close(void)
+{
+	snap_end();
+	snap_open = 0;
+}
+
+/* Replay is over: the snapshot's numbering is let go. */
+void
+rec_replay_done(void)
+{
+	snap_close();
+	snapopts_clear();
+}
+
+/* REC_NEXTID: a snapshot begins; its option numbers start afresh. */
+int
+snap_apply_nextid(struct rbuf *r)
+{
+	uint64_t	n = rbuf_u64(r);
+
+	snapopts_clear();
+	snap_last_id = 0;
+	snap_last_index = SIMQ_NOINDEX;
+	snap_end();
+	if (r->err || n == 0 || n > SIMQ_ID_MAX + 1)
+		return -1;
+	if (n > B->next_id)
+		B->next_id = n;
+	snap_open = 1;
+	return 0;
+}
+
+int
+snap_apply_opts(struct rbuf *r)
+{
+	uint64_t	 no = rbuf_uv(r);
+	struct jobopts	*o;
+
+	if (!snap_open)
+		return -1;
+	o = rec_get_opts(r);
+	if (r->err || no != nsnapopts) {
+		jobopts_unref(o);
+		return -1;
+	}
+	if (nsnapopts == capsnapopts) {
+		capsnapopts = capsnapopts ? capsnapopts * 2 : 64;
+		snapopts = realloc(snapopts, capsnapopts * sizeof *snapopts);
+		if (snapopts == NULL)
+			fatal("replay: out of memory");
+	}
+	snapopts[nsnapopts++] = o;
+	return 0;
+}
+
+/* Rebuilds one job, array or task from a snapshot record. */
+int
+snap_apply_job(struct rbuf *r)
+{
+	struct job	*j = xcalloc(1, sizeof *j), *a = NULL;
+	int		 flags;
+	uint64_t	 v;
+	char		*wname = NULL, *host = NULL;
+	uint64_t	 lease_ms = 0, started = 0;
+
+	if (!snap_open) {
+		free(j);
+		return -1;
+	}
+	j->id = rbuf_uv(r);
+	v = rbuf_uv(r);
+	j->index = v == 0 || v > (uint64_t)SIMQ_INDEX_MAX + 1 ?
+	    SIMQ_NOINDEX : (uint32_t)(v - 1);
+	j->kind = rbuf_u8(r);
+	j->state = rbuf_u8(r);
+	flags = rbuf_u8(r);
+	j->gate_open = (flags & RJ_GATE) != 0;
+	j->lost = (uint16_t)rbuf_uv(r);
+	j->failures = (uint16_t)rbuf_uv(r);
+	j->attempts = (uint32_t)rbuf_uv(r);
+	j->submitted = rbuf_uv(r);
+	j->due = rbuf_uv(r);
+	/* A snapshot lists jobs in id order, each array's tasks right after
+	 * it in index order: checking that order is the duplicate check. */
+	if (r->err || j->kind > JK_TASK || j->state >= JS__COUNT ||
+	    j->id == 0 || j->id > SIMQ_ID_MAX ||
+	    (j->kind == JK_TASK) != (j->index != SIMQ_NOINDEX))
+		goto fail;
+	if (j->kind == JK_TASK ? j->id != snap_last_id ||
+	    (snap_last_index != SIMQ_NOINDEX && j->index <= snap_last_index) :
+	    j->id <= snap_last_id)
+		goto fail;
+	if (j->kind == JK_TASK) {
+		a = idmap_get(j->id, SIMQ_NOINDEX);
+		if (a == NULL || a != snap_arr || snap_seen >= a->arr->cursor ||
+		    j->index != a->arr->spec.first + snap_seen *
+		    a->arr->spec.step)
+			goto fail;
+		j->parent = a;
+		j->opts = a->opts;
+		a->opts->refs++;
+	} else {
+		snap_end();
+		v = rbuf_uv(r);
+		if (r->err || v >= nsnapopts)
+			goto fail;
+		j->opts = snapopts[v];
+		j->opts->refs++;
+		if ((j->cmd = rec_get_cmd(r)) == NULL)
+			goto fail;
+	}
+	if (j->kind == JK_ARRAY) {
+		struct array *arr = xcalloc(1, sizeof *arr);
+		TAILQ_INIT(&arr->tasks);
+		j->arr = arr;
+		arr->spec.first = (uint32_t)rbuf_uv(r);
+		arr->spec.last = (uint32_t)rbuf_uv(r);
+		arr->spec.step = (uint32_t)rbuf_uv(r);
+		arr->spec.maxrun = (uint32_t)rbuf_uv(r);
+		arr->cursor = rbuf_uv(r);
+		arr->cut = rbuf_uv(r);
+		arr->cut_state = rbuf_u8(r);
+		if (r->err || arr->spec.step == 0 ||
+		    arr->spec.first > arr->spec.last ||
+		    arr->spec.last > SIMQ_INDEX_MAX)
+			goto fail;
+		arr->ntasks = proto_array_count(&arr->spec);
+		if (arr->cursor > arr->cut || arr->cut > arr->ntasks ||
+		    arr->cut_state >= JS__COUNT)
+			goto fail;
+	}
+	if (flags & RJ_RUN) {
+		wname = rec_get_str(r, 0);
+		host = rec_get_str(r, 1);
+		started = rbuf_uv(r);
+		lease_ms = rbuf_uv(r);
+	}
+	if (flags & RJ_RES)
+		j->res = rec_get_result(r);
+	if (r->err || ((flags & RJ_RUN) != 0) != (j->state == JS_RUNNING) ||
+	    ((flags & RJ_RUN) && (wname == NULL || j->kind == JK_ARRAY ||
+	    lease_ms < LEASE_MIN_MS || lease_ms > LEASE_MAX_MS)))
+		goto fail;
+	if (job_restore(j, wname, host, started, lease_ms) < 0)
+		goto fail;
+	snap_last_id = j->id;
+	snap_last_index = j->index;
+	if (j->kind == JK_TASK)
+		snap_seen++;
+	else {
+		snap_arr = j->kind == JK_ARRAY ? j : NULL;
+		snap_seen = 0;
+	}
+	free(wname);
+	free(host);
+	return 0;
+fail:
+	free(wname);
+	free(host);
+	if (j->kind == JK_ARRAY)
+		free(j->arr);
+	jobopts_unref(j->opts);
+	free(j->cmd);
+	result_free(j->res);
+	free(j);
+	return -1;
+}
+
+/*
+ * Puts a job rebuilt from a snapshot record (record.c filled in its fields)
+ * into the state: map, lists, counts, heaps, dependencies, its worker.
+ * Returns 0, or -1 when the record does not fit (a task outside its
+ * array's materialised range).
+ */
+int
+job_restore(struct job *j, const char *wname, const char *host,
+    uint64_t started, uint64_t lease_ms)
+{
+	struct queue	*q = j->opts->q;
+	struct worker	*w;
+
+	/* What can refuse the record is checked before anything changes:
+	 * under --force, replay keeps the state built before a bad record,
+	 * which must not hold half of this one. */
+	if (j->kind == JK_TASK) {
+		const struct array_spec *s = &j->parent->arr->spec;
+		if (j->index < s->first || j->index > s->last ||
+		    (j->index - s->first) % s->step != 0 ||
+		    (j->index - s->first) / s->step >= j->parent->arr->cursor)
+			return -1;
+	}
+	if (j->kind == JK_ARRAY) {
+		/* The block waits for its gate or is queued; what was cut off
+		 * was canceled or failed. */
+		if (j->state != (j->gate_open ? JS_QUEUED : JS_WAITING) ||
+		    (j->arr->cut < j->arr->ntasks &&
+		    j->arr->cut_state != JS_CANCELED &&
+		    j->arr->cut_state != JS_FAILED))
+			return -1;
+	} else if (job_finished(j) && j->res == NULL)
+		return -1;
+	if (j->kind == JK_TASK) {
+		struct array *a = j->parent->arr;
+		TAILQ_INSERT_TAIL(&a->tasks, j, entry);
+		a->count[j->state]++;
+		if (j->state == JS_RUNNING)
+			a->running++;
+		queue_count(q, -1, j->state, 1);
+	} else if (j->kind == JK_ARRAY) {
+		struct array *a = j->arr;
+		a->count[j->state] += a->cut - a->cursor;
+		queue_count(q, -1, j->state, a->cut - a->cursor);
+		a->count[a->cut_state] += a->ntasks - a->cut;
+		queue_count(q, -1, a->cut_state, a->ntasks - a->cut);
+		TAILQ_INSERT_TAIL(&B->jobs, j, entry);
+	} else {
+		queue_count(q, -1, j->state, 1);
+		TAILQ_INSERT_TAIL(&B->jobs, j, entry);
+	}
+	idmap_put(j);
+	if (j->id >= B->next_id)
+		B->next_id = j->id + 1;
+	if (j->kind == JK_ARRAY) {
+		/* Its gate, once its tasks are read: snap_end. */
+		return 0;	/* heap and finished list: job_replay_done */
+	}
+	switch (j->state) {
+	case JS_RUNNING:
+		w = worker_get(wname, 1);	/* never NULL when made */
+		if (host != NULL && w->host == NULL)
+			w->host = xstrdup(host);
+		w->lease_ms = lease_ms;
+		j->run = xcalloc(1, sizeof *j->run);
+		j->run->w = w;
+		j->run->started = started;
+		TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
+		w->njobs++;
+		timer_set(j, B->now + lease_ms);
+		break;
+	case JS_WAITING:
+		if (j->kind == JK_JOB && j->failures == 0 && j->lost == 0)
+			deps_resolve(j);
+		else
+			job_gate_check(j);
+		break;
+	case JS_QUEUED:
+		queue_ready(j);
+		break;
+	default:
+		if (j->kind == JK_JOB) {
+			TAILQ_INSERT_TAIL(&B->finished, j, res->fentry);
+			j->res->in_flist = 1;
+		}
+		break;
+	}
+	return 0;
 }

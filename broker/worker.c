@@ -61,27 +61,27 @@ worker_free(struct worker *w)
 	free(w);
 }
 
-/* Binds w to connection c, detaching any connection that held it. */
-void
+/*
+ * Binds w to connection c (w->conn is only a handle here: the model never
+ * looks inside a connection).  Returns the connection that held w before,
+ * if another, which the caller closes; the caller also sets c's side of
+ * the link.
+ */
+struct conn *
 worker_attach(struct worker *w, struct conn *c)
 {
-	if (w->conn != NULL && w->conn != c) {
-		log_info("worker %s: reconnected from %s, detaching %s",
-		    w->name, c->peer, w->conn->peer);
-		w->conn->worker = NULL;
-		conn_close(w->conn);
-	}
+	struct conn	*old = w->conn != c ? w->conn : NULL;
+
 	w->conn = c;
-	c->worker = w;
 	w->seen = B->now;
+	return old;
 }
 
-/* The connection went away; the leases stay. */
+/* The connection went away (the caller forgets its side); the leases
+ * stay. */
 void
 worker_detach(struct worker *w)
 {
-	if (w->conn != NULL)
-		w->conn->worker = NULL;
 	w->conn = NULL;
 	w->seen = B->now;
 	worker_gc(w);
@@ -117,26 +117,7 @@ worker_drop(struct worker *w, const struct job *j, const char *reason)
 	d->attempt = j->attempts;
 	d->reason = reason;
 	*pp = d;
-	if (w->conn != NULL && w->conn->parked == CMD_TAKE)
-		B->want_dispatch = 1;
-}
-
-/* The lease of running job j ran out: its worker is lost to it. */
-void
-lease_expired(struct job *j)
-{
-	struct worker	*w = j->run->w;
-	char		 id[32];
-
-	proto_format_id(id, j->id, j->index);
-	log_info("job %s: lease of worker %s ran out (attempt %u), re-queued",
-	    id, w->name, j->attempts);
-	/* A worker that let a lease run out may be frozen or cut off: it gets
-	 * no new job until it speaks again, or its own waiting TAKE would
-	 * take this one straight back. */
-	w->suspect = 1;
-	worker_drop(w, j, "lease-expired");
-	job_requeue(j, RQ_WORKER_LOST, 0);
+	B->want_dispatch = 1;	/* a parked TAKE of w answers with it */
 }
 
 void

@@ -52,12 +52,13 @@ export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-for t in test_proto test_lib test_journal test_model test_client; do
+for t in test_proto test_lib test_journal test_model test_records test_client; do
 	run "$t" "build/rel/$t"
 	run "$t-san" "build/san/$t"
 done
 run fuzz_proto fuzz fuzz_proto build/san/fuzz_proto tests/fuzz/corpus/proto
 run fuzz_journal fuzz fuzz_journal build/san/fuzz_journal tests/fuzz/corpus/journal
+run fuzz_records fuzz fuzz_records build/san/fuzz_records tests/fuzz/corpus/records
 run integration python3 tests/integration/run.py --simqd bin/simqd
 if [ -z "$SIMQ_TEST_QUICK" ]; then
 	run integration-san python3 tests/integration/run.py \

@@ -499,11 +499,19 @@ def test_status_overview_json_and_table(ctx):
 
 def test_pause_resume(ctx):
     b, s, _ = setup(ctx, workers=1, queues="pq")
+    # A queue is made by its first job: a name the broker does not know
+    # is an error that lists the queues it does.
+    s("pause", "pq").fails(2, "no queue pq", "the broker has none")
+    s.submit("-q", "other", "--", "true")
+    s("pause", "defualt").fails(2, "no queue defualt", "the queues are: "
+                                "other")
+    s("resume", "pq").fails(2, "no queue pq")
+    # Held by a delay so that the worker cannot take it before the pause.
+    jid = s.submit("-q", "pq", "--delay", "1s", "--", "true")
     eq(s("pause", "--json", "pq").ok().json(),
        {"queue": "pq", "paused": True}, "pause --json")
     eq(s("pause", "pq").ok().out, "", "pause is quiet")
-    jid = s.submit("-q", "pq", "--", "true")
-    time.sleep(0.5)
+    time.sleep(1.5)
     eq(job_json(s, jid)["state"], "queued", "a paused queue hands out "
        "nothing")
     s("resume", "pq").ok()

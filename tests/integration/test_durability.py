@@ -603,8 +603,8 @@ def test_compaction(ctx):
     keep_q = c.submit(["keep", "queued"], pri=3, name="kq")
     keep_wait = c.submit(["keep", "waiting"], after=keep_q)
     keep_arr = c.submit(["keep", "{}"], array="1-5%2", q="arrq")
-    c.request("PAUSE paused").expect_ok()
     keep_paused = c.submit(["keep", "p"], q="paused")
+    c.request("PAUSE paused").expect_ok()
     running = w.take(2, 0, "arrq")[0]
     eq(len(running), 2, "array tasks running")
     # Churn: many jobs submitted and finished.

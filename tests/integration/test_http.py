@@ -29,6 +29,7 @@ def test_http_views(ctx):
     c = b.client()
     eq(c.request("SUBMIT q=sims -- ./sim 1").one_id(), 1, "id")
     eq(c.request("SUBMIT array=1-5 name=a%3Cb -- x {}").one_id(), 2, "id")
+    c.request("SUBMIT q=q2 -- y").expect_ok()
     c.request("PAUSE q2").expect_ok()
     w = b.client()
     w.request("WORKER w1 host=n1 slots=2").expect_ok()
@@ -57,7 +58,7 @@ def test_http_views(ctx):
     eq(code, 200, "/metrics")
     text = body.decode()
     check('simq_jobs{queue="sims",state="running"} 1' in text, text)
-    check("simq_submitted_total 2" in text, text)
+    check("simq_submitted_total 3" in text, text)
     check('simq_queue_paused{queue="q2"} 1' in text, text)
 
     code, ctype, body = get(hp, "/")

@@ -44,22 +44,13 @@ open_journal(void)
 static void
 state_init(void)
 {
-	TAILQ_INIT(&B->queues);
-	TAILQ_INIT(&B->jobs);
-	TAILQ_INIT(&B->finished);
-	heap_init(&B->timers, due_less);
-	idmap_init();
-	B->nqueues = 0;
-	B->next_id = 1;
+	broker_init();
 }
 
 static void
 state_free(void)
 {
-	job_free_all();
-	worker_free_all();
-	queues_free();
-	heap_free(&B->timers);
+	broker_free();
 }
 
 static int
@@ -77,9 +68,6 @@ setup(void **st)
 	B->cfg.max_lost = 2;
 	B->cfg.default_lease_ms = 30000;
 	B->now = 1000000;
-	B->base = event_base_new();
-	B->timer_ev = evtimer_new(B->base, (event_callback_fn)abort, NULL);
-	B->timer_armed = 0;
 	state_init();
 	B->journal = open_journal();
 	return 0;
@@ -95,14 +83,13 @@ teardown(void **st)
 		journal_close(B->journal);
 	B->journal = NULL;
 	state_free();
-	event_free(B->timer_ev);
-	event_base_free(B->base);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* Submits a job as SUBMIT does: opts is a space-separated option string,
- * argv a command line.  Returns the job. */
+/* Submits a job as SUBMIT does (the handler's parsing, then the model's
+ * entry point): opts is a space-separated option string, argv a command
+ * line.  Returns the job. */
 static struct job *
 submit(const char *opts, const char *argv)
 {
@@ -112,7 +99,7 @@ submit(const char *opts, const char *argv)
 	char				msg[128];
 	struct jobopts			*o;
 	struct cmd			*c;
-	struct buf			 b;
+	struct job			*j;
 	uint64_t			 id = B->next_id;
 	int				 nw, na;
 
@@ -126,12 +113,11 @@ submit(const char *opts, const char *argv)
 	assert_int_equal(job_deps_check(o, msg, sizeof msg), PERR_NONE);
 	c = cmd_from_words(a, na);
 	assert_non_null(c);
-	buf_init(&b);
-	rec_submit(&b, id, 1, o, &c, po.has_array ? &po.array : NULL, B->now,
+	o = jobopts_intern(o);
+	j = job_submit(id, 1, o, &c, po.has_array ? &po.array : NULL, B->now,
 	    po.delay_ms ? B->now + po.delay_ms : 0);
-	journal_put(REC_SUBMIT, &b);
-	return job_submit(id, o, c, po.has_array ? &po.array : NULL, B->now,
-	    po.delay_ms ? B->now + po.delay_ms : 0);
+	jobopts_unref(o);
+	return j;
 }
 
 /* A connected worker (a disconnected one with no jobs is forgotten). */
@@ -151,12 +137,8 @@ static struct job *
 take(const char *qn, struct worker *w)
 {
 	struct queue	*q = queue_get(qn, strlen(qn), 0);
-	struct job	*j;
 
-	if (q == NULL || q->paused || (j = queue_take(q)) == NULL)
-		return NULL;
-	job_lease(j, w, j->attempts + 1, B->now, B->now + w->lease_ms);
-	return j;
+	return q != NULL ? job_take(q, w) : NULL;
 }
 
 static void
@@ -170,14 +152,13 @@ end(struct job *j, int exitcode)
 	job_end_attempt(j, r, exitcode == 0);
 }
 
+/* Moves the clock on and runs the timers that came due, as a loop pass
+ * does. */
 static void
 advance(uint64_t ms)
 {
-	struct job	*j;
-
 	B->now += ms;
-	while ((j = heap_top(&B->timers)) != NULL && j->due <= B->now)
-		job_due(j);
+	timers_fire();
 }
 
 static uint64_t
@@ -194,62 +175,225 @@ get(uint64_t id, uint32_t index)
 	return idmap_get(id, index);
 }
 
-/* A text dump of everything replay must rebuild. */
+/* printf into a growing buffer. */
+static void __attribute__((format(printf, 2, 3)))
+say(struct buf *b, const char *fmt, ...)
+{
+	char	line[1024];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	assert_true(n >= 0 && (size_t)n < sizeof line);
+	buf_put(b, line, (size_t)n);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Bytes, escaped so that any difference shows. */
+static void
+say_bytes(struct buf *b, const char *key, const void *p, size_t n)
+{
+	const unsigned char	*s = p;
+	size_t			 i;
+
+	say(b, " %s=", key);
+	if (p == NULL) {
+		say(b, "(null)");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		say(b, s[i] > ' ' && s[i] < 127 && s[i] != '\\' ? "%c" : "\\%02x",
+		    s[i]);
+}
+
+static void
+say_str(struct buf *b, const char *key, const char *s)
+{
+	say_bytes(b, key, s, s ? strlen(s) : 0);
+}
+
+static void
+dump_opts(struct buf *b, const struct jobopts *o)
+{
+	uint32_t	i;
+
+	say(b, " q=%s prio=%lld timeout=%llu retries=%u", o->q->name,
+	    (long long)o->prio, (unsigned long long)o->timeout_ms, o->retries);
+	say_str(b, "name", o->name);
+	say_str(b, "cwd", o->cwd);
+	say_str(b, "output", o->output);
+	for (i = 0; i < o->nenv; i++)
+		say_str(b, "env", o->env[i]);
+	for (i = 0; i < o->ndeps; i++)
+		say(b, " dep=%llu_%u", (unsigned long long)o->deps[i].id,
+		    o->deps[i].index);
+}
+
+static void
+dump_job(struct buf *b, const struct job *t)
+{
+	const struct result	*r = t->res;
+	const struct dep	*d;
+	unsigned		 ndeps = 0;
+	int			 s;
+
+	for (d = t->dependents; d != NULL; d = d->next)
+		ndeps++;
+	say(b, "job %llu_%u kind=%d state=%d att=%u fail=%u lost=%u "
+	    "deps_left=%u dependents=%u gate=%d where=%d submitted=%llu",
+	    (unsigned long long)t->id, t->index, t->kind,
+	    t->kind == JK_ARRAY ? job_array_state(t) : t->state, t->attempts,
+	    t->failures, t->lost, t->ndeps_left, ndeps, t->gate_open,
+	    t->where, (unsigned long long)t->submitted);
+	/* A restart grants a running job a fresh lease, by design: the end
+	 * of a lease is the one time not kept. */
+	if (t->state != JS_RUNNING)
+		say(b, " due=%llu", (unsigned long long)t->due);
+	if (t->kind != JK_TASK) {
+		dump_opts(b, t->opts);
+		say(b, " argc=%u", t->cmd->argc);
+		say_bytes(b, "argv", t->cmd->data, t->cmd->len);
+	} else if (t->opts != t->parent->opts)
+		say(b, " OPTS-NOT-THE-ARRAY'S");
+	if (t->kind == JK_ARRAY) {
+		const struct array *a = t->arr;
+		say(b, " spec=%u-%u:%u%%%u ntasks=%llu cursor=%llu cut=%llu "
+		    "cut_state=%d running=%u counts", a->spec.first, a->spec.last,
+		    a->spec.step, a->spec.maxrun, (unsigned long long)a->ntasks,
+		    (unsigned long long)a->cursor, (unsigned long long)a->cut,
+		    a->cut_state, a->running);
+		for (s = 0; s < JS__COUNT; s++)
+			say(b, " %llu", (unsigned long long)a->count[s]);
+	}
+	if (t->run != NULL) {
+		say(b, " run: worker=%s started=%llu lease=%llu",
+		    t->run->w->name, (unsigned long long)t->run->started,
+		    (unsigned long long)t->run->w->lease_ms);
+		say_str(b, "host", t->run->w->host);
+	}
+	if (r != NULL) {
+		say(b, " res: started=%llu ended=%llu finished=%llu exit=%d "
+		    "sig=%d timedout=%u utime=%llu stime=%llu maxrss=%llu "
+		    "listed=%d", (unsigned long long)r->started,
+		    (unsigned long long)r->ended, (unsigned long long)r->finished,
+		    r->exit, r->sig, r->timedout, (unsigned long long)r->utime,
+		    (unsigned long long)r->stime, (unsigned long long)r->maxrss,
+		    r->in_flist);
+		say_str(b, "worker", r->worker);
+		say_str(b, "host", r->host);
+		say_str(b, "outpath", r->outpath);
+		say_str(b, "reason", r->reason);
+		say(b, " out=%u err=%u res=%u", r->outlen, r->errlen, r->reslen);
+		say_bytes(b, "data", r->data,
+		    (size_t)r->outlen + r->errlen + r->reslen);
+	}
+	say(b, "\n");
+}
+
+/*
+ * A text dump of everything a restart must keep: queues, every job, array
+ * and task with its options, command, times, result and payload, the
+ * finished list's order (retention walks it), the heaps' sizes, the
+ * workers holding leases, the next id.
+ */
 static char *
 dump(void)
 {
 	struct buf	 b;
 	struct queue	*q;
 	struct job	*j, *t;
-	char		 line[512];
+	struct worker	*w;
 	int		 s;
 
 	buf_init(&b);
 	TAILQ_FOREACH(q, &B->queues, entry) {
-		snprintf(line, sizeof line, "queue %s paused=%d", q->name,
-		    q->paused);
-		buf_put(&b, line, strlen(line));
-		for (s = 0; s < JS__COUNT; s++) {
-			snprintf(line, sizeof line, " %llu",
-			    (unsigned long long)q->count[s]);
-			buf_put(&b, line, strlen(line));
-		}
-		buf_put(&b, "\n", 1);
+		say(&b, "queue %s paused=%d ready=%u", q->name, q->paused,
+		    q->ready.n);
+		for (s = 0; s < JS__COUNT; s++)
+			say(&b, " %llu", (unsigned long long)q->count[s]);
+		say(&b, "\n");
 	}
 	TAILQ_FOREACH(j, &B->jobs, entry) {
-		for (t = j; t != NULL; t = t == j ? (j->kind == JK_ARRAY ?
-		    TAILQ_FIRST(&j->arr->tasks) : NULL) : TAILQ_NEXT(t, entry)) {
-			snprintf(line, sizeof line, "job %llu_%u kind=%d state=%d "
-			    "att=%u fail=%u lost=%u deps=%u w=%s reason=%s "
-			    "exit=%d\n", (unsigned long long)t->id, t->index,
-			    t->kind, t->kind == JK_ARRAY ? job_array_state(t) :
-			    t->state, t->attempts, t->failures, t->lost,
-			    t->ndeps_left, t->run ? t->run->w->name : "-",
-			    t->res && t->res->reason ? t->res->reason : "-",
-			    t->res ? t->res->exit : -2);
-			buf_put(&b, line, strlen(line));
-		}
+		dump_job(&b, j);
+		if (j->kind == JK_ARRAY)
+			TAILQ_FOREACH(t, &j->arr->tasks, entry)
+				dump_job(&b, t);
 	}
-	snprintf(line, sizeof line, "next %llu\n",
-	    (unsigned long long)B->next_id);
-	buf_put(&b, line, strlen(line));
+	/* Retention needs the finished list in finish order; among equal
+	 * times the order is not state. */
+	{
+		uint64_t v[4096], last = 0;
+		size_t n = 0, i;
+		TAILQ_FOREACH(j, &B->finished, res->fentry) {
+			assert_true(j->res->finished >= last);
+			last = j->res->finished;
+			assert_true(n < 4096);
+			v[n++] = j->id;
+		}
+		qsort(v, n, sizeof *v, cmp_u64);
+		say(&b, "finished:");
+		for (i = 0; i < n; i++)
+			say(&b, " %llu", (unsigned long long)v[i]);
+	}
+	say(&b, "\ntimers=%u\n", B->timers.n);
+	TAILQ_FOREACH(w, &workers, entry) {
+		if (w->njobs == 0)
+			continue;	/* connected ones are not state */
+		say(&b, "worker %s lease=%llu jobs=%u", w->name,
+		    (unsigned long long)w->lease_ms, w->njobs);
+		say_str(&b, "host", w->host);
+		say(&b, "\n");
+	}
+	say(&b, "next %llu\n", (unsigned long long)B->next_id);
 	buf_put_u8(&b, 0);
 	return (char *)b.p;
+}
+
+/* Fails with the first line that differs, if any. */
+static void
+same_state(const char *before, const char *after)
+{
+	const char	*a = before, *b = after;
+	size_t		 la, lb;
+
+	while (*a != '\0' || *b != '\0') {
+		la = strcspn(a, "\n");
+		lb = strcspn(b, "\n");
+		if (la != lb || memcmp(a, b, la) != 0)
+			fail_msg("state differs after the restart:\n"
+			    "live:     %.*s\nreplayed: %.*s", (int)la, a,
+			    (int)lb, b);
+		a += la + (a[la] != '\0');
+		b += lb + (b[lb] != '\0');
+	}
 }
 
 /* Commits, drops the state, replays the journal, compares. */
 static void
 check_replay(void)
 {
-	char	*before = dump(), *after;
+	char	*before, *after;
+
+	job_expire(B->now);		/* what the live sweep would do */
+	before = dump();
 
 	assert_int_equal(journal_commit(B->journal), 0);
 	journal_close(B->journal);
 	state_free();
 	state_init();
 	B->journal = open_journal();
+	job_expire(B->now);		/* as simqd does after replay */
 	after = dump();
-	assert_string_equal(before, after);
+	same_state(before, after);
 	free(before);
 	free(after);
 }
@@ -258,15 +402,19 @@ check_replay(void)
 static void
 check_snapshot(void)
 {
-	char	*before = dump(), *after;
+	char	*before, *after;
+
+	job_expire(B->now);
+	before = dump();
 
 	assert_int_equal(journal_snapshot(B->journal, snapshot_write, NULL), 0);
 	journal_close(B->journal);
 	state_free();
 	state_init();
 	B->journal = open_journal();
+	job_expire(B->now);		/* as simqd does after replay */
 	after = dump();
-	assert_string_equal(before, after);
+	same_state(before, after);
 	free(before);
 	free(after);
 }
@@ -300,10 +448,75 @@ test_queue_pause(void **st)
 	(void)st;
 	submit("q=x", "a");
 	q = queue_get("x", 1, 0);
-	q->paused = 1;
+	queue_pause(q, 1);
 	assert_null(take("x", w));
-	q->paused = 0;
+	check_replay();
+	q = queue_get("x", 1, 0);
+	assert_int_equal(q->paused, 1);
+	w = worker("w");
+	assert_null(take("x", w));		/* still paused */
+	check_snapshot();
+	q = queue_get("x", 1, 0);
+	w = worker("w");
+	assert_null(take("x", w));
+	queue_pause(q, 0);
 	assert_non_null(take("x", w));
+	check_replay();
+}
+
+/* Replays the journal as a restart does, retention sweep included. */
+static void
+restart(void)
+{
+	assert_int_equal(journal_commit(B->journal), 0);
+	journal_close(B->journal);
+	state_free();
+	state_init();
+	B->journal = open_journal();
+	job_expire(B->now);
+}
+
+/* A queue that holds nothing and is not paused is forgotten, live and
+ * after a restart, so that names cannot pile up against the limit. */
+static void
+test_queue_forgotten(void **st)
+{
+	struct worker	*w = worker("w");
+	struct queue	*q;
+
+	(void)st;
+	submit("q=tmp", "a");
+	submit("q=kept", "b");
+	end(take("tmp", w), 0);
+	q = queue_get("tmp", 3, 0);
+	queue_pause(q, 1);
+	B->now += B->cfg.retention_ms;
+	job_expire(B->now);
+	assert_non_null(queue_get("tmp", 3, 0));	/* paused: kept */
+	queue_pause(queue_get("tmp", 3, 0), 0);
+	assert_null(queue_get("tmp", 3, 0));		/* empty: forgotten */
+	assert_non_null(queue_get("kept", 4, 0));
+	assert_int_equal(B->nqueues, 1);
+	restart();
+	assert_null(queue_get("tmp", 3, 0));
+	assert_non_null(queue_get("kept", 4, 0));
+	assert_int_equal(B->nqueues, 1);
+	assert_int_equal(journal_snapshot(B->journal, snapshot_write, NULL), 0);
+	restart();
+	assert_null(queue_get("tmp", 3, 0));
+	assert_int_equal(B->nqueues, 1);
+	/* Forgotten with its jobs after retention, without a pause. */
+	w = worker("w");
+	end(take("kept", w), 0);
+	B->now += B->cfg.retention_ms;
+	job_expire(B->now);
+	assert_int_equal(B->nqueues, 0);
+	restart();
+	assert_int_equal(B->nqueues, 0);
+	/* A later submit makes it again, with fresh options. */
+	assert_int_equal(submit("q=kept", "c")->state, JS_QUEUED);
+	assert_int_equal(count("kept", JS_QUEUED), 1);
+	check_replay();
 }
 
 static void
@@ -441,6 +654,74 @@ test_dep_on_task(void **st)
 	b = get(2, SIMQ_NOINDEX);
 	end(t, 0);
 	assert_int_equal(b->state, JS_QUEUED);
+	check_replay();
+}
+
+/* A task that is running (so it has a record) when a job comes to
+ * depend on it: its end must release the job, live and after a restart,
+ * from the journal and from a snapshot. */
+static void
+test_dep_on_running_task(void **st)
+{
+	struct worker	*w = worker("w");
+	struct job	*b, *t;
+
+	(void)st;
+	submit("array=1-4", "sim {}");
+	t = take("default", w);			/* 1_1 runs */
+	b = submit("after=1_1", "after-task");
+	assert_int_equal(b->state, JS_WAITING);
+	end(t, 0);
+	assert_int_equal(b->state, JS_QUEUED);
+	check_replay();
+	check_snapshot();
+	/* The same, with a restart between the submit and the task's end. */
+	w = worker("w");
+	t = take("default", w);			/* 1_2 */
+	assert_int_equal(t->index, 2);
+	b = submit("after=1_2", "after-task-2");
+	check_replay();
+	check_snapshot();
+	t = get(1, 2);
+	b = get(3, SIMQ_NOINDEX);
+	assert_int_equal(b->state, JS_WAITING);
+	end(t, 0);
+	assert_int_equal(b->state, JS_QUEUED);
+	check_replay();
+}
+
+static void
+test_dep_on_task_fails_and_cancels(void **st)
+{
+	struct worker	*w = worker("w");
+	struct job	*a, *b, *c, *d, *t;
+
+	(void)st;
+	a = submit("array=1-4", "sim {}");
+	t = take("default", w);			/* 1_1 runs */
+	b = submit("after=1_1", "b");
+	c = submit("after=1_4", "c");		/* 1_4 has no record */
+	d = submit("after=1_2", "d");
+	end(t, 1);
+	assert_int_equal(b->state, JS_FAILED);
+	assert_string_equal(b->res->reason, "dependency 1_1 failed");
+	assert_int_equal(c->state, JS_WAITING);
+	t = take("default", w);			/* 1_2 */
+	check_replay();
+	a = get(1, SIMQ_NOINDEX);
+	c = get(3, SIMQ_NOINDEX);
+	d = get(4, SIMQ_NOINDEX);
+	w = worker("w");
+	assert_int_equal(job_cancel(a, "canceled"), 3);
+	assert_int_equal(d->state, JS_FAILED);
+	assert_string_equal(d->res->reason, "dependency 1_2 canceled");
+	/* A pending task canceled with the rest of its array. */
+	assert_int_equal(c->state, JS_FAILED);
+	assert_string_equal(c->res->reason, "dependency 1_4 canceled");
+	check_replay();
+	check_snapshot();
+	/* Depending on a task already canceled fails at once. */
+	assert_int_equal(submit("after=1_3", "e")->state, JS_FAILED);
 	check_replay();
 }
 
@@ -669,12 +950,15 @@ main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_priority_then_fifo),
 		T(test_queue_pause),
+		T(test_queue_forgotten),
 		T(test_array_lazy_and_maxrun),
 		T(test_array_million_is_one_record),
 		T(test_array_finishes_and_fails),
 		T(test_deps_chain_fails_transitively),
 		T(test_deps_done_releases),
 		T(test_dep_on_task),
+		T(test_dep_on_running_task),
+		T(test_dep_on_task_fails_and_cancels),
 		T(test_retries_with_backoff),
 		T(test_backoff_capped),
 		T(test_delay),

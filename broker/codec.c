@@ -1,0 +1,226 @@
+/*
+ * codec.c: the fields journal records share (options, a command, an
+ * array's spec, an attempt's result, strings), written with buf_put_* in
+ * explicit little-endian or varints and read back with a bounds-checked
+ * rbuf, never by copying structs.
+ *
+ * A reader never trusts a length: every count is checked against its
+ * protocol limit before anything is allocated, and a malformed field sets
+ * the rbuf's error flag, which the record's apply function checks once.
+ * Strings come back as NUL-terminated copies (or NULL when empty, for
+ * optional ones); a NUL inside one is an error.
+ *
+ * If you change a field: bump JOURNAL_VERSION in journal.h, keep decoding
+ * the old layout, and update the fixtures in tests/unit/test_records.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "simqd.h"
+#include "log.h"
+
+void
+rec_put_opts(struct buf *b, const struct jobopts *o)
+{
+	uint32_t	i;
+
+	buf_put_vstr(b, o->q->name, strlen(o->q->name));
+	buf_put_i64(b, o->prio);
+	buf_put_u64(b, o->timeout_ms);
+	buf_put_u32(b, o->retries);
+	buf_put_vstr(b, o->name, o->name ? strlen(o->name) : 0);
+	buf_put_vstr(b, o->cwd, o->cwd ? strlen(o->cwd) : 0);
+	buf_put_vstr(b, o->output, o->output ? strlen(o->output) : 0);
+	buf_put_u32(b, o->nenv);
+	for (i = 0; i < o->nenv; i++)
+		buf_put_vstr(b, o->env[i], strlen(o->env[i]));
+	buf_put_u32(b, o->ndeps);
+	for (i = 0; i < o->ndeps; i++) {
+		buf_put_u64(b, o->deps[i].id);
+		buf_put_u32(b, o->deps[i].index);
+	}
+}
+
+void
+rec_put_cmd(struct buf *b, const struct cmd *c)
+{
+	buf_put_uv(b, c->argc);
+	buf_put_vstr(b, c->data, c->len);
+}
+
+void
+rec_put_spec(struct buf *b, const struct array_spec *s)
+{
+	buf_put_u32(b, s->first);
+	buf_put_u32(b, s->last);
+	buf_put_u32(b, s->step);
+	buf_put_u32(b, s->maxrun);
+}
+
+void
+rec_put_vstr0(struct buf *b, const char *s)
+{
+	buf_put_vstr(b, s, s ? strlen(s) : 0);
+}
+
+/* An attempt's result (FINISH records, snapshots), in varints. */
+void
+rec_put_result(struct buf *b, const struct result *r)
+{
+	buf_put_uv(b, r->started);
+	buf_put_uv(b, r->ended);
+	buf_put_uv(b, r->finished);
+	buf_put_uv(b, (uint64_t)(r->exit + 1));		/* -1 is "unknown" */
+	buf_put_uv(b, (uint64_t)r->sig);
+	buf_put_uv(b, r->timedout);
+	buf_put_uv(b, r->utime);
+	buf_put_uv(b, r->stime);
+	buf_put_uv(b, r->maxrss);
+	rec_put_vstr0(b, r->worker);
+	rec_put_vstr0(b, r->host);
+	rec_put_vstr0(b, r->outpath);
+	rec_put_vstr0(b, r->reason);
+	buf_put_uv(b, r->outlen);
+	buf_put_uv(b, r->errlen);
+	buf_put_uv(b, r->reslen);
+	buf_put(b, r->data, (size_t)r->outlen + r->errlen + r->reslen);
+}
+
+char *
+rec_get_str(struct rbuf *r, int optional)
+{
+	size_t		 n;
+	const char	*p = rbuf_vstr(r, &n);
+
+	if (p == NULL || (optional && n == 0))
+		return NULL;
+	if (memchr(p, '\0', n) != NULL) {
+		r->err = 1;
+		return NULL;
+	}
+	return xstrndup(p, n);
+}
+
+struct cmd *
+rec_get_cmd(struct rbuf *r)
+{
+	uint64_t	 argc = rbuf_uv(r);
+	uint32_t	 k = 0;
+	size_t		 n, i;
+	const char	*p = rbuf_vstr(r, &n);
+
+	if (p == NULL || n == 0 || n > UINT32_MAX)
+		goto bad;
+	for (i = 0; i < n; i++)
+		if (p[i] == '\0')
+			k++;
+	if (argc == 0 || k != argc || p[n - 1] != '\0')
+		goto bad;
+	return cmd_new(p, (uint32_t)n, (uint32_t)argc);
+bad:
+	r->err = 1;
+	return NULL;
+}
+
+struct jobopts *
+rec_get_opts(struct rbuf *r)
+{
+	struct jobopts	*o = xcalloc(1, sizeof *o);
+	size_t		 n;
+	const char	*qn = rbuf_vstr(r, &n);
+	uint32_t	 i;
+
+	o->refs = 1;
+	if (qn == NULL || !proto_name_ok(qn, n) ||
+	    (o->q = queue_get(qn, n, 1)) == NULL)
+		r->err = 1;
+	o->prio = rbuf_i64(r);
+	o->timeout_ms = rbuf_u64(r);
+	o->retries = rbuf_u32(r);
+	o->name = rec_get_str(r, 1);
+	o->cwd = rec_get_str(r, 1);
+	o->output = rec_get_str(r, 1);
+	o->nenv = rbuf_u32(r);
+	if (o->nenv > SIMQ_ENV_MAX) {
+		o->nenv = 0;
+		r->err = 1;
+	}
+	if (o->nenv) {
+		o->env = xcalloc(o->nenv, sizeof *o->env);
+		for (i = 0; i < o->nenv; i++)
+			if ((o->env[i] = rec_get_str(r, 0)) == NULL)
+				o->env[i] = xstrdup("");
+	}
+	o->ndeps = rbuf_u32(r);
+	if (o->ndeps > SIMQ_DEPS_MAX) {
+		o->ndeps = 0;
+		r->err = 1;
+	}
+	if (o->ndeps) {
+		o->deps = xcalloc(o->ndeps, sizeof *o->deps);
+		for (i = 0; i < o->ndeps; i++) {
+			o->deps[i].id = rbuf_u64(r);
+			o->deps[i].index = rbuf_u32(r);
+		}
+	}
+	return o;
+}
+
+int
+rec_get_spec(struct rbuf *r, struct array_spec *s)
+{
+	s->first = rbuf_u32(r);
+	s->last = rbuf_u32(r);
+	s->step = rbuf_u32(r);
+	s->maxrun = rbuf_u32(r);
+	if (r->err || s->step == 0 || s->first > s->last ||
+	    s->last > SIMQ_INDEX_MAX)
+		return -1;
+	return 0;
+}
+
+struct result *
+rec_get_result(struct rbuf *r)
+{
+	struct result	*res = xcalloc(1, sizeof *res);
+	const char	*p;
+	size_t		 n;
+
+	res->started = rbuf_uv(r);
+	res->ended = rbuf_uv(r);
+	res->finished = rbuf_uv(r);
+	res->exit = (int32_t)rbuf_uv(r) - 1;
+	res->sig = (int32_t)rbuf_uv(r);
+	res->timedout = (uint32_t)rbuf_uv(r);
+	res->utime = rbuf_uv(r);
+	res->stime = rbuf_uv(r);
+	res->maxrss = rbuf_uv(r);
+	res->worker = rec_get_str(r, 1);
+	res->host = rec_get_str(r, 1);
+	res->outpath = rec_get_str(r, 1);
+	res->reason = rec_get_str(r, 1);
+	res->outlen = (uint32_t)rbuf_uv(r);
+	res->errlen = (uint32_t)rbuf_uv(r);
+	res->reslen = (uint32_t)rbuf_uv(r);
+	n = (size_t)res->outlen + res->errlen + res->reslen;
+	if (r->err || res->outlen > SIMQ_TAIL_MAX ||
+	    res->errlen > SIMQ_TAIL_MAX || res->reslen > SIMQ_PAYLOAD_MAX ||
+	    (p = rbuf_bytes(r, n)) == NULL) {
+		r->err = 1;
+		res->outlen = res->errlen = res->reslen = 0;
+		return res;
+	}
+	if (n) {
+		res->data = xmalloc(n);
+		memcpy(res->data, p, n);
+	}
+	return res;
+}
+
+/* Appends a built record to the journal and frees the buffer. */
+void
+journal_put(uint8_t type, struct buf *b)
+{
+	journal_append(B->journal, type, b->p, b->len);
+	buf_free(b);
+}

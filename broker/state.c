@@ -1,0 +1,45 @@
+/*
+ * state.c: the broker's one state, B, made and let go as a whole.
+ *
+ * Everything the job model knows hangs off B (queues, jobs, the finished
+ * list, the timer heap, the id map) or the few module lists it names
+ * (workers).  A program that uses the model (simqd, the unit tests, the
+ * fuzz targets) calls broker_init() once before replay and broker_free()
+ * at the end.
+ */
+#include <string.h>
+
+#include "simqd.h"
+
+static struct broker	broker;
+struct broker		*B = &broker;
+
+/* An empty state: no queue, no job, the first id 1.  Keeps B->cfg. */
+void
+broker_init(void)
+{
+	TAILQ_INIT(&B->queues);
+	TAILQ_INIT(&B->jobs);
+	TAILQ_INIT(&B->finished);
+	B->nqueues = 0;
+	B->njobs = 0;
+	heap_init(&B->timers, due_less);
+	idmap_init();
+	B->next_id = 1;
+	B->replaying = 0;
+	B->nreplayed = 0;
+	B->want_dispatch = B->want_wake = 0;
+	B->snapshot_bytes = 0;
+	B->nsubmitted = B->nfinished = B->nlost = 0;
+}
+
+/* Frees every job, worker and queue. */
+void
+broker_free(void)
+{
+	job_free_all();
+	worker_free_all();
+	queues_free();
+	heap_free(&B->timers);
+	idmap_free();
+}

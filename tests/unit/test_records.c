@@ -1,0 +1,507 @@
+/*
+ * test_records.c: the journal's records, byte for byte.
+ *
+ * Each record type is encoded from a known state and compared with bytes
+ * committed here, and the committed bytes are decoded (rec_apply, as
+ * replay does) and the state they make is checked.  A change to a record
+ * that is not a deliberate format change fails here; a deliberate one
+ * bumps JOURNAL_VERSION (journal.h), keeps a reader for the old layout,
+ * and adds the new bytes next to the old ones, which must still decode.
+ *
+ * SIMQ_FIXTURES_PRINT=1 prints the bytes each test encodes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "simqd.h"
+#include "log.h"
+
+#define NOW	UINT64_C(1700000000000)
+
+static int
+setup(void **st)
+{
+	(void)st;
+	memset(&B->cfg, 0, sizeof B->cfg);
+	B->cfg.retention_ms = 3600000;
+	B->cfg.backoff_base_ms = 1000;
+	B->cfg.backoff_cap_ms = 8000;
+	B->cfg.max_lost = 2;
+	B->cfg.default_lease_ms = 30000;
+	broker_init();
+	B->now = NOW;
+	return 0;
+}
+
+static int
+teardown(void **st)
+{
+	(void)st;
+	broker_free();
+	return 0;
+}
+
+/* Hex to bytes; the caller frees. */
+static uint8_t *
+unhex(const char *hex, size_t *len)
+{
+	size_t		 n = strlen(hex) / 2, i;
+	uint8_t		*p = malloc(n ? n : 1);
+	unsigned	 v;
+
+	assert_int_equal(strlen(hex) % 2, 0);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+		p[i] = (uint8_t)v;
+	}
+	*len = n;
+	return p;
+}
+
+/* Compares what was encoded with the committed bytes. */
+static void
+same_bytes(const char *what, const struct buf *b, const char *hex)
+{
+	char	*got = malloc(b->len * 2 + 1);
+	size_t	 i;
+
+	for (i = 0; i < b->len; i++)
+		snprintf(got + 2 * i, 3, "%02x", b->p[i]);
+	got[2 * b->len] = '\0';
+	if (getenv("SIMQ_FIXTURES_PRINT") != NULL) {
+		printf("%s:\n\t\"%s\"\n", what, got);
+		free(got);
+		return;
+	}
+	if (strcmp(got, hex) != 0)
+		fail_msg("%s: the record's bytes changed:\nwant %s\ngot  %s",
+		    what, hex, got);
+	free(got);
+}
+
+/* Applies committed bytes as replay does; returns rec_apply's verdict. */
+static int
+apply(uint8_t type, const char *hex)
+{
+	size_t	 len;
+	uint8_t	*p = unhex(hex, &len);
+	int	 rc;
+
+	B->replaying = 1;
+	rc = rec_apply(NULL, type, p, len);
+	B->replaying = 0;
+	free(p);
+	return rc;
+}
+
+static struct jobopts *
+opts(const char *s)
+{
+	static struct proto_jobopts	po;
+	static struct proto_word	w[32];
+	static char			line[512];
+	char				msg[128];
+	int				n;
+	struct jobopts			*o;
+
+	snprintf(line, sizeof line, "%s", s);
+	n = proto_split(line, strlen(line), w, 32);
+	assert_int_equal(proto_jobopts_parse(&po, w, n, msg, sizeof msg),
+	    PERR_NONE);
+	o = jobopts_new(&po, queue_get(po.queue.p, po.queue.len, 1));
+	return o;
+}
+
+static struct cmd *
+argv2(const char *a, const char *b)
+{
+	char	data[64];
+	size_t	la = strlen(a) + 1, lb = strlen(b) + 1;
+
+	memcpy(data, a, la);
+	memcpy(data + la, b, lb);
+	return cmd_new(data, (uint32_t)(la + lb), 2);
+}
+
+/* The committed bytes, one string per record. */
+
+/* SUBMIT of job 7 with every option set, not before NOW + 5 s. */
+static const char SUBMIT_JOB[] =
+	"0700000000000000010000000068e5cf8b010000887be5cf8b0100000473696d"
+	"73fdffffffffffffff60ea00000000000002000000056e206f6e65022f77052f"
+	"6f2f256a02000000034b3d5602453d020000000300000000000000ffffffff04"
+	"00000000000000050000000002096563686f0061206200";
+/* SUBMIT of array 8, 1-9:2%3. */
+static const char SUBMIT_ARRAY[] =
+	"0800000000000000010000000068e5cf8b010000000000000000000003617272"
+	"0000000000000000000000000000000000000000000000000000000000000001"
+	"01000000090000000200000003000000020773696d007b7d00";
+/* SUBMIT of a batch of two, 10 and 11. */
+static const char SUBMIT_BATCH[] =
+	"0a00000000000000020000000068e5cf8b010000000000000000000007646566"
+	"61756c7400000000000000000000000000000000000000000000000000000000"
+	"00000000020461003100020462003200";
+/* LEASE of job 7, attempt 1, to w1 on h1 for 30 s. */
+static const char LEASE[] =
+	"0700000000000000ffffffff01000000027731026831707fe5cf8b0100003075"
+	"000000000000";
+/* FINISH of job 7 attempt 1: failed, with a whole result. */
+static const char FINISH[] =
+	"0700000000000000ffffffff01000000040000000000000000f0fe95ffbc31cc"
+	"8a96ffbc31b08b96ffbc31040000b00922d5bb03027731026831042f6f2f370d"
+	"657869742073746174757320330302016f7574657252";
+/* REQUEUE of task 8_1, attempt 1, lost, due again at NOW + 1 s. */
+static const char REQUEUE[] =
+	"0800000000000000010000000100000001e86be5cf8b0100000068e5cf8b0100"
+	"00";
+/* CANCEL (and RETRY: the same bytes) of array 8. */
+static const char EVENT[] =
+	"0800000000000000ffffffff0068e5cf8b010000";
+/* PAUSE (and RESUME) of queue sims. */
+static const char QUEUE[] =
+	"0473696d73";
+/* A snapshot of the state the records above make: REC_NEXTID, REC_PAUSE,
+ * REC_OPTS and REC_JOBs as type byte, u32 length, payload. */
+static const char SNAPSHOT[] =
+	"18080000000c000000000000001604000000036172721a50000000000473696d"
+	"73fdffffffffffffff60ea00000000000002000000056e206f6e65022f77052f"
+	"6f2f256a02000000034b3d5602453d020000000300000000000000ffffffff04"
+	"00000000000000050000001958000000070000040400000180d095ffbc310000"
+	"02096563686f0061206200f0fe95ffbc31cc8a96ffbc31b08b96ffbc31040000"
+	"b00922d5bb03027731026831042f6f2f370d6578697420737461747573203303"
+	"02016f75746572521a2400000001036172720000000000000000000000000000"
+	"00000000000000000000000000000000001920000000080001010100000080d0"
+	"95ffbc310001020773696d007b7d0001090203010500191e0000000802020202"
+	"00000180d095ffbc310002773102683180d095ffbc31b0ea011a280000000207"
+	"64656661756c7400000000000000000000000000000000000000000000000000"
+	"00000000000019160000000a0000010000000080d095ffbc3100020204610031"
+	"0019160000000b0000010000000080d095ffbc310002020462003200";
+
+static struct job *
+make_job7(void)
+{
+	struct jobopts	*o = opts("q=sims pri=-3 timeout=60000 retries=2 "
+			    "name=n%20one cwd=/w output=/o/%25j env=K=V env=E= "
+			    "after=3,4_5");
+	struct cmd	*c = argv2("echo", "a b");
+	struct buf	 b;
+	struct job	*j;
+
+	B->next_id = 7;
+	buf_init(&b);
+	rec_submit(&b, 7, 1, o, &c, NULL, NOW, NOW + 5000);
+	same_bytes("SUBMIT_JOB", &b, SUBMIT_JOB);
+	buf_free(&b);
+	B->replaying = 1;
+	j = job_submit(7, 1, o, &c, NULL, NOW, NOW + 5000);
+	B->replaying = 0;
+	jobopts_unref(o);
+	return j;
+}
+
+static void
+test_submit(void **st)
+{
+	struct buf		 b;
+	struct jobopts		*o;
+	struct cmd		*c[2];
+	struct array_spec	 spec = { 1, 9, 2, 3 };
+	struct job		*j;
+
+	(void)st;
+	make_job7();
+	o = opts("q=arr");
+	c[0] = argv2("sim", "{}");
+	buf_init(&b);
+	rec_submit(&b, 8, 1, o, c, &spec, NOW, 0);
+	same_bytes("SUBMIT_ARRAY", &b, SUBMIT_ARRAY);
+	buf_reset(&b);
+	free(c[0]);
+	jobopts_unref(o);
+	o = opts("");
+	c[0] = argv2("a", "1");
+	c[1] = argv2("b", "2");
+	rec_submit(&b, 10, 2, o, c, NULL, NOW, 0);
+	same_bytes("SUBMIT_BATCH", &b, SUBMIT_BATCH);
+	buf_free(&b);
+	free(c[0]);
+	free(c[1]);
+	jobopts_unref(o);
+	broker_free();
+	broker_init();
+
+	/* The committed bytes make the same jobs. */
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_JOB), 0);
+	j = idmap_get(7, SIMQ_NOINDEX);
+	assert_non_null(j);
+	assert_string_equal(j->opts->q->name, "sims");
+	assert_int_equal(j->opts->prio, -3);
+	assert_int_equal(j->opts->timeout_ms, 60000);
+	assert_int_equal(j->opts->retries, 2);
+	assert_string_equal(j->opts->name, "n one");
+	assert_string_equal(j->opts->cwd, "/w");
+	assert_string_equal(j->opts->output, "/o/%j");
+	assert_int_equal(j->opts->nenv, 2);
+	assert_string_equal(j->opts->env[0], "K=V");
+	assert_string_equal(j->opts->env[1], "E=");
+	assert_int_equal(j->opts->ndeps, 2);
+	assert_int_equal(j->opts->deps[0].id, 3);
+	assert_int_equal(j->opts->deps[0].index, SIMQ_NOINDEX);
+	assert_int_equal(j->opts->deps[1].id, 4);
+	assert_int_equal(j->opts->deps[1].index, 5);
+	assert_int_equal(j->cmd->argc, 2);
+	assert_memory_equal(j->cmd->data, "echo\0a b\0", 9);
+	assert_int_equal(j->submitted, NOW);
+	assert_int_equal(j->due, NOW + 5000);
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_ARRAY), 0);
+	j = idmap_get(8, SIMQ_NOINDEX);
+	assert_int_equal(j->kind, JK_ARRAY);
+	assert_int_equal(j->arr->ntasks, 5);
+	assert_int_equal(j->arr->spec.maxrun, 3);
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_BATCH), 0);
+	assert_non_null(idmap_get(10, SIMQ_NOINDEX));
+	assert_non_null(idmap_get(11, SIMQ_NOINDEX));
+	assert_int_equal(B->next_id, 12);
+	/* An id below the next one is refused: ids are never reused. */
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_JOB), -1);
+}
+
+/* Job 7 leased to w1 (built, not replayed). */
+static struct job *
+leased7(void)
+{
+	struct job	*j = make_job7();
+	struct worker	*w = worker_get("w1", 1);
+	struct buf	 b;
+
+	w->host = strdup("h1");
+	w->lease_ms = 30000;
+	B->replaying = 1;
+	job_lease(j, w, 1, NOW + 6000, NOW + 36000);
+	B->replaying = 0;
+	buf_init(&b);
+	rec_lease(&b, j, "w1", "h1", 30000);
+	same_bytes("LEASE", &b, LEASE);
+	buf_free(&b);
+	return j;
+}
+
+static struct result *
+result(void)
+{
+	struct result	*r = calloc(1, sizeof *r);
+
+	r->started = NOW + 6000;
+	r->ended = NOW + 7500;
+	r->finished = NOW + 7600;
+	r->exit = 3;
+	r->utime = 1200;
+	r->stime = 34;
+	r->maxrss = 56789;
+	r->worker = strdup("w1");
+	r->host = strdup("h1");
+	r->outpath = strdup("/o/7");
+	r->reason = strdup("exit status 3");
+	r->outlen = 3;
+	r->errlen = 2;
+	r->reslen = 1;
+	r->data = malloc(6);
+	memcpy(r->data, "outerR", 6);
+	return r;
+}
+
+static void
+test_lease_finish(void **st)
+{
+	struct job	*j;
+	struct buf	 b;
+
+	(void)st;
+	j = leased7();
+	B->now = NOW + 7600;		/* when the broker heard of it */
+	B->replaying = 1;
+	job_finish(j, result(), JS_FAILED, 0);
+	B->replaying = 0;
+	B->now = NOW;
+	buf_init(&b);
+	rec_finish(&b, j);
+	same_bytes("FINISH", &b, FINISH);
+	buf_free(&b);
+	broker_free();
+	broker_init();
+
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_JOB), 0);
+	assert_int_equal(apply(REC_FINISH, FINISH), -1);	/* not running */
+	assert_int_equal(apply(REC_LEASE, LEASE), 0);
+	j = idmap_get(7, SIMQ_NOINDEX);
+	assert_int_equal(j->state, JS_RUNNING);
+	assert_int_equal(j->attempts, 1);
+	assert_string_equal(j->run->w->name, "w1");
+	assert_string_equal(j->run->w->host, "h1");
+	assert_int_equal(j->run->started, NOW + 6000);
+	assert_int_equal(j->run->w->lease_ms, 30000);
+	assert_int_equal(apply(REC_FINISH, FINISH), 0);
+	assert_int_equal(j->state, JS_FAILED);
+	assert_int_equal(j->res->started, NOW + 6000);
+	assert_int_equal(j->res->ended, NOW + 7500);
+	assert_int_equal(j->res->finished, NOW + 7600);
+	assert_int_equal(j->res->exit, 3);
+	assert_int_equal(j->res->utime, 1200);
+	assert_int_equal(j->res->stime, 34);
+	assert_int_equal(j->res->maxrss, 56789);
+	assert_string_equal(j->res->worker, "w1");
+	assert_string_equal(j->res->outpath, "/o/7");
+	assert_string_equal(j->res->reason, "exit status 3");
+	assert_int_equal(j->res->outlen + j->res->errlen + j->res->reslen, 6);
+	assert_memory_equal(j->res->data, "outerR", 6);
+}
+
+static void
+test_requeue_event_queue(void **st)
+{
+	struct job	*a, *t;
+	struct worker	*w;
+	struct buf	 b;
+
+	(void)st;
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_ARRAY), 0);
+	a = idmap_get(8, SIMQ_NOINDEX);
+	w = worker_get("w1", 1);
+	B->replaying = 1;
+	t = job_take(a->opts->q, w);
+	B->replaying = 0;
+	assert_int_equal(t->index, 1);
+	buf_init(&b);
+	rec_requeue(&b, t, 1, NOW + 1000);
+	same_bytes("REQUEUE", &b, REQUEUE);
+	buf_reset(&b);
+	rec_event(&b, a);
+	same_bytes("EVENT", &b, EVENT);
+	buf_reset(&b);
+	rec_queue(&b, queue_get("arr", 3, 0));
+	buf_free(&b);
+	buf_init(&b);
+	rec_queue(&b, queue_get("sims", 4, 1));
+	same_bytes("QUEUE", &b, QUEUE);
+	buf_free(&b);
+
+	assert_int_equal(apply(REC_REQUEUE, REQUEUE), 0);
+	assert_int_equal(t->state, JS_WAITING);
+	assert_int_equal(t->lost, 1);
+	assert_int_equal(t->due, NOW + 1000);
+	assert_int_equal(apply(REC_CANCEL, EVENT), 0);
+	assert_int_equal(job_array_state(a), JS_CANCELED);
+	assert_int_equal(apply(REC_RETRY, EVENT), 0);
+	assert_int_equal(a->arr->count[JS_CANCELED], 0);
+	assert_int_equal(apply(REC_PAUSE, QUEUE), 0);
+	assert_int_equal(queue_get("sims", 4, 0)->paused, 1);
+	assert_int_equal(apply(REC_RESUME, QUEUE), 0);
+	assert_int_equal(queue_get("sims", 4, 0)->paused, 0);
+}
+
+static int
+collect(void *arg, uint8_t type, const void *p, size_t len)
+{
+	struct buf	*b = arg;
+
+	buf_put_u8(b, type);
+	buf_put_u32(b, (uint32_t)len);
+	buf_put(b, p, len);
+	return 0;
+}
+
+/* Replays a snapshot stream made by collect(). */
+static void
+replay_stream(const char *hex)
+{
+	size_t		 n;
+	uint8_t		*p = unhex(hex, &n);
+	struct rbuf	 r;
+
+	rbuf_init(&r, p, n);
+	B->replaying = 1;
+	while (rbuf_left(&r) > 0) {
+		uint8_t type = rbuf_u8(&r);
+		uint32_t len = rbuf_u32(&r);
+		const void *q = rbuf_bytes(&r, len);
+		assert_non_null(q);
+		assert_int_equal(rec_apply(NULL, type, q, len), 0);
+	}
+	B->replaying = 0;
+	job_replay_done();
+	free(p);
+}
+
+static void
+test_snapshot(void **st)
+{
+	struct job	*j, *a, *t;
+	struct worker	*w;
+	struct buf	 b;
+
+	(void)st;
+	/* A finished job with a result, an array with a running task, a
+	 * waiting job, a paused queue. */
+	j = leased7();
+	B->now = NOW + 7600;		/* when the broker heard of it */
+	B->replaying = 1;
+	job_finish(j, result(), JS_FAILED, 0);
+	B->replaying = 0;
+	B->now = NOW;
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_ARRAY), 0);
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_BATCH), 0);
+	a = idmap_get(8, SIMQ_NOINDEX);
+	w = worker_get("w1", 1);
+	B->replaying = 1;
+	t = job_take(a->opts->q, w);
+	B->replaying = 0;
+	assert_non_null(t);
+	B->replaying = 1;
+	queue_pause(queue_get("arr", 3, 0), 1);
+	B->replaying = 0;
+	buf_init(&b);
+	assert_int_equal(snapshot_records(collect, &b), 0);
+	same_bytes("SNAPSHOT", &b, SNAPSHOT);
+	buf_free(&b);
+	broker_free();
+	broker_init();
+
+	replay_stream(SNAPSHOT);
+	j = idmap_get(7, SIMQ_NOINDEX);
+	assert_int_equal(j->state, JS_FAILED);
+	assert_memory_equal(j->res->data, "outerR", 6);
+	assert_string_equal(j->opts->env[1], "E=");
+	a = idmap_get(8, SIMQ_NOINDEX);
+	assert_int_equal(a->arr->cursor, 1);
+	t = idmap_get(8, 1);
+	assert_int_equal(t->state, JS_RUNNING);
+	assert_string_equal(t->run->w->name, "w1");
+	assert_int_equal(queue_get("arr", 3, 0)->paused, 1);
+	assert_int_equal(B->next_id, 12);
+	buf_init(&b);
+	assert_int_equal(snapshot_records(collect, &b), 0);
+	same_bytes("SNAPSHOT (read back)", &b, SNAPSHOT);
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_submit),
+		T(test_lease_finish),
+		T(test_requeue_event_queue),
+		T(test_snapshot),
+#undef T
+	};
+
+	log_verbosity = 0;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
