@@ -135,9 +135,7 @@ h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 			continue;	/* blank lines are skipped */
 		if (n == cap) {
 			cap = cap ? cap * 2 : 256;
-			cmds = realloc(cmds, cap * sizeof *cmds);
-			if (cmds == NULL)
-				fatal("batch: out of memory");
+			cmds = xreallocarray(cmds, cap, sizeof *cmds);
 		}
 		if ((cmds[n] = cmd_from_words(words, nw)) == NULL) {
 			conn_error(c, PERR_BODY, "line %zu: malformed argument",

@@ -188,9 +188,7 @@ release(struct dep **pp, const char *id, int state)
 	}
 	if (npf == cappf) {
 		cappf = cappf ? cappf * 2 : 64;
-		pf = realloc(pf, cappf * sizeof *pf);
-		if (pf == NULL)
-			fatal("dependencies: out of memory");
+		pf = xreallocarray(pf, cappf, sizeof *pf);
 	}
 	pf[npf].j = w;
 	snprintf(pf[npf].reason, sizeof pf[npf].reason, "dependency %s %s", id,

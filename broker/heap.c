@@ -73,10 +73,7 @@ heap_push(struct heap *h, struct job *j)
 {
 	if (h->n == h->cap) {
 		uint32_t cap = h->cap ? h->cap * 2 : 64;
-		struct job **v = realloc(h->v, (size_t)cap * sizeof *v);
-		if (v == NULL)
-			fatal("heap: out of memory");
-		h->v = v;
+		h->v = xreallocarray(h->v, cap, sizeof *h->v);
 		h->cap = cap;
 	}
 	h->v[h->n] = j;

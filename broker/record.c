@@ -62,10 +62,7 @@ apply_submit(struct rbuf *r)
 	    (has_spec && (count != 1 || rec_get_spec(r, &spec) < 0)))
 		goto out;
 	if (count > cap) {
-		struct cmd **v = realloc(cmds, (size_t)count * sizeof *v);
-		if (v == NULL)
-			fatal("replay: out of memory");
-		cmds = v;
+		cmds = xreallocarray(cmds, count, sizeof *cmds);
 		cap = count;
 	}
 	for (n = 0; n < count; n++)

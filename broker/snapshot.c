@@ -311,9 +311,8 @@ snap_apply_opts(struct rbuf *r)
 	}
 	if (nsnapopts == capsnapopts) {
 		capsnapopts = capsnapopts ? capsnapopts * 2 : 64;
-		snapopts = realloc(snapopts, capsnapopts * sizeof *snapopts);
-		if (snapopts == NULL)
-			fatal("replay: out of memory");
+		snapopts = xreallocarray(snapopts, capsnapopts,
+		    sizeof *snapopts);
 	}
 	snapopts[nsnapopts++] = o;
 	return 0;
