@@ -244,7 +244,8 @@ fuzz: $(PROTO_SRC) $(LIB_SRC) $(BROKER_SRC) tests/fuzz/*.c
 	    tests/fuzz/fuzz_records.c $(PROTO_SRC) $(LIB_SRC) $(MODEL_SRC) \
 	    $(EVENT_LIBS)
 	@echo "run: mkdir -p build/fuzz/corpus &&" \
-	    "build/fuzz/fuzz_proto build/fuzz/corpus tests/fuzz/corpus/proto"
+	    "build/fuzz/fuzz_proto build/fuzz/corpus tests/fuzz/corpus/proto" \
+	    "(fuzz_journal and fuzz_records likewise, with their corpora)"
 
 TEST_BINS = $(foreach t,$(UNIT_TESTS),build/rel/$(t) build/san/$(t)) \
 	    $(foreach t,$(FUZZ_TARGETS),build/san/$(t))
