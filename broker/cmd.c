@@ -40,9 +40,8 @@ h_hello(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		    r->args[1].len) : -1;
 		if (n < 0 || !token_equal(r->args[1].p, (size_t)n, B->cfg.token,
 		    strlen(B->cfg.token))) {
-			log_warn("%s: wrong or missing token", c->peer);
 			conn_error(c, PERR_AUTH, "wrong or missing token");
-			c->closing = 1;
+			conn_auth_failed(c);	/* logs, delays, closes */
 			return;
 		}
 	}

@@ -89,6 +89,14 @@ h_submit(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		free(cmd);
 		return;
 	}
+	if (B->njobs >= B->cfg.max_jobs) {
+		conn_error(c, PERR_LIMIT, "the broker keeps %llu jobs, its "
+		    "limit (--max-jobs); wait for some to finish and expire",
+		    (unsigned long long)B->njobs);
+		jobopts_unref(o);
+		free(cmd);
+		return;
+	}
 	if ((o = opts_queue(c, o)) == NULL) {
 		free(cmd);
 		return;
@@ -133,6 +141,11 @@ h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		}
 		if (nw == 0)
 			continue;	/* blank lines are skipped */
+		if (n == SIMQ_BATCH_JOBS_MAX) {
+			conn_error(c, PERR_BODY, "more than %d commands; send "
+			    "the rest in another BATCH", SIMQ_BATCH_JOBS_MAX);
+			goto out;
+		}
 		if (n == cap) {
 			cap = cap ? cap * 2 : 256;
 			cmds = xreallocarray(cmds, cap, sizeof *cmds);
@@ -150,6 +163,14 @@ h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	}
 	if (B->next_id + n - 1 > SIMQ_ID_MAX) {
 		conn_error(c, PERR_LIMIT, "job ids are exhausted");
+		goto out;
+	}
+	c->work += n;		/* the pass's budget (net.c) */
+	if (B->njobs + n > B->cfg.max_jobs) {
+		conn_error(c, PERR_LIMIT, "the broker keeps %llu jobs and its "
+		    "limit (--max-jobs) is %llu: %zu more do not fit",
+		    (unsigned long long)B->njobs,
+		    (unsigned long long)B->cfg.max_jobs, n);
 		goto out;
 	}
 	if ((o = opts_queue(c, o)) == NULL)

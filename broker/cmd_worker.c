@@ -47,6 +47,30 @@ queues_ok(const char *s, size_t len)
 	return 1;
 }
 
+/*
+ * Whether w's name is held by another live worker, so that a newcomer
+ * registering it (from host, with pid) must be refused rather than take
+ * it over: two workers started with one --name would otherwise detach
+ * each other for ever.  The name is free for the newcomer when w has no
+ * connection or its connection is going (closed by the client, failed);
+ * when the newcomer is the same process, host and pid alike (it lost its
+ * connection and came back while this end still has it, half-open); and
+ * when the connection has been silent for longer than w's lease (a live
+ * worker sends HEARTBEAT every third of it: this one is gone or frozen).
+ */
+static int
+worker_in_use(const struct worker *w, const char *host, uint32_t pid)
+{
+	const struct conn	*o = w->conn;
+
+	if (o == NULL || o->eof || o->closing || o->dead)
+		return 0;
+	if (pid == w->pid && (host == NULL ? w->host == NULL :
+	    w->host != NULL && strcmp(host, w->host) == 0))
+		return 0;
+	return B->now < w->seen + w->lease_ms;
+}
+
 void
 h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
@@ -67,11 +91,14 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		if (proto_kv(&r->args[i], &k, &v) < 0)
 			goto bad;
 		if (proto_word_is(&k, "host")) {
-			if ((n = proto_decode(v.p, v.len)) <= 0 ||
-			    n > SIMQ_NAME_MAX * 2)
-				goto bad;
+			/* Decoded in a copy, so an error quotes the word. */
 			free(host);
-			host = xstrndup(v.p, (size_t)n);
+			host = xstrndup(v.p, v.len);
+			if ((n = proto_decode(host, v.len)) <= 0 ||
+			    n > SIMQ_NAME_MAX * 2 ||
+			    memchr(host, '\0', (size_t)n) != NULL)
+				goto bad;
+			host[n] = '\0';
 		} else if (proto_word_is(&k, "slots")) {
 			if (arg_u64(&v, 1000000, &slots) < 0)
 				goto bad;
@@ -92,6 +119,18 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	}
 	memcpy(name, r->args[0].p, r->args[0].len);
 	name[r->args[0].len] = '\0';
+	if ((w = worker_get(name, 0)) != NULL && w->conn != c &&
+	    worker_in_use(w, host, (uint32_t)pid)) {
+		log_warn("%s: refused WORKER %s (pid %llu on host %s): the "
+		    "name is in use by pid %u on host %s, connected from %s",
+		    c->peer, name, (unsigned long long)pid, host ? host : "?",
+		    w->pid, w->host ? w->host : "?", w->conn->peer);
+		conn_error(c, PERR_STATE, "name %s is in use by pid %u on "
+		    "host %s", name, w->pid, w->host ? w->host : "?");
+		free(host);
+		free(queues);
+		return;
+	}
 	w = worker_get(name, 1);
 	if (c->worker != NULL && c->worker != w)
 		worker_detach(c->worker);	/* renamed itself */
@@ -390,6 +429,20 @@ finish_note(const struct result *res, int ok, char *outerr)
 	return s;
 }
 
+/* The keys of a FINISH report, each allowed once. */
+static const char *const finish_keys[] = {
+	"outpath", "exit", "signal", "timedout", "start", "end", "utime",
+	"stime", "maxrss", "out", "err", "res", "outerr", NULL
+};
+
+/* Largest values a report may give: times are ms since the epoch up to
+ * the end of year 9999; CPU times (us) up to ten years; maxrss (KiB) up to
+ * 1 PiB; signals are Linux's 1-64. */
+#define REPORT_TIME_MAX		UINT64_C(253402300799999)
+#define REPORT_CPU_MAX		(SIMQ_MS_MAX * 1000)
+#define REPORT_RSS_MAX		(UINT64_C(1) << 40)
+#define REPORT_SIG_MAX		64
+
 void
 h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
@@ -397,9 +450,10 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct result		*res;
 	struct job		*j;
 	uint64_t		 val, out = 0, err = 0, pay = 0;
-	int			 i, have_exit = 0, have_sig = 0, ok;
+	int			 i, key, have_exit = 0, have_sig = 0, ok;
+	unsigned		 seen = 0;
 	long			 n;
-	char			*outerr = NULL;
+	char			*path, *outerr = NULL;
 
 	if ((j = current_attempt(c, r)) == NULL)
 		return;
@@ -408,21 +462,48 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	for (i = 2; i < r->nargs; i++) {
 		if (proto_kv(&r->args[i], &k, &v) < 0)
 			goto bad;
+		for (key = 0; finish_keys[key] != NULL; key++)
+			if (proto_word_is(&k, finish_keys[key]))
+				break;
+		if (finish_keys[key] == NULL)
+			goto bad;
+		if (seen & (1u << key)) {
+			conn_error(c, PERR_BADREQ, "%s= given twice",
+			    finish_keys[key]);
+			free(outerr);
+			result_free(res);
+			return;
+		}
+		seen |= 1u << key;
 		if (proto_word_is(&k, "outpath")) {
-			if ((n = proto_decode(v.p, v.len)) < 0 ||
-			    memchr(v.p, '\0', (size_t)n) != NULL)
+			/* Decoded in a copy: the word stays as sent, for the
+			 * error message. */
+			path = xstrndup(v.p, v.len);
+			if ((n = proto_decode(path, v.len)) < 0 ||
+			    memchr(path, '\0', (size_t)n) != NULL) {
+				free(path);
 				goto bad;
-			free(res->outpath);
-			res->outpath = n ? xstrndup(v.p, (size_t)n) : NULL;
+			}
+			path[n] = '\0';
+			if (n == 0) {
+				free(path);
+				path = NULL;
+			}
+			res->outpath = path;
 			continue;
 		}
 		if (proto_word_is(&k, "outerr")) {
-			if ((n = proto_decode(v.p, v.len)) < 0 ||
+			/* In a copy too. */
+			outerr = xstrndup(v.p, v.len);
+			if ((n = proto_decode(outerr, v.len)) < 0 ||
 			    n > SIMQ_REASON_MAX ||
-			    memchr(v.p, '\0', (size_t)n) != NULL)
+			    memchr(outerr, '\0', (size_t)n) != NULL)
 				goto bad;
-			free(outerr);
-			outerr = n ? xstrndup(v.p, (size_t)n) : NULL;
+			outerr[n] = '\0';
+			if (n == 0) {
+				free(outerr);
+				outerr = NULL;
+			}
 			continue;
 		}
 		if (arg_u64(&v, UINT64_MAX, &val) < 0)
@@ -430,20 +511,23 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		if (proto_word_is(&k, "exit") && val <= 255) {
 			res->exit = (int32_t)val;
 			have_exit = 1;
-		} else if (proto_word_is(&k, "signal") && val > 0 && val < 128) {
+		} else if (proto_word_is(&k, "signal") && val > 0 &&
+		    val <= REPORT_SIG_MAX) {
 			res->sig = (int32_t)val;
 			have_sig = 1;
 		} else if (proto_word_is(&k, "timedout") && val <= 1)
 			res->timedout = (uint32_t)val;
-		else if (proto_word_is(&k, "start"))
+		else if (proto_word_is(&k, "start") && val > 0 &&
+		    val <= REPORT_TIME_MAX)
 			res->started = val;
-		else if (proto_word_is(&k, "end"))
+		else if (proto_word_is(&k, "end") && val > 0 &&
+		    val <= REPORT_TIME_MAX)
 			res->ended = val;
-		else if (proto_word_is(&k, "utime"))
+		else if (proto_word_is(&k, "utime") && val <= REPORT_CPU_MAX)
 			res->utime = val;
-		else if (proto_word_is(&k, "stime"))
+		else if (proto_word_is(&k, "stime") && val <= REPORT_CPU_MAX)
 			res->stime = val;
-		else if (proto_word_is(&k, "maxrss"))
+		else if (proto_word_is(&k, "maxrss") && val <= REPORT_RSS_MAX)
 			res->maxrss = val;
 		else if (proto_word_is(&k, "out") && val <= SIMQ_TAIL_MAX)
 			out = val;
@@ -457,6 +541,14 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	if (have_exit == have_sig) {
 		conn_error(c, PERR_BADREQ, "give exactly one of exit=N and "
 		    "signal=N");
+		free(outerr);
+		result_free(res);
+		return;
+	}
+	if (res->started && res->ended && res->started > res->ended) {
+		conn_error(c, PERR_BADREQ, "start=%llu is after end=%llu",
+		    (unsigned long long)res->started,
+		    (unsigned long long)res->ended);
 		free(outerr);
 		result_free(res);
 		return;

@@ -10,15 +10,21 @@
  * commit: a request is answered within the loop pass that reads it.  With
  * a token (--token-file), every request must carry it as
  * "Authorization: Bearer TOKEN".
+ *
+ * The connections are net.c's, of kind CONN_HTTP: they draw on the same
+ * descriptor budget as the protocol's (a quarter of it at most), their
+ * head must arrive within ten seconds, and a wrong token is slowed down
+ * like a wrong HELLO.  One request per connection (HTTP/1.1 with
+ * "Connection: close"): a GET or HEAD whose head fits HTTP_HEADERS_MAX;
+ * a body is never read.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "simqd.h"
 #include "json.h"
@@ -26,9 +32,6 @@
 
 /* Requests are small GETs: their headers fit in this, and no body. */
 #define HTTP_HEADERS_MAX	16384
-#define HTTP_TIMEOUT_S		10
-
-static struct evhttp	*http;
 
 /* Writes s for an HTML page. */
 static void
@@ -143,9 +146,43 @@ page_job(struct evbuffer *o, const char *ids)
 	char		 idbuf[32];
 	int		 st;
 
-	if (proto_parse_id(ids, strlen(ids), &id) < 0 ||
-	    (j = idmap_get(id.id, id.index)) == NULL)
+	if (proto_parse_id(ids, strlen(ids), &id) < 0)
 		return -1;
+	if ((j = idmap_get(id.id, id.index)) == NULL) {
+		/* A task no worker has taken yet has no record: it is in its
+		 * array's state, as STATUS says. */
+		if ((j = lookup_pending_task(&id, &st)) == NULL)
+			return -1;
+		proto_format_id(idbuf, id.id, id.index);
+		buf_init(&b);
+		json_init(&js, &b, 0);
+		json_object(&js);
+		json_key(&js, "id");
+		json_cstr(&js, idbuf);
+		json_key(&js, "kind");
+		json_cstr(&js, "task");
+		json_key(&js, "state");
+		json_cstr(&js, proto_state_name(st));
+		json_key(&js, "queue");
+		json_cstr(&js, j->opts->q->name);
+		json_key(&js, "priority");
+		json_int(&js, j->opts->prio);
+		json_key(&js, "attempts");
+		json_uint(&js, 0);
+		json_key(&js, "exit_code");
+		json_null(&js);
+		json_key(&js, "signal");
+		json_null(&js);
+		json_key(&js, "name");
+		json_cstr(&js, j->opts->name);
+		json_key(&js, "reason");
+		json_null(&js);
+		json_key(&js, "worker");
+		json_null(&js);
+		json_end(&js);
+		json_out(o, &js, &b);
+		return 0;
+	}
 	r = j->res;
 	st = j->kind == JK_ARRAY ? job_array_state(j) : j->state;
 	proto_format_id(idbuf, j->id, j->index);
@@ -287,111 +324,194 @@ page_html(struct evbuffer *o)
 	evbuffer_add_printf(o, "</table></body></html>\n");
 }
 
+/* The value of header name in the head (lines after the first), or NULL;
+ * *len is its length without surrounding blanks. */
+static const char *
+header(const char *head, size_t hlen, const char *name, size_t *len)
+{
+	const char	*p = memchr(head, '\n', hlen), *end = head + hlen, *e;
+	size_t		 n = strlen(name);
+
+	while (p != NULL && ++p < end) {
+		if ((e = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			e = end;
+		if ((size_t)(e - p) > n && p[n] == ':' &&
+		    strncasecmp(p, name, n) == 0) {
+			p += n + 1;
+			while (p < e && (*p == ' ' || *p == '\t'))
+				p++;
+			while (e > p && (e[-1] == '\r' || e[-1] == ' ' ||
+			    e[-1] == '\t'))
+				e--;
+			*len = (size_t)(e - p);
+			return p;
+		}
+		p = e;
+	}
+	return NULL;
+}
+
 static int
-authorized(struct evhttp_request *req)
+authorized(const char *head, size_t hlen)
 {
 	const char	*h;
 	const char	 bearer[] = "Bearer ";
+	size_t		 n;
 
 	if (B->cfg.token == NULL)
 		return 1;
-	h = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Authorization");
-	if (h == NULL || strncmp(h, bearer, sizeof bearer - 1) != 0)
+	h = header(head, hlen, "Authorization", &n);
+	if (h == NULL || n < sizeof bearer - 1 ||
+	    strncmp(h, bearer, sizeof bearer - 1) != 0)
 		return 0;
 	h += sizeof bearer - 1;
-	return token_equal(h, strlen(h), B->cfg.token, strlen(B->cfg.token));
+	n -= sizeof bearer - 1;
+	return token_equal(h, n, B->cfg.token, strlen(B->cfg.token));
 }
 
+/* Writes the response and closes after it. */
 static void
-reply(struct evhttp_request *req, int code, const char *reason,
-    const char *type, struct evbuffer *body)
+reply(struct conn *c, int code, const char *reason, const char *type,
+    struct evbuffer *body, int head_only, const char *extra)
 {
-	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+	struct evbuffer	*o = conn_outbuf(c);
 
-	evhttp_add_header(h, "Content-Type", type);
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_send_reply(req, code, reason, body);
+	evbuffer_add_printf(o, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "Connection: close\r\n%s\r\n", code, reason, type,
+	    evbuffer_get_length(body), extra ? extra : "");
+	if (!head_only)
+		evbuffer_add_buffer(o, body);
+	conn_reply_done(c);
+	conn_close(c);
 }
 
 static void
-http_cb(struct evhttp_request *req, void *arg)
+reply_text(struct conn *c, int code, const char *reason, const char *text)
 {
 	struct evbuffer	*o = evbuffer_new();
-	const char	*path;
-	struct evhttp_uri *uri;
 
-	(void)arg;
-	B->now = now_ms();
-	if (o == NULL) {
-		evhttp_send_error(req, HTTP_SERVUNAVAIL, NULL);
-		return;
+	if (o == NULL)
+		fatal("http: out of memory");
+	evbuffer_add_printf(o, "%s\n", text);
+	reply(c, code, reason, "text/plain", o, 0, NULL);
+	evbuffer_free(o);
+}
+
+/* The head did not arrive in time. */
+void
+http_timeout(struct conn *c)
+{
+	reply_text(c, 408, "Request Timeout", "the request took too long");
+}
+
+/* Answers the request whose head is head[0..hlen). */
+static void
+serve(struct conn *c, const char *head, size_t hlen)
+{
+	struct evbuffer	*o = evbuffer_new();
+	const char	*sp1, *sp2, *eol;
+	char		 path[1024];
+	size_t		 mlen, plen;
+	int		 head_only;
+
+	if (o == NULL)
+		fatal("http: out of memory");
+	eol = memchr(head, '\n', hlen);
+	sp1 = memchr(head, ' ', (size_t)(eol - head));
+	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+	if (sp1 == NULL || sp2 == NULL || (size_t)(eol - sp2) < 9 ||
+	    strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+		reply_text(c, 400, "Bad Request", "bad request");
+		goto out;
 	}
-	uri = evhttp_uri_parse(evhttp_request_get_uri(req));
-	path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	if (!authorized(req)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "WWW-Authenticate", "Bearer");
+	mlen = (size_t)(sp1 - head);
+	head_only = mlen == 4 && memcmp(head, "HEAD", 4) == 0;
+	/* The path, without a query. */
+	plen = (size_t)(sp2 - sp1 - 1);
+	if (memchr(sp1 + 1, '?', plen) != NULL)
+		plen = (size_t)((const char *)memchr(sp1 + 1, '?', plen) -
+		    (sp1 + 1));
+	if (plen == 0 || plen >= sizeof path || sp1[1] != '/') {
+		reply_text(c, 400, "Bad Request", "bad request");
+		goto out;
+	}
+	memcpy(path, sp1 + 1, plen);
+	path[plen] = '\0';
+	if (!authorized(head, hlen)) {
 		evbuffer_add_printf(o, "a token is needed: send "
 		    "\"Authorization: Bearer TOKEN\"\n");
-		reply(req, 401, "Unauthorized", "text/plain", o);
-	} else if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
-	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		reply(c, 401, "Unauthorized", "text/plain", o, head_only,
+		    "WWW-Authenticate: Bearer\r\n");
+		conn_auth_failed(c);
+	} else if (!(mlen == 3 && memcmp(head, "GET", 3) == 0) &&
+	    !head_only) {
 		evbuffer_add_printf(o, "this view is read-only: GET only\n");
-		reply(req, 405, "Method Not Allowed", "text/plain", o);
-	} else if (path == NULL) {
-		evbuffer_add_printf(o, "bad request\n");
-		reply(req, 400, "Bad Request", "text/plain", o);
+		reply(c, 405, "Method Not Allowed", "text/plain", o, 0,
+		    "Allow: GET, HEAD\r\n");
 	} else if (strcmp(path, "/") == 0) {
 		page_html(o);
-		reply(req, 200, "OK", "text/html; charset=utf-8", o);
+		reply(c, 200, "OK", "text/html; charset=utf-8", o, head_only,
+		    NULL);
 	} else if (strcmp(path, "/api/status") == 0) {
 		page_status(o);
-		reply(req, 200, "OK", "application/json", o);
+		reply(c, 200, "OK", "application/json", o, head_only, NULL);
 	} else if (strcmp(path, "/metrics") == 0) {
 		page_metrics(o);
-		reply(req, 200, "OK", "text/plain; version=0.0.4", o);
+		reply(c, 200, "OK", "text/plain; version=0.0.4", o, head_only,
+		    NULL);
 	} else if (strncmp(path, "/api/jobs/", 10) == 0 &&
 	    page_job(o, path + 10) == 0) {
-		reply(req, 200, "OK", "application/json", o);
+		reply(c, 200, "OK", "application/json", o, head_only, NULL);
 	} else {
 		evbuffer_drain(o, evbuffer_get_length(o));
 		evbuffer_add_printf(o, "not found: try /, /api/status, "
 		    "/api/jobs/ID or /metrics\n");
-		reply(req, 404, "Not Found", "text/plain", o);
+		reply(c, 404, "Not Found", "text/plain", o, head_only, NULL);
 	}
-	if (uri != NULL)
-		evhttp_uri_free(uri);
+out:
 	evbuffer_free(o);
+}
+
+/* New bytes on an HTTP connection: answer once the head is in. */
+void
+http_input(struct conn *c)
+{
+	size_t		 len = evbuffer_get_length(c->in), n;
+	const char	*p, *end;
+
+	n = len < HTTP_HEADERS_MAX ? len : HTTP_HEADERS_MAX;
+	if (n == 0)
+		return;
+	p = (const char *)evbuffer_pullup(c->in, (ssize_t)n);
+	/* The head ends at an empty line (CR LF or LF alone). */
+	for (end = p; (end = memchr(end, '\n', n - (size_t)(end - p))) !=
+	    NULL; end++) {
+		const char *q = end + 1;
+		if (q < p + n && *q == '\n') {
+			serve(c, p, (size_t)(q - p));
+			return;
+		}
+		if (q + 1 < p + n && q[0] == '\r' && q[1] == '\n') {
+			serve(c, p, (size_t)(q - p));
+			return;
+		}
+	}
+	if (len >= HTTP_HEADERS_MAX)
+		reply_text(c, 431, "Request Header Fields Too Large",
+		    "the request's head is too long");
+	else if (c->eof)
+		conn_close(c);
 }
 
 /* Serves the views on addr:port.  Returns 0, or -1 (logged). */
 int
 http_listen(const char *addr, int port)
 {
-	if ((http = evhttp_new(B->base)) == NULL)
-		return -1;
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	evhttp_set_max_headers_size(http, HTTP_HEADERS_MAX);
-	evhttp_set_max_body_size(http, 0);
-	evhttp_set_timeout(http, HTTP_TIMEOUT_S);
-	evhttp_set_gencb(http, http_cb, NULL);
-	if (evhttp_bind_socket_with_handle(http, addr, (uint16_t)port) ==
-	    NULL) {
+	if (net_listen(addr, port, CONN_HTTP) < 0) {
 		log_warn("http: cannot listen on %s port %d", addr, port);
-		evhttp_free(http);
-		http = NULL;
 		return -1;
 	}
 	log_info("http: status on http://%s:%d/", addr, port);
 	return 0;
-}
-
-void
-http_close(void)
-{
-	if (http != NULL)
-		evhttp_free(http);
-	http = NULL;
 }

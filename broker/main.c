@@ -38,7 +38,8 @@ usage(FILE *f)
 "             [--token-file FILE | --insecure] [--retention DURATION]\n"
 "             [--lease DURATION] [--max-lost N] [--retry-backoff DURATION]\n"
 "             [--retry-backoff-max DURATION] [--compact-min BYTES]\n"
-"             [--segment-size BYTES] [--force]\n"
+"             [--segment-size BYTES] [--max-jobs N] [--input-max BYTES]\n"
+"             [--stall-timeout DURATION] [--force]\n"
 "       simqd --check [-d DATADIR]\n"
 "\n"
 "  -d DATADIR            keep the journal here (default ./simq-data)\n"
@@ -58,6 +59,11 @@ usage(FILE *f)
 "  --retry-backoff-max D longest retry delay (default 10m)\n"
 "  --compact-min BYTES   do not compact a smaller journal (default 64M)\n"
 "  --segment-size BYTES  start a new journal segment past this (64M)\n"
+"  --max-jobs N          refuse new jobs (ERR limit) while N jobs, arrays\n"
+"                        and started tasks are kept (default 10000000)\n"
+"  --input-max BYTES     incomplete requests held, in all (default 256M)\n"
+"  --stall-timeout D     close a connection that leaves a request half-sent\n"
+"                        or its replies unread this long (default 30s)\n"
 "  --force               start even if the journal is corrupt in the\n"
 "                        middle, cutting it at the first bad record\n"
 "                        (what is cut goes to DATADIR/journal/cut-*/)\n"
@@ -195,6 +201,9 @@ main(int argc, char **argv)
 		{ "compact-min", required_argument, NULL, 'c' },
 		{ "segment-size", required_argument, NULL, 's' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "max-jobs", required_argument, NULL, 'J' },
+		{ "input-max", required_argument, NULL, 'i' },
+		{ "stall-timeout", required_argument, NULL, 'S' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "fail-writes-after", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
@@ -221,6 +230,9 @@ main(int argc, char **argv)
 	cfg->backoff_cap_ms = 600000;
 	cfg->compact_min = (uint64_t)64 << 20;
 	cfg->segment_max = JOURNAL_SEGMENT_MAX;
+	cfg->max_jobs = 10000000;
+	cfg->input_max = (uint64_t)256 << 20;
+	cfg->stall_timeout_ms = 30000;
 
 	while ((ch = getopt_long(argc, argv, "d:l:p:vh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -301,6 +313,22 @@ main(int argc, char **argv)
 			break;
 		case 'f':
 			cfg->force = 1;
+			break;
+		case 'J':
+			if (proto_parse_u64(optarg, strlen(optarg), SIMQ_ID_MAX,
+			    &cfg->max_jobs) < 0 || cfg->max_jobs == 0)
+				goto bad;
+			break;
+		case 'i':
+			if (parse_size(optarg, &cfg->input_max) < 0 ||
+			    cfg->input_max < (1u << 20))
+				goto bad;
+			break;
+		case 'S':
+			if (proto_parse_duration(optarg,
+			    &cfg->stall_timeout_ms) < 0 ||
+			    cfg->stall_timeout_ms < 100)
+				goto bad;
 			break;
 		case 'C':
 			check = 1;
@@ -397,7 +425,7 @@ main(int argc, char **argv)
 	sigint = evsignal_new(B->base, SIGINT, signal_cb, NULL);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
-	if (net_listen(cfg->addr, cfg->port) < 0)
+	if (net_listen(cfg->addr, cfg->port, CONN_PROTO) < 0)
 		fatal("cannot listen on %s port %d", cfg->addr, cfg->port);
 	if (cfg->http_port && http_listen(cfg->addr, cfg->http_port) < 0)
 		fatal("cannot serve HTTP on %s port %d", cfg->addr,
@@ -416,7 +444,6 @@ main(int argc, char **argv)
 	}
 
 	net_close_listeners();
-	http_close();
 	conns_free_all();
 	if (journal_close(B->journal) < 0)
 		fatal("journal: closing: %s", strerror(errno));

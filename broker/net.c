@@ -13,6 +13,25 @@
  *
  * A connection is never freed inside its own callback: it is marked dead
  * and freed after the pass.
+ *
+ * Limits, so that no client can stop or starve the broker (simqd(8),
+ * LIMITS):
+ *
+ *   descriptors  protocol and HTTP connections together use at most
+ *                RLIMIT_NOFILE minus FD_RESERVE (the journal's own files);
+ *                HTTP ones at most a quarter of that.  A listener at its
+ *                share stops accepting (connections wait in the backlog).
+ *   input        requests not yet complete are held up to --input-max
+ *                bytes in all; past it, a connection holding more than a
+ *                line is answered ERR limit and closed.
+ *   stalls       a request half-received, or replies left unread, for
+ *                --stall-timeout without progress close the connection.
+ *   one pass     a connection runs at most PASS_BUDGET units of work (a
+ *                request, or a BATCH's jobs) per loop pass, then waits for
+ *                the next pass, so every other client is served between.
+ *   bad tokens   each failure from an address delays the next ERR auth
+ *                from it (the connection is held, not the loop), and the
+ *                log line is rate-limited.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -24,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +63,19 @@
  * arrive in few passes (each pass costs one fsync). */
 #define READ_CHUNK	(256 * 1024)
 
-/* Listening sockets: an address may resolve to IPv4 and IPv6. */
-#define LISTENERS_MAX	8
+/* Listening sockets: an address may resolve to IPv4 and IPv6, and there
+ * are two services. */
+#define LISTENERS_MAX	16
+
+/* Work a connection may do in one loop pass (a request is 1, a BATCH
+ * counts its jobs): about 5 ms of job creation. */
+#define PASS_BUDGET	SIMQ_BATCH_JOBS_MAX
+
+/* A declared body past this is not swallowed: the connection is closed. */
+#define SWALLOW_MAX	SIMQ_SWALLOW_MAX
+
+/* An HTTP request's head must be complete this soon after the connect. */
+#define HTTP_TIMEOUT_MS	10000
 
 /* Descriptors kept back from connections for the broker's own files: the
  * journal's directory, its segment and the next one, a snapshot, the
@@ -54,9 +85,19 @@
 struct connlist		conns = TAILQ_HEAD_INITIALIZER(conns);
 static struct connlist	dirty = TAILQ_HEAD_INITIALIZER(dirty);
 uint32_t		nconns;
+uint32_t		nhttp;		/* of nconns, HTTP ones */
+size_t			input_total;	/* bytes in every connection's in */
 
-static struct event	*listeners[LISTENERS_MAX];
+static struct listener {
+	struct event	*ev;
+	int		 kind;		/* CONN_PROTO, CONN_HTTP */
+	int		 on;		/* ev is added */
+}			 listeners[LISTENERS_MAX];
 static int		 nlisteners;
+static int		 fd_paused;	/* out of descriptors: wait a little */
+
+static void	listeners_update(void);
+static void	stall_arm(struct conn *, int progress);
 
 static struct proto_req	 req;	/* big; one request at a time */
 
@@ -101,16 +142,33 @@ conn_reply(struct conn *c, const char *fmt, ...)
 	conn_reply_done(c);
 }
 
+/*
+ * An error reply is one line whatever its message quotes: a control byte
+ * (CR, LF and NUL among them) in the message, say from a decoded value it
+ * echoes, is written %XX as in a word, so it can never end the reply
+ * early or start a second one.
+ */
 void
 conn_error(struct conn *c, enum proto_err e, const char *fmt, ...)
 {
 	va_list		 ap;
 	struct evbuffer	*o = conn_outbuf(c);
+	char		 msg[1024];
+	const unsigned char *p;
+	int		 n;
 
-	evbuffer_add_printf(o, "ERR %s ", proto_err_name(e));
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(o, fmt, ap);
+	n = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		snprintf(msg, sizeof msg, "(no message)");
+	evbuffer_add_printf(o, "ERR %s ", proto_err_name(e));
+	for (p = (const unsigned char *)msg; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			evbuffer_add_printf(o, "%%%02X", *p);
+		else
+			evbuffer_add(o, p, 1);
+	}
 	evbuffer_add(o, "\r\n", 2);
 	conn_reply_done(c);
 }
@@ -127,13 +185,109 @@ reading(struct conn *c, int on)
 	}
 }
 
+/*
+ * Wrong tokens.  Each address (without its port) has a count of recent
+ * failures; the ERR auth reply to the next failure is held AUTH_DELAY_MS
+ * doubled per failure, up to AUTH_DELAY_MAX_MS, and the connection closed
+ * after it.  A quiet AUTH_FORGET_MS forgets the address.  The connection
+ * is held, not the loop: the broker serves everyone else meanwhile.
+ */
+#define AUTH_ADDRS		256
+#define AUTH_DELAY_MS		100
+#define AUTH_DELAY_MAX_MS	10000
+#define AUTH_FORGET_MS		60000
+#define AUTH_LOG_MS		10000
+
+static struct authfail {
+	char		addr[64];
+	uint32_t	fails;
+	uint32_t	unlogged;	/* failures since the last log line */
+	uint64_t	last;		/* last failure */
+	uint64_t	logged;		/* last log line */
+}			authfails[AUTH_ADDRS];
+
+static struct authfail *
+authfail_get(const char *addr)
+{
+	struct authfail	*a, *victim = NULL;
+	int		 i;
+
+	for (i = 0; i < AUTH_ADDRS; i++) {
+		a = &authfails[i];
+		if (a->fails > 0 && B->now >= a->last + AUTH_FORGET_MS)
+			a->fails = 0;
+		if (a->fails > 0 && strcmp(a->addr, addr) == 0)
+			return a;
+		/* A free slot, else the one that failed longest ago. */
+		if (victim == NULL || (victim->fails > 0 &&
+		    (a->fails == 0 || a->last < victim->last)))
+			victim = a;
+	}
+	memset(victim, 0, sizeof *victim);
+	snprintf(victim->addr, sizeof victim->addr, "%s", addr);
+	return victim;
+}
+
+/* A wrong or missing token from c (its ERR reply is already made): hold
+ * the reply, then close. */
+void
+conn_auth_failed(struct conn *c)
+{
+	static uint64_t	 last_any;
+	struct authfail	*a = authfail_get(c->addr);
+	struct timeval	 tv;
+	uint64_t	 delay = 0;
+
+	if (a->fails > 0) {
+		delay = (uint64_t)AUTH_DELAY_MS << (a->fails > 8 ? 8 :
+		    a->fails - 1);
+		if (delay > AUTH_DELAY_MAX_MS)
+			delay = AUTH_DELAY_MAX_MS;
+	}
+	a->fails++;
+	a->unlogged++;
+	a->last = B->now;
+	/* One line per address per AUTH_LOG_MS, and one a second in all. */
+	if ((a->logged == 0 || B->now >= a->logged + AUTH_LOG_MS) &&
+	    B->now >= last_any + 1000) {
+		log_warn("%s: wrong or missing token (%u time%s from %s since "
+		    "the last such line; replies now delayed %llu ms)",
+		    c->peer, a->unlogged, a->unlogged == 1 ? "" : "s", c->addr,
+		    (unsigned long long)delay);
+		a->unlogged = 0;
+		a->logged = last_any = B->now;
+	}
+	conn_close(c);
+	if (delay == 0)
+		return;
+	c->held = 1;
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+	evtimer_add(c->hold_ev, &tv);
+}
+
+static void
+conn_hold_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+
+	B->now = now_ms();
+	c->held = 0;
+	mark_dirty(c);
+}
+
 /* Closes after the replies already made are written. */
 void
 conn_close(struct conn *c)
 {
+	size_t	n = evbuffer_get_length(c->in);
+
 	c->closing = 1;
 	reading(c, 0);
 	mark_dirty(c);
+	/* Nothing more will be read: what is buffered is let go now. */
+	evbuffer_drain(c->in, n);
+	input_total -= n;
 }
 
 static void
@@ -149,22 +303,28 @@ conn_free(struct conn *c)
 		    c->worker->name, c->worker->njobs);
 		worker_detach(c->worker);
 	}
+	if (c->kind == CONN_HTTP)
+		nhttp--;
+	input_total -= evbuffer_get_length(c->in);
 	event_free(c->rev);
 	event_free(c->wev);
 	event_free(c->park_ev);
+	event_free(c->stall_ev);
+	event_free(c->hold_ev);
 	evbuffer_free(c->in);
 	evbuffer_free(c->out);
 	evbuffer_free(c->pend);
 	free(c->line);
 	close(c->fd);
 	free(c);
+	listeners_update();
 }
 
 /*
- * Out of file descriptors (or at the connections' share of them): the
- * pending connection stays in the backlog and the listener stays
- * readable, so accepting again at once would spin.  Stop listening for a
- * moment instead.
+ * Out of file descriptors: the pending connection stays in the backlog and
+ * the listener stays readable, so accepting again at once would spin.
+ * Stop listening for a moment instead.  At the connections' share of the
+ * descriptors, the listeners stop until a connection goes.
  */
 #define ACCEPT_PAUSE_MS	100
 
@@ -189,13 +349,49 @@ conn_limit(void)
 	return limit;
 }
 
+/* HTTP's share: a quarter, so that status pages never crowd out the
+ * workers and clients. */
+static uint32_t
+http_limit(void)
+{
+	uint32_t	l = conn_limit() / 4;
+
+	return l > 0 ? l : 1;
+}
+
+/* Turns each listener on or off by the budget it draws on. */
+static void
+listeners_update(void)
+{
+	static uint64_t	last_log;
+	int		i, want, full = 0;
+
+	for (i = 0; i < nlisteners; i++) {
+		struct listener *l = &listeners[i];
+		want = !fd_paused && nconns < conn_limit() &&
+		    (l->kind != CONN_HTTP || nhttp < http_limit());
+		if (!want && !fd_paused)
+			full = 1;
+		if (want && !l->on)
+			event_add(l->ev, NULL);
+		else if (!want && l->on)
+			event_del(l->ev);
+		l->on = want;
+	}
+	if (full && B->now >= last_log + 10000) {
+		log_warn("connection limit reached (%u connections, %u of them "
+		    "HTTP; limits %u and %u); new ones wait", nconns, nhttp,
+		    conn_limit(), http_limit());
+		last_log = B->now;
+	}
+}
+
 static void
 accept_resume(evutil_socket_t fd, short ev, void *arg)
 {
-	int	i;
-
-	for (i = 0; i < nlisteners; i++)
-		event_add(listeners[i], NULL);
+	B->now = now_ms();
+	fd_paused = 0;
+	listeners_update();
 }
 
 static void
@@ -203,7 +399,6 @@ accept_pause(void)
 {
 	static uint64_t	last_log;
 	struct timeval	tv = { 0, ACCEPT_PAUSE_MS * 1000 };
-	int		i;
 
 	if (B->now >= last_log + 10000) {
 		log_warn("accept: out of file descriptors (%u connections, "
@@ -211,12 +406,15 @@ accept_pause(void)
 		    FD_RESERVE);
 		last_log = B->now;
 	}
-	for (i = 0; i < nlisteners; i++)
-		event_del(listeners[i]);
+	fd_paused = 1;
+	listeners_update();
 	if (resume_ev == NULL)
 		resume_ev = evtimer_new(B->base, accept_resume, NULL);
 	evtimer_add(resume_ev, &tv);
 }
+
+static void	conn_stall_cb(evutil_socket_t, short, void *);
+static void	conn_hold_cb(evutil_socket_t, short, void *);
 
 static void
 accept_cb(evutil_socket_t lfd, short ev, void *arg)
@@ -224,12 +422,13 @@ accept_cb(evutil_socket_t lfd, short ev, void *arg)
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl = sizeof ss;
 	struct conn		*c;
-	int			 fd, one = 1;
+	int			 fd, one = 1, kind = (int)(intptr_t)arg;
 	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
 
 	B->now = now_ms();
-	if (nconns >= conn_limit()) {
-		accept_pause();
+	if (nconns >= conn_limit() ||
+	    (kind == CONN_HTTP && nhttp >= http_limit())) {
+		listeners_update();
 		return;
 	}
 	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
@@ -244,11 +443,15 @@ accept_cb(evutil_socket_t lfd, short ev, void *arg)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c = xcalloc(1, sizeof *c);
 	c->fd = fd;
+	c->kind = kind;
 	if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv,
-	    sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+	    sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
 		snprintf(c->peer, sizeof c->peer, "%.50s:%.8s", host, serv);
-	else
+		snprintf(c->addr, sizeof c->addr, "%.50s", host);
+	} else {
 		snprintf(c->peer, sizeof c->peer, "?");
+		snprintf(c->addr, sizeof c->addr, "?");
+	}
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
 	c->pend = evbuffer_new();
@@ -256,15 +459,26 @@ accept_cb(evutil_socket_t lfd, short ev, void *arg)
 	c->wev = event_new(B->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb,
 	    c);
 	c->park_ev = evtimer_new(B->base, conn_park_cb, c);
+	c->stall_ev = evtimer_new(B->base, conn_stall_cb, c);
+	c->hold_ev = evtimer_new(B->base, conn_hold_cb, c);
 	if (c->in == NULL || c->out == NULL || c->pend == NULL ||
-	    c->rev == NULL || c->wev == NULL || c->park_ev == NULL)
+	    c->rev == NULL || c->wev == NULL || c->park_ev == NULL ||
+	    c->stall_ev == NULL || c->hold_ev == NULL)
 		fatal("connection: out of memory");
 	proto_in_init(&c->pin);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	nconns++;
 	B->nconns++;
+	if (kind == CONN_HTTP) {
+		/* The whole head within HTTP_TIMEOUT_MS, trickled or not. */
+		struct timeval tv = { HTTP_TIMEOUT_MS / 1000, 0 };
+		nhttp++;
+		evtimer_add(c->stall_ev, &tv);
+	}
+	listeners_update();
 	reading(c, 1);
-	log_debug("%s: connected", c->peer);
+	log_debug("%s: connected%s", c->peer, kind == CONN_HTTP ? " (http)" :
+	    "");
 }
 
 /*
@@ -297,7 +511,49 @@ conn_fill(struct conn *c)
 		left -= (ssize_t)v[i].iov_len;
 	}
 	evbuffer_commit_space(c->in, v, k);
+	input_total += (size_t)n;
 	return n;
+}
+
+/* The client has sent all it will and all of it has run: answer a parked
+ * TAKE at once (a client that is gone must not be handed a job), and close
+ * after the replies. */
+static void
+eof_done(struct conn *c)
+{
+	if (c->more || c->closing || c->dead)
+		return;
+	if (c->parked == CMD_TAKE)
+		cmd_interrupt(c);
+	if (!c->parked)
+		conn_close(c);
+}
+
+/* Input past --input-max: a connection holding more than a line is
+ * refused (the line-sized requests of everyone else go on). */
+static int
+input_full(struct conn *c)
+{
+	static uint64_t	last_log;
+	size_t		mine = evbuffer_get_length(c->in);
+
+	if (input_total + READ_CHUNK <= B->cfg.input_max ||
+	    mine <= SIMQ_LINE_MAX + 2)
+		return 0;
+	if (B->now >= last_log + 10000) {
+		log_warn("%s: refused a request of more than %zu bytes: %zu "
+		    "bytes of requests are held, the limit is %llu "
+		    "(--input-max)", c->peer, mine, input_total,
+		    (unsigned long long)B->cfg.input_max);
+		last_log = B->now;
+	}
+	if (c->kind == CONN_PROTO)
+		conn_error(c, PERR_LIMIT, "the broker holds %zu bytes of "
+		    "incomplete requests (limit %llu); this one is refused, "
+		    "try again later; closing", input_total,
+		    (unsigned long long)B->cfg.input_max);
+	conn_close(c);
+	return 1;
 }
 
 static void
@@ -307,6 +563,17 @@ conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 	ssize_t		 n;
 
 	B->now = now_ms();
+	if (c->more) {
+		/* Requests left over from the last pass's budget run first,
+		 * before more are read. */
+		c->more = 0;
+		conn_process(c);
+		if (c->eof)
+			eof_done(c);
+		return;
+	}
+	if (input_full(c))
+		return;
 	n = conn_fill(c);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
@@ -327,14 +594,10 @@ conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 		c->eof = 1;
 		reading(c, 0);
 		conn_process(c);
-		/* A TAKE left waiting by a client that is gone must not be
-		 * handed a job: answer it now, with no jobs. */
-		if (c->parked == CMD_TAKE)
-			cmd_interrupt(c);
-		if (!c->parked)
-			conn_close(c);
+		eof_done(c);
 		return;
 	}
+	stall_arm(c, 1);
 	conn_process(c);
 }
 
@@ -374,6 +637,16 @@ on_line(struct conn *c, char *line, size_t len)
 	char				 msg[256];
 
 	e = proto_req_parse(&req, line, len, msg, sizeof msg);
+	if (e == PERR_BODYSIZE && req.bodylen > SWALLOW_MAX) {
+		/* Far past every limit: swallowing it would take the client's
+		 * word for gigabytes.  Say so now and close. */
+		conn_error(c, e, "a body of %zu bytes announced; %s takes at "
+		    "most %zu; closing", req.bodylen,
+		    proto_cmd_info(req.cmd)->name,
+		    proto_cmd_info(req.cmd)->bodymax);
+		conn_close(c);
+		return;
+	}
 	if (e == PERR_BODYSIZE) {
 		proto_in_body(&c->pin, req.bodylen,
 		    proto_cmd_info(req.cmd)->bodymax);
@@ -425,11 +698,27 @@ conn_process(struct conn *c)
 	char			*p, msg[256];
 	int			 retried;
 
+	if (c->kind == CONN_HTTP) {
+		if (!c->dead && !c->closing)
+			http_input(c);
+		if (!c->closing && !c->dead)
+			reading(c, 1);
+		return;
+	}
 	while (!c->dead && !c->closing) {
 		if (evbuffer_get_length(c->out) + evbuffer_get_length(c->pend) >=
 		    OUT_HIGH) {
 			reading(c, 0);
+			stall_arm(c, 0);
 			return;
+		}
+		if (c->work >= PASS_BUDGET) {
+			/* The rest waits for the next pass (net_after_pass). */
+			if (evbuffer_get_length(c->in) > 0) {
+				c->more = 1;
+				mark_dirty(c);
+			}
+			break;
 		}
 		if ((avail = evbuffer_get_length(c->in)) == 0)
 			break;
@@ -455,6 +744,7 @@ again:
 		}
 		switch (ev) {
 		case PROTO_LINE:
+			c->work++;
 			on_line(c, tok.p, tok.len);
 			break;
 		case PROTO_BODY:
@@ -475,10 +765,72 @@ again:
 			break;
 		}
 		evbuffer_drain(c->in, used);
+		input_total -= used;
 	}
 	/* A parked connection is read too: its next request ends the wait. */
-	if (!c->closing && !c->dead)
+	if (!c->closing && !c->dead && !c->more)
 		reading(c, 1);
+	stall_arm(c, 0);
+}
+
+/*
+ * The stall timer runs while the connection owes a request's rest (bytes
+ * of a request are buffered, or a body is being swallowed) or has replies
+ * waiting to be read; progress either way restarts it.  An HTTP one's
+ * first deadline is fixed at the connect.
+ */
+static void
+stall_arm(struct conn *c, int progress)
+{
+	struct timeval	tv;
+	uint64_t	ms = B->cfg.stall_timeout_ms;
+	int		waiting;
+
+	if (c->dead)
+		return;
+	if (c->kind == CONN_HTTP && !c->closing)
+		return;		/* the head's deadline, from accept_cb */
+	waiting = evbuffer_get_length(c->in) > 0 || c->line != NULL ||
+	    proto_in_want(&c->pin) != SIMQ_LINE_MAX ||
+	    evbuffer_get_length(c->out) > 0;
+	if (!waiting) {
+		evtimer_del(c->stall_ev);
+		return;
+	}
+	if (!progress && evtimer_pending(c->stall_ev, NULL))
+		return;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(c->stall_ev, &tv);
+}
+
+static void
+conn_stall_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+	int		 unread = evbuffer_get_length(c->out) > 0;
+
+	B->now = now_ms();
+	log_info("%s: closed: %s for %llu ms", c->peer, unread ?
+	    "replies not read" : c->kind == CONN_HTTP ?
+	    "no complete HTTP request" : "a request left half-sent",
+	    (unsigned long long)(c->kind == CONN_HTTP && !c->closing ?
+	    HTTP_TIMEOUT_MS : B->cfg.stall_timeout_ms));
+	if (unread || c->closing) {
+		/* It does not read: nothing more can be said to it. */
+		c->dead = 1;
+		reading(c, 0);
+		mark_dirty(c);
+		return;
+	}
+	if (c->kind == CONN_HTTP)
+		http_timeout(c);
+	else
+		conn_error(c, PERR_LIMIT, "request incomplete after %llu ms "
+		    "without progress; closing",
+		    (unsigned long long)B->cfg.stall_timeout_ms);
+	conn_close(c);
+	stall_arm(c, 1);
 }
 
 /* Takes a parked connection back: run what it has buffered. */
@@ -492,9 +844,10 @@ static void
 conn_write_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct conn	*c = arg;
+	int		 n;
 
 	B->now = now_ms();
-	if (evbuffer_write(c->out, fd) < 0 && errno != EAGAIN &&
+	if ((n = evbuffer_write(c->out, fd)) < 0 && errno != EAGAIN &&
 	    errno != EINTR) {
 		log_debug("%s: write: %s", c->peer, strerror(errno));
 		c->dead = 1;
@@ -510,6 +863,7 @@ conn_write_cb(evutil_socket_t fd, short ev, void *arg)
 			return;
 		}
 	}
+	stall_arm(c, n > 0);
 	if (evbuffer_get_length(c->out) < OUT_LOW && !c->reading &&
 	    !c->parked && !c->closing)
 		conn_process(c);
@@ -536,11 +890,14 @@ net_after_pass(int failed, int err)
 				    strerror(err));
 		}
 		c->npend = 0;
+		c->work = 0;
 		evbuffer_add_buffer(c->out, c->pend);
 		if (c->dead) {
 			conn_free(c);
 			continue;
 		}
+		if (c->held)
+			continue;	/* conn_hold_cb lets it go */
 		if (evbuffer_get_length(c->out) > 0) {
 			if (evbuffer_write(c->out, c->fd) < 0 &&
 			    errno != EAGAIN && errno != EINTR) {
@@ -548,6 +905,7 @@ net_after_pass(int failed, int err)
 				continue;
 			}
 		}
+		stall_arm(c, 0);
 		if (evbuffer_get_length(c->out) > 0)
 			event_add(c->wev, NULL);
 		else if (c->closing) {
@@ -563,17 +921,20 @@ net_after_pass(int failed, int err)
 			 * out before their commit). */
 			reading(c, 1);
 			event_active(c->rev, EV_READ, 1);
-		}
+		} else if (c->more && !c->closing &&
+		    evbuffer_get_length(c->out) < OUT_HIGH)
+			event_active(c->rev, EV_READ, 1);
 	}
 }
 
-/* Listens on addr:port (every address it resolves to). */
+/* Listens on addr:port (every address it resolves to) for kind
+ * (CONN_PROTO, CONN_HTTP). */
 int
-net_listen(const char *addr, int port)
+net_listen(const char *addr, int port, int kind)
 {
 	struct addrinfo	 hints, *res, *ai;
 	char		 serv[16];
-	int		 fd, one = 1, rc;
+	int		 fd, one = 1, rc, before = nlisteners;
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
@@ -601,13 +962,15 @@ net_listen(const char *addr, int port)
 			close(fd);
 			continue;
 		}
-		listeners[nlisteners] = event_new(B->base, fd,
-		    EV_READ | EV_PERSIST, accept_cb, NULL);
-		event_add(listeners[nlisteners], NULL);
+		listeners[nlisteners].ev = event_new(B->base, fd,
+		    EV_READ | EV_PERSIST, accept_cb, (void *)(intptr_t)kind);
+		listeners[nlisteners].kind = kind;
+		listeners[nlisteners].on = 0;
 		nlisteners++;
 	}
 	freeaddrinfo(res);
-	return nlisteners > 0 ? 0 : -1;
+	listeners_update();
+	return nlisteners > before ? 0 : -1;
 }
 
 void
@@ -616,8 +979,8 @@ net_close_listeners(void)
 	int	i;
 
 	for (i = 0; i < nlisteners; i++) {
-		close(event_get_fd(listeners[i]));
-		event_free(listeners[i]);
+		close(event_get_fd(listeners[i].ev));
+		event_free(listeners[i].ev);
 	}
 	nlisteners = 0;
 	if (resume_ev != NULL) {

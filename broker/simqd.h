@@ -269,6 +269,9 @@ struct config {
 	uint64_t	 segment_max;
 	uint64_t	 compact_min;	/* don't compact below this size */
 	uint64_t	 fail_writes_after;
+	uint64_t	 max_jobs;	/* records kept: jobs, arrays, tasks */
+	uint64_t	 input_max;	/* bytes of incomplete requests, in all */
+	uint64_t	 stall_timeout_ms;
 };
 
 /* The broker. */
@@ -563,8 +566,11 @@ int		 reply_drops(struct evbuffer *, struct worker *);
 void		 reply_status_items(struct conn *, struct simq_id *, int n);
 
 /* net.c: listener and connections. */
+enum { CONN_PROTO, CONN_HTTP };
+
 struct conn {
 	int			 fd;
+	int			 kind;		/* CONN_PROTO, CONN_HTTP */
 	struct event		*rev;
 	struct event		*wev;
 	struct evbuffer		*in;
@@ -579,6 +585,13 @@ struct conn {
 	int			 dirty;		/* in the dirty list */
 	int			 eof;		/* the client sent all it will */
 	char			 peer[64];
+	char			 addr[64];	/* peer without the port */
+	/* Limits (net.c). */
+	struct event		*stall_ev;	/* no progress: close */
+	struct event		*hold_ev;	/* a held reply's delay */
+	int			 held;		/* replies wait for hold_ev */
+	int			 more;		/* input left by the budget */
+	uint64_t		 work;		/* done in this pass */
 	/* A line whose body is still arriving. */
 	char			*line;
 	size_t			 linelen;
@@ -594,9 +607,11 @@ struct conn {
 };
 
 extern TAILQ_HEAD(connlist, conn) conns, parked_conns;
-extern uint32_t nconns;
+extern uint32_t nconns, nhttp;
+extern size_t input_total;
 
-int		 net_listen(const char *addr, int port);
+int		 net_listen(const char *addr, int port, int kind);
+void		 conn_auth_failed(struct conn *);
 void		 net_close_listeners(void);
 void		 net_after_pass(int commit_failed, int err);
 void		 conn_reply(struct conn *, const char *, ...)
@@ -612,7 +627,8 @@ void		 conns_free_all(void);
 
 /* http.c */
 int		 http_listen(const char *addr, int port);
-void		 http_close(void);
+void		 http_input(struct conn *);
+void		 http_timeout(struct conn *);
 
 
 #endif

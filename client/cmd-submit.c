@@ -5,8 +5,10 @@
  * with the flag's name and the form it wants, and nothing half-done
  * reaches the broker.  A batch file is split (split.c) completely before
  * anything is sent: a quoting error on line 900 submits nothing.  The
- * batch then goes in one BATCH request (or one per 64 MiB), whose "OK
- * FIRST COUNT" gives the ids in order.
+ * batch then goes in BATCH requests of at most SIMQ_BATCH_JOBS_MAX
+ * commands and SIMQ_BATCH_MAX bytes each (the broker keeps each request
+ * to a few milliseconds of work), whose "OK FIRST COUNT" replies give the
+ * ids in order.
  */
 #include <sys/stat.h>
 #include <errno.h>
@@ -200,7 +202,7 @@ submit_read(const char *path, struct buf *b)
 }
 
 /* A batch's bodies: the commands encoded as lines, cut at
- * SIMQ_BATCH_MAX. */
+ * SIMQ_BATCH_MAX bytes or SIMQ_BATCH_JOBS_MAX commands. */
 struct submit_batch {
 	struct buf	*body;
 	size_t		*count;		/* commands in each body */
@@ -232,7 +234,8 @@ submit_split(const char *path, struct submit_batch *sb)
 			    "than a batch may be (%u bytes)", path, sp.lineno,
 			    SIMQ_BATCH_MAX);
 		if (sb->nbodies == 0 || sb->body[sb->nbodies - 1].len +
-		    line.len > SIMQ_BATCH_MAX) {
+		    line.len > SIMQ_BATCH_MAX ||
+		    sb->count[sb->nbodies - 1] == SIMQ_BATCH_JOBS_MAX) {
 			sb->body = xreallocarray(sb->body, sb->nbodies + 1,
 			    sizeof *sb->body);
 			sb->count = xreallocarray(sb->count, sb->nbodies + 1,

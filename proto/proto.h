@@ -35,8 +35,17 @@
 /* Queue, worker and job names: short identifiers shown in tables. */
 #define SIMQ_NAME_MAX		128
 
-/* A BATCH body: a million jobs of ~60-byte commands in one round trip. */
-#define SIMQ_BATCH_MAX		(64u << 20)
+/* A BATCH: the broker creates its jobs in one go, holding its loop, so
+ * one request is kept to a few milliseconds of work (about 10,000 jobs;
+ * 2 MiB leaves 200 bytes a command).  Clients cut bigger batches into
+ * several BATCH requests. */
+#define SIMQ_BATCH_MAX		(2u << 20)
+#define SIMQ_BATCH_JOBS_MAX	10000
+
+/* A body over its command's limit is read and discarded, keeping the
+ * connection in step, if it is at most this long; a longer one is not
+ * read at all: the broker answers at once and closes the connection. */
+#define SIMQ_SWALLOW_MAX	(64u << 20)
 
 /* Output tails and result payloads kept per job.  The brief asks for the
  * last 64 KiB of each stream: enough to see an error, small enough that a

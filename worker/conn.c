@@ -458,6 +458,17 @@ registered(const char *line, size_t len)
 static int
 refused(const char *what, const char *line, size_t len)
 {
+	const char	*msg = memmem(line, len, "name ", 5);
+
+	/* Another live worker has our name: running beside it would make
+	 * the two take each other's jobs; say so and stop, whether or not
+	 * we were registered before. */
+	if (msg != NULL && memmem(line, len, " is in use by ", 14) != NULL) {
+		log_warn("%.*s", (int)(len - (size_t)(msg - line)), msg);
+		fprintf(stderr, "simq-worker: %.*s\n",
+		    (int)(len - (size_t)(msg - line)), msg);
+		exit(2);
+	}
 	if (!ever_registered) {
 		log_warn("the broker %s refused %s: %.*s", W->cfg.server, what,
 		    (int)len, line);

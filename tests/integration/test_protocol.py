@@ -11,7 +11,8 @@ from harness import (Client, TestFailure, check, enc, eq, submit_line,
                      wait_until)
 
 LINE_MAX = 65536
-BATCH_MAX = 64 << 20
+BATCH_MAX = 2 << 20
+BATCH_JOBS_MAX = 10000
 
 
 def next_id(c):
@@ -288,11 +289,17 @@ def test_oversized_batch_body_is_swallowed(ctx):
     r = w.request("FINISH 1 1 exit=0 %d" % big, b"x" * big)
     r.expect_err("body-too-large")
     w.request("PING").expect_ok()
-    # A good BATCH of almost 64 MiB is accepted.
-    lines = b"".join(b"job%07d\n" % i for i in range(0, 1000000))
+    # A good BATCH of the most commands one may hold is accepted; one
+    # command more is refused whole.
+    lines = b"".join(b"job%07d\n" % i for i in range(0, BATCH_JOBS_MAX))
     r = c.request("BATCH %d" % len(lines), lines).expect_ok()
-    eq(int(r.words[1]), 1000000, "jobs in a big batch")
-    eq(c.status1(int(r.words[0]) + 999999).argv, ["job0999999"], "last")
+    eq(int(r.words[1]), BATCH_JOBS_MAX, "jobs in a big batch")
+    eq(c.status1(int(r.words[0]) + BATCH_JOBS_MAX - 1).argv,
+       ["job%07d" % (BATCH_JOBS_MAX - 1)], "last")
+    before = next_id(c)
+    lines += b"one-more\n"
+    c.request("BATCH %d" % len(lines), lines).expect_err("bad-body")
+    eq(next_id(c), before, "nothing of the refused batch submitted")
 
 
 test_oversized_batch_body_is_swallowed.timeout = 120
