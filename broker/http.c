@@ -258,6 +258,9 @@ page_metrics(struct evbuffer *o)
 	    "# TYPE simq_workers gauge\nsimq_workers %u\n"
 	    "# TYPE simq_workers_connected gauge\nsimq_workers_connected %u\n"
 	    "# TYPE simq_connections gauge\nsimq_connections %u\n"
+	    "# TYPE simq_http_connections gauge\nsimq_http_connections %u\n"
+	    "# HELP simq_input_bytes Bytes of requests not yet complete.\n"
+	    "# TYPE simq_input_bytes gauge\nsimq_input_bytes %zu\n"
 	    "# TYPE simq_submitted_total counter\nsimq_submitted_total %llu\n"
 	    "# TYPE simq_finished_total counter\nsimq_finished_total %llu\n"
 	    "# TYPE simq_lost_total counter\nsimq_lost_total %llu\n"
@@ -266,7 +269,7 @@ page_metrics(struct evbuffer *o)
 	    "simq_journal_fsyncs_total %llu\n"
 	    "# TYPE simq_journal_snapshots_total counter\n"
 	    "simq_journal_snapshots_total %llu\n",
-	    nworkers, connected, nconns,
+	    nworkers, connected, nconns, nhttp, input_total,
 	    (unsigned long long)B->nsubmitted,
 	    (unsigned long long)B->nfinished, (unsigned long long)B->nlost,
 	    (unsigned long long)js.bytes, (unsigned long long)js.fsyncs,

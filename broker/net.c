@@ -280,12 +280,19 @@ conn_hold_cb(evutil_socket_t fd, short ev, void *arg)
 void
 conn_close(struct conn *c)
 {
-	size_t	n = evbuffer_get_length(c->in);
-
 	c->closing = 1;
 	reading(c, 0);
 	mark_dirty(c);
-	/* Nothing more will be read: what is buffered is let go now. */
+}
+
+/* Drops up to n bytes of c's input, keeping input_total. */
+static void
+in_drain(struct conn *c, size_t n)
+{
+	size_t	len = evbuffer_get_length(c->in);
+
+	if (n > len)
+		n = len;
 	evbuffer_drain(c->in, n);
 	input_total -= n;
 }
@@ -764,8 +771,7 @@ again:
 		case PROTO_NEED:
 			break;
 		}
-		evbuffer_drain(c->in, used);
-		input_total -= used;
+		in_drain(c, used);
 	}
 	/* A parked connection is read too: its next request ends the wait. */
 	if (!c->closing && !c->dead && !c->more)
@@ -892,6 +898,10 @@ net_after_pass(int failed, int err)
 		c->npend = 0;
 		c->work = 0;
 		evbuffer_add_buffer(c->out, c->pend);
+		/* A closing connection reads nothing more: what it has
+		 * buffered is let go now, not when its replies are out. */
+		if (c->closing)
+			in_drain(c, SIZE_MAX);
 		if (c->dead) {
 			conn_free(c);
 			continue;

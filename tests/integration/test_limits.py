@@ -29,6 +29,15 @@ def http_get(port, path, timeout=10):
         return e.code, e.read()
 
 
+def input_bytes(metrics):
+    """simq_input_bytes of a /metrics text (it counts the head of the
+    request that asked for it)."""
+    for l in metrics.decode().splitlines():
+        if l.startswith("simq_input_bytes "):
+            return int(l.split()[1])
+    raise AssertionError("no simq_input_bytes in %r" % metrics[:200])
+
+
 def idle_conns(port, n):
     """n TCP connections to port that send nothing (connect only: the
     kernel completes them in the backlog whether or not simqd accepts)."""
@@ -179,7 +188,9 @@ def test_half_sent_request_times_out(ctx):
 
 
 def test_input_held_in_all_is_bounded(ctx):
-    b = ctx.start_broker(["--input-max", "4M", "--stall-timeout", "60s"])
+    hp = free_port()
+    b = ctx.start_broker(["--input-max", "4M", "--stall-timeout", "60s",
+                          "--http", str(hp)])
     body = 2 << 20
     part = 3 << 19      # 1.5 MiB of the 2 MiB body
     line = b"x" * 255 + b"\n"
@@ -218,6 +229,9 @@ def test_input_held_in_all_is_bounded(ctx):
         s.send(line * ((body - part) // 256) + b"\r\n")
         eq(int(s.read_reply().expect_ok().words[1]), body // 256,
            "jobs of a completed batch")
+    # Nothing is held any more, and the count says so.
+    n = input_bytes(http_get(hp, "/metrics")[1])
+    check(n < 1000, "input bytes after everything completed: %d" % n)
 
 
 def test_live_jobs_are_bounded(ctx):
@@ -353,7 +367,8 @@ def test_two_simq_workers_with_one_name(ctx):
 def test_wrong_tokens_slow_down(ctx):
     tok = ctx.newfile("token")
     open(tok, "w").write("s3cret\n")
-    b = ctx.start_broker(["--token-file", tok])
+    hp = free_port()
+    b = ctx.start_broker(["--token-file", tok, "--http", str(hp)])
     took = []
     for i in range(6):
         d = b.client()
@@ -376,6 +391,15 @@ def test_wrong_tokens_slow_down(ctx):
     held.read_reply().expect_err("auth")
     lines = [l for l in b.log().splitlines() if "wrong or missing" in l]
     check(1 <= len(lines) <= 2, "the log line is rate-limited: %r" % lines)
+    # HTTP guesses from the address are slowed down too.
+    t0 = time.monotonic()
+    eq(http_get(hp, "/api/status", timeout=30)[0], 401, "no token")
+    check(time.monotonic() - t0 >= 1.5, "an HTTP guess is delayed too")
+    req = urllib.request.Request("http://127.0.0.1:%d/metrics" % hp)
+    req.add_header("Authorization", "Bearer s3cret")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        n = input_bytes(r.read())
+        check(n < 1000, "input bytes held: %d" % n)
 
 
 test_wrong_tokens_slow_down.timeout = 90
