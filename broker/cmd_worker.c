@@ -121,10 +121,15 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	name[r->args[0].len] = '\0';
 	if ((w = worker_get(name, 0)) != NULL && w->conn != c &&
 	    worker_in_use(w, host, (uint32_t)pid)) {
-		log_warn("%s: refused WORKER %s (pid %llu on host %s): the "
-		    "name is in use by pid %u on host %s, connected from %s",
-		    c->peer, name, (unsigned long long)pid, host ? host : "?",
-		    w->pid, w->host ? w->host : "?", w->conn->peer);
+		static uint64_t last_log;
+		if (B->now >= last_log + 1000) {	/* a loop must not flood */
+			log_warn("%s: refused WORKER %s (pid %llu on host %s): "
+			    "the name is in use by pid %u on host %s, "
+			    "connected from %s", c->peer, name,
+			    (unsigned long long)pid, host ? host : "?", w->pid,
+			    w->host ? w->host : "?", w->conn->peer);
+			last_log = B->now;
+		}
 		conn_error(c, PERR_STATE, "name %s is in use by pid %u on "
 		    "host %s", name, w->pid, w->host ? w->host : "?");
 		free(host);
