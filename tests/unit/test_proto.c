@@ -1558,7 +1558,7 @@ test_req_body(void **state)
 	assert_int_equal(req.nargs, 6);
 	assert_true(proto_word_is(&req.args[0], "17"));
 	assert_true(proto_word_is(&req.args[5], "res=0"));
-	assert_int_equal(parse("BATCH 67108864"), PERR_NONE);
+	assert_int_equal(parse("BATCH 2097152"), PERR_NONE);
 	assert_int_equal(req.bodylen, SIMQ_BATCH_MAX);
 	assert_int_equal(parse("FINISH 1 1 196608"), PERR_NONE);
 	/* A body command's non-body words carry no length. */
@@ -1586,7 +1586,7 @@ test_req_body_length_bad(void **state)
 static void
 test_req_body_too_large(void **state)
 {
-	assert_int_equal(parse("BATCH 67108865"), PERR_BODYSIZE);
+	assert_int_equal(parse("BATCH 2097153"), PERR_BODYSIZE);
 	assert_int_equal(req.cmd, CMD_BATCH);
 	assert_int_equal(req.bodylen, SIMQ_BATCH_MAX + 1);
 	assert_int_equal(parse("FINISH 1 1 196609"), PERR_BODYSIZE);
