@@ -174,9 +174,7 @@ serve_one(struct conn *c, int final)
 {
 	if (!park_try(c, final))
 		return;
-	conn_resume(c);
-	if (c->eof && !c->parked)
-		conn_close(c);
+	conn_resume(c);		/* closes if the client is done */
 }
 
 /* The client sent another request: a parked reply ends now, with what

@@ -136,6 +136,7 @@ pass_end(void)
 	int	err;
 
 	B->now = now_ms();
+	net_run();
 	timers_fire();
 	cmd_serve_parked();
 	if (journal_pending(B->journal) > 0 &&
@@ -438,7 +439,11 @@ main(int argc, char **argv)
 	B->want_dispatch = 1;
 	pass_end();
 	while (!B->stopping) {
-		if (event_base_loop(B->base, EVLOOP_ONCE) < 0)
+		/* Requests left in the run queue: look at the sockets, but
+		 * do not wait for them (NONBLOCK alone would loop for as
+		 * long as some socket is readable). */
+		if (event_base_loop(B->base, EVLOOP_ONCE |
+		    (net_busy() ? EVLOOP_NONBLOCK : 0)) < 0)
 			fatal("event loop failed");
 		pass_end();
 	}

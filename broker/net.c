@@ -26,13 +26,14 @@
  *                line is answered ERR limit and closed.
  *   stalls       a request half-received, or replies left unread, for
  *                --stall-timeout without progress close the connection.
- *   one pass     a connection runs at most PASS_BUDGET units of work (a
- *                request, or a BATCH's jobs) per loop pass, then waits for
- *                the next pass, so every other client is served between.
+ *   one pass     requests run in turns, round-robin, within a budget per
+ *                loop pass (net_run), so every client is served between
+ *                another's requests and no pass is long.
  *   bad tokens   each failure from an address delays the next ERR auth
  *                from it (the connection is held, not the loop), and the
  *                log line is rate-limited.
  */
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -55,9 +56,16 @@
 #include "simqd.h"
 #include "log.h"
 
-/* Unsent replies per connection: a few thousand status lines. */
-#define OUT_HIGH	(4u << 20)
-#define OUT_LOW		(1u << 20)
+/* Unsent replies per connection: hundreds of status lines, or thousands
+ * of acknowledgements.  Small, since every connection that does not read
+ * may hold this much, and the broker spent the work of making it. */
+#define OUT_HIGH	(64u << 10)
+#define OUT_LOW		(16u << 10)
+
+/* The kernel's send buffer per connection, fixed rather than grown up to
+ * megabytes: what a client that never reads can make the broker produce
+ * is OUT_HIGH plus this. */
+#define SNDBUF		(32 << 10)
 
 /* One read per event: large enough that a pipelining client's requests
  * arrive in few passes (each pass costs one fsync). */
@@ -67,9 +75,27 @@
  * are two services. */
 #define LISTENERS_MAX	16
 
-/* Work a connection may do in one loop pass (a request is 1, a BATCH
- * counts its jobs): about 5 ms of job creation. */
+/*
+ * Running requests: a read only buffers them and puts the connection on
+ * the run queue; net_run(), between two loop passes, serves the queue in
+ * turns of TURN_UNITS units (a request is one, a BATCH counts its jobs)
+ * or TURN_OUT bytes of replies, round-robin, until it is empty or the
+ * pass has done PASS_BUDGET units or PASS_OUT bytes of replies (a few
+ * milliseconds).  What is left goes on in the next pass.  So a request
+ * waits at most about one turn of every busy connection, however much
+ * the others have sent, and a pass stays short.
+ */
+#define TURN_UNITS	1
+#define TURN_OUT	(4u << 10)
 #define PASS_BUDGET	SIMQ_BATCH_JOBS_MAX
+#define PASS_OUT	(1u << 20)
+
+/* Bytes read in one pass, all connections together: past it, a readable
+ * connection is read in the next pass (its event stays armed), so a
+ * crowd of connections sending at once cannot make one pass copy
+ * hundreds of megabytes. */
+#define PASS_READ	(2u << 20)
+static size_t		 pass_read;
 
 /* A declared body past this is not swallowed: the connection is closed. */
 #define SWALLOW_MAX	SIMQ_SWALLOW_MAX
@@ -96,6 +122,8 @@ static struct listener {
 static int		 nlisteners;
 static int		 fd_paused;	/* out of descriptors: wait a little */
 
+static TAILQ_HEAD(, conn) runq = TAILQ_HEAD_INITIALIZER(runq);
+
 static void	listeners_update(void);
 static void	stall_arm(struct conn *, int progress);
 
@@ -104,7 +132,7 @@ static struct proto_req	 req;	/* big; one request at a time */
 static void	conn_read_cb(evutil_socket_t, short, void *);
 static void	conn_write_cb(evutil_socket_t, short, void *);
 static void	conn_park_cb(evutil_socket_t, short, void *);
-static void	conn_process(struct conn *);
+static int	conn_process(struct conn *, uint64_t, size_t);
 
 static void
 mark_dirty(struct conn *c)
@@ -276,6 +304,33 @@ conn_hold_cb(evutil_socket_t fd, short ev, void *arg)
 	mark_dirty(c);
 }
 
+/* Puts c on the run queue (net_run) if it is not on it. */
+static void
+runq_add(struct conn *c)
+{
+	if (c->queued || c->dead || c->closing)
+		return;
+	c->queued = 1;
+	TAILQ_INSERT_TAIL(&runq, c, rentry);
+}
+
+static void
+runq_del(struct conn *c)
+{
+	if (c->queued) {
+		TAILQ_REMOVE(&runq, c, rentry);
+		c->queued = 0;
+	}
+}
+
+/* 1 if requests wait in the run queue: the next loop pass must not
+ * block. */
+int
+net_busy(void)
+{
+	return !TAILQ_EMPTY(&runq);
+}
+
 /* Closes after the replies already made are written. */
 void
 conn_close(struct conn *c)
@@ -304,6 +359,7 @@ conn_free(struct conn *c)
 	nconns--;
 	if (c->dirty)
 		TAILQ_REMOVE(&dirty, c, dentry);
+	runq_del(c);
 	cmd_unpark(c);
 	if (c->worker != NULL) {
 		log_info("worker %s disconnected (%u running, leases kept)",
@@ -423,20 +479,20 @@ accept_pause(void)
 static void	conn_stall_cb(evutil_socket_t, short, void *);
 static void	conn_hold_cb(evutil_socket_t, short, void *);
 
-static void
-accept_cb(evutil_socket_t lfd, short ev, void *arg)
+/* Accepts one connection; 0 when there was none to accept now. */
+static int
+accept_one(evutil_socket_t lfd, int kind)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl = sizeof ss;
 	struct conn		*c;
-	int			 fd, one = 1, kind = (int)(intptr_t)arg;
+	int			 fd, one = 1, sndbuf;
 	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
 
-	B->now = now_ms();
 	if (nconns >= conn_limit() ||
 	    (kind == CONN_HTTP && nhttp >= http_limit())) {
 		listeners_update();
-		return;
+		return 0;
 	}
 	if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
@@ -445,9 +501,11 @@ accept_cb(evutil_socket_t lfd, short ev, void *arg)
 		else if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)
 			log_warn("accept: %s", strerror(errno));
-		return;
+		return errno == ECONNABORTED;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	sndbuf = SNDBUF;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 	c = xcalloc(1, sizeof *c);
 	c->fd = fd;
 	c->kind = kind;
@@ -486,6 +544,22 @@ accept_cb(evutil_socket_t lfd, short ev, void *arg)
 	reading(c, 1);
 	log_debug("%s: connected%s", c->peer, kind == CONN_HTTP ? " (http)" :
 	    "");
+	return 1;
+}
+
+/* A burst of connections is taken in few passes, not one a pass: a
+ * client connecting behind hundreds of others is not kept waiting. */
+#define ACCEPT_BURST	64
+
+static void
+accept_cb(evutil_socket_t lfd, short ev, void *arg)
+{
+	int	i;
+
+	B->now = now_ms();
+	for (i = 0; i < ACCEPT_BURST; i++)
+		if (!accept_one(lfd, (int)(intptr_t)arg))
+			break;
 }
 
 /*
@@ -500,9 +574,15 @@ conn_fill(struct conn *c)
 	struct evbuffer_iovec	v[2];
 	struct iovec		iov[2];
 	ssize_t			n, left;
-	int			k, i;
+	size_t			want = READ_CHUNK;
+	int			k, i, avail;
 
-	if ((k = evbuffer_reserve_space(c->in, READ_CHUNK, v, 2)) <= 0)
+	/* Space for what has arrived, not always READ_CHUNK: a connection
+	 * that sent a few bytes and stalled must not pin 256 KiB. */
+	if (ioctl(c->fd, FIONREAD, &avail) == 0 && avail >= 0 &&
+	    (size_t)avail < want)
+		want = avail > 512 ? (size_t)avail : 512;
+	if ((k = evbuffer_reserve_space(c->in, (ssize_t)want, v, 2)) <= 0)
 		fatal("connection: out of memory");
 	for (i = 0; i < k; i++) {
 		iov[i].iov_base = v[i].iov_base;
@@ -519,6 +599,7 @@ conn_fill(struct conn *c)
 	}
 	evbuffer_commit_space(c->in, v, k);
 	input_total += (size_t)n;
+	pass_read += (size_t)n;
 	return n;
 }
 
@@ -528,7 +609,7 @@ conn_fill(struct conn *c)
 static void
 eof_done(struct conn *c)
 {
-	if (c->more || c->closing || c->dead)
+	if (c->queued || c->closing || c->dead)
 		return;
 	if (c->parked == CMD_TAKE)
 		cmd_interrupt(c);
@@ -563,6 +644,15 @@ input_full(struct conn *c)
 	return 1;
 }
 
+/* 1 when c has enough buffered to run on without reading. */
+static int
+in_enough(const struct conn *c)
+{
+	size_t	len = evbuffer_get_length(c->in);
+
+	return len >= READ_CHUNK && proto_in_want(&c->pin) <= len;
+}
+
 static void
 conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -570,23 +660,21 @@ conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 	ssize_t		 n;
 
 	B->now = now_ms();
-	if (c->more) {
-		/* Requests left over from the last pass's budget run first,
-		 * before more are read. */
-		c->more = 0;
-		conn_process(c);
-		if (c->eof)
-			eof_done(c);
-		return;
-	}
+	if (pass_read >= PASS_READ)
+		return;		/* the next pass */
 	if (input_full(c))
 		return;
+	if (in_enough(c)) {
+		/* Read more once net_run() has taken some. */
+		reading(c, 0);
+		runq_add(c);
+		return;
+	}
 	n = conn_fill(c);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
-			/* Woken to go on with input already buffered (after
-			 * back-pressure eased). */
-			conn_process(c);
+			if (evbuffer_get_length(c->in) > 0)
+				runq_add(c);
 			return;
 		}
 		log_debug("%s: read: %s", c->peer, strerror(errno));
@@ -597,15 +685,40 @@ conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (n == 0) {
 		/* The client is done sending; answer what it sent (after a
-		 * parked reply, if one is pending), then close. */
+		 * parked reply, if one is pending), then close (eof_done). */
 		c->eof = 1;
 		reading(c, 0);
-		conn_process(c);
-		eof_done(c);
+		runq_add(c);
 		return;
 	}
 	stall_arm(c, 1);
-	conn_process(c);
+	runq_add(c);
+}
+
+/* Between loop passes, before the commit: runs the queued connections'
+ * requests in turns, within the pass's budget. */
+void
+net_run(void)
+{
+	struct conn	*c;
+	uint64_t	 units = 0, w0;
+	size_t		 out = 0, o0;
+	int		 more;
+
+	while ((c = TAILQ_FIRST(&runq)) != NULL && units < PASS_BUDGET &&
+	    out < PASS_OUT) {
+		runq_del(c);
+		w0 = c->work;
+		o0 = evbuffer_get_length(c->pend);
+		more = conn_process(c, TURN_UNITS, TURN_OUT);
+		units += c->work - w0 + 1;
+		if (evbuffer_get_length(c->pend) > o0)
+			out += evbuffer_get_length(c->pend) - o0;
+		if (more)
+			runq_add(c);
+		else if (c->eof)
+			eof_done(c);
+	}
 }
 
 static void
@@ -690,45 +803,46 @@ frame_msg(enum proto_err e)
 }
 
 /*
- * Frames and runs buffered requests until the input runs out or the output
- * is full.  A request that parks (TAKE, WAIT) stays parked only while no
- * further input is buffered.
+ * Frames and runs buffered requests until the input runs out, the output
+ * is full, or this turn's share (quantum units, outq bytes of replies) is
+ * used; returns 1 in the last case, with requests left to run.  A request
+ * that parks (TAKE, WAIT) stays parked only while no further input is
+ * buffered.
  */
-static void
-conn_process(struct conn *c)
+static int
+conn_process(struct conn *c, uint64_t quantum, size_t outq)
 {
 	struct evbuffer_iovec	 v;
 	struct proto_word	 tok;
 	enum proto_err		 err;
 	enum proto_ev		 ev;
 	size_t			 avail, want, n, used;
+	size_t			 out0 = evbuffer_get_length(c->pend);
+	uint64_t		 work0 = c->work;
 	char			*p, msg[256];
-	int			 retried;
+	int			 retried, more = 0;
 
 	if (c->kind == CONN_HTTP) {
 		if (!c->dead && !c->closing)
 			http_input(c);
 		if (!c->closing && !c->dead)
 			reading(c, 1);
-		return;
+		return 0;
 	}
 	while (!c->dead && !c->closing) {
 		if (evbuffer_get_length(c->out) + evbuffer_get_length(c->pend) >=
 		    OUT_HIGH) {
 			reading(c, 0);
 			stall_arm(c, 0);
-			return;
-		}
-		if (c->work >= PASS_BUDGET) {
-			/* The rest waits for the next pass (net_after_pass). */
-			if (evbuffer_get_length(c->in) > 0) {
-				c->more = 1;
-				mark_dirty(c);
-			}
-			break;
+			return 0;
 		}
 		if ((avail = evbuffer_get_length(c->in)) == 0)
 			break;
+		if (c->work - work0 >= quantum ||
+		    evbuffer_get_length(c->pend) - out0 >= outq) {
+			more = 1;	/* the next turn */
+			break;
+		}
 		/* More input ends a parked TAKE or WAIT: its reply goes first,
 		 * with what there is, then the new request runs. */
 		if (c->parked)
@@ -774,9 +888,10 @@ again:
 		in_drain(c, used);
 	}
 	/* A parked connection is read too: its next request ends the wait. */
-	if (!c->closing && !c->dead && !c->more)
+	if (!c->closing && !c->dead && !in_enough(c))
 		reading(c, 1);
 	stall_arm(c, 0);
+	return more;
 }
 
 /*
@@ -839,11 +954,15 @@ conn_stall_cb(evutil_socket_t fd, short ev, void *arg)
 	stall_arm(c, 1);
 }
 
-/* Takes a parked connection back: run what it has buffered. */
+/* Takes a parked connection back: run what it has buffered, or close it
+ * if the client is done. */
 void
 conn_resume(struct conn *c)
 {
-	conn_process(c);
+	if (evbuffer_get_length(c->in) > 0)
+		runq_add(c);
+	else if (c->eof)
+		eof_done(c);
 }
 
 static void
@@ -870,9 +989,14 @@ conn_write_cb(evutil_socket_t fd, short ev, void *arg)
 		}
 	}
 	stall_arm(c, n > 0);
-	if (evbuffer_get_length(c->out) < OUT_LOW && !c->reading &&
-	    !c->parked && !c->closing)
-		conn_process(c);
+	if (evbuffer_get_length(c->out) < OUT_LOW && !c->parked &&
+	    !c->closing) {
+		/* Throttled no more. */
+		if (evbuffer_get_length(c->in) > 0 || c->eof)
+			runq_add(c);
+		else
+			reading(c, 1);
+	}
 }
 
 /*
@@ -885,6 +1009,7 @@ net_after_pass(int failed, int err)
 {
 	struct conn	*c;
 
+	pass_read = 0;
 	while ((c = TAILQ_FIRST(&dirty)) != NULL) {
 		TAILQ_REMOVE(&dirty, c, dentry);
 		c->dirty = 0;
@@ -924,16 +1049,13 @@ net_after_pass(int failed, int err)
 		}
 		if (evbuffer_get_length(c->out) >= OUT_HIGH)
 			reading(c, 0);
+		else if (!c->closing && !c->parked &&
+		    evbuffer_get_length(c->out) < OUT_LOW &&
+		    evbuffer_get_length(c->in) > 0)
+			runq_add(c);	/* throttled, and drained at once */
 		else if (!c->reading && !c->closing && !c->eof &&
-		    evbuffer_get_length(c->out) < OUT_LOW) {
-			/* Throttled, and the output drained at once: go on in
-			 * the next pass (not now: replies made now would go
-			 * out before their commit). */
+		    evbuffer_get_length(c->out) < OUT_LOW && !in_enough(c))
 			reading(c, 1);
-			event_active(c->rev, EV_READ, 1);
-		} else if (c->more && !c->closing &&
-		    evbuffer_get_length(c->out) < OUT_HIGH)
-			event_active(c->rev, EV_READ, 1);
 	}
 }
 

@@ -590,8 +590,9 @@ struct conn {
 	struct event		*stall_ev;	/* no progress: close */
 	struct event		*hold_ev;	/* a held reply's delay */
 	int			 held;		/* replies wait for hold_ev */
-	int			 more;		/* input left by the budget */
-	uint64_t		 work;		/* done in this pass */
+	int			 queued;	/* in the run queue (net_run) */
+	TAILQ_ENTRY(conn)	 rentry;
+	uint64_t		 work;		/* units run, for the turns */
 	/* A line whose body is still arriving. */
 	char			*line;
 	size_t			 linelen;
@@ -612,6 +613,8 @@ extern size_t input_total;
 
 int		 net_listen(const char *addr, int port, int kind);
 void		 conn_auth_failed(struct conn *);
+void		 net_run(void);
+int		 net_busy(void);
 void		 net_close_listeners(void);
 void		 net_after_pass(int commit_failed, int err);
 void		 conn_reply(struct conn *, const char *, ...)

@@ -449,3 +449,46 @@ def test_finish_values_are_checked(ctx):
         .expect_ok("failed")
     st = c.status1(i)
     eq((st["signal"], st["started"]), ("64", "1000"), "kept")
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for l in f:
+            if l.startswith("VmRSS:"):
+                return int(l.split()[1])
+    return 0
+
+
+def test_clients_that_never_read(ctx):
+    b = ctx.start_broker()
+    c = b.client()
+    for i in range(8):
+        c.submit(["x" * 100, str(i)], name="n%d" % i)
+    probe = b.client()
+    req = b"STATS\r\nSTATUS 1 2 3 4 5 6 7 8\r\n" * 256
+    socks = []
+    for _ in range(150):
+        s = socket.create_connection(("127.0.0.1", b.port))
+        s.setblocking(False)
+        socks.append(s)
+    lat = []
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        for s in socks:
+            try:
+                s.send(req)
+            except (BlockingIOError, OSError):
+                pass
+        t0 = time.monotonic()
+        probe.request("PING").expect_ok()
+        lat.append(time.monotonic() - t0)
+    rss = rss_kib(b.pid)
+    for s in socks:
+        s.close()
+    lat.sort()
+    check(rss < 100 * 1024 * (2 if ctx.sanitized else 1),
+          "RSS %d MiB with 150 clients that never read" % (rss // 1024))
+    check(lat[-1] < 0.3 * ctx.slow, "a PING waited %.0f ms (median %.1f "
+          "ms) beside 150 clients that never read" % (
+              lat[-1] * 1000, lat[len(lat) // 2] * 1000))
+    c.request("PING").expect_ok()
