@@ -88,13 +88,14 @@
 #define TURN_UNITS	1
 #define TURN_OUT	(4u << 10)
 #define PASS_BUDGET	SIMQ_BATCH_JOBS_MAX
-#define PASS_OUT	(1u << 20)
+#define PASS_OUT	(256u << 10)
 
-/* Bytes read in one pass, all connections together: past it, a readable
- * connection is read in the next pass (its event stays armed), so a
- * crowd of connections sending at once cannot make one pass copy
- * hundreds of megabytes. */
-#define PASS_READ	(2u << 20)
+/* Bytes read in one pass, all connections together: past it, each
+ * readable connection gets a small read (READ_SMALL) only, so a crowd of
+ * connections sending at once cannot make one pass copy hundreds of
+ * megabytes, and a short request behind them is still read at once. */
+#define PASS_READ	(1u << 20)
+#define READ_SMALL	4096
 static size_t		 pass_read;
 
 /* A declared body past this is not swallowed: the connection is closed. */
@@ -574,7 +575,8 @@ conn_fill(struct conn *c)
 	struct evbuffer_iovec	v[2];
 	struct iovec		iov[2];
 	ssize_t			n, left;
-	size_t			want = READ_CHUNK;
+	size_t			want = pass_read < PASS_READ ? READ_CHUNK :
+				    READ_SMALL;
 	int			k, i, avail;
 
 	/* Space for what has arrived, not always READ_CHUNK: a connection
@@ -660,8 +662,6 @@ conn_read_cb(evutil_socket_t fd, short ev, void *arg)
 	ssize_t		 n;
 
 	B->now = now_ms();
-	if (pass_read >= PASS_READ)
-		return;		/* the next pass */
 	if (input_full(c))
 		return;
 	if (in_enough(c)) {
