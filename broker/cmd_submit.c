@@ -165,7 +165,7 @@ h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		conn_error(c, PERR_LIMIT, "job ids are exhausted");
 		goto out;
 	}
-	c->work += n;		/* the pass's budget (net.c) */
+	c->work += n;		/* its share of a turn (net.c) */
 	if (B->njobs + n > B->cfg.max_jobs) {
 		conn_error(c, PERR_LIMIT, "the broker keeps %llu jobs and its "
 		    "limit (--max-jobs) is %llu: %zu more do not fit",
