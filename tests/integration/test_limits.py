@@ -486,7 +486,9 @@ def test_clients_that_never_read(ctx):
     for s in socks:
         s.close()
     lat.sort()
-    check(rss < 100 * 1024 * (2 if ctx.sanitized else 1),
+    # (Under ASan the allocator's quarantine holds freed memory: RSS says
+    # nothing about the broker's own use there.)
+    check(ctx.sanitized or rss < 100 * 1024,
           "RSS %d MiB with 150 clients that never read" % (rss // 1024))
     check(lat[-1] < 0.3 * ctx.slow, "a PING waited %.0f ms (median %.1f "
           "ms) beside 150 clients that never read" % (
