@@ -191,9 +191,11 @@ env_add(char **env, int *n, char *kv)
 
 /*
  * The job's environment: the variables simq sets win over the job's own
- * additions, which win over SIMQ_SERVER, which wins over the worker's
- * environment.  The strings simq makes are listed in mine[0..*nmine) for
- * freeing.
+ * additions, which win over SIMQ_SERVER and SIMQ_TOKEN, which win over the
+ * worker's environment.  SIMQ_TOKEN is the worker's own token, given at
+ * exec time so that a job can run simq against its broker: the secret is
+ * never part of a job's record (see simq-worker(1) on trust).  The
+ * strings simq makes are listed in mine[0..*nmine) for freeing.
  */
 static char **
 build_env(struct wjob *j, char **mine, int *nmine)
@@ -222,6 +224,10 @@ build_env(struct wjob *j, char **mine, int *nmine)
 		env_add(env, &n, j->env[i]);
 	mine[m] = xprintf("SIMQ_SERVER=%s", W->cfg.server);
 	env_add(env, &n, mine[m++]);
+	if (W->cfg.token != NULL) {
+		mine[m] = xprintf("SIMQ_TOKEN=%s", W->cfg.token);
+		env_add(env, &n, mine[m++]);
+	}
 	for (e = W->environ; *e != NULL; e++)
 		env_add(env, &n, *e);
 	env[n] = NULL;
