@@ -187,43 +187,6 @@ out:
 	jobopts_unref(o);
 }
 
-void
-h_cancel_retry(struct conn *c, struct proto_req *r, char *body, size_t blen)
-{
-	struct simq_id	*ids;
-	struct job	*j;
-	uint64_t	 n = 0;
-	int		 i;
-
-	if ((ids = parse_ids(c, r->args, r->nargs)) == NULL)
-		return;
-	for (i = 0; i < r->nargs; i++) {
-		char id[32];
-		int st;
-		if (lookup_id(&ids[i]) != NULL)
-			continue;
-		proto_format_id(id, ids[i].id, ids[i].index);
-		if (lookup_pending_task(&ids[i], &st) != NULL)
-			conn_error(c, PERR_STATE, "task %s has not started; "
-			    "only started tasks, or the whole array, can be "
-			    "changed; nothing was changed", id);
-		else
-			conn_error(c, PERR_NOTFOUND, "no job %s; nothing was "
-			    "changed", id);
-		free(ids);
-		return;
-	}
-	for (i = 0; i < r->nargs; i++) {
-		if ((j = lookup_id(&ids[i])) == NULL)
-			continue;	/* gone with an earlier one's array */
-		n += r->cmd == CMD_CANCEL ? job_cancel(j, "canceled") :
-		    job_retry(j);
-	}
-	free(ids);
-	conn_reply(c, "OK %llu", (unsigned long long)n);
-	timers_arm();
-}
-
 /* PAUSE and RESUME name a queue that exists: one that holds jobs, or is
  * paused.  A typo must not make a queue (it would stay for ever). */
 void

@@ -34,10 +34,15 @@ rec_put_opts(struct buf *b, const struct jobopts *o)
 	buf_put_u32(b, o->nenv);
 	for (i = 0; i < o->nenv; i++)
 		buf_put_vstr(b, o->env[i], strlen(o->env[i]));
-	buf_put_u32(b, o->ndeps);
+	/* Kinds other than "ok" came later: the count's top bit says that a
+	 * byte of kind follows each dependency, so records without them
+	 * keep their first layout. */
+	buf_put_u32(b, o->ndeps | (o->depkind != NULL ? DEPS_KINDED : 0));
 	for (i = 0; i < o->ndeps; i++) {
 		buf_put_u64(b, o->deps[i].id);
 		buf_put_u32(b, o->deps[i].index);
+		if (o->depkind != NULL)
+			buf_put_u8(b, o->depkind[i]);
 	}
 }
 
@@ -129,6 +134,7 @@ rec_get_opts(struct rbuf *r)
 	size_t		 n;
 	const char	*qn = rbuf_vstr(r, &n);
 	uint32_t	 i;
+	int		 kinded;
 
 	o->refs = 1;
 	if (qn == NULL || !proto_name_ok(qn, n) ||
@@ -152,15 +158,22 @@ rec_get_opts(struct rbuf *r)
 				o->env[i] = xstrdup("");
 	}
 	o->ndeps = rbuf_u32(r);
-	if (o->ndeps > SIMQ_DEPS_MAX) {
+	kinded = (o->ndeps & DEPS_KINDED) != 0;
+	o->ndeps &= ~DEPS_KINDED;
+	if (o->ndeps > SIMQ_DEPS_MAX || (kinded && o->ndeps == 0)) {
 		o->ndeps = 0;
 		r->err = 1;
 	}
 	if (o->ndeps) {
 		o->deps = xcalloc(o->ndeps, sizeof *o->deps);
+		if (kinded)
+			o->depkind = xcalloc(o->ndeps, 1);
 		for (i = 0; i < o->ndeps; i++) {
 			o->deps[i].id = rbuf_u64(r);
 			o->deps[i].index = rbuf_u32(r);
+			if (kinded && (o->depkind[i] = rbuf_u8(r)) >=
+			    SIMQ_DEP__COUNT)
+				r->err = 1;
 		}
 	}
 	return o;

@@ -1,14 +1,20 @@
 /*
- * deps.c: dependencies ("after=ID,..."): a job, an array or one task of an
- * array that a job (or an array) waits on.
+ * deps.c: dependencies ("after=[KIND:]ID,..."): a job, an array or one
+ * task of an array that a job (or an array) waits on, until it is done
+ * (kind ok), has finished however (any), or has failed or been canceled
+ * (failed).
  *
  * A waiter registers on what it waits for, once per dependency that is
  * not already satisfied, and counts them (job->ndeps_left).  A task, with
  * a record or not yet materialised, is waited on through its array, with
  * the task's index: every task's end passes through its array
  * (finish_unit in job.c), and a task that has no record has nowhere else
- * to hold the list.  When the target ends, done releases the waiter;
- * failed or canceled fails it, and so on down the chain.
+ * to hold the list.  When the target ends, an end that meets the
+ * dependency's kind releases the waiter; one that cannot fails it (ok:
+ * the target failed or was canceled) or cancels it (failed: the target
+ * was done, so what was to run after a failure is not needed), and so on
+ * down the chain.  A waiter failed that way is marked (depfailed) so that
+ * a retry of what failed can re-queue it (deps_retry).
  *
  * Nothing here is journaled: registering follows from a SUBMIT (or a
  * RETRY, or a restored snapshot), and releasing from the end of the
@@ -93,12 +99,13 @@ missing:
 }
 
 static void
-dep_add(struct job *on, struct job *waiter, uint32_t index)
+dep_add(struct job *on, struct job *waiter, uint32_t index, int kind)
 {
 	struct dep	*d = xmalloc(sizeof *d);
 
 	d->waiter = waiter;
 	d->index = index;
+	d->kind = (uint8_t)kind;
 	d->next = on->dependents;
 	on->dependents = d;
 	waiter->ndeps_left++;
@@ -139,7 +146,8 @@ deps_unregister(struct job *w)
  */
 struct pending_fail {
 	struct job	*j;
-	char		 reason[96];
+	int		 to;		/* JS_FAILED or JS_CANCELED */
+	char		 reason[128];
 };
 static struct pending_fail	*pf;
 static size_t			 npf, cappf;
@@ -165,10 +173,41 @@ fail_drain(void)
 	draining = 1;
 	while (npf > 0) {
 		p = pf[--npf];
-		if (!unit_finished(p.j))
-			job_end_now(p.j, JS_FAILED, p.reason);
+		if (!unit_finished(p.j)) {
+			p.j->depfailed = p.to == JS_FAILED;
+			job_end_now(p.j, p.to, p.reason);
+		}
 	}
 	draining = 0;
+}
+
+/* Does a target ending in state meet a dependency of kind? */
+static int
+dep_met(int kind, int state)
+{
+	switch (kind) {
+	case SIMQ_DEP_ANY:
+		return 1;
+	case SIMQ_DEP_FAILED:
+		return state != JS_DONE;
+	default:
+		return state == JS_DONE;
+	}
+}
+
+/* What a dependency of kind that can no longer be met does to its
+ * waiter, and why. */
+static int
+dep_unmet(int kind, const char *id, int state, char *reason, size_t len)
+{
+	if (kind == SIMQ_DEP_FAILED) {
+		snprintf(reason, len, "dependency %s %s, and it was to run "
+		    "after a failure (after-failed)", id,
+		    proto_state_name(state));
+		return JS_CANCELED;
+	}
+	snprintf(reason, len, "dependency %s %s", id, proto_state_name(state));
+	return JS_FAILED;
 }
 
 /* Unlinks *pp and tells its waiter that what it waited on (named id)
@@ -178,11 +217,12 @@ release(struct dep **pp, const char *id, int state)
 {
 	struct dep	*d = *pp;
 	struct job	*w = d->waiter;
+	int		 kind = d->kind;
 
 	*pp = d->next;
 	free(d);
 	w->ndeps_left--;
-	if (state == JS_DONE) {
+	if (dep_met(kind, state)) {
 		job_gate_check(w);
 		return;
 	}
@@ -191,8 +231,8 @@ release(struct dep **pp, const char *id, int state)
 		pf = xreallocarray(pf, cappf, sizeof *pf);
 	}
 	pf[npf].j = w;
-	snprintf(pf[npf].reason, sizeof pf[npf].reason, "dependency %s %s", id,
-	    proto_state_name(state));
+	pf[npf].to = dep_unmet(kind, id, state, pf[npf].reason,
+	    sizeof pf[npf].reason);
 	npf++;
 }
 
@@ -248,23 +288,27 @@ void
 deps_resolve(struct job *j)
 {
 	uint32_t	 i;
-	int		 st;
-	char		 reason[96], id[32];
+	int		 st, kind, to;
+	char		 reason[128], id[32];
 
 	for (i = 0; i < j->opts->ndeps; i++) {
 		const struct simq_id *d = &j->opts->deps[i];
 		struct job *t = dep_target(d, &st);
 
-		if (t == NULL || st == JS_DONE)
-			continue;	/* forgotten after retention: it was done */
-		if (st == JS_FAILED || st == JS_CANCELED) {
+		kind = j->opts->depkind ? j->opts->depkind[i] : SIMQ_DEP_OK;
+		if (t == NULL)
+			st = JS_DONE;	/* forgotten after retention: it was done */
+		if (st == JS_DONE || st == JS_FAILED || st == JS_CANCELED) {
+			if (dep_met(kind, st))
+				continue;
 			proto_format_id(id, d->id, d->index);
-			snprintf(reason, sizeof reason, "dependency %s %s", id,
-			    proto_state_name(st));
-			job_end_now(j, JS_FAILED, reason);
+			to = dep_unmet(kind, id, st, reason, sizeof reason);
+			/* Those registered already are dropped by job_end_now. */
+			j->depfailed = to == JS_FAILED;
+			job_end_now(j, to, reason);
 			return;
 		}
-		dep_add(t, j, d->index);
+		dep_add(t, j, d->index, kind);
 	}
 	job_gate_check(j);
 }

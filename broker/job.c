@@ -24,10 +24,15 @@
 static void	finish_unit(struct job *);
 
 int
+job_finished_state(int st)
+{
+	return st == JS_DONE || st == JS_FAILED || st == JS_CANCELED;
+}
+
+int
 job_finished(const struct job *j)
 {
-	return j->state == JS_DONE || j->state == JS_FAILED ||
-	    j->state == JS_CANCELED;
+	return job_finished_state(j->state);
 }
 
 uint64_t
@@ -183,13 +188,18 @@ job_end_now(struct job *j, int to, const char *reason)
 			}
 		}
 		if (a->cut > a->cursor) {
-			uint64_t n = a->cut - a->cursor;
-			queue_count(j->opts->q, j->state, to, n);
+			uint64_t n = a->cut - a->cursor - a->nexc;
+			/* The rest has one state: a block cut off after part of
+			 * it was canceled (job_cut) is canceled with it. */
+			int bto = a->cut < a->ntasks ? a->cut_state : to;
+			queue_count(j->opts->q, j->state, bto, n);
 			a->count[j->state] -= n;
-			a->count[to] += n;
+			a->count[bto] += n;
 			a->cut = a->cursor;
-			a->cut_state = to;
-			deps_notify_cut(j, to);
+			a->cut_state = bto;
+			a->nexc_cut += a->nexc;
+			a->nexc = 0;
+			deps_notify_cut(j, bto);
 		}
 		set_reason(j, reason);
 		array_check(j);
@@ -233,6 +243,7 @@ job_gate_check(struct job *j)
 	if (job_finished(j) || j->ndeps_left > 0)
 		return;
 	if (j->kind == JK_ARRAY) {
+		struct job *t;
 		if (j->gate_open)
 			return;
 		if (j->due > B->now) {
@@ -242,9 +253,16 @@ job_gate_check(struct job *j)
 		j->gate_open = 1;
 		array_block_state(j, JS_QUEUED);
 		array_requeue(j);
+		/* Tasks retried alone before the gate opened. */
+		TAILQ_FOREACH(t, &j->arr->tasks, entry)
+			if (t->state == JS_WAITING)
+				job_gate_check(t);
 		return;
 	}
 	if (j->state != JS_WAITING)
+		return;
+	/* A task retried alone waits for its array's gate. */
+	if (j->kind == JK_TASK && !j->parent->gate_open)
 		return;
 	if (j->due > B->now) {
 		timer_set(j, j->due);
@@ -455,6 +473,49 @@ job_cancel(struct job *j, const char *reason)
 	return 1;
 }
 
+/*
+ * Cancels the pending tasks of array aj, those no worker has taken, from
+ * position pos on (array_cuttable must allow it), as a count: a range to
+ * the end of a million-task array costs no record per task.  Returns how
+ * many.
+ */
+uint64_t
+job_cut(struct job *aj, uint64_t pos)
+{
+	struct array	*a = aj->arr;
+	struct job	*t;
+	uint64_t	 moved = 0, n;
+
+	if (!array_cuttable(aj, pos))
+		return 0;
+	if (!B->replaying) {
+		struct buf b;
+		buf_init(&b);
+		rec_cut(&b, aj, pos);
+		journal_put(REC_CUT, &b);
+	}
+	/* Records made out of order there go from the block to the rest. */
+	if (a->nexc > 0)
+		TAILQ_FOREACH(t, &a->tasks, entry) {
+			uint64_t p = array_pos(aj, t->index);
+			if (p >= pos && p < a->cut)
+				moved++;
+		}
+	n = a->cut - pos - moved;
+	queue_count(aj->opts->q, aj->state, JS_CANCELED, n);
+	a->count[aj->state] -= n;
+	a->count[JS_CANCELED] += n;
+	a->nexc -= moved;
+	a->nexc_cut += moved;
+	a->cut = pos;
+	a->cut_state = JS_CANCELED;
+	B->want_wake = 1;
+	deps_notify_cut(aj, JS_CANCELED);
+	array_requeue(aj);
+	array_check(aj);
+	return n;
+}
+
 /* Takes a finished job or array off the finished list (for a retry). */
 static void
 unfinish(struct job *j)
@@ -477,6 +538,7 @@ retry_unit(struct job *j)
 	j->failures = 0;
 	j->lost = 0;
 	j->due = 0;
+	j->depfailed = 0;
 	job_set_state(j, JS_WAITING);
 	if (j->kind == JK_JOB)
 		deps_resolve(j);
@@ -485,15 +547,80 @@ retry_unit(struct job *j)
 	return 1;
 }
 
+static uint64_t	retry_one(struct job *);
+
+/* Does a dependency of w of kind ok name j: j itself, a task of array j,
+ * or, when j is a task, it or its array as a whole? */
+static int
+waits_on(const struct job *w, const struct job *j)
+{
+	uint32_t	i;
+
+	for (i = 0; i < w->opts->ndeps; i++) {
+		const struct simq_id *d = &w->opts->deps[i];
+		if ((w->opts->depkind != NULL &&
+		    w->opts->depkind[i] != SIMQ_DEP_OK) || d->id != j->id)
+			continue;
+		/* A task retried un-finishes its array too. */
+		if (j->kind != JK_TASK || d->index == j->index ||
+		    d->index == SIMQ_NOINDEX)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * After j was retried: re-queues the jobs and arrays that failed because
+ * j did (their dependency on it of kind ok), and theirs down the chain.
+ * Follows from the RETRY of j and the state, so it is not journaled; on
+ * replay the same walk finds the same ones.  Returns how many were
+ * re-queued and are not failed again at once (by another dependency).
+ * Walks every job once per one re-queued: a retry is rare, and a failed
+ * chain short.
+ */
+static uint64_t
+deps_retry(struct job *j)
+{
+	struct job	**todo = NULL, *w;
+	size_t		  n = 0, cap = 0;
+	uint64_t	  again = 0;
+
+	for (;;) {
+		TAILQ_FOREACH(w, &B->jobs, entry) {
+			int st = w->kind == JK_ARRAY ? job_array_state(w) :
+			    w->state;
+			/* Canceled too: a block cut off with a canceled rest. */
+			if (!w->depfailed || (st != JS_FAILED &&
+			    st != JS_CANCELED) || !waits_on(w, j))
+				continue;
+			retry_one(w);
+			st = w->kind == JK_ARRAY ? job_array_state(w) : w->state;
+			if (st != JS_FAILED && st != JS_CANCELED)
+				again++;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				todo = xreallocarray(todo, cap, sizeof *todo);
+			}
+			todo[n++] = w;
+		}
+		if (n == 0)
+			break;
+		j = todo[--n];
+	}
+	free(todo);
+	return again;
+}
+
 /*
  * Re-queues a failed or canceled job or task, or an array's failed and
- * canceled tasks, with a fresh retry budget.  Returns how many.
+ * canceled tasks, with a fresh retry budget, and the dependents that
+ * failed because it had (their number in *ndependents, if not NULL).
+ * Returns how many jobs and tasks of j.
  */
 uint64_t
-job_retry(struct job *j)
+job_retry(struct job *j, uint64_t *ndependents)
 {
-	uint64_t	 n = 0;
-	struct job	*t, *next;
+	uint64_t	n;
 
 	if (j->kind != JK_ARRAY) {
 		if (j->state != JS_FAILED && j->state != JS_CANCELED)
@@ -509,11 +636,39 @@ job_retry(struct job *j)
 		rec_event(&b, j);
 		journal_put(REC_RETRY, &b);
 	}
+	n = retry_one(j);
+	if (ndependents != NULL)
+		*ndependents = deps_retry(j);
+	else
+		deps_retry(j);
+	return n;
+}
+
+/* job_retry's change, not journaled. */
+static uint64_t
+retry_one(struct job *j)
+{
+	uint64_t	 n = 0;
+	struct job	*t, *next;
+
+	if (j->kind != JK_ARRAY) {
+		if (j->state != JS_FAILED && j->state != JS_CANCELED)
+			return 0;
+	} else {
+		struct array *a = j->arr;
+		if (a->count[JS_FAILED] + a->count[JS_CANCELED] == 0)
+			return 0;
+	}
 	if (j->kind != JK_ARRAY) {
 		n = retry_unit(j);
 		if (j->kind == JK_TASK) {
-			unfinish(j->parent);
-			array_requeue(j->parent);
+			struct job *a = j->parent;
+			unfinish(a);
+			/* Its array failed before its gate opened: it waits on
+			 * the array's dependencies again, as a retried array. */
+			if (!a->gate_open && a->ndeps_left == 0)
+				deps_resolve(a);
+			array_requeue(a);
 		}
 		return n;
 	}
@@ -525,14 +680,17 @@ job_retry(struct job *j)
 	}
 	if (a->cut < a->ntasks) {
 		/* The block never materialised: back to the gate's state. */
-		uint64_t k = a->ntasks - a->cut;
+		uint64_t k = a->ntasks - a->cut - a->nexc_cut;
 		int to = j->gate_open ? JS_QUEUED : JS_WAITING;
 		queue_count(j->opts->q, a->cut_state, to, k);
 		a->count[a->cut_state] -= k;
 		a->count[to] += k;
 		a->cut = a->ntasks;
+		a->nexc += a->nexc_cut;
+		a->nexc_cut = 0;
 		j->state = to;
 		n += k;
+		array_skip(j);
 	}
 	if (!j->gate_open && j->ndeps_left == 0)
 		deps_resolve(j);

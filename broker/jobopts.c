@@ -37,6 +37,13 @@ jobopts_new(const struct proto_jobopts *po, struct queue *q)
 	if (o->ndeps) {
 		o->deps = xcalloc(o->ndeps, sizeof *o->deps);
 		memcpy(o->deps, po->deps, o->ndeps * sizeof *o->deps);
+		for (i = 0; i < po->ndeps; i++)
+			if (po->depkind[i] != SIMQ_DEP_OK)
+				break;
+		if (i < po->ndeps) {
+			o->depkind = xmalloc(o->ndeps);
+			memcpy(o->depkind, po->depkind, o->ndeps);
+		}
 	}
 	return o;
 }
@@ -55,6 +62,7 @@ jobopts_unref(struct jobopts *o)
 		free(o->env[i]);
 	free(o->env);
 	free(o->deps);
+	free(o->depkind);
 	free(o);
 }
 
@@ -78,6 +86,10 @@ jobopts_equal(const struct jobopts *a, const struct jobopts *b)
 	for (i = 0; i < a->nenv; i++)
 		if (strcmp(a->env[i], b->env[i]) != 0)
 			return 0;
+	if ((a->depkind == NULL) != (b->depkind == NULL) ||
+	    (a->depkind != NULL &&
+	    memcmp(a->depkind, b->depkind, a->ndeps) != 0))
+		return 0;
 	return a->ndeps == 0 ||
 	    memcmp(a->deps, b->deps, a->ndeps * sizeof *a->deps) == 0;
 }

@@ -236,15 +236,49 @@ apply_id(struct rbuf *r, int type)
 {
 	uint64_t	 id = rbuf_u64(r);
 	uint32_t	 index = rbuf_u32(r);
-	struct job	*j;
+	struct simq_id	 sid = { id, index };
+	struct job	*j, *a;
+	int		 st;
 
 	B->now = rbuf_u64(r);
-	if (r->err || B->now == 0 || (j = find(id, index, 0)) == NULL)
+	if (r->err || B->now == 0)
 		return -1;
+	if ((j = find(id, index, 0)) == NULL) {
+		/* A task no worker had taken: its record is made now, as it
+		 * was live (array_task), if the change fits its state. */
+		if ((a = lookup_pending_task(&sid, &st)) == NULL ||
+		    (type == REC_CANCEL) != !job_finished_state(st))
+			return -1;
+		j = array_task(a, index);
+	}
 	if (type == REC_CANCEL)
 		job_cancel(j, "canceled");
 	else
-		job_retry(j);
+		job_retry(j, NULL);
+	return 0;
+}
+
+/* job_cut: the array, the first position canceled, and when. */
+void
+rec_cut(struct buf *b, const struct job *aj, uint64_t pos)
+{
+	buf_put_u64(b, aj->id);
+	buf_put_u64(b, pos);
+	buf_put_u64(b, B->now);
+}
+
+static int
+apply_cut(struct rbuf *r)
+{
+	uint64_t	 id = rbuf_u64(r), pos = rbuf_u64(r);
+	struct job	*a;
+
+	B->now = rbuf_u64(r);
+	if (r->err || B->now == 0 ||
+	    (a = idmap_get(id, SIMQ_NOINDEX)) == NULL || a->kind != JK_ARRAY ||
+	    !array_cuttable(a, pos))
+		return -1;
+	job_cut(a, pos);
 	return 0;
 }
 
@@ -308,6 +342,9 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 	case REC_RETRY:
 		rc = apply_id(&r, type);
 		break;
+	case REC_CUT:
+		rc = apply_cut(&r);
+		break;
 	case REC_PAUSE:
 	case REC_RESUME:
 		rc = apply_queue(&r, type == REC_PAUSE);
@@ -364,6 +401,7 @@ rec_cutoff(void *arg, uint8_t type, const uint8_t *p, size_t len)
 	case REC_REQUEUE:
 	case REC_CANCEL:
 	case REC_RETRY:
+	case REC_CUT:
 		top = rbuf_u64(&r);
 		break;
 	case REC_NEXTID:

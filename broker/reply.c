@@ -168,7 +168,11 @@ reply_status(struct evbuffer *o, const struct job *j)
 		for (i = 0; i < op->ndeps; i++) {
 			char id[32];
 			proto_format_id(id, op->deps[i].id, op->deps[i].index);
-			evbuffer_add_printf(o, "%s%s", i ? "," : "", id);
+			evbuffer_add_printf(o, "%s%s%s%s", i ? "," : "",
+			    op->depkind != NULL && op->depkind[i] != SIMQ_DEP_OK ?
+			    proto_depkind_name(op->depkind[i]) : "",
+			    op->depkind != NULL && op->depkind[i] != SIMQ_DEP_OK ?
+			    ":" : "", id);
 		}
 	}
 	if (j->state == JS_WAITING && j->due > B->now)

@@ -36,7 +36,8 @@
  *   main.c      options, start-up and replay, the loop and its passes
  *   net.c       listener and connections: framing, replies, back-pressure
  *   cmd.c       the command table, session commands, parked replies
- *   cmd_submit.c, cmd_worker.c, cmd_view.c   the handlers, by subject
+ *   cmd_submit.c, cmd_worker.c, cmd_view.c, cmd_cancel.c
+ *               the handlers, by subject
  *   reply.c     status, TAKE and drop items
  *   http.c      the read-only HTTP view
  *
@@ -130,6 +131,7 @@ enum {
 	REC_NEXTID,		/* snapshot: the id counter */
 	REC_JOB,		/* snapshot: one job's whole state */
 	REC_OPTS,		/* snapshot: options shared by REC_JOBs */
+	REC_CUT,		/* an array's pending tasks from one on canceled */
 };
 
 /* A binary heap of jobs; each job knows its slot (job->hidx). */
@@ -162,6 +164,7 @@ struct jobopts {
 	char		*output;
 	char		**env;		/* "K=V" */
 	struct simq_id	*deps;
+	uint8_t		*depkind;	/* SIMQ_DEP_* by dep; NULL: all "ok" */
 	uint32_t	 snapno;	/* number in the snapshot being written */
 	uint32_t	 snapgen;	/* ...if it is the one of this number */
 };
@@ -203,6 +206,7 @@ struct result {
 struct dep {
 	struct job	*waiter;
 	uint32_t	 index;		/* SIMQ_NOINDEX: the whole */
+	uint8_t		 kind;		/* SIMQ_DEP_* */
 	struct dep	*next;
 };
 
@@ -210,11 +214,14 @@ struct array {
 	struct array_spec spec;
 	uint64_t	 ntasks;
 	uint64_t	 cursor;	/* tasks [0, cursor) are materialised */
-	uint64_t	 cut;		/* cursor when canceled, else ntasks */
+	uint64_t	 cut;		/* where the canceled rest begins, else
+					 * ntasks */
 	int		 cut_state;	/* where [cut, ntasks) is counted */
+	uint64_t	 nexc;		/* tasks with a record in [cursor, cut) */
+	uint64_t	 nexc_cut;	/* ...and in [cut, ntasks) */
 	uint64_t	 count[JS__COUNT];	/* tasks by state */
 	uint32_t	 running;
-	TAILQ_HEAD(, job) tasks;	/* materialised tasks */
+	TAILQ_HEAD(tasklist, job) tasks;	/* materialised, by index */
 };
 
 enum job_kind { JK_JOB, JK_ARRAY, JK_TASK };
@@ -230,6 +237,7 @@ struct job {
 	uint8_t		 state;
 	uint8_t		 where;
 	uint8_t		 gate_open;	/* arrays: deps done, delay over */
+	uint8_t		 depfailed;	/* failed because a dependency did */
 	uint16_t	 lost;		/* times its worker was lost */
 	uint16_t	 failures;	/* failed attempts since last RETRY */
 	uint32_t	 attempts;	/* number of the latest attempt */
@@ -394,7 +402,8 @@ void		 job_finish(struct job *, struct result *, int state,
 enum requeue_why { RQ_RELEASED, RQ_WORKER_LOST, RQ_SHEPHERD_LOST };
 void		 job_requeue(struct job *, int lost, uint64_t due);
 uint64_t	 job_cancel(struct job *, const char *reason);
-uint64_t	 job_retry(struct job *);
+uint64_t	 job_retry(struct job *, uint64_t *ndependents);
+uint64_t	 job_cut(struct job *arr, uint64_t pos);
 void		 job_due(struct job *);
 void		 job_expire(uint64_t now);
 int		 job_restore(struct job *, const char *worker, const char *host,
@@ -405,13 +414,18 @@ void		 job_set_state(struct job *, int);
 void		 job_end_now(struct job *, int to, const char *reason);
 void		 job_gate_check(struct job *);
 int		 job_finished(const struct job *);
+int		 job_finished_state(int);
 void		 job_free_all(void);
 void		 result_free(struct result *);
 uint64_t	 backoff_ms(uint32_t failures);
 
 /* array.c */
 int		 job_array_state(const struct job *);
+uint64_t	 array_pos(const struct job *arr, uint32_t index);
 struct job	*job_materialise(struct job *arr);
+struct job	*array_task(struct job *arr, uint32_t index);
+void		 array_skip(struct job *arr);
+int		 array_cuttable(const struct job *arr, uint64_t pos);
 void		 array_requeue(struct job *);
 void		 array_block_state(struct job *, int to);
 void		 array_check(struct job *);
@@ -424,6 +438,7 @@ void		 deps_notify(struct job *, uint32_t index, int state);
 void		 deps_notify_cut(struct job *, int state);
 
 /* codec.c: the fields records share. */
+#define DEPS_KINDED	UINT32_C(0x80000000)	/* in an options' dep count */
 void		 rec_put_opts(struct buf *, const struct jobopts *);
 void		 rec_put_cmd(struct buf *, const struct cmd *);
 void		 rec_put_spec(struct buf *, const struct array_spec *);
@@ -447,6 +462,7 @@ void		 rec_finish(struct buf *, const struct job *);
 void		 rec_requeue(struct buf *, const struct job *, int lost,
 		    uint64_t due);
 void		 rec_event(struct buf *, const struct job *);
+void		 rec_cut(struct buf *, const struct job *, uint64_t pos);
 void		 rec_queue(struct buf *, const struct queue *);
 /* The journal's cutoff_fn: keeps next_id above the ids of records that
  * are not replayed. */

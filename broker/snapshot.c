@@ -150,6 +150,7 @@ rec_opts(struct buf *b, uint32_t no, const struct jobopts *o)
 #define RJ_GATE		0x1
 #define RJ_RUN		0x2
 #define RJ_RES		0x4
+#define RJ_DEPFAILED	0x8	/* failed because a dependency did */
 
 /* One job, array or task with all its state; its options must have been
  * written (rec_opts) with number j->opts->snapno. */
@@ -163,7 +164,8 @@ rec_job(struct buf *b, const struct job *j)
 	buf_put_u8(b, j->kind);
 	buf_put_u8(b, j->state);
 	buf_put_u8(b, (j->gate_open ? RJ_GATE : 0) |
-	    (j->run != NULL ? RJ_RUN : 0) | (j->res != NULL ? RJ_RES : 0));
+	    (j->run != NULL ? RJ_RUN : 0) | (j->res != NULL ? RJ_RES : 0) |
+	    (j->depfailed ? RJ_DEPFAILED : 0));
 	buf_put_uv(b, j->lost);
 	buf_put_uv(b, j->failures);
 	buf_put_uv(b, j->attempts);
@@ -340,6 +342,7 @@ snap_apply_job(struct rbuf *r)
 	j->state = rbuf_u8(r);
 	flags = rbuf_u8(r);
 	j->gate_open = (flags & RJ_GATE) != 0;
+	j->depfailed = (flags & RJ_DEPFAILED) != 0;
 	j->lost = (uint16_t)rbuf_uv(r);
 	j->failures = (uint16_t)rbuf_uv(r);
 	j->attempts = (uint32_t)rbuf_uv(r);
@@ -356,10 +359,15 @@ snap_apply_job(struct rbuf *r)
 	    j->id <= snap_last_id)
 		goto fail;
 	if (j->kind == JK_TASK) {
+		uint64_t pos;
 		a = idmap_get(j->id, SIMQ_NOINDEX);
-		if (a == NULL || a != snap_arr || snap_seen >= a->arr->cursor ||
-		    j->index != a->arr->spec.first + snap_seen *
-		    a->arr->spec.step)
+		if (a == NULL || a != snap_arr ||
+		    (pos = array_pos(a, j->index)) == UINT64_MAX)
+			goto fail;
+		/* Materialised in order, each in turn; then those made out
+		 * of order (array_task), past the cursor. */
+		if (pos < a->arr->cursor ? pos != snap_seen :
+		    snap_seen != a->arr->cursor)
 			goto fail;
 		j->parent = a;
 		j->opts = a->opts;
@@ -410,9 +418,10 @@ snap_apply_job(struct rbuf *r)
 		goto fail;
 	snap_last_id = j->id;
 	snap_last_index = j->index;
-	if (j->kind == JK_TASK)
-		snap_seen++;
-	else {
+	if (j->kind == JK_TASK) {
+		if (array_pos(j->parent, j->index) < j->parent->arr->cursor)
+			snap_seen++;
+	} else {
 		snap_arr = j->kind == JK_ARRAY ? j : NULL;
 		snap_seen = 0;
 	}
@@ -448,10 +457,9 @@ job_restore(struct job *j, const char *wname, const char *host,
 	 * under --force, replay keeps the state built before a bad record,
 	 * which must not hold half of this one. */
 	if (j->kind == JK_TASK) {
-		const struct array_spec *s = &j->parent->arr->spec;
-		if (j->index < s->first || j->index > s->last ||
-		    (j->index - s->first) % s->step != 0 ||
-		    (j->index - s->first) / s->step >= j->parent->arr->cursor)
+		/* Past the cursor too: one made out of order (array_task),
+		 * in any state since. */
+		if (array_pos(j->parent, j->index) == UINT64_MAX)
 			return -1;
 	}
 	if (j->kind == JK_ARRAY) {
@@ -466,6 +474,17 @@ job_restore(struct job *j, const char *wname, const char *host,
 		return -1;
 	if (j->kind == JK_TASK) {
 		struct array *a = j->parent->arr;
+		uint64_t pos = array_pos(j->parent, j->index);
+		if (pos >= a->cursor) {
+			/* Counted with the block or the rest: it is not. */
+			int rs = pos < a->cut ? j->parent->state : a->cut_state;
+			a->count[rs]--;
+			queue_count(q, rs, -1, 1);
+			if (pos < a->cut)
+				a->nexc++;
+			else
+				a->nexc_cut++;
+		}
 		TAILQ_INSERT_TAIL(&a->tasks, j, entry);
 		a->count[j->state]++;
 		if (j->state == JS_RUNNING)

@@ -41,7 +41,12 @@ const struct simq_cmd cmd_submit_entry = {
 	"  -r, --retries N         re-run a failed job up to N times "
 	"(0-1000)\n"
 	"      --after IDS         run when all these jobs are done "
-	"(17,18,19_3)\n"
+	"(17,18,19_3);\n"
+	"                          any:ID once ID finished however, failed:ID "
+	"once\n"
+	"                          it failed or was canceled (ok:ID: done)\n"
+	"      --after-any IDS     as --after any:ID,...\n"
+	"      --after-failed IDS  as --after failed:ID,...\n"
 	"      --array SPEC        an array of tasks A-B[:STEP][%MAX]; each {} "
 	"in the\n"
 	"                          command becomes the task's index\n"
@@ -64,6 +69,8 @@ const struct simq_cmd cmd_submit_entry = {
 
 enum {
 	OPT_AFTER = OPT_CMD_BASE,
+	OPT_AFTER_ANY,
+	OPT_AFTER_FAILED,
 	OPT_ARRAY,
 	OPT_DELAY,
 	OPT_NAME,
@@ -75,6 +82,8 @@ static const struct option submit_opts[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "retries", required_argument, NULL, 'r' },
 	{ "after", required_argument, NULL, OPT_AFTER },
+	{ "after-any", required_argument, NULL, OPT_AFTER_ANY },
+	{ "after-failed", required_argument, NULL, OPT_AFTER_FAILED },
 	{ "array", required_argument, NULL, OPT_ARRAY },
 	{ "delay", required_argument, NULL, OPT_DELAY },
 	{ "name", required_argument, NULL, OPT_NAME },
@@ -98,20 +107,47 @@ submit_duration(const char *flag, const char *s)
 	return ms;
 }
 
-/* Checks --after's list; returns the number of ids. */
+/*
+ * Checks a list of --after (kind NULL: each id may say its own, ok:17,
+ * any:18, failed:19_3), --after-any or --after-failed (kind "any" or
+ * "failed"), and appends it to *list as after= wants it.  Returns the
+ * number of ids.
+ */
 static int
-submit_after(const char *s)
+submit_after(const char *flag, const char *kind, const char *s, char **list)
 {
 	struct simq_id	 id;
-	const char	*p = s, *c;
-	int		 n = 0;
+	const char	*p = s, *c, *colon, *k;
+	size_t		 len;
+	char		*tmp;
+	int		 n = 0, i;
 
 	for (;;) {
 		c = strchr(p, ',');
-		if (proto_parse_id(p, c ? (size_t)(c - p) : strlen(p),
-		    &id) < 0)
-			die(EXIT_USAGE, "bad --after '%s': use job ids "
-			    "separated by commas, like 17,18,19_3", s);
+		len = c ? (size_t)(c - p) : strlen(p);
+		k = kind;
+		if (kind == NULL && (colon = memchr(p, ':', len)) != NULL) {
+			for (i = 0; i < SIMQ_DEP__COUNT; i++) {
+				k = proto_depkind_name(i);
+				if (strlen(k) == (size_t)(colon - p) &&
+				    memcmp(p, k, strlen(k)) == 0)
+					break;
+			}
+			if (i == SIMQ_DEP__COUNT)
+				die(EXIT_USAGE, "bad %s '%s': a kind is ok, any "
+				    "or failed, like ok:17,any:18", flag, s);
+			len -= (size_t)(colon - p) + 1;
+			p = colon + 1;
+		}
+		if (proto_parse_id(p, len, &id) < 0)
+			die(EXIT_USAGE, "bad %s '%s': use job ids separated by "
+			    "commas, like 17,18,19_3%s", flag, s, kind == NULL ?
+			    " (each may start ok:, any: or failed:)" : "");
+		tmp = xprintf("%s%s%s%s%.*s", *list ? *list : "",
+		    *list ? "," : "", k && strcmp(k, "ok") != 0 ? k : "",
+		    k && strcmp(k, "ok") != 0 ? ":" : "", (int)len, p);
+		free(*list);
+		*list = tmp;
 		n++;
 		if (c == NULL)
 			return n;
@@ -378,14 +414,15 @@ cmd_submit_exec(int argc, char **argv)
 			req_kv(&opts, "retries", optarg);
 			break;
 		case OPT_AFTER:
-			ndeps += submit_after(optarg);
-			if (after == NULL)
-				after = xstrdup(optarg);
-			else {
-				tmp = xprintf("%s,%s", after, optarg);
-				free(after);
-				after = tmp;
-			}
+			ndeps += submit_after("--after", NULL, optarg, &after);
+			break;
+		case OPT_AFTER_ANY:
+			ndeps += submit_after("--after-any", "any", optarg,
+			    &after);
+			break;
+		case OPT_AFTER_FAILED:
+			ndeps += submit_after("--after-failed", "failed", optarg,
+			    &after);
 			break;
 		case OPT_ARRAY:
 			if (proto_parse_array(optarg, strlen(optarg),

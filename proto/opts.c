@@ -236,18 +236,42 @@ static const char *const proto_opt_names[OPT__COUNT] = {
 /* cwd= and output= become paths on the worker: PATH_MAX bounds them. */
 #define PROTO_PATH_MAX	4096
 
-/* Parses the comma-separated ids of after= into o->deps. */
+static const char *depkinds[SIMQ_DEP__COUNT] = { "ok", "any", "failed" };
+
+const char *
+proto_depkind_name(int k)
+{
+	return k >= 0 && k < SIMQ_DEP__COUNT ? depkinds[k] : "?";
+}
+
+/* Parses the comma-separated [KIND:]IDs of after= into o->deps and
+ * o->depkind. */
 static int
 proto_opt_after(struct proto_jobopts *o, char *s, size_t len)
 {
-	char	*comma;
-	size_t	 n;
+	char	*comma, *colon;
+	size_t	 n, kl;
+	int	 k;
 
 	for (;;) {
 		comma = memchr(s, ',', len);
 		n = comma != NULL ? (size_t)(comma - s) : len;
 		if (o->ndeps == SIMQ_DEPS_MAX)
 			return (-1);
+		o->depkind[o->ndeps] = SIMQ_DEP_OK;
+		if ((colon = memchr(s, ':', n)) != NULL) {
+			kl = (size_t)(colon - s);
+			for (k = 0; k < SIMQ_DEP__COUNT; k++)
+				if (strlen(depkinds[k]) == kl &&
+				    memcmp(s, depkinds[k], kl) == 0)
+					break;
+			if (k == SIMQ_DEP__COUNT)
+				return (-1);
+			o->depkind[o->ndeps] = (uint8_t)k;
+			s += kl + 1;
+			n -= kl + 1;
+			len -= kl + 1;
+		}
 		if (proto_parse_id(s, n, &o->deps[o->ndeps]) != 0)
 			return (-1);
 		o->ndeps++;

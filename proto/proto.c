@@ -241,6 +241,59 @@ proto_parse_id(const char *s, size_t len, struct simq_id *out)
 }
 
 int
+proto_parse_idrange(const char *s, size_t len, struct simq_idrange *out)
+{
+	const char	*us, *p, *end, *comma, *dash;
+	uint64_t	 id, lo, hi;
+	size_t		 n;
+	int		 dashes = 0;
+
+	if ((us = memchr(s, '_', len)) == NULL ||
+	    proto_parse_u64(s, (size_t)(us - s), SIMQ_ID_MAX, &id) != 0 ||
+	    id == 0)
+		return (-1);
+	p = us + 1;
+	end = s + len;
+	if (p < end && *p == '[') {
+		if (end - p < 3 || end[-1] != ']')
+			return (-1);
+		p++;
+		end--;
+	}
+	out->id = id;
+	out->n = 0;
+	while (p < end) {
+		comma = memchr(p, ',', (size_t)(end - p));
+		n = comma != NULL ? (size_t)(comma - p) : (size_t)(end - p);
+		if (out->n == SIMQ_RANGE_PARTS)
+			return (-1);
+		if ((dash = memchr(p, '-', n)) != NULL) {
+			dashes++;
+			if (proto_parse_u64(p, (size_t)(dash - p),
+			    SIMQ_INDEX_MAX, &lo) != 0 ||
+			    proto_parse_u64(dash + 1, n - (size_t)(dash - p) - 1,
+			    SIMQ_INDEX_MAX, &hi) != 0 || lo > hi)
+				return (-1);
+		} else if (proto_parse_u64(p, n, SIMQ_INDEX_MAX, &lo) != 0)
+			return (-1);
+		else
+			hi = lo;
+		out->lo[out->n] = (uint32_t)lo;
+		out->hi[out->n] = (uint32_t)hi;
+		out->n++;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+		if (p == end)
+			return (-1);	/* a trailing comma */
+	}
+	/* "17_5" is an id, not a range; "17_[5]" is one. */
+	if (out->n == 0 || (us[1] != '[' && dashes == 0))
+		return (-1);
+	return (0);
+}
+
+int
 proto_format_id(char *buf, uint64_t id, uint32_t index)
 {
 	if (index == SIMQ_NOINDEX)

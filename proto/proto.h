@@ -145,7 +145,27 @@ struct simq_id {
 	uint64_t	id;
 	uint32_t	index;
 };
+
+/* The kinds of dependency, Slurm's: after=ID or after=ok:ID runs when ID
+ * is done (afterok); after=any:ID when ID has finished whatever its end
+ * (afterany); after=failed:ID when ID failed or was canceled
+ * (afternotok). */
+enum { SIMQ_DEP_OK, SIMQ_DEP_ANY, SIMQ_DEP_FAILED, SIMQ_DEP__COUNT };
+/* "ok", "any", "failed". */
+const char	*proto_depkind_name(int);
 int	proto_parse_id(const char *s, size_t len, struct simq_id *out);
+/* A range of tasks of one array, as CANCEL and RETRY take it: Slurm's
+ * "17_[1-10]" or "17_[1,3,8-12]", or "17_1-10" without the brackets.
+ * Each part is an index or LO-HI (LO <= HI), at most SIMQ_RANGE_PARTS.
+ * Returns 0, or -1 when s is not one (a plain id is not). */
+#define SIMQ_RANGE_PARTS	64
+struct simq_idrange {
+	uint64_t	id;
+	int		n;
+	uint32_t	lo[SIMQ_RANGE_PARTS];
+	uint32_t	hi[SIMQ_RANGE_PARTS];
+};
+int	proto_parse_idrange(const char *s, size_t len, struct simq_idrange *);
 /* Writes "17" or "17_5" and a NUL; buf needs 32 bytes.  Returns length. */
 int	proto_format_id(char *buf, uint64_t id, uint32_t index);
 
@@ -356,6 +376,7 @@ struct proto_jobopts {
 	struct array_spec	array;		/* array= (SUBMIT only) */
 	int			ndeps;
 	struct simq_id		deps[SIMQ_DEPS_MAX];	/* after=ID,ID */
+	uint8_t			depkind[SIMQ_DEPS_MAX];	/* SIMQ_DEP_* */
 	int			nenv;
 	struct proto_word	env[SIMQ_ENV_MAX];	/* env=K=V, decoded */
 };

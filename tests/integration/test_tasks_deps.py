@@ -10,7 +10,7 @@ and, where something runs, a real simq-worker.
 import glob
 import os
 
-from harness import check, eq, wait_until
+from harness import check, check_counts, eq, wait_until
 from clientlib import Simq, simq_path
 from workerlib import WorkerProc, wait_job
 
@@ -46,3 +46,141 @@ def test_job_calls_simq_with_worker_token(ctx):
                   "the token is in %s" % fn)
     check(secret not in simq("status", "-l", "--json", jid).out,
           "the token shows in the job's status")
+
+
+def counts(simq, jid):
+    j = simq("status", "--json", jid).json()["jobs"][0]
+    return {k: v for k, v in j["counts"].items() if v}
+
+
+def state(simq, jid):
+    return simq("status", "--json", jid).json()["jobs"][0]["state"]
+
+
+def test_cancel_retry_pending_task_of_big_array(ctx):
+    """simq cancel 25_25 and simq retry 25_25 of a task no worker has
+    taken, and ranges (25_[1-10], to the end), on a million-task array
+    that stays a count: one task record per task changed alone, none for
+    a range to the end; the same after a restart and after a snapshot."""
+    b = ctx.start_broker(["--compact-min", "4K", "--segment-size", "4096"])
+    simq = Simq(ctx, b)
+    c = b.client()
+    aid = simq.submit("--array", "1-1000000", "--", "echo", "{}")
+    base = int(c.stats()["jobs"])
+    eq(simq("cancel", "%s_25" % aid).ok().out, "canceled 1 job\n",
+       "cancel of a pending task")
+    eq(state(simq, "%s_25" % aid), "canceled", "task 25")
+    eq(state(simq, "%s_24" % aid), "queued", "task 24")
+    eq(simq("cancel", "%s_25" % aid).ok().out.startswith("Nothing"), True,
+       "a second cancel changes nothing")
+    eq(simq("retry", "%s_25" % aid).ok().out, "re-queued 1 job\n",
+       "retry of the canceled task")
+    eq(state(simq, "%s_25" % aid), "queued", "task 25 after retry")
+    eq(simq("cancel", "%s_[1-10,12]" % aid).ok().out, "canceled 11 jobs\n",
+       "a range")
+    eq(simq("cancel", "%s_999991-1000000" % aid).ok().out,
+       "canceled 10 jobs\n", "a range to the end, without brackets")
+    eq(simq("cancel", "%s_[500001-1000000]" % aid).ok().out,
+       "canceled 499990 jobs\n", "a range to the end")
+    want = {"queued": 1000000 - 11 - 500000, "canceled": 500000 + 11}
+    eq(counts(simq, aid), want, "the array's counts")
+    grown = int(c.stats()["jobs"]) - base
+    check(grown <= 12, "%d task records for 12 tasks changed alone and "
+          "two ranges to the end" % grown)
+    simq("retry", "%s_[999999-1000000]" % aid).ok()
+    want = {"queued": want["queued"] + 2, "canceled": want["canceled"] - 2}
+    eq(counts(simq, aid), want, "after retrying two of the cut-off rest")
+    simq("cancel", "%s_[2000000-3000000]" % aid).fails(2, "no task")
+    simq("cancel", "%s_[5-x]" % aid).fails(2, "bad job id")
+    # A range of more pending tasks than one may give records to at once.
+    simq("cancel", "%s_[100-400000]" % aid).fails(2, "more than")
+    eq(counts(simq, aid), want, "refused ranges change nothing")
+
+    def all_states():
+        ids = ["%s_%d" % (aid, i) for i in
+               (1, 10, 11, 12, 13, 24, 25, 500000, 500001, 999998, 999999,
+                1000000)]
+        return [t["state"] for t in
+                simq("status", "--json", *ids).json()["jobs"]]
+    live = all_states()
+    C, Q = "canceled", "queued"
+    eq(live, [C, C, Q, C, Q, Q, Q, Q, C, C, Q, Q], "task states live")
+    c.close()
+    b.restart()
+    c = b.client()
+    eq(all_states(), live, "task states after a restart")
+    eq(counts(simq, aid), want, "counts after a restart")
+    check_counts(c, "after a restart")
+    # Enough journal to compact: the snapshot holds the tasks made out of
+    # order, and gives them back.
+    for i in range(60):
+        simq("submit", "-q", "filler", "--", "x" * 100).ok()
+    simq("cancel", "-q", "filler").ok()
+    wait_until(lambda: "compacted" in b.log(), 10, "a compaction")
+    c.close()
+    b.restart()
+    c = b.client()
+    eq(all_states(), live, "task states after a snapshot")
+    eq(counts(simq, aid), want, "counts after a snapshot")
+    check_counts(c, "after a snapshot")
+
+
+def test_canceled_pending_tasks_are_skipped_by_workers(ctx):
+    """Tasks canceled before any worker took them do not run; a retried
+    one does, and the array ends when the rest has; live and replayed."""
+    b = ctx.start_broker()
+    simq = Simq(ctx, b)
+    aid = simq.submit("--array", "1-8", "--", "sh", "-c", "echo {}")
+    simq("cancel", "%s_2" % aid, "%s_[5-6]" % aid).ok()
+    simq("cancel", "%s_8" % aid).ok()
+    simq("retry", "%s_8" % aid).ok()
+    b.restart()
+    WorkerProc(ctx, b)
+    r = simq("wait", aid)
+    eq(r.rc, 1, "wait: some tasks were canceled %r" % r)
+    eq(counts(simq, aid), {"done": 5, "canceled": 3}, "counts")
+    eq(simq("result", aid).rc in (0, 1), True, "result")
+    eq(state(simq, "%s_8" % aid), "done", "retried task 8 ran")
+    for i in (2, 5, 6):
+        eq(state(simq, "%s_%d" % (aid, i)), "canceled", "task %d" % i)
+    simq("retry", "%s_[1-6]" % aid).ok()
+    r = simq("wait", aid)
+    eq(r.rc, 0, "after retrying the range: %r" % r)
+    eq(counts(simq, aid), {"done": 8}, "counts")
+    b.restart()
+    eq(counts(simq, aid), {"done": 8}, "counts after a restart")
+
+
+def test_cancel_queue(ctx):
+    """simq cancel -q QUEUE [--state STATE] empties a queue: every job and
+    task not finished, or those in one state; other queues untouched."""
+    b = ctx.start_broker()
+    simq = Simq(ctx, b)
+    c = b.client()
+    w = b.worker("w")
+    j1 = simq.submit("-q", "sims", "--", "a")
+    j2 = simq.submit("-q", "sims", "--", "b")
+    big = simq.submit("-q", "sims", "--array", "1-1000000", "--", "c", "{}")
+    other = simq.submit("-q", "other", "--", "d")
+    later = simq.submit("-q", "sims", "--after", other, "--", "e")
+    jobs, _ = w.take(2, 0, "sims")
+    eq([j["id"] for j in jobs], [j1, j2], "taken")
+    task = w.take(1, 0, "sims")[0][0]
+    eq(task["id"], "%s_1" % big, "a task taken")
+    simq("cancel", "-q", "sims", "--state", "bogus").fails(2, "--state")
+    simq("cancel", "-q", "nosuch").fails(2, "no queue")
+    eq(simq("cancel", "-q", "sims", "--state", "running").ok().out,
+       "canceled 3 jobs\n", "the running ones")
+    eq(state(simq, later), "waiting", "a waiting job stays")
+    eq(counts(simq, big), {"queued": 999999, "canceled": 1}, "array")
+    eq(simq("cancel", "-q", "sims", "--state", "queued").ok().out,
+       "canceled 999999 jobs\n", "the queued tasks, as a count")
+    eq(state(simq, later), "waiting", "a waiting job stays")
+    eq(simq("cancel", "-q", "sims").ok().out, "canceled 1 job\n",
+       "the rest")
+    eq(state(simq, later), "canceled", "the waiting one")
+    eq(state(simq, other), "queued", "another queue's job")
+    b.restart()
+    eq(state(simq, later), "canceled", "after a restart")
+    eq(counts(simq, big), {"canceled": 1000000}, "array after a restart")
+    eq(state(simq, other), "queued", "another queue's job")

@@ -580,7 +580,7 @@ test_array_finishes_and_fails(void **st)
 	a = get(1, SIMQ_NOINDEX);
 	w = worker("w");
 	/* RETRY re-queues only the failed task. */
-	assert_int_equal(job_retry(a), 1);
+	assert_int_equal(job_retry(a, NULL), 1);
 	assert_int_equal(job_array_state(a), JS_QUEUED);
 	t = take("default", w);
 	assert_int_equal(t->index, 2);
@@ -864,7 +864,7 @@ test_cancel(void **st)
 	assert_int_equal(count("default", JS_CANCELED), 102);
 	check_replay();
 	a = get(4, SIMQ_NOINDEX);
-	assert_int_equal(job_retry(a), 100);
+	assert_int_equal(job_retry(a, NULL), 100);
 	assert_int_equal(count("default", JS_QUEUED), 100);
 	check_replay();
 	check_snapshot();
