@@ -139,8 +139,16 @@ act_range(int cancel, const struct simq_idrange *r, uint64_t *ndeps)
 		if (!part_pos(a, r, k, &plo, &phi))
 			continue;
 		end = phi + 1;
-		if (cancel && (end = cut_from(a, plo, phi)) <= phi)
+		if (cancel && (end = cut_from(a, plo, phi)) <= phi) {
+			struct job *t;
 			n += job_cut(a, end);
+			/* Those past the cut that have a record already. */
+			TAILQ_FOREACH(t, &a->arr->tasks, entry) {
+				p = array_pos(a, t->index);
+				if (p >= end && p <= phi)
+					n += job_cancel(t, "canceled");
+			}
+		}
 		for (p = plo; p < end; p++) {
 			id.index = (uint32_t)(s->first + p * s->step);
 			n += act_id(cancel, &id, ndeps);

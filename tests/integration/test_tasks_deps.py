@@ -123,6 +123,12 @@ def test_cancel_retry_pending_task_of_big_array(ctx):
     eq(all_states(), live, "task states after a snapshot")
     eq(counts(simq, aid), want, "counts after a snapshot")
     check_counts(c, "after a snapshot")
+    # A range to the end cuts off the rest, and cancels the two retried
+    # ones past the cut, which have their records.
+    eq(simq("cancel", "%s_[999000-1000000]" % aid).ok().out,
+       "canceled 2 jobs\n", "a range over the cut-off rest")
+    eq(counts(simq, aid), {"queued": want["queued"] - 2,
+                           "canceled": want["canceled"] + 2}, "counts")
 
 
 def test_canceled_pending_tasks_are_skipped_by_workers(ctx):
@@ -184,3 +190,128 @@ def test_cancel_queue(ctx):
     eq(state(simq, later), "canceled", "after a restart")
     eq(counts(simq, big), {"canceled": 1000000}, "array after a restart")
     eq(state(simq, other), "queued", "another queue's job")
+
+
+def test_dependency_kinds(ctx):
+    """Slurm's kinds: after-ok (--after), after-any, after-failed, on a
+    job, an array and a task, submitted before their targets ended and
+    resolved after a restart, and submitted after they ended."""
+    b = ctx.start_broker()
+    simq = Simq(ctx, b)
+    simq("submit", "-q", "t", "--", "true").ok()     # makes queue t
+    simq("pause", "t").ok()
+    ok = simq.submit("-q", "t", "--", "true")
+    bad = simq.submit("-q", "t", "--", "false")
+    arr = simq.submit("-q", "t", "--array", "1-4", "--", "sh", "-c",
+                      "test {} != 2")
+    cases = [
+        (["--after", ok], "done"),
+        (["--after-any", ok], "done"),
+        (["--after-failed", ok], "canceled"),
+        (["--after", bad], "failed"),
+        (["--after-any", bad], "done"),
+        (["--after-failed", bad], "done"),
+        (["--after", "ok:%s,any:%s" % (ok, bad)], "done"),
+        (["--after", "failed:%s" % bad, "--after-any", arr], "done"),
+        (["--after", arr], "failed"),
+        (["--after-any", arr], "done"),
+        (["--after-failed", arr], "done"),
+        (["--after", "%s_1" % arr], "done"),
+        (["--after-failed", "%s_2" % arr], "done"),
+        (["--after-failed", "%s_1" % arr], "canceled"),
+        (["--after-any", "%s_2" % arr], "done"),
+    ]
+    before = [simq.submit(*(a + ["--", "true"])) for a, _ in cases]
+    r = simq("status", "-l", before[6])
+    check("after" in r.out and "any:%s" % bad in r.out,
+          "status -l shows the kinds: %r" % r.out)
+    simq("submit", "--after", "bogus:1", "--", "true").fails(2, "ok, any")
+    simq("submit", "--after-any", "1_x", "--", "true").fails(2,
+                                                             "--after-any")
+    b.restart()
+    simq("resume", "t").ok()
+    WorkerProc(ctx, b, args=["-q", "t,default"])
+    simq("wait", *before)
+    for (a, want), jid in zip(cases, before):
+        eq(state(simq, jid), want, "%s %s (submitted before)" %
+           (" ".join(a), jid))
+    # An after-any array dependency ran only once every task had ended.
+    # Submitted after the targets ended: decided at once, the same way.
+    after = [simq.submit(*(a + ["--", "true"])) for a, _ in cases]
+    simq("wait", *after)
+    for (a, want), jid in zip(cases, after):
+        eq(state(simq, jid), want, "%s %s (submitted after)" %
+           (" ".join(a), jid))
+    b.restart()
+    for (a, want), jid in zip(cases, before + after):
+        eq(state(simq, jid), want, "%s %s after a restart" %
+           (" ".join(a), jid))
+
+
+def test_after_any_array_waits_for_every_task(ctx):
+    """After-any on an array runs when every task has finished, whatever
+    its end, and not before."""
+    b = ctx.start_broker()
+    simq = Simq(ctx, b)
+    c = b.client()
+    w = b.worker("w")
+    arr = simq.submit("--array", "1-3", "--", "x")
+    dep = simq.submit("--after-any", arr, "--", "y")
+    jobs, _ = w.take(3)
+    eq(len(jobs), 3, "the tasks")
+    w.finish_job(jobs[0], exit=1).expect_ok()
+    c.request("CANCEL %s" % jobs[1]["id"]).expect_ok("1")
+    eq(state(simq, dep), "waiting", "one task still runs")
+    b.restart()
+    eq(state(simq, dep), "waiting", "one task still runs, after a restart")
+    w = b.worker("w")
+    w.heartbeat()
+    w.finish_job(jobs[2]).expect_ok()
+    eq(state(simq, dep), "queued", "every task ended")
+
+
+def test_retry_requeues_failed_dependents(ctx):
+    """simq retry of an array whose task failed re-queues the gather job
+    that failed because of it, and the chain after it, and says so; the
+    same after a restart."""
+    b = ctx.start_broker()
+    simq = Simq(ctx, b)
+    flag = os.path.join(ctx.mkdtemp("flag"), "ok")
+    arr = simq.submit("--array", "1-3", "--", "sh", "-c",
+                      "test {} != 2 || test -e %s" % flag)
+    gather = simq.submit("--after", arr, "--", "true")
+    report = simq.submit("--after", gather, "--", "true")
+    cleanup = simq.submit("--after-failed", arr, "--", "true")
+    w = WorkerProc(ctx, b)
+    simq("wait", report)
+    eq([state(simq, j) for j in (arr, gather, report, cleanup)],
+       ["failed", "failed", "failed", "done"], "after the failure")
+    w.kill9()
+    open(flag, "w").close()
+    eq(simq("retry", "%s_2" % arr).ok().out,
+       "re-queued 1 job; also re-queued 2 dependents\n", "retry's output")
+    eq(simq("--json", "retry", arr).ok().json(),
+       {"requeued": 0, "dependents": 0}, "nothing left to retry")
+    eq([state(simq, j) for j in (gather, report)], ["waiting", "waiting"],
+       "the dependents wait again")
+    b.restart()
+    eq([state(simq, j) for j in (gather, report)], ["waiting", "waiting"],
+       "the dependents wait again after a restart")
+    WorkerProc(ctx, b)
+    r = simq("wait", report)
+    eq(r.rc, 0, "the chain ran: %r" % r)
+    eq([state(simq, j) for j in (arr, gather, report, cleanup)],
+       ["done", "done", "done", "done"], "at the end")
+    # A plain job's retry, and a dependent that fails again because
+    # another of its dependencies is still failed.
+    bad = simq.submit("--", "sh", "-c", "test -e %s.2" % flag)
+    bad2 = simq.submit("--", "false")
+    d1 = simq.submit("--after", bad, "--", "true")
+    d2 = simq.submit("--after", "%s,%s" % (bad, bad2), "--", "true")
+    simq("wait", d1, d2)
+    open(flag + ".2", "w").close()
+    eq(simq("retry", bad).ok().out,
+       "re-queued 1 job; also re-queued 1 dependent\n", "one of two")
+    r = simq("wait", d1)
+    eq(r.rc, 0, "d1 ran: %r" % r)
+    eq(state(simq, d2), "failed", "d2 still failed with bad2")

@@ -234,8 +234,8 @@ dump_opts(struct buf *b, const struct jobopts *o)
 	for (i = 0; i < o->nenv; i++)
 		say_str(b, "env", o->env[i]);
 	for (i = 0; i < o->ndeps; i++)
-		say(b, " dep=%llu_%u", (unsigned long long)o->deps[i].id,
-		    o->deps[i].index);
+		say(b, " dep=%llu_%u:%d", (unsigned long long)o->deps[i].id,
+		    o->deps[i].index, o->depkind ? o->depkind[i] : -1);
 }
 
 static void
@@ -249,11 +249,12 @@ dump_job(struct buf *b, const struct job *t)
 	for (d = t->dependents; d != NULL; d = d->next)
 		ndeps++;
 	say(b, "job %llu_%u kind=%d state=%d att=%u fail=%u lost=%u "
-	    "deps_left=%u dependents=%u gate=%d where=%d submitted=%llu",
+	    "deps_left=%u dependents=%u gate=%d where=%d submitted=%llu "
+	    "depfailed=%d",
 	    (unsigned long long)t->id, t->index, t->kind,
 	    t->kind == JK_ARRAY ? job_array_state(t) : t->state, t->attempts,
 	    t->failures, t->lost, t->ndeps_left, ndeps, t->gate_open,
-	    t->where, (unsigned long long)t->submitted);
+	    t->where, (unsigned long long)t->submitted, t->depfailed);
 	/* A restart grants a running job a fresh lease, by design: the end
 	 * of a lease is the one time not kept. */
 	if (t->state != JS_RUNNING)
@@ -267,10 +268,12 @@ dump_job(struct buf *b, const struct job *t)
 	if (t->kind == JK_ARRAY) {
 		const struct array *a = t->arr;
 		say(b, " spec=%u-%u:%u%%%u ntasks=%llu cursor=%llu cut=%llu "
-		    "cut_state=%d running=%u counts", a->spec.first, a->spec.last,
+		    "cut_state=%d nexc=%llu/%llu running=%u counts",
+		    a->spec.first, a->spec.last,
 		    a->spec.step, a->spec.maxrun, (unsigned long long)a->ntasks,
 		    (unsigned long long)a->cursor, (unsigned long long)a->cut,
-		    a->cut_state, a->running);
+		    a->cut_state, (unsigned long long)a->nexc,
+		    (unsigned long long)a->nexc_cut, a->running);
 		for (s = 0; s < JS__COUNT; s++)
 			say(b, " %llu", (unsigned long long)a->count[s]);
 	}
@@ -870,6 +873,174 @@ test_cancel(void **st)
 	check_snapshot();
 }
 
+/* One task no worker has taken is canceled and retried alone, and the
+ * end of the block cut off as a count: the array stays lazy, the cursor
+ * skips the task, and a restart (journal or snapshot) gives it all back. */
+static void
+test_cancel_pending_task(void **st)
+{
+	struct worker	*w = worker("w");
+	struct job	*a = submit("array=1-1000000", "x {}"), *t;
+	int		 i;
+
+	(void)st;
+	assert_int_equal(job_cancel(array_task(a, 3), "canceled"), 1);
+	assert_int_equal(B->njobs, 2);		/* the array and task 3 */
+	assert_int_equal(count("default", JS_CANCELED), 1);
+	assert_int_equal(count("default", JS_QUEUED), 999999);
+	check_replay();
+	check_snapshot();
+	a = get(1, SIMQ_NOINDEX);
+	w = worker("w");
+	for (i = 1; i <= 3; i++) {
+		t = take("default", w);
+		assert_int_equal(t->index, i < 3 ? i : 4);	/* 3 skipped */
+	}
+	assert_int_equal(a->arr->cursor, 4);
+	assert_int_equal(a->arr->nexc, 0);
+	/* Retried alone, it runs. */
+	assert_int_equal(job_retry(get(1, 3), NULL), 1);
+	assert_int_equal(get(1, 3)->state, JS_QUEUED);
+	/* The last 2,000 pending tasks as a count, one of them already
+	 * canceled alone. */
+	assert_int_equal(job_cancel(array_task(a, 999000), "canceled"), 1);
+	assert_int_equal(job_cut(a, 998000), 1999);
+	assert_int_equal(count("default", JS_CANCELED), 2000);
+	assert_int_equal(B->njobs, 6);
+	check_replay();
+	check_snapshot();
+	a = get(1, SIMQ_NOINDEX);
+	/* One of the cut-off rest retried alone. */
+	t = array_task(a, 999999);
+	assert_int_equal(t->state, JS_CANCELED);
+	assert_int_equal(job_retry(t, NULL), 1);
+	assert_int_equal(count("default", JS_CANCELED), 1999);
+	check_replay();
+	check_snapshot();
+	/* The whole array's retry brings back the rest, not twice. */
+	a = get(1, SIMQ_NOINDEX);
+	assert_int_equal(job_retry(a, NULL), 1999);
+	assert_int_equal(count("default", JS_CANCELED), 0);
+	assert_int_equal(count("default", JS_QUEUED) +
+	    count("default", JS_RUNNING), 1000000);
+	check_replay();
+	check_snapshot();
+}
+
+/* A task of an array still waiting for its dependency, canceled and
+ * retried alone: it waits for the array's gate too. */
+static void
+test_pending_task_waits_for_gate(void **st)
+{
+	struct worker	*w = worker("w");
+	struct job	*d = submit("", "first"), *a, *t;
+
+	(void)st;
+	a = submit("after=1 array=1-5", "x {}");
+	t = array_task(a, 2);
+	assert_int_equal(job_cancel(t, "canceled"), 1);
+	assert_int_equal(job_retry(t, NULL), 1);
+	assert_int_equal(t->state, JS_WAITING);
+	check_replay();
+	check_snapshot();
+	d = get(1, SIMQ_NOINDEX);
+	t = get(2, 2);
+	w = worker("w");
+	end(take("default", w), 0);
+	assert_int_equal(d->state, JS_DONE);
+	assert_int_equal(t->state, JS_QUEUED);
+	assert_int_equal(count("default", JS_QUEUED), 5);
+	check_replay();
+}
+
+/* Slurm's kinds: after-ok, after-any, after-failed; a dependency that
+ * can no longer be met fails (ok) or cancels (failed) its waiter. */
+static void
+test_dep_kinds(void **st)
+{
+	struct worker	*w = worker("w");
+	struct job	*ok = submit("", "ok"), *bad = submit("", "bad");
+	struct job	*j[6];
+
+	(void)st;
+	j[0] = submit("after=any:1", "a");
+	j[1] = submit("after=failed:1", "b");
+	j[2] = submit("after=ok:2", "c");
+	j[3] = submit("after=any:2", "d");
+	j[4] = submit("after=failed:2", "e");
+	j[5] = submit("after=1,failed:2", "f");
+	check_replay();
+	check_snapshot();
+	ok = get(1, SIMQ_NOINDEX);
+	bad = get(2, SIMQ_NOINDEX);
+	w = worker("w");
+	end(take("default", w), 0);
+	end(take("default", w), 1);
+	assert_int_equal(ok->state, JS_DONE);
+	assert_int_equal(bad->state, JS_FAILED);
+	j[0] = get(3, SIMQ_NOINDEX);
+	assert_int_equal(j[0]->state, JS_QUEUED);
+	assert_int_equal(get(4, SIMQ_NOINDEX)->state, JS_CANCELED);
+	assert_int_equal(get(5, SIMQ_NOINDEX)->state, JS_FAILED);
+	assert_int_equal(get(6, SIMQ_NOINDEX)->state, JS_QUEUED);
+	assert_int_equal(get(7, SIMQ_NOINDEX)->state, JS_QUEUED);
+	assert_int_equal(get(8, SIMQ_NOINDEX)->state, JS_QUEUED);
+	/* Submitted after the ends: decided at once, the same way. */
+	assert_int_equal(submit("after=failed:1", "g")->state, JS_CANCELED);
+	assert_int_equal(submit("after=any:2", "h")->state, JS_QUEUED);
+	check_replay();
+	check_snapshot();
+}
+
+/* RETRY of what failed re-queues the dependents that failed because of
+ * it, down the chain, and not those failed by another dependency. */
+static void
+test_retry_requeues_dependents(void **st)
+{
+	struct worker	*w = worker("w");
+	struct job	*a = submit("", "a"), *t;
+	uint64_t	 n = 0;
+
+	(void)st;
+	submit("after=1", "b");
+	submit("after=2", "c");
+	submit("", "other");
+	submit("after=1,4", "e");
+	t = take("default", w);
+	assert_ptr_equal(t, a);
+	end(t, 1);
+	t = take("default", w);			/* 4 */
+	end(t, 1);
+	assert_int_equal(count("default", JS_FAILED), 5);
+	check_replay();
+	check_snapshot();			/* depfailed is kept */
+	a = get(1, SIMQ_NOINDEX);
+	assert_int_equal(job_retry(a, &n), 1);
+	assert_int_equal(n, 2);			/* 2 and 3; 5 fails again */
+	assert_int_equal(get(2, SIMQ_NOINDEX)->state, JS_WAITING);
+	assert_int_equal(get(3, SIMQ_NOINDEX)->state, JS_WAITING);
+	assert_int_equal(get(5, SIMQ_NOINDEX)->state, JS_FAILED);
+	check_replay();
+	check_snapshot();
+	/* An array's failed task retried alone re-queues what waited on the
+	 * whole array. */
+	{
+		struct job *arr = submit("q=arr array=1-2", "x"), *g;
+		w = worker("w");
+		g = submit("after=6", "gather");
+		end(take("arr", w), 0);		/* 1 */
+		t = take("arr", w);
+		assert_int_equal(t->id, 6);
+		end(t, 1);
+		assert_int_equal(g->state, JS_FAILED);
+		assert_int_equal(job_retry(get(6, 2), &n), 1);
+		assert_int_equal(n, 1);
+		assert_int_equal(g->state, JS_WAITING);
+		(void)arr;
+		check_replay();
+	}
+}
+
 static void
 test_retention(void **st)
 {
@@ -966,6 +1137,10 @@ main(void)
 		T(test_lost_too_often_fails),
 		T(test_release_keeps_retries),
 		T(test_cancel),
+		T(test_cancel_pending_task),
+		T(test_pending_task_waits_for_gate),
+		T(test_dep_kinds),
+		T(test_retry_requeues_dependents),
 		T(test_retention),
 		T(test_retention_across_replay),
 		T(test_replay_rejects_stale_finish),

@@ -1859,6 +1859,49 @@ test_opts_bad_after(void **state)
 	assert_opts_bad("after=17_x", "after");
 	assert_opts_bad("after=a", "after");
 	assert_opts_bad("after=17%2018", "after");
+	assert_opts_bad("after=bogus:17", "after");
+	assert_opts_bad("after=any:", "after");
+	assert_opts_bad("after=:17", "after");
+	assert_opts_bad("after=any:failed:17", "after");
+	assert_opts_bad("after=OK:17", "after");
+}
+
+static void
+test_opts_after_kinds(void **state)
+{
+	assert_int_equal(opts("after=17,ok:18,any:19_3,failed:20"), PERR_NONE);
+	assert_int_equal(jo.ndeps, 4);
+	assert_int_equal(jo.depkind[0], SIMQ_DEP_OK);
+	assert_int_equal(jo.depkind[1], SIMQ_DEP_OK);
+	assert_int_equal(jo.depkind[2], SIMQ_DEP_ANY);
+	assert_true(jo.deps[2].id == 19 && jo.deps[2].index == 3);
+	assert_int_equal(jo.depkind[3], SIMQ_DEP_FAILED);
+	assert_true(jo.deps[3].id == 20);
+	assert_string_equal(proto_depkind_name(SIMQ_DEP_ANY), "any");
+}
+
+static void
+test_idrange(void **state)
+{
+	struct simq_idrange	r;
+	const char		*bad[] = { "17", "17_5", "17_[", "17_[]",
+	    "17_[1-]", "17_[-3]", "17_[3-1]", "17_[1,]", "17_[,1]", "17_1-",
+	    "17_[1-3", "17_1-3]", "0_[1-3]", "_[1-3]", "17_[a]", "17_1,2",
+	    "17_[1-2-3]", "17_[4294967295]" };
+	size_t			 i;
+
+	assert_int_equal(proto_parse_idrange("17_[1-10,12,20-30]", 18, &r), 0);
+	assert_true(r.id == 17 && r.n == 3);
+	assert_true(r.lo[0] == 1 && r.hi[0] == 10);
+	assert_true(r.lo[1] == 12 && r.hi[1] == 12);
+	assert_true(r.lo[2] == 20 && r.hi[2] == 30);
+	assert_int_equal(proto_parse_idrange("17_[5]", 6, &r), 0);
+	assert_true(r.n == 1 && r.lo[0] == 5 && r.hi[0] == 5);
+	assert_int_equal(proto_parse_idrange("17_1-10", 7, &r), 0);
+	assert_true(r.n == 1 && r.lo[0] == 1 && r.hi[0] == 10);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (proto_parse_idrange(bad[i], strlen(bad[i]), &r) == 0)
+			fail_msg("range \"%s\" accepted", bad[i]);
 }
 
 static void
@@ -2011,6 +2054,8 @@ main(void)
 		cmocka_unit_test(test_opts_bad_strings),
 		cmocka_unit_test(test_opts_bad_array),
 		cmocka_unit_test(test_opts_bad_after),
+		cmocka_unit_test(test_opts_after_kinds),
+		cmocka_unit_test(test_idrange),
 		cmocka_unit_test(test_opts_after_max),
 		cmocka_unit_test(test_opts_bad_env),
 		cmocka_unit_test(test_opts_env_max),

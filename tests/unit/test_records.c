@@ -183,6 +183,37 @@ static const char SNAPSHOT[] =
 	"00000000000019160000000a0000010000000080d095ffbc3100020204610031"
 	"0019160000000b0000010000000080d095ffbc310002020462003200";
 
+/* Records added since the first layout (the old bytes above still
+ * decode). */
+
+/* SUBMIT of job 12 after=3,any:4_5,failed:6: the dependency count's top
+ * bit says a kind byte follows each. */
+static const char SUBMIT_KINDS[] =
+	"0c00000000000000010000000068e5cf8b010000000000000000000007646566"
+	"61756c7400000000000000000000000000000000000000000000000000000003"
+	"0000800300000000000000ffffffff0004000000000000000500000001060000"
+	"0000000000ffffffff020002076563686f007800";
+/* CUT of array 8 from position 2 on, at NOW. */
+static const char CUT[] =
+	"080000000000000002000000000000000068e5cf8b010000";
+/* CANCEL of task 8_5, which no worker has taken (the EVENT layout). */
+static const char EVENT_TASK[] =
+	"0800000000000000050000000068e5cf8b010000";
+/* A snapshot of: array 8 with task 8_5 canceled alone (a record past the
+ * cursor), the rest from position 3 on cut off; job 12 failed because its
+ * dependency did (REC_JOB flag 0x8). */
+static const char SNAPSHOT_2[] =
+	"18080000000c000000000000001a240000000003617272000000000000000000"
+	"0000000000000000000000000000000000000000000019200000000800010101"
+	"00000080d095ffbc310000020773696d007b7d0001090203000305192c000000"
+	"080602050400000080d095ffbc3100000080d095ffbc31000000000000000000"
+	"0863616e63656c65640000001a28000000010764656661756c74000000000000"
+	"0000000000000000000000000000000000000000000000000019330000000a00"
+	"00050400000080d095ffbc310001020461003100000080d095ffbc3100000000"
+	"00000000000863616e63656c656400000019410000000b0000040c00000080d0"
+	"95ffbc310001020462003200000080d095ffbc31000000000000000000166465"
+	"70656e64656e63792031302063616e63656c6564000000";
+
 static struct job *
 make_job7(void)
 {
@@ -490,6 +521,118 @@ test_snapshot(void **st)
 	buf_free(&b);
 }
 
+static void
+test_kinds_cut_pending(void **st)
+{
+	struct jobopts	*o;
+	struct cmd	*c;
+	struct job	*a, *t, *j;
+	struct buf	 b;
+
+	(void)st;
+	o = opts("after=3,any:4_5,failed:6");
+	c = argv2("echo", "x");
+	buf_init(&b);
+	rec_submit(&b, 12, 1, o, &c, NULL, NOW, 0);
+	same_bytes("SUBMIT_KINDS", &b, SUBMIT_KINDS);
+	free(c);
+	jobopts_unref(o);
+	buf_reset(&b);
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_ARRAY), 0);
+	a = idmap_get(8, SIMQ_NOINDEX);
+	rec_cut(&b, a, 2);
+	same_bytes("CUT", &b, CUT);
+	buf_reset(&b);
+	B->replaying = 1;
+	t = array_task(a, 5);
+	B->replaying = 0;
+	rec_event(&b, t);
+	same_bytes("EVENT_TASK", &b, EVENT_TASK);
+	buf_free(&b);
+	broker_free();
+	broker_init();
+
+	/* The committed bytes make the same state. */
+	B->next_id = 12;
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_KINDS), 0);
+	j = idmap_get(12, SIMQ_NOINDEX);
+	assert_int_equal(j->opts->ndeps, 3);
+	assert_non_null(j->opts->depkind);
+	assert_int_equal(j->opts->depkind[0], SIMQ_DEP_OK);
+	assert_int_equal(j->opts->depkind[1], SIMQ_DEP_ANY);
+	assert_int_equal(j->opts->deps[1].index, 5);
+	assert_int_equal(j->opts->depkind[2], SIMQ_DEP_FAILED);
+	/* Dependencies 3, 4_5 and 6 are gone (done): ok and any are met,
+	 * failed never will be. */
+	assert_int_equal(j->state, JS_CANCELED);
+	broker_free();
+	broker_init();
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_ARRAY), 0);
+	a = idmap_get(8, SIMQ_NOINDEX);
+	assert_int_equal(apply(REC_CANCEL, EVENT_TASK), 0);
+	t = idmap_get(8, 5);
+	assert_non_null(t);
+	assert_int_equal(t->state, JS_CANCELED);
+	assert_int_equal(a->arr->nexc, 1);
+	assert_int_equal(apply(REC_CANCEL, EVENT_TASK), 0);	/* no-op */
+	assert_int_equal(apply(REC_RETRY, EVENT_TASK), 0);
+	assert_int_equal(t->state, JS_QUEUED);
+	assert_int_equal(apply(REC_CUT, CUT), 0);
+	assert_int_equal(a->arr->cut, 2);
+	assert_int_equal(a->arr->count[JS_CANCELED], 2);	/* 7 and 9 */
+	assert_int_equal(a->arr->nexc_cut, 1);
+	assert_int_equal(apply(REC_CUT, CUT), -1);	/* does not fit */
+	/* A pending task's RETRY that does not fit its state is refused. */
+	assert_int_equal(apply(REC_RETRY, "0800000000000000030000000068e5cf8b"
+	    "010000"), -1);
+}
+
+static void
+test_snapshot_2(void **st)
+{
+	struct job	*a, *j;
+	struct buf	 b;
+
+	(void)st;
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_ARRAY), 0);
+	a = idmap_get(8, SIMQ_NOINDEX);
+	B->replaying = 1;
+	job_cancel(array_task(a, 5), "canceled");
+	job_cut(a, 3);
+	B->replaying = 0;
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_BATCH), 0);
+	j = idmap_get(10, SIMQ_NOINDEX);
+	B->replaying = 1;
+	job_cancel(j, "canceled");
+	B->replaying = 0;
+	j = idmap_get(11, SIMQ_NOINDEX);
+	j->depfailed = 1;	/* as if it had failed with a dependency */
+	B->replaying = 1;
+	job_end_now(j, JS_FAILED, "dependency 10 canceled");
+	B->replaying = 0;
+	buf_init(&b);
+	assert_int_equal(snapshot_records(collect, &b), 0);
+	same_bytes("SNAPSHOT_2", &b, SNAPSHOT_2);
+	buf_free(&b);
+	broker_free();
+	broker_init();
+
+	replay_stream(SNAPSHOT_2);
+	a = idmap_get(8, SIMQ_NOINDEX);
+	assert_int_equal(a->arr->cursor, 0);
+	assert_int_equal(a->arr->cut, 3);
+	assert_int_equal(a->arr->nexc, 1);
+	assert_int_equal(a->arr->count[JS_QUEUED], 2);
+	assert_int_equal(a->arr->count[JS_CANCELED], 3);
+	assert_int_equal(idmap_get(8, 5)->state, JS_CANCELED);
+	assert_int_equal(idmap_get(11, SIMQ_NOINDEX)->depfailed, 1);
+	assert_int_equal(idmap_get(10, SIMQ_NOINDEX)->depfailed, 0);
+	buf_init(&b);
+	assert_int_equal(snapshot_records(collect, &b), 0);
+	same_bytes("SNAPSHOT_2 (read back)", &b, SNAPSHOT_2);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -499,6 +642,8 @@ main(void)
 		T(test_lease_finish),
 		T(test_requeue_event_queue),
 		T(test_snapshot),
+		T(test_kinds_cut_pending),
+		T(test_snapshot_2),
 #undef T
 	};
 
