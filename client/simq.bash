@@ -54,7 +54,8 @@ _simq()
 				# job's command: complete files from there.
 				case ${COMP_WORDS[i - 1]} in
 				-q | --queue | -p | --priority | -t | --timeout | \
-				    -r | --retries | --after | --array | --delay | \
+				    -r | --retries | --after | --after-any | \
+				    --after-failed | --array | --delay | \
 				    --name | -e | --env | -C | --chdir | -o | \
 				    --output | -b | --batch) ;;
 				*)
@@ -69,6 +70,7 @@ _simq()
 
 	case $prev in
 	-s | --server | -p | --priority | -r | --retries | --after | \
+	    --after-any | --after-failed | \
 	    --array | --name | -e | --env | -o | --output | -n | --limit)
 		return
 		;;
@@ -85,7 +87,7 @@ _simq()
 		return
 		;;
 	-q | --queue)
-		if [[ $cmd == submit || $cmd == list ]]; then
+		if [[ $cmd == submit || $cmd == list || $cmd == cancel ]]; then
 			COMPREPLY=($(compgen -W "$(_simq_queues)" -- "$cur"))
 			return
 		fi
@@ -105,7 +107,8 @@ _simq()
 	case $cmd in
 	submit)
 		opts="-q --queue -p --priority -t --timeout -r --retries
-		    --after --array --delay --name -e --env -C --chdir
+		    --after --after-any --after-failed --array --delay
+		    --name -e --env -C --chdir
 		    -o --output -w --wait -b --batch --"
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -c -- "$cur"))
@@ -116,6 +119,7 @@ _simq()
 	wait) opts="-q --quiet -t --timeout" ;;
 	output) opts="--stderr" ;;
 	list) opts="-q --queue --state -n --limit" ;;
+	cancel) opts="-q --queue --state" ;;
 	help)
 		COMPREPLY=($(compgen -W "$cmds" -- "$cur"))
 		return
