@@ -233,7 +233,9 @@ h_cancel_retry(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	for (i = 0; i < r->nargs; i++)
 		n += t[i].range ? act_range(cancel, &t[i].r, &ndeps) :
 		    act_id(cancel, &t[i].id, &ndeps);
-	if (cancel)
+	/* RETRY's second word only when dependents were re-queued: a
+	 * client that knows one word keeps working for everything else. */
+	if (ndeps == 0)
 		conn_reply(c, "OK %llu", (unsigned long long)n);
 	else
 		conn_reply(c, "OK %llu %llu", (unsigned long long)n,

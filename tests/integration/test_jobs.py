@@ -431,20 +431,23 @@ def test_retry_failed_jobs(ctx):
     w.finish_job(j).expect_ok("done")
     it = c.status1(f)
     eq((it["state"], it["exit"]), ("done", "0"), "the new result counts")
-    # A retried dependency does not revive a dependent already failed,
-    # but a dependent submitted after the retry waits for it.
+    # A retried dependency re-queues the dependent that failed because
+    # of it (the reply's second word counts them), and a dependent
+    # submitted after the retry waits for it too.
     g = c.submit(["g"], q="g")
     h = c.submit(["h"], after=g)
     jg = w.take1(queues="g")
     w.finish_job(jg, exit=1).expect_ok("failed")
     eq(state(c, h), "failed", "dependent failed")
-    c.request("RETRY %d" % g).expect_ok("1")
+    c.request("RETRY %d" % g).expect_ok("1", "1")
+    eq(state(c, h), "waiting", "the failed dependent waits again")
     k = c.submit(["k"], after=g)
     eq(state(c, k), "waiting", "waits for the retried dependency")
     jg = w.take1(queues="g")
     eq(jg["id"], str(g), "g again")
     w.finish_job(jg).expect_ok("done")
     wait_state(c, k, "queued")
+    wait_state(c, h, "queued")
 
 
 def test_pause_resume(ctx):

@@ -768,16 +768,20 @@ def test_untaken_task_status_and_cancel(ctx):
     eq((it.kind, it["id"], it["state"], it["attempts"], it.argv),
        ("job", "%d_3" % aid, "queued", "0", ["t", "3"]), "untaken task")
     other = c.submit(["o"])
-    c.request("CANCEL %d %d_3" % (other, aid)).expect_err("bad-state")
-    eq(c.status1(other)["state"], "queued", "nothing canceled")
+    # A task no worker has taken is canceled alone, and not handed out.
+    c.request("CANCEL %d_3 %d_9" % (aid, aid)).expect_err("not-found")
+    eq(c.status1("%d_3" % aid)["state"], "queued", "nothing canceled")
+    c.request("CANCEL %d_3" % aid).expect_ok("1")
+    eq(c.status1("%d_3" % aid)["state"], "canceled", "untaken task canceled")
+    eq(c.status1(other)["state"], "queued", "the other job")
     w = b.worker("w")
     jobs, _ = w.take(3, 0, "a")
-    eq(len(jobs), 3, "tasks 1-3 taken")
-    c.request("CANCEL %d_3" % aid).expect_ok("1")
-    eq(c.status1("%d_3" % aid)["state"], "canceled", "taken task canceled")
+    eq([j["id"] for j in jobs], ["%d_%d" % (aid, i) for i in (1, 2, 4)],
+       "tasks 1, 2 and 4 taken")
+    c.request("CANCEL %d_4" % aid).expect_ok("1")
+    eq(c.status1("%d_4" % aid)["state"], "canceled", "taken task canceled")
     eq([(d["id"], d["reason"]) for d in w.heartbeat(*jobs)],
-       [("%d_3" % aid, "canceled")], "drop")
-    c.request("CANCEL %d" % aid).expect_ok("3")
+       [("%d_4" % aid, "canceled")], "drop")
+    c.request("CANCEL %d" % aid).expect_ok("2")
     it = c.status1(aid)
     eq((it["state"], it["canceled"]), ("canceled", "4"), "array canceled")
-    eq(c.status1("%d_4" % aid)["state"], "canceled", "never-taken task")
