@@ -526,6 +526,7 @@ unfinish(struct job *j)
 	}
 	if (j->res != NULL)
 		j->res->finished = 0;
+	j->depfailed = 0;	/* if it fails again, it says why again */
 }
 
 static int

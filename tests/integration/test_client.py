@@ -444,7 +444,7 @@ def test_array_progress_retry_only_failed(ctx):
     eq(job_json(s, "%s_2" % aid)["attempts"], 1, "done tasks not re-run")
     eq(job_json(s, "%s_3" % aid)["attempts"], 2, "failed ones re-ran")
     r = s("retry", "--json", aid).ok()
-    eq(r.json(), {"requeued": 0}, "nothing left to retry")
+    eq(r.json(), {"requeued": 0, "dependents": 0}, "nothing left to retry")
     s("retry", "999999").fails(2, "no job 999999")
 
 
