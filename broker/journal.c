@@ -312,9 +312,10 @@ seghdr_check(const uint8_t *p, size_t n, uint64_t seq, uint32_t *flags,
 		jerr(why, whylen, "bad segment header magic");
 		return -1;
 	}
-	if (version != JOURNAL_VERSION) {
+	if (version < JOURNAL_VERSION_MIN || version > JOURNAL_VERSION) {
 		jerr(why, whylen, "journal format version %u, this simqd "
-		    "reads version %u", version, JOURNAL_VERSION);
+		    "reads versions %u to %u", version, JOURNAL_VERSION_MIN,
+		    JOURNAL_VERSION);
 		return -2;
 	}
 	hseq = rbuf_u64(&r);

@@ -33,7 +33,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define JOURNAL_VERSION		1
+/*
+ * Version 2 added, to the job model's records: dependency kinds in a
+ * job's options, the REC_CUT record, and a flag in REC_JOB; version 1's
+ * records decode unchanged, so both are read.  A simqd that reads only
+ * version 1 refuses a version 2 journal by its header, not at its first
+ * new record.
+ */
+#define JOURNAL_VERSION		2
+#define JOURNAL_VERSION_MIN	1	/* the oldest this simqd reads */
 
 /* Record types below 16 belong to the journal itself. */
 #define REC_SEGHDR		1
