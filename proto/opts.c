@@ -55,7 +55,7 @@ static const struct proto_cmdinfo proto_cmds[CMD__COUNT] = {
 	[CMD_OUTPUT] = { "OUTPUT", 2, 2, PROTO_BODY_NONE, 0,
 	    "OUTPUT ID stdout|stderr|result" },
 	[CMD_CANCEL] = { "CANCEL", 1, -1, PROTO_BODY_NONE, 0,
-	    "CANCEL ID..." },
+	    "CANCEL ID...|q=QUEUE [state=STATE]" },
 	[CMD_RETRY] = { "RETRY", 1, -1, PROTO_BODY_NONE, 0, "RETRY ID..." },
 	[CMD_PAUSE] = { "PAUSE", 1, 1, PROTO_BODY_NONE, 0, "PAUSE QUEUE" },
 	[CMD_RESUME] = { "RESUME", 1, 1, PROTO_BODY_NONE, 0,
