@@ -66,9 +66,12 @@ check_word(struct conn *c, int cancel, const struct proto_word *w,
 
 	if (proto_parse_id(w->p, w->len, &t->id) == 0) {
 		t->range = 0;
-		if (lookup_id(&t->id) != NULL ||
-		    lookup_pending_task(&t->id, &st) != NULL)
+		if (lookup_id(&t->id) != NULL)
 			return 0;
+		if (lookup_pending_task(&t->id, &st) != NULL) {
+			*records += 1;	/* at most: array_task */
+			return 0;
+		}
 		proto_format_id(id, t->id.id, t->id.index);
 		conn_error(c, PERR_NOTFOUND, "no job %s; nothing was changed",
 		    id);
@@ -230,6 +233,18 @@ h_cancel_retry(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		    RANGE_RECORDS_MAX);
 		goto out;
 	}
+	/* Each task changed alone gets a record, as a submitted job does. */
+	if (records > 0 && B->njobs + records > B->cfg.max_jobs) {
+		conn_error(c, PERR_LIMIT, "the broker keeps %llu jobs and its "
+		    "limit (--max-jobs) is %llu: the %llu tasks changed alone "
+		    "would each need one; cancel the whole array, or a range to "
+		    "its end; nothing was changed",
+		    (unsigned long long)B->njobs,
+		    (unsigned long long)B->cfg.max_jobs,
+		    (unsigned long long)records);
+		goto out;
+	}
+	c->work += records;	/* its share of a turn (net.c) */
 	for (i = 0; i < r->nargs; i++)
 		n += t[i].range ? act_range(cancel, &t[i].r, &ndeps) :
 		    act_id(cancel, &t[i].id, &ndeps);

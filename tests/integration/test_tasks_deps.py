@@ -315,3 +315,18 @@ def test_retry_requeues_failed_dependents(ctx):
     r = simq("wait", d1)
     eq(r.rc, 0, "d1 ran: %r" % r)
     eq(state(simq, d2), "failed", "d2 still failed with bad2")
+
+
+def test_task_records_count_against_max_jobs(ctx):
+    """A task canceled alone gets a record, which --max-jobs counts as it
+    counts a submitted job; a range to the end of the array needs none."""
+    b = ctx.start_broker(["--max-jobs", "3"])
+    simq = Simq(ctx, b)
+    aid = simq.submit("--array", "1-100", "--", "x")
+    simq.submit("--", "y")
+    eq(simq("cancel", "%s_5" % aid).ok().out, "canceled 1 job\n", "one")
+    simq("cancel", "%s_6" % aid).fails(2, "--max-jobs")
+    eq(state(simq, "%s_6" % aid), "queued", "nothing changed")
+    eq(simq("cancel", "%s_[50-100]" % aid).ok().out, "canceled 51 jobs\n",
+       "a range to the end")
+    eq(counts(simq, aid), {"queued": 48, "canceled": 52}, "counts")
