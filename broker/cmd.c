@@ -69,6 +69,8 @@ cmd_park(struct conn *c, int cmd, uint64_t wait_ms, void *arg)
 
 	c->parked = cmd;
 	c->park_arg = arg;
+	if (cmd == CMD_TAKE && ((struct take_arg *)arg)->idle)
+		B->idle_takes++;
 	c->park_until = B->now + wait_ms;
 	tv.tv_sec = (time_t)(wait_ms / 1000);
 	tv.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000;
@@ -81,6 +83,8 @@ park_free(struct conn *c)
 {
 	if (c->parked == CMD_TAKE) {
 		struct take_arg *t = c->park_arg;
+		if (t->idle)
+			B->idle_takes--;
 		free(t->queues);
 	}
 	free(c->park_arg);

@@ -184,7 +184,7 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 	struct worker	*w = c->worker;
 	struct job	*got[SIMQ_TAKE_MAX];
 	struct evbuffer	*o, *items;
-	uint32_t	 n = 0;
+	uint32_t	 n = 0, limit = t->max;
 	int		 ndrops, i;
 	const char	*s = t->queues, *comma;
 
@@ -192,14 +192,28 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 		conn_error(c, PERR_STATE, "this worker reconnected elsewhere");
 		return 1;
 	}
-	while (n < t->max) {
+	/* Jobs asked for ahead (ahead=K: for slots that are busy) go only
+	 * while no other worker waits with a free slot, and a worker holds
+	 * at most SIMQ_AHEAD_PER_SLOT ahead per slot: a job never waits behind a running
+	 * one while a slot elsewhere could start it. */
+	if (t->ahead > 0) {
+		uint32_t cap = (1 + SIMQ_AHEAD_PER_SLOT) *
+		    (w->slots ? w->slots : 1);
+		uint32_t room = w->njobs < cap ? cap - w->njobs : 0;
+
+		if (B->idle_takes > (uint32_t)(c->parked == CMD_TAKE &&
+		    t->idle))
+			room = 0;
+		limit = t->max - t->ahead + (room < t->ahead ? room : t->ahead);
+	}
+	while (n < limit) {
 		size_t len;
 		struct queue *q;
 		struct job *j;
 		comma = strchr(s, ',');
 		len = comma ? (size_t)(comma - s) : strlen(s);
 		if ((q = queue_get(s, len, 0)) != NULL)
-			while (n < t->max && (j = job_take(q, w)) != NULL)
+			while (n < limit && (j = job_take(q, w)) != NULL)
 				got[n++] = j;
 		if (comma == NULL)
 			break;
@@ -225,7 +239,8 @@ h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
 	struct worker	*w;
 	struct take_arg	*t;
-	uint64_t	 max, wait;
+	struct proto_word k, v;
+	uint64_t	 max, wait, ahead = 0;
 
 	if ((w = need_worker(c)) == NULL)
 		return;
@@ -242,8 +257,17 @@ h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		    "[A-Za-z0-9._-], comma-separated", TAKE_QUEUES_MAX);
 		return;
 	}
+	if (r->nargs > 3 && (proto_kv(&r->args[3], &k, &v) < 0 ||
+	    !proto_word_is(&k, "ahead") || arg_u64(&v, max, &ahead) < 0)) {
+		conn_error(c, PERR_BADREQ, "bad '%.*s': use ahead=N, N at "
+		    "most MAX", (int)(r->args[3].len > 40 ? 40 :
+		    r->args[3].len), r->args[3].p);
+		return;
+	}
 	t = xcalloc(1, sizeof *t);
 	t->max = (uint32_t)max;
+	t->ahead = (uint32_t)ahead;
+	t->idle = t->max > t->ahead;
 	t->queues = xstrndup(r->args[2].p, r->args[2].len);
 	if (take_serve(c, t, wait == 0)) {
 		free(t->queues);

@@ -143,6 +143,8 @@ reply_status(struct evbuffer *o, const struct job *j)
 			reply_num(o, "started", r->started);
 		if ((j->kind == JK_ARRAY || job_finished(j)) && r->finished)
 			reply_num(o, "finished", r->finished);
+		if (j->run == NULL && j->kind != JK_ARRAY && r->ended)
+			reply_num(o, "ended", r->ended);
 		if (r->exit >= 0)
 			reply_num(o, "exit", (uint64_t)r->exit);
 		if (r->sig > 0)

@@ -305,6 +305,7 @@ struct broker {
 	uint64_t	 snapshot_bytes;/* replayed from the snapshot */
 	int		 want_dispatch;	/* something became ready */
 	int		 want_wake;	/* something finished */
+	uint32_t	 idle_takes;	/* parked TAKEs with a free slot */
 	int		 stopping;
 	uint64_t	 started_at;
 	/* counters for STATS */
@@ -533,6 +534,8 @@ struct simq_id	*parse_ids(struct conn *, struct proto_word *, int n);
 /* How a parked TAKE remembers its request. */
 struct take_arg {
 	uint32_t	 max;
+	uint32_t	 ahead;		/* of max, for busy slots */
+	int		 idle;		/* max > ahead: counted in idle_takes */
 	char		*queues;	/* "a,b,c" */
 };
 

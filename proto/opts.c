@@ -31,8 +31,8 @@ static const struct proto_cmdinfo proto_cmds[CMD__COUNT] = {
 	[CMD_WORKER] = { "WORKER", 1, 6, PROTO_BODY_NONE, 0,
 	    "WORKER NAME [host=H] [slots=N] [lease=MS] [pid=P] "
 	    "[queues=Q[,Q...]]" },
-	[CMD_TAKE] = { "TAKE", 3, 3, PROTO_BODY_NONE, 0,
-	    "TAKE MAX WAIT-MS QUEUE[,QUEUE...]" },
+	[CMD_TAKE] = { "TAKE", 3, 4, PROTO_BODY_NONE, 0,
+	    "TAKE MAX WAIT-MS QUEUE[,QUEUE...] [ahead=N]" },
 	/* A worker lists what it runs: a few TAKEs' worth
 	 * (SIMQ_TAKE_MAX * 4), but no more than a line's words. */
 	[CMD_HEARTBEAT] = { "HEARTBEAT", 0, SIMQ_WORDS_MAX - 1,

@@ -62,6 +62,10 @@
 /* Jobs handed out by one TAKE: a worker asks for its free slots, and no
  * node has more than a few hundred cores. */
 #define SIMQ_TAKE_MAX		1024
+/* Jobs a worker may hold leased ahead (TAKE ahead=N) per slot: enough
+ * to cover a round trip and an fsync behind short jobs, few enough that
+ * a job waits behind little. */
+#define SIMQ_AHEAD_PER_SLOT	2
 
 /* Queues: named by users, so a typo loop must not create millions. */
 #define SIMQ_QUEUES_MAX		4096

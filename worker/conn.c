@@ -321,7 +321,7 @@ conn_close(void)
  */
 
 void
-conn_take(uint32_t max, uint64_t wait_ms)
+conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms)
 {
 	struct req	*r;
 
@@ -329,14 +329,21 @@ conn_take(uint32_t max, uint64_t wait_ms)
 		return;
 	if (max > SIMQ_TAKE_MAX)
 		max = SIMQ_TAKE_MAX;
-	evbuffer_add_printf(outbuf(), "TAKE %u %llu %s\r\n", max,
-	    (unsigned long long)wait_ms, W->cfg.queues);
+	if (ahead > max)
+		ahead = max;
+	if (ahead > 0)
+		evbuffer_add_printf(outbuf(), "TAKE %u %llu %s ahead=%u\r\n",
+		    max, (unsigned long long)wait_ms, W->cfg.queues, ahead);
+	else
+		evbuffer_add_printf(outbuf(), "TAKE %u %llu %s\r\n", max,
+		    (unsigned long long)wait_ms, W->cfg.queues);
 	r = req_push(R_TAKE);
 	r->max = max;
 	r->wait = wait_ms;
 	W->asked += max;
 	W->ntakes++;
-	log_debug("> TAKE %u %llu", max, (unsigned long long)wait_ms);
+	log_debug("> TAKE %u %llu ahead=%u", max, (unsigned long long)wait_ms,
+	    ahead);
 }
 
 void

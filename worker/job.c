@@ -407,8 +407,14 @@ job_take_item(struct proto_word *w, int n)
 	} else if (bad || j->argc == 0)
 		job_fail_now(j, xstrdup("bad job item: malformed option, "
 		    "argument or empty command"));
-	else if (job_paths(j) == 0)
-		job_spawn(j);
+	else if (job_paths(j) == 0) {
+		if (W->nrunning < W->cfg.slots)
+			job_spawn(j);
+		else {
+			j->state = WJ_HELD;	/* leased ahead */
+			W->nheld++;
+		}
+	}
 	if (j->state == WJ_ENDED)
 		conn_flush_reports();
 	return 0;
@@ -446,6 +452,10 @@ job_drop_item(struct proto_word *w, int n)
 	if (j->state == WJ_RUNNING) {
 		job_terminate(j);
 		return;
+	}
+	if (j->state == WJ_HELD) {
+		W->nheld--;
+		j->state = WJ_ENDED;
 	}
 	j->report = REP_NONE;
 	job_release_ref(j);
@@ -583,12 +593,46 @@ job_output_lost(struct wjob *j, const struct shep_msg *m, const char *tails)
 	job_note_outerr(xstrdup(j->outerr));
 }
 
+/* A slot is free: the oldest job leased ahead starts there. */
+static void
+job_run_held(void)
+{
+	struct wjob	*j;
+
+	TAILQ_FOREACH(j, &W->jobs, entry) {
+		if (W->nrunning >= W->cfg.slots)
+			return;
+		if (j->state != WJ_HELD)
+			continue;
+		W->nheld--;
+		j->state = WJ_ENDED;
+		job_spawn(j);
+	}
+}
+
+void
+job_release_held(void)
+{
+	struct wjob	*j;
+
+	TAILQ_FOREACH(j, &W->jobs, entry) {
+		if (j->state != WJ_HELD)
+			continue;
+		W->nheld--;
+		j->state = WJ_ENDED;
+		j->report = REP_RELEASE;
+	}
+	conn_flush_reports();
+}
+
 void
 job_finished(struct wjob *j, const struct shep_msg *m, const char *tails)
 {
 	const char	*what;
 
 	j->msg = *m;
+	W->short_jobs = m->end_ms >= m->start_ms &&
+	    m->end_ms - m->start_ms < AHEAD_SHORT_MS;
 	if (job_ended(j))
 		goto out;
 	if (m->kind == SHEP_FAILED) {
@@ -613,6 +657,7 @@ job_finished(struct wjob *j, const struct shep_msg *m, const char *tails)
 		    WEXITSTATUS(m->status), j->timedout ? " (timed out)" : "");
 	j->report = REP_FINISH;
 out:
+	job_run_held();
 	conn_flush_reports();
 	worker_poke();
 }
@@ -641,6 +686,7 @@ job_shepherd_died(struct wjob *j, int status)
 		    j->attempt, WEXITSTATUS(status));
 	j->report = REP_LOST;
 out:
+	job_run_held();
 	conn_flush_reports();
 	worker_poke();
 }
@@ -689,6 +735,7 @@ job_stop_all(void)
 		j->releasing = 1;
 		job_terminate(j);
 	}
+	job_release_held();
 }
 
 /* At exit: forgets every job. */

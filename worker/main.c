@@ -244,7 +244,7 @@ void
 worker_poke(void)
 {
 	struct timeval	tv;
-	uint32_t	used;
+	uint32_t	used, room, busy, firm;
 	uint64_t	now, wait;
 
 	if (exiting)
@@ -289,9 +289,16 @@ worker_poke(void)
 	 */
 	if (W->ntakes > 0 && !W->slot_freed)
 		return;
-	used = W->nrunning + W->asked;
-	if (used >= W->cfg.slots)
+	/* Free slots first; then, while jobs are short and none is free,
+	 * SIMQ_AHEAD_PER_SLOT jobs per slot leased ahead (AHEAD_SHORT_MS). */
+	busy = W->nrunning + W->nheld;
+	used = busy + W->asked;
+	room = W->cfg.slots * (W->short_jobs && !W->cfg.burst ?
+	    1 + SIMQ_AHEAD_PER_SLOT : 1);
+	if (used >= room)
 		return;
+	firm = busy + W->asked < W->cfg.slots ? W->cfg.slots - busy -
+	    W->asked : 0;
 	now = mono_ms();
 	if (W->hold_until > now) {
 		ms_to_tv(W->hold_until - now, &tv);
@@ -305,7 +312,7 @@ worker_poke(void)
 	} else
 		wait = TAKE_WAIT_MS;
 	W->slot_freed = 0;
-	conn_take(W->cfg.slots - used, wait);
+	conn_take(room - used, room - used - firm, wait);
 }
 
 static void
@@ -326,6 +333,7 @@ stop_cb(evutil_socket_t sig, short ev, void *arg)
 	const char	*name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
 
 	W->stopping++;
+	job_release_held();
 	if (W->stopping == 1)
 		log_info("got %s: draining: %u job%s running, taking no more "
 		    "(send it again to stop them)", name, W->nrunning,

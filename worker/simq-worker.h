@@ -77,6 +77,14 @@ struct timeval;
  * failed, ERR to a TAKE): long enough not to spin, short enough that
  * a passing shortage of processes costs little. */
 #define TAKE_HOLD_MS		1000
+/* Leasing ahead: while every slot is busy the worker keeps up to
+ * SIMQ_AHEAD_PER_SLOT more jobs per slot leased (TAKE ahead=N), so that
+ * a slot that frees starts its next job at once instead of waiting for a
+ * round trip and the broker's fsync.  Only while jobs are short (the
+ * last one ran less than this), so that a job never waits long behind a
+ * running one; and the broker grants them only while no other worker
+ * waits idle. */
+#define AHEAD_SHORT_MS		200
 
 /* Paths we build (work files, expanded output patterns). */
 #define WPATH_MAX		4096
@@ -163,6 +171,7 @@ struct slot {
  * A job this worker holds: running, or ended with a report to deliver.
  */
 enum wjob_state {
+	WJ_HELD,		/* leased ahead: waits for a slot to free */
 	WJ_RUNNING,		/* its shepherd is alive */
 	WJ_ENDED		/* reaped; report (if any) not yet answered */
 };
@@ -239,6 +248,8 @@ struct wstate {
 	struct wjobs		 jobs;
 	uint32_t		 njobs;		/* in the table */
 	uint32_t		 nrunning;	/* shepherds alive = slots used */
+	uint32_t		 nheld;		/* WJ_HELD: leased ahead */
+	int			 short_jobs;	/* the last job was short */
 	uint32_t		 asked;		/* sum of MAX of unanswered TAKEs */
 	uint32_t		 ntakes;	/* unanswered TAKEs */
 	int			 slot_freed;	/* a job ended since the last TAKE */
@@ -272,7 +283,7 @@ void		 worker_hold(void);
 void		 conn_start(void);
 int		 conn_registered(void);
 /* Each sends one request (nothing when not registered). */
-void		 conn_take(uint32_t max, uint64_t wait_ms);
+void		 conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms);
 void		 conn_heartbeat(void);
 void		 conn_ping(void);
 /* Sends every report not yet sent. */
@@ -298,6 +309,8 @@ void		 job_shepherd_died(struct wjob *j, int status);
 void		 job_report_answered(struct wjob *j, const char *reply, size_t len);
 /* Second SIGTERM: stop every running job and hand it back. */
 void		 job_stop_all(void);
+/* Hands back every job leased ahead (draining). */
+void		 job_release_held(void);
 /* Frees j if nothing refers to it any more. */
 void		 job_release_ref(struct wjob *j);
 void		 job_free_all(void);

@@ -785,3 +785,35 @@ def test_untaken_task_status_and_cancel(ctx):
     c.request("CANCEL %d" % aid).expect_ok("2")
     it = c.status1(aid)
     eq((it["state"], it["canceled"]), ("canceled", "4"), "array canceled")
+
+
+def test_take_ahead_only_while_no_worker_is_idle(ctx):
+    b = ctx.broker
+    c = b.client()
+    ids = [c.submit(["x", str(i)]) for i in range(5)]
+    w = b.worker("busy", slots=1)
+    for line in ("TAKE 2 0 default ahead=3", "TAKE 2 0 default ahead=x",
+                 "TAKE 2 0 default behind=1", "TAKE 2 0 default ahead"):
+        w.request(line).expect_err("bad-request")
+    # Another worker waits idle (on another queue): jobs asked for ahead
+    # are not given, only the one for the free slot.
+    idle = b.worker("idle", slots=1)
+    idle.send(Client.frame("TAKE 1 60000 other"))
+    wait_until(lambda: int(c.stats().get("workers", 0)) >= 2, 5, "workers")
+    time.sleep(0.2)
+    got = w.request("TAKE 3 0 default ahead=2").expect_items()
+    eq([j["id"] for j in got], [str(ids[0])], "no ahead while one is idle")
+    got = w.request("TAKE 2 0 default ahead=2").expect_items()
+    eq(got, [], "nothing ahead while one is idle")
+    # The idle worker's TAKE ends: now ahead jobs go, up to
+    # SIMQ_AHEAD_PER_SLOT (2) per slot beyond the slot itself.
+    idle.request("PING").expect_items(0)
+    idle.read_reply().expect_ok()
+    got = w.request("TAKE 3 0 default ahead=3").expect_items()
+    eq([j["id"] for j in got], [str(i) for i in ids[1:3]], "two ahead")
+    got = w.request("TAKE 1 0 default ahead=1").expect_items()
+    eq(got, [], "at most two ahead per slot")
+    # One ended: room for one more.
+    w.request("FINISH %d 1 exit=0 0" % ids[0], b"").expect_ok("done")
+    got = w.request("TAKE 1 0 default ahead=1").expect_items()
+    eq([j["id"] for j in got], [str(ids[3])], "one more once one ended")
