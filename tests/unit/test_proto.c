@@ -1529,7 +1529,8 @@ test_req_arity_examples(void **state)
 	assert_int_equal(parse("SUBMIT --"), PERR_BADREQ);
 	assert_int_equal(parse("SUBMIT -- ./sim"), PERR_NONE);
 	assert_int_equal(parse("TAKE 4 10000"), PERR_BADREQ);
-	assert_int_equal(parse("TAKE 4 10000 a b"), PERR_BADREQ);
+	assert_int_equal(parse("TAKE 4 10000 a ahead=2"), PERR_NONE);
+	assert_int_equal(parse("TAKE 4 10000 a ahead=2 b"), PERR_BADREQ);
 	assert_int_equal(parse("FINISH 17 6"), PERR_BADREQ);
 	assert_int_equal(req.bodylen, 0);
 	assert_int_equal(parse("OUTPUT 17"), PERR_BADREQ);
