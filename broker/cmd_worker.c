@@ -155,6 +155,8 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		old->worker = NULL;
 		conn_close(old);
 	}
+	if (c->worker != w)
+		worker_reattached(w);	/* a new connection */
 	c->worker = w;
 	log_info("worker %s connected from %s (%u slots, %u running)", w->name,
 	    c->peer, w->slots, w->njobs);
@@ -304,7 +306,11 @@ heartbeat_note(const struct proto_word *word, struct worker *w)
 	long			n;
 
 	if (memchr(word->p, '=', word->len) == NULL ||
-	    proto_kv(&tmp, &k, &v) < 0 || !proto_word_is(&k, "outerr") ||
+	    proto_kv(&tmp, &k, &v) < 0)
+		return -1;
+	if (proto_word_is(&k, "all") && v.len == 1 && v.p[0] == '1')
+		return 0;	/* h_heartbeat's */
+	if (!proto_word_is(&k, "outerr") ||
 	    v.len > PROTO_ENC_MAX(SIMQ_REASON_MAX))
 		return -1;
 	memcpy(buf, v.p, v.len);
@@ -332,7 +338,7 @@ h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	uint64_t	 att;
 	struct job	*j;
 	struct drop	*d;
-	int		 i, n = 0, nd;
+	int		 i, n = 0, nd, all = 0;
 
 	if ((w = need_worker(c)) == NULL)
 		return;
@@ -349,6 +355,10 @@ h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	items = evbuffer_new();
 	for (i = 0; i < r->nargs; i++) {
 		const char *why;
+		if (r->args[i].len == 5 && memcmp(r->args[i].p, "all=1", 5) == 0) {
+			all = 1;
+			continue;
+		}
 		if (heartbeat_note(&r->args[i], w) == 0)
 			continue;
 		parse_held(&r->args[i], &id, &att);
@@ -356,6 +366,7 @@ h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		if (j != NULL && j->state == JS_RUNNING && j->run->w == w &&
 		    j->attempts == att) {
 			timer_renew(j, B->now + w->lease_ms);
+			j->run->unconfirmed = 0;
 			continue;
 		}
 		/* Already among the pending drops? Then it is said there. */
@@ -373,6 +384,9 @@ h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		    (unsigned long long)att, why);
 		n++;
 	}
+	/* all=1: this line ends a listing of every job the worker holds. */
+	if (all && worker_confirmed(w) > 0)
+		timers_arm();
 	pend = evbuffer_new();
 	nd = reply_drops(pend, w);
 	o = conn_outbuf(c);

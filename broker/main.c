@@ -36,7 +36,8 @@ usage(FILE *f)
 "usage: simqd [-v] [-d DATADIR] [-l ADDR] [-p PORT] [--http PORT]\n"
 "             [--fsync always|interval|none] [--fsync-interval MS]\n"
 "             [--token-file FILE | --insecure] [--retention DURATION]\n"
-"             [--lease DURATION] [--max-lost N] [--retry-backoff DURATION]\n"
+"             [--lease DURATION] [--reconnect-grace DURATION] [--max-lost N]\n"
+"             [--retry-backoff DURATION]\n"
 "             [--retry-backoff-max DURATION] [--compact-min BYTES]\n"
 "             [--segment-size BYTES] [--max-jobs N] [--input-max BYTES]\n"
 "             [--stall-timeout DURATION] [--force]\n"
@@ -54,6 +55,8 @@ usage(FILE *f)
 "  --insecure            allow a non-loopback ADDR without a token\n"
 "  --retention DURATION  forget finished jobs after this (default 7d)\n"
 "  --lease DURATION      lease of workers that do not ask (default 30s)\n"
+"  --reconnect-grace D   a worker whose connection ended and that is not\n"
+"                        back within this loses its jobs (default 5s)\n"
 "  --max-lost N          fail a job after its worker is lost N+1 times (5)\n"
 "  --retry-backoff D     first retry delay, doubling (default 1s)\n"
 "  --retry-backoff-max D longest retry delay (default 10m)\n"
@@ -196,6 +199,7 @@ main(int argc, char **argv)
 		{ "http", required_argument, NULL, 'H' },
 		{ "retention", required_argument, NULL, 'R' },
 		{ "lease", required_argument, NULL, 'L' },
+		{ "reconnect-grace", required_argument, NULL, 'g' },
 		{ "max-lost", required_argument, NULL, 'M' },
 		{ "retry-backoff", required_argument, NULL, 'b' },
 		{ "retry-backoff-max", required_argument, NULL, 'B' },
@@ -226,6 +230,7 @@ main(int argc, char **argv)
 	cfg->fsync_interval_ms = 100;
 	cfg->retention_ms = UINT64_C(7) * 24 * 3600 * 1000;
 	cfg->default_lease_ms = 30000;
+	cfg->reconnect_grace_ms = 5000;
 	cfg->max_lost = 5;
 	cfg->backoff_base_ms = 1000;
 	cfg->backoff_cap_ms = 600000;
@@ -289,6 +294,12 @@ main(int argc, char **argv)
 			    v > 3600000)
 				goto bad;
 			cfg->default_lease_ms = v;
+			break;
+		case 'g':
+			if (proto_parse_duration(optarg, &v) < 0 || v < 100 ||
+			    v > 3600000)
+				goto bad;
+			cfg->reconnect_grace_ms = v;
 			break;
 		case 'M':
 			if (proto_parse_u64(optarg, strlen(optarg), 65535, &v) < 0)

@@ -180,6 +180,8 @@ struct cmd {
 struct run {
 	struct worker		*w;
 	uint64_t		 started;
+	int			 unconfirmed;	/* leased before its worker's
+						 * reconnect, not yet listed */
 	TAILQ_ENTRY(job)	 wentry;	/* in the worker's list */
 };
 
@@ -274,6 +276,7 @@ struct config {
 	uint64_t	 backoff_cap_ms;
 	uint32_t	 max_lost;
 	uint64_t	 default_lease_ms;
+	uint64_t	 reconnect_grace_ms;	/* after a connection ends */
 	uint64_t	 segment_max;
 	uint64_t	 compact_min;	/* don't compact below this size */
 	uint64_t	 fail_writes_after;
@@ -494,6 +497,7 @@ struct worker {
 	uint64_t	 lease_ms;
 	uint64_t	 seen;
 	int		 suspect;	/* lost a lease; silent since */
+	int		 confirming;	/* reconnected: its list is awaited */
 	char		*outerr;	/* its output error (HEARTBEAT), or NULL */
 	struct conn	*conn;
 	TAILQ_HEAD(, job) jobs;
@@ -516,6 +520,8 @@ extern uint32_t nworkers;
 struct worker	*worker_get(const char *name, int create);
 struct conn	*worker_attach(struct worker *, struct conn *);
 void		 worker_detach(struct worker *);
+void		 worker_reattached(struct worker *);
+int		 worker_confirmed(struct worker *);
 void		 worker_drop(struct worker *, const struct job *,
 		    const char *reason);
 void		 worker_gc(struct worker *);

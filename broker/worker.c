@@ -77,14 +77,75 @@ worker_attach(struct worker *w, struct conn *c)
 	return old;
 }
 
-/* The connection went away (the caller forgets its side); the leases
- * stay. */
+/*
+ * The connection went away (the caller forgets its side).  An ended
+ * connection is news, unlike silence: the worker's process died or its
+ * host went down, or it restarts.  So its leases are cut to
+ * --reconnect-grace: a worker that comes back within it lists its jobs
+ * and renews them, one that does not loses them then, not at the end of
+ * a long lease.  (A silent worker still keeps them until the lease
+ * ends.)  Not journaled: a restart grants fresh leases.
+ */
 void
 worker_detach(struct worker *w)
 {
+	struct job	*j;
+	uint64_t	 until = B->now + B->cfg.reconnect_grace_ms;
+
 	w->conn = NULL;
 	w->seen = B->now;
+	w->confirming = 0;
+	TAILQ_FOREACH(j, &w->jobs, run->wentry)
+		if (j->due > until)
+			timer_renew(j, until);
+	if (w->njobs > 0)
+		timers_arm();
 	worker_gc(w);
+}
+
+/*
+ * w registered again on a new connection: each job it holds is
+ * unconfirmed until its first HEARTBEAT on this connection lists it (a
+ * TAKE reply lost with the old connection may have leased jobs it never
+ * received).
+ */
+void
+worker_reattached(struct worker *w)
+{
+	struct job	*j;
+
+	w->confirming = w->njobs > 0;
+	TAILQ_FOREACH(j, &w->jobs, run->wentry)
+		j->run->unconfirmed = 1;
+}
+
+/*
+ * The worker's listing after its reconnect is complete (HEARTBEAT all=1):
+ * every job it did not list was never received, and goes back to its
+ * queue at once (released: it never ran).  Returns how many.
+ */
+int
+worker_confirmed(struct worker *w)
+{
+	struct job	*j, *next;
+	char		 id[32];
+	int		 n = 0;
+
+	if (!w->confirming)
+		return 0;
+	w->confirming = 0;
+	for (j = TAILQ_FIRST(&w->jobs); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, run->wentry);
+		if (!j->run->unconfirmed)
+			continue;
+		proto_format_id(id, j->id, j->index);
+		log_info("job %s: worker %s does not hold attempt %u (the "
+		    "reply that leased it was lost); re-queued", id, w->name,
+		    j->attempts);
+		job_requeue(j, RQ_RELEASED, 0);
+		n++;
+	}
+	return n;
 }
 
 /* Forgets a worker that is disconnected and holds nothing. */

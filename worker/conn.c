@@ -282,7 +282,7 @@ try_connect(void)
 static void
 hb_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	conn_heartbeat();
+	conn_heartbeat(0);
 }
 
 void
@@ -360,7 +360,7 @@ conn_ping(void)
  * the worker's output error (outerr=, empty when it has cleared) while
  * there is one or the broker has not heard that it cleared. */
 void
-conn_heartbeat(void)
+conn_heartbeat(int all)
 {
 	struct evbuffer	*o;
 	struct wjob	*j;
@@ -368,7 +368,7 @@ conn_heartbeat(void)
 	size_t		 len;
 	int		 n = 0, note = W->outerr != NULL || !W->outerr_told;
 
-	if (cstate != C_READY || (W->njobs == 0 && !note))
+	if (cstate != C_READY || (W->njobs == 0 && !note && !all))
 		return;
 	o = outbuf();
 	if (note) {
@@ -393,6 +393,12 @@ conn_heartbeat(void)
 			req_push(R_HEARTBEAT);
 			n = 0;
 		}
+	}
+	if (all) {
+		/* The listing is complete: a job leased to us that it does
+		 * not name (its TAKE reply was lost) goes back at once. */
+		evbuffer_add_printf(o, n == 0 ? "HEARTBEAT all=1" : " all=1");
+		n++;
 	}
 	if (n > 0) {
 		evbuffer_add(o, "\r\n", 2);
@@ -454,7 +460,7 @@ registered(const char *line, size_t len)
 	 * the broker gives up on us. */
 	ms_to_tv(lease / 3, &tv);
 	evtimer_add(hb_ev, &tv);
-	conn_heartbeat();
+	conn_heartbeat(1);
 	conn_flush_reports();
 	worker_poke();
 	return 0;

@@ -559,7 +559,7 @@ job_note_outerr(char *s)
 	free(W->outerr);
 	W->outerr = s;
 	W->outerr_told = 0;
-	conn_heartbeat();
+	conn_heartbeat(0);
 }
 
 /* The streams whose files could not be written: their tails, kept by

@@ -69,9 +69,11 @@ struct timeval;
 /* Reconnect backoff: the first retry comes quickly (a broker restart
  * takes about a second), later ones at most this far apart, and never
  * further apart than a third of the lease, so a broker that comes back
- * in time still sees our heartbeats before our leases run out. */
+ * in time still sees our heartbeats before our leases run out; and a
+ * broker that saw our connection end gets a few tries within its
+ * --reconnect-grace (5 s by default) before it gives our jobs away. */
 #define BACKOFF_FIRST_MS	100
-#define BACKOFF_MAX_MS		5000
+#define BACKOFF_MAX_MS		2000
 
 /* How long to hold off taking after a job could not be started (fork
  * failed, ERR to a TAKE): long enough not to spin, short enough that
@@ -284,7 +286,9 @@ void		 conn_start(void);
 int		 conn_registered(void);
 /* Each sends one request (nothing when not registered). */
 void		 conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms);
-void		 conn_heartbeat(void);
+/* all: the first after registering, ending with all=1 (the listing
+ * is complete), sent even when we hold nothing. */
+void		 conn_heartbeat(int all);
 void		 conn_ping(void);
 /* Sends every report not yet sent. */
 void		 conn_flush_reports(void);
