@@ -63,7 +63,8 @@ static struct reqlist		 reqs = TAILQ_HEAD_INITIALIZER(reqs);
 static struct proto_in		 pin;
 static struct req		*items_req;	/* reading its ITEMS */
 static uint64_t			 items_left;
-static struct event		*retry_ev, *hb_ev;
+static struct event		*retry_ev, *hb_ev, *giveup_ev;
+static char			 last_why[160] = "no answer";
 static uint64_t			 backoff = BACKOFF_FIRST_MS;
 static int			 ever_registered, outage_logged;
 static struct addrinfo		*ais, *ai_next;
@@ -97,6 +98,44 @@ static void
 retry_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	try_connect();
+}
+
+/*
+ * --burst: a worker started for one batch must not wait forever for a
+ * broker that is gone.  Once the broker has been out of reach for
+ * --connect-timeout, it exits 3 (after its running jobs end: their
+ * results might still get through).
+ */
+static void
+giveup_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval	tv;
+
+	if (cstate == C_READY)
+		return;
+	if (W->nrunning > 0) {
+		ms_to_tv(1000, &tv);
+		evtimer_add(giveup_ev, &tv);
+		return;
+	}
+	log_warn("cannot reach the broker %s for %llu ms (%s); giving up "
+	    "(--burst)%s", W->cfg.server,
+	    (unsigned long long)W->cfg.connect_timeout_ms, last_why,
+	    W->njobs ? "; the broker re-queues the jobs whose results were "
+	    "not delivered when their leases run out" : "");
+	worker_exit(3);
+}
+
+/* The broker is out of reach (not yet, or no more). */
+static void
+outage_begin(void)
+{
+	struct timeval	tv;
+
+	if (!W->cfg.burst || evtimer_pending(giveup_ev, NULL))
+		return;
+	ms_to_tv(W->cfg.connect_timeout_ms, &tv);
+	evtimer_add(giveup_ev, &tv);
 }
 
 static void
@@ -135,6 +174,7 @@ conn_lost(const char *why)
 		bev = NULL;
 	}
 	evtimer_del(hb_ev);
+	outage_begin();
 	items_req = NULL;
 	items_left = 0;
 	while ((r = TAILQ_FIRST(&reqs)) != NULL) {
@@ -196,10 +236,13 @@ event_cb(struct bufferevent *b, short what, void *arg)
 	else
 		snprintf(why, sizeof why, "%s", err ? strerror(err) :
 		    "connection error");
+	snprintf(last_why, sizeof last_why, "%s", why);
 	if (cstate == C_CONNECTING) {
 		if (!outage_logged && ai_next == NULL) {
 			log_warn("cannot connect to the broker %s (%s); will "
-			    "keep trying", W->cfg.server, why);
+			    "keep trying%s", W->cfg.server, why,
+			    W->cfg.burst ? " (--burst: until "
+			    "--connect-timeout)" : "");
 			outage_logged = 1;
 		} else
 			log_debug("connect to %s: %s", W->cfg.server, why);
@@ -230,6 +273,8 @@ try_connect(void)
 		if ((rc = getaddrinfo(W->cfg.host, W->cfg.port, &hints,
 		    &ais)) != 0) {
 			ais = NULL;
+			snprintf(last_why, sizeof last_why, "cannot resolve "
+			    "%s: %s", W->cfg.host, gai_strerror(rc));
 			if (!outage_logged)
 				log_warn("cannot resolve %s: %s; will keep "
 				    "trying", W->cfg.host, gai_strerror(rc));
@@ -290,6 +335,8 @@ conn_start(void)
 {
 	retry_ev = evtimer_new(W->base, retry_cb, NULL);
 	hb_ev = event_new(W->base, -1, EV_PERSIST, hb_cb, NULL);
+	giveup_ev = evtimer_new(W->base, giveup_cb, NULL);
+	outage_begin();
 	try_connect();
 }
 
@@ -311,6 +358,9 @@ conn_close(void)
 	ais = NULL;
 	if (retry_ev != NULL)
 		event_free(retry_ev);
+	if (giveup_ev != NULL)
+		event_free(giveup_ev);
+	giveup_ev = NULL;
 	if (hb_ev != NULL)
 		event_free(hb_ev);
 	retry_ev = hb_ev = NULL;
@@ -444,6 +494,7 @@ registered(const char *line, size_t len)
 	}
 	W->lease_ms = lease;
 	cstate = C_READY;
+	evtimer_del(giveup_ev);
 	backoff = BACKOFF_FIRST_MS;
 	outage_logged = 0;
 	log_info("%s the broker %s as %s: %u slot%s, queues %s, lease %llu "

@@ -52,6 +52,7 @@ usage(FILE *f)
 "usage: simq-worker [-v] [-s HOST:PORT] [-q QUEUE[,QUEUE...]] [-j N]\n"
 "                   [--burst] [--name NAME] [-w DIR] [-m SIZE]\n"
 "                   [--grace DURATION] [--lease DURATION]\n"
+"                   [--connect-timeout DURATION]\n"
 "                   [--token-file FILE]\n"
 "\n"
 "  -s HOST:PORT        the broker (default $SIMQ_SERVER, else\n"
@@ -72,6 +73,9 @@ usage(FILE *f)
 "                      out, canceled or stopped (default 10s)\n"
 "  --lease DURATION    ask the broker for this lease (default: the\n"
 "                      broker's)\n"
+"  --connect-timeout DURATION\n"
+"                      with --burst: exit 3 when the broker cannot be\n"
+"                      reached for this long (default 30s)\n"
 "  --token-file FILE   the broker's token (default $SIMQ_TOKEN)\n"
 "  -v                  log each job; -vv also the protocol\n"
 "  -h, --help          show this help\n"
@@ -235,6 +239,12 @@ finish(int code)
 }
 
 void
+worker_exit(int code)
+{
+	finish(code);
+}
+
+void
 worker_hold(void)
 {
 	W->hold_until = mono_ms() + TAKE_HOLD_MS;
@@ -363,6 +373,7 @@ main(int argc, char **argv)
 		{ "mem-limit", required_argument, NULL, 'm' },
 		{ "grace", required_argument, NULL, 'G' },
 		{ "lease", required_argument, NULL, 'L' },
+		{ "connect-timeout", required_argument, NULL, 'C' },
 		{ "token-file", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -378,6 +389,7 @@ main(int argc, char **argv)
 	log_init("simq-worker", LOG_STAMPED, 1);
 	cfg->queues = "default";
 	cfg->grace_ms = GRACE_DEFAULT_MS;
+	cfg->connect_timeout_ms = 30000;
 	while ((ch = getopt_long(argc, argv, "s:q:j:w:m:vh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -418,6 +430,13 @@ main(int argc, char **argv)
 		case 'G':
 			if (proto_parse_duration(optarg, &cfg->grace_ms) < 0)
 				bad_usage("bad duration '%s' (like 10s)",
+				    optarg);
+			break;
+		case 'C':
+			if (proto_parse_duration(optarg,
+			    &cfg->connect_timeout_ms) < 0 ||
+			    cfg->connect_timeout_ms == 0)
+				bad_usage("bad duration '%s' (like 30s)",
 				    optarg);
 			break;
 		case 'L':

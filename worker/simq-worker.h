@@ -240,6 +240,7 @@ struct config {
 	uint64_t	 mem_limit;	/* bytes of address space, 0: none */
 	uint64_t	 lease_ms;	/* asked for; 0: the broker's default */
 	uint64_t	 grace_ms;	/* SIGTERM to SIGKILL */
+	uint64_t	 connect_timeout_ms;	/* --burst: give up after */
 	char		*token;		/* NULL: none */
 	int		 verbose;
 };
@@ -280,6 +281,8 @@ extern struct wstate	*W;
 void		 worker_poke(void);
 /* Holds off taking for TAKE_HOLD_MS. */
 void		 worker_hold(void);
+/* Ends the event loop; the worker exits with code. */
+void		 worker_exit(int code);
 
 /* conn.c */
 void		 conn_start(void);

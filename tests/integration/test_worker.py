@@ -567,3 +567,42 @@ def test_token_and_usage(ctx):
         rc, out, err = run_simq_worker(ctx, args)
         eq(rc, 2, "exit status of simq-worker %s" % " ".join(args))
         check("usage:" in err, "usage on stderr for %s" % args)
+
+
+def test_burst_gives_up_on_an_unreachable_broker(ctx):
+    # Nobody listens on the port: connections are refused.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    t0 = time.monotonic()
+    rc, out, err = run_simq_worker(ctx, [
+        "--burst", "-s", "127.0.0.1:%d" % port, "--connect-timeout", "1s",
+        "-w", os.path.join(ctx.mkdtemp("work"), "w")], timeout=20)
+    took = time.monotonic() - t0
+    eq(rc, 3, "exit status: %s" % err)
+    check("cannot reach the broker 127.0.0.1:%d for 1000 ms (Connection "
+          "refused); giving up (--burst)" % port in err, "message: %s" % err)
+    check(0.9 <= took <= 5 * ctx.slow, "gave up after %.1fs" % took)
+    # A listener that never answers (it accepts into its backlog only):
+    # connected, never registered; the same bound holds.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    port = s.getsockname()[1]
+    try:
+        t0 = time.monotonic()
+        rc, out, err = run_simq_worker(ctx, [
+            "--burst", "-s", "127.0.0.1:%d" % port, "--connect-timeout",
+            "1s", "-w", os.path.join(ctx.mkdtemp("work"), "w")], timeout=20)
+        took = time.monotonic() - t0
+    finally:
+        s.close()
+    eq(rc, 3, "exit status against a mute broker: %s" % err)
+    check("giving up (--burst)" in err, "message: %s" % err)
+    check(took <= 5 * ctx.slow, "gave up after %.1fs" % took)
+    # Without --burst the worker keeps trying (the default daemon mode).
+    w = WorkerProc(ctx, None, server="127.0.0.1:%d" % port,
+                   args=["--connect-timeout", "1s"])
+    time.sleep(2)
+    check(w.running(), "a worker without --burst keeps trying")
