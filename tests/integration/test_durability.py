@@ -235,6 +235,77 @@ def test_kill9_during_pipelined_submits(ctx):
 test_kill9_during_pipelined_submits.timeout = 150
 
 
+def test_kill9_while_workers_take_and_finish(ctx):
+    """kill -9 of the broker at random moments while real workers take
+    (with jobs leased ahead: the jobs are short) and finish jobs at full
+    speed: no acknowledged job lost, no attempt of a job run twice under
+    one number, every job's outcome its last attempt's."""
+    from workerlib import WorkerProc
+    seed = int(time.time() * 1000) % 1000000
+    rng = random.Random(seed)
+    b = ctx.start_broker(["--reconnect-grace", "2s"])
+    runs = os.path.join(ctx.mkdtemp("runs"), "runs")
+    open(runs, "w").close()
+    job = ["sh", "-c", 'echo "$SIMQ_JOB_ID $SIMQ_ATTEMPT" >> ' + runs]
+    for k in range(2):
+        WorkerProc(ctx, b, name="kw%d" % k, slots=2, lease=4000)
+    acked = []
+    stop = threading.Event()
+
+    def submitter():
+        c = None
+        while not stop.is_set():
+            try:
+                if c is None:
+                    c = Client(b.port, timeout=5)
+                acked.append(c.submit(job))
+            except Exception:
+                c = None
+                time.sleep(0.02)
+    t = threading.Thread(target=submitter, daemon=True)
+    t.start()
+    rounds = 20
+    for rnd in range(rounds):
+        time.sleep(rng.uniform(0.05, 0.4))
+        b.kill9()
+        time.sleep(rng.uniform(0, 0.1))
+        b.start()
+    time.sleep(0.5)
+    stop.set()
+    t.join(10)
+    c = b.client()
+    what = "after %d kill -9 rounds (seed %d)" % (rounds, seed)
+    check(len(acked) > 50, "%s: only %d jobs acknowledged" %
+          (what, len(acked)))
+    eq(len(set(acked)), len(acked), "%s: an id acknowledged twice" % what)
+
+    def all_done():
+        return all(it["state"] == "done" for it in
+                   c.status(*acked[-200:])) and \
+            all(c.status1(j)["state"] == "done" for j in acked[:-200])
+    wait_until(all_done, 60 * ctx.slow, "%s: every acknowledged job done"
+               % what, interval=0.2)
+    seen = {}
+    with open(runs) as f:
+        for line in f:
+            jid, att = line.split()
+            key = (int(jid), int(att))
+            check(key not in seen, "%s: job %s attempt %s ran twice" %
+                  (what, jid, att))
+            seen[key] = 1
+    for i in range(0, len(acked), 200):
+        for it in c.status(*acked[i:i + 200]):
+            jid = int(it["id"])
+            ran = [a for (j, a) in seen if j == jid]
+            check(ran, "%s: job %d done but never ran" % (what, jid))
+            eq(int(it["attempts"]), max(ran), "%s: job %d's outcome is "
+               "its last attempt's" % (what, jid))
+    check_ok(b, what)
+
+
+test_kill9_while_workers_take_and_finish.timeout = 180
+
+
 def test_restart_with_leased_jobs(ctx):
     b = ctx.broker
     c = b.client()
