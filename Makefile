@@ -250,7 +250,7 @@ fuzz: $(PROTO_SRC) $(LIB_SRC) $(BROKER_SRC) tests/fuzz/*.c
 TEST_BINS = $(foreach t,$(UNIT_TESTS),build/rel/$(t) build/san/$(t)) \
 	    $(foreach t,$(FUZZ_TARGETS),build/san/$(t))
 
-build-tests: $(PROGS) $(SAN_PROGS) $(TEST_BINS)
+build-tests: $(PROGS) $(SAN_PROGS) $(TEST_BINS) build/rel/bench_workers
 
 check: deps-quiet
 	$(Q)$(MAKE) build-tests
@@ -266,9 +266,11 @@ check-unit: $(foreach t,$(UNIT_TESTS),build/rel/$(t))
 	done
 
 bench: deps-quiet
-	$(Q)$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn
+	$(Q)$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn \
+	    build/rel/bench_workers
 	@sh tests/bench/run.sh
 	@sh tests/bench/worker.sh
+	@sh tests/bench/workers.sh
 	@python3 tests/bench/stress.py
 
 build/rel/bench_%: build/rel/tests/bench/bench_%.o $(PROTO_REL)

@@ -121,3 +121,32 @@ def test_idle_uses_no_cpu(ctx):
     check(used <= 2, "the idle broker used %d clock ticks of CPU in 2 s" %
           used)
     idle.request("PING").expect_ok()
+
+
+def test_thousand_workers(ctx):
+    """The short version of tests/bench/workers.sh: 1,000 worker
+    connections (build/rel/bench_workers) heartbeating, taking and
+    finishing at once; every job finished, no lease lost, no error.  The
+    figures are printed, not asserted (timing is the benchmarks')."""
+    import os
+    import subprocess
+    gen = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                       "..", "build", "rel", "bench_workers")
+    check(os.access(gen, os.X_OK), "%s is missing: make build/rel/"
+          "bench_workers" % gen)
+    b = ctx.broker
+    p = subprocess.run([gen, "-p", str(b.port), "-n", "1000", "-j", "20000",
+                        "-b", str(b.proc.pid), "-t", str(int(120 * ctx.slow))],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=180 * ctx.slow)
+    out = p.stdout.decode()
+    eq(p.returncode, 0, "bench_workers: %s %s" % (out, p.stderr.decode()))
+    kv = dict(w.split("=", 1) for w in out.split())
+    eq((kv["workers"], kv["jobs"], kv["drops"], kv["errors"]),
+       ("1000", "20000", "0", "0"), "the run: %s" % out)
+    print("# " + out.strip())
+    c = b.client()
+    eq(c.stats()["finished"], "20000", "every job finished")
+
+
+test_thousand_workers.timeout = 240
