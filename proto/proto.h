@@ -65,7 +65,7 @@
 /* Jobs a worker may hold leased ahead (TAKE ahead=N) per slot: enough
  * to cover a round trip and an fsync behind short jobs, few enough that
  * a job waits behind little. */
-#define SIMQ_AHEAD_PER_SLOT	2
+#define SIMQ_AHEAD_PER_SLOT	3
 
 /* Queues: named by users, so a typo loop must not create millions. */
 #define SIMQ_QUEUES_MAX		4096

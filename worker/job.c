@@ -593,20 +593,60 @@ job_output_lost(struct wjob *j, const struct shep_msg *m, const char *tails)
 	job_note_outerr(xstrdup(j->outerr));
 }
 
-/* A slot is free: the oldest job leased ahead starts there. */
-static void
+/* A slot is free: the oldest job leased ahead starts there.  Returns 1
+ * if one did. */
+static int
 job_run_held(void)
 {
 	struct wjob	*j;
+	int		 n = 0;
 
 	TAILQ_FOREACH(j, &W->jobs, entry) {
 		if (W->nrunning >= W->cfg.slots)
-			return;
+			break;
 		if (j->state != WJ_HELD)
 			continue;
 		W->nheld--;
 		j->state = WJ_ENDED;
 		job_spawn(j);
+		n++;
+	}
+	return n > 0;
+}
+
+/*
+ * Reports and the TAKE behind them, after a job ended.  When a job leased
+ * ahead took the slot at once, nothing waits for them but the broker's
+ * record: they go at most REPORT_GROUP_MS later, with those of the jobs
+ * ending meanwhile, so that one pass and one fsync at the broker cover
+ * several (short jobs otherwise cost the broker an fsync each).
+ */
+static struct event	*group_ev;
+
+static void
+group_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	conn_flush_reports();
+	worker_poke();
+}
+
+static void
+job_after_end(int started_held)
+{
+	struct timeval	tv;
+
+	if (!started_held) {
+		if (group_ev != NULL)
+			evtimer_del(group_ev);
+		conn_flush_reports();
+		worker_poke();
+		return;
+	}
+	if (group_ev == NULL)
+		group_ev = evtimer_new(W->base, group_cb, NULL);
+	if (!evtimer_pending(group_ev, NULL)) {
+		ms_to_tv(REPORT_GROUP_MS, &tv);
+		evtimer_add(group_ev, &tv);
 	}
 }
 
@@ -657,9 +697,7 @@ job_finished(struct wjob *j, const struct shep_msg *m, const char *tails)
 		    WEXITSTATUS(m->status), j->timedout ? " (timed out)" : "");
 	j->report = REP_FINISH;
 out:
-	job_run_held();
-	conn_flush_reports();
-	worker_poke();
+	job_after_end(job_run_held());
 }
 
 /*
@@ -686,9 +724,7 @@ job_shepherd_died(struct wjob *j, int status)
 		    j->attempt, WEXITSTATUS(status));
 	j->report = REP_LOST;
 out:
-	job_run_held();
-	conn_flush_reports();
-	worker_poke();
+	job_after_end(job_run_held());
 }
 
 void
@@ -746,6 +782,9 @@ job_free_all(void)
 
 	while ((j = TAILQ_FIRST(&W->jobs)) != NULL)
 		job_free(j);
+	if (group_ev != NULL)
+		event_free(group_ev);
+	group_ev = NULL;
 	if (stray_ev != NULL)
 		event_free(stray_ev);
 	stray_ev = NULL;

@@ -87,6 +87,9 @@ struct timeval;
  * running one; and the broker grants them only while no other worker
  * waits idle. */
 #define AHEAD_SHORT_MS		200
+/* While jobs leased ahead keep the slots busy, reports wait this long to
+ * go together (job.c). */
+#define REPORT_GROUP_MS		1
 
 /* Paths we build (work files, expanded output patterns). */
 #define WPATH_MAX		4096

@@ -790,7 +790,7 @@ def test_untaken_task_status_and_cancel(ctx):
 def test_take_ahead_only_while_no_worker_is_idle(ctx):
     b = ctx.broker
     c = b.client()
-    ids = [c.submit(["x", str(i)]) for i in range(5)]
+    ids = [c.submit(["x", str(i)]) for i in range(6)]
     w = b.worker("busy", slots=1)
     for line in ("TAKE 2 0 default ahead=3", "TAKE 2 0 default ahead=x",
                  "TAKE 2 0 default behind=1", "TAKE 2 0 default ahead"):
@@ -806,14 +806,14 @@ def test_take_ahead_only_while_no_worker_is_idle(ctx):
     got = w.request("TAKE 2 0 default ahead=2").expect_items()
     eq(got, [], "nothing ahead while one is idle")
     # The idle worker's TAKE ends: now ahead jobs go, up to
-    # SIMQ_AHEAD_PER_SLOT (2) per slot beyond the slot itself.
+    # SIMQ_AHEAD_PER_SLOT (3) per slot beyond the slot itself.
     idle.request("PING").expect_items(0)
     idle.read_reply().expect_ok()
-    got = w.request("TAKE 3 0 default ahead=3").expect_items()
-    eq([j["id"] for j in got], [str(i) for i in ids[1:3]], "two ahead")
+    got = w.request("TAKE 4 0 default ahead=4").expect_items()
+    eq([j["id"] for j in got], [str(i) for i in ids[1:4]], "three ahead")
     got = w.request("TAKE 1 0 default ahead=1").expect_items()
-    eq(got, [], "at most two ahead per slot")
+    eq(got, [], "at most three ahead per slot")
     # One ended: room for one more.
     w.request("FINISH %d 1 exit=0 0" % ids[0], b"").expect_ok("done")
     got = w.request("TAKE 1 0 default ahead=1").expect_items()
-    eq([j["id"] for j in got], [str(ids[3])], "one more once one ended")
+    eq([j["id"] for j in got], [str(ids[4])], "one more once one ended")
