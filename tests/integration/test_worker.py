@@ -606,3 +606,41 @@ def test_burst_gives_up_on_an_unreachable_broker(ctx):
                    args=["--connect-timeout", "1s"])
     time.sleep(2)
     check(w.running(), "a worker without --burst keeps trying")
+
+
+def test_jobs_leased_ahead_start_at_once_and_go_back_on_drain(ctx):
+    b = ctx.broker
+    c = b.client()
+    w = WorkerProc(ctx, b, slots=1, lease=30000)
+    # A short job first: the worker then leases ahead while its slot is
+    # busy.
+    eq(wait_job(ctx, c, c.submit(["true"]))["state"], "done", "short job")
+    m = marker()
+    ids = [c.submit(sh("exec sleep 0.6"), env="SIMQ_TEST_MARK=" + m)
+           for _ in range(4)]
+    wait_job(ctx, c, ids[0], states=("running",))
+    wait_until(lambda: sum(c.status1(j)["state"] == "running"
+                           for j in ids) == 4, 5 * ctx.slow,
+               "one running and three leased ahead")
+    check(len(procs_with(m)) <= 1, "one slot: one job process at a time")
+    # The next one starts the moment the first ends.
+    first = wait_job(ctx, c, ids[0])
+    second = wait_job(ctx, c, ids[1], states=("running", "done"))
+    wait_until(lambda: "ended" in c.status1(ids[1]), 5 * ctx.slow,
+               "the second job ends")
+    second = c.status1(ids[1])
+    check(0 <= int(second["started"]) - int(first["ended"]) < 200,
+          "the job leased ahead started %s ms after the slot freed" %
+          (int(second["started"]) - int(first["ended"])))
+    # Draining hands the jobs leased ahead back at once.
+    w.signal(signal.SIGTERM)
+    wait_until(lambda: sum(c.status1(j)["state"] == "queued"
+                           for j in ids[2:]) >= 1, 3 * ctx.slow,
+               "a job leased ahead back in its queue")
+    eq(w.wait_exit(5), 0, "exit status after draining")
+    states = [c.status1(j)["state"] for j in ids]
+    eq(states.count("queued") + states.count("done"), 4, "states %r" % states)
+    check(states.count("queued") >= 1, "handed back: %r" % states)
+    for j in ids:
+        if c.status1(j)["state"] == "queued":
+            eq(c.status1(j).get("reason"), None, "released, not failed")
