@@ -5,7 +5,9 @@
  * Taking is leasing: a job handed out in a TAKE reply is running, with a
  * new attempt number, before the reply exists, and the lease is journaled
  * in the same commit.  Reports are fenced by attempt: only the worker
- * holding the current attempt may end it.
+ * holding the current attempt may end it.  A TAKE's ahead=N jobs, for a
+ * worker's busy slots, go only while no other worker waits with a free
+ * slot (B->idle_takes), at most SIMQ_AHEAD_PER_SLOT per slot.
  */
 #include <stdarg.h>
 #include <stdio.h>

@@ -2,8 +2,9 @@
  * worker.c: workers, the leases they hold, and what they must drop.
  *
  * A worker is known by its name, not its connection: its jobs stay leased
- * to it while it is disconnected, until each lease runs out, so a worker
- * that reconnects in time picks up where it was.  A lease that runs out
+ * to it while it is disconnected, until each lease runs out or, when its
+ * connection ended, until --reconnect-grace passes, so a worker that
+ * reconnects in time picks up where it was.  A lease that runs out
  * re-queues the job (the worker is "lost") and leaves a drop notice, so a
  * worker that comes back after all is told to stop the stale attempt.
  *
