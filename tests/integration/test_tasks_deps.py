@@ -283,7 +283,7 @@ def test_retry_requeues_failed_dependents(ctx):
     report = simq.submit("--after", gather, "--", "true")
     cleanup = simq.submit("--after-failed", arr, "--", "true")
     w = WorkerProc(ctx, b)
-    simq("wait", report)
+    simq("wait", report, cleanup)
     eq([state(simq, j) for j in (arr, gather, report, cleanup)],
        ["failed", "failed", "failed", "done"], "after the failure")
     w.kill9()
