@@ -17,6 +17,10 @@
 #define LIST_DEFAULT	1000
 #define LIST_MAX	100000
 
+/* B->jobs' head type has no name; TAILQ_PREV and TAILQ_LAST need one of
+ * the same layout. */
+TAILQ_HEAD(jobq_any, job);
+
 /* WAIT's longest hold; clients loop for longer waits. */
 #define WAIT_MAX_MS	3600000
 
@@ -65,7 +69,8 @@ h_list(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct queue		*q = NULL;
 	struct evbuffer		*o, *items;
 	struct job		*j;
-	uint64_t		 after = 0, limit = LIST_DEFAULT, n = 0;
+	uint64_t		 after = 0, before = 0, limit = LIST_DEFAULT;
+	uint64_t		 n = 0, rev = 0;
 	int			 i, state = -1, st;
 
 	for (i = 0; i < r->nargs; i++) {
@@ -84,6 +89,12 @@ h_list(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		} else if (proto_word_is(&k, "after")) {
 			if (arg_u64(&v, SIMQ_ID_MAX, &after) < 0)
 				goto bad;
+		} else if (proto_word_is(&k, "before")) {
+			if (arg_u64(&v, SIMQ_ID_MAX, &before) < 0)
+				goto bad;
+		} else if (proto_word_is(&k, "rev")) {
+			if (arg_u64(&v, 1, &rev) < 0)
+				goto bad;
 		} else if (proto_word_is(&k, "limit")) {
 			if (arg_u64(&v, LIST_MAX, &limit) < 0 || limit == 0)
 				goto bad;
@@ -91,10 +102,18 @@ h_list(struct conn *c, struct proto_req *r, char *body, size_t blen)
 			goto bad;
 	}
 	items = evbuffer_new();
-	j = after ? idmap_get(after, SIMQ_NOINDEX) : NULL;
-	j = j != NULL ? TAILQ_NEXT(j, entry) : TAILQ_FIRST(&B->jobs);
-	for (; j != NULL && n < limit; j = TAILQ_NEXT(j, entry)) {
-		if (j->id <= after)
+	if (rev) {
+		/* Newest first: from the end, below before= when given. */
+		j = before ? idmap_get(before, SIMQ_NOINDEX) : NULL;
+		j = j != NULL ? TAILQ_PREV(j, jobq_any, entry) :
+		    TAILQ_LAST(&B->jobs, jobq_any);
+	} else {
+		j = after ? idmap_get(after, SIMQ_NOINDEX) : NULL;
+		j = j != NULL ? TAILQ_NEXT(j, entry) : TAILQ_FIRST(&B->jobs);
+	}
+	for (; j != NULL && n < limit; j = rev ? TAILQ_PREV(j, jobq_any, entry) :
+	    TAILQ_NEXT(j, entry)) {
+		if (j->id <= after || (before && j->id >= before))
 			continue;
 		if (q != NULL && j->opts->q != q)
 			continue;
@@ -113,7 +132,7 @@ h_list(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	return;
 bad:
 	conn_error(c, PERR_BADREQ, "bad option '%.*s': use q=QUEUE "
-	    "state=STATE after=ID limit=N",
+	    "state=STATE after=ID before=ID rev=1 limit=N",
 	    (int)(r->args[i].len > 40 ? 40 : r->args[i].len), r->args[i].p);
 }
 
@@ -157,6 +176,8 @@ h_workers(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		reply_num(o, "lease", w->lease_ms);
 		reply_num(o, "seen", w->seen);
 		reply_num(o, "njobs", w->njobs);
+		if (w->conn != NULL && w->conn->parked == CMD_TAKE)
+			reply_num(o, "taking", 1);
 		reply_str(o, "outerr", w->outerr);
 		if (w->njobs) {
 			int first = 1;

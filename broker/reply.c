@@ -94,9 +94,30 @@ reply_id(struct evbuffer *o, const char *key, uint64_t id, uint32_t index)
 	evbuffer_add_printf(o, " %s=%s", key, buf);
 }
 
+/* What STATUS adds to an item and LIST leaves out (the environment may
+ * be the submitter's whole one): how the job runs. */
+static void
+reply_jobopts(struct evbuffer *o, const struct jobopts *op)
+{
+	uint32_t	i;
+
+	reply_num(o, "timeout", op->timeout_ms);
+	reply_str(o, "cwd", op->cwd);
+	reply_str(o, "output", op->output);
+	for (i = 0; i < op->nenv; i++)
+		reply_str(o, "env", op->env[i]);
+}
+
 /* A "job" or "array" status item, without its line end. */
 void
 reply_status(struct evbuffer *o, const struct job *j)
+{
+	reply_status_full(o, j, 0);
+}
+
+/* ... with its options too when full (STATUS, WAIT). */
+void
+reply_status_full(struct evbuffer *o, const struct job *j, int full)
 {
 	const struct jobopts	*op = j->opts;
 	const struct result	*r = j->res;
@@ -179,6 +200,8 @@ reply_status(struct evbuffer *o, const struct job *j)
 	}
 	if (j->state == JS_WAITING && j->due > B->now)
 		reply_num(o, "due", j->due);
+	if (full)
+		reply_jobopts(o, op);
 	reply_argv(o, j);
 }
 
@@ -218,6 +241,7 @@ reply_pending_task(struct evbuffer *o, const struct job *a,
 	reply_num(o, "retries", a->opts->retries);
 	reply_str(o, "name", a->opts->name);
 	reply_num(o, "submitted", a->submitted);
+	reply_jobopts(o, a->opts);
 	{
 		struct job t;
 		memset(&t, 0, sizeof t);
@@ -240,7 +264,7 @@ reply_status_items(struct conn *c, struct simq_id *ids, int n)
 		int st;
 		struct job *a;
 		if ((j = lookup_id(&ids[i])) != NULL)
-			reply_status(o, j);
+			reply_status_full(o, j, 1);
 		else if ((a = lookup_pending_task(&ids[i], &st)) != NULL)
 			reply_pending_task(o, a, &ids[i], st);
 		else {

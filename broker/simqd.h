@@ -584,6 +584,7 @@ void		 reply_id(struct evbuffer *, const char *key, uint64_t id,
 		    uint32_t index);
 void		 reply_argv(struct evbuffer *, const struct job *);
 void		 reply_status(struct evbuffer *, const struct job *);
+void		 reply_status_full(struct evbuffer *, const struct job *, int);
 void		 reply_pending_task(struct evbuffer *, const struct job *,
 		    const struct simq_id *, int state);
 void		 reply_take(struct evbuffer *, const struct job *);
