@@ -111,8 +111,7 @@ cmd_cancel_exec(int argc, char **argv)
 	if (queue != NULL && argc > 0)
 		die(EXIT_USAGE, "cancel takes ids or -q QUEUE, not both");
 	if (argc == 0 && queue == NULL) {
-		log_warn("%s needs job ids", cmd->name);
-		simq_usage(cmd);
+		simq_usage_why(cmd, "%s needs job ids", cmd->name);
 	}
 	ids_or_ranges_check(argv, argc);
 	c = simq_connect(0);

@@ -81,9 +81,8 @@ cmd_list_exec(int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		log_warn("list takes no ids; to see given jobs, use simq status "
-		    "ID...");
-		simq_usage(&cmd_list_entry);
+		simq_usage_why(&cmd_list_entry, "list takes no ids; to see "
+		    "given jobs, use simq status ID...");
 	}
 	c = simq_connect(0);
 	buf_init(&out);

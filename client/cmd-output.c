@@ -104,8 +104,8 @@ cmd_output_exec(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 1) {
-		log_warn("output needs one job id");
-		simq_usage(&cmd_output_entry);
+		simq_usage_why(&cmd_output_entry,
+		    "output needs one job id");
 	}
 	ids_check(argv + optind, 1);
 	c = simq_connect(0);
@@ -194,8 +194,8 @@ cmd_result_exec(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc == 0) {
-		log_warn("result needs job ids");
-		simq_usage(&cmd_result_entry);
+		simq_usage_why(&cmd_result_entry,
+		    "result needs job ids");
 	}
 	ids_check(argv, argc);
 	c = simq_connect(0);

@@ -46,8 +46,7 @@ cmd_pause_exec(int argc, char **argv)
 	if (simq_getopt(argc, argv, "", NULL, cmd) != -1)
 		simq_usage(cmd);
 	if (argc - optind != 1) {
-		log_warn("%s needs one queue name", cmd->name);
-		simq_usage(cmd);
+		simq_usage_why(cmd, "%s needs one queue name", cmd->name);
 	}
 	if (!proto_name_ok(argv[optind], strlen(argv[optind])))
 		die(EXIT_USAGE, "bad queue name '%s': use 1 to %d letters, "

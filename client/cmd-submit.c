@@ -477,8 +477,8 @@ cmd_submit_exec(int argc, char **argv)
 	if (batch != NULL && argc > 0)
 		die(EXIT_USAGE, "give a command or --batch FILE, not both");
 	if (batch == NULL && argc == 0) {
-		log_warn("submit needs a command (or --batch FILE)");
-		simq_usage(&cmd_submit_entry);
+		simq_usage_why(&cmd_submit_entry,
+		    "submit needs a command (or --batch FILE)");
 	}
 	if (after != NULL) {
 		req_kv(&opts, "after", after);

@@ -235,8 +235,8 @@ cmd_wait_exec(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc == 0) {
-		log_warn("wait needs the ids of the jobs to wait for");
-		simq_usage(&cmd_wait_entry);
+		simq_usage_why(&cmd_wait_entry,
+		    "wait needs the ids of the jobs to wait for");
 	}
 	ids_check(argv, argc);
 	c = simq_connect(0);

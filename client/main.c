@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <ctype.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <stdio.h>
@@ -72,14 +73,49 @@ simq_main_usage(FILE *f, int status)
 	exit(status);
 }
 
-/* A usage error in a subcommand: its synopsis on stderr, exit 2. */
+/* The synopsis of cmd on one line (the help text's spans lines). */
+static char *
+simq_synopsis(const struct simq_cmd *cmd)
+{
+	const char	*a = cmd->args, *nl;
+
+	/* Only the first form, and only its first line: "...". */
+	if ((nl = strchr(a, '\n')) != NULL)
+		return xprintf("simq %s %.*s ...", cmd->name, (int)(nl - a), a);
+	return xprintf("simq %s%s%s", cmd->name, *a ? " " : "", a);
+}
+
+/*
+ * A usage error in a subcommand: one line on stderr, what was wrong (if
+ * why is not NULL), the synopsis and where the options are; exit 2.
+ */
+void
+simq_usage_why(const struct simq_cmd *cmd, const char *fmt, ...)
+{
+	char	*syn = simq_synopsis(cmd), *why = NULL;
+	va_list	 ap;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		if (vasprintf(&why, fmt, ap) < 0)
+			why = NULL;
+		va_end(ap);
+	}
+
+	if (why != NULL)
+		log_warn("%s; usage: %s (see simq %s --help)", why, syn,
+		    cmd->name);
+	else
+		log_warn("usage: %s (see simq %s --help)", syn, cmd->name);
+	free(syn);
+	free(why);
+	exit(EXIT_USAGE);
+}
+
 void
 simq_usage(const struct simq_cmd *cmd)
 {
-	fprintf(stderr, "usage: simq %s%s%s\n", cmd->name,
-	    *cmd->args ? " " : "", cmd->args);
-	fprintf(stderr, "Run 'simq %s --help' for its options.\n", cmd->name);
-	exit(EXIT_USAGE);
+	simq_usage_why(cmd, NULL);
 }
 
 static NORETURN void
@@ -121,13 +157,19 @@ simq_common(int ch, const struct simq_cmd *cmd)
 	return 0;
 }
 
+/* The long options getopt knows now, for "did you mean". */
+static const struct option	*simq_all_opts;
+
 /* Reports an option getopt refused (opterr is off: we say it better). */
 static NORETURN void
 simq_bad_option(int ch, char **argv, const struct simq_cmd *cmd)
 {
 	const char	*name = cmd != NULL ? cmd->name : NULL;
-	const char	*opt = argv[optind - 1], *eq;
+	const char	*opt = argv[optind - 1], *eq, *near;
 	char		 shortopt[3] = { '-', (char)optopt, '\0' };
+	char		*why, *typed, *hint = NULL;
+	const char	*longs[64];
+	size_t		 n = 0;
 	int		 len;
 
 	/* A long option is named as typed (without "=value"); a short one
@@ -136,18 +178,30 @@ simq_bad_option(int ch, char **argv, const struct simq_cmd *cmd)
 		eq = strchr(opt, '=');
 		len = eq != NULL ? (int)(eq - opt) : (int)strlen(opt);
 		if (ch == ':')
-			log_warn("option '%.*s' needs a value", len, opt);
+			why = xprintf("option '%.*s' needs a value", len, opt);
 		else if (eq != NULL && optopt != 0)
-			log_warn("option '%.*s' takes no value", len, opt);
-		else
-			log_warn("unknown option '%.*s'", len, opt);
+			why = xprintf("option '%.*s' takes no value", len, opt);
+		else {
+			typed = xprintf("%.*s", len - 2, opt + 2);
+			while (n < 64 && simq_all_opts != NULL &&
+			    simq_all_opts[n].name != NULL) {
+				longs[n] = simq_all_opts[n].name;
+				n++;
+			}
+			if ((near = did_you_mean(typed, longs, n)) != NULL)
+				hint = xprintf(" (did you mean --%s?)", near);
+			why = xprintf("unknown option '%.*s'%s", len, opt,
+			    hint != NULL ? hint : "");
+			free(typed);
+			free(hint);
+		}
 	} else if (ch == ':')
-		log_warn("option '%s' needs a value", shortopt);
+		why = xprintf("option '%s' needs a value", shortopt);
 	else
-		log_warn("unknown option '%s'", shortopt);
+		why = xprintf("unknown option '%s'", shortopt);
 	if (name != NULL)
-		simq_usage(cmd);
-	simq_main_usage(stderr, EXIT_USAGE);
+		simq_usage_why(cmd, "%s", why);
+	die(EXIT_USAGE, "%s; run simq --help for the options", why);
 }
 
 /*
@@ -181,6 +235,7 @@ simq_getopt(int argc, char **argv, const char *optstring,
 		    optstring + plus);
 		built = cmd;
 	}
+	simq_all_opts = all;
 	opterr = 0;
 	for (;;) {
 		ch = getopt_long(argc, argv, shorts, all, NULL);
@@ -284,9 +339,33 @@ simq_find(const char *name)
 	}
 	if (n == 1)
 		return found;
-	if (n > 1)
-		die(EXIT_USAGE, "'%s' is ambiguous: say which command; run "
-		    "simq --help for the list", name);
+	if (n > 1) {
+		struct buf	b;
+
+		buf_init(&b);
+		for (c = simq_cmds; *c != NULL; c++) {
+			if (strncmp((*c)->name, name, len) != 0)
+				continue;
+			n--;
+			if (b.len > 0)
+				buf_put(&b, n > 0 ? ", " : " or ", n > 0 ?
+				    2 : 4);
+			buf_put(&b, (*c)->name, strlen((*c)->name));
+		}
+		buf_put_u8(&b, 0);
+		die(EXIT_USAGE, "'%s' is ambiguous: it could be %s", name,
+		    (char *)b.p);
+	}
+	{
+		const char	*names[32], *near;
+		size_t		 k = 0;
+
+		for (c = simq_cmds; *c != NULL && k < 32; c++)
+			names[k++] = (*c)->name;
+		if ((near = did_you_mean(name, names, k)) != NULL)
+			die(EXIT_USAGE, "unknown command '%s': did you mean "
+			    "%s?", name, near);
+	}
 	die(EXIT_USAGE, "unknown command '%s'; run simq --help for the list",
 	    name);
 }
@@ -303,6 +382,7 @@ main(int argc, char **argv)
 	memcpy(opts, simq_common_opts, sizeof simq_common_opts);
 	memset(&opts[SIMQ_NCOMMON], 0, sizeof opts[0]);
 	opterr = 0;
+	simq_all_opts = opts;
 	while ((ch = getopt_long(argc, argv, "+:s:h", opts, NULL)) != -1) {
 		if (ch == '?' || ch == ':')
 			simq_bad_option(ch, argv, NULL);

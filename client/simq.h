@@ -73,12 +73,18 @@ struct option;
 int	 simq_getopt(int, char **, const char *, const struct option *,
 	    const struct simq_cmd *);
 NORETURN void	simq_usage(const struct simq_cmd *);
+NORETURN void	simq_usage_why(const struct simq_cmd *, const char *, ...)
+		    PRINTFLIKE(2, 3);
 struct conn	*simq_connect(int);
 int	 simq_print_json(struct buf *);
 int	 simq_term_width(void);
 
 /* util.c: "simq: MESSAGE" on stderr (log_warn), then exit.  Pure. */
 NORETURN void	die(int, const char *, ...) PRINTFLIKE(2, 3);
+/* util.c: "did you mean", and what --export ALL leaves out.  Pure. */
+int		 edit_distance(const char *, const char *);
+const char	*did_you_mean(const char *, const char *const *, size_t);
+int		 export_skips(const char *);
 
 /* main.c: the document a command prints with --json (lib/json.h). */
 void	 simq_json_begin(struct json *, struct buf *);
