@@ -33,17 +33,30 @@ const struct simq_cmd cmd_output_entry = {
 
 const struct simq_cmd cmd_result_entry = {
 	"result",
-	"ID...",
+	"[--with-id] ID...",
 	"print the result payloads of finished jobs or arrays",
 	"A job's result is what it wrote to the file named by $SIMQ_RESULT\n"
 	"(at most 64 KiB), printed as raw bytes.  For an array, or several\n"
 	"ids, each task's result is printed in order, with a newline added\n"
-	"after any that lacks one.  Exits 1 if some have no result yet.\n\n",
+	"after any that lacks one.  A job that failed or was canceled has no\n"
+	"result.  Exits 1, with a note on stderr naming them, if some have no\n"
+	"result.\n\n"
+	"      --with-id           start each line with the task's id and a "
+	"tab\n",
 	cmd_result_exec
 };
 
 enum {
 	OPT_STDERR = OPT_CMD_BASE,
+};
+
+enum {
+	OPT_WITH_ID = OPT_CMD_BASE + 1,
+};
+
+static const struct option result_opts[] = {
+	{ "with-id", no_argument, NULL, OPT_WITH_ID },
+	{ NULL, 0, NULL, 0 }
 };
 
 static const struct option output_opts[] = {
@@ -81,6 +94,22 @@ output_fail(struct conn *c, const struct reply *r, const char *id)
 		    st != NULL ? st : "not finished", id);
 	}
 	conn_die_reply(c, r, NULL);
+}
+
+/* An empty stream of a job whose command never started: say why there
+ * is nothing, on stderr, rather than leave the user with nothing. */
+static void
+output_why_empty(struct conn *c, const char *id)
+{
+	struct reply	*s;
+	char		*ids[1];
+
+	ids[0] = (char *)id;
+	s = status_fetch(c, ids, 1, -1, 0);
+	if (s->nitems == 1 && jobview_never_ran(&s->items[0]))
+		log_warn("job %s wrote nothing: its command never started "
+		    "(%s)", id, item_get(&s->items[0], "reason"));
+	reply_free(s);
 }
 
 static int
@@ -131,6 +160,8 @@ cmd_output_exec(int argc, char **argv)
 		simq_print_json(&b);
 	} else
 		fwrite(r->data, 1, r->datalen, stdout);
+	if (r->datalen == 0)
+		output_why_empty(c, argv[optind]);
 	buf_free(&b);
 	reply_free(r);
 	conn_close(c);
@@ -185,12 +216,19 @@ cmd_result_exec(int argc, char **argv)
 	struct simq_id		 id;
 	const char		*spec;
 	char			 idbuf[32], (*window)[32];
-	uint64_t		 pos = 0, total = 0, missing = 0;
-	int			 ch, i, ti = 0, nw, k, many;
+	struct reply		**rs, *st;
+	struct buf		 failed;
+	uint64_t		 pos = 0, total = 0, missing = 0, nfailed = 0;
+	int			 ch, i, ti = 0, nw, k, many, with_id = 0, bad;
+	size_t			 off, e;
 
-	while ((ch = simq_getopt(argc, argv, "", NULL,
-	    &cmd_result_entry)) != -1)
-		simq_usage(&cmd_result_entry);
+	while ((ch = simq_getopt(argc, argv, "", result_opts,
+	    &cmd_result_entry)) != -1) {
+		if (ch == OPT_WITH_ID)
+			with_id = 1;
+		else
+			simq_usage(&cmd_result_entry);
+	}
 	argc -= optind;
 	argv += optind;
 	if (argc == 0) {
@@ -228,6 +266,8 @@ cmd_result_exec(int argc, char **argv)
 		json_array(&j);
 	}
 	window = xcalloc(RESULT_WINDOW, sizeof *window);
+	rs = xcalloc(RESULT_WINDOW, sizeof *rs);
+	buf_init(&failed);
 	buf_init(&req);
 	for (;;) {
 		buf_reset(&req);
@@ -242,29 +282,85 @@ cmd_result_exec(int argc, char **argv)
 		}
 		if (nw == 0)
 			break;
+		/* Then the window's states: a failed job's result is none,
+		 * whatever its file held. */
+		req_raw(&req, "STATUS");
+		for (k = 0; k < nw; k++)
+			req_raw(&req, window[k]);
+		req_end(&req);
 		conn_send(c, req.p, req.len);
+		for (k = 0; k < nw; k++)
+			rs[k] = conn_read(c);
+		st = conn_read(c);
+		if (st->kind != REPLY_ITEMS || st->nitems != (size_t)nw)
+			conn_die_reply(c, st, NULL);
 		for (k = 0; k < nw; k++) {
-			r = conn_read(c);
+			r = rs[k];
 			total++;
+			i = jobview_state(&st->items[k]);
+			bad = i == JS_FAILED || i == JS_CANCELED;
+			if (bad) {
+				if (++nfailed <= 10) {
+					if (failed.len > 0)
+						buf_put(&failed, " ", 1);
+					buf_put(&failed, window[k],
+					    strlen(window[k]));
+				}
+				if (!many && r->kind == REPLY_DATA) {
+					reply_free(r);
+					reply_free(st);
+					die(EXIT_FAILED, "job %s %s: it has no "
+					    "result; see simq status -l %s",
+					    window[k], proto_state_name(i),
+					    window[k]);
+				}
+			}
 			if (r->kind != REPLY_DATA) {
 				if (r->kind != REPLY_ERR || (r->err !=
 				    PERR_STATE && r->err != PERR_NOTFOUND))
 					conn_die_reply(c, r, NULL);
-				if (!many)
+				if (!many && !bad)
 					output_fail(c, r, window[k]);
-				missing++;
+				if (!many)
+					die(EXIT_FAILED, "job %s %s: it has no "
+					    "result; see simq status -l %s",
+					    window[k], item_get(&st->items[k],
+					    "state"), window[k]);
+				if (!bad)
+					missing++;
 			}
 			if (cfg.json) {
 				json_object(&j);
 				json_key(&j, "id");
 				json_cstr(&j, window[k]);
 				json_key(&j, "result");
-				if (r->kind == REPLY_DATA)
+				if (r->kind == REPLY_DATA && !bad)
 					json_str(&j, r->data, r->datalen);
 				else
 					json_null(&j);
+				json_key(&j, "state");
+				json_cstr(&j, item_get(&st->items[k],
+				    "state"));
 				json_end(&j);
-			} else if (r->kind == REPLY_DATA) {
+			} else if (r->kind == REPLY_DATA && !bad && with_id) {
+				/* Every line of it tagged, as parallel --tag
+				 * does. */
+				for (off = 0; off < r->datalen; off = e) {
+					for (e = off; e < r->datalen &&
+					    r->data[e] != '\n'; e++)
+						;
+					if (e < r->datalen)
+						e++;
+					printf("%s\t", window[k]);
+					fwrite(r->data + off, 1, e - off,
+					    stdout);
+				}
+				if (r->datalen == 0)
+					printf("%s\t", window[k]);
+				if (r->datalen == 0 ||
+				    r->data[r->datalen - 1] != '\n')
+					putchar('\n');
+			} else if (r->kind == REPLY_DATA && !bad) {
 				fwrite(r->data, 1, r->datalen, stdout);
 				if (many && r->datalen > 0 &&
 				    r->data[r->datalen - 1] != '\n')
@@ -272,7 +368,9 @@ cmd_result_exec(int argc, char **argv)
 			}
 			reply_free(r);
 		}
+		reply_free(st);
 	}
+	free(rs);
 	buf_free(&req);
 	free(window);
 	free(t);
@@ -284,11 +382,19 @@ cmd_result_exec(int argc, char **argv)
 	}
 	buf_free(&out);
 	conn_close(c);
+	if (nfailed > 0) {
+		buf_put_u8(&failed, 0);
+		log_warn("%llu of %llu have no result because they failed or "
+		    "were canceled: %s%s", (unsigned long long)nfailed,
+		    (unsigned long long)total, (char *)failed.p,
+		    nfailed > 10 ? " ..." : "");
+	}
+	buf_free(&failed);
 	if (missing > 0) {
 		log_warn("%llu of %llu have no result: not finished yet (or "
 		    "never started)", (unsigned long long)missing,
 		    (unsigned long long)total);
 		return EXIT_FAILED;
 	}
-	return EXIT_OK;
+	return nfailed > 0 ? EXIT_FAILED : EXIT_OK;
 }

@@ -12,6 +12,7 @@
  */
 #include <sys/stat.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +28,16 @@ const struct simq_cmd cmd_submit_entry = {
 	"[-q QUEUE] [-p PRIO] [-t TIMEOUT] [-r RETRIES] [--after IDS]\n"
 	"            [--array SPEC] [--delay D] [--name NAME] [-e K=V]... "
 	"[-C DIR]\n"
-	"            [-o PATTERN] [--wait] -- CMD [ARG...]\n"
+	"            [-o PATTERN] [--export ALL|NONE|VAR,...] [--no-check] "
+	"[--wait]\n"
+	"            -- CMD [ARG...]\n"
 	"       simq submit [OPTIONS] --batch FILE",
 	"submit a job, an array of jobs, or a batch of commands",
 	"Prints the new job's id alone on stdout; with --batch, one id per\n"
 	"command, in order.  The job runs CMD without a shell, in the current\n"
-	"directory unless -C says otherwise.\n\n"
+	"directory unless -C says otherwise, with this environment (see\n"
+	"--export) over the worker's.  CMD, -C's directory and the batch's\n"
+	"commands are checked here first.\n\n"
 	"  -q, --queue QUEUE       the queue (default: default)\n"
 	"  -p, --priority PRIO     larger runs first, may be negative "
 	"(default: 0)\n"
@@ -55,12 +60,20 @@ const struct simq_cmd cmd_submit_entry = {
 	"  -e, --env K=V           add to the job's environment (K alone: "
 	"copy it\n"
 	"                          from here); may repeat\n"
+	"      --export WHAT       what of this environment the job gets: ALL "
+	"(the\n"
+	"                          default, or $SIMQ_EXPORT), NONE, or "
+	"VAR,VAR=VALUE,...\n"
+	"      --no-check          submit CMD and -C DIR even if they are not "
+	"here\n"
 	"  -C, --chdir DIR         run in DIR (default: the current "
 	"directory)\n"
 	"  -o, --output PATTERN    keep full output on the worker at PATTERN "
 	"(%A: id,\n"
 	"                          %a: index)\n"
-	"  -w, --wait              wait for the jobs, as simq wait does\n"
+	"  -w, --wait              wait for the jobs, as simq wait does (status "
+	"has\n"
+	"                          no -w: its --watch is long only)\n"
 	"  -b, --batch FILE        one command per line of FILE (- for "
 	"stdin), split\n"
 	"                          as a shell would split it\n",
@@ -74,6 +87,8 @@ enum {
 	OPT_ARRAY,
 	OPT_DELAY,
 	OPT_NAME,
+	OPT_EXPORT,
+	OPT_NO_CHECK,
 };
 
 static const struct option submit_opts[] = {
@@ -92,6 +107,8 @@ static const struct option submit_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "wait", no_argument, NULL, 'w' },
 	{ "batch", required_argument, NULL, 'b' },
+	{ "export", required_argument, NULL, OPT_EXPORT },
+	{ "no-check", no_argument, NULL, OPT_NO_CHECK },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -165,6 +182,11 @@ submit_env(const char *s)
 	if (eq == s || *s == '\0')
 		die(EXIT_USAGE, "bad -e '%s': use NAME=VALUE, or NAME to pass "
 		    "on its value here", s);
+	if (strncmp(s, "SIMQ_TOKEN", 10) == 0 && (s[10] == '\0' ||
+	    s[10] == '='))
+		die(EXIT_USAGE, "-e SIMQ_TOKEN: the token would be stored in the "
+		    "job's record, where anyone who can read the journal or "
+		    "run simq status -l sees it; it is never sent with a job");
 	if (eq != NULL)
 		return xstrdup(s);
 	if ((v = getenv(s)) == NULL)
@@ -215,6 +237,152 @@ submit_dir(const char *dir)
 	return abs;
 }
 
+extern char	**environ;
+
+/* The environment a job gets: -e's, then --export's, names not repeated. */
+struct submit_env {
+	char		**kv;
+	int		  n;
+};
+
+static int
+env_has_name(const struct submit_env *e, const char *kv)
+{
+	size_t	len = strcspn(kv, "=");
+	int	i;
+
+	for (i = 0; i < e->n; i++)
+		if (strncmp(e->kv[i], kv, len) == 0 && e->kv[i][len] == '=')
+			return 1;
+	return 0;
+}
+
+static void
+env_push(struct submit_env *e, char *kv)
+{
+	if (env_has_name(e, kv)) {
+		free(kv);
+		return;
+	}
+	e->kv = xreallocarray(e->kv, (size_t)e->n + 1, sizeof *e->kv);
+	e->kv[e->n++] = kv;
+}
+
+/*
+ * --export WHAT: ALL (this environment, but for what export_skips()
+ * leaves out), NONE, or a list of NAME (its value here) and NAME=VALUE,
+ * which ALL may head ("ALL,OMP_NUM_THREADS=4").
+ */
+static void
+submit_export(struct submit_env *e, const char *what)
+{
+	char	*list, *p, *tok, **ep;
+	int	 all = 0, none = 0;
+
+	if (*what == '\0')
+		die(EXIT_USAGE, "--export needs ALL, NONE or a list of "
+		    "variables like PYTHONPATH,OMP_NUM_THREADS=4");
+	list = xstrdup(what);
+	for (p = list; (tok = strsep(&p, ",")) != NULL;) {
+		if (strcmp(tok, "ALL") == 0)
+			all = 1;
+		else if (strcmp(tok, "NONE") == 0)
+			none = 1;
+		else if (*tok == '\0' || *tok == '=')
+			die(EXIT_USAGE, "bad --export '%s': use ALL, NONE or "
+			    "VAR,VAR=VALUE,...", what);
+		else
+			env_push(e, submit_env(tok));
+	}
+	free(list);
+	if (all && none)
+		die(EXIT_USAGE, "bad --export '%s': ALL and NONE cannot both "
+		    "be given", what);
+	if (!all)
+		return;
+	for (ep = environ; *ep != NULL; ep++)
+		if (strchr(*ep, '=') != NULL && **ep != '=' &&
+		    !export_skips(*ep))
+			env_push(e, xstrdup(*ep));
+}
+
+/*
+ * Checks what can be checked here of a command that will run in dir: the
+ * program exists and may be run, or is on PATH.  Returns NULL, or why
+ * not (the caller frees).  A word with {} (an array's index) is not
+ * checked.
+ */
+static char *
+submit_check_cmd(const char *dir, const char *prog)
+{
+	struct stat	 st;
+	const char	*path, *p, *e;
+	char		*full;
+	size_t		 len;
+
+	if (strstr(prog, "{}") != NULL)
+		return NULL;
+	if (strchr(prog, '/') != NULL) {
+		full = prog[0] == '/' ? xstrdup(prog) :
+		    xprintf("%s/%s", dir, prog);
+		if (stat(full, &st) < 0) {
+			free(full);
+			return xprintf("%s: %s%s%s%s", prog, strerror(errno),
+			    prog[0] == '/' ? "" : " (in ", prog[0] == '/' ? "" :
+			    dir, prog[0] == '/' ? "" : ")");
+		}
+		if (S_ISDIR(st.st_mode)) {
+			free(full);
+			return xprintf("%s is a directory, not a program",
+			    prog);
+		}
+		if (access(full, X_OK) < 0) {
+			free(full);
+			return xprintf("%s cannot be run: it has no execute "
+			    "permission (chmod +x %s)", prog, prog);
+		}
+		free(full);
+		return NULL;
+	}
+	if ((path = getenv("PATH")) == NULL || *path == '\0')
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; ; p = e + 1) {
+		e = strchr(p, ':');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		full = xprintf("%.*s/%s", (int)(len ? len : 1), len ? p : ".",
+		    prog);
+		if (stat(full, &st) == 0 && !S_ISDIR(st.st_mode) &&
+		    access(full, X_OK) == 0) {
+			free(full);
+			return NULL;
+		}
+		free(full);
+		if (e == NULL)
+			break;
+	}
+	full = xprintf("%s/%s", dir, prog);
+	if (stat(full, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		free(full);
+		return xprintf("%s is not on PATH: did you mean ./%s?", prog,
+		    prog);
+	}
+	free(full);
+	return xprintf("%s: command not found on PATH", prog);
+}
+
+/* -C's directory must be one, here. */
+static void
+submit_check_dir(const char *dir, const char *given)
+{
+	struct stat	st;
+
+	if (stat(dir, &st) < 0)
+		die(EXIT_USAGE, "-C %s: %s; if it exists only on the workers, "
+		    "add --no-check", given, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		die(EXIT_USAGE, "-C %s: not a directory", given);
+}
+
 /* The whole of FILE, or of stdin for "-". */
 static void
 submit_read(const char *path, struct buf *b)
@@ -246,12 +414,38 @@ struct submit_batch {
 	size_t		 total;
 };
 
+/* Errors in a batch file listed one per line before "and N more". */
+#define SUBMIT_ERRORS_MAX	20
+
 static void
-submit_split(const char *path, struct submit_batch *sb)
+submit_batch_error(const char *path, unsigned *nerr, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
+
+static void
+submit_batch_error(const char *path, unsigned *nerr, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	if (++*nerr > SUBMIT_ERRORS_MAX)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	log_warn("%s: %s", strcmp(path, "-") == 0 ? "stdin" : path,
+	    s != NULL ? s : "?");
+	free(s);
+}
+
+static void
+submit_split(const char *path, struct submit_batch *sb, const char *dir,
+    int check)
 {
 	struct split	 sp;
 	struct buf	 text, line;
-	char		**argv;
+	char		**argv, *why, *last = NULL, *lastwhy = NULL;
+	unsigned	  nerr = 0;
 	int		  argc, r, i;
 
 	buf_init(&text);
@@ -259,7 +453,28 @@ submit_split(const char *path, struct submit_batch *sb)
 	buf_init(&line);
 	split_init(&sp, (char *)text.p, text.len);
 	memset(sb, 0, sizeof *sb);
-	while ((r = split_next(&sp, &argv, &argc)) == 1) {
+	for (;;) {
+		if ((r = split_next(&sp, &argv, &argc)) == 0)
+			break;
+		if (r < 0) {
+			submit_batch_error(path, &nerr, "%s", sp.err);
+			if (split_skip(&sp) < 0)
+				break;
+			continue;
+		}
+		if (check) {
+			/* A sweep runs one program many times: check it
+			 * once. */
+			if (last == NULL || strcmp(last, argv[0]) != 0) {
+				free(last);
+				free(lastwhy);
+				last = xstrdup(argv[0]);
+				lastwhy = submit_check_cmd(dir, argv[0]);
+			}
+			if ((why = lastwhy) != NULL)
+				submit_batch_error(path, &nerr, "line %u: %s",
+				    sp.lineno, why);
+		}
 		buf_reset(&line);
 		for (i = 0; i < argc; i++)
 			req_word(&line, argv[i]);
@@ -284,9 +499,15 @@ submit_split(const char *path, struct submit_batch *sb)
 		sb->count[sb->nbodies - 1]++;
 		sb->total++;
 	}
-	if (r < 0)
-		die(EXIT_USAGE, "%s: %s", strcmp(path, "-") == 0 ?
-		    "stdin" : path, sp.err);
+	free(last);
+	free(lastwhy);
+	if (nerr > SUBMIT_ERRORS_MAX)
+		log_warn("... and %u more errors", nerr - SUBMIT_ERRORS_MAX);
+	if (nerr > 0)
+		die(EXIT_USAGE, "nothing was submitted: %u bad line%s in %s%s",
+		    nerr, nerr == 1 ? "" : "s", strcmp(path, "-") == 0 ?
+		    "stdin" : path, check ? " (--no-check skips the check "
+		    "of the programs)" : "");
 	if (sb->total == 0)
 		die(EXIT_USAGE, "%s holds no command: write one command per "
 		    "line", strcmp(path, "-") == 0 ? "stdin" : path);
@@ -367,13 +588,16 @@ cmd_submit_exec(int argc, char **argv)
 	struct json	 j;
 	struct buf	 out;
 	char		**ids = NULL, *dir = NULL, *tmp, *after = NULL;
-	const char	*batch = NULL;
+	const char	*batch = NULL, *queue = "default", *export, *given = NULL;
+	struct submit_env env = { NULL, 0 };
 	size_t		 nids = 0, k, i;
 	int64_t		 prio;
 	uint64_t	 v, first, count;
-	int		 ch, wait = 0, ndeps = 0, nenv = 0, status = EXIT_OK;
-	int		 has_array = 0;
+	int		 ch, wait = 0, ndeps = 0, status = EXIT_OK;
+	int		 has_array = 0, check = 1;
 
+	if ((export = getenv("SIMQ_EXPORT")) == NULL || *export == '\0')
+		export = "ALL";
 	buf_init(&opts);
 	while ((ch = simq_getopt(argc, argv, "+q:p:t:r:e:C:o:wb:", submit_opts,
 	    &cmd_submit_entry)) != -1) {
@@ -384,6 +608,7 @@ cmd_submit_exec(int argc, char **argv)
 				    "%d letters, digits, '.', '_' or '-'",
 				    optarg, SIMQ_NAME_MAX);
 			req_kv(&opts, "q", optarg);
+			queue = optarg;
 			break;
 		case 'p':
 			if (proto_parse_i64(optarg, strlen(optarg),
@@ -438,16 +663,20 @@ cmd_submit_exec(int argc, char **argv)
 			req_kv(&opts, "name", optarg);
 			break;
 		case 'e':
-			tmp = submit_env(optarg);
-			req_kv(&opts, "env", tmp);
-			free(tmp);
-			nenv++;
+			env_push(&env, submit_env(optarg));
+			break;
+		case OPT_EXPORT:
+			export = optarg;
+			break;
+		case OPT_NO_CHECK:
+			check = 0;
 			break;
 		case 'C':
 			free(dir);
 			if (*optarg == '\0')
 				die(EXIT_USAGE, "-C needs a directory");
 			dir = submit_dir(optarg);
+			given = optarg;
 			break;
 		case 'o':
 			req_kv(&opts, "output", optarg);
@@ -467,9 +696,20 @@ cmd_submit_exec(int argc, char **argv)
 	if (ndeps > SIMQ_DEPS_MAX)
 		die(EXIT_USAGE, "--after names %d jobs; at most %d", ndeps,
 		    SIMQ_DEPS_MAX);
-	if (nenv > SIMQ_ENV_MAX)
-		die(EXIT_USAGE, "-e given %d times; at most %d", nenv,
+	if (env.n > SIMQ_ENV_MAX)
+		die(EXIT_USAGE, "-e given %d times; at most %d", env.n,
 		    SIMQ_ENV_MAX);
+	submit_export(&env, export);
+	if (env.n > SIMQ_ENV_MAX)
+		die(EXIT_USAGE, "the job would get %d variables of this "
+		    "environment, and a job carries at most %d: use --export "
+		    "with the variables it needs (PATH,PYTHONPATH,...) or "
+		    "--export NONE", env.n, SIMQ_ENV_MAX);
+	for (i = 0; i < (size_t)env.n; i++) {
+		req_kv(&opts, "env", env.kv[i]);
+		free(env.kv[i]);
+	}
+	free(env.kv);
 	if (batch != NULL && has_array)
 		die(EXIT_USAGE, "--array and --batch cannot be used together: "
 		    "an array runs one command many times, a batch many "
@@ -486,12 +726,17 @@ cmd_submit_exec(int argc, char **argv)
 	}
 	if (dir == NULL)
 		dir = submit_dir(NULL);
+	else if (check)
+		submit_check_dir(dir, given);
 	req_kv(&opts, "cwd", dir);
-	free(dir);
+	if (check && batch == NULL && (tmp = submit_check_cmd(dir,
+	    argv[0])) != NULL)
+		die(EXIT_USAGE, "%s; if it is there only on the workers, add "
+		    "--no-check", tmp);
 
 	buf_init(&req);
 	if (batch != NULL) {
-		submit_split(batch, &sb);
+		submit_split(batch, &sb, dir, check);
 		c = simq_connect(0);
 		ids = xreallocarray(NULL, sb.total, sizeof *ids);
 		for (k = 0; k < sb.nbodies; k++) {
@@ -501,6 +746,12 @@ cmd_submit_exec(int argc, char **argv)
 			tmp = xprintf("%zu", sb.body[k].len);
 			req_raw(&req, tmp);
 			free(tmp);
+			if (req.len + 2 > SIMQ_LINE_MAX)
+				die(EXIT_USAGE, "the options and environment "
+				    "are too long: %zu bytes encoded, and a "
+				    "request line holds at most %d; export less "
+				    "(--export VAR,...)", req.len,
+				    SIMQ_LINE_MAX - 2);
 			req_end(&req);
 			r = submit_send(c, &req, &sb.body[k], sb.total);
 			if (r->kind != REPLY_OK)
@@ -529,9 +780,11 @@ cmd_submit_exec(int argc, char **argv)
 		for (i = 0; i < (size_t)argc; i++)
 			req_word(&req, argv[i]);
 		if (req.len + 2 > SIMQ_LINE_MAX)
-			die(EXIT_USAGE, "the command is too long: %zu bytes "
-			    "encoded, and a request holds at most %d; put the "
-			    "arguments in a file", req.len, SIMQ_LINE_MAX - 2);
+			die(EXIT_USAGE, "the command and its environment are "
+			    "too long: %zu bytes encoded, and a request holds at "
+			    "most %d; put the arguments in a file, or export "
+			    "less (--export VAR,...)", req.len,
+			    SIMQ_LINE_MAX - 2);
 		c = simq_connect(0);
 		r = conn_request(c, &req);
 		if (r->kind != REPLY_OK)
@@ -546,6 +799,8 @@ cmd_submit_exec(int argc, char **argv)
 	}
 	buf_free(&req);
 	buf_free(&opts);
+	free(dir);
+	queue_warn_unserved(c, queue);
 
 	if (!cfg.json) {
 		for (i = 0; i < nids; i++)

@@ -36,8 +36,10 @@ const struct simq_cmd cmd_wait_entry = {
 	"wait until jobs have finished; exit 1 if any failed",
 	"Waits until every job, task and array named has finished.  Exits 0\n"
 	"when all are done, 1 when any failed or was canceled, 2 on a timeout\n"
-	"or an unknown id.  On a terminal, shows a progress bar on stderr.\n\n"
-	"  -q, --quiet             no progress bar\n"
+	"or an unknown id.  On a terminal, shows a progress bar on stderr;\n"
+	"elsewhere, prints one line on stderr when the wait ends.  Either\n"
+	"notes jobs queued where no connected worker serves them.\n\n"
+	"  -q, --quiet             no progress bar, no summary line\n"
 	"  -t, --timeout D         give up after D (90, 45s, 30m, 2h, 1d)\n",
 	cmd_wait_exec
 };
@@ -54,7 +56,7 @@ wait_report(const struct reply *r)
 {
 	const struct item	*it;
 	const char		*why;
-	char			 b[FMT_MAX];
+	char			 b[FMT_MAX], wb[512];
 	size_t			 i, n = 0;
 	int			 st;
 
@@ -78,17 +80,92 @@ wait_report(const struct reply *r)
 			    b : "", item_get(it, "id"), item_get(it, "id"));
 			continue;
 		}
-		why = item_get(it, "reason");
-		if (why == NULL || *why == '\0')
-			why = st == JS_CANCELED ? "canceled" :
-			    jobview_exit(b, it);
-		log_warn("job %s %s (%s); see simq status -l %s and simq "
-		    "output --stderr %s", item_get(it, "id"),
-		    proto_state_name(st), why, item_get(it, "id"),
-		    item_get(it, "id"));
+		why = jobview_why(wb, sizeof wb, it);
+		if (jobview_never_ran(it))
+			log_warn("job %s %s (%s): its command never started, "
+			    "so it wrote no output; see simq status -l %s",
+			    item_get(it, "id"), proto_state_name(st), why,
+			    item_get(it, "id"));
+		else
+			log_warn("job %s %s (%s); see simq status -l %s and "
+			    "simq output --stderr %s", item_get(it, "id"),
+			    proto_state_name(st), why, item_get(it, "id"),
+			    item_get(it, "id"));
 	}
 	if (n > WAIT_REPORT_MAX)
 		log_warn("... and %zu more failed", n - WAIT_REPORT_MAX);
+}
+
+/* How often a wait asks which queues the workers serve. */
+#define WAIT_WORKERS_MS		5000
+
+/*
+ * The note for jobs that wait in a queue no connected worker serves
+ * ("no worker serves queue defualt"), or NULL; asks WORKERS.  The caller
+ * frees.  Said once on stderr too when there is no bar to show it.
+ */
+static char *
+wait_unserved(struct conn *c, const struct reply *r, int *told)
+{
+	struct reply	*w;
+	const char	*q, *first = NULL;
+	char		*s = NULL, *long_s;
+	size_t		 i, n = 0;
+
+	for (i = 0; i < r->nitems; i++) {
+		const struct item *it = &r->items[i];
+		if (jobview_state(it) != JS_QUEUED &&
+		    !(item_is(it, "array") && item_num(it, "queued") > 0))
+			continue;
+		if ((q = item_get(it, "q")) == NULL)
+			continue;
+		if (first == NULL)
+			first = q;
+		n++;
+	}
+	if (first == NULL)
+		return NULL;
+	if ((w = conn_simple(c, "WORKERS")) == NULL)
+		return NULL;
+	if (w->kind == REPLY_ITEMS) {
+		for (i = 0; i < r->nitems && s == NULL; i++) {
+			const struct item *it = &r->items[i];
+			if ((q = item_get(it, "q")) == NULL ||
+			    (jobview_state(it) != JS_QUEUED &&
+			    !(item_is(it, "array") &&
+			    item_num(it, "queued") > 0)))
+				continue;
+			if (!workers_serve(w, q)) {
+				s = xprintf("no worker serves queue %s", q);
+				if (!*told && !cfg.progress && !cfg.quiet &&
+				    (long_s = queue_unserved(w, q)) != NULL) {
+					log_warn("warning: %s; its jobs wait "
+					    "until one does", long_s);
+					free(long_s);
+					*told = 1;
+				}
+			}
+		}
+	}
+	reply_free(w);
+	return s;
+}
+
+/* Off a terminal, the line a batch log gets when the wait ends. */
+static void
+wait_summary(const struct tally *t, uint64_t ms)
+{
+	char	d[FMT_MAX];
+
+	if (cfg.progress || cfg.quiet)
+		return;
+	log_warn("%llu of %llu done, %llu failed%s%.0llu%s in %s",
+	    (unsigned long long)t->count[JS_DONE], (unsigned long long)t->total,
+	    (unsigned long long)t->count[JS_FAILED],
+	    t->count[JS_CANCELED] ? ", " : "",
+	    (unsigned long long)t->count[JS_CANCELED],
+	    t->count[JS_CANCELED] ? " canceled" : "",
+	    fmt_duration(d, ms / 1000 * 1000));
 }
 
 /*
@@ -140,10 +217,10 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 	struct progress	 p;
 	struct tally	 t;
 	struct reply	*r = NULL;
-	uint64_t	 start = mono_ms(), slice = 0, now;
+	uint64_t	 start = mono_ms(), slice = 0, now, asked = 0;
 	size_t		 i;
-	int		 wait_chunk = -1, status = EXIT_OK, st, bar;
-	char		 d[FMT_MAX];
+	int		 wait_chunk = -1, status = EXIT_OK, st, bar, told = 0;
+	char		 d[FMT_MAX], *note = NULL;
 
 	bar = cfg.progress;
 	progress_init(&p);
@@ -170,8 +247,14 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 			if (wait_chunk < 0 && !jobview_finished(&r->items[i]))
 				wait_chunk = (int)(i / STATUS_CHUNK);
 		}
+		if (wait_chunk >= 0 && (asked == 0 ||
+		    mono_ms() - asked >= WAIT_WORKERS_MS)) {
+			free(note);
+			note = wait_unserved(c, r, &told);
+			asked = mono_ms();
+		}
 		if (bar)
-			progress_draw(&p, &t);
+			progress_draw(&p, &t, wait_chunk >= 0 ? note : NULL);
 		if (wait_chunk < 0)
 			break;
 		now = mono_ms();
@@ -194,7 +277,9 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 		}
 	}
 	progress_end(&p);
+	free(note);
 	c->soft = 0;
+	wait_summary(&t, mono_ms() - start);
 	for (i = 0; i < r->nitems; i++) {
 		st = jobview_state(&r->items[i]);
 		if (st == JS_FAILED || st == JS_CANCELED)
@@ -221,6 +306,7 @@ cmd_wait_exec(int argc, char **argv)
 		switch (ch) {
 		case 'q':
 			cfg.progress = 0;
+			cfg.quiet = 1;
 			break;
 		case 't':
 			if (proto_parse_duration(optarg, &timeout) < 0)

@@ -47,6 +47,118 @@ workers_running(const struct item *it, struct buf *b, struct json *j)
 	}
 }
 
+/* Whether the worker item serves queue q (no queues: "default"). */
+static int
+worker_serves(const struct item *it, const char *q)
+{
+	const char	*s = item_get(it, "queues"), *p, *e;
+	size_t		 len = strlen(q);
+
+	if (s == NULL || *s == '\0')
+		return strcmp(q, "default") == 0;
+	for (p = s; *p != '\0'; p = *e ? e + 1 : e) {
+		if ((e = strchr(p, ',')) == NULL)
+			e = p + strlen(p);
+		if ((size_t)(e - p) == len && strncmp(p, q, len) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether a connected worker of the WORKERS reply w serves queue q. */
+int
+workers_serve(const struct reply *w, const char *q)
+{
+	size_t	i;
+
+	for (i = 0; i < w->nitems; i++)
+		if (item_num(&w->items[i], "connected") &&
+		    worker_serves(&w->items[i], q))
+			return 1;
+	return 0;
+}
+
+/* The queues connected workers serve, "a, b", into b (NUL-ended), and
+ * the one nearest to q if q looks like a typo of it. */
+static const char *
+workers_queues(const struct reply *w, const char *q, struct buf *b)
+{
+	static char	 near[SIMQ_NAME_MAX + 1];
+	const char	*names[256], *s, *p, *e, *m;
+	char		*tmp;
+	size_t		 i, n = 0, k;
+
+	buf_reset(b);
+	for (i = 0; i < w->nitems; i++) {
+		if (!item_num(&w->items[i], "connected"))
+			continue;
+		s = item_get(&w->items[i], "queues");
+		if (s == NULL || *s == '\0')
+			s = "default";
+		for (p = s; *p != '\0'; p = *e ? e + 1 : e) {
+			if ((e = strchr(p, ',')) == NULL)
+				e = p + strlen(p);
+			tmp = xprintf("%.*s", (int)(e - p), p);
+			for (k = 0; k < n; k++)
+				if (strcmp(names[k], tmp) == 0)
+					break;
+			if (k < n || n == 256) {
+				free(tmp);
+				continue;
+			}
+			names[n++] = tmp;
+			if (b->len > 0)
+				buf_put(b, ", ", 2);
+			buf_put(b, tmp, strlen(tmp));
+		}
+	}
+	buf_put_u8(b, 0);
+	m = did_you_mean(q, names, n);
+	snprintf(near, sizeof near, "%s", m != NULL ? m : "");
+	for (k = 0; k < n; k++)
+		free((char *)names[k]);
+	return *near ? near : NULL;
+}
+
+/* The sentence for a queue no connected worker serves, or NULL when
+ * one does.  The caller frees. */
+char *
+queue_unserved(const struct reply *w, const char *q)
+{
+	struct buf	 b;
+	const char	*near;
+	char		*s;
+
+	if (workers_serve(w, q))
+		return NULL;
+	buf_init(&b);
+	near = workers_queues(w, q, &b);
+	if (b.len <= 1)
+		s = xprintf("no worker is connected to serve queue %s", q);
+	else
+		s = xprintf("no connected worker serves queue %s%s%s%s "
+		    "(they serve %s)", q, near ? " (did you mean " : "",
+		    near ? near : "", near ? "?)" : "", (char *)b.p);
+	buf_free(&b);
+	return s;
+}
+
+/* After a submit: a warning on stderr when no connected worker serves
+ * queue q, for the job would wait there with no word. */
+void
+queue_warn_unserved(struct conn *c, const char *q)
+{
+	struct reply	*r = conn_simple(c, "WORKERS");
+	char		*s;
+
+	if (r != NULL && r->kind == REPLY_ITEMS &&
+	    (s = queue_unserved(r, q)) != NULL) {
+		log_warn("warning: %s; the job waits until one does", s);
+		free(s);
+	}
+	reply_free(r);
+}
+
 void
 workers_print(const struct reply *r, uint64_t now)
 {

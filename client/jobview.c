@@ -96,6 +96,69 @@ jobview_exit(char *buf, const struct item *it)
 	return buf;
 }
 
+/* Why a finished job failed, for people: its reason, or how it ended,
+ * with the limit a timed-out job ran into. */
+const char *
+jobview_why(char *buf, size_t len, const struct item *it)
+{
+	const char	*why = item_get(it, "reason");
+	char		 e[FMT_MAX], d[FMT_MAX];
+	uint64_t	 v;
+
+	if (item_get(it, "timedout") != NULL) {
+		if (item_u64(it, "timeout", &v) == 0 && v > 0)
+			snprintf(buf, len, "timed out: it ran longer than its "
+			    "limit of %s (submit -t)", fmt_duration(d, v));
+		else
+			snprintf(buf, len, "timed out");
+	} else if (why != NULL && *why != '\0')
+		snprintf(buf, len, "%s", why);
+	else if (jobview_state(it) == JS_CANCELED)
+		snprintf(buf, len, "canceled");
+	else
+		snprintf(buf, len, "exit %s", jobview_exit(e, it));
+	return buf;
+}
+
+/* Whether the job failed before its command ran (the worker could not
+ * enter its directory, open its output or run the program): then it
+ * wrote nothing, and its stderr is empty.  The worker's reasons start
+ * with the stage that failed. */
+int
+jobview_never_ran(const struct item *it)
+{
+	static const char *const stages[] = { "exec ", "exec:", "cwd ",
+	    "cwd:", "output ", "output:", "fork", NULL };
+	const char	*why = item_get(it, "reason");
+	int		 i;
+
+	if (why == NULL || item_get(it, "exit") != NULL ||
+	    item_get(it, "signal") != NULL)
+		return 0;
+	for (i = 0; stages[i] != NULL; i++)
+		if (strncmp(why, stages[i], strlen(stages[i])) == 0)
+			return 1;
+	return 0;
+}
+
+/* Where the worker put the job's stderr: next to its stdout, x.out
+ * making x.err (as simq-worker does), into b; or NULL. */
+static const char *
+jobview_errpath(const struct item *it, char *b, size_t len)
+{
+	const char	*o = item_get(it, "outpath");
+	size_t		 n;
+
+	if (o == NULL || *o == '\0')
+		return NULL;
+	n = strlen(o);
+	if (n > 4 && strcmp(o + n - 4, ".out") == 0)
+		snprintf(b, len, "%.*s.err", (int)(n - 4), o);
+	else
+		snprintf(b, len, "%s.err", o);
+	return b;
+}
+
 /* The key as a time, or null. */
 static void
 jobview_json_time(struct json *j, const struct item *it, const char *key)
@@ -221,6 +284,38 @@ jobview_json(struct json *j, const struct item *it)
 	jobview_json_time(j, it, "due");
 	json_key(j, "output_path");
 	jobview_json_str(j, it, "outpath");
+	{
+		char	 eb[4096];
+		int	 k;
+
+		json_key(j, "stderr_path");
+		json_cstr(j, jobview_errpath(it, eb, sizeof eb));
+		json_key(j, "output_pattern");
+		jobview_json_str(j, it, "output");
+		json_key(j, "cwd");
+		jobview_json_str(j, it, "cwd");
+		json_key(j, "timeout");
+		if (item_u64(it, "timeout", &v) == 0 && v > 0)
+			json_millis(j, v);
+		else
+			json_null(j);
+		json_key(j, "env");
+		json_object(j);
+		for (k = 0; k < it->nkv; k++) {
+			const char *kv = it->kv[k].val, *eq;
+			if (strcmp(it->kv[k].key, "env") != 0 ||
+			    (eq = strchr(kv, '=')) == NULL)
+				continue;
+			{
+				char *kn = xstrndup(kv, (size_t)(eq - kv));
+				json_key(j, kn);
+				free(kn);
+			}
+			json_str(j, eq + 1, it->kv[k].vlen -
+			    (size_t)(eq + 1 - kv));
+		}
+		json_end(j);
+	}
 	json_key(j, "max_rss");
 	if (item_u64(it, "maxrss", &v) == 0)
 		json_uint(j, v * 1024);
@@ -418,15 +513,40 @@ jobview_long(FILE *f, const struct item *it, uint64_t now)
 		jobview_line(f, "elapsed", "%s", fmt_duration(b, v));
 	if (!array && jobview_finished(it))
 		jobview_line(f, "exit", "%s", jobview_exit(b, it));
-	if ((s = item_get(it, "reason")) != NULL && *s != '\0')
-		jobview_line(f, "reason", "%s", s);
+	if (item_get(it, "timedout") != NULL) {
+		char why[256];
+		jobview_line(f, "reason", "%s", jobview_why(why, sizeof why,
+		    it));
+	} else if ((s = item_get(it, "reason")) != NULL && *s != '\0')
+		jobview_line(f, "reason", "%s%s", s, jobview_never_ran(it) ?
+		    " (the command never started, so it wrote no output)" :
+		    "");
+	if ((s = item_get(it, "cwd")) != NULL && *s != '\0')
+		jobview_line(f, "directory", "%s", s);
+	if (item_u64(it, "timeout", &v) == 0)
+		jobview_line(f, "timeout", "%s", v > 0 ? fmt_duration(b, v) :
+		    "none");
+	{
+		int k, nenv = 0;
+		for (k = 0; k < it->nkv; k++)
+			if (strcmp(it->kv[k].key, "env") == 0)
+				jobview_line(f, nenv++ ? "" : "env", "%s",
+				    it->kv[k].val);
+	}
+	if ((s = item_get(it, "output")) != NULL && *s != '\0')
+		jobview_line(f, "-o", "%s", s);
 	if (item_u64(it, "utime", &v) == 0 && item_u64(it, "stime", &u) == 0)
 		jobview_line(f, "cpu", "%s user, %s system", fmt_duration(b,
 		    v / 1000), fmt_duration(b2, u / 1000));
 	if (item_u64(it, "maxrss", &v) == 0)
 		jobview_line(f, "memory", "%s peak", fmt_size(b, v * 1024));
-	if ((s = item_get(it, "outpath")) != NULL && *s != '\0')
-		jobview_line(f, "output", "%s", s);
+	if ((s = item_get(it, "outpath")) != NULL && *s != '\0') {
+		char eb[4096];
+		jobview_line(f, "stdout", "%s (on %s)", s, (h = item_get(it,
+		    "host")) != NULL && *h ? h : "its worker");
+		jobview_line(f, "stderr", "%s", jobview_errpath(it, eb,
+		    sizeof eb));
+	}
 }
 
 /* Adds the item's tasks (1 for a job) to the tally, by state. */

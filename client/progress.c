@@ -8,8 +8,10 @@
  * samples (about half a minute), not since the start: a sweep that speeds
  * up as workers join gets an honest time left.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "simq.h"
 
@@ -17,11 +19,34 @@
  * window over which the rate is measured. */
 #define PROGRESS_SAMPLE_MS	1000
 
+/* Whether a bar is on the screen, for the signal handler. */
+static volatile sig_atomic_t	progress_on_screen;
+
+/* Ctrl-C (or a kill) while the bar is shown: end its line, so that the
+ * shell's prompt does not start after "ETA --", then die of the signal
+ * as before. */
+static void
+progress_signal(int sig)
+{
+	if (progress_on_screen)
+		(void)!write(STDERR_FILENO, "\n", 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 void
 progress_init(struct progress *p)
 {
+	static int	handlers;
+
 	memset(p, 0, sizeof *p);
 	p->start = mono_ms();
+	if (cfg.progress && !handlers) {
+		signal(SIGINT, progress_signal);
+		signal(SIGTERM, progress_signal);
+		signal(SIGHUP, progress_signal);
+		handlers = 1;
+	}
 }
 
 static uint64_t
@@ -31,7 +56,7 @@ progress_finished(const struct tally *t)
 }
 
 void
-progress_draw(struct progress *p, const struct tally *t)
+progress_draw(struct progress *p, const struct tally *t, const char *note)
 {
 	uint64_t	now = mono_ms(), fin = progress_finished(t);
 	double		rate = -1;
@@ -56,13 +81,31 @@ progress_draw(struct progress *p, const struct tally *t)
 		    (double)(now - p->t[old]);
 	buf_init(&b);
 	buf_put(&b, "\r", 1);
-	fmt_progress(&b, t, rate, simq_term_width() - 1, cfg.utf8,
-	    cfg.errcolour, now - p->start);
+	{
+		int	w = simq_term_width() - 1, nl = note ? (int)strlen(note) :
+		    0;
+
+		/* The note goes after the numbers, if the line has room
+		 * for them both (a shorter bar). */
+		if (nl > 0 && w - nl - 2 < 40)
+			nl = 0;
+		fmt_progress(&b, t, rate, nl > 0 ? w - nl - 2 : w, cfg.utf8,
+		    cfg.errcolour, now - p->start);
+		if (nl > 0) {
+			buf_put(&b, "  ", 2);
+			if (cfg.errcolour)
+				buf_put(&b, "\033[33m", 5);
+			buf_put(&b, note, (size_t)nl);
+			if (cfg.errcolour)
+				buf_put(&b, "\033[0m", 4);
+		}
+	}
 	buf_put(&b, "\033[K", 3);
 	fwrite(b.p, 1, b.len, stderr);
 	fflush(stderr);
 	buf_free(&b);
 	p->shown = 1;
+	progress_on_screen = 1;
 }
 
 void
@@ -73,4 +116,5 @@ progress_end(struct progress *p)
 		fflush(stderr);
 	}
 	p->shown = 0;
+	progress_on_screen = 0;
 }

@@ -58,6 +58,7 @@ struct simq_cfg {
 	int		 progress;	/* stderr is a terminal */
 	int		 errcolour;	/* ... and NO_COLOR is unset */
 	int		 utf8;		/* the locale speaks UTF-8 */
+	int		 quiet;		/* wait -q: no bar, no summary */
 };
 extern struct simq_cfg	cfg;
 
@@ -108,6 +109,7 @@ void	split_init(struct split *, const char *, size_t);
  * sp->err set.  Blank and comment lines are skipped. */
 int	split_next(struct split *, char ***, int *);
 void	split_free(char **);
+int	split_skip(struct split *);
 /* argv as a shell would need it typed: plain words as they are, others
  * single-quoted.  Appends to b (no NUL). */
 void	split_quote(struct buf *, char *const *, int);
@@ -236,7 +238,7 @@ struct progress {
 	int		 nsamples, head;
 };
 void	progress_init(struct progress *);
-void	progress_draw(struct progress *, const struct tally *);
+void	progress_draw(struct progress *, const struct tally *, const char *);
 void	progress_end(struct progress *);
 
 /* jobview.c: a job, task or array item shown as JSON or as a row. */
@@ -249,6 +251,8 @@ void		 jobview_row(struct table *, const struct item *, uint64_t);
 void		 jobview_long(FILE *, const struct item *, uint64_t);
 void		 jobview_tally(struct tally *, const struct item *);
 const char	*jobview_exit(char *, const struct item *);
+const char	*jobview_why(char *, size_t, const struct item *);
+int		 jobview_never_ran(const struct item *);
 
 /* The subcommands. */
 extern const struct simq_cmd	cmd_submit_entry;
@@ -283,5 +287,8 @@ void		 queues_json_map(struct json *, const struct reply *);
 void		 queues_json_list(struct json *, const struct reply *);
 void		 workers_print(const struct reply *, uint64_t);
 void		 workers_json(struct json *, const struct reply *);
+int		 workers_serve(const struct reply *, const char *);
+char		*queue_unserved(const struct reply *, const char *);
+void		 queue_warn_unserved(struct conn *, const char *);
 
 #endif

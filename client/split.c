@@ -309,3 +309,17 @@ split_quote(struct buf *b, char *const *argv, int argc)
 		buf_put_u8(b, '\'');
 	}
 }
+
+/* After split_next() returned -1: goes on from the line after the one
+ * the error is on, so that a caller can report every bad line.  Returns
+ * 0, or -1 at the end of the text. */
+int
+split_skip(struct split *sp)
+{
+	while (sp->off < sp->len && sp->line <= sp->lineno) {
+		if (sp->p[sp->off] == '\n')
+			sp->line++;
+		sp->off++;
+	}
+	return sp->off < sp->len ? 0 : -1;
+}
