@@ -383,6 +383,16 @@ main(int argc, char **argv)
 	if (cfg->token_file != NULL &&
 	    (cfg->token = token_read(cfg->token_file, err, sizeof err)) == NULL)
 		fatal("%s", err);
+	{
+		/* A token others can read is no secret. */
+		struct stat tst;
+		if (cfg->token_file != NULL && stat(cfg->token_file, &tst) ==
+		    0 && (tst.st_mode & 077) != 0)
+			log_warn("warning: the token file %s can be read by "
+			    "others (mode %03o): anyone on this host could "
+			    "send jobs; chmod 600 %s", cfg->token_file,
+			    (unsigned)(tst.st_mode & 0777), cfg->token_file);
+	}
 	if (cfg->token == NULL && !cfg->insecure && !is_loopback(cfg->addr))
 		fatal("listening on %s needs --token-file FILE (or --insecure): "
 		    "anyone who can reach it could run commands on the workers",

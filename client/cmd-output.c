@@ -238,7 +238,7 @@ cmd_result_exec(int argc, char **argv)
 	ids_check(argv, argc);
 	c = simq_connect(0);
 	s = status_fetch(c, argv, argc, -1, 0);
-	if (status_missing(s) > 0)
+	if (status_missing(c, s) > 0)
 		exit(EXIT_USAGE);
 	t = xcalloc((size_t)argc, sizeof *t);
 	many = argc > 1;
@@ -384,14 +384,14 @@ cmd_result_exec(int argc, char **argv)
 	conn_close(c);
 	if (nfailed > 0) {
 		buf_put_u8(&failed, 0);
-		log_warn("%llu of %llu have no result because they failed or "
+		error_say("%llu of %llu have no result because they failed or "
 		    "were canceled: %s%s", (unsigned long long)nfailed,
 		    (unsigned long long)total, (char *)failed.p,
 		    nfailed > 10 ? " ..." : "");
 	}
 	buf_free(&failed);
 	if (missing > 0) {
-		log_warn("%llu of %llu have no result: not finished yet (or "
+		error_say("%llu of %llu have no result: not finished yet (or "
 		    "never started)", (unsigned long long)missing,
 		    (unsigned long long)total);
 		return EXIT_FAILED;

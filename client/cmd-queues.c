@@ -80,23 +80,21 @@ queues_json_map(struct json *j, const struct reply *r)
 	json_end(j);
 }
 
-/* [{"name": ..., "paused": false, "counts": {...}}, ...] */
+/* "queues" and "paused" of a JSON document, the same in simq status
+ * --json and simq queues --json: {"queues": {NAME: COUNTS, ...},
+ * "paused": [NAME, ...]}. */
 void
-queues_json_list(struct json *j, const struct reply *r)
+queues_json(struct json *j, const struct reply *r)
 {
 	size_t	i;
 
+	json_key(j, "queues");
+	queues_json_map(j, r);
+	json_key(j, "paused");
 	json_array(j);
-	for (i = 0; i < r->nitems; i++) {
-		json_object(j);
-		json_key(j, "name");
-		json_cstr(j, item_get(&r->items[i], "name"));
-		json_key(j, "paused");
-		json_bool(j, item_num(&r->items[i], "paused") != 0);
-		json_key(j, "counts");
-		queues_json_counts(j, &r->items[i]);
-		json_end(j);
-	}
+	for (i = 0; i < r->nitems; i++)
+		if (item_num(&r->items[i], "paused"))
+			json_cstr(j, item_get(&r->items[i], "name"));
 	json_end(j);
 }
 
@@ -118,7 +116,7 @@ cmd_queues_exec(int argc, char **argv)
 	if (cfg.json) {
 		simq_json_begin(&j, &b);
 		json_key(&j, "queues");
-		queues_json_list(&j, r);
+		queues_json(&j, r);
 		simq_json_print(&j, &b);
 	} else
 		queues_print(r);

@@ -20,7 +20,7 @@ static int	cmd_status_exec(int, char **);
 
 const struct simq_cmd cmd_status_entry = {
 	"status",
-	"[-l] [-w] [-i INTERVAL] [ID...]",
+	"[-l] [--watch] [-i INTERVAL] [ID...]",
 	"show queues and workers, or the state of jobs",
 	"Without ids: each queue's count of jobs in each state, and the\n"
 	"workers with what they run.  With ids: each job's or array's state,\n"
@@ -28,9 +28,10 @@ const struct simq_cmd cmd_status_entry = {
 	"or was canceled.\n\n"
 	"  -l, --long              everything known of each job, a line per "
 	"fact\n"
-	"  -w, --watch             refresh until interrupted (with ids: until "
+	"      --watch             refresh until interrupted (with ids: until "
 	"all\n"
-	"                          have finished)\n"
+	"                          have finished); -w is submit's --wait, "
+	"not this\n"
 	"  -i, --interval D        refresh every D (default: 2s); implies "
 	"--watch\n",
 	cmd_status_exec
@@ -118,17 +119,73 @@ status_fetch(struct conn *c, char **ids, int n, int wait_chunk,
 	return all;
 }
 
+/* Why task ID_N is missing when ID is an array: N is not in its spec.
+ * Writes the sentence to buf, or returns NULL. */
+static const char *
+status_why_no_task(struct conn *c, const char *id, char *buf, size_t len)
+{
+	struct simq_id		 sid;
+	struct array_spec	 spec;
+	struct reply		*r;
+	struct buf		 b;
+	const char		*s, *us = strchr(id, '_');
+	char			 arr[32];
+	uint64_t		 k;
+	int			 n = 0;
+
+	if (c == NULL || us == NULL || proto_parse_id(id, strlen(id),
+	    &sid) < 0)
+		return NULL;
+	snprintf(arr, sizeof arr, "%.*s", (int)(us - id), id);
+	buf_init(&b);
+	req_raw(&b, "STATUS");
+	req_raw(&b, arr);
+	r = conn_request(c, &b);
+	buf_free(&b);
+	if (r == NULL || r->kind != REPLY_ITEMS || r->nitems != 1 ||
+	    !item_is(&r->items[0], "array") ||
+	    (s = item_get(&r->items[0], "spec")) == NULL ||
+	    proto_parse_array(s, strlen(s), &spec) < 0) {
+		reply_free(r);
+		return NULL;
+	}
+	/* "1-10:3 (1, 4, 7, 10)": the first few indexes it has. */
+	n = snprintf(buf, len, "array %s has no task %u: its spec is %s (", arr,
+	    sid.index, s);
+	for (k = spec.first; k <= spec.last && (size_t)n < len; k +=
+	    spec.step) {
+		if (k > spec.first + 4 * (uint64_t)spec.step) {
+			n += snprintf(buf + n, len - (size_t)n, ", ...");
+			break;
+		}
+		n += snprintf(buf + n, len - (size_t)n, "%s%llu", k ==
+		    spec.first ? "" : ", ", (unsigned long long)k);
+		if (spec.step == 0)
+			break;
+	}
+	if ((size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ")");
+	reply_free(r);
+	return buf;
+}
+
 /* Says "no job ID" for each missing item; returns how many. */
 int
-status_missing(const struct reply *r)
+status_missing(struct conn *c, const struct reply *r)
 {
+	char	why[256];
 	size_t	i;
 	int	n = 0;
 
 	for (i = 0; i < r->nitems; i++) {
 		if (!item_is(&r->items[i], "missing"))
 			continue;
-		log_warn("no job %s", item_get(&r->items[i], "id"));
+		if (status_why_no_task(c, item_get(&r->items[i], "id"), why,
+		    sizeof why) != NULL)
+			error_say("no job %s: %s", item_get(&r->items[i], "id"),
+			    why);
+		else
+			error_say("no job %s", item_get(&r->items[i], "id"));
 		n++;
 	}
 	return n;
@@ -174,6 +231,61 @@ status_json_jobs(struct json *j, const struct reply *r)
 	json_end(j);
 }
 
+/* Under the queues: each queue with queued jobs that no connected worker
+ * serves, for they would wait there with no word. */
+static void
+status_note_unserved_queues(const struct reply *q, const struct reply *w)
+{
+	const struct item	*it;
+	char			*why;
+	size_t			 i;
+
+	for (i = 0; i < q->nitems; i++) {
+		it = &q->items[i];
+		if (item_num(it, "queued") == 0 ||
+		    (why = queue_unserved(w, item_get(it, "name"))) == NULL)
+			continue;
+		printf("%sNote: %llu job%s queued in %s, but %s.%s\n",
+		    colour_on(C_YELLOW), (unsigned long long)item_num(it,
+		    "queued"), item_num(it, "queued") == 1 ? "" : "s",
+		    item_get(it, "name"), why, colour_off(C_YELLOW));
+		free(why);
+	}
+}
+
+/* Under a table of jobs: the queued ones no connected worker serves. */
+static void
+status_note_unserved_jobs(struct conn *c, const struct reply *r)
+{
+	struct reply	*w = NULL;
+	const char	*q, *done[16];
+	char		*why;
+	size_t		 i, k, ndone = 0;
+
+	for (i = 0; i < r->nitems && ndone < 16; i++) {
+		const struct item *it = &r->items[i];
+		if ((q = item_get(it, "q")) == NULL ||
+		    (jobview_state(it) != JS_QUEUED && !(item_is(it,
+		    "array") && item_num(it, "queued") > 0)))
+			continue;
+		for (k = 0; k < ndone; k++)
+			if (strcmp(done[k], q) == 0)
+				break;
+		if (k < ndone)
+			continue;
+		done[ndone++] = q;
+		if (w == NULL && ((w = conn_simple(c, "WORKERS")) == NULL ||
+		    w->kind != REPLY_ITEMS))
+			break;
+		if ((why = queue_unserved(w, q)) != NULL) {
+			printf("%sNote: queued in %s, but %s.%s\n",
+			    colour_on(C_YELLOW), q, why, colour_off(C_YELLOW));
+			free(why);
+		}
+	}
+	reply_free(w);
+}
+
 /* The overview: queues and workers, asked in one round trip. */
 static void
 status_overview(struct conn *c)
@@ -181,7 +293,6 @@ status_overview(struct conn *c)
 	struct reply	*q, *w;
 	struct json	 j;
 	struct buf	 b;
-	size_t		 i;
 
 	buf_init(&b);
 	req_raw(&b, "QUEUES");
@@ -198,14 +309,7 @@ status_overview(struct conn *c)
 		conn_die_reply(c, w, NULL);
 	if (cfg.json) {
 		simq_json_begin(&j, &b);
-		json_key(&j, "queues");
-		queues_json_map(&j, q);
-		json_key(&j, "paused");
-		json_array(&j);
-		for (i = 0; i < q->nitems; i++)
-			if (item_num(&q->items[i], "paused"))
-				json_cstr(&j, item_get(&q->items[i], "name"));
-		json_end(&j);
+		queues_json(&j, q);
 		json_key(&j, "workers");
 		workers_json(&j, w);
 		simq_json_print(&j, &b);
@@ -213,8 +317,10 @@ status_overview(struct conn *c)
 		if (q->nitems == 0)
 			printf("No queues yet: submit a job with "
 			    "simq submit -- CMD [ARG...].\n");
-		else
+		else {
 			queues_print(q);
+			status_note_unserved_queues(q, w);
+		}
 		putchar('\n');
 		if (w->nitems == 0)
 			printf("No workers: start one on each compute node "
@@ -251,9 +357,11 @@ status_jobs(struct conn *c, char **ids, int n, int longform, int *finished)
 		json_key(&j, "jobs");
 		status_json_jobs(&j, r);
 		simq_json_print(&j, &b);
-	} else
+	} else {
 		status_print_jobs(r, longform);
-	if ((missing = status_missing(r)) > 0)
+		status_note_unserved_jobs(c, r);
+	}
+	if ((missing = status_missing(c, r)) > 0)
 		status = EXIT_USAGE;
 	reply_free(r);
 	return status;
@@ -267,7 +375,7 @@ cmd_status_exec(int argc, char **argv)
 	char		 tbuf[FMT_MAX], dbuf[FMT_MAX];
 	int		 ch, longform = 0, watch = 0, status = EXIT_OK, done;
 
-	while ((ch = simq_getopt(argc, argv, "lwi:", status_opts,
+	while ((ch = simq_getopt(argc, argv, "li:", status_opts,
 	    &cmd_status_entry)) != -1) {
 		switch (ch) {
 		case 'l':

@@ -234,7 +234,7 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 			slice = 0;
 			continue;
 		}
-		if (status_missing(r) > 0) {
+		if (status_missing(c, r) > 0) {
 			progress_end(&p);
 			c->soft = 0;
 			*final = r;
@@ -264,7 +264,7 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 				progress_end(&p);
 				c->soft = 0;
 				*final = r;
-				log_warn("gave up after %s: %llu of %llu not "
+				error_say("gave up after %s: %llu of %llu not "
 				    "finished yet", fmt_duration(d, timeout_ms),
 				    (unsigned long long)(t.total -
 				    t.count[JS_DONE] - t.count[JS_FAILED] -

@@ -136,9 +136,9 @@ queue_unserved(const struct reply *w, const char *q)
 	if (b.len <= 1)
 		s = xprintf("no worker is connected to serve queue %s", q);
 	else
-		s = xprintf("no connected worker serves queue %s%s%s%s "
-		    "(they serve %s)", q, near ? " (did you mean " : "",
-		    near ? near : "", near ? "?)" : "", (char *)b.p);
+		s = xprintf("no connected worker serves queue %s (they serve "
+		    "%s%s%s%s)", q, (char *)b.p, near ? "; did you mean " : "",
+		    near ? near : "", near ? "?" : "");
 	buf_free(&b);
 	return s;
 }
@@ -165,7 +165,7 @@ workers_print(const struct reply *r, uint64_t now)
 	struct table		*t = table_new();
 	const struct item	*it;
 	struct buf		 b;
-	uint64_t		 seen, busy = 0, slots = 0, lost = 0;
+	uint64_t		 seen, busy = 0, slots = 0, lost = 0, held = 0;
 	char			 d[FMT_MAX];
 	size_t			 i;
 	int			 up;
@@ -194,6 +194,10 @@ workers_print(const struct reply *r, uint64_t now)
 		seen = item_num(it, "seen");
 		if (seen == 0)
 			table_cell(t, C_NONE, "-");
+		else if (up && item_num(it, "taking"))
+			/* Idle, with a TAKE waiting at the broker: it is
+			 * asking for work now, not hung. */
+			table_cell(t, C_NONE, "now");
 		else if (seen + 1000 >= now)
 			table_cell(t, C_NONE, "now");
 		else
@@ -203,11 +207,13 @@ workers_print(const struct reply *r, uint64_t now)
 		workers_running(it, &b, NULL);
 		buf_put_u8(&b, 0);
 		table_cell(t, C_NONE, b.len > 1 ? (char *)b.p : "-");
-		busy += item_num(it, "njobs");
-		if (up)
+		if (up) {
+			busy += item_num(it, "njobs");
 			slots += item_num(it, "slots");
-		else
+		} else {
+			held += item_num(it, "njobs");
 			lost++;
+		}
 	}
 	buf_free(&b);
 	table_print(t, stdout);
@@ -215,8 +221,14 @@ workers_print(const struct reply *r, uint64_t now)
 	printf("%zu worker%s", r->nitems, r->nitems == 1 ? "" : "s");
 	if (lost > 0)
 		printf(" (%llu lost)", (unsigned long long)lost);
-	printf(", %llu of %llu slots busy\n", (unsigned long long)busy,
+	printf(", %llu of %llu slots busy", (unsigned long long)busy,
 	    (unsigned long long)slots);
+	/* A lost worker's jobs are not in anyone's slots: they go back to
+	 * their queues when their leases run out. */
+	if (held > 0)
+		printf(", %llu job%s held by lost workers until their leases "
+		    "run out", (unsigned long long)held, held == 1 ? "" : "s");
+	putchar('\n');
 	/* A worker that could not write a job's output (a full disk):
 	 * its jobs go on, but their files on that node are incomplete. */
 	for (i = 0; i < r->nitems; i++) {
@@ -264,6 +276,8 @@ workers_json(struct json *j, const struct reply *r)
 		json_end(j);
 		json_key(j, "connected");
 		json_bool(j, item_num(it, "connected") != 0);
+		json_key(j, "idle");
+		json_bool(j, item_num(it, "taking") != 0);
 		json_key(j, "lease");
 		json_millis(j, item_num(it, "lease"));
 		json_key(j, "last_seen");

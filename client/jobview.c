@@ -363,13 +363,13 @@ jobview_table(void)
 
 	table_col(t, "ID", 0);
 	table_col(t, "STATE", 0);
-	table_col(t, "TASKS", TABLE_ELIDE);
+	table_col(t, "TASKS", TABLE_ELIDE | TABLE_CUT | TABLE_DROP);
 	table_col(t, "ATTEMPTS", TABLE_RIGHT | TABLE_ELIDE);
 	table_col(t, "EXIT", TABLE_ELIDE);
-	table_col(t, "QUEUE", 0);
-	table_col(t, "NAME", TABLE_ELIDE);
-	table_col(t, "HOST", TABLE_ELIDE);
-	table_col(t, "STARTED", TABLE_ELIDE);
+	table_col(t, "QUEUE", TABLE_CUT);
+	table_col(t, "NAME", TABLE_ELIDE | TABLE_CUT | TABLE_DROP);
+	table_col(t, "WORKER", TABLE_ELIDE | TABLE_CUT);
+	table_col(t, "STARTED", TABLE_ELIDE | TABLE_DROP);
 	table_col(t, "ELAPSED", TABLE_RIGHT | TABLE_ELIDE);
 	table_col(t, "COMMAND", TABLE_CLIP);
 	return t;
@@ -424,7 +424,10 @@ jobview_row(struct table *t, const struct item *it, uint64_t now)
 	table_cell(t, C_NONE, item_get(it, "q"));
 	s = item_get(it, "name");
 	table_cell(t, C_NONE, s != NULL && *s != '\0' ? s : "-");
-	s = item_get(it, "host");
+	/* The worker's name says which of a host's workers ran it; the
+	 * host is the fallback of a broker that sent none. */
+	if ((s = item_get(it, "worker")) == NULL || *s == '\0')
+		s = item_get(it, "host");
 	table_cell(t, C_NONE, s != NULL && *s != '\0' ? s : "-");
 	if (item_u64(it, "started", &v) == 0 && v > 0)
 		table_cell(t, C_NONE, fmt_time(b, v, now));

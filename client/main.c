@@ -103,10 +103,10 @@ simq_usage_why(const struct simq_cmd *cmd, const char *fmt, ...)
 	}
 
 	if (why != NULL)
-		log_warn("%s; usage: %s (see simq %s --help)", why, syn,
+		error_say("%s; usage: %s (see simq %s --help)", why, syn,
 		    cmd->name);
 	else
-		log_warn("usage: %s (see simq %s --help)", syn, cmd->name);
+		error_say("usage: %s (see simq %s --help)", syn, cmd->name);
 	free(syn);
 	free(why);
 	exit(EXIT_USAGE);
@@ -276,11 +276,41 @@ simq_connect(int soft)
 	return c;
 }
 
+/* Whether the command's JSON document is out. */
+static int	json_printed;
+
 int
 simq_print_json(struct buf *b)
 {
 	fwrite(b->p, 1, b->len, stdout);
+	json_printed = 1;
 	return 0;
+}
+
+/*
+ * With --json, a command that fails before its document is out prints
+ * one anyway, {"error": {"message": ..., "exit_status": N}}, so that a
+ * script always gets one JSON document on stdout (the message is on
+ * stderr too).
+ */
+static void
+simq_json_on_exit(int status, void *arg)
+{
+	struct json	j;
+	struct buf	b;
+
+	if (!cfg.json || json_printed || status == EXIT_OK)
+		return;
+	simq_json_begin(&j, &b);
+	json_key(&j, "error");
+	json_object(&j);
+	json_key(&j, "message");
+	json_cstr(&j, error_last() != NULL ? error_last() : "failed");
+	json_key(&j, "exit_status");
+	json_uint(&j, (uint64_t)status);
+	json_end(&j);
+	simq_json_print(&j, &b);
+	fflush(stdout);
 }
 
 /* Starts the one JSON document a command prints: an object, built in b. */
@@ -379,6 +409,7 @@ main(int argc, char **argv)
 
 	log_init("simq", LOG_PLAIN, EXIT_USAGE);
 	simq_init_cfg();
+	on_exit(simq_json_on_exit, NULL);
 	memcpy(opts, simq_common_opts, sizeof simq_common_opts);
 	memset(&opts[SIMQ_NCOMMON], 0, sizeof opts[0]);
 	opterr = 0;
@@ -402,5 +433,5 @@ main(int argc, char **argv)
 	status = cmd->exec(argc, argv);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		die(EXIT_USAGE, "cannot write to standard output");
-	return status;
+	exit(status);
 }

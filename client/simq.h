@@ -82,6 +82,8 @@ int	 simq_term_width(void);
 
 /* util.c: "simq: MESSAGE" on stderr (log_warn), then exit.  Pure. */
 NORETURN void	die(int, const char *, ...) PRINTFLIKE(2, 3);
+void		error_say(const char *, ...) PRINTFLIKE(1, 2);
+const char	*error_last(void);
 /* util.c: "did you mean", and what --export ALL leaves out.  Pure. */
 int		 edit_distance(const char *, const char *);
 const char	*did_you_mean(const char *, const char *const *, size_t);
@@ -217,6 +219,8 @@ enum colour {
 #define TABLE_RIGHT	0x1	/* right-aligned (numbers) */
 #define TABLE_ELIDE	0x2	/* left out when every cell is empty or "-" */
 #define TABLE_CLIP	0x4	/* clipped to the terminal's width */
+#define TABLE_CUT	0x8	/* then cut, if the row is still too wide */
+#define TABLE_DROP	0x10	/* then left out, if it still is */
 struct table;
 struct table	*table_new(void);
 void		 table_col(struct table *, const char *, int);
@@ -276,7 +280,7 @@ extern const struct simq_cmd	cmd_stats_entry;
 #define STATUS_CHUNK	1000
 
 struct reply	*status_fetch(struct conn *, char **, int, int, uint64_t);
-int		 status_missing(const struct reply *);
+int		 status_missing(struct conn *, const struct reply *);
 int		 wait_ids(struct conn **, char **, int, uint64_t,
 		    struct reply **);
 void		 status_print_jobs(const struct reply *, int);
@@ -284,7 +288,7 @@ void		 status_json_jobs(struct json *, const struct reply *);
 int		 ids_check(char **, int);
 void		 queues_print(const struct reply *);
 void		 queues_json_map(struct json *, const struct reply *);
-void		 queues_json_list(struct json *, const struct reply *);
+void		 queues_json(struct json *, const struct reply *);
 void		 workers_print(const struct reply *, uint64_t);
 void		 workers_json(struct json *, const struct reply *);
 int		 workers_serve(const struct reply *, const char *);

@@ -25,14 +25,16 @@ struct table_cell {
 	enum colour	 colour;
 };
 
+struct table_col {
+	const char	*name;
+	int		 flags;
+	size_t		 width;
+	int		 hidden;
+};
+
 struct table {
 	int			 ncols;
-	struct {
-		const char	*name;
-		int		 flags;
-		size_t		 width;
-		int		 hidden;
-	}			 col[TABLE_COLS_MAX];
+	struct table_col	 col[TABLE_COLS_MAX];
 	struct table_cell	*cells;
 	size_t			 ncells, cap;
 };
@@ -126,6 +128,29 @@ table_put(FILE *f, const char *s, size_t len, size_t width, int right,
 		table_pad(f, width - w);
 }
 
+/* What a clipped column keeps before other columns are cut or dropped,
+ * and what a cut column keeps. */
+#define TABLE_KEEP	24
+#define TABLE_CUT_MIN	8
+
+/* Narrows column col towards the width w of the table, to no less than
+ * min (nor its heading). */
+static void
+table_shrink(struct table_col *col, size_t *total, size_t w, size_t min)
+{
+	size_t	over = *total - w, name = strlen(col->name), to;
+
+	if (*total <= w)
+		return;
+	if (min < name)
+		min = name;
+	if (col->width <= min)
+		return;
+	to = col->width > over + min ? col->width - over : min;
+	*total -= col->width - to;
+	col->width = to;
+}
+
 void
 table_print(struct table *t, FILE *f)
 {
@@ -154,13 +179,31 @@ table_print(struct table *t, FILE *f)
 		if (t->col[c].flags & TABLE_CLIP)
 			clip = c;
 	}
-	/* Cut the clipped column to the terminal, keeping at least a
-	 * little of it. */
-	if (clip >= 0 && isatty(fileno(f)) && (w = (size_t)simq_term_width())
-	    < total) {
-		size_t over = total - w;
-		t->col[clip].width = t->col[clip].width > over + 12 ?
-		    t->col[clip].width - over : 12;
+	/*
+	 * On a terminal a row is one line: first the clipped column (the
+	 * command) is cut to TABLE_KEEP, then the TABLE_CUT columns to
+	 * TABLE_CUT_MIN, then TABLE_DROP columns are left out from the
+	 * right, then the clipped column is cut to its least.
+	 */
+	if (isatty(fileno(f)) && (w = (size_t)simq_term_width()) < total) {
+		if (clip >= 0)
+			table_shrink(&t->col[clip], &total, w, TABLE_KEEP);
+		for (c = 0; c < t->ncols && total > w; c++)
+			if (!t->col[c].hidden && (t->col[c].flags & TABLE_CUT))
+				table_shrink(&t->col[c], &total, w,
+				    TABLE_CUT_MIN);
+		for (c = t->ncols - 1; c >= 0 && total > w; c--) {
+			if (t->col[c].hidden || !(t->col[c].flags &
+			    TABLE_DROP))
+				continue;
+			t->col[c].hidden = 1;
+			total -= t->col[c].width + 2;
+		}
+		if (clip >= 0)
+			table_shrink(&t->col[clip], &total, w, 12);
+		for (last = -1, c = 0; c < t->ncols; c++)
+			if (!t->col[c].hidden)
+				last = c;
 	}
 	for (r = 0; r <= nrows; r++) {
 		first = 1;
@@ -179,7 +222,7 @@ table_print(struct table *t, FILE *f)
 				s = cell->text;
 			}
 			len = strlen(s);
-			if (c == clip && fmt_width(s, len) > t->col[c].width) {
+			if (r > 0 && fmt_width(s, len) > t->col[c].width) {
 				len = fmt_clip(s, len, t->col[c].width - 1);
 				table_put(f, s, len, 0, 0, 1, C_NONE);
 				fputs(cfg.utf8 ? "\xe2\x80\xa6" : ">", f);

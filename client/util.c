@@ -7,10 +7,43 @@
  * failure, and the clocks are lib/'s.
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "simq.h"
+
+/* The last error said, for the JSON document of a failed --json
+ * command. */
+static char	last_error[1024];
+
+const char *
+error_last(void)
+{
+	return last_error[0] != '\0' ? last_error : NULL;
+}
+
+static void
+error_vsay(const char *fmt, va_list ap)
+{
+	va_list	cp;
+
+	va_copy(cp, ap);
+	vsnprintf(last_error, sizeof last_error, fmt, cp);
+	va_end(cp);
+	log_vwarn(fmt, ap);
+}
+
+/* Prints "simq: MESSAGE", as an error a failure's JSON document gives. */
+void
+error_say(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	error_vsay(fmt, ap);
+	va_end(ap);
+}
 
 /* Prints "simq: MESSAGE" and exits with status. */
 void
@@ -19,7 +52,7 @@ die(int status, const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	log_vwarn(fmt, ap);
+	error_vsay(fmt, ap);
 	va_end(ap);
 	exit(status);
 }

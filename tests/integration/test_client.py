@@ -488,10 +488,12 @@ def test_status_overview_json_and_table(ctx):
     w = s("workers", "--json").ok().json()["workers"]
     eq(sorted(x["name"] for x in w), sorted(x["name"] for x in
                                             d["workers"]), "workers")
-    q = s("queues", "--json").ok().json()["queues"]
-    eq([(x["name"], x["paused"]) for x in q],
-       [("idle", True), ("default", False)] if q[0]["name"] == "idle"
-       else [("default", False), ("idle", True)], "queues --json")
+    qd = s("queues", "--json").ok().json()
+    eq(sorted(qd["queues"]), ["default", "idle"], "queues --json")
+    eq(qd["paused"], ["idle"], "queues --json: paused")
+    # The same shape as status --json's.
+    eq(qd["queues"], d["queues"], "queues in queues --json and status "
+       "--json")
     check(re.search(r"^default\s+active", s("queues").ok().out, re.M),
           "queues table")
     s("cancel", slow).ok()
