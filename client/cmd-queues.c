@@ -115,7 +115,6 @@ cmd_queues_exec(int argc, char **argv)
 		conn_die_reply(c, r, NULL);
 	if (cfg.json) {
 		simq_json_begin(&j, &b);
-		json_key(&j, "queues");
 		queues_json(&j, r);
 		simq_json_print(&j, &b);
 	} else
