@@ -38,9 +38,9 @@ const struct simq_cmd cmd_result_entry = {
 	"A job's result is what it wrote to the file named by $SIMQ_RESULT\n"
 	"(at most 64 KiB), printed as raw bytes.  For an array, or several\n"
 	"ids, each task's result is printed in order, with a newline added\n"
-	"after any that lacks one.  A job that failed or was canceled has no\n"
-	"result.  Exits 1, with a note on stderr naming them, if some have no\n"
-	"result.\n\n"
+	"after any that lacks one.  A task that failed or was canceled has no\n"
+	"result: it is left out, and simq result exits 1 with a note on\n"
+	"stderr naming it (--json gives each state, and what it left).\n\n"
 	"      --with-id           start each line with the task's id and a "
 	"tab\n",
 	cmd_result_exec
@@ -306,14 +306,6 @@ cmd_result_exec(int argc, char **argv)
 					buf_put(&failed, window[k],
 					    strlen(window[k]));
 				}
-				if (!many && r->kind == REPLY_DATA) {
-					reply_free(r);
-					reply_free(st);
-					die(EXIT_FAILED, "job %s %s: it has no "
-					    "result; see simq status -l %s",
-					    window[k], proto_state_name(i),
-					    window[k]);
-				}
 			}
 			if (r->kind != REPLY_DATA) {
 				if (r->kind != REPLY_ERR || (r->err !=
@@ -334,7 +326,7 @@ cmd_result_exec(int argc, char **argv)
 				json_key(&j, "id");
 				json_cstr(&j, window[k]);
 				json_key(&j, "result");
-				if (r->kind == REPLY_DATA && !bad)
+				if (r->kind == REPLY_DATA)
 					json_str(&j, r->data, r->datalen);
 				else
 					json_null(&j);
@@ -360,7 +352,9 @@ cmd_result_exec(int argc, char **argv)
 				if (r->datalen == 0 ||
 				    r->data[r->datalen - 1] != '\n')
 					putchar('\n');
-			} else if (r->kind == REPLY_DATA && !bad) {
+			} else if (r->kind == REPLY_DATA && (!bad || !many)) {
+				/* One job asked for: what it left, though it
+				 * failed (the note says so). */
 				fwrite(r->data, 1, r->datalen, stdout);
 				if (many && r->datalen > 0 &&
 				    r->data[r->datalen - 1] != '\n')
@@ -382,8 +376,12 @@ cmd_result_exec(int argc, char **argv)
 	}
 	buf_free(&out);
 	conn_close(c);
-	if (nfailed > 0) {
-		buf_put_u8(&failed, 0);
+	buf_put_u8(&failed, 0);
+	if (nfailed > 0 && !many) {
+		error_say("job %s did not succeed, so this is not its result "
+		    "(only what it left, if anything); see simq status -l %s",
+		    (char *)failed.p, (char *)failed.p);
+	} else if (nfailed > 0) {
 		error_say("%llu of %llu have no result because they failed or "
 		    "were canceled: %s%s", (unsigned long long)nfailed,
 		    (unsigned long long)total, (char *)failed.p,

@@ -146,7 +146,12 @@ def test_unreachable_broker(ctx):
                 ["result", "1"], ["pause", "q"], ["status", "--json"]):
         r = s(*cmd).fails(2, "cannot reach the broker at %s" % addr,
                           "connection refused", "is simqd running?")
-        eq(r.out, "", "nothing on stdout when the broker is unreachable")
+        if "--json" in cmd:
+            eq(r.json()["error"]["exit_status"], 2, "--json: one document "
+               "saying what went wrong")
+        else:
+            eq(r.out, "", "nothing on stdout when the broker is "
+               "unreachable")
         eq(len(r.err.strip().splitlines()), 1, "one line: %r" % r)
     # -s wins over SIMQ_SERVER.
     s2 = Simq(ctx, server="127.0.0.1:1")
@@ -171,9 +176,13 @@ def test_submit_prints_id_and_options_reach_the_job(ctx):
     d = ctx.mkdtemp("cwd")
     r = s("submit", "--", "echo", "hello").ok()
     check(re.match(r"^[1-9][0-9]*\n$", r.out), "id alone: %r" % r)
-    eq(r.err, "", "submit is quiet on stderr")
+    check(r.err == "" or (r.err.startswith("simq: warning: no worker") and
+          len(r.err.splitlines()) == 1),
+          "submit is quiet on stderr but for the queue no worker serves: "
+          "%r" % r)
     jid = r.out.strip()
-    jid2 = s.submit("-q", "sims", "-p", "-5", "-t", "1h30m", "-r", "3",
+    jid2 = s.submit("--no-check", "-q", "sims", "-p", "-5", "-t", "1h30m",
+                    "-r", "3",
                     "--name", "my sweep", "-e", "A=1", "-e", "B=x y",
                     "--after", jid, "--delay", "10m", "-o", "logs/%A.out",
                     "./sim", "--seed", "{}", "a b", "", "50%", cwd=d)
@@ -279,7 +288,8 @@ def test_submit_batch_stdin_with_quoting(ctx):
             "   --more ''\n"
             "sh -c 'echo $HOME | wc -c; exit 1'\n"
             "printf '%s\\n' h\u00e9\n")
-    r = s("submit", "-q", "bq", "-p", "2", "--batch", "-", input=text).ok()
+    r = s("submit", "--no-check", "-q", "bq", "-p", "2", "--batch", "-",
+          input=text).ok()
     ids = r.lines()
     eq(len(ids), 5, "one id per command: %r" % r)
     eq([int(i) for i in ids], list(range(int(ids[0]), int(ids[0]) + 5)),
@@ -295,7 +305,8 @@ def test_submit_batch_stdin_with_quoting(ctx):
             eq(it.argv, argv, "argv of batch job %s" % jid)
             eq((it["q"], it["pri"]), ("bq", "2"), "options of the batch")
     # --json: the ids as a list.
-    r = s("submit", "--json", "--batch", "-", input="a\nb\n").ok()
+    r = s("submit", "--no-check", "--json", "--batch", "-",
+          input="a\nb\n").ok()
     got = r.json()["ids"]
     eq(len(got), 2, "ids in --json: %r" % r)
     eq(int(got[1]), int(got[0]) + 1, "consecutive")
@@ -316,15 +327,18 @@ def test_big_batch_and_list_paging(ctx):
     b, s, _ = setup(ctx)
     n = 2500
     text = "".join("./sim --seed %d\n" % i for i in range(n))
-    r = s("submit", "-q", "big", "--batch", "-", input=text).ok()
+    r = s("submit", "--no-check", "-q", "big", "--batch", "-",
+          input=text).ok()
     ids = r.lines()
     eq(len(ids), n, "ids")
     s.submit("-q", "other", "--", "true")
     r = s("list", "--json", "-q", "big").ok()
     jobs = r.json()["jobs"]
     eq(len(jobs), n, "list follows the broker's pages")
-    eq([j["id"] for j in jobs], ids, "in id order")
-    eq(jobs[7]["command"], ["./sim", "--seed", "7"], "command")
+    eq([j["id"] for j in jobs], ids[::-1], "newest first")
+    r = s("list", "--json", "-r", "-q", "big").ok()
+    eq([j["id"] for j in r.json()["jobs"]], ids, "--reverse: in id order")
+    eq(jobs[-8]["command"], ["./sim", "--seed", "7"], "command")
     check_job_shape(jobs[0])
     eq(len(s("list", "--json", "-n", "10").json()["jobs"]), 10, "-n 10")
     eq(len(s("list", "--json", "--limit", "1500", "-q",
@@ -333,7 +347,7 @@ def test_big_batch_and_list_paging(ctx):
     lines = r.lines()
     eq(len(lines), 4, "header and 3 rows: %r" % r)
     check(lines[0].split()[:2] == ["ID", "STATE"], "header: %r" % r)
-    check("./sim --seed 0" in lines[1], "command shown: %r" % r)
+    check("./sim --seed %d" % (n - 1) in lines[1], "command shown: %r" % r)
     eq(s("list", "--json", "-q", "nosuchqueue").ok().json(), {"jobs": []},
        "an unknown queue lists nothing")
     eq(len(s("list", "--json", "--state", "queued").json()["jobs"]), n + 1,
@@ -355,7 +369,8 @@ def test_wait_output_result(ctx):
     eq(s("output", "--json", jid).ok().json(),
        {"id": jid, "stream": "stdout", "data": "out\n"}, "output --json")
     eq(s("result", "--json", jid).ok().json(),
-       {"results": [{"id": jid, "result": "r\u0000x"}]}, "result --json")
+       {"results": [{"id": jid, "result": "r\u0000x", "state": "done"}]},
+       "result --json")
     j = job_json(s, jid)
     check_job_shape(j)
     eq((j["state"], j["exit_code"], j["attempts"], j["signal"]),
@@ -424,10 +439,13 @@ def test_array_progress_retry_only_failed(ctx):
     eq((t["kind"], t["state"], t["exit_code"], t["array"], t["index"]),
        ("task", "failed", 1, aid, 3), "a failed task")
     eq(t["command"], ["sh", "-c", script], "task command")
-    # Every task's result, in index order; failed ones left one too.
-    eq(s("result", aid).ok().out,
-       "".join("%d\n" % (i * i) for i in range(1, 11)), "results")
-    res = s("result", "--json", aid).ok().json()["results"]
+    # Every task's result, in index order; failed ones have none, and
+    # are named on stderr.
+    r = s("result", aid)
+    eq((r.rc, r.out), (1, "".join("%d\n" % (i * i) for i in
+                                  range(2, 11, 2))), "results: %r" % r)
+    check("5 of 10 have no result" in r.err, "failed ones named: %r" % r)
+    res = s("result", "--json", aid).json()["results"]
     eq([x["id"] for x in res], ["%s_%d" % (aid, i) for i in range(1, 11)],
        "result ids")
     # The human table shows the array's progress.
@@ -628,7 +646,9 @@ def test_progress_bar_only_on_a_terminal(ctx):
           text[-300:])
     # Piped: no bar.
     r = s("wait", aid).ok()
-    eq((r.out, r.err), ("", ""), "quiet when piped")
+    eq(r.out, "", "nothing on stdout when piped")
+    check(re.match(r"^simq: 8 of 8 done, 0 failed in \d+s\n$", r.err),
+          "one summary line on stderr when piped: %r" % r)
 
 
 def test_token(ctx):
@@ -657,7 +677,7 @@ def test_json_is_valid_for_any_bytes(ctx):
     weird = ["tab\there", "nl\nx", "quote\"back\\slash", "ctl\x01\x7f",
              "h\xe9llo \u2028", "\U0001F600"]
     raw = b"\xff\xfe bad \xc0\xaf"
-    jid = s.submit("--name", "n\x1bame", "--", *weird,
+    jid = s.submit("--no-check", "--name", "n\x1bame", "--", *weird,
                    os.fsdecode(raw))
     r = s("status", "--json", jid).ok()
     r.outb.decode("utf-8")			# strictly valid UTF-8
