@@ -109,17 +109,18 @@ _simq()
 		opts="-q --queue -p --priority -t --timeout -r --retries
 		    --after --after-any --after-failed --array --delay
 		    --name -e --env -C --chdir
-		    -o --output -w --wait -b --batch --"
+		    -o --output --export --no-check -w --wait -b --batch --"
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -c -- "$cur"))
 			return
 		fi
 		;;
-	status) opts="-l --long -w --watch -i --interval" ;;
+	status) opts="-l --long --watch -i --interval" ;;
 	wait) opts="-q --quiet -t --timeout" ;;
 	output) opts="--stderr" ;;
-	list) opts="-q --queue --state -n --limit" ;;
+	list) opts="-q --queue --state --name --since -n --limit -r --reverse" ;;
 	cancel) opts="-q --queue --state" ;;
+	result) opts="--with-id" ;;
 	help)
 		COMPREPLY=($(compgen -W "$cmds" -- "$cur"))
 		return

@@ -200,6 +200,71 @@ test_split_line_numbers(void **state)
 	assert_int_equal(split_next(&sp, &argv, &argc), 0);
 }
 
+/* After an error, split_skip() goes on at the next line, so every bad
+ * line of a batch can be named. */
+static void
+test_split_skip(void **state)
+{
+	struct split	 sp;
+	char		**argv;
+	int		  argc;
+	const char	 *text = "a |\nb\nc >x\nd\n";
+
+	split_init(&sp, text, strlen(text));
+	assert_int_equal(split_next(&sp, &argv, &argc), -1);
+	assert_int_equal(sp.lineno, 1);
+	assert_int_equal(split_skip(&sp), 0);
+	assert_int_equal(split_next(&sp, &argv, &argc), 1);
+	assert_string_equal(argv[0], "b");
+	split_free(argv);
+	assert_int_equal(split_next(&sp, &argv, &argc), -1);
+	assert_int_equal(sp.lineno, 3);
+	assert_int_equal(split_skip(&sp), 0);
+	assert_int_equal(split_next(&sp, &argv, &argc), 1);
+	assert_string_equal(argv[0], "d");
+	assert_int_equal(sp.lineno, 4);
+	split_free(argv);
+	assert_int_equal(split_next(&sp, &argv, &argc), 0);
+}
+
+static void
+test_did_you_mean(void **state)
+{
+	const char *cmds[] = { "submit", "status", "stats", "wait", "list" };
+	const char *queues[] = { "default", "urgent" };
+
+	assert_int_equal(edit_distance("sumbit", "submit"), 1);
+	assert_int_equal(edit_distance("", "abc"), 3);
+	assert_int_equal(edit_distance("kitten", "sitting"), 3);
+	assert_string_equal(did_you_mean("sumbit", cmds, 5), "submit");
+	assert_string_equal(did_you_mean("defualt", queues, 2), "default");
+	assert_string_equal(did_you_mean("lsit", cmds, 5), "list");
+	/* Two as near: no guess.  Too far: none. */
+	assert_string_equal(did_you_mean("stat", cmds, 5), "stats");
+	{
+		const char *two[] = { "run1", "run2" };
+		assert_null(did_you_mean("run", two, 2));
+	}
+	assert_null(did_you_mean("frobnicate", cmds, 5));
+	assert_null(did_you_mean("submit", cmds, 5));
+}
+
+static void
+test_export_skips(void **state)
+{
+	assert_true(export_skips("SIMQ_TOKEN=x"));
+	assert_true(export_skips("SIMQ_SERVER=h:1"));
+	assert_true(export_skips("DISPLAY=:0"));
+	assert_true(export_skips("SSH_AUTH_SOCK=/tmp/x"));
+	assert_true(export_skips("HOSTNAME=n1"));
+	assert_true(export_skips("_=/usr/bin/simq"));
+	assert_false(export_skips("PATH=/bin"));
+	assert_false(export_skips("PYTHONPATH=/x"));
+	assert_false(export_skips("OMP_NUM_THREADS=4"));
+	assert_false(export_skips("HOSTTYPE=x86_64"));
+	assert_false(export_skips("DISPLAYS=1"));
+}
+
 /* quote() then split() gives back the argv. */
 static void
 check_quote_roundtrip(char *const *argv, int argc, const char *want)
@@ -480,6 +545,9 @@ main(void)
 		cmocka_unit_test(test_split_errors),
 		cmocka_unit_test(test_split_nul_and_limits),
 		cmocka_unit_test(test_split_line_numbers),
+		cmocka_unit_test(test_split_skip),
+		cmocka_unit_test(test_did_you_mean),
+		cmocka_unit_test(test_export_skips),
 		cmocka_unit_test(test_split_quote),
 		cmocka_unit_test(test_fmt_duration),
 		cmocka_unit_test(test_fmt_size),
