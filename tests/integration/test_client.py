@@ -181,8 +181,8 @@ def test_submit_prints_id_and_options_reach_the_job(ctx):
           "submit is quiet on stderr but for the queue no worker serves: "
           "%r" % r)
     jid = r.out.strip()
-    jid2 = s.submit("--no-check", "-q", "sims", "-p", "-5", "-t", "1h30m",
-                    "-r", "3",
+    jid2 = s.submit("--no-check", "--export", "NONE", "-q", "sims", "-p",
+                    "-5", "-t", "1h30m", "-r", "3",
                     "--name", "my sweep", "-e", "A=1", "-e", "B=x y",
                     "--after", jid, "--delay", "10m", "-o", "logs/%A.out",
                     "./sim", "--seed", "{}", "a b", "", "50%", cwd=d)

@@ -52,10 +52,13 @@ def script(d, name, body, mode=0o755):
     return p
 
 
-def on_pty(ctx, argv, env, cols=80, until=None, timeout=30):
+def on_pty(ctx, argv, env, cols=80, until=None, timeout=30,
+           keep_slave=False):
     """Runs argv with stdout and stderr on a terminal of cols columns;
     returns (process, what the terminal got).  until(text) -> True ends
-    the reading early (the process is left running)."""
+    the reading early (the process is left running).  keep_slave keeps
+    the terminal's other end open here (p.slave), so that what the
+    process writes as it dies is not lost when it closes its end."""
     import fcntl
     import struct
     import termios
@@ -64,7 +67,10 @@ def on_pty(ctx, argv, env, cols=80, until=None, timeout=30):
                                                         0, 0))
     p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
                          env=env)
-    os.close(slave)
+    if keep_slave:
+        p.slave = slave
+    else:
+        os.close(slave)
     buf = b""
     deadline = time.monotonic() + timeout * ctx.slow
     while time.monotonic() < deadline:
@@ -320,7 +326,8 @@ def test_wait_summary_and_ctrl_c(ctx):
     # Ctrl-C on a terminal ends the bar's line.
     slow = s.submit("--", "sleep", "30")
     p, text = on_pty(ctx, [simq_path(ctx), "wait", slow], s.env(
-        {"NO_COLOR": "1"}), until=lambda t: "ETA" in t, timeout=15)
+        {"NO_COLOR": "1"}), until=lambda t: "ETA" in t, timeout=15,
+        keep_slave=True)
     p.send_signal(signal.SIGINT)
     p.wait(timeout=10)
     rest = b""
@@ -336,6 +343,7 @@ def test_wait_summary_and_ctrl_c(ctx):
             break
         rest += c
     os.close(p.master)
+    os.close(p.slave)
     eq(p.returncode, -signal.SIGINT, "died of SIGINT")
     check(rest.replace(b"^C", b"").endswith(b"\n") or
           rest.replace(b"^C", b"").endswith(b"\r\n"),
