@@ -110,7 +110,7 @@ wait_unserved(struct conn *c, const struct reply *r, int *told)
 	struct reply	*w;
 	const char	*q, *first = NULL;
 	char		*s = NULL, *long_s;
-	size_t		 i, n = 0;
+	size_t		 i;
 
 	for (i = 0; i < r->nitems; i++) {
 		const struct item *it = &r->items[i];
@@ -119,9 +119,8 @@ wait_unserved(struct conn *c, const struct reply *r, int *told)
 			continue;
 		if ((q = item_get(it, "q")) == NULL)
 			continue;
-		if (first == NULL)
-			first = q;
-		n++;
+		first = q;
+		break;
 	}
 	if (first == NULL)
 		return NULL;
@@ -238,6 +237,7 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 			progress_end(&p);
 			c->soft = 0;
 			*final = r;
+			free(note);
 			return EXIT_USAGE;
 		}
 		memset(&t, 0, sizeof t);
@@ -270,6 +270,7 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 				    t.count[JS_DONE] - t.count[JS_FAILED] -
 				    t.count[JS_CANCELED]),
 				    (unsigned long long)t.total);
+				free(note);
 				return EXIT_USAGE;
 			}
 			if (slice > timeout_ms - (now - start))

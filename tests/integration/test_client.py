@@ -205,7 +205,8 @@ def test_submit_prints_id_and_options_reach_the_job(ctx):
     s("cancel", jid)
     with b.client() as c:
         c.request("RESUME sims")
-    s2 = s.submit("-q", "w", "-t", "90", "-e", "A=1", "-e", "B=x y",
+    s2 = s.submit("--export", "NONE", "-q", "w", "-t", "90", "-e", "A=1",
+                  "-e", "B=x y",
                   "-o", "o/%A_%a", "--", "env", cwd=d)
     w = b.worker("t")
     job = w.take1(queues="w")
@@ -218,7 +219,8 @@ def test_submit_prints_id_and_options_reach_the_job(ctx):
     eq(sorted(job.multi["env"]), ["A=1", "B=x y"], "env")
     eq(job["output"], "o/%A_%a", "output pattern")
     # -C: relative to here, made absolute; -e NAME copies it from here.
-    s3 = s.submit("-q", "w", "-C", "sub/dir", "-e", "SIMQ_T_X", "--",
+    s3 = s.submit("--no-check", "--export", "NONE", "-q", "w", "-C",
+                  "sub/dir", "-e", "SIMQ_T_X", "--",
                   "true", cwd=d, env={"SIMQ_T_X": "from here"})
     job = w.take1(queues="w")
     eq(job["id"], s3, "taken")
