@@ -101,6 +101,9 @@ progress_draw(struct progress *p, const struct tally *t, const char *note)
 		}
 	}
 	buf_put(&b, "\033[K", 3);
+	/* Before the bar is out: a signal while it is written ends its
+	 * line too. */
+	progress_on_screen = 1;
 	fwrite(b.p, 1, b.len, stderr);
 	fflush(stderr);
 	buf_free(&b);

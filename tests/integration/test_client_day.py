@@ -332,7 +332,7 @@ def test_wait_summary_and_ctrl_c(ctx):
     p.wait(timeout=10)
     rest = b""
     while True:
-        rl, _, _ = select.select([p.master], [], [], 0.5)
+        rl, _, _ = select.select([p.master], [], [], 2 * ctx.slow)
         if not rl:
             break
         try:
