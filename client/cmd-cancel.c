@@ -110,9 +110,8 @@ cmd_cancel_exec(int argc, char **argv)
 		die(EXIT_USAGE, "--state goes with -q QUEUE");
 	if (queue != NULL && argc > 0)
 		die(EXIT_USAGE, "cancel takes ids or -q QUEUE, not both");
-	if (argc == 0 && queue == NULL) {
+	if (argc == 0 && queue == NULL)
 		simq_usage_why(cmd, "%s needs job ids", cmd->name);
-	}
 	ids_or_ranges_check(argv, argc);
 	c = simq_connect(0);
 	buf_init(&b);
