@@ -114,7 +114,7 @@ def test_cancel_retry_pending_task_of_big_array(ctx):
     # Enough journal to compact: the snapshot holds the tasks made out of
     # order, and gives them back.
     for i in range(60):
-        simq("submit", "-q", "filler", "--", "x" * 100).ok()
+        simq("submit", "--no-check", "-q", "filler", "--", "x" * 100).ok()
     simq("cancel", "-q", "filler").ok()
     wait_until(lambda: "compacted" in b.log(), 10, "a compaction")
     c.close()
@@ -164,11 +164,13 @@ def test_cancel_queue(ctx):
     simq = Simq(ctx, b)
     c = b.client()
     w = b.worker("w")
-    j1 = simq.submit("-q", "sims", "--", "a")
-    j2 = simq.submit("-q", "sims", "--", "b")
-    big = simq.submit("-q", "sims", "--array", "1-1000000", "--", "c", "{}")
-    other = simq.submit("-q", "other", "--", "d")
-    later = simq.submit("-q", "sims", "--after", other, "--", "e")
+    j1 = simq.submit("--no-check", "-q", "sims", "--", "a")
+    j2 = simq.submit("--no-check", "-q", "sims", "--", "b")
+    big = simq.submit("--no-check", "-q", "sims", "--array", "1-1000000",
+                      "--", "c", "{}")
+    other = simq.submit("--no-check", "-q", "other", "--", "d")
+    later = simq.submit("--no-check", "-q", "sims", "--after", other, "--",
+                        "e")
     jobs, _ = w.take(2, 0, "sims")
     eq([j["id"] for j in jobs], [j1, j2], "taken")
     task = w.take(1, 0, "sims")[0][0]
@@ -255,8 +257,8 @@ def test_after_any_array_waits_for_every_task(ctx):
     simq = Simq(ctx, b)
     c = b.client()
     w = b.worker("w")
-    arr = simq.submit("--array", "1-3", "--", "x")
-    dep = simq.submit("--after-any", arr, "--", "y")
+    arr = simq.submit("--no-check", "--array", "1-3", "--", "x")
+    dep = simq.submit("--no-check", "--after-any", arr, "--", "y")
     jobs, _ = w.take(3)
     eq(len(jobs), 3, "the tasks")
     w.finish_job(jobs[0], exit=1).expect_ok()
@@ -322,8 +324,8 @@ def test_task_records_count_against_max_jobs(ctx):
     counts a submitted job; a range to the end of the array needs none."""
     b = ctx.start_broker(["--max-jobs", "3"])
     simq = Simq(ctx, b)
-    aid = simq.submit("--array", "1-100", "--", "x")
-    simq.submit("--", "y")
+    aid = simq.submit("--no-check", "--array", "1-100", "--", "x")
+    simq.submit("--no-check", "--", "y")
     eq(simq("cancel", "%s_5" % aid).ok().out, "canceled 1 job\n", "one")
     simq("cancel", "%s_6" % aid).fails(2, "--max-jobs")
     eq(state(simq, "%s_6" % aid), "queued", "nothing changed")
