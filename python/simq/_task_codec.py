@@ -1,0 +1,140 @@
+"""How a Python call travels in a job, and its outcome in the result.
+
+A task's command is `PYTHON -m simq.task CALL`, CALL being "simqpy1:" and
+the base64 of a pickled list of calls (fn, args, kwargs), zlib-compressed
+when that is shorter.  Its outcome comes back as the job's result payload
+($SIMQ_RESULT): RESULT_MAGIC, then "z" (zlib) or "p", then a pickled
+(single, [outcome...]), each outcome ("ok", value) or ("err", exception,
+traceback text).  Both are bounded by the broker's limits (a request line,
+65536 bytes; a result, 65536 bytes) until large values travel as blobs.
+"""
+
+import base64
+import pickle
+import traceback
+import zlib
+
+from .errors import (PayloadTooLarge, RemoteError, RemoteTraceback,
+                     TaskFailed)
+
+CALL_PREFIX = "simqpy1:"
+RESULT_MAGIC = b"simq-py1\n"
+RESULT_MAX = 65536
+
+
+def _squeeze(data):
+    z = zlib.compress(data, 6)
+    return (b"z" + z) if len(z) < len(data) else (b"p" + data)
+
+
+def _unsqueeze(data):
+    return zlib.decompress(data[1:]) if data[:1] == b"z" else data[1:]
+
+
+def encode_call(pickled):
+    return CALL_PREFIX + base64.b64encode(_squeeze(pickled)).decode("ascii")
+
+
+def decode_call(word):
+    if not word.startswith(CALL_PREFIX):
+        raise ValueError("not a simq call payload")
+    return pickle.loads(_unsqueeze(base64.b64decode(word[len(CALL_PREFIX):])))
+
+
+def is_task(argv):
+    return bool(argv) and len(argv) >= 4 and argv[1:3] == ["-m", "simq.task"]
+
+
+def is_result(data):
+    return data is not None and data.startswith(RESULT_MAGIC)
+
+
+def _safe_exc(e):
+    """The exception if it pickles and unpickles, else a RemoteError."""
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return RemoteError("%s: %s" % (type(e).__qualname__, e))
+
+
+def outcome_err(e):
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    return ("err", _safe_exc(e), tb)
+
+
+def pack_result(single, outcomes):
+    """The result payload; a too large one becomes a PayloadTooLarge
+    outcome for each call (the values were computed but cannot come back
+    until the blob store carries them)."""
+    try:
+        data = RESULT_MAGIC + _squeeze(pickle.dumps((single, outcomes)))
+    except Exception as e:        # a value that does not pickle
+        data = None
+        err = outcome_err(e)
+        outcomes = [o if o[0] == "err" else err for o in outcomes]
+        data = RESULT_MAGIC + _squeeze(pickle.dumps((single, outcomes)))
+    if len(data) > RESULT_MAX:
+        n = len(data)
+        e = PayloadTooLarge(
+            "the task's pickled result is %d bytes; a result holds at most "
+            "%d (return less, use a smaller chunksize, or write a file)"
+            % (n, RESULT_MAX))
+        data = RESULT_MAGIC + _squeeze(pickle.dumps(
+            (single, [("err", e, "PayloadTooLarge: %s\n" % e)] *
+             len(outcomes))))
+    return data
+
+
+def raise_remote(exc, tb):
+    exc.__cause__ = RemoteTraceback(tb)
+    raise exc
+
+
+def unpack_result(data, job=None):
+    """[value...] of a result payload; raises the first exception again
+    (with the remote traceback as its __cause__)."""
+    single, outcomes = pickle.loads(_unsqueeze(data[len(RESULT_MAGIC):]))
+    vals = []
+    for o in outcomes:
+        if o[0] == "err":
+            raise_remote(o[1], o[2])
+        vals.append(o[1])
+    return vals if not single else vals[:1] if vals else [None]
+
+
+def outcomes(data):
+    """(single, [outcome...]) of a result payload, or None."""
+    if not is_result(data):
+        return None
+    return pickle.loads(_unsqueeze(data[len(RESULT_MAGIC):]))
+
+
+def why(info):
+    """Why a finished job has no result, in words."""
+    st = info.get("state")
+    rsn = info.get("reason")
+    jid = info.get("id")
+    if st == "canceled":
+        s = "task %s was canceled" % jid
+    elif info.get("timedout"):
+        s = "task %s was killed: it ran past its timeout" % jid
+    elif info.get("signal"):
+        s = "task %s was killed by signal %d" % (jid, info["signal"])
+    elif info.get("exit") not in (None, 0):
+        s = "task %s exited with status %d without a result" % (
+            jid, info["exit"])
+    elif st == "done":
+        s = "task %s ended without writing its result" % jid
+    else:
+        s = "task %s %s" % (jid, st)
+    att = info.get("attempts")
+    if att and att > 1:
+        s += " (after %d attempts)" % att
+    if rsn:
+        s += ": %s" % rsn
+    return s
+
+
+def failure(job):
+    return TaskFailed(why(job.info), job)

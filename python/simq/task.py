@@ -1,0 +1,43 @@
+"""Runs one Python task on a worker: `python3 -m simq.task CALL`.
+
+CALL is the pickled call (see simq._task_codec); the outcome goes to the
+file named by $SIMQ_RESULT.  Exit status 0 when every call returned, 1
+when one raised (its exception and traceback are in the result).
+"""
+
+import os
+import sys
+
+from . import _task_codec as codec
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.stderr.write("usage: python3 -m simq.task CALL\n")
+        return 2
+    single = True
+    try:
+        single, calls = codec.decode_call(argv[0])
+    except BaseException as e:    # an import that fails on this node
+        outs = [codec.outcome_err(e)]
+    else:
+        outs = []
+        for fn, args, kwargs in calls:
+            try:
+                outs.append(("ok", fn(*args, **kwargs)))
+            except (Exception, SystemExit) as e:
+                outs.append(codec.outcome_err(e))
+    data = codec.pack_result(single, outs)
+    path = os.environ.get("SIMQ_RESULT")
+    if path:
+        with open(path, "wb") as f:
+            f.write(data)
+    else:
+        sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+    return 1 if any(o[0] == "err" for o in codec.outcomes(data)[1]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
