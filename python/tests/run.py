@@ -1,0 +1,726 @@
+#!/usr/bin/env python3
+"""The simq Python package's tests against a real simqd and simq-worker.
+Prints TAP.
+
+    /usr/bin/python3 python/tests/run.py [--bin bin] [-k SUBSTRING]
+
+Every test_* function of this file is one test, run with a fresh Ctx in
+its own temporary directory; most share one broker and one worker -j 2
+(ctx.shared), a test that needs its own starts it (ctx.broker()).
+"""
+
+import argparse
+import concurrent.futures as cf
+import os
+import operator
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYDIR = os.path.dirname(HERE)
+sys.path.insert(0, PYDIR)
+sys.path.insert(0, HERE)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [PYDIR, HERE] + [p for p in os.environ.get("PYTHONPATH", "").split(
+        os.pathsep) if p])
+
+import simq  # noqa: E402
+import tasks  # noqa: E402
+
+BIN = None
+
+
+class Skip(Exception):
+    pass
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Proc:
+    def __init__(self, argv, log):
+        self.argv = argv
+        self.log = log
+        with open(log, "ab") as f:
+            self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                      stdout=f, stderr=f,
+                                      start_new_session=True)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.p.poll() is None:
+            try:
+                os.kill(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.killpg()
+
+    def killpg(self):
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait()
+
+
+class Broker:
+    def __init__(self, ctx, args=()):
+        self.ctx = ctx
+        self.port = free_port()
+        self.addr = "127.0.0.1:%d" % self.port
+        self.data = os.path.join(ctx.tmp, "data%d" % self.port)
+        self.args = list(args)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = Proc([os.path.join(BIN, "simqd"), "-d", self.data,
+                          "-p", str(self.port)] + self.args,
+                         os.path.join(self.ctx.tmp, "simqd.log"))
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return
+            except OSError:
+                if self.proc.p.poll() is not None or \
+                        time.monotonic() > deadline:
+                    raise AssertionError("simqd did not start")
+                time.sleep(0.02)
+
+    def worker(self, *args):
+        return self.ctx.track(Proc(
+            [os.path.join(BIN, "simq-worker"), "-s", self.addr,
+             "-w", os.path.join(self.ctx.tmp, "w%d" % len(self.ctx.procs))]
+            + list(args), os.path.join(self.ctx.tmp, "worker.log")))
+
+    def client(self, **kw):
+        return simq.Client(self.addr, **kw)
+
+
+class Ctx:
+    shared_broker = None
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.procs = []
+        self.closers = []
+
+    def track(self, p):
+        self.procs.append(p)
+        return p
+
+    def broker(self, args=()):
+        b = Broker(self, args)
+        self.track(b.proc)
+        return b
+
+    @property
+    def shared(self):
+        return Ctx.shared_broker
+
+    def executor(self, **kw):
+        kw.setdefault("server", self.shared.addr)
+        ex = simq.Executor(**kw)
+        self.closers.append(lambda: ex.shutdown(wait=False,
+                                                cancel_futures=True))
+        return ex
+
+    def cleanup(self):
+        for c in self.closers:
+            try:
+                c()
+            except Exception:
+                pass
+        for p in reversed(self.procs):
+            p.stop()
+            if p.p.poll() is None:
+                p.killpg()
+
+
+def eq(got, want, what="value"):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def raises(exc, fn, *a, **kw):
+    try:
+        fn(*a, **kw)
+    except exc as e:
+        return e
+    raise AssertionError("%s not raised by %s" % (exc.__name__,
+                                                  getattr(fn, "__name__",
+                                                          fn)))
+
+
+def wait_until(cond, timeout=20, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.02)
+
+
+# ---------------------------------------------------------------------------
+# Client
+
+def test_server_and_token_defaults(ctx):
+    from simq import _wire
+    eq(_wire.split_server("h:12"), ("h", 12), "HOST:PORT")
+    eq(_wire.split_server(":12"), ("127.0.0.1", 12), ":PORT")
+    eq(_wire.split_server("h"), ("h", 7733), "HOST")
+    eq(_wire.split_server("[::1]:9"), ("::1", 9), "[V6]:PORT")
+    eq(_wire.split_server("::1"), ("::1", 7733), "bare IPv6")
+    for bad in ("h:0", "h:65536", "h:x", "h:012", "", "[::1"):
+        raises(ValueError, _wire.split_server, bad)
+    old = dict(os.environ)
+    try:
+        os.environ.pop("SIMQ_SERVER", None)
+        os.environ.pop("SIMQ_TOKEN", None)
+        eq(simq.Client().server, "127.0.0.1:7733", "default server")
+        eq(simq.Client().token, None, "default token")
+        os.environ["SIMQ_SERVER"] = ""
+        eq(simq.Client().server, "127.0.0.1:7733", "empty SIMQ_SERVER")
+        os.environ["SIMQ_SERVER"] = ctx.shared.addr
+        os.environ["SIMQ_TOKEN"] = "tok"
+        c = simq.Client()
+        eq(c.server, ctx.shared.addr, "SIMQ_SERVER")
+        eq(c.token, "tok", "SIMQ_TOKEN")
+        check(c.ping(), "ping through SIMQ_SERVER")
+        eq(simq.Client("h:1").server, "h:1", "argument over SIMQ_SERVER")
+        tf = os.path.join(ctx.tmp, "tok")
+        with open(tf, "w") as f:
+            f.write("s3cret \n\n")
+        eq(simq.Client(token_file=tf).token, "s3cret", "token file")
+        eq(simq.Client(token="x").token, "x", "token argument")
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def test_broker_unreachable(ctx):
+    c = simq.Client("127.0.0.1:%d" % free_port(), reconnect=0)
+    e = raises(simq.BrokerUnreachable, c.ping)
+    check("cannot reach" in str(e), "message: %s" % e)
+    check(isinstance(e, ConnectionError), "a ConnectionError")
+
+
+def test_token_refused(ctx):
+    tf = os.path.join(ctx.tmp, "token")
+    with open(tf, "w") as f:
+        f.write("right-token\n")
+    b = ctx.broker(["--token-file", tf])
+    e = raises(simq.TokenRefused, b.client(token="wrong").ping)
+    check("refused the token" in str(e), "message: %s" % e)
+    raises(simq.TokenRefused, b.client(token=None).submit, ["true"])
+    c = b.client(token="right-token")
+    j = c.submit(["true"])
+    check(j.id.isdigit(), "submit with the right token")
+    c2 = b.client(token_file=tf)
+    eq(c2.job(j.id).id, j.id, "token from a file")
+
+
+def test_unknown_id(ctx):
+    c = ctx.shared.client()
+    e = raises(simq.UnknownJob, c.job, 987654321)
+    check(isinstance(e, LookupError), "a LookupError")
+    raises(simq.UnknownJob, simq.Job("987654321", client=c).result)
+    raises(simq.UnknownJob, c.cancel, "987654321")
+    raises(simq.UnknownJob, c.status, "987654321")
+    raises(simq.UnknownJob, c.pause, "no-such-queue")
+
+
+def test_submit_and_job_calls(ctx):
+    c = ctx.shared.client()
+    d = os.path.join(ctx.tmp, "wd")
+    os.mkdir(d)
+    j = c.submit(["sh", "-c", 'echo "$FOO $(pwd)"; echo oops >&2; '
+                  'printf r%s "$SIMQ_JOB_ID" >"$SIMQ_RESULT"; exit 3'],
+                 queue="default", priority=5, timeout=60, retries=0,
+                 name="my job", env={"FOO": "a b%"}, cwd=d)
+    eq(j.wait(timeout=30), "failed", "state after wait")
+    eq(j.state, "failed", ".state")
+    eq(j.exit_code, 3, ".exit_code")
+    eq(j.output(), ("a b%% %s\n" % d).encode(), "stdout (env, cwd)")
+    eq(j.output(stderr=True), b"oops\n", "stderr")
+    eq(j.result(), ("r%s" % j.id).encode(), "result")
+    info = j.refresh().info
+    eq(info["name"], "my job", "name")
+    eq(info["pri"], 5, "priority")
+    eq(info["q"], "default", "queue")
+    eq(info["attempts"], 1, "attempts")
+    eq(c.retry(j), 1, "retry")
+    check(j.refresh().info["state"] in ("queued", "running", "failed"),
+          "retried")
+    j.wait(30)
+    eq(j.refresh().info["attempts"], 2, "attempts after retry")
+    # A dependency and a delay.
+    first = c.submit(["sleep", "0.3"])
+    dep = c.submit(["true"], after=[first], delay=0.2)
+    check(dep.refresh().info["state"] == "waiting", "waits for its dep")
+    eq(dep.wait(30), "done", "dependent done")
+    check(first.refresh().info["finished"] <= dep.info["started"],
+          "ran after its dependency")
+    # Cancel a running job.
+    s = c.submit(["sleep", "60"])
+    wait_until(lambda: s.state == "running", what="running")
+    eq(s.cancel(), 1, "cancel")
+    eq(s.wait(30), "canceled", "canceled")
+    # wait(timeout) gives up.
+    s = c.submit(["sleep", "60"], timeout="1m")
+    t = time.monotonic()
+    raises(TimeoutError, s.wait, 0.3)
+    check(time.monotonic() - t < 5, "wait(0.3) returned in time")
+    raises(simq.BadState, s.result)
+    s.cancel()
+    raises(TypeError, c.submit, "echo hi")
+
+
+def test_array(ctx):
+    c = ctx.shared.client()
+    a = c.submit(["sh", "-c", 'printf "%s" {} >"$SIMQ_RESULT"; '
+                  'exit $(( {} % 4 == 0 ))'], array="1-10")
+    check(a.is_array, "an array")
+    eq(a.wait(60), "failed", "array state")
+    eq([t.id for t in a.tasks()], ["%s_%d" % (a.id, i) for i in
+                                    range(1, 11)], "tasks")
+    eq(a.results(), [str(i).encode() if i % 4 else None
+                     for i in range(1, 11)], "results in index order")
+    eq([t.id for t in a.failed()], ["%s_4" % a.id, "%s_8" % a.id],
+       "failed tasks")
+    eq(a.failed()[0].exit_code, 1, "a failed task's exit code")
+    b = c.submit(["true"], array=range(2, 9, 3))
+    eq(b.wait(30), "done", "range array")
+    eq([t.id for t in b.tasks()], ["%s_%d" % (b.id, i) for i in (2, 5, 8)],
+       "range tasks")
+
+
+def test_status_workers_pause_resume(ctx):
+    c = ctx.shared.client()
+    q = "pq%d" % os.getpid()
+    # Two slots: a worker with a free slot keeps a TAKE waiting, which a
+    # cancel ends at once (a full one hears of it at its next heartbeat).
+    w = ctx.shared.worker("-q", q, "-j", "2")
+    wait_until(lambda: any(x["queues"] == q for x in c.workers()),
+               what="the worker")
+    ws = [x for x in c.workers() if x["queues"] == q][0]
+    eq(ws["slots"], 2, "worker slots")
+    check(ws["connected"], "worker connected")
+    held = c.submit(["true"], queue=q, delay=3600)   # makes the queue
+    c.pause(q)
+    j = c.submit(["true"], queue=q)
+    time.sleep(0.3)
+    eq(j.state, "queued", "paused queue holds its job")
+    st = c.status()
+    eq(st["queues"][q]["queued"], 1, "status() counts")
+    check(st["queues"][q]["paused"], "status() paused")
+    check(any(x["name"] == ws["name"] for x in st["workers"]),
+          "status() workers")
+    c.resume(q)
+    eq(j.wait(30), "done", "resumed")
+    eq(c.queues()[q]["done"], 1, "queues()")
+    j2 = c.submit(["sleep", "30"], queue=q)
+    wait_until(lambda: j2.state == "running", what="running")
+    wait_until(lambda: [x for x in c.workers() if x["queues"] == q][0]
+               ["running"] == [j2.id], what="worker shows its job")
+    eq(c.status(j2)[0]["state"], "running", "status(id)")
+    eq(c.cancel(queue=q), 2, "cancel(queue=)")
+    eq(held.state, "canceled", "the delayed job canceled with its queue")
+    w.stop()
+
+
+def test_pipelining(ctx):
+    c = ctx.shared.client()
+    q = "pipe%d" % os.getpid()
+    raises(simq.UnknownJob, c.pause, q)   # no such queue yet
+    c.submit(["true"], queue=q, delay=3600)
+    c.pause(q)
+    js = c.submit_many([["echo", str(i)] for i in range(600)], queue=q)
+    ids = [int(j.id) for j in js]
+    eq(ids, sorted(ids), "ids in order")
+    eq(len(set(ids)), 600, "600 jobs")
+    eq([d["state"] for d in c.status(*js)], ["queued"] * 600, "statuses")
+    eq(c.cancel(*js), 600, "cancel 600")
+
+
+
+def test_reconnect(ctx):
+    b = ctx.broker()
+    c = b.client()
+    j = c.submit(["true"])
+    b.proc.stop()
+    b.start()
+    ctx.track(b.proc)
+    eq(c.job(j.id).id, j.id, "same client after a broker restart")
+    w = b.worker("-j", "1")
+    eq(j.wait(30), "done", "ran after the restart")
+    w.stop()
+    b.proc.stop()
+    # The idle connection's end is seen before the next submit is sent.
+    b.start()
+    ctx.track(b.proc)
+    j2 = c.submit(["true"])
+    check(int(j2.id) > int(j.id), "a fresh id after the restart")
+    b.proc.stop()
+    c.reconnect = 0.5
+    raises(simq.BrokerUnreachable, c.ping)
+
+
+def test_lost_reply_is_not_resent(ctx):
+    """A broker that takes a request and closes without a reply: a SUBMIT
+    is sent once and raises ConnectionLost, a STATUS is sent again on a
+    new connection."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    seen = []
+
+    def serve():
+        while True:
+            try:
+                s, _ = srv.accept()
+            except OSError:
+                return
+            f = s.makefile("rb")
+            for line in f:
+                w = line.split()
+                seen.append(w[0].decode())
+                if w[0] == b"HELLO":
+                    s.sendall(b"OK simq 1\r\n")
+                elif w[0] == b"STATUS" and seen.count("STATUS") > 1:
+                    s.sendall(b"ITEMS 1\r\njob id=5 state=done\r\n")
+                else:
+                    break
+            f.close()
+            s.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    c = simq.Client("127.0.0.1:%d" % srv.getsockname()[1], reconnect=5)
+    e = raises(simq.ConnectionLost, c.submit, ["true"])
+    check("may or may not" in str(e), "says so: %s" % e)
+    eq(seen.count("SUBMIT"), 1, "SUBMIT sent once")
+    eq(c.job(5).info["state"], "done", "STATUS sent again")
+    eq(seen.count("STATUS"), 2, "STATUS sent twice")
+    srv.close()
+
+
+# ---------------------------------------------------------------------------
+# Executor
+
+def test_executor_submit_wait_as_completed(ctx):
+    ex = ctx.executor()
+    fs = [ex.submit(tasks.slow_square, i, 0.05 * (5 - i)) for i in range(5)]
+    done, not_done = cf.wait(fs, timeout=60)
+    eq(len(done), 5, "wait: all done")
+    eq([f.result() for f in fs], [i * i for i in range(5)], "results")
+    fs = [ex.submit(tasks.slow_square, i, 0.3 if i == 0 else 0)
+          for i in range(4)]
+    first = cf.wait(fs, timeout=60, return_when=cf.FIRST_COMPLETED)[0]
+    check(fs[0] not in first, "FIRST_COMPLETED: not the slow one")
+    got = sorted(f.result() for f in cf.as_completed(fs, timeout=60))
+    eq(got, [0, 1, 4, 9], "as_completed")
+    f = ex.submit(tasks.add, "a", b="b")
+    eq(f.result(60), "ab", "kwargs")
+    check(f.job.id.isdigit(), "future.job")
+
+
+def test_executor_map(ctx):
+    ex = ctx.executor()
+    eq(list(ex.map(operator.add, range(20), range(20), timeout=60)),
+       [2 * i for i in range(20)], "map")
+    eq(list(ex.map(tasks.square, range(23), chunksize=5)),
+       [i * i for i in range(23)], "map chunksize=5")
+    eq(list(ex.map(tasks.square, [])), [], "empty map")
+    it = ex.map(tasks.sleep, [30], timeout=0.5)
+    raises(cf.TimeoutError, next, it)
+
+
+def test_executor_exception_traceback(ctx):
+    ex = ctx.executor()
+    f = ex.submit(tasks.fails, 7)
+    e = raises(ValueError, f.result, 60)
+    eq(str(e), "bad value 7", "the exception")
+    tb = str(e.__cause__)
+    check(isinstance(e.__cause__, simq.RemoteTraceback), "a RemoteTraceback")
+    check("tasks.py" in tb and "in fails" in tb, "remote traceback: " + tb)
+    eq(f.job.state, "failed", "the job failed")
+    it = ex.map(tasks.fails, [1, 2], chunksize=2)
+    raises(ValueError, next, it)
+    j = simq.Job(f.job.id, client=ctx.shared.client())
+    raises(ValueError, j.result)
+
+
+def test_executor_timeout(ctx):
+    ex = ctx.executor(timeout=1)
+    f = ex.submit(tasks.sleep, 60)
+    e = raises(simq.TaskFailed, f.result, 60)
+    check("timeout" in str(e), "says why: %s" % e)
+    eq(e.job.id, f.job.id, "names the job")
+
+
+test_executor_timeout.timeout = 90
+
+
+def test_executor_failed_without_result(ctx):
+    ex = ctx.executor(retries=1)
+    e = raises(simq.TaskFailed, ex.submit(tasks.hard_exit, 3).result, 60)
+    check("exited with status 3" in str(e) and "2 attempts" in str(e),
+          "says why: %s" % e)
+    e = raises(simq.PayloadTooLarge, ex.submit(tasks.big, 200000).result, 60)
+    check("at most 65536" in str(e), "result too large: %s" % e)
+    e = raises(simq.PayloadTooLarge, ex.submit, tasks.add,
+               os.urandom(70000), b"")
+    check("call of add" in str(e), "call too large: %s" % e)
+
+
+def test_worker_killed_mid_task(ctx):
+    b = ctx.broker()
+    w1 = b.worker("-j", "1", "--lease", "1s")
+    ex = simq.Executor(server=b.addr)
+    ctx.closers.append(lambda: ex.shutdown(wait=False))
+    pidfile = os.path.join(ctx.tmp, "pid")
+    f = ex.submit(tasks.attempt_after, 60, pidfile)
+    calls = []
+    f.add_done_callback(calls.append)
+    wait_until(lambda: os.path.exists(pidfile) and
+               open(pidfile).read().strip(), what="the first attempt")
+    pid = int(open(pidfile).read())
+    w1.killpg()
+    try:
+        os.kill(pid, signal.SIGKILL)   # the orphan of the first attempt
+    except ProcessLookupError:
+        pass
+    check(not f.done(), "not resolved by the worker's death")
+    b.worker("-j", "1")
+    eq(f.result(60), 2, "the second attempt's result")
+    time.sleep(0.5)
+    eq(len(calls), 1, "resolved once")
+    eq(f.job.refresh().info["attempts"], 2, "two attempts")
+
+
+test_worker_killed_mid_task.timeout = 90
+
+
+def test_executor_cancel(ctx):
+    c = ctx.shared.client()
+    q = "nobody%d" % os.getpid()
+    ex = ctx.executor(queue=q)
+    f = ex.submit(tasks.square, 3)
+    check(f.cancel(), "cancel() of a queued future")
+    check(f.cancelled(), "cancelled()")
+    wait_until(lambda: c.job(f.job.id).state == "canceled",
+               what="canceled on the broker")
+    raises(cf.CancelledError, f.result)
+    # A running future cannot be canceled, as concurrent.futures says.
+    ex2 = ctx.executor()
+    g = ex2.submit(tasks.slow_square, 2, 1.5)
+    wait_until(g.running, what="running")
+    check(not g.cancel(), "cancel() of a running future")
+    eq(g.result(60), 4, "it ran to the end")
+
+
+def test_shutdown_cancel_futures(ctx):
+    c = ctx.shared.client()
+    q = "held%d" % os.getpid()
+    ex = simq.Executor(server=ctx.shared.addr, queue=q)
+    fs = [ex.submit(tasks.square, i) for i in range(20)]
+    ex.shutdown(wait=True, cancel_futures=True)
+    check(all(f.cancelled() for f in fs), "futures cancelled")
+    eq([c.job(f.job.id).state for f in fs], ["canceled"] * 20,
+       "canceled on the broker")
+    raises(RuntimeError, ex.submit, tasks.square, 1)
+    ex2 = simq.Executor(server=ctx.shared.addr)
+    fs = [ex2.submit(tasks.square, i) for i in range(5)]
+    ex2.shutdown(wait=True)
+    check(all(f.done() and not f.cancelled() for f in fs),
+          "shutdown(wait=True) waits")
+
+
+def test_by_reference_and_by_value(ctx):
+    try:
+        import cloudpickle  # noqa: F401
+    except ImportError:
+        raise Skip("cloudpickle is not installed")
+    ex = ctx.executor()
+    eq(ex.submit(tasks.add, 1, 2).result(60), 3, "by reference")
+    k = 10
+    eq(ex.submit(lambda x: x + k, 5).result(60), 15, "a closure by value")
+
+    def local(x):
+        return -x
+    eq(list(ex.map(local, [1, 2])), [-1, -2], "a local function by value")
+    ex2 = ctx.executor(by_value=True)
+    eq(ex2.submit(tasks.add, 2, 2).result(60), 4, "forced by value")
+
+
+def test_without_cloudpickle(ctx):
+    """A directory whose cloudpickle cannot be imported, first on the path
+    of the submitter and of the tasks."""
+    hide = os.path.join(ctx.tmp, "hide")
+    os.mkdir(hide)
+    with open(os.path.join(hide, "cloudpickle.py"), "w") as f:
+        f.write("raise ImportError('hidden by the test')\n")
+    code = r"""
+import sys, simq, tasks
+ex = simq.Executor(server=sys.argv[1])
+try:
+    import cloudpickle
+    print("cloudpickle visible")
+except ImportError:
+    pass
+print(ex.submit(tasks.add, 20, 22).result(60))
+print(sys.argv[2] in ex.submit(tasks.env, "PYTHONPATH").result(60).split(":"),
+      ex.submit(tasks.importable, "cloudpickle").result(60))
+try:
+    ex.submit(lambda: 1)
+except TypeError as e:
+    print("TypeError", "cloudpickle" in str(e), "__main__" in str(e))
+ex.shutdown()
+"""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([hide, env["PYTHONPATH"]])
+    out = subprocess.run([sys.executable, "-c", code, ctx.shared.addr, hide],
+                         env=env, capture_output=True, text=True, timeout=90)
+    eq(out.stdout.split("\n"), ["42", "True False", "TypeError True True", ""],
+       "output (stderr: %s)" % out.stderr)
+
+
+test_without_cloudpickle.timeout = 90
+
+
+def test_results_outlive_the_client(ctx):
+    ex = ctx.executor()
+    f = ex.submit(tasks.add, 40, 2)
+    jid = f.job.id
+    ex.shutdown(wait=False)
+    del ex, f
+    c = ctx.shared.client()
+    j = c.job(jid)
+    j.wait(60)
+    eq(j.result(), 42, "client.job(id).result()")
+    old = os.environ.get("SIMQ_SERVER")
+    os.environ["SIMQ_SERVER"] = ctx.shared.addr
+    try:
+        eq(simq.Job(jid).result(), 42, "Job(id).result()")
+    finally:
+        if old is None:
+            del os.environ["SIMQ_SERVER"]
+        else:
+            os.environ["SIMQ_SERVER"] = old
+    check(simq.Job(jid, client=c).result(raw=True).startswith(b"simq-py1"),
+          "raw result")
+
+
+def test_queue_enqueue(ctx):
+    q = simq.Queue("default", server=ctx.shared.addr)
+    ctx.closers.append(q.close)
+    j = q.enqueue(tasks.add, 1, b=2)
+    eq(j.wait(60), "done", "enqueued job")
+    eq(j.result(), 3, "its result")
+    j = q.enqueue(tasks.fails, 1)
+    j.wait(60)
+    raises(ValueError, j.result)
+
+
+def test_pip_install(ctx):
+    target = os.path.join(ctx.tmp, "site")
+    r = subprocess.run(["/usr/bin/python3", "-m", "pip", "install", "-q",
+                        "--no-index", "--no-build-isolation",
+                        "--no-deps", "--target", target, PYDIR],
+                       capture_output=True, text=True, timeout=300,
+                       cwd=ctx.tmp)
+    eq(r.returncode, 0, "pip install (%s)" % r.stderr[-2000:])
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": target}
+    r = subprocess.run(["/usr/bin/python3", "-c",
+                        "import simq, sys; print(simq.__file__); "
+                        "print(simq.Client(sys.argv[1]).ping())",
+                        ctx.shared.addr], capture_output=True, text=True,
+                       env=env, cwd=ctx.tmp, timeout=60)
+    eq(r.stdout.split("\n")[1:], ["True", ""], "import of the installed copy"
+       " (%s)" % r.stderr)
+    check(r.stdout.startswith(target), "from the target: " + r.stdout)
+
+
+test_pip_install.timeout = 300
+
+
+# ---------------------------------------------------------------------------
+
+def main():
+    global BIN
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(PYDIR, "..", "bin"))
+    ap.add_argument("-k", default=None)
+    args = ap.parse_args()
+    BIN = os.path.abspath(args.bin)
+    tests = [(n, f) for n, f in globals().items()
+             if n.startswith("test_") and callable(f)]
+    tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
+    if args.k:
+        tests = [t for t in tests if any(k in t[0]
+                                         for k in args.k.split("|"))]
+    top = tempfile.mkdtemp(prefix="simq-pytest-")
+    shared = Ctx(os.path.join(top, "shared"))
+    os.mkdir(shared.tmp)
+    Ctx.shared_broker = shared.broker()
+    Ctx.shared_broker.worker("-j", "2")
+    print("1..%d" % len(tests), flush=True)
+    failed = 0
+    cwd = os.getcwd()
+    for i, (name, f) in enumerate(tests, 1):
+        tmp = os.path.join(top, name)
+        os.mkdir(tmp)
+        os.chdir(tmp)
+        ctx = Ctx(tmp)
+
+        def alarm(sig, frame):
+            raise AssertionError("the test's time limit ran out here")
+        signal.signal(signal.SIGALRM, alarm)
+        signal.alarm(getattr(f, "timeout", 60))
+        t0 = time.monotonic()
+        try:
+            f(ctx)
+            status = "ok %d - %s" % (i, name)
+        except Skip as e:
+            status = "ok %d - %s # SKIP %s" % (i, name, e)
+        except BaseException:
+            failed += 1
+            status = "not ok %d - %s" % (i, name)
+            for l in traceback.format_exc().splitlines():
+                print("# " + l)
+                sys.stderr.write(name + ": " + l + "\n")
+        finally:
+            signal.alarm(0)
+            ctx.cleanup()
+            os.chdir(cwd)
+        print("%s (%.1fs)" % (status, time.monotonic() - t0)
+              if "SKIP" not in status else status, flush=True)
+    shared.cleanup()
+    if not failed:
+        shutil.rmtree(top, ignore_errors=True)
+    else:
+        print("# kept %s" % top)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
