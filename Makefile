@@ -16,7 +16,15 @@ DESTDIR	?=
 CC	?= cc
 
 PKGS_DEB = gcc make pkg-config libevent-dev libjemalloc-dev libcmocka-dev \
-	   python3 procps util-linux netcat-openbsd
+	   python3 procps util-linux netcat-openbsd \
+	   python3-cloudpickle python3-setuptools python3-pip
+
+# Where `make install` puts the Python package (python/simq): Debian's
+# own directory under /usr, else the version's site directory under
+# PREFIX (/usr/local/lib/python3.11/dist-packages), both on sys.path.
+PYTHON3	?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+PYVER	:= $(shell $(PYTHON3) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYVER)/dist-packages)
 
 EVENT_CFLAGS	:= $(shell pkg-config --cflags libevent 2>/dev/null)
 EVENT_LIBS	:= $(shell pkg-config --libs libevent 2>/dev/null || echo -levent)
@@ -299,6 +307,8 @@ install: all
 		install -d $(DESTDIR)$(PREFIX)/share/man/man$$s && \
 		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/ || exit 1; \
 	done
+	install -d $(DESTDIR)$(PYTHONDIR)/simq
+	install -m 644 python/simq/*.py $(DESTDIR)$(PYTHONDIR)/simq/
 
 clean:
 	rm -rf build bin

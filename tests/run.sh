@@ -3,7 +3,8 @@
 #
 # Each suite speaks TAP ("ok N - name" / "not ok N - name"): the cmocka
 # unit tests (optimised and under ASan+UBSan), the fuzz corpus replays,
-# and the integration tests against a real simqd (both builds).  A suite
+# the integration tests against a real simqd (both builds), and the
+# Python package's tests (python/tests).  A suite
 # that crashes or prints no plan counts as one failure.
 #
 # Environment: SIMQ_TEST_QUICK=1 skips the sanitizer integration run.
@@ -60,6 +61,11 @@ run fuzz_proto fuzz fuzz_proto build/san/fuzz_proto tests/fuzz/corpus/proto
 run fuzz_journal fuzz fuzz_journal build/san/fuzz_journal tests/fuzz/corpus/journal
 run fuzz_records fuzz fuzz_records build/san/fuzz_records tests/fuzz/corpus/records
 run integration python3 tests/integration/run.py --simqd bin/simqd
+# The Python package (python/), with Debian's interpreter when there is
+# one: the python3 first on PATH may be a slow shim.
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+run python "$py" python/tests/run.py --bin bin
 if [ -z "$SIMQ_TEST_QUICK" ]; then
 	run integration-san python3 tests/integration/run.py \
 	    --simqd build/san/simqd --sanitized
