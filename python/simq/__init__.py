@@ -9,20 +9,35 @@ concurrent.futures executor whose calls run as simq jobs.
     with simq.Executor(queue="sims") as ex:
         print(list(ex.map(pow, range(10), [2] * 10)))
 
-See python/README.md.
+See python/README.md.  The names below are imported on first use, so
+that a task (`python3 -m simq.task`) starts without loading the client.
 """
-
-from .client import Client, Job
-from .errors import (BadState, BrokerUnreachable, ConnectionLost,
-                     LimitReached, PayloadTooLarge, RemoteError,
-                     RemoteTraceback, RequestError, SimqError, TaskFailed,
-                     TokenRefused, UnknownJob)
-from .executor import Executor
-from .queue import Queue
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "Job", "Executor", "Queue", "SimqError",
-           "BrokerUnreachable", "ConnectionLost", "TokenRefused",
-           "RequestError", "UnknownJob", "BadState", "LimitReached",
-           "TaskFailed", "PayloadTooLarge", "RemoteError", "RemoteTraceback"]
+_WHERE = {
+    "Client": "client", "Job": "client",
+    "Executor": "executor", "Queue": "queue",
+    "SimqError": "errors", "BrokerUnreachable": "errors",
+    "ConnectionLost": "errors", "TokenRefused": "errors",
+    "RequestError": "errors", "UnknownJob": "errors", "BadState": "errors",
+    "LimitReached": "errors", "TaskFailed": "errors",
+    "PayloadTooLarge": "errors", "RemoteError": "errors",
+    "RemoteTraceback": "errors",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError("module 'simq' has no attribute %r" % name)
+    import importlib
+    v = getattr(importlib.import_module("." + mod, __name__), name)
+    globals()[name] = v
+    return v
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -9,9 +9,8 @@ traceback text).  Both are bounded by the broker's limits (a request line,
 65536 bytes; a result, 65536 bytes) until large values travel as blobs.
 """
 
-import base64
+import binascii
 import pickle
-import traceback
 import zlib
 
 from .errors import (PayloadTooLarge, RemoteError, RemoteTraceback,
@@ -32,13 +31,15 @@ def _unsqueeze(data):
 
 
 def encode_call(pickled):
-    return CALL_PREFIX + base64.b64encode(_squeeze(pickled)).decode("ascii")
+    return CALL_PREFIX + binascii.b2a_base64(_squeeze(pickled),
+                                             newline=False).decode("ascii")
 
 
 def decode_call(word):
     if not word.startswith(CALL_PREFIX):
         raise ValueError("not a simq call payload")
-    return pickle.loads(_unsqueeze(base64.b64decode(word[len(CALL_PREFIX):])))
+    return pickle.loads(_unsqueeze(binascii.a2b_base64(
+        word[len(CALL_PREFIX):])))
 
 
 def is_task(argv):
@@ -59,6 +60,7 @@ def _safe_exc(e):
 
 
 def outcome_err(e):
+    import traceback
     tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
     return ("err", _safe_exc(e), tb)
 

@@ -226,19 +226,32 @@ class Executor(cf.Executor):
                                             daemon=True)
             self._thread.start()
 
+    # The watcher holds a WAIT on the oldest WINDOW pending jobs (they are
+    # the likeliest to end first) and looks at all of them with STATUS
+    # every SWEEP seconds, so that a job far down the list that ends
+    # early is seen within that time.
+    WINDOW = 128
+    SWEEP = 1.0
+
     def _watch(self):
         delay = 0.005
+        last_sweep = time.monotonic()
         while True:
             with self._lock:
                 while not self._pending and not self._shutdown:
                     self._lock.wait()
                 if not self._pending and self._shutdown:
                     return
-                ids = list(self._pending)[:4000]
+                now = time.monotonic()
+                sweep = now - last_sweep >= self.SWEEP
+                if sweep or len(self._pending) <= self.WINDOW:
+                    ids = list(self._pending)
+                    last_sweep = now
+                else:
+                    ids = list(itertools.islice(self._pending, self.WINDOW))
             try:
-                wait_ms = int(delay * 1000)
                 items = self._watch_client._status_items(
-                    ids, verb="WAIT", wait_ms=wait_ms)
+                    ids, verb="WAIT", wait_ms=int(delay * 1000))
             except SimqError as e:
                 self._fail_all(e)
                 return
