@@ -3,7 +3,8 @@
 #   make            build bin/simqd (and the other programs)
 #   make check      install missing build dependencies, build, run every test
 #   make check-unit build and run the unit tests only (optimised build)
-#   make bench      run the benchmarks (and the stress run, tests/bench/stress.py)
+#   make bench      run the benchmarks (and the stress run, tests/bench/stress.py,
+#                   and the Python package's, tests/bench/python.py)
 #   make demo       start a broker and two workers, run a sweep, show it
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install missing Debian packages (needs root or sudo)
@@ -280,6 +281,7 @@ bench: deps-quiet
 	@sh tests/bench/worker.sh
 	@sh tests/bench/workers.sh
 	@python3 tests/bench/stress.py
+	@$(PYTHON3) tests/bench/python.py
 
 build/rel/bench_%: build/rel/tests/bench/bench_%.o $(PROTO_REL)
 	$(say) LD $@
