@@ -520,6 +520,31 @@ def test_worker_killed_mid_task(ctx):
 test_worker_killed_mid_task.timeout = 90
 
 
+def test_lost_task_fails(ctx):
+    """A task whose worker is lost more often than --max-lost allows
+    raises TaskFailed, saying so."""
+    b = ctx.broker(["--max-lost", "0"])
+    w = b.worker("-j", "1", "--lease", "1s")
+    ex = simq.Executor(server=b.addr)
+    ctx.closers.append(lambda: ex.shutdown(wait=False))
+    pidfile = os.path.join(ctx.tmp, "pid")
+    f = ex.submit(tasks.attempt_after, 60, pidfile)
+    wait_until(lambda: os.path.exists(pidfile) and
+               open(pidfile).read().strip(), what="the first attempt")
+    pid = int(open(pidfile).read())
+    w.killpg()
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    e = raises(simq.TaskFailed, f.result, 60)
+    check("lost" in str(e), "says why: %s" % e)
+    print("# " + str(e))
+
+
+test_lost_task_fails.timeout = 90
+
+
 def test_executor_cancel(ctx):
     c = ctx.shared.client()
     q = "nobody%d" % os.getpid()
