@@ -206,9 +206,10 @@ class Connection:
             code = r.words[0] if r.words else ""
             if code == "auth":
                 raise TokenRefused(
-                    "the broker at %s refused the token (%s); set "
-                    "SIMQ_TOKEN or token= to the broker's token"
-                    % (self.server, " ".join(r.words[1:])))
+                    "the broker at %s %s (%s); set SIMQ_TOKEN or token= to "
+                    "the broker's token" % (
+                        self.server, "refused the token" if self.token
+                        else "wants a token", " ".join(r.words[1:])))
             r.raise_for()
 
     def close(self):

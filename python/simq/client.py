@@ -164,12 +164,22 @@ class Client:
                     delay = min(delay * 2, 1.0)
         if check:
             for r in replies:
-                r.raise_for()
+                self._raise_for(r)
         return replies
+
+    def _raise_for(self, r, what=None):
+        if r.kind == "ERR" and r.words and r.words[0] == "auth":
+            from .errors import TokenRefused
+            raise TokenRefused(
+                "the broker at %s %s (%s); set SIMQ_TOKEN or token= to the "
+                "broker's token" % (self.server, "refused the token" if
+                                    self.token else "wants a token",
+                                    " ".join(r.words[1:])))
+        return r.raise_for(what)
 
     def _request(self, line, body=None, what=None):
         r = self._requests([(line, body)], check=False)[0]
-        return r.raise_for(what)
+        return self._raise_for(r, what)
 
     def ping(self):
         """True when the broker answers."""

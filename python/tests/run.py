@@ -231,7 +231,9 @@ def test_token_refused(ctx):
     b = ctx.broker(["--token-file", tf])
     e = raises(simq.TokenRefused, b.client(token="wrong").ping)
     check("refused the token" in str(e), "message: %s" % e)
-    raises(simq.TokenRefused, b.client(token=None).submit, ["true"])
+    e = raises(simq.TokenRefused, b.client(token=None).submit, ["true"])
+    check("wants a token" in str(e) and "SIMQ_TOKEN" in str(e),
+          "message: %s" % e)
     c = b.client(token="right-token")
     j = c.submit(["true"])
     check(j.id.isdigit(), "submit with the right token")
