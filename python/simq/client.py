@@ -248,7 +248,8 @@ class Client:
 
         queue: the queue (default "default"); priority: larger runs first;
         timeout, delay: seconds or "2h"-style strings; retries: re-runs of
-        a failed job; after: job ids or Jobs it waits for; name: a label;
+        a failed job; after: job ids or Jobs it waits for to be done
+        ("any:ID" to end however, "failed:ID" to fail); name: a label;
         env: a dict added to its environment; cwd: its directory on the
         worker (default: this process's, as the CLI does); array: "1-100",
         "1-100:2%10", range(1, 101) or N (1-N) for an array of tasks, each
@@ -342,26 +343,34 @@ class Client:
         return [_jobdict(it) for it in self._request(line).items]
 
     # -- changing ----------------------------------------------------------
-    def cancel(self, *ids, queue=None):
-        """Cancels jobs, arrays or tasks (running ones are killed by their
-        worker); with queue=, every unfinished job of that queue.  Returns
-        how many were canceled."""
+    def cancel(self, *ids, queue=None, state=None):
+        """Cancels jobs, arrays, tasks or ranges of tasks ("17_[1-10]");
+        running ones are killed by their worker.  With queue=, every
+        unfinished job and task of that queue (state=: only those waiting,
+        queued or running).  Returns how many were canceled."""
         ids = [_id(i) for i in ids]
+        n = 0
         if queue is not None:
-            ids += [d["id"] for d in self.list(queue=queue)
-                    if d["state"] not in FINISHED]
-        if not ids:
-            return 0
-        return int(self._request("CANCEL " + " ".join(ids),
-                                 what=" ".join(ids)).words[0])
+            line = "CANCEL q=" + enc(queue)
+            if state is not None:
+                line += " state=" + enc(state)
+            n += int(self._request(line, what="queue %s" % queue).words[0])
+        elif state is not None:
+            raise ValueError("state= goes with queue=")
+        if ids:
+            n += int(self._request("CANCEL " + " ".join(enc(i) for i in ids),
+                                   what=" ".join(ids)).words[0])
+        return n
 
     def retry(self, *ids):
         """Re-queues failed or canceled jobs (an array: its failed and
-        canceled tasks); returns how many."""
+        canceled tasks; tasks and ranges as cancel() takes them), and the
+        jobs that had failed because of them; returns how many of the
+        former."""
         ids = [_id(i) for i in ids]
         if not ids:
             return 0
-        return int(self._request("RETRY " + " ".join(ids),
+        return int(self._request("RETRY " + " ".join(enc(i) for i in ids),
                                  what=" ".join(ids)).words[0])
 
     def pause(self, queue):

@@ -280,6 +280,9 @@ def test_submit_and_job_calls(ctx):
     dep = c.submit(["true"], after=[first], delay=0.2)
     check(dep.refresh().info["state"] == "waiting", "waits for its dep")
     eq(dep.wait(30), "done", "dependent done")
+    bad = c.submit(["false"])
+    rescue = c.submit(["true"], after="failed:%s" % bad.id)
+    eq(rescue.wait(30), "done", "after failed:ID")
     check(first.refresh().info["finished"] <= dep.info["started"],
           "ran after its dependency")
     # Cancel a running job.
@@ -345,7 +348,8 @@ def test_status_workers_pause_resume(ctx):
     wait_until(lambda: [x for x in c.workers() if x["queues"] == q][0]
                ["running"] == [j2.id], what="worker shows its job")
     eq(c.status(j2)[0]["state"], "running", "status(id)")
-    eq(c.cancel(queue=q), 2, "cancel(queue=)")
+    eq(c.cancel(queue=q, state="waiting"), 1, "cancel(queue=, state=)")
+    eq(c.cancel(queue=q), 1, "cancel(queue=)")
     eq(held.state, "canceled", "the delayed job canceled with its queue")
     w.stop()
 
@@ -670,9 +674,13 @@ def test_queue_enqueue(ctx):
 
 def test_pip_install(ctx):
     target = os.path.join(ctx.tmp, "site")
+    # A copy: pip builds in the tree it is given (build/, *.egg-info).
+    src = os.path.join(ctx.tmp, "src")
+    shutil.copytree(PYDIR, src, ignore=shutil.ignore_patterns(
+        "__pycache__", "build", "*.egg-info", "tests"))
     r = subprocess.run(["/usr/bin/python3", "-m", "pip", "install", "-q",
                         "--no-index", "--no-build-isolation",
-                        "--no-deps", "--target", target, PYDIR],
+                        "--no-deps", "--target", target, src],
                        capture_output=True, text=True, timeout=300,
                        cwd=ctx.tmp)
     eq(r.returncode, 0, "pip install (%s)" % r.stderr[-2000:])
