@@ -18,7 +18,7 @@ CC	?= cc
 
 PKGS_DEB = gcc make pkg-config libevent-dev libjemalloc-dev libcmocka-dev \
 	   python3 procps util-linux netcat-openbsd \
-	   python3-cloudpickle python3-setuptools python3-pip
+	   python3-cloudpickle python3-setuptools python3-wheel python3-pip
 
 # Where `make install` puts the Python package (python/simq): Debian's
 # own directory under /usr, else the version's site directory under
