@@ -72,14 +72,19 @@ BROKER_MAIN = broker/main.c
 UNIT_TESTS = test_proto test_lib test_journal test_model test_records \
 	     test_client
 
+# The dashboard's CSS and JS, carried inside simqd as C strings written
+# at build time (no network, no package manager).
+DASH_ASSETS = broker/dashboard/dash.css broker/dashboard/dash.js
+DASH_C	    = build/gen/dash_assets.c
+
 # Object lists for the two flavours: build/rel (optimised) and build/san
 # (AddressSanitizer + UndefinedBehaviorSanitizer).
 obj = $(patsubst %.c,build/$(1)/%.o,$(2))
 
 PROTO_REL  = $(call obj,rel,$(PROTO_SRC) $(LIB_SRC))
 PROTO_SAN  = $(call obj,san,$(PROTO_SRC) $(LIB_SRC))
-BROKER_REL = $(call obj,rel,$(BROKER_SRC))
-BROKER_SAN = $(call obj,san,$(BROKER_SRC))
+BROKER_REL = $(call obj,rel,$(BROKER_SRC) $(DASH_C))
+BROKER_SAN = $(call obj,san,$(BROKER_SRC) $(DASH_C))
 
 # The worker and the client: every .c file of worker/ and client/.
 WORKER_SRC = $(wildcard worker/*.c)
@@ -122,6 +127,11 @@ build/san/%.o: %.c build/san/.flags
 	@mkdir -p $(dir $@)
 	$(say) CC $@
 	$(Q)$(CC) $(SAN_CFLAGS) $(call incdir,$<) -c -o $@ $<
+
+$(DASH_C): broker/dashboard/embed.sh $(DASH_ASSETS)
+	@mkdir -p $(dir $@)
+	$(say) GEN $@
+	$(Q)sh broker/dashboard/embed.sh $@ $(DASH_ASSETS)
 
 bin/simqd: build/rel/broker/main.o $(BROKER_REL) $(PROTO_REL)
 	@mkdir -p bin

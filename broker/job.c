@@ -222,6 +222,7 @@ finish_unit(struct job *j)
 	}
 	j->res->finished = B->now;
 	B->nfinished++;
+	minute_count(j->state);
 	B->want_wake = 1;
 	if (j->kind == JK_TASK) {
 		struct job *a = j->parent;

@@ -285,6 +285,8 @@ struct config {
 	uint64_t	 stall_timeout_ms;
 };
 
+#define MINUTES	60
+
 /* The broker. */
 struct broker {
 	struct config	 cfg;
@@ -313,6 +315,11 @@ struct broker {
 	uint64_t	 started_at;
 	/* counters for STATS */
 	uint64_t	 nsubmitted, nfinished, nlost, nconns;
+	/* Jobs and tasks done and failed in each of the last MINUTES
+	 * minutes, for the dashboard's chart: live only, not journaled, so
+	 * a restart starts them at zero. */
+	uint64_t	 min_no[MINUTES];	/* the minute a slot counts */
+	uint32_t	 min_done[MINUTES], min_failed[MINUTES];
 };
 
 extern struct broker *B;
@@ -320,6 +327,7 @@ extern struct broker *B;
 /* state.c: the one state. */
 void		 broker_init(void);
 void		 broker_free(void);
+void		 minute_count(int state);
 
 /* idmap.c: jobs by (id, index), and what an id names. */
 void		 idmap_init(void);

@@ -31,6 +31,27 @@ broker_init(void)
 	B->want_dispatch = B->want_wake = 0;
 	B->snapshot_bytes = 0;
 	B->nsubmitted = B->nfinished = B->nlost = 0;
+	memset(B->min_no, 0, sizeof B->min_no);
+}
+
+/* A job or task just ended in state (live, not on replay): counted in
+ * the current minute's slot of the ring. */
+void
+minute_count(int state)
+{
+	uint64_t	m = B->now / 60000;
+	int		i = (int)(m % MINUTES);
+
+	if (B->replaying || (state != JS_DONE && state != JS_FAILED))
+		return;
+	if (B->min_no[i] != m) {
+		B->min_no[i] = m;
+		B->min_done[i] = B->min_failed[i] = 0;
+	}
+	if (state == JS_DONE)
+		B->min_done[i]++;
+	else
+		B->min_failed[i]++;
 }
 
 /* Frees every job, worker and queue. */

@@ -67,7 +67,9 @@ def test_http_views(ctx):
 
     for path in ("/api/jobs/99", "/api/jobs/x", "/nothing"):
         eq(get(hp, path)[0], 404, path)
-    eq(get(hp, "/api/status", method="POST")[0], 405, "POST")
+    eq(get(hp, "/api/status", method="PUT")[0], 405, "PUT")
+    # A POST without the page's CSRF token is refused.
+    eq(get(hp, "/action", method="POST")[0], 403, "POST, no CSRF token")
     # The view changed nothing.
     eq(c.request("STATUS 1").items[0]["state"], "running", "job 1")
 
