@@ -8,6 +8,7 @@
 #   make demo       start a broker and two workers, run a sweep, show it
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deps       install missing Debian packages (needs root or sudo)
+#   make dashboard-shot  build/dashboard.png: the dashboard, in chromium
 #
 # One line a file is printed; V=1 prints the commands.  CC=clang builds
 # with clang (a change of compiler or CFLAGS rebuilds what it affects).
@@ -18,7 +19,8 @@ CC	?= cc
 
 PKGS_DEB = gcc make pkg-config libevent-dev libjemalloc-dev libcmocka-dev \
 	   python3 procps util-linux netcat-openbsd \
-	   python3-cloudpickle python3-setuptools python3-wheel python3-pip
+	   python3-cloudpickle python3-setuptools python3-wheel python3-pip \
+	   chromium chromium-driver python3-selenium
 
 # Where `make install` puts the Python package (python/simq): Debian's
 # own directory under /usr, else the version's site directory under
@@ -304,6 +306,12 @@ demo: deps-quiet
 	$(Q)$(MAKE) all
 	@sh demo/demo.sh
 
+# dashboard-shot: screenshots of the dashboard (a small sweep in a
+# temporary broker) in headless chromium, for reviewing changes.
+dashboard-shot: deps-quiet
+	$(Q)$(MAKE) bin/simqd
+	@python3 tests/dashboard_shot.py build/dashboard.png
+
 # deps: install what is missing, quietly when nothing is.
 deps:
 	@sh tests/deps.sh $(PKGS_DEB)
@@ -331,5 +339,5 @@ clean:
 FORCE:
 
 .PHONY: all check check-unit bench demo deps deps-quiet install clean fuzz \
-	build-tests FORCE
+	build-tests dashboard-shot FORCE
 .SECONDARY:

@@ -824,24 +824,31 @@ state_span(struct evbuffer *o, int st)
 	    proto_state_name(st), proto_state_name(st));
 }
 
-/* A bar of done, failed, canceled and running out of total. */
+/* A bar of done, failed, canceled and running out of total: an SVG, so
+ * the Content-Security-Policy needs no inline style. */
 static void
 progress(struct evbuffer *o, const uint64_t *count, uint64_t total)
 {
 	static const int	 shown[] = { JS_DONE, JS_FAILED, JS_CANCELED,
 	    JS_RUNNING };
 	size_t			 i;
+	double			 x = 0, w;
 
-	evbuffer_add_printf(o, "<span class=\"bar\">");
-	for (i = 0; total > 0 && i < sizeof shown / sizeof shown[0]; i++)
-		if (count[shown[i]] > 0)
-			evbuffer_add_printf(o, "<span class=\"s-%s\" "
-			    "style=\"width:%.2f%%\" title=\"%llu %s\"></span>",
-			    proto_state_name(shown[i]),
-			    100.0 * (double)count[shown[i]] / (double)total,
-			    (unsigned long long)count[shown[i]],
-			    proto_state_name(shown[i]));
-	evbuffer_add_printf(o, "</span>");
+	evbuffer_add_printf(o, "<svg class=\"bar\" viewBox=\"0 0 1000 10\" "
+	    "preserveAspectRatio=\"none\"><rect class=\"bg\" width=\"1000\" "
+	    "height=\"10\"/>");
+	for (i = 0; total > 0 && i < sizeof shown / sizeof shown[0]; i++) {
+		if (count[shown[i]] == 0)
+			continue;
+		w = 1000.0 * (double)count[shown[i]] / (double)total;
+		evbuffer_add_printf(o, "<rect class=\"s-%s\" x=\"%.1f\" "
+		    "width=\"%.1f\" height=\"10\"><title>%llu %s</title></rect>",
+		    proto_state_name(shown[i]), x, w < 2 ? 2 : w,
+		    (unsigned long long)count[shown[i]],
+		    proto_state_name(shown[i]));
+		x += w;
+	}
+	evbuffer_add_printf(o, "</svg>");
 }
 
 struct rows {
@@ -921,7 +928,7 @@ chart(struct evbuffer *o)
 	uint64_t	m = B->now / 60000, k;
 	uint32_t	max = 1, d, f;
 	int		i;
-	const int	w = 10, h = 80;
+	const int	w = 15, h = 80;
 
 	for (k = 0; k < MINUTES; k++) {
 		i = (int)((m - k) % MINUTES);
