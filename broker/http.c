@@ -279,6 +279,8 @@ json_out(struct evbuffer *o, struct json *js, struct buf *b)
 static void
 page_status(struct evbuffer *o)
 {
+	uint64_t	 m = B->now / 60000, k;
+	int		 i;
 	struct queue	*q;
 	struct worker	*w;
 	struct buf	 b;
@@ -314,6 +316,24 @@ page_status(struct evbuffer *o)
 		json_bool(&js, w->conn != NULL);
 		json_key(&js, "running");
 		json_running(&js, w);
+		json_end(&js);
+	}
+	json_end(&js);
+	/* The chart's counts, oldest first: minutes with something. */
+	json_key(&js, "minutes");
+	json_array(&js);
+	for (k = MINUTES; k-- > 0;) {
+		i = (int)((m - k) % MINUTES);
+		if (B->min_no[i] != m - k || B->min_done[i] +
+		    B->min_failed[i] == 0)
+			continue;
+		json_object(&js);
+		json_key(&js, "minute");
+		json_time(&js, (m - k) * 60000);
+		json_key(&js, "done");
+		json_uint(&js, B->min_done[i]);
+		json_key(&js, "failed");
+		json_uint(&js, B->min_failed[i]);
 		json_end(&js);
 	}
 	json_end(&js);

@@ -8,6 +8,7 @@ import http.client
 import json
 import re
 import socket
+import time
 import urllib.parse
 
 from harness import Worker, check, eq, free_port
@@ -80,6 +81,9 @@ def test_dashboard_pages_and_api(ctx):
     lst = json.loads(req(hp, "GET", "/api/jobs?state=queued")[2])
     eq(json.loads(req(hp, "GET", "/api/jobs?state=running")[2])["jobs"], [],
        "no job running")
+    st = json.loads(req(hp, "GET", "/api/status")[2])
+    eq((st["minutes"][-1]["done"], st["minutes"][-1]["failed"]), (1, 1),
+       "this minute's counts")
     eq(lst, {"jobs": [json.loads(req(hp, "GET", "/api/jobs/1")[2])],
              "page": 0, "more": False}, "job list")
     tasks = json.loads(req(hp, "GET", "/api/jobs/1/tasks")[2])["tasks"]
@@ -163,6 +167,10 @@ def test_dashboard_token_and_login(ctx):
            {"Authorization": "Bearer wrong"})[0], 401, "wrong Bearer")
     code, _, page = req(hp, "POST", "/login", {"token": "nope"})
     check(code == 401 and b"not the token" in page, "wrong login")
+    # Wrong tokens are slowed down, the login form's as a header's.
+    t0 = time.monotonic()
+    eq(req(hp, "POST", "/login", {"token": "nope2"})[0], 401, "wrong login")
+    check(time.monotonic() - t0 >= 0.15, "a wrong login answered at once")
     eq(c.status1("1")["state"], "queued", "nothing changed")
     # The right token: a cookie, HttpOnly and SameSite=Strict.
     code, hd, _ = req(hp, "POST", "/login", {"token": "s3cret"})
