@@ -407,8 +407,8 @@ runtime_of(const struct job *j)
 	} else {
 		if ((start = started_of(j)) == 0)
 			return 0;
-		end = j->run ? B->now : j->res && j->res->ended ?
-		    j->res->ended : j->res ? j->res->finished : start;
+		end = j->run ? B->now : finished_of(j) ? finished_of(j) :
+		    start;
 	}
 	return end > start ? end - start : 0;
 }
@@ -703,6 +703,19 @@ tasks_page(struct job *a, int state, uint64_t page,
 	}
 	id.id = a->id;
 	for (pos = arr->cursor, scan = 0; pos < arr->ntasks; pos++) {
+		/* With no record past the cursor, [cursor, cut) and
+		 * [cut, ntasks) are each in one state: a page's start is
+		 * found by counting, not by walking. */
+		if (skip > 0 && arr->nexc == 0 && arr->nexc_cut == 0 &&
+		    (state < 0 || state == (pos < arr->cut ? a->state :
+		    arr->cut_state))) {
+			uint64_t end = pos < arr->cut ? arr->cut : arr->ntasks;
+			uint64_t jump = end - pos < skip ? end - pos : skip;
+			pos += jump;
+			skip -= jump;
+			if (pos >= arr->ntasks)
+				break;
+		}
 		if (++scan > PENDING_SCAN_MAX)
 			return 1;
 		id.index = (uint32_t)(arr->spec.first + pos * arr->spec.step);

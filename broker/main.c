@@ -46,7 +46,7 @@ usage(FILE *f)
 "  -d DATADIR            keep the journal here (default ./simq-data)\n"
 "  -l ADDR               listen on ADDR (default 127.0.0.1)\n"
 "  -p PORT               listen on PORT (default 7733)\n"
-"  --http PORT           serve a read-only status view on ADDR:PORT\n"
+"  --http PORT           serve the dashboard and JSON API on ADDR:PORT\n"
 "                        (/, /api/status, /api/jobs/ID, /metrics)\n"
 "  --fsync POLICY        always (default): no reply before its fsync;\n"
 "                        interval: fsync every --fsync-interval ms (100);\n"

@@ -201,3 +201,31 @@ def test_dashboard_token_and_login(ctx):
                       {"X-Forwarded-Proto": "https"})
     check("; Secure" in hd["set-cookie"], "Secure behind TLS")
     check(b.running(), "simqd runs")
+
+
+def test_dashboard_million_task_array(ctx):
+    # A million tasks are one record until taken: no page walks them.
+    hp = free_port()
+    b = ctx.start_broker(["--http", str(hp)])
+    c = b.client()
+    eq(c.request("SUBMIT array=0-999999 -- ./sim {}").one_id(), 1, "id")
+    w = Worker(b.port, "w1")
+    jobs, _ = w.take(3)
+    w.finish_job(jobs[1], exit=1).expect_ok()
+    t0 = time.monotonic()
+    for path in ("/", "/jobs/1", "/api/jobs/1/tasks"):
+        eq(req(hp, "GET", path)[0], 200, path)
+    doc = json.loads(req(hp, "GET",
+                         "/api/jobs/1/tasks?state=queued&page=19999")[2])
+    # 999997 queued (3 taken): the last page holds 47.
+    ids = [t["id"] for t in doc["tasks"]]
+    eq((ids[0], ids[-1], len(ids), doc["more"]),
+       ("1_999953", "1_999999", 47, False), "the last page of queued")
+    doc = json.loads(req(hp, "GET", "/api/jobs/1/tasks?page=19999")[2])
+    eq([t["id"] for t in doc["tasks"]][:2], ["1_999950", "1_999951"],
+       "the last page, failed first before it")
+    doc = json.loads(req(hp, "GET", "/api/jobs/1/tasks")[2])
+    eq([t["id"] for t in doc["tasks"]][:4], ["1_1", "1_0", "1_2", "1_3"],
+       "failed first")
+    check(time.monotonic() - t0 < 5 * ctx.slow, "pages took %.1fs" %
+          (time.monotonic() - t0))
