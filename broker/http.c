@@ -48,6 +48,8 @@
 #include <strings.h>
 #include <time.h>
 #include <sys/random.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -1357,6 +1359,36 @@ session_new(void)
 	return s;
 }
 
+/*
+ * Whether the Host a browser sent is an address or "localhost", not some
+ * other name: without a token, a name could be one an attacker's DNS
+ * points at 127.0.0.1 after the page loaded (DNS rebinding), making its
+ * page same-origin with the dashboard.
+ */
+static int
+host_is_address(const struct req *r)
+{
+	const char	*h, *e;
+	char		 name[64];
+	unsigned char	 a[16];
+	size_t		 n;
+
+	if ((h = header(r->head, r->hlen, "Host", &n)) == NULL)
+		return 1;	/* HTTP/1.0 without one: not a browser */
+	if (n > 0 && h[0] == '[') {
+		if ((e = memchr(h, ']', n)) == NULL)
+			return 0;
+		h++;
+	} else if ((e = memrchr(h, ':', n)) == NULL)
+		e = h + n;
+	if ((size_t)(e - h) >= sizeof name)
+		return 0;
+	memcpy(name, h, (size_t)(e - h));
+	name[e - h] = '\0';
+	return strcasecmp(name, "localhost") == 0 ||
+	    inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1;
+}
+
 /* Who sends the request: sets r->auth, r->s and r->csrf. */
 static void
 authenticate(struct req *r)
@@ -1760,6 +1792,12 @@ serve(struct conn *c, const char *head, size_t hlen, const char *body,
 	}
 	authenticate(&r);
 	login = strcmp(r.path, "/login") == 0;
+	if (r.auth == A_OPEN && !host_is_address(&r)) {
+		reply_text(c, 421, "Misdirected Request", "without a token "
+		    "(--token-file) the dashboard answers only to an address "
+		    "or localhost, not to a name");
+		goto out;
+	}
 	if (r.auth == A_BAD || (r.auth == A_NONE && !login)) {
 		html = !r.post && strncmp(r.path, "/api/", 5) != 0 &&
 		    strcmp(r.path, "/metrics") != 0;

@@ -110,6 +110,11 @@ def test_dashboard_bad_input(ctx):
     eq(req(hp, "GET", "/?queue=" + "a" * 2000)[0], 414, "long query")
     eq(req(hp, "GET", "/" + "a" * 600)[0], 414, "long path")
     csrf = csrf_of(req(hp, "GET", "/jobs/1_0")[2])
+    # No token: a name in Host may be DNS rebinding; refused.
+    eq(req(hp, "GET", "/", headers={"Host": "evil.example:%d" % hp})[0],
+       421, "rebound name")
+    eq(req(hp, "GET", "/", headers={"Host": "localhost:%d" % hp})[0], 200,
+       "localhost")
     # Forged cross-site POSTs, even with the right CSRF token.
     form = {"op": "retry", "id": "1_0", "csrf": csrf}
     for hd in ({"Origin": "http://evil.example"},
