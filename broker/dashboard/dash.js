@@ -16,7 +16,12 @@
 			return;
 		busy = true;
 		fetch(location.href, { credentials: 'same-origin' })
-			.then(function (r) { return r.ok ? r.text() : null; })
+			.then(function (r) {
+				if (r.status === 401 && msg)
+					msg.textContent = 'The broker wants its ' +
+					    'token again: reload to log in.';
+				return r.ok ? r.text() : null;
+			})
 			.then(function (t) {
 				if (!t)
 					return;
