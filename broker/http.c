@@ -1810,7 +1810,9 @@ serve(struct conn *c, const char *head, size_t hlen, const char *body,
 		reply(c, 401, "Unauthorized", html ? "text/html; charset=utf-8"
 		    : "text/plain", o, r.head_only,
 		    "WWW-Authenticate: Bearer\r\n");
-		if (r.auth == A_BAD)
+		/* A page's login form is not a guess; everything else
+		 * without the token is, as before the dashboard. */
+		if (r.auth == A_BAD || !html)
 			conn_auth_failed(c);
 		goto out;
 	}
