@@ -35,6 +35,9 @@ def have_browser():
 
 class Browser:
     def __init__(self, width=1280, height=1000):
+        why = have_browser()
+        if why is not None:
+            raise RuntimeError(why)
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
         self.profile = tempfile.mkdtemp(prefix="simq-chromium-")
