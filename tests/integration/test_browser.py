@@ -10,6 +10,23 @@ from harness import check, eq, free_port
 from browserlib import Browser, have_browser, sweep
 
 
+def js(d, script):
+    return d.execute_script(script)
+
+
+def text(d, eid):
+    return js(d, "var e = document.getElementById('%s');"
+                 "return e ? e.textContent : null;" % eid)
+
+
+def state(d):
+    # Read in one step: the refresh may swap the element out between a
+    # find and a read.
+    return d.execute_script(
+        "var e = document.querySelector('h1 span');"
+        "return e ? e.textContent : null;")
+
+
 def test_browser_login_failed_task_retry(ctx):
     why = have_browser()
     if why is not None:
@@ -35,36 +52,37 @@ def test_browser_login_failed_task_retry(ctx):
         WebDriverWait(d, 15 * ctx.slow).until(
             lambda d: d.find_elements(By.LINK_TEXT, str(aid)))
         check("2 failed" in d.page_source, "the array shows its failures")
-        d.find_element(By.LINK_TEXT, str(aid)).click()
+        # The page's #live part is swapped every few seconds: each read
+        # and click below is one script, so none can hold a stale element.
+        d.get(js(d, "return document.querySelector('a[href=\"/jobs/%d\"]')"
+                    ".href;" % aid))
         # The array's page: the failed tasks first, with their reason.
-        rows = d.find_elements(By.CSS_SELECTOR, "#live table tr td:first-child a")
-        eq([r.text for r in rows[:2]], ["%d_3" % aid, "%d_5" % aid],
-           "failed tasks first")
-        first = rows[0].find_element(By.XPATH, "../..")
-        check("exit status 3" in first.text, "the reason: " + first.text)
-        rows[0].click()
-        eq(d.find_element(By.ID, "reason").text, "exit status 3", "reason")
-        check("diverged at step 2" in d.find_element(By.ID, "stderr").text,
-              "stderr's tail")
-        check("step 2" in d.find_element(By.ID, "stdout").text,
-              "stdout's tail")
+        rows = js(d, "return Array.from(document.querySelectorAll("
+                     "'#live table tr')).filter(r => r.querySelector("
+                     "'td a')).map(r => [r.querySelector('td a').href, "
+                     "r.textContent]);")
+        check(rows[0][0].endswith("/jobs/%d_3" % aid) and
+              rows[1][0].endswith("/jobs/%d_5" % aid), "failed first: %r" %
+              rows[:3])
+        check("exit status 3" in rows[0][1], "the reason: %r" % rows[0])
+        d.get(rows[0][0])
+        eq(text(d, "reason"), "exit status 3", "reason")
+        check("diverged at step 2" in text(d, "stderr"), "stderr's tail")
+        check("step 2" in text(d, "stdout"), "stdout's tail")
         # Retry, without a reload: a marker on the window survives.
         d.execute_script("window.simqMarker = 1;")
-        d.find_element(By.ID, "retry-%d_3" % aid).click()
+        js(d, "document.getElementById('retry-%d_3').click();" % aid)
         WebDriverWait(d, 15 * ctx.slow).until(
-            lambda d: d.find_element(By.CSS_SELECTOR, "h1 span").text ==
-            "queued")
+            lambda d: state(d) == "queued")
         eq(d.execute_script("return window.simqMarker;"), 1, "no reload")
-        check("1 changed" in d.find_element(By.ID, "msg").text,
-              d.find_element(By.ID, "msg").text)
+        check("1 changed" in text(d, "msg"), text(d, "msg"))
         eq(c.status1("%d_3" % aid)["state"], "queued", "the broker says so")
         # Something finishing elsewhere shows up by itself.
         jobs, _ = w.take(1, 0, "sims")
         eq(jobs[0]["id"], "%d_3" % aid, "the retried task is taken")
         w.finish_job(jobs[0], exit=0)
         WebDriverWait(d, 15 * ctx.slow).until(
-            lambda d: d.find_element(By.CSS_SELECTOR, "h1 span").text ==
-            "done")
+            lambda d: state(d) == "done")
         eq(d.execute_script("return window.simqMarker;"), 1, "no reload")
     finally:
         br.close()
