@@ -23,7 +23,7 @@ error_last(void)
 	return last_error[0] != '\0' ? last_error : NULL;
 }
 
-static void
+static void __attribute__((format(printf, 1, 0)))
 error_vsay(const char *fmt, va_list ap)
 {
 	va_list	cp;
