@@ -18,6 +18,7 @@ DESTDIR	?=
 CC	?= cc
 
 PKGS_DEB = gcc make pkg-config libevent-dev libjemalloc-dev libcmocka-dev \
+	   libssl-dev \
 	   python3 procps util-linux netcat-openbsd \
 	   python3-cloudpickle python3-setuptools python3-wheel python3-pip \
 	   chromium chromium-driver python3-selenium
@@ -33,6 +34,9 @@ EVENT_CFLAGS	:= $(shell pkg-config --cflags libevent 2>/dev/null)
 EVENT_LIBS	:= $(shell pkg-config --libs libevent 2>/dev/null || echo -levent)
 JEMALLOC_LIBS	:= $(shell pkg-config --libs jemalloc 2>/dev/null || echo -ljemalloc)
 CMOCKA_LIBS	:= $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+# lib/sha256.c: blob names (SHA-256) through libcrypto, linked everywhere
+# lib/ is.
+CRYPTO_LIBS	:= $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-unused-parameter
@@ -138,100 +142,100 @@ $(DASH_C): broker/dashboard/embed.sh $(DASH_ASSETS)
 bin/simqd: build/rel/broker/main.o $(BROKER_REL) $(PROTO_REL)
 	@mkdir -p bin
 	$(say) LD $@
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(JEMALLOC_LIBS) $(LDFLAGS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(JEMALLOC_LIBS) $(LDFLAGS) $(CRYPTO_LIBS)
 
 # The sanitizer build of the broker cannot use jemalloc: ASan replaces
 # the allocator itself.
 build/san/simqd: build/san/broker/main.o $(BROKER_SAN) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS) $(CRYPTO_LIBS)
 
 bin/simq-worker: $(call obj,rel,$(WORKER_SRC)) $(PROTO_REL)
 	@mkdir -p bin
 	$(say) LD $@
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS) $(CRYPTO_LIBS)
 
 build/san/simq-worker: $(call obj,san,$(WORKER_SRC)) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(LDFLAGS) $(CRYPTO_LIBS)
 
 # The client is plain blocking sockets: no libevent.
 bin/simq: $(call obj,rel,$(CLIENT_SRC)) $(PROTO_REL)
 	@mkdir -p bin
 	$(say) LD $@
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS) -lm
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS) -lm $(CRYPTO_LIBS)
 
 build/san/simq: $(call obj,san,$(CLIENT_SRC)) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDFLAGS) -lm
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LDFLAGS) -lm $(CRYPTO_LIBS)
 
 # Unit tests link the modules they test, never main.o.  The protocol's
 # and lib/'s tests need only proto/ and lib/.
 build/rel/test_proto build/rel/test_lib: build/rel/test_%: \
 		build/rel/tests/unit/test_%.o $(PROTO_REL)
 	$(say) LD $@
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 build/san/test_proto build/san/test_lib: build/san/test_%: \
 		build/san/tests/unit/test_%.o $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 # The client's tests need only its pure parts (no sockets, no main()).
 CLIENT_PURE = client/split.c client/fmt.c client/wire.c client/util.c
 build/rel/test_client: build/rel/tests/unit/test_client.o \
 		$(call obj,rel,$(CLIENT_PURE)) $(PROTO_REL)
 	$(say) LD $@
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 build/san/test_client: build/san/tests/unit/test_client.o \
 		$(call obj,san,$(CLIENT_PURE)) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 # The journal's tests need only the storage layer.
 JOURNAL_SRC = broker/crc32c.c broker/journal.c
 build/rel/test_journal: build/rel/tests/unit/test_journal.o \
 		$(call obj,rel,$(JOURNAL_SRC)) $(PROTO_REL)
 	$(say) LD $@
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 build/san/test_journal: build/san/tests/unit/test_journal.o \
 		$(call obj,san,$(JOURNAL_SRC)) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 build/san/fuzz_journal: build/san/tests/fuzz/fuzz_journal.o \
 		build/san/tests/fuzz/replay.o $(call obj,san,$(JOURNAL_SRC)) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CRYPTO_LIBS)
 
 # The model's tests link the model alone: no connection, no handler.
 MODEL_REL = $(call obj,rel,$(MODEL_SRC))
 MODEL_SAN = $(call obj,san,$(MODEL_SRC))
 build/rel/test_model: build/rel/tests/unit/test_model.o $(MODEL_REL) $(PROTO_REL)
 	$(say) LD $@
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 build/san/test_model: build/san/tests/unit/test_model.o $(MODEL_SAN) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 build/rel/test_records: build/rel/tests/unit/test_records.o $(MODEL_REL) $(PROTO_REL)
 	$(say) LD $@
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 build/san/test_records: build/san/tests/unit/test_records.o $(MODEL_SAN) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 build/rel/test_%: build/rel/tests/unit/test_%.o $(BROKER_REL) $(PROTO_REL)
 	$(say) LD $@
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 build/san/test_%: build/san/tests/unit/test_%.o $(BROKER_SAN) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
 # The fuzz targets, linked with a small driver that replays a corpus; with
 # clang, `make fuzz` builds the same targets against libFuzzer.
@@ -240,17 +244,17 @@ FUZZ_TARGETS = fuzz_proto fuzz_journal fuzz_records
 build/san/fuzz_records: build/san/tests/fuzz/fuzz_records.o \
 		build/san/tests/fuzz/replay.o $(MODEL_SAN) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CRYPTO_LIBS)
 
 build/san/fuzz_proto: build/san/tests/fuzz/fuzz_proto.o \
 		build/san/tests/fuzz/replay.o $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CRYPTO_LIBS)
 
 build/san/fuzz_%: build/san/tests/fuzz/fuzz_%.o build/san/tests/fuzz/replay.o \
 		$(BROKER_SAN) $(PROTO_SAN)
 	$(say) LD $@
-	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS)
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(EVENT_LIBS) $(CRYPTO_LIBS)
 
 fuzz: $(PROTO_SRC) $(LIB_SRC) $(BROKER_SRC) tests/fuzz/*.c
 	@mkdir -p build/fuzz
@@ -258,12 +262,12 @@ fuzz: $(PROTO_SRC) $(LIB_SRC) $(BROKER_SRC) tests/fuzz/*.c
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ilib -Ibroker \
 	    -fsanitize=fuzzer,address,undefined -o build/fuzz/$$t \
 	    tests/fuzz/$$t.c $(PROTO_SRC) $(LIB_SRC) $(BROKER_SRC) \
-	    $(EVENT_LIBS) || exit 1; \
+	    $(EVENT_LIBS) $(CRYPTO_LIBS) || exit 1; \
 	done
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -Ilib -Ibroker \
 	    -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_records \
 	    tests/fuzz/fuzz_records.c $(PROTO_SRC) $(LIB_SRC) $(MODEL_SRC) \
-	    $(EVENT_LIBS)
+	    $(EVENT_LIBS) $(CRYPTO_LIBS)
 	@echo "run: mkdir -p build/fuzz/corpus &&" \
 	    "build/fuzz/fuzz_proto build/fuzz/corpus tests/fuzz/corpus/proto" \
 	    "(fuzz_journal and fuzz_records likewise, with their corpora)"
@@ -297,7 +301,7 @@ bench: deps-quiet
 
 build/rel/bench_%: build/rel/tests/bench/bench_%.o $(PROTO_REL)
 	$(say) LD $@
-	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS)
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LDFLAGS) $(CRYPTO_LIBS)
 
 # demo: a broker and two workers in a temporary folder, a Monte Carlo
 # sweep of 200 tasks, its progress and its answer; everything is stopped

@@ -27,6 +27,7 @@
 #include "json.h"
 #include "log.h"
 #include "server.h"
+#include "sha256.h"
 #include "size.h"
 #include "token.h"
 #include "xmalloc.h"
@@ -668,6 +669,63 @@ test_json_millis(void **state)
 	buf_free(&b);
 }
 
+/* The FIPS 180-2 vectors, the hex forms, and a file read in pieces. */
+static void
+test_sha256(void **state)
+{
+	unsigned char d[SHA256_LEN], e[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1], path[] = "/tmp/simq-sha-XXXXXX";
+	struct sha256 h;
+	uint64_t size;
+	char *big;
+	int fd;
+
+	(void)state;
+	sha256_buf("", 0, d);
+	sha256_hex(d, hex);
+	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb924"
+	    "27ae41e4649b934ca495991b7852b855");
+	sha256_buf("abc", 3, d);
+	sha256_hex(d, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
+
+	/* A million 'a's, fed in uneven pieces and as a file. */
+	big = xmalloc(1000000);
+	memset(big, 'a', 1000000);
+	sha256_init(&h);
+	sha256_update(&h, big, 1);
+	sha256_update(&h, big, 99999);
+	sha256_update(&h, big, 0);
+	sha256_update(&h, big, 900000);
+	sha256_final(&h, d);
+	sha256_hex(d, hex);
+	assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67"
+	    "f1809a48a497200e046d39ccc7112cd0");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, big, 1000000), 1000000);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(sha256_fd(fd, e, &size), 0);
+	assert_int_equal(size, 1000000);
+	assert_memory_equal(d, e, SHA256_LEN);
+	close(fd);
+	unlink(path);
+	free(big);
+
+	/* Parsing: either case, exactly 64 digits. */
+	assert_int_equal(sha256_parse_hex("CDC76E5C9914FB9281A1C7E284D73E67"
+	    "F1809A48A497200E046D39CCC7112CD0", e), 0);
+	assert_memory_equal(d, e, SHA256_LEN);
+	assert_int_equal(sha256_parse_hex("cdc76e5c9914fb9281a1c7e284d73e67"
+	    "f1809a48a497200e046d39ccc7112cd", e), -1);
+	assert_int_equal(sha256_parse_hex("cdc76e5c9914fb9281a1c7e284d73e67"
+	    "f1809a48a497200e046d39ccc7112cd00", e), -1);
+	assert_int_equal(sha256_parse_hex("cdc76e5c9914fb9281a1c7e284d73e67"
+	    "f1809a48a497200e046d39ccc7112cdg", e), -1);
+	assert_int_equal(sha256_parse_hex("", e), -1);
+}
+
 int
 main(void)
 {
@@ -686,6 +744,7 @@ main(void)
 		cmocka_unit_test(test_json_escapes),
 		cmocka_unit_test(test_json_invalid_utf8),
 		cmocka_unit_test(test_json_millis),
+		cmocka_unit_test(test_sha256),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
