@@ -374,6 +374,7 @@ void
 conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms)
 {
 	struct req	*r;
+	uint64_t	 tmax;
 
 	if (cstate != C_READY)
 		return;
@@ -381,12 +382,15 @@ conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms)
 		max = SIMQ_TAKE_MAX;
 	if (ahead > max)
 		ahead = max;
+	evbuffer_add_printf(outbuf(), "TAKE %u %llu %s", max,
+	    (unsigned long long)wait_ms, W->cfg.queues);
 	if (ahead > 0)
-		evbuffer_add_printf(outbuf(), "TAKE %u %llu %s ahead=%u\r\n",
-		    max, (unsigned long long)wait_ms, W->cfg.queues, ahead);
-	else
-		evbuffer_add_printf(outbuf(), "TAKE %u %llu %s\r\n", max,
-		    (unsigned long long)wait_ms, W->cfg.queues);
+		evbuffer_add_printf(outbuf(), " ahead=%u", ahead);
+	/* Under a time limit: only jobs whose timeout fits (pilot.c). */
+	if ((tmax = pilot_take_time(wait_ms)) > 0)
+		evbuffer_add_printf(outbuf(), " time=%llu",
+		    (unsigned long long)tmax);
+	evbuffer_add_printf(outbuf(), "\r\n");
 	r = req_push(R_TAKE);
 	r->max = max;
 	r->wait = wait_ms;

@@ -53,6 +53,7 @@ usage(FILE *f)
 "                   [--burst] [--name NAME] [-w DIR] [-m SIZE]\n"
 "                   [--grace DURATION] [--lease DURATION]\n"
 "                   [--connect-timeout DURATION]\n"
+"                   [--idle-timeout DURATION] [--time-limit DURATION]\n"
 "                   [--token-file FILE]\n"
 "\n"
 "  -s HOST:PORT        the broker (default $SIMQ_SERVER, else\n"
@@ -76,12 +77,21 @@ usage(FILE *f)
 "  --connect-timeout DURATION\n"
 "                      with --burst: exit 3 when the broker cannot be\n"
 "                      reached for this long (default 30s)\n"
+"  --idle-timeout DURATION\n"
+"                      exit when there has been nothing to run for this\n"
+"                      long (default: never)\n"
+"  --time-limit DURATION\n"
+"                      the worker ends this long after it starts: it\n"
+"                      takes only jobs whose --timeout fits, and hands\n"
+"                      back what still runs before the end (default: in\n"
+"                      a Slurm job, the job's end; else none; 0: none)\n"
 "  --token-file FILE   the broker's token (default $SIMQ_TOKEN)\n"
 "  -v                  log each job; -vv also the protocol\n"
 "  -h, --help          show this help\n"
 "\n"
 "SIGTERM or SIGINT drains (running jobs finish, no new ones start); a\n"
-"second one stops the running jobs and hands them back to the broker.\n");
+"second one stops the running jobs and hands them back to the broker.\n"
+"Under a time limit or in a Slurm job, SIGTERM hands them back at once.\n");
 }
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -259,6 +269,14 @@ worker_poke(void)
 
 	if (exiting)
 		return;
+	if (!W->stopping && pilot_draining()) {
+		log_info("time limit: too little time left for any job; "
+		    "draining: %u job%s running", W->nrunning, W->nrunning ==
+		    1 ? "" : "s");
+		W->stopping = 1;
+		job_release_held();
+	}
+	pilot_idle();
 	if (W->asked == 0)
 		ping_sent = 0;
 	if (W->stopping && W->nrunning == 0 && W->asked == 0 &&
@@ -320,7 +338,7 @@ worker_poke(void)
 			return;		/* waiting for report answers */
 		wait = 0;
 	} else
-		wait = TAKE_WAIT_MS;
+		wait = pilot_wait(TAKE_WAIT_MS);
 	W->slot_freed = 0;
 	conn_take(room - used, room - used - firm, wait);
 }
@@ -342,6 +360,16 @@ stop_cb(evutil_socket_t sig, short ev, void *arg)
 {
 	const char	*name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
 
+	if (W->stopping == 0 && sig == SIGTERM && pilot_term_releases()) {
+		/* A pilot's allocation is ending (Slurm sends SIGTERM at its
+		 * end and on scancel, SIGKILL soon after): hand the jobs back
+		 * now so that they re-run elsewhere at once. */
+		log_info("got SIGTERM: stopping %u running job%s and handing "
+		    "them back (send it again to exit at once)", W->nrunning,
+		    W->nrunning == 1 ? "" : "s");
+		pilot_stop();
+		return;
+	}
 	W->stopping++;
 	job_release_held();
 	if (W->stopping == 1)
@@ -375,6 +403,8 @@ main(int argc, char **argv)
 		{ "lease", required_argument, NULL, 'L' },
 		{ "connect-timeout", required_argument, NULL, 'C' },
 		{ "token-file", required_argument, NULL, 'T' },
+		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "time-limit", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -446,6 +476,20 @@ main(int argc, char **argv)
 			break;
 		case 'T':
 			token_file = optarg;
+			break;
+		case 'I':
+			if (proto_parse_duration(optarg,
+			    &cfg->idle_timeout_ms) < 0 ||
+			    cfg->idle_timeout_ms == 0)
+				bad_usage("bad duration '%s' (like 10m)",
+				    optarg);
+			break;
+		case 'X':
+			if (proto_parse_duration(optarg,
+			    &cfg->time_limit_ms) < 0)
+				bad_usage("bad duration '%s' (like 2h, or 0)",
+				    optarg);
+			cfg->time_limit_given = 1;
 			break;
 		case 'v':
 			cfg->verbose++;
@@ -523,6 +567,7 @@ main(int argc, char **argv)
 	    cfg->slots, cfg->slots == 1 ? "" : "s", cfg->workdir,
 	    cfg->burst ? ", burst" : "");
 	slot_init();
+	pilot_init();
 	conn_start();
 
 	if (event_base_dispatch(W->base) < 0)
@@ -533,6 +578,7 @@ main(int argc, char **argv)
 	slot_close_all();
 	conn_close();
 	job_free_all();
+	pilot_free();
 	free(W->outerr);
 	event_free(ev_term);
 	event_free(ev_int);

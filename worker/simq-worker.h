@@ -16,6 +16,8 @@
  *   shepherd.c  the shepherd process: runs a slot's jobs, one at a time,
  *               and makes sure none of their processes outlives them
  *   report.c    FINISH, FAIL and RELEASE requests, with output tails
+ *   pilot.c     a worker with an end: --idle-timeout, --time-limit (or
+ *               the Slurm allocation's), SIGTERM handing jobs back
  *   util.c      jitter, killing what a process left behind
  *
  * Logging, allocation, the clocks, sizes, the broker's address and the
@@ -246,6 +248,9 @@ struct config {
 	uint64_t	 connect_timeout_ms;	/* --burst: give up after */
 	char		*token;		/* NULL: none */
 	int		 verbose;
+	uint64_t	 idle_timeout_ms;	/* 0: none */
+	uint64_t	 time_limit_ms;		/* with time_limit_given */
+	int		 time_limit_given;	/* --time-limit (0: none) */
 };
 
 struct wstate {
@@ -349,6 +354,28 @@ void		 shepherd_main(int fd) __attribute__((noreturn));
 /* Appends j's report request (FINISH, FAIL or RELEASE) to out.  Returns
  * 0, or -1 if there is nothing to send. */
 int		 report_put(struct evbuffer *out, struct wjob *j);
+
+/* pilot.c */
+/* Reads the time limit (--time-limit, else the Slurm job's) and sets up
+ * the timers; after the event base exists. */
+void		 pilot_init(void);
+/* 1 when SIGTERM should stop the running jobs and hand them back at
+ * once (a time limit is in force, or we run in a Slurm job). */
+int		 pilot_term_releases(void);
+/* Stops taking, stops the running jobs and hands them back. */
+void		 pilot_stop(void);
+/* 1 when too little time is left to take anything: drain. */
+int		 pilot_draining(void);
+/* A TAKE's wait, cut short under a time limit. */
+uint64_t	 pilot_wait(uint64_t wait_ms);
+/* The TAKE's time= for a TAKE waiting wait_ms: the longest job timeout
+ * that fits; 0: no limit. */
+uint64_t	 pilot_take_time(uint64_t wait_ms);
+/* Arms or disarms --idle-timeout; from worker_poke(). */
+void		 pilot_idle(void);
+void		 pilot_free(void);
+/* Slurm's "time left" ([D-][[H:]M:]S) in ms; 0, or -1 if it is not one. */
+int		 pilot_parse_left(const char *s, uint64_t *ms);
 
 /* util.c */
 /* Returns a random number in [lo, hi]. */
