@@ -3,6 +3,8 @@
 #   make            build bin/simqd (and the other programs)
 #   make check      install missing build dependencies, build, run every test
 #   make check-unit build and run the unit tests only (optimised build)
+#   make check-slurm  pilot workers on a real one-node Slurm cluster
+#                   (installs slurm-wlm and munge; needs root)
 #   make bench      run the benchmarks (and the stress run, tests/bench/stress.py,
 #                   and the Python package's, tests/bench/python.py)
 #   make demo       start a broker and two workers, run a sweep, show it
@@ -22,6 +24,9 @@ PKGS_DEB = gcc make pkg-config libevent-dev libjemalloc-dev libcmocka-dev \
 	   python3 procps util-linux netcat-openbsd \
 	   python3-cloudpickle python3-setuptools python3-wheel python3-pip \
 	   chromium chromium-driver python3-selenium
+
+# make check-slurm: a one-node cluster the test starts (tests/slurm/run.py).
+PKGS_SLURM = slurm-wlm munge
 
 # Where `make install` puts the Python package (python/simq): Debian's
 # own directory under /usr, else the version's site directory under
@@ -290,6 +295,14 @@ check-unit: $(foreach t,$(UNIT_TESTS),build/rel/$(t))
 		echo "$$t: $$(grep -c '^ok ' build/rel/$$t.tap) passed"; \
 	done
 
+# check-slurm: pilot workers (examples/slurm/pilot.sbatch) under a real
+# slurmctld and slurmd that tests/slurm/run.py starts in a temporary
+# folder, loopback only, and stops at the end.
+check-slurm: deps-quiet
+	@sh tests/deps.sh $(PKGS_SLURM)
+	$(Q)$(MAKE) $(PROGS)
+	@python3 tests/slurm/run.py --bin bin
+
 bench: deps-quiet
 	$(Q)$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn \
 	    build/rel/bench_workers
@@ -342,6 +355,6 @@ clean:
 
 FORCE:
 
-.PHONY: all check check-unit bench demo deps deps-quiet install clean fuzz \
+.PHONY: all check check-unit check-slurm bench demo deps deps-quiet install clean fuzz \
 	build-tests dashboard-shot FORCE
 .SECONDARY:
