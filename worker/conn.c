@@ -387,7 +387,7 @@ conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms)
 	if (ahead > 0)
 		evbuffer_add_printf(outbuf(), " ahead=%u", ahead);
 	/* Under a time limit: only jobs whose timeout fits (pilot.c). */
-	if ((tmax = pilot_take_time(wait_ms)) > 0)
+	if ((tmax = pilot_take_time()) > 0)
 		evbuffer_add_printf(outbuf(), " time=%llu",
 		    (unsigned long long)tmax);
 	evbuffer_add_printf(outbuf(), "\r\n");

@@ -338,7 +338,7 @@ worker_poke(void)
 			return;		/* waiting for report answers */
 		wait = 0;
 	} else
-		wait = pilot_wait(TAKE_WAIT_MS);
+		wait = TAKE_WAIT_MS;
 	W->slot_freed = 0;
 	conn_take(room - used, room - used - firm, wait);
 }

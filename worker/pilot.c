@@ -7,23 +7,28 @@
  *   --time-limit D     the worker ends D after it started (under Slurm,
  *                      by default, when its allocation ends: squeue's
  *                      "time left" for $SLURM_JOB_ID, read at start).
- *                      It takes only jobs whose --timeout fits before
- *                      its stop point (TAKE time=MS), drains when
- *                      nothing can fit any more, and at the stop point
- *                      stops what still runs and hands it back (RELEASE)
- *                      so that it re-runs elsewhere at once.
+ *                      It takes only jobs whose --timeout fits in the
+ *                      time left (TAKE time=MS: the broker counts it
+ *                      down from the TAKE), stops taking shortly before
+ *                      its stop point, and there stops what still runs
+ *                      and hands it back (RELEASE) so that it re-runs
+ *                      elsewhere at once; then it exits.
  *
  * The stop point is the end less a reserve: the grace a stopped job gets
  * between SIGTERM and SIGKILL, and a second for the RELEASE to reach the
- * broker; at most half the limit.  A parked TAKE carries a time= that is
- * only true when it was sent, so it waits at most a tenth of what is
- * left, and time= leaves that wait out: a job the broker hands over at
- * the end of the wait still fits.
+ * broker; at most half the limit.  A job whose timeout fits before the
+ * end is taken even if it would run past the stop point: most jobs end
+ * well within their timeout, and one that does not is handed back.
  */
+#include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -32,16 +37,13 @@
 /* Below this much time left before the stop point nothing is taken any
  * more: the worker drains. */
 #define PILOT_LAST_MS		2000
-/* A parked TAKE's longest wait, as a fraction of what is left, and its
- * bounds. */
-#define PILOT_WAIT_DIV		10
-#define PILOT_WAIT_MIN_MS	200
-#define PILOT_WAIT_MAX_MS	60000
-/* Sent a job's grace, a RELEASE gets this long to reach the broker. */
+/* A job's report, or a RELEASE after a job's grace, gets this long to
+ * reach the broker before the end. */
 #define PILOT_REPORT_MS		1000
 
 static struct event	*stop_ev, *drain_ev, *idle_ev;
 static uint64_t		 stop_at;	/* mono ms; 0: no time limit */
+static uint64_t		 end_at;	/* mono ms: the worker's end */
 static int		 in_slurm;
 static const char	*limit_from;
 
@@ -93,52 +95,119 @@ pilot_parse_left(const char *s, uint64_t *ms)
 	return 0;
 }
 
-/* What is left of the Slurm job we run in, from squeue.  Returns 0 and
- * ms, or -1 (logged). */
+/* squeue gets this long: it retries for a minute when it cannot reach
+ * slurmctld or read its config, and the worker must not hang there. */
+#define SQUEUE_TIMEOUT_MS	5000
+
+/* Runs squeue -h -j JOBID -o %L; its first line into buf.  Returns its
+ * wait status, or -1 (with why in buf) when it could not run or took too
+ * long (then it is killed). */
+static int
+run_squeue(const char *jobid, char *buf, size_t len)
+{
+	struct pollfd	 pfd;
+	uint64_t	 deadline = mono_ms() + SQUEUE_TIMEOUT_MS, now;
+	size_t		 n = 0;
+	ssize_t		 r;
+	pid_t		 pid;
+	int		 p[2], st, timedout = 0;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		snprintf(buf, len, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		snprintf(buf, len, "fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t	none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0 ||
+		    dup2(W->devnull, 0) < 0)
+			_exit(127);
+		execlp("squeue", "squeue", "-h", "-j", jobid, "-o", "%L",
+		    (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	for (;;) {
+		now = mono_ms();
+		if (now >= deadline) {
+			timedout = 1;
+			break;
+		}
+		if ((r = poll(&pfd, 1, (int)(deadline - now))) <= 0) {
+			if (r == 0 || errno == EINTR)
+				continue;
+			break;
+		}
+		if ((r = read(p[0], buf + n, len - 1 - n)) <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+		if ((n += (size_t)r) == len - 1)
+			break;
+	}
+	close(p[0]);
+	if (timedout)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	buf[n] = '\0';
+	if (timedout) {
+		snprintf(buf, len, "no answer within %d s", SQUEUE_TIMEOUT_MS /
+		    1000);
+		return -1;
+	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127 && n == 0) {
+		snprintf(buf, len, "cannot run squeue");
+		return -1;
+	}
+	return st;
+}
+
+/* What is left of the Slurm job we run in, from squeue's "time left".
+ * Returns 0 and ms, or -1 (logged). */
 static int
 slurm_left(const char *jobid, uint64_t *ms)
 {
-	char	 cmd[128], line[128];
-	FILE	*f;
-	size_t	 n;
+	char	 line[256], *nl;
 	int	 st;
 
-	if (strspn(jobid, "0123456789_") != strlen(jobid) || jobid[0] == '\0'
-	    || strlen(jobid) > 40) {
+	if (strspn(jobid, "0123456789") != strlen(jobid) || strlen(jobid) > 20) {
 		log_warn("SLURM_JOB_ID '%s' is not a job id; no time limit",
 		    jobid);
 		return -1;
 	}
-	snprintf(cmd, sizeof cmd, "squeue -h -j %s -o %%L 2>&1", jobid);
-	if ((f = popen(cmd, "r")) == NULL) {
-		log_warn("%s: %s; no time limit", cmd, strerror(errno));
-		return -1;
-	}
-	line[0] = '\0';
-	if (fgets(line, sizeof line, f) == NULL)
-		line[0] = '\0';
-	st = pclose(f);
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
-		line[--n] = '\0';
-	if (st != 0 || pilot_parse_left(line, ms) < 0) {
-		if (strcmp(line, "UNLIMITED") == 0 ||
-		    strcmp(line, "NOT_SET") == 0)
-			log_info("Slurm job %s has no time limit", jobid);
-		else
-			log_warn("squeue -h -j %s -o %%L said '%s'; no time "
-			    "limit (give --time-limit)", jobid, line);
-		return -1;
-	}
-	return 0;
+	st = run_squeue(jobid, line, sizeof line);
+	if ((nl = strchr(line, '\n')) != NULL)
+		*nl = '\0';
+	if (st == 0 && pilot_parse_left(line, ms) == 0)
+		return 0;
+	if (st == 0 && (strcmp(line, "UNLIMITED") == 0 ||
+	    strcmp(line, "NOT_SET") == 0))
+		log_info("Slurm job %s has no time limit", jobid);
+	else
+		log_warn("squeue -h -j %s -o %%L: %s; no time limit (give "
+		    "--time-limit)", jobid, line[0] != '\0' ? line :
+		    "no answer");
+	return -1;
 }
 
 static uint64_t
-left_ms(void)
+left_ms(uint64_t until)
 {
 	uint64_t	now = mono_ms();
 
-	return stop_at > now ? stop_at - now : 0;
+	return until > now ? until - now : 0;
 }
 
 static void
@@ -191,7 +260,8 @@ pilot_init(void)
 	reserve = cfg->grace_ms + PILOT_REPORT_MS;
 	if (reserve > limit / 2)
 		reserve = limit / 2;
-	stop_at = mono_ms() + limit - reserve;
+	end_at = mono_ms() + limit;
+	stop_at = end_at - reserve;
 	stop_ev = evtimer_new(W->base, stop_cb, NULL);
 	ms_to_tv(limit - reserve, &tv);
 	evtimer_add(stop_ev, &tv);
@@ -223,33 +293,18 @@ pilot_stop(void)
 int
 pilot_draining(void)
 {
-	return stop_at != 0 && left_ms() < PILOT_LAST_MS;
+	return stop_at != 0 && left_ms(stop_at) < PILOT_LAST_MS;
 }
 
 uint64_t
-pilot_wait(uint64_t wait_ms)
-{
-	uint64_t	w;
-
-	if (stop_at == 0)
-		return wait_ms;
-	w = left_ms() / PILOT_WAIT_DIV;
-	if (w < PILOT_WAIT_MIN_MS)
-		w = PILOT_WAIT_MIN_MS;
-	if (w > PILOT_WAIT_MAX_MS)
-		w = PILOT_WAIT_MAX_MS;
-	return w < wait_ms ? w : wait_ms;
-}
-
-uint64_t
-pilot_take_time(uint64_t wait_ms)
+pilot_take_time(void)
 {
 	uint64_t	left;
 
 	if (stop_at == 0)
 		return 0;
-	left = left_ms();
-	return left > wait_ms + 1 ? left - wait_ms : 1;
+	left = left_ms(end_at);
+	return left > PILOT_REPORT_MS + 1 ? left - PILOT_REPORT_MS : 1;
 }
 
 void

@@ -366,11 +366,9 @@ int		 pilot_term_releases(void);
 void		 pilot_stop(void);
 /* 1 when too little time is left to take anything: drain. */
 int		 pilot_draining(void);
-/* A TAKE's wait, cut short under a time limit. */
-uint64_t	 pilot_wait(uint64_t wait_ms);
-/* The TAKE's time= for a TAKE waiting wait_ms: the longest job timeout
- * that fits; 0: no limit. */
-uint64_t	 pilot_take_time(uint64_t wait_ms);
+/* The TAKE's time=: the longest job timeout that fits in what is left;
+ * 0: no limit. */
+uint64_t	 pilot_take_time(void);
 /* Arms or disarms --idle-timeout; from worker_poke(). */
 void		 pilot_idle(void);
 void		 pilot_free(void);
