@@ -8,7 +8,8 @@
 #   make bench      run the benchmarks (and the stress run, tests/bench/stress.py,
 #                   and the Python package's, tests/bench/python.py)
 #   make demo       start a broker and two workers, run a sweep, show it
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (the programs, man pages,
+#                   Python package, systemd units, bash completion)
 #   make deps       install missing Debian packages (needs root or sudo)
 #   make dashboard-shot  build/dashboard.png: the dashboard, in chromium
 #
@@ -34,6 +35,12 @@ PKGS_SLURM = slurm-wlm munge
 PYTHON3	?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 PYVER	:= $(shell $(PYTHON3) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYVER)/dist-packages)
+
+# Where `make install` puts the systemd units (contrib/systemd) and the
+# bash completion (client/simq.bash); systemd and bash-completion look
+# in both under /usr and /usr/local.
+SYSTEMDDIR  ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 EVENT_CFLAGS	:= $(shell pkg-config --cflags libevent 2>/dev/null)
 EVENT_LIBS	:= $(shell pkg-config --libs libevent 2>/dev/null || echo -levent)
@@ -346,6 +353,16 @@ install: all
 	done
 	install -d $(DESTDIR)$(PYTHONDIR)/simq
 	install -m 644 python/simq/*.py $(DESTDIR)$(PYTHONDIR)/simq/
+	install -d $(DESTDIR)$(SYSTEMDDIR)
+	for u in contrib/systemd/*.service.in; do \
+		sed -e 's|@BINDIR@|$(PREFIX)/bin|g' \
+		    -e 's|@SYSTEMDDIR@|$(SYSTEMDDIR)|g' $$u \
+		    >$(DESTDIR)$(SYSTEMDDIR)/$$(basename $$u .in) && \
+		chmod 644 $(DESTDIR)$(SYSTEMDDIR)/$$(basename $$u .in) || \
+		exit 1; \
+	done
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 644 client/simq.bash $(DESTDIR)$(BASHCOMPDIR)/simq
 
 clean:
 	rm -rf build bin
