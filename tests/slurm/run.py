@@ -268,8 +268,11 @@ PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
     def sweep(self):
         cmd = ('echo "${SIMQ_PILOT#slurm-} $(date +%%s.%%N)" > %s/{}' %
                self.path("out"))
+        # A pilot takes only jobs whose timeout fits in what is left of
+        # its allocation (10 min).
         self.sweep_id = self.simq("submit", "--array", "1-%d" % TASKS,
-                                  "--", "sh", "-c", cmd).strip()
+                                  "-t", "1m", "--", "sh", "-c",
+                                  cmd).strip()
         t0 = time.monotonic()
         self.pilots()
 
@@ -296,6 +299,12 @@ PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
                 "the pilots drain a sweep of %d tasks (%.1fs; tasks per "
                 "Slurm job: %s)" % (TASKS, took, ", ".join(
                     "%s: %d" % kv for kv in sorted(ran.items()))))
+        left = [int(x) for v in self.pilot_logs().values()
+                for x in re.findall(r"Slurm job \d+ ends in (\d+) s", v)]
+        self.ok(len(left) == 2 and all(500 < x <= 600 for x in left),
+                "each pilot read its end from Slurm (seconds left: %s of "
+                "sbatch -t 10)" % left, "\n".join(self.pilot_logs().values())
+                [-2000:])
         starts = self.pilot_starts()
         alloc = self.allocations()
         for jid in sorted(first):
@@ -325,8 +334,8 @@ PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
         os.makedirs(marker)
         cmd = ('echo "${SIMQ_PILOT#slurm-}" > %s/attempt.$SIMQ_ATTEMPT; '
                '[ "$SIMQ_ATTEMPT" -gt 1 ] || exec sleep 300' % marker)
-        jid = self.simq("submit", "--name", "long", "--", "sh", "-c",
-                        cmd).strip()
+        jid = self.simq("submit", "--name", "long", "-t", "5m", "--", "sh",
+                        "-c", cmd).strip()
         s = wait_for(lambda: (lambda s: s["state"] == "running" and
                               os.path.exists(marker + "/attempt.1") and s)(
             self.status(jid)), 30, "the long job to run")
