@@ -696,6 +696,7 @@ job_finished(struct wjob *j, const struct shep_msg *m, const char *tails)
 		log_verbose("job %s attempt %u: exit %d%s", j->id, j->attempt,
 		    WEXITSTATUS(m->status), j->timedout ? " (timed out)" : "");
 	j->report = REP_FINISH;
+	pilot_job_ended(j);
 out:
 	job_after_end(job_run_held());
 }

@@ -40,8 +40,11 @@
 /* A job's report, or a RELEASE after a job's grace, gets this long to
  * reach the broker before the end. */
 #define PILOT_REPORT_MS		1000
+/* A job killed by a SIGTERM the worker did not send holds its report
+ * this long, for the worker's own SIGTERM to come. */
+#define PILOT_TERM_WAIT_MS	1000
 
-static struct event	*stop_ev, *drain_ev, *idle_ev;
+static struct event	*stop_ev, *drain_ev, *idle_ev, *held_ev;
 static uint64_t		 stop_at;	/* mono ms; 0: no time limit */
 static uint64_t		 end_at;	/* mono ms: the worker's end */
 static int		 in_slurm;
@@ -280,12 +283,62 @@ pilot_term_releases(void)
 	return stop_at != 0 || in_slurm;
 }
 
+/*
+ * A batch system that ends an allocation signals every process of it
+ * (Slurm with proctrack/cgroup or linuxproc): the jobs get SIGTERM too,
+ * and one may die of it before the worker has heard its own.  Its report
+ * then waits a moment: if the worker's SIGTERM comes, the job is handed
+ * back like the others instead of failing by a signal it did not earn;
+ * if not, the job was killed by someone else, and its end is reported as
+ * it was.
+ */
+static void
+held_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct wjob	*j;
+
+	TAILQ_FOREACH(j, &W->jobs, entry)
+		j->held_back = 0;
+	conn_flush_reports();
+	worker_poke();
+}
+
+void
+pilot_job_ended(struct wjob *j)
+{
+	struct timeval	tv;
+
+	if (!pilot_term_releases() || W->stopping >= 2 || j->term_sent ||
+	    !WIFSIGNALED(j->msg.status) || WTERMSIG(j->msg.status) != SIGTERM)
+		return;
+	log_info("job %s attempt %u: killed by a SIGTERM from outside; "
+	    "holding its report for %d ms in case the allocation is ending",
+	    j->id, j->attempt, PILOT_TERM_WAIT_MS);
+	j->held_back = 1;
+	if (held_ev == NULL)
+		held_ev = evtimer_new(W->base, held_cb, NULL);
+	if (!evtimer_pending(held_ev, NULL)) {
+		ms_to_tv(PILOT_TERM_WAIT_MS, &tv);
+		evtimer_add(held_ev, &tv);
+	}
+}
+
 void
 pilot_stop(void)
 {
+	struct wjob	*j;
+
 	if (stop_ev != NULL)
 		evtimer_del(stop_ev);
 	W->stopping = 2;
+	TAILQ_FOREACH(j, &W->jobs, entry) {
+		if (!j->held_back)
+			continue;
+		log_info("job %s attempt %u: it was the allocation ending; "
+		    "handing it back", j->id, j->attempt);
+		j->held_back = 0;
+		j->report = REP_RELEASE;
+	}
 	job_stop_all();
 	worker_poke();
 }
@@ -333,5 +386,7 @@ pilot_free(void)
 		event_free(drain_ev);
 	if (idle_ev != NULL)
 		event_free(idle_ev);
-	stop_ev = drain_ev = idle_ev = NULL;
+	if (held_ev != NULL)
+		event_free(held_ev);
+	stop_ev = drain_ev = idle_ev = held_ev = NULL;
 }

@@ -143,6 +143,8 @@ report_put(struct evbuffer *out, struct wjob *j)
 	char	*enc;
 	size_t	 len;
 
+	if (j->held_back)
+		return -1;	/* pilot.c decides what it is */
 	switch (j->report) {
 	case REP_FINISH:
 		put_finish(out, j);

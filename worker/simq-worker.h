@@ -218,6 +218,7 @@ struct wjob {
 	unsigned		 releasing:1;	/* stopped by us: hand back */
 	unsigned		 term_sent:1;
 	unsigned		 kill_sent:1;
+	unsigned		 held_back:1;	/* report held (pilot.c) */
 
 	struct shep_msg		 msg;		/* the shepherd's report */
 	/* A stream whose file could not be written: its tail, as the
@@ -369,6 +370,9 @@ int		 pilot_draining(void);
 /* The TAKE's time=: the longest job timeout that fits in what is left;
  * 0: no limit. */
 uint64_t	 pilot_take_time(void);
+/* j ended with REP_FINISH: in a pilot, a job killed by a SIGTERM that
+ * the worker did not send holds its report a moment (pilot.c). */
+void		 pilot_job_ended(struct wjob *j);
 /* Arms or disarms --idle-timeout; from worker_poke(). */
 void		 pilot_idle(void);
 void		 pilot_free(void);

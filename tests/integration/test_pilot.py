@@ -185,3 +185,37 @@ def test_squeue_that_hangs(ctx):
     # Only the worker itself is left with the mark: squeue was killed.
     wait_until(lambda: procs_with(m) == [w.pid], 3,
                "the hung squeue to be gone")
+
+
+def test_sigterm_to_jobs_and_worker_hands_back(ctx):
+    # A batch system ending an allocation signals every process in it:
+    # a job may die of its SIGTERM before the worker hears its own.  It
+    # is handed back all the same; a job killed by SIGTERM with no
+    # SIGTERM for the worker is reported as it ended.
+    b = ctx.broker
+    c = b.client()
+    w = WorkerProc(ctx, b, slots=2, lease=30000,
+                   args=["--time-limit", "1h", "--grace", "500ms"])
+    alone = marker()
+    jid = c.submit(["sleep", "1000"], timeout=600000, retries=0,
+                   env="SIMQ_TEST_MARK=" + alone)
+    pids = wait_procs(ctx, alone, 1)
+    os.kill(pids[0], signal.SIGTERM)
+    it = wait_job(ctx, c, jid)
+    eq((it["state"], it.get("signal")), ("failed", str(signal.SIGTERM)),
+       "killed by SIGTERM from outside, the worker going on")
+    check("holding its report" in w.log(), "the report was held a moment")
+    m = marker()
+    ids = [c.submit(["sleep", "1000"], timeout=600000, retries=0,
+                    env="SIMQ_TEST_MARK=" + m) for _ in range(2)]
+    pids = wait_procs(ctx, m, 2)
+    for p in pids:
+        os.kill(p, signal.SIGTERM)
+    time.sleep(0.2)
+    w.signal(signal.SIGTERM)
+    eq(w.wait_exit(10), 0, "exit status")
+    for i in ids:
+        it = c.status1(i)
+        eq(it["state"], "queued", "handed back, not failed by the signal")
+        eq(it.int("attempts"), 1, "one attempt")
+    check("it was the allocation ending" in w.log(), w.log()[-1500:])

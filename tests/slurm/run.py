@@ -7,7 +7,8 @@ run.py: simq's pilot workers on a real Slurm (make check-slurm).
 Starts a one-node Slurm cluster in a temporary folder, loopback only:
 munged with a key of its own, slurmctld and slurmd with their config,
 state, spool and logs there (Debian's slurm-wlm; make check-slurm
-installs it).  Then a simqd, a sweep of 200 tasks, and two pilot workers
+installs it), with proctrack/linuxproc: like the cgroup tracking most
+sites use, it signals every process of a job, the worker's jobs too.  Then a simqd, a sweep of 200 tasks, and two pilot workers
 from examples/slurm/pilot.sbatch started by `sbatch --array=1-2`.  It
 checks that the pilots drain the sweep, that `scancel` of the pilot
 running a long job hands that job back and the other pilot re-runs it,
@@ -162,7 +163,7 @@ SlurmctldPidFile={tmp}/slurmctld.pid
 SlurmdPidFile={tmp}/slurmd.pid
 SlurmctldLogFile={tmp}/log/slurmctld.log
 SlurmdLogFile={tmp}/log/slurmd.log
-ProctrackType=proctrack/pgid
+ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
@@ -369,7 +370,10 @@ PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
         wait_for(lambda: gone(victim), 40, "Slurm job %s to end" % victim)
         log = "\n".join(v for v in self.pilot_logs().values()
                         if "slurm-%s " % victim in v)
-        self.ok("got SIGTERM: stopping 1 running job" in log and
+        # linuxproc signals every process of the job: the job may die of
+        # its SIGTERM just before the worker hears its own.
+        self.ok("got SIGTERM: stopping" in log and
+                "handing it back" in log and "OK queued" in log and
                 "no jobs left; exiting" in log,
                 "the cancelled pilot handed its job back and exited",
                 log[-2000:])
