@@ -71,6 +71,8 @@ class WorkerProc:
         self.env = sanitizer_env()
         self.env.pop("SIMQ_SERVER", None)
         self.env.pop("SIMQ_TOKEN", None)
+        # Run inside a Slurm job, a worker would take its end from it.
+        self.env.pop("SLURM_JOB_ID", None)
         if env:
             self.env.update(env)
         self.cwd = cwd
@@ -223,6 +225,7 @@ def run_simq_worker(ctx, args, env=None, timeout=10):
     e = sanitizer_env()
     e.pop("SIMQ_SERVER", None)
     e.pop("SIMQ_TOKEN", None)
+    e.pop("SLURM_JOB_ID", None)
     if env:
         e.update(env)
     try:
