@@ -111,6 +111,7 @@ static const handler_fn handlers[CMD__COUNT] = {
 	[CMD_QUIT] = h_quit,
 	[CMD_SUBMIT] = h_submit,
 	[CMD_BATCH] = h_batch,
+	[CMD_EACHLINE] = h_eachline,
 	[CMD_WORKER] = h_worker,
 	[CMD_TAKE] = h_take,
 	[CMD_HEARTBEAT] = h_heartbeat,

@@ -206,3 +206,96 @@ h_pause_resume(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	queue_pause(q, r->cmd == CMD_PAUSE);
 	conn_reply(c, "OK");
 }
+
+/*
+ * EACHLINE: one array, a task per line of the body after the first (which
+ * holds the command's words); the lines are stored once, with the array
+ * (entries.c).  A task's item carries its line for each {} and as entry=,
+ * encoded: the longest line must leave the item within a line.
+ */
+void
+h_eachline(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	static struct proto_word	 words[SIMQ_WORDS_MAX];
+	struct jobopts			*o;
+	struct cmd			*cmd = NULL;
+	struct entries			*e = NULL;
+	struct array_spec		 spec;
+	char				*nl, why[160];
+	size_t				 len, item, nbraces = 0, i;
+	uint64_t			 id, nb;
+	int				 nw;
+
+	if ((o = opts_make(c, r->args, r->nargs)) == NULL)
+		return;
+	if (jopts.has_array) {
+		conn_error(c, PERR_BADREQ, "array= is not allowed in EACHLINE: "
+		    "its lines make the array");
+		goto out;
+	}
+	if ((nl = memchr(body, '\n', blen)) == NULL) {
+		conn_error(c, PERR_BODY, "the body holds no command line");
+		goto out;
+	}
+	len = (size_t)(nl - body);
+	if (len > 0 && body[len - 1] == '\r')
+		len--;
+	if (len > SIMQ_LINE_MAX || (nw = proto_split(body, len, words,
+	    SIMQ_WORDS_MAX)) <= 0 ||
+	    (cmd = cmd_from_words(words, nw)) == NULL) {
+		conn_error(c, PERR_BODY, "the first line must hold the "
+		    "command's words");
+		goto out;
+	}
+	if ((e = entries_parse(nl + 1, blen - (size_t)(nl + 1 - body), why,
+	    sizeof why)) == NULL) {
+		conn_error(c, PERR_BODY, "%s", why);
+		goto out;
+	}
+	/* The item: the options as sent, the command encoded, and the
+	 * longest line encoded once for each {} and once as entry=. */
+	for (i = 0; i + 1 < cmd->len; i++)
+		if (cmd->data[i] == '{' && cmd->data[i + 1] == '}')
+			nbraces++;
+	item = 512 + 3 * (size_t)cmd->len + 3 * entries_maxlen(e) *
+	    (nbraces + 1);
+	for (i = 0; i < (size_t)r->nargs; i++)
+		item += r->args[i].len + 1;
+	if (item > SIMQ_LINE_MAX) {
+		conn_error(c, PERR_BODY, "the longest line (%zu bytes), in the "
+		    "command's %zu {} and as SIMQ_ENTRY, would make a job item "
+		    "of up to %zu bytes, over %d: use fewer {} or shorter lines",
+		    entries_maxlen(e), nbraces, item, SIMQ_LINE_MAX);
+		goto out;
+	}
+	if (B->next_id > SIMQ_ID_MAX) {
+		conn_error(c, PERR_LIMIT, "job ids are exhausted");
+		goto out;
+	}
+	if (B->njobs >= B->cfg.max_jobs) {
+		conn_error(c, PERR_LIMIT, "the broker keeps %llu jobs, its "
+		    "limit (--max-jobs); wait for some to finish and expire",
+		    (unsigned long long)B->njobs);
+		goto out;
+	}
+	if ((o = opts_queue(c, o)) == NULL) {
+		o = NULL;
+		goto out;
+	}
+	c->work += 1 + e->n / SIMQ_BATCH_JOBS_MAX;	/* its share (net.c) */
+	memset(&spec, 0, sizeof spec);
+	spec.first = 1;
+	spec.last = (uint32_t)e->n;
+	spec.step = 1;
+	id = B->next_id;
+	nb = jopts.delay_ms ? B->now + jopts.delay_ms : 0;
+	job_submit_lines(id, o, cmd, &spec, e, B->now, nb);
+	cmd = NULL;
+	e = NULL;
+	conn_reply(c, "OK %llu %llu", (unsigned long long)id,
+	    (unsigned long long)spec.last);
+out:
+	free(cmd);
+	entries_free(e);
+	jobopts_unref(o);
+}

@@ -140,6 +140,24 @@ job_submit(uint64_t first, uint32_t count, struct jobopts *o,
 	return j0;
 }
 
+struct job *
+job_submit_lines(uint64_t id, struct jobopts *o, struct cmd *c,
+    const struct array_spec *spec, struct entries *e, uint64_t submitted,
+    uint64_t not_before)
+{
+	struct job	*j;
+
+	if (!B->replaying) {
+		struct buf b;
+		buf_init(&b);
+		rec_submit_lines(&b, id, o, c, spec, e, submitted, not_before);
+		journal_put(REC_SUBMIT, &b);
+	}
+	j = job_new(id, o, c, spec, submitted, not_before);
+	j->arr->ent = e;
+	return j;
+}
+
 /* The attempt of j is over: it leaves its worker. */
 static void
 run_end(struct job *j)
@@ -754,6 +772,7 @@ job_free(struct job *j)
 		for (s = 0; s < JS__COUNT; s++)
 			if (a->count[s] && j->opts->q != NULL)
 				queue_count(j->opts->q, s, -1, a->count[s]);
+		entries_free(a->ent);
 		free(a);
 	} else if (j->kind == JK_JOB)
 		queue_count(j->opts->q, j->state, -1, 1);

@@ -45,7 +45,12 @@
  * behind a flag in the dependency count: version 1 and 2 records decode
  * unchanged.
  */
-#define JOURNAL_VERSION		3
+/*
+ * Version 4 added EACHLINE arrays: their lines after the command in
+ * REC_SUBMIT (spec flag 2) and in the array's REC_JOB (flag RJ_LINES).
+ * Older records decode unchanged.
+ */
+#define JOURNAL_VERSION		4
 #define JOURNAL_VERSION_MIN	1	/* the oldest this simqd reads */
 
 /* Record types below 16 belong to the journal itself. */

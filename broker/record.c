@@ -38,6 +38,24 @@ rec_submit(struct buf *b, uint64_t first, uint32_t count,
 		rec_put_cmd(b, cmds[i]);
 }
 
+/* An EACHLINE array: as an array's REC_SUBMIT, with 2 for its spec flag
+ * and its lines after the command (journal version 4). */
+void
+rec_submit_lines(struct buf *b, uint64_t id, const struct jobopts *o,
+    const struct cmd *c, const struct array_spec *spec,
+    const struct entries *e, uint64_t submitted, uint64_t not_before)
+{
+	buf_put_u64(b, id);
+	buf_put_u32(b, 1);
+	buf_put_u64(b, submitted);
+	buf_put_u64(b, not_before);
+	rec_put_opts(b, o);
+	buf_put_u8(b, 2);
+	rec_put_spec(b, spec);
+	rec_put_cmd(b, c);
+	rec_put_entries(b, e);
+}
+
 static int
 apply_submit(struct rbuf *r)
 {
@@ -47,6 +65,7 @@ apply_submit(struct rbuf *r)
 	uint32_t		  count = rbuf_u32(r), i, n = 0;
 	struct jobopts		 *o;
 	struct array_spec	  spec;
+	struct entries		 *e = NULL;
 	int			  has_spec, rc = -1;
 
 	submitted = rbuf_u64(r);
@@ -68,6 +87,21 @@ apply_submit(struct rbuf *r)
 	for (n = 0; n < count; n++)
 		if ((cmds[n] = rec_get_cmd(r)) == NULL)
 			goto out;
+	if (has_spec == 2) {
+		/* EACHLINE: one task per line, 1 to n. */
+		if ((e = rec_get_entries(r)) == NULL || spec.first != 1 ||
+		    spec.step != 1 || spec.last != e->n)
+			goto out;
+		o = jobopts_intern(o);
+		job_submit_lines(first, o, cmds[0], &spec, e, submitted,
+		    not_before);
+		e = NULL;
+		n = 0;
+		rc = 0;
+		goto out;
+	}
+	if (has_spec > 1)
+		goto out;
 	o = jobopts_intern(o);
 	job_submit(first, count, o, cmds, has_spec ? &spec : NULL, submitted,
 	    not_before);
@@ -76,6 +110,7 @@ apply_submit(struct rbuf *r)
 out:
 	for (i = 0; i < n; i++)
 		free(cmds[i]);
+	entries_free(e);
 	jobopts_unref(o);
 	return rc;
 }

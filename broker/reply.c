@@ -57,13 +57,21 @@ void
 reply_argv(struct evbuffer *o, const struct job *j)
 {
 	const struct cmd	*c = j->kind == JK_TASK ? j->parent->cmd : j->cmd;
-	const char		*p = c->data, *q;
+	const char		*p = c->data, *q, *sub = NULL;
 	char			 idx[16];
 	uint32_t		 i;
+	size_t			 sublen = 0;
 	struct buf		 b;
 
 	evbuffer_add(o, " --", 3);
 	snprintf(idx, sizeof idx, "%u", j->index);
+	/* An EACHLINE task: {} is its line. */
+	if (j->kind == JK_TASK && j->parent->arr->ent != NULL)
+		sub = entries_get(j->parent->arr->ent, j->index, &sublen);
+	else {
+		sub = idx;
+		sublen = strlen(idx);
+	}
 	buf_init(&b);
 	for (i = 0; i < c->argc; i++) {
 		size_t len = strlen(p);
@@ -73,7 +81,7 @@ reply_argv(struct evbuffer *o, const struct job *j)
 			buf_reset(&b);
 			for (q = p; *q != '\0'; q++) {
 				if (q[0] == '{' && q[1] == '}') {
-					buf_put(&b, idx, strlen(idx));
+					buf_put(&b, sub, sublen);
 					q++;
 				} else
 					buf_put_u8(&b, (uint8_t)*q);
@@ -267,6 +275,13 @@ reply_take(struct evbuffer *o, const struct job *j)
 	reply_res(o, op);
 	if (j->kind == JK_TASK)
 		reply_num(o, "index", j->index);
+	if (j->kind == JK_TASK && j->parent->arr->ent != NULL) {
+		/* Its line, for SIMQ_ENTRY; empty lines too. */
+		size_t len;
+		const char *e = entries_get(j->parent->arr->ent, j->index,
+		    &len);
+		reply_word(o, "entry", e, len);
+	}
 	reply_str(o, "name", op->name);
 	reply_str(o, "cwd", op->cwd);
 	reply_str(o, "output", op->output);

@@ -22,6 +22,7 @@
  *   job.c       the state machine: submit, take and lease, finish,
  *               requeue, cancel, retry, timers due, retention
  *   array.c     arrays: one record, tasks materialised when taken
+ *   entries.c   an EACHLINE array's lines, stored once for its tasks
  *   deps.c      dependencies: who waits on what, released or failed
  *   worker.c    workers, their leases and the drops they must hear of
  *   codec.c     the fields journal records share
@@ -247,6 +248,17 @@ struct array {
 	uint64_t	 count[JS__COUNT];	/* tasks by state */
 	uint32_t	 running;
 	TAILQ_HEAD(tasklist, job) tasks;	/* materialised, by index */
+	struct entries	*ent;		/* EACHLINE's lines, else NULL */
+};
+
+/* An EACHLINE array's lines, stored once for all its tasks (entries.c):
+ * task index i (1 to n) gets line i, data[off[i-1], off[i] - 1), each
+ * line followed by its newline in data. */
+struct entries {
+	uint64_t	 n;
+	uint32_t	*off;		/* n + 1 offsets */
+	char		*data;
+	size_t		 len;
 };
 
 enum job_kind { JK_JOB, JK_ARRAY, JK_TASK };
@@ -456,6 +468,11 @@ struct cmd	*cmd_from_words(struct proto_word *, int n);
 struct job	*job_submit(uint64_t first, uint32_t count, struct jobopts *,
 		    struct cmd **cmds, const struct array_spec *,
 		    uint64_t submitted, uint64_t not_before);
+/* EACHLINE: an array of spec (1 to e->n) whose task i gets line i of e;
+ * takes over c and e. */
+struct job	*job_submit_lines(uint64_t id, struct jobopts *, struct cmd *c,
+		    const struct array_spec *, struct entries *e,
+		    uint64_t submitted, uint64_t not_before);
 struct job	*job_take(struct queue *, struct worker *, const struct fit *,
 		    const struct fit *, int *reserved);
 void		 job_lease(struct job *, struct worker *, uint32_t attempt,
@@ -535,6 +552,19 @@ void		 rec_queue(struct buf *, const struct queue *);
  * are not replayed. */
 int		 rec_cutoff(void *, uint8_t, const uint8_t *, size_t);
 int		 rec_apply(void *, uint8_t type, const uint8_t *, size_t);
+
+/* entries.c: an EACHLINE array's lines. */
+struct entries	*entries_parse(const char *, size_t, char *why, size_t);
+void		 entries_free(struct entries *);
+const char	*entries_get(const struct entries *, uint32_t index,
+		    size_t *len);
+size_t		 entries_maxlen(const struct entries *);
+void		 rec_put_entries(struct buf *, const struct entries *);
+struct entries	*rec_get_entries(struct rbuf *);
+void		 rec_submit_lines(struct buf *, uint64_t id,
+		    const struct jobopts *, const struct cmd *,
+		    const struct array_spec *, const struct entries *,
+		    uint64_t submitted, uint64_t not_before);
 
 /* snapshot.c: compaction; the snapshot's records. */
 typedef int	(*snapshot_put_fn)(void *, uint8_t type, const void *, size_t);
@@ -625,6 +655,7 @@ struct wait_arg {
 	    size_t)
 HANDLER(h_submit);
 HANDLER(h_batch);
+HANDLER(h_eachline);
 HANDLER(h_cancel_retry);
 HANDLER(h_pause_resume);
 HANDLER(h_worker);

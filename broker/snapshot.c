@@ -151,6 +151,8 @@ rec_opts(struct buf *b, uint32_t no, const struct jobopts *o)
 #define RJ_RUN		0x2
 #define RJ_RES		0x4
 #define RJ_DEPFAILED	0x8	/* failed because a dependency did */
+#define RJ_LINES	0x10	/* an EACHLINE array: its lines follow
+				 * (journal version 4) */
 
 /* One job, array or task with all its state; its options must have been
  * written (rec_opts) with number j->opts->snapno. */
@@ -165,7 +167,8 @@ rec_job(struct buf *b, const struct job *j)
 	buf_put_u8(b, j->state);
 	buf_put_u8(b, (j->gate_open ? RJ_GATE : 0) |
 	    (j->run != NULL ? RJ_RUN : 0) | (j->res != NULL ? RJ_RES : 0) |
-	    (j->depfailed ? RJ_DEPFAILED : 0));
+	    (j->depfailed ? RJ_DEPFAILED : 0) |
+	    (j->kind == JK_ARRAY && j->arr->ent != NULL ? RJ_LINES : 0));
 	buf_put_uv(b, j->lost);
 	buf_put_uv(b, j->failures);
 	buf_put_uv(b, j->attempts);
@@ -186,6 +189,8 @@ rec_job(struct buf *b, const struct job *j)
 		buf_put_uv(b, a->cursor);
 		buf_put_uv(b, a->cut);
 		buf_put_u8(b, (uint8_t)a->cut_state);
+		if (a->ent != NULL)
+			rec_put_entries(b, a->ent);
 	}
 	if (j->run != NULL) {
 		rec_put_vstr0(b, j->run->w->name);
@@ -401,7 +406,12 @@ snap_apply_job(struct rbuf *r)
 		if (arr->cursor > arr->cut || arr->cut > arr->ntasks ||
 		    arr->cut_state >= JS__COUNT)
 			goto fail;
-	}
+		if ((flags & RJ_LINES) && ((arr->ent = rec_get_entries(r)) ==
+		    NULL || arr->spec.first != 1 || arr->spec.step != 1 ||
+		    arr->ent->n != arr->ntasks))
+			goto fail;
+	} else if (flags & RJ_LINES)
+		goto fail;
 	if (flags & RJ_RUN) {
 		wname = rec_get_str(r, 0);
 		host = rec_get_str(r, 1);
@@ -431,8 +441,10 @@ snap_apply_job(struct rbuf *r)
 fail:
 	free(wname);
 	free(host);
-	if (j->kind == JK_ARRAY)
+	if (j->kind == JK_ARRAY && j->arr != NULL) {
+		entries_free(j->arr->ent);
 		free(j->arr);
+	}
 	jobopts_unref(j->opts);
 	free(j->cmd);
 	result_free(j->res);

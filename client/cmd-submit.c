@@ -31,7 +31,8 @@ const struct simq_cmd cmd_submit_entry = {
 	"            [-o PATTERN] [--export ALL|NONE|VAR,...] [--no-check] "
 	"[--wait]\n"
 	"            -- CMD [ARG...]\n"
-	"       simq submit [OPTIONS] --batch FILE",
+	"       simq submit [OPTIONS] --batch FILE\n"
+	"       simq submit [OPTIONS] --each-line FILE -- CMD [ARG...]",
 	"submit a job, an array of jobs, or a batch of commands",
 	"Prints the new job's id alone on stdout; with --batch, one id per\n"
 	"command, in order.  The job runs CMD without a shell, in the current\n"
@@ -76,7 +77,10 @@ const struct simq_cmd cmd_submit_entry = {
 	"                          no -w: its --watch is long only)\n"
 	"  -b, --batch FILE        one command per line of FILE (- for "
 	"stdin), split\n"
-	"                          as a shell would split it\n",
+	"                          as a shell would split it\n"
+	"      --each-line FILE    an array with a task per line of FILE (- for\n"
+	"                          stdin); each {} becomes the line, also in\n"
+	"                          $SIMQ_ENTRY\n",
 	cmd_submit_exec
 };
 
@@ -89,6 +93,7 @@ enum {
 	OPT_NAME,
 	OPT_EXPORT,
 	OPT_NO_CHECK,
+	OPT_EACH_LINE,
 };
 
 static const struct option submit_opts[] = {
@@ -109,6 +114,7 @@ static const struct option submit_opts[] = {
 	{ "batch", required_argument, NULL, 'b' },
 	{ "export", required_argument, NULL, OPT_EXPORT },
 	{ "no-check", no_argument, NULL, OPT_NO_CHECK },
+	{ "each-line", required_argument, NULL, OPT_EACH_LINE },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -589,6 +595,7 @@ cmd_submit_exec(int argc, char **argv)
 	struct buf	 out;
 	char		**ids = NULL, *dir = NULL, *tmp, *after = NULL;
 	const char	*batch = NULL, *queue = "default", *export, *given = NULL;
+	const char	*eachline = NULL;
 	struct submit_env env = { NULL, 0 };
 	size_t		 nids = 0, k, i;
 	int64_t		 prio;
@@ -687,6 +694,9 @@ cmd_submit_exec(int argc, char **argv)
 		case 'b':
 			batch = optarg;
 			break;
+		case OPT_EACH_LINE:
+			eachline = optarg;
+			break;
 		default:
 			simq_usage(&cmd_submit_entry);
 		}
@@ -716,6 +726,12 @@ cmd_submit_exec(int argc, char **argv)
 		    "commands once");
 	if (batch != NULL && argc > 0)
 		die(EXIT_USAGE, "give a command or --batch FILE, not both");
+	if (eachline != NULL && (has_array || batch != NULL))
+		die(EXIT_USAGE, "--each-line makes an array of its own: not "
+		    "with --array or --batch");
+	if (eachline != NULL && argc == 0)
+		simq_usage_why(&cmd_submit_entry, "--each-line needs a command "
+		    "(with {} for the line)");
 	if (batch == NULL && argc == 0) {
 		simq_usage_why(&cmd_submit_entry,
 		    "submit needs a command (or --batch FILE)");
@@ -773,6 +789,12 @@ cmd_submit_exec(int argc, char **argv)
 		}
 		free(sb.body);
 		free(sb.count);
+	} else if (eachline != NULL) {
+		c = simq_connect(0);
+		first = submit_each_line(c, eachline, &opts, argc, argv,
+		    &count);
+		ids = xmalloc(sizeof *ids);
+		ids[nids++] = submit_id(first);
 	} else {
 		req_raw(&req, "SUBMIT");
 		submit_opts_put(&req, &opts);

@@ -258,6 +258,12 @@ const char	*jobview_exit(char *, const struct item *);
 const char	*jobview_why(char *, size_t, const struct item *);
 int		 jobview_never_ran(const struct item *);
 
+/* cmd-eachline.c: simq submit --each-line; returns the array's id and
+ * its number of tasks. */
+uint64_t	 submit_each_line(struct conn *, const char *path,
+		    const struct buf *opts, int argc, char **argv,
+		    uint64_t *ntasks);
+
 /* The subcommands. */
 extern const struct simq_cmd	cmd_submit_entry;
 extern const struct simq_cmd	cmd_status_entry;

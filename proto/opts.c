@@ -61,6 +61,8 @@ static const struct proto_cmdinfo proto_cmds[CMD__COUNT] = {
 	[CMD_PAUSE] = { "PAUSE", 1, 1, PROTO_BODY_NONE, 0, "PAUSE QUEUE" },
 	[CMD_RESUME] = { "RESUME", 1, 1, PROTO_BODY_NONE, 0,
 	    "RESUME QUEUE" },
+	[CMD_EACHLINE] = { "EACHLINE", 1, -1, PROTO_BODY_LAST,
+	    SIMQ_EACHLINE_MAX, "EACHLINE [OPTION=VALUE...] BYTES" },
 };
 
 /* Returns NULL for CMD_NONE and anything out of range. */

@@ -42,6 +42,15 @@
 #define SIMQ_BATCH_MAX		(2u << 20)
 #define SIMQ_BATCH_JOBS_MAX	10000
 
+/* EACHLINE: an array with one task per line of a list, the lines stored
+ * once with the array.  32 MiB holds a million lines of 30 bytes; storing
+ * them is one copy and one scan, a few milliseconds.  A line is at most
+ * SIMQ_ENTRY_MAX bytes: a task's item repeats it (for each {} and as
+ * SIMQ_ENTRY), encoded (up to three bytes a byte), in one line of at most
+ * SIMQ_LINE_MAX. */
+#define SIMQ_EACHLINE_MAX	(32u << 20)
+#define SIMQ_ENTRY_MAX		4096
+
 /* A body over its command's limit is read and discarded, keeping the
  * connection in step, if it is at most this long; a longer one is not
  * read at all: the broker answers at once and closes the connection. */
@@ -327,6 +336,7 @@ enum proto_cmd {
 	CMD_RETRY,
 	CMD_PAUSE,
 	CMD_RESUME,
+	CMD_EACHLINE,
 	CMD__COUNT
 };
 

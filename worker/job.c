@@ -316,11 +316,13 @@ job_take_item(struct proto_word *w, int n)
 	struct wjob		*j;
 	uint64_t		 u;
 	int			 i, dd = -1, have_id = 0, have_att = 0, bad = 0;
+	int			 have_entry = 0;
 	char			*s;
 
 	j = xcalloc(1, sizeof *j);
 	j->state = WJ_ENDED;		/* until it runs */
-	j->env = xcalloc(SIMQ_ENV_MAX, sizeof *j->env);
+	/* The job's variables, and SIMQ_ENTRY (EACHLINE). */
+	j->env = xcalloc(SIMQ_ENV_MAX + 1, sizeof *j->env);
 	for (i = 1; i < n; i++) {
 		if (proto_word_is(&w[i], "--")) {
 			dd = i;
@@ -341,6 +343,16 @@ job_take_item(struct proto_word *w, int n)
 				bad = 1;
 			else
 				j->timeout_ms = u;
+		} else if (proto_word_is(&k, "entry")) {
+			/* An EACHLINE task's line, empty or not. */
+			if ((s = word_str(&v)) == NULL || have_entry) {
+				free(s);
+				bad = 1;
+				continue;
+			}
+			j->env[j->nenv++] = xprintf("SIMQ_ENTRY=%s", s);
+			have_entry = 1;
+			free(s);
 		} else if (proto_word_is(&k, "q") ||
 		    proto_word_is(&k, "name") || proto_word_is(&k, "cwd") ||
 		    proto_word_is(&k, "output") || proto_word_is(&k, "env")) {
@@ -350,7 +362,7 @@ job_take_item(struct proto_word *w, int n)
 			}
 			if (proto_word_is(&k, "env")) {
 				if (strchr(s, '=') == NULL || s[0] == '=' ||
-				    j->nenv >= SIMQ_ENV_MAX) {
+				    j->nenv >= SIMQ_ENV_MAX + have_entry) {
 					free(s);
 					bad = 1;
 				} else

@@ -231,6 +231,20 @@ static const char SNAPSHOT_RES[] =
 	"18080000000e000000000000001a2d000000000764656661756c740000000000"
 	"0000000000000000000000000000000000000000000000000040040280804019"
 	"1a0000000d0000010000000080d095ffbc3100000208747261696e007800";
+/* EACHLINE: array 14, one task per line, the lines after the command
+ * (journal version 4). */
+static const char SUBMIT_LINES[] =
+	"0e00000000000000010000000068e5cf8b0100000000000000000000056c696e"
+	"6573000000000000000000000000000000000000000000000000000000000000"
+	"00020100000003000000010000000000000002086563686f007b7d000312616c"
+	"7068610a0a626574612067616d6d610a";
+/* A snapshot of it, its first task taken: the lines with the array. */
+static const char SNAPSHOT_LINES[] =
+	"18080000000f000000000000001a2600000000056c696e657300000000000000"
+	"00000000000000000000000000000000000000000000000019350000000e0001"
+	"011100000080d095ffbc31000002086563686f007b7d00010301000103000312"
+	"616c7068610a0a626574612067616d6d610a191c0000000e0202020200000180"
+	"d095ffbc31000277310080d095ffbc31b0ea01";
 
 static struct job *
 make_job7(void)
@@ -713,6 +727,103 @@ test_resources(void **st)
 	assert_int_equal(apply(REC_SUBMIT, SUBMIT_RES_DEFAULTS), -1);
 }
 
+/* The lines of an EACHLINE array: an empty one, one with a NUL refused,
+ * the longest allowed, encoded in REC_SUBMIT and in the snapshot once,
+ * read back the same; a record whose lines do not match its spec is
+ * refused. */
+static void
+test_each_line(void **st)
+{
+	static const char	 lines[] = "alpha\n\nbeta gamma\n";
+	struct jobopts		*o = opts("q=lines");
+	struct cmd		*c = argv2("echo", "{}");
+	struct array_spec	 spec = { 1, 3, 1, 0 };
+	struct entries		*e;
+	struct buf		 b;
+	struct job		*a, *t;
+	struct worker		*w;
+	char			 why[160], *big;
+	const char		*p;
+	size_t			 len;
+	int			 reserved = 0;
+
+	(void)st;
+	assert_null(entries_parse("a\nb", 3, why, sizeof why));
+	assert_null(entries_parse("a\n\0b\n", 5, why, sizeof why));
+	assert_string_equal(why, "line 2 holds a NUL byte");
+	big = malloc(SIMQ_ENTRY_MAX + 2);
+	memset(big, 'x', SIMQ_ENTRY_MAX + 1);
+	big[SIMQ_ENTRY_MAX + 1] = '\n';
+	assert_null(entries_parse(big, SIMQ_ENTRY_MAX + 2, why, sizeof why));
+	big[SIMQ_ENTRY_MAX] = '\n';
+	e = entries_parse(big, SIMQ_ENTRY_MAX + 1, why, sizeof why);
+	assert_non_null(e);
+	assert_int_equal(entries_maxlen(e), SIMQ_ENTRY_MAX);
+	entries_free(e);
+	free(big);
+
+	e = entries_parse(lines, strlen(lines), why, sizeof why);
+	assert_non_null(e);
+	assert_int_equal(e->n, 3);
+	B->next_id = 14;
+	buf_init(&b);
+	rec_submit_lines(&b, 14, o, c, &spec, e, NOW, 0);
+	same_bytes("SUBMIT_LINES", &b, SUBMIT_LINES);
+	/* Lines that do not make the spec's tasks: refused. */
+	spec.last = 2;
+	buf_reset(&b);
+	rec_submit_lines(&b, 14, o, c, &spec, e, NOW, 0);
+	B->replaying = 1;
+	assert_int_equal(rec_apply(NULL, REC_SUBMIT, b.p, b.len), -1);
+	B->replaying = 0;
+	buf_free(&b);
+	entries_free(e);
+	free(c);
+	jobopts_unref(o);
+	broker_free();
+	broker_init();
+
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_LINES), 0);
+	a = idmap_get(14, SIMQ_NOINDEX);
+	assert_non_null(a);
+	assert_int_equal(a->kind, JK_ARRAY);
+	assert_int_equal(a->arr->ntasks, 3);
+	assert_non_null(a->arr->ent);
+	p = entries_get(a->arr->ent, 1, &len);
+	assert_memory_equal(p, "alpha", len);
+	assert_int_equal(len, 5);
+	entries_get(a->arr->ent, 2, &len);
+	assert_int_equal(len, 0);
+	p = entries_get(a->arr->ent, 3, &len);
+	assert_int_equal(len, 10);
+	assert_memory_equal(p, "beta gamma", 10);
+
+	w = worker_get("w1", 1);
+	B->replaying = 1;
+	t = job_take(a->opts->q, w, &fit_any, NULL, &reserved);
+	B->replaying = 0;
+	assert_non_null(t);
+	assert_int_equal(t->index, 1);
+	buf_init(&b);
+	assert_int_equal(snapshot_records(collect, &b), 0);
+	same_bytes("SNAPSHOT_LINES", &b, SNAPSHOT_LINES);
+	buf_free(&b);
+	broker_free();
+	broker_init();
+	replay_stream(SNAPSHOT_LINES);
+	a = idmap_get(14, SIMQ_NOINDEX);
+	assert_non_null(a);
+	assert_non_null(a->arr->ent);
+	assert_int_equal(a->arr->ent->n, 3);
+	p = entries_get(a->arr->ent, 3, &len);
+	assert_memory_equal(p, "beta gamma", 10);
+	assert_int_equal(idmap_get(14, 1)->state, JS_RUNNING);
+	buf_init(&b);
+	assert_int_equal(snapshot_records(collect, &b), 0);
+	same_bytes("SNAPSHOT_LINES (read back)", &b, SNAPSHOT_LINES);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -725,6 +836,7 @@ main(void)
 		T(test_kinds_cut_pending),
 		T(test_snapshot_2),
 		T(test_resources),
+		T(test_each_line),
 #undef T
 	};
 
