@@ -57,7 +57,7 @@ _simq()
 				    -r | --retries | --after | --after-any | \
 				    --after-failed | --array | --delay | \
 				    --name | -e | --env | -C | --chdir | -o | \
-				    --output | -b | --batch) ;;
+				    --output | -b | --batch | --each-line) ;;
 				*)
 					COMPREPLY=($(compgen -f -- "$cur"))
 					return
@@ -78,7 +78,7 @@ _simq()
 		COMPREPLY=($(compgen -W "30s 10m 1h 2h 1d" -- "$cur"))
 		return
 		;;
-	--token-file | -b | --batch)
+	--token-file | -b | --batch | --each-line)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
@@ -109,7 +109,8 @@ _simq()
 		opts="-q --queue -p --priority -t --timeout -r --retries
 		    --after --after-any --after-failed --array --delay
 		    --name -e --env -C --chdir
-		    -o --output --export --no-check -w --wait -b --batch --"
+		    -o --output --export --no-check -w --wait -b --batch
+		    --each-line --"
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -c -- "$cur"))
 			return
