@@ -202,6 +202,51 @@ fit_worker(const struct worker *w, struct fit *f)
 		    f->time - (B->now - w->time_at);
 }
 
+/* A job with options o is leased to w (sign 1), or no more (-1). */
+void
+fit_hold(struct worker *w, const struct jobopts *o, int sign)
+{
+	if (sign > 0) {
+		w->held_cpus += o->cpus;
+		w->held_gpus += o->gpus;
+		w->held_mem += o->mem;
+	} else {
+		w->held_cpus -= o->cpus;
+		w->held_gpus -= o->gpus;
+		w->held_mem -= o->mem;
+	}
+}
+
+static uint32_t
+left32(uint32_t have, uint32_t held)
+{
+	return have == UINT32_MAX ? UINT32_MAX : have > held ? have - held : 0;
+}
+
+static uint64_t
+left64(uint64_t have, uint64_t held)
+{
+	return have == UINT64_MAX ? UINT64_MAX : have > held ? have - held : 0;
+}
+
+/*
+ * What w has free by the broker's count: its offer less what the jobs
+ * leased to it ask for.  A TAKE's own words can be behind: a worker
+ * sends its next TAKE before the reply to the one before has told it of
+ * the jobs that reply leased, so the broker takes the smaller of both
+ * (take_serve).  And a worker's words can be ahead of this count: a job
+ * that ended there may not be reported yet; then the smaller is the
+ * worker's, which is right too.
+ */
+void
+fit_free(const struct worker *w, struct fit *f)
+{
+	f->cpus = left32(w->cpus, w->held_cpus);
+	f->gpus = left32(w->gpus, w->held_gpus);
+	f->mem = left64(w->mem, w->held_mem);
+	f->time = UINT64_MAX;
+}
+
 /* Whether w serves queue name (its WORKER queues=, if it said). */
 static int
 serves(const struct worker *w, const char *name)

@@ -35,23 +35,36 @@ def test_take_fits_free_resources(ctx):
     jobs = take(w, 4, "cpus=2", "gpus=0", "mem=%d" % (8 * G))
     eq(ids(jobs), [str(small)], "jobs fitting cpus=2 gpus=0")
     check("cpus" not in jobs[0], "a one-CPU job's item has no cpus=")
-    # Four CPUs and a GPU: the big one first (oldest), which leaves no
-    # CPU for the GPU job.
+    # The worker says 4 free, but the broker knows it holds the small
+    # job (as after a TAKE sent before the reply that leased it came):
+    # 3, so the big job waits, and the GPU one fits.
+    jobs2 = take(w, 4, "cpus=4", "gpus=1", "mem=%d" % (8 * G))
+    eq(ids(jobs2), [str(gpu)], "a TAKE saying more than the offer less "
+       "the leases")
+    eq((jobs2[0]["gpus"], jobs2[0]["mem"]), ("1", str(G)), "its item")
+    w.finish_job(jobs[0]).expect_ok("done")
+    w.finish_job(jobs2[0]).expect_ok("done")
+    # Four CPUs: the big one.
     jobs = take(w, 4, "cpus=4", "gpus=1", "mem=%d" % (8 * G))
     eq(ids(jobs), [str(big)], "jobs fitting cpus=4 gpus=1")
     eq(jobs[0]["cpus"], "4", "the item says what the job asks for")
+    w.finish_job(jobs[0]).expect_ok("done")
     # Not enough memory free.
+    gpu = c.submit(["gpu"], gpus=1, mem=G)
     eq(take(w, 4, "cpus=1", "gpus=1", "mem=%d" % (G - 1)), [],
        "a job asking mem=1G with less free")
     jobs = take(w, 4, "cpus=1", "gpus=1", "mem=%d" % G)
     eq(ids(jobs), [str(gpu)], "the GPU job")
-    eq((jobs[0]["gpus"], jobs[0]["mem"]), ("1", str(G)), "its item")
     st = c.status1(gpu)
     eq((st["gpus"], st["mem"]), ("1", str(G)), "STATUS of the GPU job")
-    # Without gpus= a worker has none; without cpus= no CPU limit.
+    w.finish_job(jobs[0]).expect_ok("done")
+    # Without gpus= a worker has none; without cpus= no CPU limit but
+    # its offer's.
     c.submit(["gpu2"], gpus=1)
     wide = c.submit(["wide"], cpus=64)
-    eq(ids(take(w, 4)), [str(wide)], "TAKE without words")
+    eq(take(w, 4), [], "a 64-CPU job on a worker offering 4")
+    v = ctx.broker.worker("v1")
+    eq(ids(take(v, 4)), [str(wide)], "TAKE without words, no offer")
 
 
 def test_take_priority_among_shapes(ctx):
@@ -62,7 +75,7 @@ def test_take_priority_among_shapes(ctx):
     d = c.submit(["d"], cpus=2, pri=9)
     e = c.submit(["e"], cpus=1)
     # Priority first, then age, across the shapes that fit.
-    eq(ids(take(w, 4, "cpus=8")), [str(d), str(b), str(a), str(e)],
+    eq(ids(take(w, 8, "cpus=8")), [str(d), str(b), str(a), str(e)],
        "order across shapes")
 
 
@@ -108,13 +121,17 @@ def test_array_and_batch_carry_resources(ctx):
     arr = c.submit(["t", "{}"], array="1-4", cpus=2)
     st = c.status1(arr)
     eq(st["cpus"], "2", "an array's cpus=")
-    eq(ids(take(w, 4, "cpus=4")), ["%d_1" % arr, "%d_2" % arr],
-       "two 2-CPU tasks on 4 CPUs")
+    jobs = take(w, 4, "cpus=4")
+    eq(ids(jobs), ["%d_1" % arr, "%d_2" % arr], "two 2-CPU tasks on 4 CPUs")
+    for j in jobs:
+        w.finish_job(j).expect_ok("done")
     eq(c.status1("%d_3" % arr)["cpus"], "2", "an untaken task's cpus=")
     r = c.request("BATCH cpus=3 mem=1000 q=b 4", b"x\ny\n")
     first = int(r.words[0])
     eq(ids(take(w, 4, "cpus=4", queues="b")), [str(first)],
        "one 3-CPU batch job on 4 CPUs")
+    eq(take(w, 4, "cpus=4", queues="b"), [],
+       "nothing more while it holds 3 of its 4 CPUs")
     eq(c.status1(first + 1)["mem"], "1000", "a batch job's mem=")
 
 
@@ -161,8 +178,10 @@ def test_reserve_for_head_job(ctx):
     big = c.submit(["big"], cpus=4)
     small2 = c.submit(["s2"])
     # At once: small1 (head), then big does not fit in 3, small2 does.
-    eq(ids(take(w, 1, "cpus=4")), [str(small1)], "first TAKE")
-    eq(ids(take(w, 4, "cpus=3")), [str(small2)],
+    held = take(w, 1, "cpus=4")
+    eq(ids(held), [str(small1)], "first TAKE")
+    held += take(w, 4, "cpus=3")
+    eq(ids(held[1:]), [str(small2)],
        "the big job has not waited long: smaller ones pass it")
     for i in range(3):
         c.submit(["more%d" % i])
@@ -171,4 +190,6 @@ def test_reserve_for_head_job(ctx):
     # A worker that could never run it is not held back.
     tiny = b.worker("tiny", cpus=2)
     eq(len(take(tiny, 4, "cpus=2")), 2, "a 2-CPU worker still takes")
+    for j in held:
+        w.finish_job(j).expect_ok("done")
     eq(ids(take(w, 4, "cpus=4")), [str(big)], "the big job, once it fits")
