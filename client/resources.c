@@ -21,7 +21,7 @@ submit_resource(struct buf *opts, const char *key, const char *arg)
 	if (strcmp(key, "mem") == 0) {
 		if (parse_size(arg, &v) < 0 || v == 0 || v > SIMQ_MEM_MAX)
 			die(EXIT_USAGE, "bad --mem '%s': use a size like 512M, "
-			    "4G or 1T (at most 1P)", arg);
+			    "4G or 1T (at most 1024T)", arg);
 		tmp = xprintf("%llu", (unsigned long long)v);
 		req_kv(opts, "mem", tmp);
 		free(tmp);

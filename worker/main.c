@@ -431,7 +431,7 @@ main(int argc, char **argv)
 			if (parse_size(optarg, &cfg->mem) < 0 ||
 			    cfg->mem > SIMQ_MEM_MAX)
 				bad_usage("--mem %s: give a size (like 512M or "
-				    "64G), at most 1P", optarg);
+				    "64G), at most 1024T", optarg);
 			mem_given = 1;
 			break;
 		case 'B':
