@@ -228,9 +228,7 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 	/* The first max - ahead jobs fit what is free now; those ahead,
 	 * for busy slots, what the worker could ever give one job, and it
 	 * holds them until that is free (fit.c). */
-	fit_worker(w, &total);
-	if (t->free.time != UINT64_MAX)
-		total.time = t->free.time;
+	fit_worker(w, &total);	/* its time left now, this TAKE's time= */
 	fit_free(w, &free);
 	if (t->free.cpus < free.cpus)
 		free.cpus = t->free.cpus;
@@ -238,7 +236,7 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 		free.gpus = t->free.gpus;
 	if (t->free.mem < free.mem)
 		free.mem = t->free.mem;
-	free.time = t->free.time;
+	free.time = total.time;
 	firm = t->max - t->ahead;
 	while (n < limit && !reserved) {
 		size_t len;

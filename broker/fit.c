@@ -182,6 +182,11 @@ queue_take_fit(struct queue *q, const struct fit *free,
 	}
 	if (best == NULL)
 		return NULL;
+	/* Workers may be keeping room for this head: now it is gone, what
+	 * they wait for (parked) is worth another look. */
+	if (best == head && B->now >= ready_since(head) +
+	    B->cfg.reserve_after_ms)
+		B->want_dispatch = 1;
 	if (best->kind != JK_ARRAY) {
 		job_unheap(best);
 		return best;

@@ -60,7 +60,7 @@ usage(FILE *f)
 "                      127.0.0.1:7733)\n"
 "  -q QUEUE[,QUEUE...] serve these queues, strictly in this order\n"
 "                      (default: default)\n"
-"  -j, --cpus N        offer N CPUs: run jobs whose --cpus add up to at\n"
+"  -j N, --cpus N      offer N CPUs: run jobs whose --cpus add up to at\n"
 "                      most N at once (default: the number of CPUs this\n"
 "                      process may use)\n"
 "  --gpus LIST|auto|none\n"

@@ -115,6 +115,19 @@ def test_take_time_filter(ctx):
     eq(ids(take(w, 4)), [str(none)], "without time= anything fits")
 
 
+def test_take_time_counts_down_while_parked(ctx):
+    """A parked TAKE's time= is what was left when it was sent: by the
+    time a job comes, less is left."""
+    c = ctx.broker.client()
+    w = ctx.broker.worker("pilot", cpus=4)
+    w.send(w.frame("TAKE 4 10000 default time=3000"))
+    time.sleep(1.5)
+    c.submit(["long"], timeout=2500)
+    short = c.submit(["short"], timeout=1000)
+    jobs = [i for i in w.read_reply().expect_items() if i.kind == "job"]
+    eq(ids(jobs), [str(short)], "jobs fitting ~1.5 s left")
+
+
 def test_array_and_batch_carry_resources(ctx):
     c = ctx.broker.client()
     w = ctx.broker.worker("w1", cpus=4)
