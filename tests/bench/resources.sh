@@ -7,9 +7,10 @@
 #
 #   plain       jobs that ask for nothing (one CPU): one lane per queue,
 #               the worker still says cpus= gpus= mem= in every TAKE
-#   shaped      jobs asking cpus=1 mem=1M: the worker counts memory too
-#   mixed       batches in turn of plain, cpus=2 and mem=1M jobs: three
-#               lanes, each TAKE compares their tops
+#   shaped      jobs asking cpus=1 mem=64M: the worker counts memory too
+#   mixed       batches in turn of plain jobs, mem=64M ones and ones with
+#               a timeout: three lanes (shapes), each TAKE compares their
+#               tops (all one-CPU, so that as many run at once)
 #   baseline    plain jobs through the simqd and simq-worker in
 #               SIMQ_BENCH_BASELINE (a directory with a build without
 #               resource matching, e.g. main's bin/), when given
@@ -61,7 +62,8 @@ start() {
 	    --name bench 2>"$T/$1-worker.log" &
 	pids="$pids $!"
 	i=0
-	until grep -q "connected to the broker" "$T/$1-worker.log"; do
+	until grep -q "connected to the broker" "$T/$1-worker.log" \
+	    2>/dev/null; do
 		i=$((i + 1))
 		[ "$i" -gt 300 ] && fail "simq-worker did not connect"
 		sleep 0.02
@@ -75,9 +77,9 @@ once() {
 	out=$(SIMQ_BENCH_BATCH_OPTS=$3 "$SPAWN" -p "$2" throughput "$N") ||
 	    fail "$1"
 	case "$out" in *failed=0*) ;; *) fail "$1: $out" ;; esac
-	r=$(printf '%s\n' "$out" | tr ' ' '\n' | sed -n 's/^rate=//p')
-	echo "$r" >>"$T/$1"
-	printf '   %-9s %s jobs/s\n' "$1" "$r"
+	rate=$(printf '%s\n' "$out" | tr ' ' '\n' | sed -n 's/^rate=//p')
+	echo "$rate" >>"$T/$1"
+	printf '   %-9s %s jobs/s\n' "$1" "$rate"
 }
 
 mean() {
@@ -92,10 +94,18 @@ start new "$PWD/bin"
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
 	echo " round $r/$ROUNDS"
-	[ -n "$BASE" ] && once baseline "$port_base" ""
-	once plain "$port_new" ""
-	once shaped "$port_new" "cpus=1 mem=1048576"
-	once mixed "$port_new" "|cpus=2|mem=1048576"
+	# Each round in another order: what runs first is not always the
+	# same case.
+	for c in $(echo "baseline plain shaped mixed baseline plain shaped" |
+	    cut -d' ' -f$(( (r - 1) % 4 + 1 ))-$(( (r - 1) % 4 + 4 ))); do
+		case $c in
+		baseline) [ -n "$BASE" ] && once baseline "$port_base" "" ;;
+		plain) once plain "$port_new" "" ;;
+		shaped) once shaped "$port_new" "cpus=1 mem=67108864" ;;
+		mixed) once mixed "$port_new" \
+		    "|mem=67108864|timeout=600000" ;;
+		esac
+	done
 	r=$((r + 1))
 done
 ref=plain
