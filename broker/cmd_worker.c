@@ -182,8 +182,8 @@ bad:
 	free(host);
 	free(queues);
 	conn_error(c, PERR_BADREQ, "bad option '%.*s': use host=H slots=N "
-	    "lease=MS pid=P queues=Q,Q cpus=N gpus=N mem=BYTES", (int)(r->args[i].len > 40 ? 40 : r->args[i].len),
-	    r->args[i].p);
+	    "lease=MS pid=P queues=Q,Q cpus=N gpus=N mem=BYTES",
+	    (int)(r->args[i].len > 40 ? 40 : r->args[i].len), r->args[i].p);
 }
 
 /*

@@ -181,6 +181,21 @@ def test_unfit_reported_then_runs(ctx):
                "unfit=gpus after the big worker left")
 
 
+def test_finish_oom_gives_the_reason(ctx):
+    """FINISH oom=1: the worker's memory limit killed the job; its reason
+    says so, with the limit."""
+    c = ctx.broker.client()
+    w = ctx.broker.worker("w1", mem=8 * G)
+    jid = c.submit(["hog"], mem=1000)
+    j = take(w, 1, "mem=%d" % (8 * G))[0]
+    w.request("FINISH %s %s signal=9 oom=2 out=0 err=0 res=0 0" %
+              (j["id"], j["attempt"]), b"").expect_err("bad-request")
+    w.finish(j["id"], j["attempt"], signal_=9, oom=1).expect_ok("failed")
+    st = c.status1(jid)
+    eq(st["reason"], "killed by signal 9; its memory went past its "
+       "mem=1000 bytes", "the reason")
+
+
 def test_reserve_for_head_job(ctx):
     """Once the head of a queue has waited --reserve-after, a worker that
     could run it takes nothing smaller until it fits."""
@@ -436,3 +451,28 @@ def test_mem_enforced(ctx):
         from harness import Skip
         raise Skip("the worker has no cgroup v2 memory controller here, "
                    "so only the RLIMIT_AS fallback was checked")
+
+
+def test_version_2_journal_still_read(ctx):
+    """A journal written by the version before resources (format 2) is
+    read, and jobs with resources are added to it."""
+    import os
+    from test_journal_files import rewrite_header_version
+    b = ctx.broker
+    c = b.client()
+    old = [c.submit(["old%d" % i]) for i in range(3)]
+    c.close()
+    b.stop()
+    for s in b.segments():
+        rewrite_header_version(os.path.join(b.journal_dir(), s), 2)
+    b.start()
+    c = b.client()
+    for j in old:
+        eq(c.status1(j)["state"], "queued", "job %s from the v2 journal" % j)
+    new = c.submit(["new"], cpus=2)
+    c.close()
+    b.stop()
+    b.start()
+    c = b.client()
+    eq(c.status1(new)["cpus"], "2", "a job with resources after it")
+    eq(c.status1(old[0])["state"], "queued", "and the old ones")
