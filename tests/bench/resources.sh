@@ -20,6 +20,10 @@
 # (SIMQ_BENCH_FSYNC=always for the broker's default), so that the disk
 # does not hide the broker's and the worker's own work.
 #
+# Then the broker alone, with build/rel/bench_workers (when built): its
+# fake workers finish each job at once, so the rate is the broker's
+# dispatch, with and without the words and shapes.
+#
 # Needs bin/simqd, bin/simq-worker and build/rel/bench_spawn.
 # Environment: SIMQ_BENCH_RES_JOBS (default 5000) jobs a run,
 # SIMQ_BENCH_RES_ROUNDS (default 3).
@@ -108,16 +112,60 @@ while [ "$r" -le "$ROUNDS" ]; do
 	done
 	r=$((r + 1))
 done
+for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+wait 2>/dev/null
+pids=
+
+# The broker alone: build/rel/bench_workers's workers finish each job
+# the moment it arrives (no process), so this is dispatch and matching.
+GEN=$PWD/build/rel/bench_workers
+NW=${SIMQ_BENCH_RES_WORKERS:-50}
+NJ=${SIMQ_BENCH_RES_BROKER_JOBS:-50000}
+words="cpus=4 gpus=0 mem=68719476736"
+# gen CASE BINDIR WORKER-WORDS TAKE-WORDS BATCH-OPTS: one run on a fresh
+# broker; appends its rate to $T/b-CASE.
+gen() {
+	p=$("$SPAWN" port) || fail "no free port"
+	"$2/simqd" -d "$T/g-data-$$-$p" -p "$p" --fsync "$FSYNC" \
+	    2>"$T/g-simqd.log" &
+	gp=$!
+	"$SPAWN" -p "$p" -t 30 ping >/dev/null || fail "simqd did not start"
+	out=$(SIMQ_BENCH_WORKER_WORDS=$3 SIMQ_BENCH_TAKE_WORDS=$4 \
+	    SIMQ_BENCH_BATCH_OPTS=$5 "$GEN" -p "$p" -n "$NW" -k 4 -j "$NJ" \
+	    -t 120) || fail "bench_workers $1: $out"
+	kill -TERM "$gp"
+	wait "$gp"
+	rate=$(printf '%s\n' "$out" | tr ' ' '\n' | sed -n 's/^rate=//p')
+	echo "$rate" >>"$T/b-$1"
+	printf '   broker %-9s %s jobs/s\n' "$1" "$rate"
+}
+if [ -x "$GEN" ]; then
+	echo " the broker alone: $NW workers taking 4 at a time, $NJ jobs a run"
+	r=1
+	while [ "$r" -le "$ROUNDS" ]; do
+		[ -n "$BASE" ] && gen baseline "$BASE" "" "" ""
+		gen plain "$PWD/bin" "" "" ""
+		gen shaped "$PWD/bin" "$words" "$words" "cpus=1 mem=1048576"
+		gen mixed "$PWD/bin" "$words" "$words" \
+		    "|mem=1048576|timeout=600000"
+		r=$((r + 1))
+	done
+fi
+
 ref=plain
 [ -n "$BASE" ] && ref=baseline
-refm=$(mean "$ref")
 echo
-printf '%-10s %10s %10s\n' case "jobs/s" "vs $ref"
-for c in baseline plain shaped mixed; do
-	[ -f "$T/$c" ] || continue
-	m=$(mean "$c")
-	printf '%-10s %10s %9s%%\n' "$c" "$m" "$(awk -v m="$m" -v r="$refm" \
-	    'BEGIN { printf "%+.1f", (m - r) * 100 / r }')"
+printf '%-18s %10s %10s\n' case "jobs/s" "vs $ref"
+for pre in "" b-; do
+	[ -f "$T/${pre}$ref" ] || continue
+	refm=$(mean "${pre}$ref")
+	for c in baseline plain shaped mixed; do
+		[ -f "$T/$pre$c" ] || continue
+		m=$(mean "$pre$c")
+		printf '%-18s %10s %9s%%\n' "${pre:+broker }$c" "$m" \
+		    "$(awk -v m="$m" -v r="$refm" \
+		    'BEGIN { printf "%+.1f", (m - r) * 100 / r }')"
+	done
 done
 echo "goal: within 10% of $ref"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
