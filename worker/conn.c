@@ -383,13 +383,14 @@ conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms)
 		max = SIMQ_TAKE_MAX;
 	if (ahead > max)
 		ahead = max;
-	r = req_push(R_TAKE);
 	evbuffer_add_printf(outbuf(), "TAKE %u %llu %s", max,
 	    (unsigned long long)wait_ms, W->cfg.queues);
 	if (ahead > 0)
 		evbuffer_add_printf(outbuf(), " ahead=%u", ahead);
+	/* What is free: cpus= gpus= mem= (resources.c). */
 	res_take_words(outbuf());
-	evbuffer_add(outbuf(), "\r\n", 2);
+	evbuffer_add_printf(outbuf(), "\r\n");
+	r = req_push(R_TAKE);
 	r->max = max;
 	r->wait = wait_ms;
 	W->asked += max;
