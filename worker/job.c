@@ -324,7 +324,7 @@ job_take_item(struct proto_word *w, int n)
 	j->state = WJ_ENDED;		/* until it runs */
 	j->cpus = 1;
 	/* Room for what res_claim adds. */
-	j->env = xcalloc(SIMQ_ENV_MAX + 4, sizeof *j->env);
+	j->env = xcalloc(SIMQ_ENV_MAX + WJOB_ENV_EXTRA, sizeof *j->env);
 	for (i = 1; i < n; i++) {
 		if (proto_word_is(&w[i], "--")) {
 			dd = i;

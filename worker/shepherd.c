@@ -494,7 +494,7 @@ unpack(struct sjob *sj, char *buf, size_t n)
 	memcpy(&sj->h, buf, sizeof sj->h);
 	memset(&sj->j, 0, sizeof sj->j);
 	if (sj->h.nargv == 0 || sj->h.nargv > SIMQ_WORDS_MAX ||
-	    sj->h.nenv > SIMQ_ENV_MAX + 4)
+	    sj->h.nenv > SIMQ_ENV_MAX + WJOB_ENV_EXTRA)
 		return -1;
 	sj->j.argv = xcalloc(sj->h.nargv + 1, sizeof *sj->j.argv);
 	sj->j.env = xcalloc(sj->h.nenv + 1, sizeof *sj->j.env);

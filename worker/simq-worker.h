@@ -93,6 +93,11 @@ struct timeval;
  * go together (job.c). */
 #define REPORT_GROUP_MS		1
 
+/* Variables the worker adds to a job's own (SIMQ_ENV_MAX of them) in
+ * its table entry and RUN datagram: res_claim's four, with room for a
+ * few more. */
+#define WJOB_ENV_EXTRA		8
+
 /* Paths we build (work files, expanded output patterns). */
 #define WPATH_MAX		4096
 
