@@ -119,8 +119,22 @@ res_gpus(const char *spec)
 		return 0;
 	if (strcmp(spec, "auto") != 0)
 		return gpu_list(spec);
-	if ((env = getenv("CUDA_VISIBLE_DEVICES")) != NULL)
-		return gpu_list(env) < 0 ? (W->cfg.ngpus = 0, 0) : 0;
+	if ((env = getenv("CUDA_VISIBLE_DEVICES")) != NULL) {
+		/* What CUDA itself would see: nothing for Slurm's
+		 * "NoDevFiles", and only the devices before an invalid
+		 * index such as "-1". */
+		char *list = xstrdup(env), *p;
+		if ((p = strstr(list, ",-")) != NULL)
+			*p = '\0';
+		if (strcmp(list, "NoDevFiles") == 0 || list[0] == '-' ||
+		    gpu_list(list) < 0) {
+			for (i = 0; i < W->cfg.ngpus; i++)
+				free(W->cfg.gpu[i]);
+			W->cfg.ngpus = 0;
+		}
+		free(list);
+		return 0;
+	}
 	gpu_nvidia_smi();
 	return 0;
 }

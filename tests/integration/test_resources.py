@@ -329,6 +329,14 @@ def test_worker_gpus_auto(ctx):
     got = run_stamped(ctx, c, 2, 0.3, gpus=1)
     eq(sorted(d["cuda"] for _, _, d in got), ["3", "5"],
        "the jobs get the GPUs as the worker's environment names them")
+    # What CUDA would make of it: Slurm's NoDevFiles is none, and an
+    # invalid index hides those after it.
+    for cvd, n in (("NoDevFiles", "0"), ("2,-1,3", "1"), ("-1", "0"),
+                   ("", "0")):
+        v = WorkerProc(ctx, b, slots=1, env={"CUDA_VISIBLE_DEVICES": cvd})
+        eq(v.wait_registered(c)["gpus"], n, "CUDA_VISIBLE_DEVICES=%r" % cvd)
+        v.signal(15)
+        v.wait_exit()
     for args, words in ((["--cpus", "0"], "--cpus"),
                         (["-j", "x"], "--cpus"),
                         (["--gpus", "0,,1"], "--gpus"),
