@@ -315,6 +315,7 @@ bench: deps-quiet
 	    build/rel/bench_workers
 	@sh tests/bench/run.sh
 	@sh tests/bench/worker.sh
+	@sh tests/bench/resources.sh
 	@sh tests/bench/workers.sh
 	@python3 tests/bench/stress.py
 	@$(PYTHON3) tests/bench/python.py

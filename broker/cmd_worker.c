@@ -182,8 +182,8 @@ bad:
 	free(host);
 	free(queues);
 	conn_error(c, PERR_BADREQ, "bad option '%.*s': use host=H slots=N "
-	    "lease=MS pid=P queues=Q,Q cpus=N gpus=N mem=BYTES", (int)(r->args[i].len > 40 ? 40 : r->args[i].len),
-	    r->args[i].p);
+	    "lease=MS pid=P queues=Q,Q cpus=N gpus=N mem=BYTES",
+	    (int)(r->args[i].len > 40 ? 40 : r->args[i].len), r->args[i].p);
 }
 
 /*
@@ -228,10 +228,15 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 	/* The first max - ahead jobs fit what is free now; those ahead,
 	 * for busy slots, what the worker could ever give one job, and it
 	 * holds them until that is free (fit.c). */
-	fit_worker(w, &total);
-	if (t->free.time != UINT64_MAX)
-		total.time = t->free.time;
-	free = t->free;
+	fit_worker(w, &total);	/* its time left now, this TAKE's time= */
+	fit_free(w, &free);
+	if (t->free.cpus < free.cpus)
+		free.cpus = t->free.cpus;
+	if (t->free.gpus < free.gpus)
+		free.gpus = t->free.gpus;
+	if (t->free.mem < free.mem)
+		free.mem = t->free.mem;
+	free.time = total.time;
 	firm = t->max - t->ahead;
 	while (n < limit && !reserved) {
 		size_t len;
@@ -543,7 +548,7 @@ finish_note(const struct result *res, int ok, char *outerr)
 /* The keys of a FINISH report, each allowed once. */
 static const char *const finish_keys[] = {
 	"outpath", "exit", "signal", "timedout", "start", "end", "utime",
-	"stime", "maxrss", "out", "err", "res", "outerr", NULL
+	"stime", "maxrss", "out", "err", "res", "outerr", "oom", NULL
 };
 
 /* Largest values a report may give: times are ms since the epoch up to
@@ -561,7 +566,7 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct result		*res;
 	struct job		*j;
 	uint64_t		 val, out = 0, err = 0, pay = 0;
-	int			 i, key, have_exit = 0, have_sig = 0, ok;
+	int			 i, key, have_exit = 0, have_sig = 0, ok, oom = 0;
 	unsigned		 seen = 0;
 	long			 n;
 	char			*path, *outerr = NULL;
@@ -646,6 +651,8 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 			err = val;
 		else if (proto_word_is(&k, "res") && val <= SIMQ_PAYLOAD_MAX)
 			pay = val;
+		else if (proto_word_is(&k, "oom") && val <= 1)
+			oom = (int)val;
 		else
 			goto bad;
 	}
@@ -684,6 +691,18 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		memcpy(res->data, body, blen);
 	}
 	ok = have_exit && res->exit == 0 && !res->timedout;
+	if (oom) {
+		/* The worker's cgroup limit (memory.max) killed it. */
+		char *m = xprintf("its memory went past its mem=%llu bytes",
+		    (unsigned long long)j->opts->mem);
+		if (outerr != NULL) {
+			char *t = xprintf("%s; %s", m, outerr);
+			free(m);
+			free(outerr);
+			m = t;
+		}
+		outerr = m;
+	}
 	if (outerr != NULL)
 		res->reason = finish_note(res, ok, outerr);
 	attempt_end(c, j, res, ok);

@@ -182,6 +182,11 @@ queue_take_fit(struct queue *q, const struct fit *free,
 	}
 	if (best == NULL)
 		return NULL;
+	/* Workers may be keeping room for this head: now it is gone, what
+	 * they wait for (parked) is worth another look. */
+	if (best == head && B->now >= ready_since(head) +
+	    B->cfg.reserve_after_ms)
+		B->want_dispatch = 1;
 	if (best->kind != JK_ARRAY) {
 		job_unheap(best);
 		return best;
@@ -200,6 +205,51 @@ fit_worker(const struct worker *w, struct fit *f)
 	if (f->time != UINT64_MAX)
 		f->time = B->now - w->time_at >= f->time ? 0 :
 		    f->time - (B->now - w->time_at);
+}
+
+/* A job with options o is leased to w (sign 1), or no more (-1). */
+void
+fit_hold(struct worker *w, const struct jobopts *o, int sign)
+{
+	if (sign > 0) {
+		w->held_cpus += o->cpus;
+		w->held_gpus += o->gpus;
+		w->held_mem += o->mem;
+	} else {
+		w->held_cpus -= o->cpus;
+		w->held_gpus -= o->gpus;
+		w->held_mem -= o->mem;
+	}
+}
+
+static uint32_t
+left32(uint32_t have, uint32_t held)
+{
+	return have == UINT32_MAX ? UINT32_MAX : have > held ? have - held : 0;
+}
+
+static uint64_t
+left64(uint64_t have, uint64_t held)
+{
+	return have == UINT64_MAX ? UINT64_MAX : have > held ? have - held : 0;
+}
+
+/*
+ * What w has free by the broker's count: its offer less what the jobs
+ * leased to it ask for.  A TAKE's own words can be behind: a worker
+ * sends its next TAKE before the reply to the one before has told it of
+ * the jobs that reply leased, so the broker takes the smaller of both
+ * (take_serve).  And a worker's words can be ahead of this count: a job
+ * that ended there may not be reported yet; then the smaller is the
+ * worker's, which is right too.
+ */
+void
+fit_free(const struct worker *w, struct fit *f)
+{
+	f->cpus = left32(w->cpus, w->held_cpus);
+	f->gpus = left32(w->gpus, w->held_gpus);
+	f->mem = left64(w->mem, w->held_mem);
+	f->time = UINT64_MAX;
 }
 
 /* Whether w serves queue name (its WORKER queues=, if it said). */

@@ -168,6 +168,7 @@ run_end(struct job *j)
 		return;
 	TAILQ_REMOVE(&r->w->jobs, j, run->wentry);
 	r->w->njobs--;
+	fit_hold(r->w, j->opts, -1);
 	worker_gc(r->w);
 	free(r);
 	j->run = NULL;
@@ -308,6 +309,7 @@ job_lease(struct job *j, struct worker *w, uint32_t attempt, uint64_t started,
 	j->attempts = attempt;
 	TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
 	w->njobs++;
+	fit_hold(w, j->opts, 1);
 	job_set_state(j, JS_RUNNING);
 	timer_set(j, lease_until);
 	if (j->kind == JK_TASK)

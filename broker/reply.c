@@ -252,8 +252,9 @@ reply_status_full(struct evbuffer *o, const struct job *j, int full)
 	if (j->state == JS_WAITING && j->due > B->now)
 		reply_num(o, "due", j->due);
 	reply_res(o, op);
-	if (j->kind == JK_ARRAY ? j->arr->count[JS_QUEUED] > 0 :
-	    j->state == JS_QUEUED)
+	/* Not for LIST: it costs the workers, for each item. */
+	if (full && (j->kind == JK_ARRAY ? j->arr->count[JS_QUEUED] > 0 :
+	    j->state == JS_QUEUED))
 		reply_unfit(o, j);
 	if (full)
 		reply_jobopts(o, op);

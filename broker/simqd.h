@@ -406,6 +406,8 @@ void		 fit_take(const struct fit *, const struct jobopts *,
 struct job	*queue_take_fit(struct queue *, const struct fit *free,
 		    const struct fit *total, int *reserved);
 void		 fit_worker(const struct worker *, struct fit *);
+void		 fit_hold(struct worker *, const struct jobopts *, int sign);
+void		 fit_free(const struct worker *, struct fit *);
 int		 fit_why(const struct jobopts *, char *kinds, size_t,
 		    char *text, size_t);
 
@@ -589,6 +591,8 @@ struct worker {
 	uint32_t	 cpus, gpus;	/* offered (WORKER); UINT32_MAX: unsaid */
 	uint64_t	 mem;		/* offered bytes; UINT64_MAX: unsaid */
 	uint64_t	 time_left;	/* its last TAKE's time=, or UINT64_MAX */
+	uint32_t	 held_cpus, held_gpus;	/* by the jobs leased to it */
+	uint64_t	 held_mem;
 	uint64_t	 time_at;	/* ...said then (B->now) */
 	uint32_t	 pid;
 	uint64_t	 lease_ms;
