@@ -178,7 +178,7 @@ MinJobAge=30
 KillWait=30
 InactiveLimit=0
 SlurmdParameters=config_overrides
-NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
+NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 CPUs=2 RealMemory=1000 State=UNKNOWN
 PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
 """.format(ctld=self.ctld_port, slurmd=self.slurmd_port, tmp=self.tmp,
            node=NODE, host=socket.gethostname())
@@ -235,6 +235,7 @@ PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
         env["SIMQ_IDLE_TIMEOUT"] = "15s"
         r = subprocess.run(
             ["sbatch", "--parsable", "--array=1-2", "-c", "1", "-t", "10",
+             "--mem=400M",
              "-o", self.path("log", "pilot-%A_%a.log"), "-D", self.tmp,
              os.path.join(ROOT, "examples", "slurm", "pilot.sbatch"),
              "-w", self.path("work"), "-v"],
@@ -306,6 +307,11 @@ PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
                 "each pilot read its end from Slurm (seconds left: %s of "
                 "sbatch -t 10)" % left, "\n".join(self.pilot_logs().values())
                 [-2000:])
+        offers = re.findall(r"starting: .*?, (\d+ CPUs?, \d+ GPUs, \d+ MiB)",
+                            "\n".join(self.pilot_logs().values()))
+        self.ok(offers == ["1 CPU, 0 GPUs, 400 MiB"] * 2,
+                "each pilot offers what Slurm gave it (-c 1 --mem=400M): "
+                "%s" % offers)
         starts = self.pilot_starts()
         alloc = self.allocations()
         for jid in sorted(first):
