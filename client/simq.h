@@ -258,6 +258,9 @@ const char	*jobview_exit(char *, const struct item *);
 const char	*jobview_why(char *, size_t, const struct item *);
 int		 jobview_never_ran(const struct item *);
 
+/* follow.c: simq output -f. */
+int		 output_follow(const char *, const char *, uint64_t);
+
 /* The subcommands. */
 extern const struct simq_cmd	cmd_submit_entry;
 extern const struct simq_cmd	cmd_status_entry;
