@@ -291,10 +291,14 @@ explain_reasons(struct explain *ex, const struct job *j,
 			snprintf(ex_s, sizeof ex_s, "exit status %d", r->exit);
 		else
 			ex_s[0] = '\0';
-		why_text(ex, "%s%s%s%s%s", proto_state_name(state),
-		    ex_s[0] ? ": " : "", ex_s, r != NULL && r->reason &&
-		    *r->reason ? ex_s[0] ? "; " : ": " : "", r != NULL &&
-		    r->reason ? r->reason : "");
+		/* A reason says how it ended better than the exit status
+		 * (which it often repeats). */
+		if (r != NULL && r->reason != NULL && *r->reason)
+			why_text(ex, "%s: %s", proto_state_name(state),
+			    r->reason);
+		else
+			why_text(ex, "%s%s%s", proto_state_name(state),
+			    ex_s[0] ? ": " : "", ex_s);
 		return;
 	case JS_WAITING:
 		/* Its own dependencies and delay, then its array's (the
