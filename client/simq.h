@@ -264,6 +264,14 @@ int		 tasks_walk(struct conn *, const char *, int, uint64_t,
 		    struct reply **);
 int		 status_tasks(struct conn *, const char *, int);
 
+/* waitfail.c: simq wait's failures, as they happen and at the end. */
+struct waitfail;
+struct waitfail	*waitfail_new(size_t);
+void		 waitfail_free(struct waitfail *);
+void		 waitfail_update(struct waitfail *, struct conn *,
+		    const struct reply *, int);
+void		 waitfail_report(struct conn *, const struct reply *);
+
 /* follow.c: simq output -f. */
 int		 output_follow(const char *, const char *, uint64_t);
 

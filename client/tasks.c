@@ -20,7 +20,8 @@
  * Calls fn for each task of array id in state (-1: any), at most max
  * (0: all), page by page; fn gets each page's reply and the items that
  * are tasks.  Returns 0, or -1 after an ERR (r is then that reply, for
- * the caller to explain, and not freed).
+ * the caller to explain, and not freed; NULL if a soft connection was
+ * lost).
  */
 int
 tasks_walk(struct conn *c, const char *id, int state, uint64_t max,
@@ -49,7 +50,9 @@ tasks_walk(struct conn *c, const char *id, int state, uint64_t max,
 		    (unsigned long long)limit);
 		req_raw(&b, tmp);
 		r = conn_request(c, &b);
-		if (r->kind == REPLY_ERR) {
+		if (r == NULL || r->kind == REPLY_ERR) {	/* NULL: a soft
+								 * connection
+								 * lost */
 			buf_free(&b);
 			*err = r;
 			return -1;
@@ -178,7 +181,8 @@ status_tasks(struct conn *c, const char *id, int state)
 		json_array(&j);
 		o.json = &j;
 	}
-	if (tasks_walk(c, id, state, 0, tasks_page, &o, &err) < 0)
+	if (tasks_walk(c, id, state, 0, tasks_page, &o, &err) < 0 &&
+	    err != NULL)
 		tasks_fail(c, err, id);
 	if (cfg.json) {
 		json_end(&j);
