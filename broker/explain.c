@@ -143,6 +143,7 @@ queue_reasons(struct explain *ex, const struct job *subject,
 	const struct queue	*q = subject->opts->q;
 	const struct worker	*w;
 	uint32_t		 serving = 0, busy = 0, free_slots = 0, slots;
+	int			 capped = 0;
 
 	if (q->paused) {
 		why(ex, "paused");
@@ -157,6 +158,7 @@ queue_reasons(struct explain *ex, const struct job *subject,
 		reply_num(ex->o, "max", arr->arr->spec.maxrun);
 		why_text(ex, "its array runs at most %u tasks at once, and %u "
 		    "run", arr->arr->spec.maxrun, arr->arr->running);
+		capped = 1;
 	}
 	TAILQ_FOREACH(w, &workers, entry) {
 		if (w->conn == NULL || !worker_serves_q(w, q->name))
@@ -177,7 +179,7 @@ queue_reasons(struct explain *ex, const struct job *subject,
 	}
 	/* Resource requests (a job no worker could ever fit) add their
 	 * reason here, beside these. */
-	if (state != JS_QUEUED || q->paused)
+	if (state != JS_QUEUED || q->paused || capped)
 		return;
 	if (busy == serving) {
 		why(ex, "busy");

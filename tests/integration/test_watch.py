@@ -409,7 +409,17 @@ def test_explain_reasons(ctx):
 
 
 def test_explain_array_task_and_cap(ctx):
-    b, s = setup(ctx, workers=0)
+    b, s = setup(ctx, workers=1, slots=4)
+    # At most one task of the array runs at once, with slots to spare.
+    aid = s.submit("--array", "1-3%1", "--", "sleep", "30")
+    wait_until(lambda: state_of(s, "%s_1" % aid) == "running", 10,
+               "the first task running")
+    js = explain(s, "%s_2" % aid)
+    eq(js["state"], "queued", "the next task is queued")
+    eq([w["code"] for w in js["reasons"]], ["array-limit"], "held by its cap")
+    eq((js["reasons"][0]["max"], js["reasons"][0]["running"]), (1, 1),
+       "the cap and what runs")
+    s("cancel", aid).ok()
     first = s.submit("-q", "nobody", "--", "true")
     aid = s.submit("--array", "1-4%2", "--after", first, "--", "true")
     js = explain(s, "%s_3" % aid)
