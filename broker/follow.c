@@ -35,8 +35,12 @@
 /* Streams at once: 256 rings of 128 KiB is 32 MiB at worst. */
 #define FOLLOW_STREAMS_MAX	256
 /* A stream nobody asked for this long is unfollowed (a follower asks
- * again as soon as it has shown a reply), and an ended one forgotten. */
+ * again as soon as it has shown a reply). */
 #define FOLLOW_LINGER_MS	3000
+/* An ended stream is kept this long after its end or its last request,
+ * for a follower still reading it (or fewer, when new streams need the
+ * room). */
+#define FOLLOW_KEEP_MS		60000
 #define FOLLOW_TICK_MS		500
 /* How long a FOLLOW parks when it does not say. */
 #define FOLLOW_WAIT_MS		10000
@@ -54,6 +58,7 @@ struct fstream {
 	int			 want;		/* followed */
 	int			 told;		/* what the worker last heard */
 	uint64_t		 asked;		/* a follower's last request */
+	uint64_t		 ended;		/* when it was seen ended, or 0 */
 };
 
 static TAILQ_HEAD(, fstream)	 streams = TAILQ_HEAD_INITIALIZER(streams);
@@ -113,19 +118,32 @@ worker_wake(void)
 }
 
 static void	tick_cb(evutil_socket_t, short, void *);
+static int	stream_live(const struct fstream *);
 
-/* The stream of running job j's current attempt, made if need be;
- * NULL at the limit. */
+/* The stream of running job j's current attempt, made if need be (an
+ * ended stream makes room at the limit); NULL at the limit. */
 static struct fstream *
 stream_get(const struct job *j, int which)
 {
-	struct fstream	*s;
+	struct fstream	*s, *old = NULL;
 	struct timeval	 tv;
 
-	if ((s = stream_find(j->id, j->index, j->attempts, which)) != NULL)
+	if ((s = stream_find(j->id, j->index, j->attempts, which)) != NULL) {
+		if (!s->want) {		/* unfollowed, and asked for again */
+			s->want = 1;
+			worker_wake();
+		}
 		return s;
-	if (nstreams >= FOLLOW_STREAMS_MAX)
-		return NULL;
+	}
+	if (nstreams >= FOLLOW_STREAMS_MAX) {
+		TAILQ_FOREACH(s, &streams, entry)
+			if (!stream_live(s) && (old == NULL ||
+			    s->asked < old->asked))
+				old = s;
+		if (old == NULL)
+			return NULL;
+		stream_free(old);
+	}
 	s = xcalloc(1, sizeof *s);
 	s->id = j->id;
 	s->index = j->index;
@@ -258,9 +276,18 @@ tick_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	for (s = TAILQ_FIRST(&streams); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
+		if (!stream_live(s)) {
+			/* Ended: kept for followers still catching up. */
+			if (s->ended == 0)
+				s->ended = B->now;
+			if (B->now >= s->asked + FOLLOW_KEEP_MS &&
+			    B->now >= s->ended + FOLLOW_KEEP_MS)
+				stream_free(s);
+			continue;
+		}
 		if (B->now < s->asked + FOLLOW_LINGER_MS)
 			continue;
-		if (stream_live(s)) {
+		{
 			if (s->want) {
 				s->want = 0;
 				log_debug("job %llu: %s unfollowed",
@@ -328,6 +355,61 @@ chunk_from_ring(struct conn *c, const struct job *j, struct fstream *s,
 }
 
 /*
+ * A finished job whose stream was not followed to its end (the follower
+ * fell so far behind that nobody followed it for a while, or it was
+ * forgotten): the tail the broker keeps of every job.  Where the last
+ * bytes the stream kept are found in the tail, only what comes after
+ * them is sent, so the follower sees no byte twice; else the whole tail,
+ * marked tail=1 (some bytes before it may be missing, or repeated).
+ */
+static void
+tail_reply(struct conn *c, const struct job *j, struct follow_arg *a,
+    const struct fstream *s)
+{
+	static char	 last[4096];
+	const struct result *r = j->res;
+	const char	*p = NULL, *hit;
+	size_t		 len = 0, k, at, n, got;
+	struct evbuffer	*o;
+
+	if (r != NULL && r->data != NULL) {
+		p = a->which ? r->data + r->outlen : r->data;
+		len = a->which ? r->errlen : r->outlen;
+	}
+	if (!a->have_from) {
+		chunk_reply(c, j, j->attempts, j->state, 0, 0, p, len, 1);
+		return;
+	}
+	if (s != NULL && s->have && s->end > s->start && len > 0) {
+		k = s->end - s->start < sizeof last ? (size_t)(s->end -
+		    s->start) : sizeof last;
+		for (got = 0; got < k; got += n) {
+			at = (size_t)((s->end - k + got) % FOLLOW_RING);
+			n = FOLLOW_RING - at < k - got ? FOLLOW_RING - at :
+			    k - got;
+			memcpy(last + got, s->ring + at, n);
+		}
+		if ((hit = memmem(p, len, last, k)) != NULL) {
+			/* Output that repeats itself may match earlier
+			 * than where the follower is: then bytes repeat,
+			 * none is lost. */
+			at = (size_t)(hit - p) + k;
+			chunk_reply(c, j, s->attempt, j->state, s->end, 0,
+			    p + at, len - at, 1);
+			return;
+		}
+	}
+	o = conn_outbuf(c);
+	evbuffer_add_printf(o, "ITEMS 1\r\nchunk");
+	reply_id(o, "id", j->id, j->index);
+	evbuffer_add_printf(o, " attempt=%u state=%s off=0 len=%zu tail=1 "
+	    "end=1", j->attempts, proto_state_name(j->state), len);
+	reply_word(o, "data", p != NULL ? p : "", len);
+	evbuffer_add(o, "\r\n", 2);
+	conn_reply_done(c);
+}
+
+/*
  * Answers a FOLLOW if it can (or, final, with what there is).  Returns
  * 1 when it replied.
  */
@@ -336,7 +418,6 @@ follow_try(struct conn *c, struct follow_arg *a, int final)
 {
 	struct job	*j = lookup_id(&a->id), *arr;
 	struct fstream	*s;
-	struct result	*r;
 	int		 st;
 
 	if (j == NULL) {
@@ -380,7 +461,8 @@ follow_try(struct conn *c, struct follow_arg *a, int final)
 	s = stream_find(j->id, j->index, a->have_from ? a->attempt :
 	    j->attempts, a->which);
 	if (s != NULL && s->have && (!a->have_from || a->from < s->end)) {
-		chunk_from_ring(c, j, s, a, j->state, job_finished(j));
+		chunk_from_ring(c, j, s, a, j->state, job_finished(j) &&
+		    s->want);
 		return 1;
 	}
 	if (!job_finished(j)) {
@@ -390,17 +472,13 @@ follow_try(struct conn *c, struct follow_arg *a, int final)
 		chunk_reply(c, j, j->attempts, j->state, 0, 0, NULL, 0, 0);
 		return 1;
 	}
-	/* ...else, finished: the kept tail to one who has seen nothing
-	 * yet, and the end. */
-	r = j->res;
-	if (!a->have_from && r != NULL && r->data != NULL) {
-		chunk_reply(c, j, j->attempts, j->state, 0, 0, a->which ?
-		    r->data + r->outlen : r->data, a->which ? r->errlen :
-		    r->outlen, 1);
+	/* ...else, finished: a stream followed to the end has said all;
+	 * else the kept tail, less what the follower has already seen. */
+	if (s != NULL && s->want && s->have) {
+		chunk_reply(c, j, s->attempt, j->state, s->end, 0, NULL, 0, 1);
 		return 1;
 	}
-	chunk_reply(c, j, j->attempts, j->state, a->have_from ? a->from : 0, 0,
-	    NULL, 0, 1);
+	tail_reply(c, j, a, s);
 	return 1;
 }
 

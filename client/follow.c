@@ -106,10 +106,19 @@ output_follow(const char *id, const char *stream, uint64_t start_ms)
 			}
 		if (st == JS_RUNNING)
 			started = 1;
-		if (st == JS_RUNNING || len > 0) {
+		/* Only bytes fix where the client is: before the first, the
+		 * broker starts it at what it has (the running job's last
+		 * 64 KiB), with no word of a skip. */
+		if (len > 0 || (have_from && st == JS_RUNNING &&
+		    att == attempt)) {
 			if (shown && have_from && att != attempt)
 				log_warn("job %s: attempt %llu; its %s follows",
 				    id, (unsigned long long)att, stream);
+			if (item_get(it, "tail") != NULL && shown)
+				log_warn("job %s: its %s was not kept while it "
+				    "was not read; its last %s follow (bytes "
+				    "before them may be missing or repeated)",
+				    id, stream, fmt_size(d, len));
 			if (skipped > 0)
 				log_warn("job %s: %s skipped %s that came "
 				    "faster than they were read", id, stream,
