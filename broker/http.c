@@ -415,13 +415,14 @@ runtime_of(const struct job *j)
 	return end > start ? end - start : 0;
 }
 
-/* Argument i of j's command ("{}" replaced by a task's index) into b;
- * returns the next argument's start. */
+/* Argument i of j's command ("{}" replaced by a task's index, or by its
+ * line for an EACHLINE array) into b; returns the next argument's start. */
 static const char *
 arg_next(const struct job *j, const char *p, struct buf *b)
 {
-	char	idx[16];
-	size_t	len = strlen(p);
+	char		 idx[16];
+	size_t		 len = strlen(p), sublen;
+	const char	*sub = idx;
 
 	buf_reset(b);
 	if (j->kind != JK_TASK || strstr(p, "{}") == NULL) {
@@ -429,9 +430,12 @@ arg_next(const struct job *j, const char *p, struct buf *b)
 		return p + len + 1;
 	}
 	snprintf(idx, sizeof idx, "%u", j->index);
+	sublen = strlen(idx);
+	if (j->parent->arr->ent != NULL)
+		sub = entries_get(j->parent->arr->ent, j->index, &sublen);
 	for (; *p != '\0'; p++) {
 		if (p[0] == '{' && p[1] == '}') {
-			buf_put(b, idx, strlen(idx));
+			buf_put(b, sub, sublen);
 			p++;
 		} else
 			buf_put_u8(b, (uint8_t)*p);

@@ -122,3 +122,26 @@ def test_each_line_million(ctx):
     print("# submitting 1,000,000 lines (%d bytes) took %.2fs" %
           (len(data), took))
 test_each_line_million.timeout = 180
+
+
+def test_each_line_everywhere_a_command_shows(ctx):
+    # STATUS, simq status --tasks and the dashboard's API show a task's
+    # command with its line in place of {}, taken or not.
+    import json
+    from harness import free_port
+    from test_dashboard import req
+    hp = free_port()
+    b = ctx.start_broker(["--http", str(hp)])
+    c = b.client()
+    simq = Simq(ctx, b)
+    jid = simq.submit("--each-line", _file(ctx, b"one\n\nthree four\n"),
+                      "--no-check", "--", "./sim", "--p={}")
+    doc = json.loads(req(hp, "GET", "/api/jobs/%s_3" % jid)[2])
+    eq(doc["command"], ["./sim", "--p=three four"], "the API's command")
+    doc = json.loads(req(hp, "GET", "/api/jobs/%s_2" % jid)[2])
+    eq(doc["command"], ["./sim", "--p="], "an empty line")
+    r = simq("--json", "status", jid, "--tasks").ok()
+    cmds = [t["command"] for t in r.json()["tasks"]]
+    eq(cmds, [["./sim", "--p=one"], ["./sim", "--p="],
+              ["./sim", "--p=three four"]], "simq status --tasks")
+    eq(c.status1("%s_1" % jid).argv, ["./sim", "--p=one"], "STATUS")
