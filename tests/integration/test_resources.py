@@ -484,3 +484,25 @@ def test_version_2_journal_still_read(ctx):
     c = b.client()
     eq(c.status1(new)["cpus"], "2", "a job with resources after it")
     eq(c.status1(old[0])["state"], "queued", "and the old ones")
+
+
+def test_worker_asks_again_when_more_is_free(ctx):
+    """A TAKE waiting at the broker says what was free when it was sent;
+    once more is free (jobs ended) the worker sends a new one, or a job
+    needing what freed would wait for the old TAKE's timeout."""
+    from workerlib import WorkerProc, wait_job
+    b = ctx.broker
+    c = b.client()
+    WorkerProc(ctx, b, slots=2).wait_registered(c)
+    # A job canceled at once was short: the worker asks for jobs ahead
+    # (a TAKE for many), and the next job is taken while the first
+    # still dies; its TAKE then says one CPU is free.
+    j = c.submit(["sleep", "60"])
+    wait_job(ctx, c, j, states=("running",))
+    c.request("CANCEL %d" % j).expect_ok("1")
+    j = c.submit(["sleep", "60"])
+    time.sleep(0.3)
+    c.request("CANCEL %d" % j).expect_ok("1")
+    big = c.submit(["true"], cpus=2)
+    eq(wait_job(ctx, c, big, timeout=10)["state"], "done",
+       "a 2-CPU job after two 1-CPU ones were canceled")
