@@ -252,15 +252,16 @@ fit_free(const struct worker *w, struct fit *f)
 	f->time = UINT64_MAX;
 }
 
-/* Whether w serves queue name (its WORKER queues=, if it said). */
+/* Whether w serves queue name: its WORKER queues=, "default" if it did
+ * not say (as EXPLAIN counts, explain.c). */
 static int
 serves(const struct worker *w, const char *name)
 {
 	const char	*s = w->queues, *comma;
 	size_t		 len, n = strlen(name);
 
-	if (s == NULL)
-		return 1;
+	if (s == NULL || *s == '\0')
+		s = "default";
 	for (;;) {
 		comma = strchr(s, ',');
 		len = comma ? (size_t)(comma - s) : strlen(s);

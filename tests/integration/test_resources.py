@@ -506,3 +506,29 @@ def test_worker_asks_again_when_more_is_free(ctx):
     big = c.submit(["true"], cpus=2)
     eq(wait_job(ctx, c, big, timeout=10)["state"], "done",
        "a 2-CPU job after two 1-CPU ones were canceled")
+
+
+def test_explain_resources(ctx):
+    """EXPLAIN says why a job waits for resources: no worker could ever
+    run it (unfit), or none has them free now (resources)."""
+    c = ctx.broker.client()
+    w = ctx.broker.worker("w1", cpus=4, slots=4, queues="default")
+
+    def whys(jid):
+        items = c.request("EXPLAIN %s" % jid).expect_items()
+        return {i["code"]: i for i in items if i.kind == "why"}
+
+    huge = c.submit(["x"], cpus=8)
+    got = whys(huge)
+    check("unfit" in got, "EXPLAIN of an 8-CPU job: %r" % got)
+    eq(got["unfit"]["unfit"], "cpus", "its unfit=")
+    check("cpus=8" in got["unfit"]["text"], got["unfit"]["text"])
+    three = c.submit(["y"], cpus=3)
+    eq(ids(take(w, 1, "cpus=4")), [str(three)], "the 3-CPU job")
+    two = c.submit(["z"], cpus=2)
+    got = whys(two)
+    check("resources" in got, "EXPLAIN of a 2-CPU job with 1 free: %r" %
+          got)
+    eq(got["resources"]["cpus"], "2", "what it asks for")
+    one = c.submit(["o"])
+    check("ready" in whys(one), "a 1-CPU job fits: ready")
