@@ -252,15 +252,16 @@ fit_free(const struct worker *w, struct fit *f)
 	f->time = UINT64_MAX;
 }
 
-/* Whether w serves queue name (its WORKER queues=, if it said). */
+/* Whether w serves queue name: its WORKER queues=, "default" if it did
+ * not say (as EXPLAIN counts, explain.c). */
 static int
 serves(const struct worker *w, const char *name)
 {
 	const char	*s = w->queues, *comma;
 	size_t		 len, n = strlen(name);
 
-	if (s == NULL)
-		return 1;
+	if (s == NULL || *s == '\0')
+		s = "default";
 	for (;;) {
 		comma = strchr(s, ',');
 		len = comma ? (size_t)(comma - s) : strlen(s);
@@ -284,10 +285,9 @@ add_kind(char *kinds, size_t klen, const char *k)
  * Whether a queued job with options o is one no connected worker could
  * ever run: then returns 1, with in kinds the resources no worker
  * serving its queue offers enough of ("cpus", "gpus", "mem", "time",
- * comma-separated; "workers" when none serves the queue; "combination"
- * when each is offered but never all by one worker), and in text a
- * sentence saying so.  Returns 0 when some worker could, or when no
- * worker is connected at all (nothing to say then).
+ * comma-separated; "combination" when each is offered but never all
+ * by one worker), and in text a sentence saying so.  Returns 0 when some
+ * worker could, and when no connected worker serves the queue at all.
  */
 int
 fit_why(const struct jobopts *o, char *kinds, size_t klen, char *text,
@@ -318,14 +318,11 @@ fit_why(const struct jobopts *o, char *kinds, size_t klen, char *text,
 		if (f.time > max.time)
 			max.time = f.time;
 	}
-	if (nconn == 0)
+	/* No worker serving the queue at all is another matter, said
+	 * elsewhere (EXPLAIN's no-worker, simq status's note): a job then
+	 * waits for workers, not for resources. */
+	if (nconn == 0 || nserve == 0)
 		return 0;
-	if (nserve == 0) {
-		add_kind(kinds, klen, "workers");
-		snprintf(text, tlen, "no connected worker serves queue %s",
-		    o->q->name);
-		return 1;
-	}
 	if (o->cpus > max.cpus)
 		add_kind(kinds, klen, "cpus");
 	if (o->gpus > max.gpus)

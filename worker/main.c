@@ -275,6 +275,7 @@ worker_poke(void)
 {
 	struct timeval	tv;
 	uint32_t	used, room, busy, firm;
+	int		stale;
 	uint64_t	now, wait;
 
 	if (exiting)
@@ -333,10 +334,14 @@ worker_poke(void)
 	used = busy + W->asked;
 	room = W->cfg.slots * (W->short_jobs && !W->cfg.burst ?
 	    1 + SIMQ_AHEAD_PER_SLOT : 1);
+	/* A TAKE out there that says less is free than is now: the new
+	 * one ends it, so count as if it were answered (resources.c). */
+	stale = W->ntakes > 0 && res_stale();
+	if (stale)
+		used = busy;
 	if (used >= room)
 		return;
-	firm = busy + W->asked < W->cfg.slots ? W->cfg.slots - busy -
-	    W->asked : 0;
+	firm = used < W->cfg.slots ? W->cfg.slots - used : 0;
 	now = mono_ms();
 	if (W->hold_until > now) {
 		ms_to_tv(W->hold_until - now, &tv);

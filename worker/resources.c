@@ -218,17 +218,47 @@ res_could(const struct wjob *j)
 	    j->mem <= W->cfg.mem;
 }
 
-/* The words of a TAKE: what is free and not kept for jobs held. */
+/* What the last TAKE said was free. */
+static uint32_t	said_cpus, said_gpus;
+static uint64_t	said_mem;
+
+/* What a TAKE says is free: free and not kept for jobs held. */
+static void
+res_offer(uint32_t *cpus, uint32_t *gpus, uint64_t *mem)
+{
+	uint32_t	hc, hg;
+	uint64_t	hm;
+
+	res_free(cpus, gpus, mem);
+	held_needs(&hc, &hg, &hm);
+	*cpus = sub32(*cpus, hc);
+	*gpus = sub32(*gpus, hg);
+	*mem = sub64(*mem, hm);
+}
+
+/* The words of a TAKE. */
 void
 res_take_words(struct evbuffer *o)
 {
-	uint32_t	cpus, gpus, hc, hg;
-	uint64_t	mem, hm;
+	res_offer(&said_cpus, &said_gpus, &said_mem);
+	evbuffer_add_printf(o, " cpus=%u gpus=%u mem=%llu", said_cpus,
+	    said_gpus, (unsigned long long)said_mem);
+}
 
-	res_free(&cpus, &gpus, &mem);
-	held_needs(&hc, &hg, &hm);
-	evbuffer_add_printf(o, " cpus=%u gpus=%u mem=%llu", sub32(cpus, hc),
-	    sub32(gpus, hg), (unsigned long long)sub64(mem, hm));
+/*
+ * Whether more is free than the last TAKE said.  A TAKE waiting at the
+ * broker with such words would never get a job that needs what has
+ * freed since (a 2-CPU job, once a second CPU is free): main.c then
+ * sends a new one, which ends the old.
+ */
+int
+res_stale(void)
+{
+	uint32_t	cpus, gpus;
+	uint64_t	mem;
+
+	res_offer(&cpus, &gpus, &mem);
+	return cpus > said_cpus || gpus > said_gpus || mem > said_mem;
 }
 
 /* Adds "K=V" to j's environment additions, at the front (it wins over

@@ -358,6 +358,7 @@ uint64_t	 res_node_mem(void);
 int		 res_fits(const struct wjob *, int behind_held);
 int		 res_could(const struct wjob *);
 void		 res_take_words(struct evbuffer *);
+int		 res_stale(void);
 void		 res_claim(struct wjob *);
 void		 res_release(struct wjob *);
 int		 res_cgroup_init(char *why, size_t);

@@ -160,7 +160,8 @@ def test_unfit_reported_then_runs(ctx):
     check("cpus=8" in st["why"] and "cpus=2" in st["why"],
           "why= names need and offer: %r" % st["why"])
     eq(c.status1(g)["unfit"], "gpus", "unfit= of a GPU job")
-    eq(c.status1(o)["unfit"], "workers", "a queue no worker serves")
+    check("unfit" not in c.status1(o), "a queue no worker serves: it "
+          "waits for workers, not resources")
     ws = {w["name"]: w for w in c.request("WORKERS").expect_items()}
     eq((ws["small"]["cpus"], ws["small"]["gpus"], ws["small"]["mem"]),
        ("2", "0", str(4 * G)), "WORKERS shows the offer")
@@ -484,3 +485,51 @@ def test_version_2_journal_still_read(ctx):
     c = b.client()
     eq(c.status1(new)["cpus"], "2", "a job with resources after it")
     eq(c.status1(old[0])["state"], "queued", "and the old ones")
+
+
+def test_worker_asks_again_when_more_is_free(ctx):
+    """A TAKE waiting at the broker says what was free when it was sent;
+    once more is free (jobs ended) the worker sends a new one, or a job
+    needing what freed would wait for the old TAKE's timeout."""
+    from workerlib import WorkerProc, wait_job
+    b = ctx.broker
+    c = b.client()
+    WorkerProc(ctx, b, slots=2).wait_registered(c)
+    # A job canceled at once was short: the worker asks for jobs ahead
+    # (a TAKE for many), and the next job is taken while the first
+    # still dies; its TAKE then says one CPU is free.
+    j = c.submit(["sleep", "60"])
+    wait_job(ctx, c, j, states=("running",))
+    c.request("CANCEL %d" % j).expect_ok("1")
+    j = c.submit(["sleep", "60"])
+    time.sleep(0.3)
+    c.request("CANCEL %d" % j).expect_ok("1")
+    big = c.submit(["true"], cpus=2)
+    eq(wait_job(ctx, c, big, timeout=10)["state"], "done",
+       "a 2-CPU job after two 1-CPU ones were canceled")
+
+
+def test_explain_resources(ctx):
+    """EXPLAIN says why a job waits for resources: no worker could ever
+    run it (unfit), or none has them free now (resources)."""
+    c = ctx.broker.client()
+    w = ctx.broker.worker("w1", cpus=4, slots=4, queues="default")
+
+    def whys(jid):
+        items = c.request("EXPLAIN %s" % jid).expect_items()
+        return {i["code"]: i for i in items if i.kind == "why"}
+
+    huge = c.submit(["x"], cpus=8)
+    got = whys(huge)
+    check("unfit" in got, "EXPLAIN of an 8-CPU job: %r" % got)
+    eq(got["unfit"]["unfit"], "cpus", "its unfit=")
+    check("cpus=8" in got["unfit"]["text"], got["unfit"]["text"])
+    three = c.submit(["y"], cpus=3)
+    eq(ids(take(w, 1, "cpus=4")), [str(three)], "the 3-CPU job")
+    two = c.submit(["z"], cpus=2)
+    got = whys(two)
+    check("resources" in got, "EXPLAIN of a 2-CPU job with 1 free: %r" %
+          got)
+    eq(got["resources"]["cpus"], "2", "what it asks for")
+    one = c.submit(["o"])
+    check("ready" in whys(one), "a 1-CPU job fits: ready")
