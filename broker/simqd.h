@@ -280,6 +280,7 @@ struct config {
 	uint64_t	 segment_max;
 	uint64_t	 compact_min;	/* don't compact below this size */
 	uint64_t	 fail_writes_after;
+	unsigned	 compact_child_delay_ms;	/* test hook */
 	uint64_t	 max_jobs;	/* records kept: jobs, arrays, tasks */
 	uint64_t	 input_max;	/* bytes of incomplete requests, in all */
 	uint64_t	 stall_timeout_ms;
