@@ -191,10 +191,9 @@ snapshot_maybe(void)
 		retry_after = B->now + 60000;
 		return;
 	}
-	log_debug("compacting: child %ld writes a snapshot of %llu jobs and "
-	    "tasks; the loop paused %llu us for it",
-	    (long)pid, (unsigned long long)B->njobs,
-	    (unsigned long long)child_pause_us);
+	log_info("compacting the journal (%llu bytes): child %ld writes a "
+	    "snapshot of %llu jobs and tasks", (unsigned long long)st.bytes,
+	    (long)pid, (unsigned long long)B->njobs);
 }
 
 /*
