@@ -6,8 +6,9 @@
  * A chained hash table whose chains run through job->hnext, so a job costs
  * one pointer in the table and none elsewhere.  The table doubles when the
  * load passes one, incrementally: the old table's buckets move to the new
- * one a few at each insertion, and until the last has moved a lookup
- * looks in whichever table holds its bucket.  Rehashing a million jobs at
+ * one a few at each insertion (none while a compaction child shares the
+ * pages), and until the last has moved a lookup looks in whichever table
+ * holds its bucket.  Rehashing a million jobs at
  * once would hold the loop for tens of milliseconds (and, during a
  * compaction, copy every page of them from the snapshot's child).
  */
@@ -111,9 +112,13 @@ idmap_put(struct job *j)
 {
 	struct job	**pp;
 
-	if (otab != NULL)
-		idmap_move(IDMAP_STEP);
-	else if (count > mask) {
+	/* Moving buckets rewrites old jobs, whose pages a compaction child
+	 * shares: while one runs, the move waits (the old table's chains
+	 * grow a little meanwhile). */
+	if (otab != NULL) {
+		if (!B->compacting)
+			idmap_move(IDMAP_STEP);
+	} else if (count > mask) {
 		idmap_grow();
 		idmap_move(IDMAP_STEP);
 	}

@@ -48,6 +48,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1640,6 +1641,9 @@ snap_child(struct journal *j, struct snapw *w, journal_snapshot_fn fn,
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
 		_exit(ESRCH);
 	(void)prctl(PR_SET_NAME, "simqd-snapshot");
+	/* Background work: on a busy machine the broker's loop comes
+	 * first. */
+	(void)setpriority(PRIO_PROCESS, 0, 10);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);

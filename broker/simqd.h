@@ -309,6 +309,9 @@ struct broker {
 	struct event	*sync_ev;	/* FSYNC_INTERVAL */
 	struct event	*expire_ev;	/* retention sweep (timer.c) */
 	uint64_t	 snapshot_bytes;/* replayed from the snapshot */
+	int		 compacting;	/* a child writes a snapshot: every
+					 * page written first since its fork
+					 * is copied (snapshot.c) */
 	int		 want_dispatch;	/* something became ready */
 	int		 want_wake;	/* something finished */
 	uint32_t	 idle_takes;	/* parked TAKEs with a free slot */

@@ -133,6 +133,7 @@ snapshot_reap(void)
 
 	if ((r = journal_snapshot_poll(B->journal, &bytes)) == 1)
 		return;
+	B->compacting = 0;
 	if (r < 0) {
 		/* A failed fsync after the switch-over broke the journal:
 		 * fatal, as any failed fsync. */
@@ -191,6 +192,7 @@ snapshot_maybe(void)
 		retry_after = B->now + 60000;
 		return;
 	}
+	B->compacting = 1;
 	log_info("compacting the journal (%llu bytes): child %ld writes a "
 	    "snapshot of %llu jobs and tasks", (unsigned long long)st.bytes,
 	    (long)pid, (unsigned long long)B->njobs);
