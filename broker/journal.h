@@ -15,8 +15,10 @@
  * Every segment begins with a REC_SEGHDR record (magic "SIMQJNL", format
  * version, the segment's sequence number, a flags word).  A segment whose
  * header has SEG_SNAPSHOT set holds a complete snapshot of the live state
- * followed by ordinary records: replay starts at the newest such segment
- * and older segments are obsolete.
+ * followed by ordinary records (none, when a child wrote it:
+ * journal_snapshot_start): replay starts at the newest such segment and
+ * older segments are obsolete.  An empty segment may be the placeholder a
+ * child's snapshot did not replace.
  *
  * Group commit: journal_append() only copies into memory.  The broker calls
  * journal_commit() once per event-loop pass, before any reply of that pass

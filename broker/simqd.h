@@ -24,7 +24,8 @@
  *   worker.c    workers, their leases and the drops they must hear of
  *   codec.c     the fields journal records share
  *   record.c    each journal record and the function that replays it
- *   snapshot.c  compaction: the snapshot written and read back
+ *   snapshot.c  compaction (by a forked child): the snapshot written
+ *               and read back
  *   journal.c   the storage: segments, frames, group commit (journal.h)
  *   crc32c.c    checksums
  *
