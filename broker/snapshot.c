@@ -123,6 +123,20 @@ mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* A compaction failed with err: the old segments stay in use, and the
+ * next try is a minute later.  Unless a failed fsync broke the journal
+ * (journal_sync says so): that is fatal, as any failed fsync. */
+static void
+compaction_failed(int err)
+{
+	if (journal_sync(B->journal) < 0)
+		fatal("journal: compaction: %s; exiting so that a restart "
+		    "recovers from what is on disk", strerror(err));
+	log_warn("compaction failed: %s; journal kept as it is, next try in "
+	    "a minute", strerror(err));
+	retry_after = B->now + 60000;
+}
+
 /* The compaction child, if any, has exited: its outcome. */
 static void
 snapshot_reap(void)
@@ -135,15 +149,7 @@ snapshot_reap(void)
 		return;
 	B->compacting = 0;
 	if (r < 0) {
-		/* A failed fsync after the switch-over broke the journal:
-		 * fatal, as any failed fsync. */
-		if (journal_sync(B->journal) < 0)
-			fatal("journal: compaction: %s; exiting so that a "
-			    "restart recovers from what is on disk",
-			    strerror(errno));
-		log_warn("compaction failed: %s; journal kept as it is, "
-		    "next try in a minute", strerror(errno));
-		retry_after = B->now + 60000;
+		compaction_failed(errno);
 		return;
 	}
 	journal_stats(B->journal, &st);
@@ -183,13 +189,7 @@ snapshot_maybe(void)
 	    B->cfg.compact_child_delay_ms);
 	child_pause_us = mono_us() - t0;
 	if (pid < 0) {
-		if (journal_sync(B->journal) < 0)
-			fatal("journal: compaction: %s; exiting so that a "
-			    "restart recovers from what is on disk",
-			    strerror(errno));
-		log_warn("compaction failed: %s; journal kept as it is, "
-		    "next try in a minute", strerror(errno));
-		retry_after = B->now + 60000;
+		compaction_failed(errno);
 		return;
 	}
 	B->compacting = 1;
