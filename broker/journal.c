@@ -1812,13 +1812,16 @@ void
 journal_snapshot_cancel(struct journal *j)
 {
 	uint64_t	bytes;
-	int		status;
+	int		status = SIGKILL;	/* if it cannot be waited for */
+	pid_t		r;
 
 	if (j->snap_pid == 0)
 		return;
 	kill(j->snap_pid, SIGKILL);
-	while (waitpid(j->snap_pid, &status, 0) == -1 && errno == EINTR)
+	while ((r = waitpid(j->snap_pid, &status, 0)) == -1 && errno == EINTR)
 		;
+	if (r == -1)
+		status = SIGKILL;
 	(void)snap_end(j, status, &bytes);
 }
 
