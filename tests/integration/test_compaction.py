@@ -164,7 +164,7 @@ def test_kill9_broker_during_compaction(ctx):
     rng = random.Random(seed)
     b = ctx.start_broker(ARGS)
     sc = Scene(b)
-    rounds = 8
+    rounds = 12
     times = kill_times(rng, rounds)
     for rnd in range(rounds):
         what = "round %d (seed %d)" % (rnd, seed)
@@ -196,7 +196,7 @@ def test_kill9_compaction_child(ctx):
     b = ctx.start_broker(ARGS)
     sc = Scene(b)
     failed = done = 0
-    rounds = 8
+    rounds = 12
     times = kill_times(rng, rounds)
     for rnd in range(rounds):
         what = "round %d (seed %d)" % (rnd, seed)
