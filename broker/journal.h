@@ -44,7 +44,12 @@
  * version 1 refuses a version 2 journal by its header, not at its first
  * new record.
  */
-#define JOURNAL_VERSION		2
+/*
+ * Version 3 added a job's resources (cpus, gpus, mem) to its options,
+ * behind a flag in the dependency count: version 1 and 2 records decode
+ * unchanged.
+ */
+#define JOURNAL_VERSION		3
 #define JOURNAL_VERSION_MIN	1	/* the oldest this simqd reads */
 
 /* Record types below 16 belong to the journal itself. */
