@@ -211,3 +211,123 @@ def test_blob_store_full(ctx):
               m[100:]).expect_ok("stored")
     c.request("PING").expect_ok()
     eq(sorted(stored(b)), sorted([sha(a), sha(m)]), "the store at the end")
+
+
+# ---------------------------------------------------------------------------
+# Job words
+
+def test_blob_submit_needs_stored_blob(ctx):
+    """A submit naming a blob not stored complete is refused and submits
+    nothing; one naming stored blobs carries file= and collect= to the
+    worker's TAKE and to STATUS; BATCH and arrays too."""
+    b = ctx.broker
+    c = b.client()
+    data = b"print('hi')\n"
+    h = sha(data)
+    line = submit_line(["python3", "run.py"]).replace(
+        "SUBMIT", "SUBMIT " + fw(h, len(data), "run.py"), 1)
+    r = c.request(line)
+    r.expect_err("not-found")
+    check(h in r.line and "send it first" in r.line, "says which: %r" % r)
+    # Half uploaded is not stored.
+    c.request("PUT %s %d 0 3" % (h, len(data)), data[:3]).expect_ok(3)
+    c.request(line).expect_err("not-found")
+    eq(c.request("LIST").expect_items(), [], "nothing submitted")
+    c.request("PUT %s %d 3 %d" % (h, len(data), len(data) - 3),
+              data[3:]).expect_ok("stored")
+    # The wrong size is refused too.
+    c.request(line.replace(":%d:" % len(data), ":%d:" % (len(data) + 1))) \
+        .expect_err("bad-request")
+    # Bad names never get as far as the store.
+    for bad in ("../x", "/etc/x", "a//b", "."):
+        c.request("SUBMIT " + fw(h, len(data), bad) + " -- true") \
+            .expect_err("bad-request")
+    c.request("SUBMIT %s %s -- true" % (fw(h, len(data), "a"),
+              fw(h, len(data), "a"))).expect_err("bad-request")
+    c.request("SUBMIT collect=../x -- true").expect_err("bad-request")
+    jid = c.request(line.replace("SUBMIT ", "SUBMIT collect=%2A.csv "
+                    "collect=out/%2A ", 1)).one_id()
+    st = c.status1(jid)
+    eq(st.multi.get("file"), ["%s:%d:644:run.py" % (h, len(data))],
+       "STATUS file=")
+    eq(st.multi.get("collect"), ["*.csv", "out/*"], "STATUS collect=")
+    w = b.worker("w1")
+    job = w.take1()
+    eq(job.multi.get("file"), ["%s:%d:644:run.py" % (h, len(data))],
+       "TAKE file=")
+    eq(job.multi.get("collect"), ["*.csv", "out/*"], "TAKE collect=")
+    # An array: its tasks carry the array's files.
+    aid = c.request("SUBMIT array=1-3 %s -- sh run.py {}" %
+                    fw(h, len(data), "run.py")).one_id()
+    t = w.take1()
+    eq(t["id"], "%d_1" % aid, "a task")
+    eq(t.multi.get("file"), ["%s:%d:644:run.py" % (h, len(data))],
+       "a task's file=")
+    eq(c.status1("%d_3" % aid).multi.get("file"),
+       ["%s:%d:644:run.py" % (h, len(data))], "an untaken task's file=")
+    # A batch: every job.
+    body = b"a 1\nb 2\n"
+    r = c.request("BATCH %s collect=x %d" % (fw(h, len(data), "in/r.py",
+                  "755"), len(body)), body)
+    r.expect_ok()
+    first = int(r.words[0])
+    for k in range(2):
+        st = c.status1(first + k)
+        eq(st.multi.get("file"), ["%s:%d:755:in/r.py" % (h, len(data))],
+           "a batch job's file=")
+        eq(st.multi.get("collect"), ["x"], "a batch job's collect=")
+    c.request("BATCH %s 4" % fw(sha(b"no"), 2, "x"), b"a 1\n") \
+        .expect_err("not-found")
+
+
+def test_blob_finish_collected(ctx):
+    """got=, nomatch= and collerr= of a FINISH are kept with the job and
+    shown by STATUS; a got= naming a blob the broker does not hold is
+    refused and changes nothing; all of it survives a restart."""
+    b = ctx.broker
+    c = b.client()
+    jid = c.request("SUBMIT collect=%2A.csv collect=%2A.png -- true") \
+        .one_id()
+    w = b.worker("w1")
+    job = w.take1()
+    out = b"a,b\n1,2\n"
+    ho = sha(out)
+    got = enc("%s:%d:644:res/out.csv" % (ho, len(out)))
+    w.finish_job(job, got=got).expect_err("not-found")
+    eq(c.status1(jid)["state"], "running", "a refused FINISH changes "
+       "nothing")
+    put(c, out).expect_ok("stored")
+    w.finish_job(job, got=got + " nomatch=%2A.png collerr=" +
+                 enc("big.csv: larger than --collect-max (1 MiB)")) \
+        .expect_ok("done")
+    want = {"got": ["%s:%d:644:res/out.csv" % (ho, len(out))],
+            "nomatch": ["*.png"],
+            "collerr": ["big.csv: larger than --collect-max (1 MiB)"]}
+
+    def check_status(what):
+        st = c.status1(jid)
+        eq(st["state"], "done", what + ": state")
+        for k, v in want.items():
+            eq(st.multi.get(k), v, what + ": " + k)
+    check_status("live")
+    b.restart()
+    c = b.client()
+    check_status("after a restart")
+    b.kill9()
+    b.start()
+    c = b.client()
+    check_status("after kill -9")
+    check(c.request("GET %s 0 100" % ho).data == out, "the output reads "
+          "back")
+
+
+def test_blob_finish_bad_keys(ctx):
+    b = ctx.broker
+    c = b.client()
+    c.request("SUBMIT -- true").one_id()
+    w = b.worker("w1")
+    job = w.take1()
+    for kw in ({"got": "xyz"}, {"got": enc("%s:0:644:../x" % sha(b""))},
+               {"nomatch": enc("/abs")}, {"collerr": "%"}):
+        w.finish_job(job, **kw).expect_err("bad-request")
+    w.finish_job(job).expect_ok("done")
