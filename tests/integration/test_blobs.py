@@ -331,3 +331,240 @@ def test_blob_finish_bad_keys(ctx):
                {"nomatch": enc("/abs")}, {"collerr": "%"}):
         w.finish_job(job, **kw).expect_err("bad-request")
     w.finish_job(job).expect_ok("done")
+
+
+# ---------------------------------------------------------------------------
+# Failures: a full disk, kill -9 mid-upload, corruption on disk
+
+def test_blob_enospc_tmpfs(ctx):
+    """A disk that fills while a blob is written: ERR limit, the partial
+    is removed, and the broker goes on (its journal still works)."""
+    if os.geteuid() != 0:
+        from harness import Skip
+        raise Skip("needs root to mount a tmpfs")
+    mnt = ctx.mkdtemp("tmpfs")
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs",
+                        mnt], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        from harness import Skip
+        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
+    mounted = [True]
+
+    def umount():
+        if mounted[0]:
+            subprocess.run(["umount", "-l", mnt])
+            mounted[0] = False
+    ctx.cleanups.append(umount)
+    b = Broker(ctx, datadir=os.path.join(mnt, "d"),
+               args=["--segment-size", "256K"]).start()
+    c = b.client()
+    data = os.urandom(12 << 20)
+    r = put(c, data)
+    r.expect_err("limit")
+    check("no space left for blobs" in r.line, "says so: %r" % r)
+    eq(part_files(b), [], "the partial is removed")
+    eq(have(c, sha(data)), ["0"], "nothing held")
+    check(b.running(), "the broker goes on")
+    small = os.urandom(100000)
+    put(c, small).expect_ok("stored")
+    jid = c.request("SUBMIT %s -- true" % fw(sha(small), len(small), "s")) \
+        .one_id()
+    eq(c.status1(jid)["state"], "queued", "a submit after the full disk")
+    b.stop()
+    umount()
+
+
+test_blob_enospc_tmpfs.timeout = 120
+
+
+def test_blob_kill9_mid_upload(ctx):
+    """kill -9 of simqd during an upload: at the restart the partial is
+    gone (HAVE says 0, blobs/tmp is empty), the blobs stored before and
+    the jobs naming them are intact, and the upload starts again."""
+    b = ctx.broker
+    c = b.client()
+    keep = os.urandom(CHUNK + 5000)
+    put(c, keep).expect_ok("stored")
+    jid = c.request("SUBMIT %s -- cat k" % fw(sha(keep), len(keep), "k")) \
+        .one_id()
+    big = os.urandom(3 * CHUNK)
+    hb = sha(big)
+    c.request("PUT %s %d 0 %d" % (hb, len(big), CHUNK),
+              big[:CHUNK]).expect_ok(CHUNK)
+    c.send(("PUT %s %d %d %d\r\n" % (hb, len(big), CHUNK, CHUNK)).encode() +
+           big[CHUNK:CHUNK + 1000])
+    time.sleep(0.2)
+    eq(part_files(b), [hb + ".part"], "the partial before the kill")
+    b.kill9()
+    b.start()
+    c = b.client()
+    eq(part_files(b), [], "no partial after the restart")
+    eq(have(c, hb, sha(keep)), ["0", "yes"], "HAVE after the restart")
+    check(get_all(c, sha(keep)) == keep, "the stored blob reads back")
+    eq(c.status1(jid).multi.get("file"),
+       ["%s:%d:644:k" % (sha(keep), len(keep))], "the job's file")
+    put(c, big).expect_ok("stored")
+    check("removed 1 upload left unfinished" in b.current_log(),
+          "the log says so")
+
+
+def test_blob_corrupt_on_disk(ctx):
+    """A blob damaged on the broker's disk is detected when served: the
+    chunk that would complete it is withheld, the file is moved to
+    blobs/corrupt/, the blob is no longer stored, and a new upload heals
+    it.  A one-chunk blob is never served at all."""
+    b = ctx.broker
+    c = b.client()
+    data = os.urandom(2 * CHUNK + 99)
+    h = sha(data)
+    put(c, data).expect_ok("stored")
+    small = b"tiny but precious\n"
+    hs = sha(small)
+    put(c, small).expect_ok("stored")
+    for hh, off in ((h, CHUNK + 17), (hs, 3)):
+        with open(blob_file(b, hh), "r+b") as f:
+            f.seek(off)
+            byte = f.read(1)
+            f.seek(off)
+            f.write(bytes([byte[0] ^ 0x40]))
+    got = bytearray()
+    r = None
+    while True:
+        r = c.request("GET %s %d %d" % (h, len(got), CHUNK))
+        if r.kind != "DATA":
+            break
+        got += r.data
+        check(len(got) < len(data), "served whole while corrupt")
+    r.expect_err("bad-state")
+    check("corrupt" in r.line, "says so: %r" % r)
+    eq(len(got), 2 * CHUNK, "served up to the last chunk only")
+    r = c.request("GET %s 0 %d" % (hs, CHUNK))
+    r.expect_err("bad-state")
+    eq(have(c, h, hs), ["0", "0"], "no longer stored")
+    corrupt = os.path.join(b.datadir, "blobs", "corrupt")
+    eq(sorted(os.listdir(corrupt)), sorted([h, hs]), "moved aside")
+    check(not os.path.exists(blob_file(b, h)), "not in its place")
+    c.request("GET %s 0 10" % h).expect_err("not-found")
+    # A submit naming it is refused now; a new upload heals the store.
+    c.request("SUBMIT %s -- true" % fw(h, len(data), "d")) \
+        .expect_err("not-found")
+    put(c, data).expect_ok("stored")
+    check(get_all(c, h) == data, "the healed blob reads back whole")
+    # A resumed GET (on a new connection, from the middle) still checks
+    # the whole blob before its end.
+    with open(blob_file(b, h), "r+b") as f:
+        f.seek(5)
+        f.write(b"\x00\x01")
+    c2 = b.client()
+    r = c2.request("GET %s %d %d" % (h, 2 * CHUNK, CHUNK))
+    r.expect_err("bad-state")
+    check("blob %s is CORRUPT" % h in b.current_log(), "logged")
+
+
+# ---------------------------------------------------------------------------
+# Reference counts, retention, restarts
+
+def test_blob_refcount_retention(ctx):
+    """A blob no kept job names is removed after --blob-grace; one a kept
+    job names is never removed, across restarts; when its last job is
+    forgotten after its retention, it goes too."""
+    b = Broker(ctx, args=["--retention", "1s", "--blob-grace", "1s"]).start()
+    c = b.client()
+    A, B_, C = (os.urandom(1000 + i) for i in range(3))
+    for d in (A, B_, C):
+        put(c, d).expect_ok("stored")
+    ha, hb, hc = sha(A), sha(B_), sha(C)
+    # j1 names A and B and will finish; j2 names A and stays queued in a
+    # paused queue; an array names B once for all its tasks.
+    j1 = c.request("SUBMIT q=run %s %s -- true" % (fw(ha, len(A), "a"),
+                   fw(hb, len(B_), "b"))).one_id()
+    j2 = c.request("SUBMIT q=held %s -- true" % fw(ha, len(A), "a")) \
+        .one_id()
+    c.request("PAUSE held").expect_ok()
+    w = b.worker("w1")
+    job = w.take1(queues="run")
+    eq(job["id"], str(j1), "j1 taken")
+    w.finish_job(job).expect_ok("done")
+    # C, named by nothing, goes after the grace; B after j1's retention
+    # and then the grace; A stays.
+    wait_until(lambda: hc not in stored(b) and hb not in stored(b), 15,
+               "C and B removed")
+    eq(have(c, ha, hb, hc), ["yes", "0", "0"], "HAVE after the sweep")
+    eq(c.status1(j1)["kind"] if False else
+       c.request("STATUS %d" % j1).expect_items(1)[0].kind, "missing",
+       "j1 forgotten")
+    time.sleep(1.5)
+    eq(list(stored(b)), [ha], "A stays while j2 is kept")
+    # Across a restart (and a kill -9): still named, still there.
+    b.restart()
+    time.sleep(1.5)
+    b.kill9()
+    b.start()
+    time.sleep(1.5)
+    c = b.client()
+    eq(have(c, ha), ["yes"], "A after restarts")
+    check(get_all(c, ha) == A, "A reads back")
+    # j2's end lets A go.
+    c.request("CANCEL %d" % j2).expect_ok("1")
+    wait_until(lambda: ha not in stored(b), 15, "A removed after j2")
+    eq(stored(b), {}, "the store is empty")
+    check("no kept job names" in b.log(), "the sweep logs")
+
+
+test_blob_refcount_retention.timeout = 90
+
+
+def test_blob_grace_for_upload(ctx):
+    """An uploaded blob waits the grace for the submit naming it, also
+    across a restart (from its file's time), then is kept by that job;
+    an orphan found at start-up is not kept for ever."""
+    b = Broker(ctx, args=["--blob-grace", "3s"]).start()
+    c = b.client()
+    a, o = os.urandom(5000), os.urandom(6000)
+    put(c, a).expect_ok("stored")
+    put(c, o).expect_ok("stored")
+    b.restart()
+    c = b.client()
+    eq(have(c, sha(a), sha(o)), ["yes", "yes"], "both within the grace")
+    jid = c.request("SUBMIT q=p %s -- true" % fw(sha(a), len(a), "a")) \
+        .one_id()
+    wait_until(lambda: sha(o) not in stored(b), 15, "the orphan removed")
+    time.sleep(3.5)
+    eq(have(c, sha(a)), ["yes"], "the named one is kept")
+    eq(c.status1(jid)["state"], "queued", "its job")
+    # An orphan left on disk by an older broker (say, one whose job was
+    # forgotten just before a crash) goes too: by its mtime.
+    b.stop()
+    x = os.urandom(100)
+    hx = sha(x)
+    os.makedirs(os.path.dirname(blob_file(b, hx)), exist_ok=True)
+    with open(blob_file(b, hx), "wb") as f:
+        f.write(x)
+    old = time.time() - 3600
+    os.utime(blob_file(b, hx), (old, old))
+    b.start()
+    c = b.client()
+    wait_until(lambda: hx not in stored(b), 15, "an old orphan removed")
+    eq(have(c, sha(a)), ["yes"], "the named one still kept")
+
+
+test_blob_grace_for_upload.timeout = 90
+
+
+def test_blob_missing_at_startup(ctx):
+    """A blob a kept job names that is gone from disk at start-up is
+    logged loudly; the broker starts, and a new upload heals it."""
+    b = ctx.broker
+    c = b.client()
+    d = os.urandom(3000)
+    put(c, d).expect_ok("stored")
+    c.request("SUBMIT %s -- true" % fw(sha(d), len(d), "d")).one_id()
+    b.stop()
+    os.unlink(blob_file(b, sha(d)))
+    b.start()
+    check("MISSING" in b.current_log() and sha(d) in b.current_log(),
+          "the log names the missing blob")
+    c = b.client()
+    eq(have(c, sha(d)), ["0"], "HAVE of a missing blob")
+    put(c, d).expect_ok("stored")
