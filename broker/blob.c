@@ -41,6 +41,7 @@
 #include <event2/event.h>
 
 #include "simqd.h"
+#include "json.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -906,4 +907,62 @@ blob_finish_key(struct conn *c, struct result *res,
 		return -1;
 	}
 	return 1;
+}
+
+/*
+ * The HTTP API's fields (http.c's json_job): a job's files and what was
+ * collected from its last attempt.
+ */
+static void
+json_filelist(struct json *js, const char *key, const struct jobfiles *f)
+{
+	char		 hex[SIMQ_HASH_HEX + 1], mode[8];
+	uint32_t	 i;
+
+	json_key(js, key);
+	json_array(js);
+	for (i = 0; f != NULL && i < f->nfiles; i++) {
+		json_object(js);
+		json_key(js, "name");
+		json_cstr(js, f->files[i].name);
+		json_key(js, "size");
+		json_uint(js, f->files[i].size);
+		json_key(js, "mode");
+		snprintf(mode, sizeof mode, "%o", (unsigned)f->files[i].mode);
+		json_cstr(js, mode);
+		json_key(js, "hash");
+		proto_format_hash(hex, f->files[i].hash);
+		json_cstr(js, hex);
+		json_end(js);
+	}
+	json_end(js);
+}
+
+static void
+json_strv(struct json *js, const char *key, char **v, uint32_t n)
+{
+	uint32_t	i;
+
+	json_key(js, key);
+	json_array(js);
+	for (i = 0; i < n; i++)
+		json_cstr(js, v[i]);
+	json_end(js);
+}
+
+void
+blob_json_job(struct json *js, const struct job *j)
+{
+	const struct jobfiles	*f = j->opts->files;
+	const struct jobfiles	*g = j->kind != JK_ARRAY && j->res != NULL ?
+				    j->res->got : NULL;
+
+	json_filelist(js, "files", f);
+	json_strv(js, "collect", f != NULL ? f->pat : NULL,
+	    f != NULL ? f->npat : 0);
+	json_filelist(js, "collected", g);
+	json_strv(js, "nomatch", g != NULL ? g->pat : NULL,
+	    g != NULL ? g->npat : 0);
+	json_strv(js, "collect_errors", g != NULL ? g->err : NULL,
+	    g != NULL ? g->nerr : 0);
 }

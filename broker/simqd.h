@@ -503,6 +503,8 @@ void		 blob_stop(void);
 void		 blob_stats(uint64_t *nstored, uint64_t *used,
 		    uint64_t *reserved);
 int		 blob_check_files(struct conn *, const struct proto_jobopts *);
+struct json;
+void		 blob_json_job(struct json *, const struct job *);
 int		 blob_finish_key(struct conn *, struct result *,
 		    const struct proto_word *, struct proto_word *);
 

@@ -568,3 +568,46 @@ def test_blob_missing_at_startup(ctx):
     c = b.client()
     eq(have(c, sha(d)), ["0"], "HAVE of a missing blob")
     put(c, d).expect_ok("stored")
+
+
+# ---------------------------------------------------------------------------
+# Views
+
+def test_blob_http_views(ctx):
+    """/api/jobs/ID and the dashboard's job page show a job's files and
+    what was collected from it."""
+    import json
+    import urllib.request
+    from harness import free_port
+    hp = free_port()
+    b = Broker(ctx, args=["--http", str(hp)]).start()
+    c = b.client()
+    inp = b"x" * 1234
+    out = b"y" * 56
+    put(c, inp).expect_ok("stored")
+    put(c, out).expect_ok("stored")
+    jid = c.request("SUBMIT %s collect=%%2A.out collect=%%2A.png -- true" %
+                    fw(sha(inp), len(inp), "data/in <1>.txt")).one_id()
+    w = b.worker("w1")
+    w.finish_job(w.take1(), got=enc("%s:%d:600:r.out" % (sha(out),
+                 len(out))) + " nomatch=%2A.png collerr=" +
+                 enc("big.out: too large")).expect_ok("done")
+
+    def fetch(path):
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (hp, path),
+                                    timeout=10) as r:
+            return r.read().decode()
+    j = json.loads(fetch("/api/jobs/%d" % jid))
+    eq(j["files"], [{"name": "data/in <1>.txt", "size": 1234,
+                     "mode": "644", "hash": sha(inp)}], "files")
+    eq(j["collect"], ["*.out", "*.png"], "collect")
+    eq(j["collected"], [{"name": "r.out", "size": 56, "mode": "600",
+                         "hash": sha(out)}], "collected")
+    eq(j["nomatch"], ["*.png"], "nomatch")
+    eq(j["collect_errors"], ["big.out: too large"], "collect_errors")
+    page = fetch("/jobs/%d" % jid)
+    for s in ("data/in &lt;1&gt;.txt", "1234", "r.out", "matched nothing",
+              "big.out: too large"):
+        check(s in page, "the job page shows %r" % s)
+    j = json.loads(fetch("/api/jobs/%d" % c.submit(["true"])))
+    eq((j["files"], j["collected"]), ([], []), "a job without files")
