@@ -100,6 +100,9 @@ def test_blob_upload_dedup_get(ctx):
     eq(put(c, data).words, ["stored"], "a second full upload")
     eq(os.stat(blob_file(b, h)).st_ino, st.st_ino, "the same file")
     eq(stored(b), {h: len(data)}, "the store after the second PUT")
+    st = c.stats()
+    eq((st["blobs"], st["blob_bytes"], st["blob_reserved"]),
+       ("1", str(len(data)), "0"), "STATS")
     got = get_all(c, h)
     check(isinstance(got, bytes), "GET failed: %r" % (got,))
     check(got == data, "GET gave other bytes back")
