@@ -636,3 +636,27 @@ def test_blob_http_views(ctx):
         check(s in page, "the job page shows %r" % s)
     j = json.loads(fetch("/api/jobs/%d" % c.submit(["true"])))
     eq((j["files"], j["collected"]), ([], []), "a job without files")
+
+
+def test_blob_idle_upload_removed(ctx):
+    """An upload left without a chunk for the grace is removed (and its
+    reservation let go); one that goes on is not."""
+    b = Broker(ctx, args=["--blob-grace", "1s", "--blob-max", "3M"]).start()
+    c = b.client()
+    idle, busy = os.urandom(2 << 20), os.urandom(1 << 20)
+    hi, hb = sha(idle), sha(busy)
+    c.request("PUT %s %d 0 1000" % (hi, len(idle)), idle[:1000]) \
+        .expect_ok(1000)
+    off = 0
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        c.request("PUT %s %d %d 1000" % (hb, len(busy), off),
+                  busy[off:off + 1000]).expect_ok(off + 1000)
+        off += 1000
+        time.sleep(0.1)
+    eq(have(c, hi, hb), ["0", str(off)], "the idle upload is gone")
+    eq(part_files(b), [hb + ".part"], "its partial file too")
+    eq(c.stats()["blob_reserved"], str(len(busy)), "its reservation too")
+    c.request("PUT %s %d %d %d" % (hb, len(busy), off, len(busy) - off),
+              busy[off:]).expect_ok("stored")
+    put(c, idle).expect_ok("stored")
