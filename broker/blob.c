@@ -12,12 +12,12 @@
  *
  * An upload belongs to its blob, not to a connection, so one cut with its
  * connection resumes on another (HAVE says how much is held); its digest
- * state goes along.  A PUT's body is written as it comes and its pages
- * handed to the kernel's writeback every FLUSH_STEP bytes, so that the
- * fdatasync that makes the last chunk durable has little left to write
- * and the loop never waits for a whole file.  The broker holds a chunk at
- * a time per connection: the body of the PUT being run (net.c), or the
- * bytes of one GET reply.
+ * state goes along.  A PUT's body is written as it comes, in the pieces
+ * net.c reads (the chunk is never held whole), and its pages handed to
+ * the kernel's writeback every FLUSH_STEP bytes, so that the fdatasync
+ * that makes the last chunk durable has little left to write and the
+ * loop never waits for a whole file.  A GET's reply is the one chunk the
+ * broker holds for a connection.
  *
  * Blob I/O never makes the broker exit (the journal's does): a failed
  * write removes the partial upload and answers with an error.
