@@ -27,6 +27,7 @@
  * records that let go of them are committed, and the uploads left idle
  * as long.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <dirent.h>
@@ -58,7 +59,7 @@
 #define HASH_READ	(1u << 20)
 
 struct upload {
-	int		 fd;
+	int		 fd;		/* open while a PUT writes, else -1 */
 	uint64_t	 size;
 	uint64_t	 held;
 	uint64_t	 flushed;	/* writeback started up to here */
@@ -70,12 +71,12 @@ struct upload {
 /* A connection's GET of one blob: how far it has been hashed. */
 struct blobget {
 	uint8_t		 hash[SIMQ_HASH_LEN];
-	int		 fd;
 	uint64_t	 pos;
 	struct sha256	 sha;
 };
 
 static char		*blobdir;	/* DATADIR/blobs */
+static uint32_t		 nfds;		/* uploads' files open (BLOB_FDS_MAX) */
 static uint64_t		 used, reserved, nstored;
 static struct event	*sweep_ev;
 
@@ -262,6 +263,43 @@ blob_passed(void)
  * Uploads.
  */
 
+/* An upload's file is open only while a PUT writes it, so that files
+ * open for blobs stay within the descriptors net.c keeps back for them
+ * (BLOB_FDS_MAX) however many uploads are in progress.  A GET opens its
+ * blob for the request only. */
+static void
+upload_close(struct upload *up)
+{
+	if (up->fd < 0)
+		return;
+	close(up->fd);
+	up->fd = -1;
+	nfds--;
+}
+
+/* How many uploads may have their file open: BLOB_FDS_MAX, which net.c
+ * keeps back from connections; with a descriptor limit so low that
+ * net.c gives connections half of it instead, what the journal's 32
+ * leave of the other half. */
+static uint32_t
+fds_cap(void)
+{
+	static uint32_t	 cap;
+	struct rlimit	 rl;
+
+	if (cap == 0) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 ||
+		    rl.rlim_cur == RLIM_INFINITY ||
+		    rl.rlim_cur > 2 * (32 + BLOB_FDS_MAX))
+			cap = BLOB_FDS_MAX;
+		else if (rl.rlim_cur / 2 > 40)
+			cap = (uint32_t)rl.rlim_cur / 2 - 32;
+		else
+			cap = 4;
+	}
+	return cap;
+}
+
 /* Ends an upload that will not complete: its partial file goes. */
 static void
 upload_abort(struct blob *b)
@@ -270,7 +308,7 @@ upload_abort(struct blob *b)
 	char		 path[4096];
 
 	part_path(path, sizeof path, b->hash);
-	close(up->fd);
+	upload_close(up);
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("%s: %s", path, strerror(errno));
 	sha256_abandon(&up->sha);
@@ -383,7 +421,7 @@ upload_complete(struct conn *c, struct blob *b)
 		return;
 	}
 	sha256_abandon(&up->sha);
-	close(up->fd);
+	upload_close(up);
 	reserved -= up->size;
 	used += up->size;
 	nstored++;
@@ -548,6 +586,12 @@ blob_put_begin(struct conn *c, struct proto_req *r)
 		    off, size, off);
 		return;
 	}
+	if (nfds >= fds_cap()) {
+		putmsg(p, PERR_LIMIT, "%u uploads are being written at once, "
+		    "the most the broker allows; try again shortly (held %"
+		    PRIu64 ")", fds_cap(), up != NULL ? up->held : 0);
+		return;
+	}
 	if (up == NULL) {
 		if (B->cfg.blob_max && (size > B->cfg.blob_max ||
 		    used + reserved > B->cfg.blob_max - size)) {
@@ -576,6 +620,17 @@ blob_put_begin(struct conn *c, struct proto_req *r)
 		up->size = size;
 		sha256_init(&up->sha);
 		reserved += size;
+		nfds++;
+	} else {
+		part_path(path, sizeof path, h);
+		if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+			log_warn("blobs: %s: %s", path, strerror(errno));
+			putmsg(p, PERR_SERVER, "blob %s: %s", hex,
+			    strerror(errno));
+			return;
+		}
+		up->fd = fd;
+		nfds++;
 	}
 	up->last = B->now;
 	up->writer = c;
@@ -615,6 +670,9 @@ blob_put_end(struct conn *c, int term_ok)
 	c->put = NULL;
 	if (b != NULL)
 		b->up->writer = NULL;
+	if (b != NULL && (!term_ok || p->err != PERR_NONE ||
+	    b->up->held < b->up->size))
+		upload_close(b->up);
 	if (!term_ok)
 		conn_error(c, PERR_BODY, "body not followed by CR LF; input "
 		    "skipped to next line");
@@ -650,7 +708,6 @@ get_end(struct conn *c)
 
 	if (g == NULL)
 		return;
-	close(g->fd);
 	sha256_abandon(&g->sha);
 	free(g);
 	c->get = NULL;
@@ -665,8 +722,10 @@ blob_conn_free(struct conn *c)
 	if (p == NULL)
 		return;
 	/* Cut mid-body: what was written stays held, for a resume. */
-	if (p->b != NULL && p->b->up != NULL)
+	if (p->b != NULL && p->b->up != NULL) {
 		p->b->up->writer = NULL;
+		upload_close(p->b->up);
+	}
 	free(p);
 	c->put = NULL;
 }
@@ -733,7 +792,7 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct evbuffer		*o;
 	struct evbuffer_iovec	 v;
 	char			 path[4096];
-	int			 fd, sndbuf;
+	int			 fd, sndbuf, err;
 
 	if (arg_hash(c, &r->args[0], h) < 0)
 		return;
@@ -757,17 +816,16 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	if ((g = c->get) != NULL && (memcmp(g->hash, h, SIMQ_HASH_LEN) != 0 ||
 	    g->pos > off))
 		get_end(c);
+	blob_path(path, sizeof path, h);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		log_warn("blobs: %s: %s", path, strerror(errno));
+		conn_error(c, PERR_SERVER, "blob %.64s: %s", r->args[0].p,
+		    strerror(errno));
+		return;
+	}
 	if ((g = c->get) == NULL) {
-		blob_path(path, sizeof path, h);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			log_warn("blobs: %s: %s", path, strerror(errno));
-			conn_error(c, PERR_SERVER, "blob %.64s: %s",
-			    r->args[0].p, strerror(errno));
-			return;
-		}
 		g = c->get = xcalloc(1, sizeof *g);
 		memcpy(g->hash, h, SIMQ_HASH_LEN);
-		g->fd = fd;
 		sha256_init(&g->sha);
 		/* net.c keeps a connection's send buffer small, as what a
 		 * client that does not read makes the broker hold; here the
@@ -783,7 +841,7 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	 * (a resumed download), so that the end is still checked whole. */
 	while (g->pos < off) {
 		k = off - g->pos < HASH_READ ? off - g->pos : HASH_READ;
-		if (read_at(g->fd, tmp, k, g->pos) < 0)
+		if (read_at(fd, tmp, k, g->pos) < 0)
 			goto bad;
 		sha256_update(&g->sha, tmp, k);
 		g->pos += k;
@@ -791,7 +849,7 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	o = evbuffer_new();
 	if (evbuffer_reserve_space(o, (ssize_t)n, &v, 1) < 1)
 		fatal("blobs: out of memory");
-	if (read_at(g->fd, v.iov_base, n, off) < 0) {
+	if (read_at(fd, v.iov_base, n, off) < 0) {
 		evbuffer_free(o);
 		goto bad;
 	}
@@ -804,6 +862,7 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		sha256_init(&g->sha);
 		if (memcmp(got, h, SIMQ_HASH_LEN) != 0) {
 			evbuffer_free(o);
+			close(fd);
 			get_end(c);
 			corrupt(b, got);
 			conn_error(c, PERR_STATE, "blob %.64s is corrupt on the "
@@ -817,8 +876,12 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	evbuffer_add(c->pend, "\r\n", 2);
 	conn_reply_done(c);
 	evbuffer_free(o);
+	close(fd);
 	return;
 bad:
+	err = errno;
+	close(fd);
+	errno = err;
 	if (errno != 0) {
 		log_warn("blobs: reading %.64s: %s", r->args[0].p,
 		    strerror(errno));
@@ -901,7 +964,7 @@ stop_one(struct blob *b, void *arg)
 
 	if (up == NULL)
 		return;
-	close(up->fd);
+	upload_close(up);
 	sha256_abandon(&up->sha);
 	free(up);
 	b->up = NULL;

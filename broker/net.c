@@ -106,8 +106,9 @@ static size_t		 pass_read;
 
 /* Descriptors kept back from connections for the broker's own files: the
  * journal's directory, its segment and the next one, a snapshot, the
- * listeners.  Connections may use the rest of RLIMIT_NOFILE. */
-#define FD_RESERVE	32
+ * listeners (32), and the uploads being written (blob.c, BLOB_FDS_MAX).
+ * Connections may use the rest of RLIMIT_NOFILE. */
+#define FD_RESERVE	(32 + BLOB_FDS_MAX)
 
 struct connlist		conns = TAILQ_HEAD_INITIALIZER(conns);
 static struct connlist	dirty = TAILQ_HEAD_INITIALIZER(dirty);

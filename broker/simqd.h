@@ -495,7 +495,10 @@ int		 jobfiles_equal(const struct jobfiles *,
 		    const struct jobfiles *);
 void		 jobfiles_ref(const struct jobfiles *, int up);
 
-/* blob.c: the store on disk and its commands. */
+/* blob.c: the store on disk and its commands.  Uploads being written
+ * at once, each with its file open: net.c keeps that many descriptors
+ * back from connections, with the journal's. */
+#define BLOB_FDS_MAX	256
 void		 blob_start(void);	/* after replay and the first expiry */
 void		 blob_passed(void);	/* after each pass's commit */
 void		 blob_conn_free(struct conn *);

@@ -660,3 +660,35 @@ def test_blob_idle_upload_removed(ctx):
     c.request("PUT %s %d %d %d" % (hb, len(busy), off, len(busy) - off),
               busy[off:]).expect_ok("stored")
     put(c, idle).expect_ok("stored")
+
+
+def test_blob_uploads_cannot_exhaust_descriptors(ctx):
+    """Uploads being written keep their file open; past the share of
+    descriptors kept for them a PUT is refused with ERR limit, and the
+    journal can still open segment after segment."""
+    b = Broker(ctx, ["--segment-size", "4096"], nofile=120).start()
+    cap = 120 // 2 - 32         # the journal's 32 of the other half
+    blobs = [os.urandom(100000) for _ in range(cap + 1)]
+    conns = []
+    for d in blobs[:cap]:
+        c = b.client()
+        c.send(("PUT %s %d 0 %d\r\n" % (sha(d), len(d), len(d))).encode() +
+               d[:1000])
+        conns.append(c)
+    c = b.client()
+    wait_until(lambda: have(c, *[sha(d) for d in blobs[:cap]]) ==
+               ["1000"] * cap, 10, "every upload started")
+    last = blobs[cap]
+    r = c.request("PUT %s %d 0 %d" % (sha(last), len(last), len(last)),
+                  last)
+    r.expect_err("limit")
+    check("at once" in r.line, "says why: %r" % r)
+    eq(have(c, sha(last)), ["0"], "nothing of the refused one")
+    for i in range(100):
+        c.submit(["x" * 60, str(i)])
+    check(len(b.segments()) > 3, "segments: %r" % b.segments())
+    for k, d in zip(conns, blobs[:cap]):
+        k.send(d[1000:] + b"\r\n")
+        k.read_reply().expect_ok("stored")
+    put(c, last).expect_ok("stored")
+    check(b.running(), "simqd runs")
