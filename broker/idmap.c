@@ -5,16 +5,30 @@
  *
  * A chained hash table whose chains run through job->hnext, so a job costs
  * one pointer in the table and none elsewhere.  The table doubles when the
- * load passes one.
+ * load passes one, incrementally: the old table's buckets move to the new
+ * one a few at each insertion (none while a compaction child shares the
+ * pages), and until the last has moved a lookup looks in whichever table
+ * holds its bucket.  Rehashing a million jobs at
+ * once would hold the loop for tens of milliseconds (and, during a
+ * compaction, copy every page of them from the snapshot's child).
  */
 #include <stdlib.h>
 
 #include "simqd.h"
 #include "log.h"
 
+/* Old buckets moved to the new table at each insertion: the move is over
+ * long before the new table fills. */
+#define IDMAP_STEP	16
+
 static struct job	**tab;
 static uint64_t		  mask;		/* buckets - 1 */
 static uint64_t		  count;
+/* While the table grows: the old one, and how many of its buckets have
+ * moved; otab's bucket b is in tab once b < moved. */
+static struct job	**otab;
+static uint64_t		  omask;
+static uint64_t		  moved;
 
 /*
  * Consecutive ids go to consecutive buckets: jobs are created, replayed
@@ -30,54 +44,87 @@ idhash(uint64_t id, uint32_t index)
 	return id ^ ((uint64_t)index + 1) * UINT64_C(0x9E3779B97F4A7C15);
 }
 
+/* The chain hash h lives in. */
+static struct job **
+idmap_slot(uint64_t h)
+{
+	if (otab != NULL && (h & omask) >= moved)
+		return &otab[h & omask];
+	return &tab[h & mask];
+}
+
 void
 idmap_free(void)
 {
 	free(tab);
-	tab = NULL;
-	mask = count = 0;
+	free(otab);
+	tab = otab = NULL;
+	mask = omask = count = moved = 0;
 }
 
 void
 idmap_init(void)
 {
-	free(tab);
+	idmap_free();
 	mask = 1023;
-	count = 0;
 	tab = xcalloc(mask + 1, sizeof *tab);
 }
 
+/* Moves up to n buckets of the old table into the new one. */
+static void
+idmap_move(uint64_t n)
+{
+	struct job	*j, *next;
+	uint64_t	 b;
+
+	for (; otab != NULL && n > 0; n--) {
+		for (j = otab[moved]; j != NULL; j = next) {
+			b = idhash(j->id, j->index) & mask;
+			next = j->hnext;
+			j->hnext = tab[b];
+			tab[b] = j;
+		}
+		otab[moved] = NULL;
+		if (++moved > omask) {
+			free(otab);
+			otab = NULL;
+		}
+	}
+}
+
+/* Starts doubling the table. */
 static void
 idmap_grow(void)
 {
-	uint64_t	  nmask = mask * 2 + 1, i;
-	struct job	**ntab = calloc(nmask + 1, sizeof *ntab), *j, *next;
+	struct job	**ntab = calloc(mask * 2 + 2, sizeof *ntab);
 
 	if (ntab == NULL)
 		return;		/* stay at a higher load rather than fail */
-	for (i = 0; i <= mask; i++) {
-		for (j = tab[i]; j != NULL; j = next) {
-			uint64_t b = idhash(j->id, j->index) & nmask;
-			next = j->hnext;
-			j->hnext = ntab[b];
-			ntab[b] = j;
-		}
-	}
-	free(tab);
+	otab = tab;
+	omask = mask;
+	moved = 0;
 	tab = ntab;
-	mask = nmask;
+	mask = mask * 2 + 1;
 }
 
 void
 idmap_put(struct job *j)
 {
-	uint64_t	b;
+	struct job	**pp;
 
-	if (count > mask)
+	/* Moving buckets rewrites old jobs, whose pages a compaction child
+	 * shares: while one runs, the move waits (the old table's chains
+	 * grow a little meanwhile). */
+	if (otab != NULL) {
+		if (!B->compacting)
+			idmap_move(IDMAP_STEP);
+	} else if (count > mask) {
 		idmap_grow();
-	b = idhash(j->id, j->index) & mask;
-	j->hnext = tab[b];
-	tab[b] = j;
+		idmap_move(IDMAP_STEP);
+	}
+	pp = idmap_slot(idhash(j->id, j->index));
+	j->hnext = *pp;
+	*pp = j;
 	count++;
 	B->njobs = count;
 }
@@ -85,7 +132,7 @@ idmap_put(struct job *j)
 void
 idmap_del(struct job *j)
 {
-	struct job	**pp = &tab[idhash(j->id, j->index) & mask];
+	struct job	**pp = idmap_slot(idhash(j->id, j->index));
 
 	for (; *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == j) {
@@ -105,7 +152,7 @@ idmap_get(uint64_t id, uint32_t index)
 
 	if (tab == NULL)
 		return NULL;
-	for (j = tab[idhash(id, index) & mask]; j != NULL; j = j->hnext)
+	for (j = *idmap_slot(idhash(id, index)); j != NULL; j = j->hnext)
 		if (j->id == id && j->index == index)
 			return j;
 	return NULL;

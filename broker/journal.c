@@ -47,13 +47,17 @@
  */
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +111,17 @@ struct journal {
 	int			 fail_armed;
 	uint64_t		 fail_left;
 
+	/* A snapshot written by a child (journal_snapshot_start): its pid
+	 * (0: none), its segment, the bytes of the segments it replaces
+	 * (first..snap_seq). */
+	pid_t			 snap_pid;
+	uint64_t		 snap_seq;
+	uint64_t		 snap_older;
+	/* The oldest segment that may still be on disk: the segments from
+	 * here to first are obsolete, left by a compaction interrupted
+	 * after its switch-over, and the next one removes them. */
+	uint64_t		 oldest;
+
 	struct journal_stats	 st;
 };
 
@@ -116,6 +131,8 @@ struct snapw {
 	struct buf		 buf;
 	uint64_t		 size;		/* of the file when flushed */
 	int			 err;		/* errno of a failure, or 0 */
+	int			 trickle;	/* write back as it goes */
+	uint64_t		 wb_start;	/* the chunk under writeback */
 };
 
 /* The segment files found at open, sorted by sequence number. */
@@ -1211,6 +1228,28 @@ journal_apply(struct journal *j, struct seglist *sl, struct plan *pl,
 	return 0;
 }
 
+/* Takes the journal's lock, trying for up to wait_ms.  Returns 0, or -1
+ * with errno set (EWOULDBLOCK: another process holds it). */
+static int
+journal_lock(struct journal *j, unsigned wait_ms)
+{
+	struct timespec	ts = { 0, 10 * 1000 * 1000 };
+	unsigned	waited = 0;
+	int		said = 0;
+
+	while (flock(j->dirfd, LOCK_EX|LOCK_NB) == -1) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) ||
+		    waited >= wait_ms)
+			return -1;
+		if (!said++)
+			log_info("journal: %s is locked; waiting up to %u ms "
+			    "for it", j->dir, wait_ms);
+		nanosleep(&ts, NULL);
+		waited += 10;
+	}
+	return 0;
+}
+
 struct journal *
 journal_open(const struct journal_opts *opts, journal_replay_fn fn,
     void *arg, char *err, size_t errlen)
@@ -1250,8 +1289,11 @@ journal_open(const struct journal_opts *opts, journal_replay_fn fn,
 		jerr(err, errlen, "journal: %s: %s", j->dir, strerror(errno));
 		goto fail;
 	}
-	/* Two brokers appending to one journal would interleave records. */
-	if (!j->readonly && flock(j->dirfd, LOCK_EX|LOCK_NB) == -1) {
+	/* Two brokers appending to one journal would interleave records.
+	 * A compaction child holds the lock too (journal_snapshot_start),
+	 * and outlives a broker killed with -9 by the moment it takes the
+	 * kernel to kill it in turn: a start waits that long. */
+	if (!j->readonly && journal_lock(j, opts->lock_wait_ms) == -1) {
 		if (errno == EWOULDBLOCK)
 			jerr(err, errlen, "journal: %s is in use by another "
 			    "simqd", j->dir);
@@ -1282,7 +1324,7 @@ journal_open(const struct journal_opts *opts, journal_replay_fn fn,
 
 	j->nseg = pl.keep - pl.start;
 	if (j->nseg > 0) {
-		j->first = sl.seq[pl.start];
+		j->first = j->oldest = sl.seq[pl.start];
 		j->seq = sl.seq[pl.keep - 1];
 		for (i = pl.start; i < pl.keep - 1; i++)
 			j->older += sl.size[i];
@@ -1325,7 +1367,7 @@ journal_open(const struct journal_opts *opts, journal_replay_fn fn,
 		goto fail;
 	}
 	if (j->nseg == 0)
-		j->first = seq;
+		j->first = j->oldest = seq;
 	j->older += j->size;
 	j->seq = seq;
 	j->size = SEGHDR_SIZE;
@@ -1354,6 +1396,7 @@ journal_close(struct journal *j)
 
 	if (j == NULL)
 		return 0;
+	journal_snapshot_cancel(j);
 	if (j->pending.len > 0 && journal_commit(j) == -1) {
 		rv = -1;
 		save = errno;
@@ -1455,6 +1498,21 @@ snap_flush(struct snapw *w)
 		w->err = errno;
 		return -1;
 	}
+	/* In a compaction child, each chunk goes to the disk as soon as it
+	 * is written, and the one before it must be there first: a final
+	 * fsync of the whole snapshot would queue tens of megabytes ahead
+	 * of the broker's own fdatasyncs. */
+	if (w->trickle) {
+		if (w->wb_start < w->size)
+			(void)sync_file_range(w->fd, (off64_t)w->wb_start,
+			    (off64_t)(w->size - w->wb_start),
+			    SYNC_FILE_RANGE_WAIT_BEFORE |
+			    SYNC_FILE_RANGE_WRITE |
+			    SYNC_FILE_RANGE_WAIT_AFTER);
+		(void)sync_file_range(w->fd, (off64_t)w->size,
+		    (off64_t)w->buf.len, SYNC_FILE_RANGE_WRITE);
+		w->wb_start = w->size;
+	}
 	w->size += w->buf.len;
 	buf_reset(&w->buf);
 	return 0;
@@ -1493,8 +1551,8 @@ journal_snapshot(struct journal *j, journal_snapshot_fn fn, void *arg)
 	uint64_t	seq, s, first, last;
 	int		save;
 
-	if (j->readonly || j->broken) {
-		errno = j->readonly ? EROFS : EIO;
+	if (j->readonly || j->broken || j->snap_pid != 0) {
+		errno = j->readonly ? EROFS : j->broken ? EIO : EBUSY;
 		return -1;
 	}
 	if (journal_commit(j) == -1)
@@ -1518,11 +1576,11 @@ journal_snapshot(struct journal *j, journal_snapshot_fn fn, void *arg)
 		goto fail;
 	buf_free(&w.buf);
 
-	first = j->first;
+	first = j->oldest;
 	last = j->seq;
 	close(j->fd);
 	j->fd = w.fd;
-	j->first = j->seq = seq;
+	j->first = j->oldest = j->seq = seq;
 	j->nseg = 1;
 	j->older = 0;
 	j->size = w.size;
@@ -1545,6 +1603,226 @@ fail:
 	buf_free(&w.buf);
 	errno = save;
 	return -1;
+}
+
+/*
+ * Compaction in a child.  The switch-over is the rename of the child's
+ * SEQ.seg.tmp over the placeholder SEQ.seg, an empty segment made for it
+ * with the segment after it, SEQ+1, which takes the broker's appends from
+ * the fork on.  The snapshot describes the state the records up to
+ * segment SEQ-1 made, so either the placeholder or the snapshot sits
+ * between those and SEQ+1, and a crash at any moment leaves one of two
+ * journals: the old snapshot, every segment after it, the empty
+ * placeholder and SEQ+1 onwards; or the new snapshot and SEQ+1 onwards
+ * (and obsolete segments before it, which the next start removes).  A
+ * leftover SEQ.seg.tmp is removed at the next start.
+ *
+ * The child's exit status says how far it got: 0, the snapshot is in
+ * place and durable (the older segments removed, or they are obsolete);
+ * SNAP_EXIT_UNSYNCED, it is in place but the directory's fsync failed;
+ * otherwise an errno value, and it removed its temporary file.
+ */
+#define SNAP_EXIT_UNSYNCED	255
+
+/* Writes the snapshot, switches over and removes the older segments;
+ * in the child, whose memory is the parent's at the fork. */
+static void __attribute__((noreturn))
+snap_child(struct journal *j, struct snapw *w, journal_snapshot_fn fn,
+    void *arg, uint64_t seq, pid_t parent, unsigned delay_ms)
+{
+	struct timespec	ts;
+	char		tmp[SEG_NAMELEN], name[SEG_NAMELEN];
+	uint64_t	s;
+	int		e, lo, hi;
+
+	/* Dies with the broker: no snapshot is switched in behind a
+	 * broker that was restarted meanwhile, and the journal's lock
+	 * (j->dirfd), which this process shares, is let go. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(ESRCH);
+	(void)prctl(PR_SET_NAME, "simqd-snapshot");
+	/* Background work: on a busy machine the broker's loop comes
+	 * first. */
+	(void)setpriority(PRIO_PROCESS, 0, 10);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	/* Nothing of the broker's but the directory and the new file:
+	 * a listener held here would keep a restarted broker from
+	 * listening. */
+	lo = w->fd < j->dirfd ? w->fd : j->dirfd;
+	hi = w->fd < j->dirfd ? j->dirfd : w->fd;
+	(void)close_range(3, (unsigned)lo - 1, 0);
+	(void)close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+	(void)close_range((unsigned)hi + 1, ~0U, 0);
+
+	seg_name(tmp, seq, 1);
+	seg_name(name, seq, 0);
+	w->trickle = 1;
+	errno = 0;
+	if (fn(arg, w) == -1 && w->err == 0)
+		w->err = errno ? errno : EIO;
+	if (w->err == 0)
+		(void)snap_flush(w);
+	/* The test hook (simqd --compact-child-delay): half the delay
+	 * before the switch-over, half after it. */
+	ts.tv_sec = delay_ms / 2000;
+	ts.tv_nsec = (long)(delay_ms / 2 % 1000) * 1000000;
+	if (delay_ms)
+		nanosleep(&ts, NULL);
+	if (w->err == 0 && fsync(w->fd) == -1)
+		w->err = errno;
+	if (w->err == 0 && renameat(j->dirfd, tmp, j->dirfd, name) == -1)
+		w->err = errno;
+	if (w->err != 0) {
+		e = w->err;
+		unlinkat(j->dirfd, tmp, 0);
+		_exit(e > 0 && e < SNAP_EXIT_UNSYNCED ? e : EIO);
+	}
+	if (fsync(j->dirfd) == -1)
+		_exit(SNAP_EXIT_UNSYNCED);
+	if (delay_ms)
+		nanosleep(&ts, NULL);
+	/* Obsolete now: removing them is tidying, which the next start or
+	 * compaction finishes if this does not. */
+	for (s = j->oldest; s < seq; s++) {
+		seg_name(name, s, 0);
+		if (unlinkat(j->dirfd, name, 0) == -1 && errno != ENOENT)
+			log_warn("journal: remove %s/%s: %s", j->dir, name,
+			    strerror(errno));
+	}
+	_exit(0);
+}
+
+pid_t
+journal_snapshot_start(struct journal *j, journal_snapshot_fn fn, void *arg,
+    unsigned delay_ms)
+{
+	struct snapw	w;
+	uint64_t	seq;
+	pid_t		pid, self = getpid();
+
+	if (j->readonly || j->broken || j->snap_pid != 0) {
+		errno = j->readonly ? EROFS : j->broken ? EIO : EBUSY;
+		return -1;
+	}
+	/* Everything the state holds is written before the fork, and only
+	 * what is appended after it goes to the new segment.  Two
+	 * rotations make the placeholder and that segment; a failure of
+	 * the second leaves the placeholder as an ordinary segment. */
+	if (journal_commit(j) == -1 || journal_rotate(j) == -1 ||
+	    journal_rotate(j) == -1)
+		return -1;
+	seq = j->seq - 1;
+	memset(&w, 0, sizeof w);
+	w.j = j;
+	buf_init(&w.buf);
+	if ((w.fd = seg_begin(j, seq, SEG_SNAPSHOT)) == -1)
+		return -1;
+	w.size = SEGHDR_SIZE;
+	if ((pid = fork()) == -1) {
+		seg_abort(j, seq, w.fd);
+		return -1;
+	}
+	if (pid == 0)
+		snap_child(j, &w, fn, arg, seq, self, delay_ms);
+	close(w.fd);
+	j->snap_pid = pid;
+	j->snap_seq = seq;
+	j->snap_older = j->older;
+	return pid;
+}
+
+pid_t
+journal_snapshot_child(const struct journal *j)
+{
+	return j->snap_pid;
+}
+
+/*
+ * The child has exited with status: takes its snapshot into the
+ * accounts, or tidies up after it.  Returns 0, or -1 with errno set (the
+ * child's error; EINTR when it was killed; EIO with the journal broken
+ * when the switch-over could not be made durable).
+ */
+static int
+snap_end(struct journal *j, int status, uint64_t *bytes)
+{
+	struct stat	sb;
+	char		tmp[SEG_NAMELEN], name[SEG_NAMELEN];
+	int		code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+
+	j->snap_pid = 0;
+	seg_name(tmp, j->snap_seq, 1);
+	seg_name(name, j->snap_seq, 0);
+	if (code == SNAP_EXIT_UNSYNCED) {
+		/* Either journal is whole, but which one a crash leaves is
+		 * unknown: as after any failed fsync, no more writes. */
+		j->broken = 1;
+		errno = EIO;
+		return -1;
+	}
+	if (code > 0) {
+		errno = code;
+		return -1;
+	}
+	if (code == -1) {
+		/* Killed: before its switch-over if its file is still
+		 * there. */
+		if (fstatat(j->dirfd, tmp, &sb, 0) == 0 || errno != ENOENT) {
+			unlinkat(j->dirfd, tmp, 0);
+			errno = EINTR;
+			return -1;
+		}
+	} else
+		j->oldest = j->snap_seq;
+	if (fstatat(j->dirfd, name, &sb, 0) == -1)
+		sb.st_size = SEGHDR_SIZE;
+	j->older = j->older - j->snap_older + (uint64_t)sb.st_size;
+	j->first = j->snap_seq;
+	j->nseg = j->seq - j->first + 1;
+	j->st.snapshots++;
+	*bytes = (uint64_t)sb.st_size;
+	return 0;
+}
+
+int
+journal_snapshot_poll(struct journal *j, uint64_t *bytes)
+{
+	pid_t	r;
+	int	status;
+
+	if (j->snap_pid == 0) {
+		errno = ECHILD;
+		return -1;
+	}
+	while ((r = waitpid(j->snap_pid, &status, WNOHANG)) == -1 &&
+	    errno == EINTR)
+		;
+	if (r == 0)
+		return 1;
+	if (r == -1) {
+		/* Not this process's child any more: as if killed. */
+		status = SIGKILL;
+	}
+	return snap_end(j, status, bytes);
+}
+
+void
+journal_snapshot_cancel(struct journal *j)
+{
+	uint64_t	bytes;
+	int		status = SIGKILL;	/* if it cannot be waited for */
+	pid_t		r;
+
+	if (j->snap_pid == 0)
+		return;
+	kill(j->snap_pid, SIGKILL);
+	while ((r = waitpid(j->snap_pid, &status, 0)) == -1 && errno == EINTR)
+		;
+	if (r == -1)
+		status = SIGKILL;
+	(void)snap_end(j, status, &bytes);
 }
 
 void

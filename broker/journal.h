@@ -15,8 +15,10 @@
  * Every segment begins with a REC_SEGHDR record (magic "SIMQJNL", format
  * version, the segment's sequence number, a flags word).  A segment whose
  * header has SEG_SNAPSHOT set holds a complete snapshot of the live state
- * followed by ordinary records: replay starts at the newest such segment
- * and older segments are obsolete.
+ * followed by ordinary records (none, when a child wrote it:
+ * journal_snapshot_start): replay starts at the newest such segment and
+ * older segments are obsolete.  An empty segment may be the placeholder a
+ * child's snapshot did not replace.
  *
  * Group commit: journal_append() only copies into memory.  The broker calls
  * journal_commit() once per event-loop pass, before any reply of that pass
@@ -28,6 +30,8 @@
  */
 #ifndef SIMQ_JOURNAL_H
 #define SIMQ_JOURNAL_H
+
+#include <sys/types.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +98,10 @@ struct journal_opts {
 	 * every id they name.  Its return value is ignored.  May be NULL. */
 	journal_replay_fn	 cutoff_fn;
 	void			*cutoff_arg;
+	/* How long to wait for the journal's lock when another process
+	 * holds it (a compaction child of a broker that just died holds it
+	 * until the kernel has killed it too); 0: fail at once. */
+	unsigned		 lock_wait_ms;
 };
 
 
@@ -166,6 +174,39 @@ int		 journal_sync(struct journal *);
 struct snapw;
 typedef int	(*journal_snapshot_fn)(void *arg, struct snapw *);
 int		 journal_snapshot(struct journal *, journal_snapshot_fn, void *arg);
+
+/*
+ * Compaction in a child process, so that the caller's loop goes on.
+ * journal_snapshot_start() commits what is pending and starts two
+ * segments: SEQ, an empty placeholder, and SEQ+1, which takes every
+ * append from then on.  Then it forks.  The child runs fn on its
+ * copy-on-write image of the caller's memory, writing SEQ.seg.tmp (a
+ * snapshot segment); fsyncs it; renames it over the placeholder (the
+ * switch-over, atomic); fsyncs the directory; removes the segments
+ * before SEQ, now obsolete, and exits.  It dies with its parent
+ * (PR_SET_PDEATHSIG) and keeps nothing of the parent's open files but
+ * the journal directory, whose lock it shares.  A crash or kill -9 of
+ * either at any moment leaves either the old snapshot with every
+ * segment after it (the placeholder empty) or the new snapshot with
+ * SEQ+1 onwards.
+ *
+ * Returns the child's pid, or -1 with errno set (EBUSY: a child is
+ * still at work).  delay_ms is a test hook: the child pauses half of it
+ * before its switch-over and half after.
+ *
+ * The caller watches for SIGCHLD and calls journal_snapshot_poll(): 1
+ * while the child runs; 0 once it has switched over, with the new
+ * snapshot's size in *bytes; -1 with errno set when it failed (its
+ * errno; EINTR if it was killed): the old segments stay in use, which is
+ * not fatal, unless the directory's fsync failed after the switch-over:
+ * then the journal is broken (EIO) like after any failed fsync.
+ * journal_close() kills a child still at work.
+ */
+pid_t		 journal_snapshot_start(struct journal *, journal_snapshot_fn,
+		    void *arg, unsigned delay_ms);
+pid_t		 journal_snapshot_child(const struct journal *);
+int		 journal_snapshot_poll(struct journal *, uint64_t *bytes);
+void		 journal_snapshot_cancel(struct journal *);
 /* Returns 0, or -1 with errno set (the snapshot is then abandoned). */
 int		 journal_snap_append(struct snapw *, uint8_t type,
 		    const void *payload, size_t len);

@@ -128,6 +128,13 @@ sync_cb(evutil_socket_t fd, short ev, void *arg)
 		fatal("journal: fsync: %s", strerror(errno));
 }
 
+/* A compaction child exited: the pass that follows reaps it
+ * (snapshot_maybe). */
+static void
+sigchld_cb(evutil_socket_t sig, short ev, void *arg)
+{
+}
+
 static void
 signal_cb(evutil_socket_t sig, short ev, void *arg)
 {
@@ -219,12 +226,13 @@ main(int argc, char **argv)
 		{ "fail-writes-after", required_argument, NULL, 'W' },
 		{ "blob-max", required_argument, NULL, 'X' },
 		{ "blob-grace", required_argument, NULL, 'G' },
+		{ "compact-child-delay", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config		*cfg = &B->cfg;
 	struct journal_opts	 jo;
-	struct event		*sigterm, *sigint;
+	struct event		*sigterm, *sigint, *sigchld;
 	struct timeval		 tv;
 	char			 path[4096], err[512];
 	uint64_t		 v, t0;
@@ -368,6 +376,11 @@ main(int argc, char **argv)
 			    &cfg->blob_grace_ms) < 0)
 				goto bad;
 			break;
+		case 'D':
+			if (proto_parse_u64(optarg, strlen(optarg), 600000, &v) < 0)
+				goto bad;
+			cfg->compact_child_delay_ms = (unsigned)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -396,6 +409,7 @@ main(int argc, char **argv)
 	jo.segment_max = cfg->segment_max;
 	jo.force = cfg->force;
 	jo.cutoff_fn = rec_cutoff;
+	jo.lock_wait_ms = 5000;
 	if (check)
 		return check_only(&jo);
 
@@ -464,8 +478,10 @@ main(int argc, char **argv)
 	}
 	sigterm = evsignal_new(B->base, SIGTERM, signal_cb, NULL);
 	sigint = evsignal_new(B->base, SIGINT, signal_cb, NULL);
+	sigchld = evsignal_new(B->base, SIGCHLD, sigchld_cb, NULL);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
+	event_add(sigchld, NULL);
 	if (net_listen(cfg->addr, cfg->port, CONN_PROTO) < 0)
 		fatal("cannot listen on %s port %d", cfg->addr, cfg->port);
 	if (cfg->http_port && http_listen(cfg->addr, cfg->http_port) < 0)
@@ -502,6 +518,7 @@ main(int argc, char **argv)
 #endif
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sigchld);
 	timers_stop();
 	if (B->sync_ev != NULL)
 		event_free(B->sync_ev);

@@ -27,7 +27,8 @@
  *   worker.c    workers, their leases and the drops they must hear of
  *   codec.c     the fields journal records share
  *   record.c    each journal record and the function that replays it
- *   snapshot.c  compaction: the snapshot written and read back
+ *   snapshot.c  compaction (by a forked child): the snapshot written
+ *               and read back
  *   journal.c   the storage: segments, frames, group commit (journal.h)
  *   crc32c.c    checksums
  *
@@ -305,6 +306,7 @@ struct config {
 	uint64_t	 segment_max;
 	uint64_t	 compact_min;	/* don't compact below this size */
 	uint64_t	 fail_writes_after;
+	unsigned	 compact_child_delay_ms;	/* test hook */
 	uint64_t	 max_jobs;	/* records kept: jobs, arrays, tasks */
 	uint64_t	 input_max;	/* bytes of incomplete requests, in all */
 	uint64_t	 stall_timeout_ms;
@@ -335,6 +337,9 @@ struct broker {
 	struct event	*sync_ev;	/* FSYNC_INTERVAL */
 	struct event	*expire_ev;	/* retention sweep (timer.c) */
 	uint64_t	 snapshot_bytes;/* replayed from the snapshot */
+	int		 compacting;	/* a child writes a snapshot: every
+					 * page written first since its fork
+					 * is copied (snapshot.c) */
 	int		 want_dispatch;	/* something became ready */
 	int		 want_wake;	/* something finished */
 	uint32_t	 idle_takes;	/* parked TAKEs with a free slot */

@@ -10,12 +10,18 @@
  * It runs when the journal has grown past twice its size after the last
  * snapshot and past a floor (--compact-min), so the journal stays within
  * about twice the live data and small brokers never bother.  It runs in
- * the loop, synchronously: a million live jobs take a fraction of a
- * second, during which requests wait.
+ * a child process (journal_snapshot_start), which writes the state as it
+ * was at the fork from its copy-on-write image while the loop goes on
+ * appending to a new segment: the loop pauses only for the fork and two
+ * new segments, a few milliseconds with a million live jobs where
+ * writing the snapshot itself takes a tenth of a second.  The child's
+ * exit (SIGCHLD wakes the loop, main.c) is reaped here, at the end of a
+ * pass.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "simqd.h"
 #include "log.h"
@@ -23,6 +29,8 @@
 static uint64_t	base_bytes;	/* journal size after the last snapshot */
 static uint32_t	gen;		/* snapshots written, to number options */
 static uint64_t	retry_after;	/* after a failure, wait (ms clock) */
+static uint64_t	child_t0;	/* when the child was started (ms) */
+static uint64_t	child_pause_us;	/* the loop's pause to start it */
 
 struct snapout {
 	snapshot_put_fn	 fn;
@@ -106,13 +114,68 @@ snapshot_write(void *arg, struct snapw *w)
 	return snapshot_records(journal_put_fn, w);
 }
 
-/* Compacts if the journal has outgrown the live state. */
+static uint64_t
+mono_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* A compaction failed with err: the old segments stay in use, and the
+ * next try is a minute later.  Unless a failed fsync broke the journal
+ * (journal_sync says so): that is fatal, as any failed fsync. */
+static void
+compaction_failed(int err)
+{
+	if (journal_sync(B->journal) < 0)
+		fatal("journal: compaction: %s; exiting so that a restart "
+		    "recovers from what is on disk", strerror(err));
+	log_warn("compaction failed: %s; journal kept as it is, next try in "
+	    "a minute", strerror(err));
+	retry_after = B->now + 60000;
+}
+
+/* The compaction child, if any, has exited: its outcome. */
+static void
+snapshot_reap(void)
+{
+	struct journal_stats	st;
+	uint64_t		bytes = 0;
+	int			r;
+
+	if ((r = journal_snapshot_poll(B->journal, &bytes)) == 1)
+		return;
+	B->compacting = 0;
+	if (r < 0) {
+		compaction_failed(errno);
+		return;
+	}
+	journal_stats(B->journal, &st);
+	log_info("compacted the journal to %llu bytes in %llu ms (a snapshot "
+	    "of %llu bytes, written by a child; the loop paused %llu.%03llu "
+	    "ms to start it)", (unsigned long long)st.bytes,
+	    (unsigned long long)(mono_ms() - child_t0),
+	    (unsigned long long)bytes,
+	    (unsigned long long)(child_pause_us / 1000),
+	    (unsigned long long)(child_pause_us % 1000));
+	base_bytes = bytes;
+}
+
+/* Compacts if the journal has outgrown the live state; reaps the child
+ * that does it. */
 void
 snapshot_maybe(void)
 {
 	struct journal_stats	st;
 	uint64_t		t0;
+	pid_t			pid;
 
+	if (journal_snapshot_child(B->journal) != 0) {
+		snapshot_reap();
+		return;
+	}
 	journal_stats(B->journal, &st);
 	/* After a restart the base is the snapshot found on disk. */
 	if (base_bytes == 0)
@@ -120,17 +183,19 @@ snapshot_maybe(void)
 	if (st.bytes < B->cfg.compact_min || st.bytes < 2 * base_bytes ||
 	    B->now < retry_after)
 		return;
-	t0 = now_ms();
-	if (journal_snapshot(B->journal, snapshot_write, NULL) < 0) {
-		log_warn("compaction failed: %s; journal kept as it is, "
-		    "next try in a minute", strerror(errno));
-		retry_after = B->now + 60000;
+	t0 = mono_us();
+	child_t0 = mono_ms();
+	pid = journal_snapshot_start(B->journal, snapshot_write, NULL,
+	    B->cfg.compact_child_delay_ms);
+	child_pause_us = mono_us() - t0;
+	if (pid < 0) {
+		compaction_failed(errno);
 		return;
 	}
-	journal_stats(B->journal, &st);
-	log_info("compacted the journal to %llu bytes in %llu ms",
-	    (unsigned long long)st.bytes, (unsigned long long)(now_ms() - t0));
-	base_bytes = st.bytes;
+	B->compacting = 1;
+	log_info("compacting the journal (%llu bytes): child %ld writes a "
+	    "snapshot of %llu jobs and tasks", (unsigned long long)st.bytes,
+	    (long)pid, (unsigned long long)B->njobs);
 }
 
 /*

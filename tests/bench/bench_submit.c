@@ -579,6 +579,119 @@ do_ready(const char *t0s, double timeout, pid_t pid)
 	return 0;
 }
 
+/*
+ * stall SIZE TIMEOUT-S: the event loop's longest pause around a
+ * compaction.  One connection sends PINGs one at a time and times each
+ * round trip; another submits BATCHes of SIZE jobs, one at a time, each
+ * followed by STATS, until STATS counts one snapshot more than at the
+ * start (the broker compacts once its journal passes --compact-min);
+ * then the PINGs go on for another half second.  Prints the round trips'
+ * maximum, 99th percentile and median, and when the longest was, from
+ * the first BATCH.
+ */
+static int
+do_stall(uint64_t size, double timeout)
+{
+	struct client	 pc, sc;
+	struct pollfd	 pfd[2];
+	struct run	 r;
+	char		 s[4096], *l;
+	double		*rtt = NULL, t0, tping = 0, t, tdone = 0, tmax = 0, tmaxat = 0;
+	size_t		 n = 0, cap = 0;
+	uint64_t	 snaps0, batches = 0, jobs = 0;
+	int		 phase = 0;	/* 0 BATCH out, 1 STATS out, 2 done */
+	int		 items = -1;
+
+	client_open(&pc);
+	client_open(&sc);
+	get_stats(&sc, s, sizeof s);
+	snaps0 = stat_val(s, "snapshots");
+	memset(&r, 0, sizeof r);
+	r.mode = M_BATCH;
+	r.per = size;
+	r.prefix = "./sim --seed";
+	r.next = 900000000;
+	t0 = now_s();
+	gen_request(&sc, &r);
+	batches++;
+	out_add(&pc, "PING\n", 5);
+	tping = now_s();
+	for (;;) {
+		client_write(&pc);
+		client_write(&sc);
+		pfd[0].fd = pc.fd;
+		pfd[0].events = POLLIN | (pc.outoff < pc.outlen ? POLLOUT : 0);
+		pfd[1].fd = sc.fd;
+		pfd[1].events = POLLIN | (sc.outoff < sc.outlen ? POLLOUT : 0);
+		if (poll(pfd, 2, 100) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll: %s", strerror(errno));
+		}
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
+			client_read(&pc);
+		while ((l = client_line(&pc)) != NULL) {
+			t = now_s();
+			if (strcmp(l, "OK") != 0)
+				die("PING: unexpected reply '%s'", l);
+			if (n == cap) {
+				cap = cap ? cap * 2 : 65536;
+				rtt = xrealloc(rtt, cap * sizeof *rtt);
+			}
+			rtt[n] = t - tping;
+			if (n == 0 || rtt[n] > tmax) {
+				tmax = rtt[n];
+				tmaxat = tping - t0;
+			}
+			n++;
+			if (phase == 2 && t - tdone > 0.5)
+				goto out;
+			out_add(&pc, "PING\n", 5);
+			tping = now_s();
+		}
+		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
+			client_read(&sc);
+		while ((l = client_line(&sc)) != NULL) {
+			if (phase == 0) {
+				if (strncmp(l, "OK ", 3) != 0)
+					die("BATCH: %s", l);
+				jobs += size;
+				out_add(&sc, "STATS\n", 6);
+				phase = 1;
+				items = -1;
+			} else if (phase == 1 && items == -1) {
+				if (strcmp(l, "ITEMS 1") != 0)
+					die("STATS: unexpected reply '%s'", l);
+				items = 1;
+			} else if (phase == 1) {
+				if (stat_val(l, "snapshots") > snaps0) {
+					phase = 2;
+					tdone = now_s();
+				} else {
+					gen_request(&sc, &r);
+					batches++;
+					phase = 0;
+				}
+			}
+		}
+		if (now_s() - t0 > timeout)
+			die("no compaction within %.0f s (%llu jobs submitted)",
+			    timeout, (unsigned long long)jobs);
+	}
+out:
+	qsort(rtt, n, sizeof *rtt, cmp_double);
+	printf("pings=%zu max_ms=%.2f p99_ms=%.2f p50_ms=%.3f max_at_s=%.2f "
+	    "compacted_at_s=%.2f batches=%llu jobs=%llu\n", n,
+	    rtt[n - 1] * 1e3, rtt[(n * 99) / 100] * 1e3, rtt[n / 2] * 1e3,
+	    tmaxat, tdone - t0, (unsigned long long)batches,
+	    (unsigned long long)jobs);
+	free(rtt);
+	free(r.body);
+	close(pc.fd);
+	close(sc.fd);
+	return 0;
+}
+
 /* A free loopback port (the kernel's pick; free when this exits). */
 static int
 do_port(void)
@@ -640,6 +753,8 @@ usage(void)
 "  stats                  print the STATS item\n"
 "  ready T0-NS TIMEOUT-S PID\n"
 "                         time from T0 (date +%%s%%N) to a PING answered\n"
+"  stall SIZE TIMEOUT-S    BATCHes of SIZE until a compaction, PINGs\n"
+"                         timed throughout: the loop's longest pause\n"
 "  port                   print a free loopback port\n"
 "  fsync DIR N            time N small appends with fdatasync in DIR\n"
 "Commands are \"PREFIX SEED\" (default \"./sim --seed\", seeds from 1).\n");
@@ -707,6 +822,8 @@ main(int argc, char **argv)
 	else if (strcmp(argv[0], "ready") == 0 && argc == 4)
 		return do_ready(argv[1], (double)num(argv[2]),
 		    (pid_t)num(argv[3]));
+	else if (strcmp(argv[0], "stall") == 0 && argc == 3)
+		return do_stall(num(argv[1]), (double)num(argv[2]));
 	else if (strcmp(argv[0], "port") == 0 && argc == 1)
 		return do_port();
 	else if (strcmp(argv[0], "fsync") == 0 && argc == 3)

@@ -701,17 +701,23 @@ def test_compaction(ctx):
     # the failed attempts of one job (retried every 1 ms), each with 20 KB
     # of output: 20 KB more journal per attempt, never more than 20 KB of
     # live output.
+    # A child writes the snapshot while the broker goes on: the attempts
+    # stop once it has started, so that the journal after it holds the
+    # snapshot alone.
     time.sleep(1.5)
     snaps0 = int(c.stats()["snapshots"])
+    started0 = b.log().count("compacting the journal")
     junk = c.submit(["junk"], q="junk", retries=1000)
     out = b"j" * 20000
     st = None
     for i in range(100):
         j = w.take1(wait=2000, queues="junk")
         w.finish_job(j, exit=1, out=out).expect_ok("waiting")
-        st = c.stats()
-        if int(st["snapshots"]) > snaps0:
+        if b.log().count("compacting the journal") > started0:
             break
+    wait_until(lambda: int(c.stats()["snapshots"]) > snaps0, 10,
+               "the compaction to end")
+    st = c.stats()
     check(int(st["snapshots"]) > snaps0, "no compaction after %d attempts "
           "of 20 KB output: %r" % (i + 1, st))
     check(int(st["journal_bytes"]) < 40 * 1024, "the journal is still %s "

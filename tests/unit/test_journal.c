@@ -9,6 +9,7 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,12 +17,14 @@
 #include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1230,6 +1233,259 @@ test_snapshot_fails(void **state)
 }
 
 static void
+msleep(unsigned ms)
+{
+	struct timespec	ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Polls the compaction child until it has exited. */
+static int
+snap_wait(struct journal *j, uint64_t *bytes)
+{
+	int	r, i;
+
+	for (i = 0; i < 20000; i++) {
+		if ((r = journal_snapshot_poll(j, bytes)) != 1)
+			return r;
+		msleep(1);
+	}
+	fail_msg("the compaction child did not exit within 20 s");
+	return -1;
+}
+
+/*
+ * What a journal holds after a compaction of records [0, n) whose
+ * snapshot is records [n - k, n), followed by records [n, n + m): the
+ * old state (every record, 0 to n + m) or the new one (the snapshot's k
+ * records and the m after it), never anything else.  Returns 0 for the
+ * old, 1 for the new.
+ */
+static int
+old_or_new(struct journal_opts *o, uint64_t n, uint64_t k, uint64_t m)
+{
+	struct journal	*j;
+	struct ctx	 c;
+	int		 which;
+
+	assert_non_null(j = jopen(o, &c, 0));
+	assert_int_equal(journal_close(j), 0);
+	if (c.bad == 0 && c.n == n + m)
+		return 0;
+	assert_non_null(j = jopen(o, &c, n - k));
+	which = c.bad == 0 && c.n == k + m;
+	if (!which)
+		print_message("# replayed %llu records (%llu bad): neither the "
+		    "old journal nor the new\n", (unsigned long long)c.n,
+		    (unsigned long long)c.bad);
+	assert_true(which);
+	assert_int_equal(journal_close(j), 0);
+	return 1;
+}
+
+/* A snapshot written by a child while the parent goes on appending. */
+static void
+test_snapshot_child(void **state)
+{
+	struct tdir		*d = *state;
+	struct journal_opts	 o;
+	struct journal		*j;
+	struct journal_stats	 st;
+	struct ctx		 c;
+	struct snapctx		 s = { 350, 50, 0 };
+	char			*names[MAXFILES];
+	uint64_t		 bytes = 0, before;
+	pid_t			 pid;
+	size_t			 n;
+
+	opts_init(&o, d);
+	o.segment_max = 4096;
+	assert_non_null(j = jopen(&o, &c, 0));
+	put_recs(j, 0, 400, 4);
+	before = dir_bytes(d);
+	assert_true((pid = journal_snapshot_start(j, snap_cb, &s, 200)) > 0);
+	assert_int_equal(journal_snapshot_child(j), pid);
+	/* One at a time. */
+	assert_int_equal(journal_snapshot_start(j, snap_cb, &s, 0), -1);
+	assert_int_equal(errno, EBUSY);
+	/* The parent appends meanwhile, across segments. */
+	put_recs(j, 400, 460, 3);
+	assert_int_equal(journal_snapshot_poll(j, &bytes), 1);
+	assert_int_equal(snap_wait(j, &bytes), 0);
+	assert_int_equal(journal_snapshot_child(j), 0);
+	journal_stats(j, &st);
+	assert_int_equal(st.snapshots, 1);
+	assert_true(bytes > HDR_SIZE);
+	assert_int_equal(nfiles(d, ".tmp"), 0);
+	assert_int_equal(st.bytes, dir_bytes(d));
+	assert_true(dir_bytes(d) < before);
+	assert_int_equal(st.segments, nfiles(d, ".seg"));
+	assert_int_equal(journal_close(j), 0);
+
+	assert_non_null(j = jopen(&o, &c, 350));
+	assert_int_equal(c.n, 110);
+	assert_int_equal(c.bad, 0);
+	assert_int_equal(journal_close(j), 0);
+	/* The snapshot is the oldest segment left. */
+	n = list_files(d, ".seg", names);
+	assert_true(n >= 2);
+	names_free(names, n);
+	assert_int_equal(old_or_new(&o, 400, 50, 60), 1);
+}
+
+/*
+ * The child killed at moments before, during and after its switch-over
+ * (its delay is 80 ms, half before the rename, half after it), the
+ * parent appending meanwhile: the journal is always the old one or the
+ * new one, and a kill during the first half always leaves the old one.
+ */
+static void
+test_snapshot_child_killed(void **state)
+{
+	static const unsigned	 at[] = { 0, 5, 20, 35, 45, 60, 75, 120 };
+	struct tdir		*d = *state;
+	struct journal_opts	 o;
+	struct journal		*j;
+	struct ctx		 c;
+	struct snapctx		 s = { 350, 50, 0 };
+	uint64_t		 bytes;
+	pid_t			 pid;
+	size_t			 i;
+	int			 r, which, seen[2] = { 0, 0 };
+
+	opts_init(&o, d);
+	o.segment_max = 4096;
+	for (i = 0; i < sizeof at / sizeof at[0]; i++) {
+		if (i > 0)
+			jdir_clear(d);
+		assert_non_null(j = jopen(&o, &c, 0));
+		put_recs(j, 0, 400, 4);
+		assert_true((pid = journal_snapshot_start(j, snap_cb, &s,
+		    80)) > 0);
+		put_recs(j, 400, 410, 2);
+		msleep(at[i]);
+		kill(pid, SIGKILL);
+		put_recs(j, 410, 420, 2);
+		r = snap_wait(j, &bytes);
+		if (r == -1)
+			assert_int_equal(errno, EINTR);
+		assert_int_equal(journal_close(j), 0);
+		assert_int_equal(nfiles(d, ".tmp"), 0);
+		which = old_or_new(&o, 400, 50, 20);
+		/* What the parent believed is what is on disk. */
+		assert_int_equal(which, r == 0);
+		if (at[i] <= 20)
+			assert_int_equal(which, 0);
+		seen[which]++;
+	}
+	print_message("# killed %zu times: %d left the old journal, %d the "
+	    "new\n", i, seen[0], seen[1]);
+}
+
+/*
+ * The parent killed with -9 while its child writes: the child dies with
+ * it, and a new open (which waits for the lock the child held) finds the
+ * old journal or the new one.
+ */
+static void
+test_snapshot_parent_killed(void **state)
+{
+	static const unsigned	 at[] = { 0, 10, 30, 50, 70, 150 };
+	struct tdir		*d = *state;
+	struct journal_opts	 o;
+	struct journal		*j;
+	struct ctx		 c;
+	struct snapctx		 s = { 350, 50, 0 };
+	size_t			 i;
+	pid_t			 p;
+	char			 x;
+	int			 status, fds[2], seen[2] = { 0, 0 };
+
+	opts_init(&o, d);
+	o.segment_max = 4096;
+	o.lock_wait_ms = 5000;
+	for (i = 0; i < sizeof at / sizeof at[0]; i++) {
+		if (i > 0)
+			jdir_clear(d);
+		assert_non_null(j = jopen(&o, &c, 0));
+		put_recs(j, 0, 400, 4);
+		assert_int_equal(journal_close(j), 0);
+		assert_int_equal(pipe(fds), 0);
+		if ((p = fork()) == 0) {
+			/* The broker: appends (all of it committed before
+			 * it says so), and is killed. */
+			close(fds[0]);
+			j = journal_open(&o, NULL, NULL, NULL, 0);
+			if (j == NULL ||
+			    journal_snapshot_start(j, snap_cb, &s, 60) < 0)
+				_exit(1);
+			put_recs(j, 400, 420, 2);
+			if (write(fds[1], "x", 1) != 1)
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+		assert_true(p > 0);
+		close(fds[1]);
+		assert_int_equal(read(fds[0], &x, 1), 1);
+		close(fds[0]);
+		msleep(at[i]);
+		kill(p, SIGKILL);
+		assert_int_equal(waitpid(p, &status, 0), p);
+		assert_true(WIFSIGNALED(status));
+		seen[old_or_new(&o, 400, 50, 20)]++;
+		assert_int_equal(nfiles(d, ".tmp"), 0);
+	}
+	print_message("# killed %zu times: %d left the old journal, %d the "
+	    "new\n", i, seen[0], seen[1]);
+}
+
+/* The disk fills up under the child: the old segments stay in use. */
+static void
+test_snapshot_child_fails(void **state)
+{
+	struct tdir		*d = *state;
+	struct journal_opts	 o;
+	struct journal		*j;
+	struct journal_stats	 st;
+	struct ctx		 c;
+	struct snapctx		 s = { 100000, 400, 0 };
+	uint64_t		 bytes;
+
+	opts_init(&o, d);
+	o.segment_max = 4096;
+	assert_non_null(j = jopen(&o, &c, 0));
+	put_recs(j, 0, 200, 4);
+	journal_fail_after(j, 20000);
+	assert_true(journal_snapshot_start(j, snap_cb, &s, 0) > 0);
+	journal_fail_after(j, 0);
+	put_recs(j, 200, 210, 4);
+	assert_int_equal(snap_wait(j, &bytes), -1);
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(nfiles(d, ".tmp"), 0);
+	journal_stats(j, &st);
+	assert_int_equal(st.snapshots, 0);
+	assert_int_equal(st.bytes, dir_bytes(d));
+
+	/* The callback fails: the same. */
+	s.fail = 1;
+	s.n = 10;
+	assert_true(journal_snapshot_start(j, snap_cb, &s, 0) > 0);
+	assert_int_equal(snap_wait(j, &bytes), -1);
+	assert_int_equal(errno, EDOM);
+	assert_int_equal(nfiles(d, ".tmp"), 0);
+
+	put_recs(j, 210, 250, 4);
+	assert_int_equal(journal_close(j), 0);
+	assert_non_null(j = jopen(&o, &c, 0));
+	assert_int_equal(c.n, 250);
+	assert_int_equal(c.bad, 0);
+	assert_int_equal(journal_close(j), 0);
+}
+
+static void
 test_fail_after(void **state)
 {
 	struct tdir		*d = *state;
@@ -1382,6 +1638,10 @@ main(void)
 		T(test_snapshot),
 		T(test_snapshot_leftover_tmp),
 		T(test_snapshot_fails),
+		T(test_snapshot_child),
+		T(test_snapshot_child_killed),
+		T(test_snapshot_parent_killed),
+		T(test_snapshot_child_fails),
 		T(test_fail_after),
 		T(test_callback_fails),
 		T(test_sync_policies),
