@@ -692,3 +692,34 @@ def test_blob_uploads_cannot_exhaust_descriptors(ctx):
         k.read_reply().expect_ok("stored")
     put(c, last).expect_ok("stored")
     check(b.running(), "simqd runs")
+
+
+def test_blob_words_survive_compaction(ctx):
+    """A job's files and collected outputs go into the snapshot: after
+    compactions and a kill -9 the job still names its blobs, which are
+    kept."""
+    b = Broker(ctx, ["--segment-size", "4096", "--compact-min", "8K",
+                     "--blob-grace", "1s"]).start()
+    c = b.client()
+    d, o = os.urandom(5000), os.urandom(700)
+    put(c, d).expect_ok("stored")
+    put(c, o).expect_ok("stored")
+    jid = c.request("SUBMIT %s collect=%%2A.out -- true" %
+                    fw(sha(d), len(d), "in/d")).one_id()
+    w = b.worker("w1")
+    w.finish_job(w.take1(), got=enc("%s:%d:644:r.out" % (sha(o), len(o)))) \
+        .expect_ok("done")
+    for i in range(400):
+        c.submit(["filler", "x" * 100, str(i)])
+    wait_until(lambda: int(c.stats()["snapshots"]) >= 1, 30,
+               "a compaction")
+    b.kill9()
+    b.start()
+    c = b.client()
+    st = c.status1(jid)
+    eq(st.multi.get("file"), ["%s:%d:644:in/d" % (sha(d), len(d))],
+       "file= after compaction and kill -9")
+    eq(st.multi.get("got"), ["%s:%d:644:r.out" % (sha(o), len(o))],
+       "got= after compaction and kill -9")
+    time.sleep(1.5)
+    eq(have(c, sha(d), sha(o)), ["yes", "yes"], "both kept")
