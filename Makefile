@@ -71,7 +71,7 @@ MODEL_SRC  = broker/crc32c.c broker/journal.c \
 	     broker/state.c broker/idmap.c broker/heap.c broker/timer.c \
 	     broker/queue.c broker/jobopts.c broker/job.c broker/array.c \
 	     broker/deps.c broker/worker.c broker/codec.c broker/record.c \
-	     broker/snapshot.c broker/blobref.c
+	     broker/snapshot.c broker/fit.c broker/blobref.c
 # The broker: every .c file of broker/ but main.c.
 BROKER_SRC = $(filter-out broker/main.c,$(wildcard broker/*.c))
 BROKER_MAIN = broker/main.c
@@ -296,6 +296,7 @@ bench: deps-quiet
 	    build/rel/bench_workers
 	@sh tests/bench/run.sh
 	@sh tests/bench/worker.sh
+	@sh tests/bench/resources.sh
 	@sh tests/bench/workers.sh
 	@python3 tests/bench/stress.py
 	@$(PYTHON3) tests/bench/python.py

@@ -179,6 +179,7 @@ h_workers(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		if (w->conn != NULL && w->conn->parked == CMD_TAKE)
 			reply_num(o, "taking", 1);
 		reply_str(o, "outerr", w->outerr);
+		reply_worker_res(o, w);
 		if (w->njobs) {
 			int first = 1;
 			evbuffer_add_printf(o, " running=");

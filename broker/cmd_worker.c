@@ -80,6 +80,7 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct worker		*w;
 	struct conn		*old;
 	uint64_t		 slots = 0, lease = B->cfg.default_lease_ms, pid = 0;
+	uint64_t		 cpus = UINT32_MAX, gpus = 0, mem = UINT64_MAX;
 	char			*host = NULL, *queues = NULL, name[SIMQ_NAME_MAX + 1];
 	int			 i;
 	long			 n;
@@ -110,6 +111,15 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 				goto bad;
 		} else if (proto_word_is(&k, "pid")) {
 			if (arg_u64(&v, UINT32_MAX, &pid) < 0)
+				goto bad;
+		} else if (proto_word_is(&k, "cpus")) {
+			if (arg_u64(&v, SIMQ_CPUS_MAX, &cpus) < 0 || cpus == 0)
+				goto bad;
+		} else if (proto_word_is(&k, "gpus")) {
+			if (arg_u64(&v, SIMQ_GPUS_MAX, &gpus) < 0)
+				goto bad;
+		} else if (proto_word_is(&k, "mem")) {
+			if (arg_u64(&v, SIMQ_MEM_MAX, &mem) < 0)
 				goto bad;
 		} else if (proto_word_is(&k, "queues")) {
 			if (!queues_ok(v.p, v.len))
@@ -149,6 +159,10 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	free(w->queues);
 	w->queues = queues;
 	w->slots = (uint32_t)slots;
+	w->cpus = (uint32_t)cpus;
+	w->gpus = (uint32_t)gpus;
+	w->mem = mem;
+	w->time_left = UINT64_MAX;
 	w->pid = (uint32_t)pid;
 	w->lease_ms = lease;
 	if ((old = worker_attach(w, c)) != NULL) {
@@ -170,8 +184,8 @@ bad:
 	free(host);
 	free(queues);
 	conn_error(c, PERR_BADREQ, "bad option '%.*s': use host=H slots=N "
-	    "lease=MS pid=P queues=Q,Q", (int)(r->args[i].len > 40 ? 40 : r->args[i].len),
-	    r->args[i].p);
+	    "lease=MS pid=P queues=Q,Q cpus=N gpus=N mem=BYTES",
+	    (int)(r->args[i].len > 40 ? 40 : r->args[i].len), r->args[i].p);
 }
 
 /*
@@ -190,8 +204,9 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 	struct worker	*w = c->worker;
 	struct job	*got[SIMQ_TAKE_MAX];
 	struct evbuffer	*o, *items;
-	uint32_t	 n = 0, limit = t->max;
-	int		 ndrops, i;
+	uint32_t	 n = 0, limit = t->max, firm;
+	int		 ndrops, i, reserved = 0;
+	struct fit	 free, total;
 	const char	*s = t->queues, *comma;
 
 	if (w == NULL) {	/* detached by a newer connection */
@@ -212,15 +227,33 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 			room = 0;
 		limit = t->max - t->ahead + (room < t->ahead ? room : t->ahead);
 	}
-	while (n < limit) {
+	/* The first max - ahead jobs fit what is free now; those ahead,
+	 * for busy slots, what the worker could ever give one job, and it
+	 * holds them until that is free (fit.c). */
+	fit_worker(w, &total);	/* its time left now, this TAKE's time= */
+	fit_free(w, &free);
+	if (t->free.cpus < free.cpus)
+		free.cpus = t->free.cpus;
+	if (t->free.gpus < free.gpus)
+		free.gpus = t->free.gpus;
+	if (t->free.mem < free.mem)
+		free.mem = t->free.mem;
+	free.time = total.time;
+	firm = t->max - t->ahead;
+	while (n < limit && !reserved) {
 		size_t len;
 		struct queue *q;
 		struct job *j;
 		comma = strchr(s, ',');
 		len = comma ? (size_t)(comma - s) : strlen(s);
 		if ((q = queue_get(s, len, 0)) != NULL)
-			while (n < limit && (j = job_take(q, w)) != NULL)
+			while (n < limit && !reserved && (j = job_take(q, w,
+			    n < firm ? &free : &total, &total,
+			    &reserved)) != NULL) {
+				if (n < firm)
+					fit_take(&free, j->opts, &free);
 				got[n++] = j;
+			}
 		if (comma == NULL)
 			break;
 		s = comma + 1;
@@ -249,7 +282,10 @@ h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct worker	*w;
 	struct take_arg	*t;
 	struct proto_word k, v;
-	uint64_t	 max, wait, ahead = 0;
+	uint64_t	 max, wait, ahead = 0, u;
+	struct fit	 f;
+	unsigned	 seen = 0;
+	int		 i;
 
 	if ((w = need_worker(c)) == NULL)
 		return;
@@ -266,14 +302,44 @@ h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		    "[A-Za-z0-9._-], comma-separated", TAKE_QUEUES_MAX);
 		return;
 	}
-	if (r->nargs > 3 && (proto_kv(&r->args[3], &k, &v) < 0 ||
-	    !proto_word_is(&k, "ahead") || arg_u64(&v, max, &ahead) < 0)) {
-		conn_error(c, PERR_BADREQ, "bad '%.*s': use ahead=N, N at "
-		    "most MAX", (int)(r->args[3].len > 40 ? 40 :
-		    r->args[3].len), r->args[3].p);
-		return;
+	/* Without cpus=, mem= or time= a worker is not limited by them;
+	 * without gpus= it has none. */
+	f.cpus = UINT32_MAX;
+	f.gpus = 0;
+	f.mem = f.time = UINT64_MAX;
+	for (i = 3; i < r->nargs; i++) {
+		if (proto_kv(&r->args[i], &k, &v) < 0)
+			goto bad;
+		if (proto_word_is(&k, "ahead") && !(seen & 1)) {
+			if (arg_u64(&v, max, &ahead) < 0)
+				goto bad;
+			seen |= 1;
+		} else if (proto_word_is(&k, "cpus") && !(seen & 2)) {
+			if (arg_u64(&v, SIMQ_CPUS_MAX, &u) < 0)
+				goto bad;
+			f.cpus = (uint32_t)u;
+			seen |= 2;
+		} else if (proto_word_is(&k, "gpus") && !(seen & 4)) {
+			if (arg_u64(&v, SIMQ_GPUS_MAX, &u) < 0)
+				goto bad;
+			f.gpus = (uint32_t)u;
+			seen |= 4;
+		} else if (proto_word_is(&k, "mem") && !(seen & 8)) {
+			if (arg_u64(&v, SIMQ_MEM_MAX, &f.mem) < 0)
+				goto bad;
+			seen |= 8;
+		} else if (proto_word_is(&k, "time") && !(seen & 16)) {
+			if (arg_u64(&v, SIMQ_MS_MAX, &f.time) < 0)
+				goto bad;
+			seen |= 16;
+		} else
+			goto bad;
 	}
+	/* What the worker has left, for STATUS's reasons (fit_why). */
+	w->time_left = f.time;
+	w->time_at = B->now;
 	t = xcalloc(1, sizeof *t);
+	t->free = f;
 	t->max = (uint32_t)max;
 	t->ahead = (uint32_t)ahead;
 	t->idle = t->max > t->ahead;
@@ -284,6 +350,11 @@ h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		return;
 	}
 	cmd_park(c, CMD_TAKE, wait, t);
+	return;
+bad:
+	conn_error(c, PERR_BADREQ, "bad '%.*s': use ahead=N (N at most MAX), "
+	    "cpus=N, gpus=N, mem=BYTES, time=MS, each at most once",
+	    (int)(r->args[i].len > 40 ? 40 : r->args[i].len), r->args[i].p);
 }
 
 /* Parses "ID:ATTEMPT". */
@@ -483,7 +554,7 @@ finish_note(const struct result *res, int ok, char *outerr)
 /* The keys of a FINISH report, each allowed once. */
 static const char *const finish_keys[] = {
 	"outpath", "exit", "signal", "timedout", "start", "end", "utime",
-	"stime", "maxrss", "out", "err", "res", "outerr", NULL
+	"stime", "maxrss", "out", "err", "res", "outerr", "oom", NULL
 };
 
 /* Largest values a report may give: times are ms since the epoch up to
@@ -501,7 +572,7 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct result		*res;
 	struct job		*j;
 	uint64_t		 val, out = 0, err = 0, pay = 0;
-	int			 i, key, have_exit = 0, have_sig = 0, ok;
+	int			 i, key, have_exit = 0, have_sig = 0, ok, oom = 0;
 	unsigned		 seen = 0;
 	long			 n;
 	char			*path, *outerr = NULL;
@@ -596,6 +667,8 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 			err = val;
 		else if (proto_word_is(&k, "res") && val <= SIMQ_PAYLOAD_MAX)
 			pay = val;
+		else if (proto_word_is(&k, "oom") && val <= 1)
+			oom = (int)val;
 		else
 			goto bad;
 	}
@@ -634,6 +707,18 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		memcpy(res->data, body, blen);
 	}
 	ok = have_exit && res->exit == 0 && !res->timedout;
+	if (oom) {
+		/* The worker's cgroup limit (memory.max) killed it. */
+		char *m = xprintf("its memory went past its mem=%llu bytes",
+		    (unsigned long long)j->opts->mem);
+		if (outerr != NULL) {
+			char *t = xprintf("%s; %s", m, outerr);
+			free(m);
+			free(outerr);
+			m = t;
+		}
+		outerr = m;
+	}
 	if (outerr != NULL)
 		res->reason = finish_note(res, ok, outerr);
 	attempt_end(c, j, res, ok);

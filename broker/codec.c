@@ -19,6 +19,13 @@
 #include "simqd.h"
 #include "log.h"
 
+/* Whether o asks for more than one CPU, for GPUs or for memory. */
+static int
+opts_has_res(const struct jobopts *o)
+{
+	return o->cpus != 1 || o->gpus != 0 || o->mem != 0;
+}
+
 void
 rec_put_opts(struct buf *b, const struct jobopts *o)
 {
@@ -37,15 +44,24 @@ rec_put_opts(struct buf *b, const struct jobopts *o)
 	/* Kinds other than "ok" came later: the count's top bit says that a
 	 * byte of kind follows each dependency, so records without them
 	 * keep their first layout. */
-	/* Files came later still: the count's next bit says that the
-	 * job's files and collect patterns follow the dependencies. */
+	/* Resources came later still: another bit of the count says that
+	 * cpus, gpus and mem follow the dependencies, as varints; a job
+	 * asking for none (one CPU) keeps the older layout.  Files came
+	 * after them: a third bit says that the job's files and collect
+	 * patterns follow the resources. */
 	buf_put_u32(b, o->ndeps | (o->depkind != NULL ? DEPS_KINDED : 0) |
+	    (opts_has_res(o) ? DEPS_RES : 0) |
 	    (o->files != NULL ? DEPS_FILES : 0));
 	for (i = 0; i < o->ndeps; i++) {
 		buf_put_u64(b, o->deps[i].id);
 		buf_put_u32(b, o->deps[i].index);
 		if (o->depkind != NULL)
 			buf_put_u8(b, o->depkind[i]);
+	}
+	if (opts_has_res(o)) {
+		buf_put_uv(b, o->cpus);
+		buf_put_uv(b, o->gpus);
+		buf_put_uv(b, o->mem);
 	}
 	if (o->files != NULL)
 		rec_put_files(b, o->files, 0);
@@ -238,7 +254,7 @@ rec_get_opts(struct rbuf *r)
 	size_t		 n;
 	const char	*qn = rbuf_vstr(r, &n);
 	uint32_t	 i;
-	int		 kinded, files;
+	int		 kinded, res, files;
 
 	o->refs = 1;
 	if (qn == NULL || !proto_name_ok(qn, n) ||
@@ -263,8 +279,9 @@ rec_get_opts(struct rbuf *r)
 	}
 	o->ndeps = rbuf_u32(r);
 	kinded = (o->ndeps & DEPS_KINDED) != 0;
+	res = (o->ndeps & DEPS_RES) != 0;
 	files = (o->ndeps & DEPS_FILES) != 0;
-	o->ndeps &= ~(DEPS_KINDED | DEPS_FILES);
+	o->ndeps &= ~(DEPS_KINDED | DEPS_RES | DEPS_FILES);
 	if (o->ndeps > SIMQ_DEPS_MAX || (kinded && o->ndeps == 0)) {
 		o->ndeps = 0;
 		r->err = 1;
@@ -279,6 +296,18 @@ rec_get_opts(struct rbuf *r)
 			if (kinded && (o->depkind[i] = rbuf_u8(r)) >=
 			    SIMQ_DEP__COUNT)
 				r->err = 1;
+		}
+	}
+	o->cpus = 1;
+	if (res) {
+		uint64_t cpus = rbuf_uv(r), gpus = rbuf_uv(r), mem = rbuf_uv(r);
+		if (cpus == 0 || cpus > SIMQ_CPUS_MAX || gpus > SIMQ_GPUS_MAX ||
+		    mem > SIMQ_MEM_MAX || (cpus == 1 && gpus == 0 && mem == 0))
+			r->err = 1;
+		else {
+			o->cpus = (uint32_t)cpus;
+			o->gpus = (uint32_t)gpus;
+			o->mem = mem;
 		}
 	}
 	if (files && !r->err)

@@ -177,8 +177,18 @@ queue_reasons(struct explain *ex, const struct job *subject,
 		    "with simq-worker -q %s", q->name, q->name);
 		return;
 	}
-	/* Resource requests (a job no worker could ever fit) add their
-	 * reason here, beside these. */
+	/* Resources (fit.c): a job no connected worker could ever run. */
+	{
+		char	kinds[64], text[512];
+
+		if (fit_why(subject->opts, kinds, sizeof kinds, text,
+		    sizeof text)) {
+			why(ex, "unfit");
+			reply_str(ex->o, "unfit", kinds);
+			why_text(ex, "%s", text);
+			return;
+		}
+	}
 	if (state != JS_QUEUED || q->paused || capped)
 		return;
 	if (busy == serving) {
@@ -192,6 +202,36 @@ queue_reasons(struct explain *ex, const struct job *subject,
 		    (unsigned long long)q->count[JS_QUEUED],
 		    q->count[JS_QUEUED] == 1 ? "" : "s");
 		return;
+	}
+	/* Free slots, but none with the CPUs, GPUs or memory it asks for
+	 * free now (by the broker's count: fit_free). */
+	{
+		const struct jobopts	*o = subject->opts;
+		struct fit		 f, t;
+		uint32_t		 nfit = 0;
+
+		TAILQ_FOREACH(w, &workers, entry) {
+			if (w->conn == NULL || !worker_serves_q(w, q->name))
+				continue;
+			fit_free(w, &f);
+			fit_worker(w, &t);
+			f.time = t.time;
+			if (fit_ok(o, &f))
+				nfit++;
+		}
+		if (nfit == 0) {
+			why(ex, "resources");
+			reply_str(ex->o, "q", q->name);
+			reply_num(ex->o, "cpus", o->cpus);
+			reply_num(ex->o, "gpus", o->gpus);
+			reply_num(ex->o, "mem", o->mem);
+			why_text(ex, "waiting for resources: no worker serving "
+			    "queue %s has cpus=%u gpus=%u%s free now; one that "
+			    "can hold it will run it when its jobs end",
+			    q->name, o->cpus, o->gpus, o->mem ? " and its mem" :
+			    "");
+			return;
+		}
 	}
 	why(ex, "ready");
 	reply_str(ex->o, "q", q->name);

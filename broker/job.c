@@ -150,6 +150,7 @@ run_end(struct job *j)
 		return;
 	TAILQ_REMOVE(&r->w->jobs, j, run->wentry);
 	r->w->njobs--;
+	fit_hold(r->w, j->opts, -1);
 	worker_gc(r->w);
 	free(r);
 	j->run = NULL;
@@ -290,6 +291,7 @@ job_lease(struct job *j, struct worker *w, uint32_t attempt, uint64_t started,
 	j->attempts = attempt;
 	TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
 	w->njobs++;
+	fit_hold(w, j->opts, 1);
 	job_set_state(j, JS_RUNNING);
 	timer_set(j, lease_until);
 	if (j->kind == JK_TASK)
@@ -303,13 +305,17 @@ job_lease(struct job *j, struct worker *w, uint32_t attempt, uint64_t started,
 }
 
 /*
- * TAKE: leases the best ready job of q to w, as a new attempt, for w's
- * lease length.  Returns it, or NULL when q is paused or has nothing.
+ * TAKE: leases the best ready job of q that fits free (fit.c) to w, as a
+ * new attempt, for w's lease length.  Returns it, or NULL when q is
+ * paused or has nothing that fits; *reserved is set when w is to take
+ * nothing more now, kept for a job that has waited at the head of q
+ * (queue_take_fit).
  */
 struct job *
-job_take(struct queue *q, struct worker *w)
+job_take(struct queue *q, struct worker *w, const struct fit *free,
+    const struct fit *total, int *reserved)
 {
-	struct job	*j = queue_take(q);
+	struct job	*j = queue_take_fit(q, free, total, reserved);
 
 	if (j != NULL)
 		job_lease(j, w, j->attempts + 1, B->now, B->now + w->lease_ms);

@@ -21,6 +21,9 @@ jobopts_new(const struct proto_jobopts *po, struct queue *q)
 	o->prio = po->prio;
 	o->timeout_ms = po->timeout_ms;
 	o->retries = po->retries;
+	o->cpus = po->cpus ? po->cpus : 1;
+	o->gpus = po->gpus;
+	o->mem = po->mem;
 	if (po->name.len)
 		o->name = xstrndup(po->name.p, po->name.len);
 	if (po->cwd.len)
@@ -104,6 +107,7 @@ jobopts_equal(const struct jobopts *a, const struct jobopts *b)
 	if (a->q != b->q || a->prio != b->prio ||
 	    a->timeout_ms != b->timeout_ms || a->retries != b->retries ||
 	    a->nenv != b->nenv || a->ndeps != b->ndeps ||
+	    a->cpus != b->cpus || a->gpus != b->gpus || a->mem != b->mem ||
 	    !streq0(a->name, b->name) || !streq0(a->cwd, b->cwd) ||
 	    !streq0(a->output, b->output) || !jobfiles_equal(a->files, b->files))
 		return 0;

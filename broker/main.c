@@ -40,8 +40,8 @@ usage(FILE *f)
 "             [--retry-backoff DURATION]\n"
 "             [--retry-backoff-max DURATION] [--compact-min BYTES]\n"
 "             [--segment-size BYTES] [--max-jobs N] [--input-max BYTES]\n"
-"             [--stall-timeout DURATION] [--blob-max SIZE]\n"
-"             [--blob-grace DURATION] [--force]\n"
+"             [--stall-timeout DURATION] [--reserve-after DURATION]\n"
+"             [--blob-max SIZE] [--blob-grace DURATION] [--force]\n"
 "       simqd --check [-d DATADIR]\n"
 "\n"
 "  -d DATADIR            keep the journal here (default ./simq-data)\n"
@@ -68,6 +68,9 @@ usage(FILE *f)
 "  --input-max BYTES     incomplete requests held, in all (default 256M)\n"
 "  --stall-timeout D     close a connection that leaves a request half-sent\n"
 "                        or its replies unread this long (default 30s)\n"
+"  --reserve-after D     a job at the head of its queue that waited this\n"
+"                        long is kept room for: workers that could run\n"
+"                        it take nothing smaller until it fits (60s)\n"
 "  --blob-max SIZE       bound the blob store (DATADIR/blobs): complete\n"
 "                        blobs plus uploads in progress (default: none)\n"
 "  --blob-grace D        keep a blob no kept job names, and an idle\n"
@@ -222,6 +225,7 @@ main(int argc, char **argv)
 		{ "max-jobs", required_argument, NULL, 'J' },
 		{ "input-max", required_argument, NULL, 'i' },
 		{ "stall-timeout", required_argument, NULL, 'S' },
+		{ "reserve-after", required_argument, NULL, 'r' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "fail-writes-after", required_argument, NULL, 'W' },
 		{ "blob-max", required_argument, NULL, 'X' },
@@ -255,6 +259,7 @@ main(int argc, char **argv)
 	cfg->max_jobs = 10000000;
 	cfg->input_max = (uint64_t)256 << 20;
 	cfg->stall_timeout_ms = 30000;
+	cfg->reserve_after_ms = 60000;
 	cfg->blob_max = 0;
 	cfg->blob_grace_ms = 3600000;
 
@@ -358,6 +363,11 @@ main(int argc, char **argv)
 			if (proto_parse_duration(optarg,
 			    &cfg->stall_timeout_ms) < 0 ||
 			    cfg->stall_timeout_ms < 100)
+				goto bad;
+			break;
+		case 'r':
+			if (proto_parse_duration(optarg,
+			    &cfg->reserve_after_ms) < 0)
 				goto bad;
 			break;
 		case 'C':

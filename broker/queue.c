@@ -50,7 +50,7 @@ queue_get(const char *name, size_t len, int create)
 		return NULL;
 	q = xcalloc(1, sizeof *q);
 	q->name = xstrndup(name, len);
-	heap_init(&q->ready, ready_less);
+	TAILQ_INIT(&q->active);
 	TAILQ_INSERT_TAIL(&B->queues, q, entry);
 	B->nqueues++;
 	return q;
@@ -78,7 +78,7 @@ queues_free(void)
 
 	while ((q = TAILQ_FIRST(&B->queues)) != NULL) {
 		TAILQ_REMOVE(&B->queues, q, entry);
-		heap_free(&q->ready);
+		lanes_free(q);
 		free(q->name);
 		free(q);
 	}
@@ -102,7 +102,7 @@ queue_free(struct queue *q)
 {
 	TAILQ_REMOVE(&B->queues, q, entry);
 	B->nqueues--;
-	heap_free(&q->ready);
+	lanes_free(q);
 	free(q->name);
 	free(q);
 }
@@ -143,20 +143,4 @@ queue_pause(struct queue *q, int paused)
 		B->want_dispatch = 1;
 		queue_gc(q);
 	}
-}
-
-/* Pops the best ready job of q, materialising an array's next task; NULL
- * when q is paused or has nothing ready. */
-struct job *
-queue_take(struct queue *q)
-{
-	struct job	*j = heap_top(&q->ready);
-
-	if (j == NULL || q->paused)
-		return NULL;
-	if (j->kind != JK_ARRAY) {
-		job_unheap(j);
-		return j;
-	}
-	return job_materialise(j);
 }

@@ -448,7 +448,7 @@ job_replay_done(void)
 	rec_replay_done();
 	B->nreplayed = 0;
 	TAILQ_FOREACH(q, &B->queues, entry)
-		heap_build(&q->ready);
+		lanes_build(q);
 	heap_build(&B->timers);
 	TAILQ_FOREACH(j, &B->jobs, entry) {
 		if (j->kind != JK_ARRAY)

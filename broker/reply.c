@@ -134,6 +134,49 @@ reply_jobopts(struct evbuffer *o, const struct jobopts *op)
 	reply_files(o, op->files, 0);
 }
 
+/* What a job asks for beyond one CPU. */
+static void
+reply_res(struct evbuffer *o, const struct jobopts *op)
+{
+	if (op->cpus != 1)
+		reply_num(o, "cpus", op->cpus);
+	if (op->gpus)
+		reply_num(o, "gpus", op->gpus);
+	if (op->mem)
+		reply_num(o, "mem", op->mem);
+}
+
+/* A worker's offer (WORKER cpus= gpus= mem=) and time left (TAKE
+ * time=), for WORKERS. */
+void
+reply_worker_res(struct evbuffer *o, const struct worker *w)
+{
+	struct fit	f;
+
+	fit_worker(w, &f);
+	if (f.cpus != UINT32_MAX)
+		reply_num(o, "cpus", f.cpus);
+	if (f.cpus != UINT32_MAX || f.gpus)
+		reply_num(o, "gpus", f.gpus);
+	if (f.mem != UINT64_MAX)
+		reply_num(o, "mem", f.mem);
+	if (f.time != UINT64_MAX)
+		reply_num(o, "time_left", f.time);
+}
+
+/* unfit= and why= for a job with queued work that no connected worker
+ * could ever run (fit_why). */
+static void
+reply_unfit(struct evbuffer *o, const struct job *j)
+{
+	char	kinds[64], text[512];
+
+	if (fit_why(j->opts, kinds, sizeof kinds, text, sizeof text)) {
+		reply_str(o, "unfit", kinds);
+		reply_str(o, "why", text);
+	}
+}
+
 /* A "job" or "array" status item, without its line end. */
 void
 reply_status(struct evbuffer *o, const struct job *j)
@@ -226,6 +269,11 @@ reply_status_full(struct evbuffer *o, const struct job *j, int full)
 	}
 	if (j->state == JS_WAITING && j->due > B->now)
 		reply_num(o, "due", j->due);
+	reply_res(o, op);
+	/* Not for LIST: it costs the workers, for each item. */
+	if (full && (j->kind == JK_ARRAY ? j->arr->count[JS_QUEUED] > 0 :
+	    j->state == JS_QUEUED))
+		reply_unfit(o, j);
 	if (full) {
 		reply_jobopts(o, op);
 		if (r != NULL && j->kind != JK_ARRAY)
@@ -246,6 +294,7 @@ reply_take(struct evbuffer *o, const struct job *j)
 	reply_num(o, "attempt", j->attempts);
 	reply_str(o, "q", op->q->name);
 	reply_num(o, "timeout", op->timeout_ms);
+	reply_res(o, op);
 	if (j->kind == JK_TASK)
 		reply_num(o, "index", j->index);
 	reply_str(o, "name", op->name);
@@ -271,6 +320,9 @@ reply_pending_task(struct evbuffer *o, const struct job *a,
 	reply_num(o, "retries", a->opts->retries);
 	reply_str(o, "name", a->opts->name);
 	reply_num(o, "submitted", a->submitted);
+	reply_res(o, a->opts);
+	if (state == JS_QUEUED)
+		reply_unfit(o, a);
 	reply_jobopts(o, a->opts);
 	{
 		struct job t;

@@ -16,6 +16,8 @@
  *               the retention sweep
  *   queue.c     queues: ready heaps, counts, pause and resume, queues
  *               forgotten once they hold nothing
+ *   fit.c       resources: a queue's lanes, one heap per job shape, and
+ *               the best job that fits a worker's free resources
  *   jobopts.c   a job's options and command line, shared and immutable
  *   job.c       the state machine: submit, take and lease, finish,
  *               requeue, cancel, retry, timers due, retention
@@ -148,10 +150,27 @@ struct heap {
 	int		(*less)(const struct job *, const struct job *);
 };
 
+/*
+ * A lane: the ready jobs and arrays of one queue that ask for the same
+ * resources (cpus, gpus, mem) and have the same timeout, in one heap
+ * (fit.c).  A queue's lanes live as long as the queue; those holding
+ * something are also on its active list, which TAKE walks.
+ */
+struct lane {
+	struct heap	 ready;
+	struct queue	*q;
+	uint32_t	 cpus, gpus;
+	uint64_t	 mem, timeout_ms;
+	int		 active;
+	struct lane	*next;			/* all of q's lanes */
+	TAILQ_ENTRY(lane) aentry;		/* q's active lanes */
+};
+
 struct queue {
 	char		*name;
 	int		 paused;
-	struct heap	 ready;			/* jobs and arrays to hand out */
+	struct lane	*lanes;			/* jobs and arrays to hand out */
+	TAILQ_HEAD(, lane) active;		/* ...the lanes not empty */
 	uint64_t	 count[JS__COUNT];	/* jobs + tasks by state */
 	TAILQ_ENTRY(queue) entry;
 };
@@ -165,6 +184,10 @@ struct jobopts {
 	uint32_t	 retries;
 	uint32_t	 nenv;
 	uint32_t	 ndeps;
+	uint32_t	 cpus;		/* at least 1 */
+	uint32_t	 gpus;
+	uint64_t	 mem;		/* bytes, 0: none asked */
+	struct lane	*lane;		/* its heap, once it was ready */
 	char		*name;		/* NULL when unset, like cwd, output */
 	char		*cwd;
 	char		*output;
@@ -310,6 +333,8 @@ struct config {
 	uint64_t	 max_jobs;	/* records kept: jobs, arrays, tasks */
 	uint64_t	 input_max;	/* bytes of incomplete requests, in all */
 	uint64_t	 stall_timeout_ms;
+	uint64_t	 reserve_after_ms;	/* a head job waits this long
+						 * before workers keep for it */
 	uint64_t	 blob_max;	/* complete + reserved; 0: no bound */
 	uint64_t	 blob_grace_ms;	/* unreferenced blobs and idle uploads */
 };
@@ -382,14 +407,41 @@ void		 heap_remove(struct heap *, struct job *);
 void		 heap_fix(struct heap *, struct job *);
 void		 heap_build(struct heap *);
 
+/* fit.c: lanes, and what fits a worker. */
+struct fit {
+	uint32_t	 cpus, gpus;	/* free; UINT32_MAX: no limit */
+	uint64_t	 mem;		/* free bytes; UINT64_MAX: no limit */
+	uint64_t	 time;		/* ms left; UINT64_MAX: no limit */
+};
+extern const struct fit fit_any;
+uint64_t	 queue_nready(const struct queue *);
+struct lane	*lane_get(struct queue *, const struct jobopts *);
+void		 lane_busy(struct lane *);
+void		 lane_idle(struct lane *);
+void		 lanes_build(struct queue *);
+void		 lanes_free(struct queue *);
+int		 fit_ok(const struct jobopts *, const struct fit *);
+void		 fit_take(const struct fit *, const struct jobopts *,
+		    struct fit *);
+struct job	*queue_take_fit(struct queue *, const struct fit *free,
+		    const struct fit *total, int *reserved);
+void		 fit_worker(const struct worker *, struct fit *);
+void		 fit_hold(struct worker *, const struct jobopts *, int sign);
+void		 fit_free(const struct worker *, struct fit *);
+int		 fit_why(const struct jobopts *, char *kinds, size_t,
+		    char *text, size_t);
+
 /* Takes a job out of whichever heap holds it, if any.  Inline, as
  * queue_ready below: both are on the path of every submit and take. */
 static inline void
 job_unheap(struct job *j)
 {
-	if (j->where == JH_READY)
-		heap_remove(&j->opts->q->ready, j);
-	else if (j->where == JH_TIMER)
+	if (j->where == JH_READY) {
+		struct lane *l = j->opts->lane;
+		heap_remove(&l->ready, j);
+		if (l->ready.n == 0)
+			lane_idle(l);
+	} else if (j->where == JH_TIMER)
 		heap_remove(&B->timers, j);
 	j->where = JH_NONE;
 }
@@ -409,14 +461,17 @@ struct queue	*queue_get(const char *name, size_t len, int create);
 void		 queue_count(struct queue *, int from, int to, uint64_t n);
 void		 queue_pause(struct queue *, int paused);
 void		 queue_gc(struct queue *);
-struct job	*queue_take(struct queue *);
 
 /* Puts a job, task or array into its queue's heap. */
 static inline void
 queue_ready(struct job *j)
 {
 	job_unheap(j);
-	heap_push(&j->opts->q->ready, j);
+	if (j->opts->lane == NULL)
+		j->opts->lane = lane_get(j->opts->q, j->opts);
+	heap_push(&j->opts->lane->ready, j);
+	if (!j->opts->lane->active)
+		lane_busy(j->opts->lane);
 	j->where = JH_READY;
 	B->want_dispatch = 1;
 }
@@ -435,7 +490,8 @@ struct cmd	*cmd_from_words(struct proto_word *, int n);
 struct job	*job_submit(uint64_t first, uint32_t count, struct jobopts *,
 		    struct cmd **cmds, const struct array_spec *,
 		    uint64_t submitted, uint64_t not_before);
-struct job	*job_take(struct queue *, struct worker *);
+struct job	*job_take(struct queue *, struct worker *, const struct fit *,
+		    const struct fit *, int *reserved);
 void		 job_lease(struct job *, struct worker *, uint32_t attempt,
 		    uint64_t started, uint64_t lease_until);
 void		 job_end_attempt(struct job *, struct result *, int ok);
@@ -528,7 +584,8 @@ void		 deps_notify_cut(struct job *, int state);
 
 /* codec.c: the fields records share. */
 #define DEPS_KINDED	UINT32_C(0x80000000)	/* in an options' dep count */
-#define DEPS_FILES	UINT32_C(0x40000000)	/* ...files follow the deps */
+#define DEPS_RES	UINT32_C(0x40000000)	/* ...resources follow */
+#define DEPS_FILES	UINT32_C(0x20000000)	/* ...files follow the deps */
 #define RES_GOT		2			/* in a result's timedout */
 void		 rec_put_files(struct buf *, const struct jobfiles *, int);
 struct jobfiles	*rec_get_files(struct rbuf *, int result);
@@ -582,6 +639,12 @@ struct worker {
 	char		*host;
 	char		*queues;	/* as registered, "a,b", or NULL */
 	uint32_t	 slots;
+	uint32_t	 cpus, gpus;	/* offered (WORKER); UINT32_MAX: unsaid */
+	uint64_t	 mem;		/* offered bytes; UINT64_MAX: unsaid */
+	uint64_t	 time_left;	/* its last TAKE's time=, or UINT64_MAX */
+	uint32_t	 held_cpus, held_gpus;	/* by the jobs leased to it */
+	uint64_t	 held_mem;
+	uint64_t	 time_at;	/* ...said then (B->now) */
 	uint32_t	 pid;
 	uint64_t	 lease_ms;
 	uint64_t	 seen;
@@ -628,6 +691,7 @@ struct simq_id	*parse_ids(struct conn *, struct proto_word *, int n);
 
 /* How a parked TAKE remembers its request. */
 struct take_arg {
+	struct fit	 free;		/* cpus= gpus= mem= time= */
 	uint32_t	 max;
 	uint32_t	 ahead;		/* of max, for busy slots */
 	int		 idle;		/* max > ahead: counted in idle_takes */
@@ -699,6 +763,7 @@ void		 reply_status_full(struct evbuffer *, const struct job *, int);
 void		 reply_pending_task(struct evbuffer *, const struct job *,
 		    const struct simq_id *, int state);
 void		 reply_take(struct evbuffer *, const struct job *);
+void		 reply_worker_res(struct evbuffer *, const struct worker *);
 int		 reply_drops(struct evbuffer *, struct worker *);
 void		 reply_status_items(struct conn *, struct simq_id *, int n);
 

@@ -584,6 +584,7 @@ job_restore(struct job *j, const char *wname, const char *host,
 		j->run->started = started;
 		TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
 		w->njobs++;
+		fit_hold(w, j->opts, 1);
 		timer_set(j, B->now + lease_ms);
 		break;
 	case JS_WAITING:

@@ -38,6 +38,8 @@ worker_get(const char *name, int create)
 	w = xcalloc(1, sizeof *w);
 	w->name = xstrdup(name);
 	w->lease_ms = B->cfg.default_lease_ms;
+	w->cpus = UINT32_MAX;	/* until it says (fit.c) */
+	w->mem = w->time_left = UINT64_MAX;
 	TAILQ_INIT(&w->jobs);
 	TAILQ_INSERT_TAIL(&workers, w, entry);
 	nworkers++;

@@ -224,6 +224,14 @@ status_print_jobs(const struct reply *r, int longform)
 			jobview_row(t, &r->items[i], now);
 	table_print(t, stdout);
 	table_free(t);
+	/* A job no connected worker could ever run says so (unfit=). */
+	for (i = 0; i < r->nitems; i++) {
+		const char *why = item_get(&r->items[i], "why");
+		if (why != NULL && *why != '\0')
+			printf("%s %s is stuck: %s\n", item_is(&r->items[i],
+			    "array") ? "array" : "job", item_get(&r->items[i],
+			    "id"), why);
+	}
 }
 
 /* A JSON array of the jobs (missing ones left out: they are errors). */

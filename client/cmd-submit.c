@@ -28,6 +28,7 @@ const struct simq_cmd cmd_submit_entry = {
 	"[-q QUEUE] [-p PRIO] [-t TIMEOUT] [-r RETRIES] [--after IDS]\n"
 	"            [--array SPEC] [--delay D] [--name NAME] [-e K=V]... "
 	"[-C DIR]\n"
+	"            [--cpus N] [--gpus N] [--mem SIZE]\n"
 	"            [-o PATTERN] [--export ALL|NONE|VAR,...] [--no-check] "
 	"[--wait]\n"
 	"            -- CMD [ARG...]\n"
@@ -68,6 +69,16 @@ const struct simq_cmd cmd_submit_entry = {
 	"here\n"
 	"  -C, --chdir DIR         run in DIR (default: the current "
 	"directory)\n"
+	"      --cpus N            each job needs N CPUs (default 1): it runs "
+	"on a\n"
+	"                          worker with N free, with SIMQ_CPUS and\n"
+	"                          OMP_NUM_THREADS set to N\n"
+	"      --gpus N            each job needs N GPUs (default 0), named in "
+	"its\n"
+	"                          CUDA_VISIBLE_DEVICES\n"
+	"      --mem SIZE          each job needs SIZE of memory (512M, 4G), "
+	"its\n"
+	"                          limit on the worker\n"
 	"  -o, --output PATTERN    keep full output on the worker at PATTERN "
 	"(%A: id,\n"
 	"                          %a: index)\n"
@@ -89,6 +100,9 @@ enum {
 	OPT_NAME,
 	OPT_EXPORT,
 	OPT_NO_CHECK,
+	OPT_CPUS,
+	OPT_GPUS,
+	OPT_MEM,
 };
 
 static const struct option submit_opts[] = {
@@ -109,6 +123,9 @@ static const struct option submit_opts[] = {
 	{ "batch", required_argument, NULL, 'b' },
 	{ "export", required_argument, NULL, OPT_EXPORT },
 	{ "no-check", no_argument, NULL, OPT_NO_CHECK },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "gpus", required_argument, NULL, OPT_GPUS },
+	{ "mem", required_argument, NULL, OPT_MEM },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -670,6 +687,12 @@ cmd_submit_exec(int argc, char **argv)
 			break;
 		case OPT_NO_CHECK:
 			check = 0;
+			break;
+		case OPT_CPUS:
+		case OPT_GPUS:
+		case OPT_MEM:
+			submit_resource(&opts, ch == OPT_CPUS ? "cpus" :
+			    ch == OPT_GPUS ? "gpus" : "mem", optarg);
 			break;
 		case 'C':
 			free(dir);

@@ -466,6 +466,29 @@ jobview_line(FILE *f, const char *label, const char *fmt, ...)
 	free(s);
 }
 
+/* What the job asks for beyond one CPU, and, when no connected worker
+ * could ever run it, why (STATUS unfit= why=). */
+static void
+jobview_res(FILE *f, const struct item *it)
+{
+	const char	*c = item_get(it, "cpus"), *g = item_get(it, "gpus");
+	const char	*why = item_get(it, "why");
+	char		 b[FMT_MAX];
+	uint64_t	 v;
+
+	if (c != NULL || g != NULL || item_get(it, "mem") != NULL) {
+		if (item_u64(it, "mem", &v) == 0)
+			fmt_size(b, v);
+		else
+			snprintf(b, sizeof b, "-");
+		jobview_line(f, "resources", "cpus %s, gpus %s, mem %s",
+		    c ? c : "1", g ? g : "0", b);
+	}
+	if (why != NULL && *why != '\0')
+		jobview_line(f, "stuck", "%s (short: %s)", why,
+		    item_get(it, "unfit") ? item_get(it, "unfit") : "?");
+}
+
 /* Everything known of one job, a line per fact, like scontrol show job. */
 void
 jobview_long(FILE *f, const struct item *it, uint64_t now)
@@ -499,6 +522,7 @@ jobview_long(FILE *f, const struct item *it, uint64_t now)
 		    (unsigned long long)item_num(it, "retries"));
 	if ((s = item_get(it, "after")) != NULL)
 		jobview_line(f, "after", "%s (not all done yet)", s);
+	jobview_res(f, it);
 	if (item_u64(it, "due", &v) == 0 && v > 0)
 		jobview_line(f, "due", "%s (in %s)", fmt_time(b, v, now),
 		    fmt_duration(b2, v > now ? v - now : 0));

@@ -108,7 +108,7 @@ _simq()
 	submit)
 		opts="-q --queue -p --priority -t --timeout -r --retries
 		    --after --after-any --after-failed --array --delay
-		    --name -e --env -C --chdir
+		    --name -e --env -C --chdir --cpus --gpus --mem
 		    -o --output --export --no-check -w --wait -b --batch --"
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -c -- "$cur"))

@@ -182,6 +182,8 @@ void	 reply_free(struct reply *);
 void	 req_word(struct buf *, const char *);
 void	 req_bytes(struct buf *, const void *, size_t);
 void	 req_kv(struct buf *, const char *, const char *);
+/* resources.c: --cpus, --gpus, --mem of simq submit. */
+void	 submit_resource(struct buf *, const char *key, const char *arg);
 void	 req_raw(struct buf *, const char *);
 void	 req_end(struct buf *);
 

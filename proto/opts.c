@@ -28,11 +28,12 @@ static const struct proto_cmdinfo proto_cmds[CMD__COUNT] = {
 	    "SUBMIT [OPTION=VALUE...] -- ARG..." },
 	[CMD_BATCH] = { "BATCH", 1, -1, PROTO_BODY_LAST, SIMQ_BATCH_MAX,
 	    "BATCH [OPTION=VALUE...] BYTES" },
-	[CMD_WORKER] = { "WORKER", 1, 6, PROTO_BODY_NONE, 0,
+	[CMD_WORKER] = { "WORKER", 1, 9, PROTO_BODY_NONE, 0,
 	    "WORKER NAME [host=H] [slots=N] [lease=MS] [pid=P] "
-	    "[queues=Q[,Q...]]" },
-	[CMD_TAKE] = { "TAKE", 3, 4, PROTO_BODY_NONE, 0,
-	    "TAKE MAX WAIT-MS QUEUE[,QUEUE...] [ahead=N]" },
+	    "[queues=Q[,Q...]] [cpus=N] [gpus=N] [mem=BYTES]" },
+	[CMD_TAKE] = { "TAKE", 3, 8, PROTO_BODY_NONE, 0,
+	    "TAKE MAX WAIT-MS QUEUE[,QUEUE...] [ahead=N] [cpus=N] [gpus=N] "
+	    "[mem=BYTES] [time=MS]" },
 	/* A worker lists what it runs: a few TAKEs' worth
 	 * (SIMQ_TAKE_MAX * 4), but no more than a line's words. */
 	[CMD_HEARTBEAT] = { "HEARTBEAT", 0, SIMQ_WORDS_MAX - 1,
@@ -240,6 +241,9 @@ enum {
 	OPT_ARRAY,
 	OPT_AFTER,
 	OPT_ENV,
+	OPT_CPUS,
+	OPT_GPUS,
+	OPT_MEM,
 	OPT_FILE,
 	OPT_COLLECT,
 	OPT__COUNT
@@ -247,7 +251,8 @@ enum {
 
 static const char *const proto_opt_names[OPT__COUNT] = {
 	"q", "pri", "timeout", "retries", "delay", "name", "cwd", "output",
-	"array", "after", "env", "file", "collect"
+	"array", "after", "env", "cpus", "gpus", "mem", "file",
+	"collect"
 };
 
 /* cwd= and output= become paths on the worker: PATH_MAX bounds them. */
@@ -415,6 +420,27 @@ proto_jobopts_parse(struct proto_jobopts *o, struct proto_word *w, int n,
 		case OPT_AFTER:
 			if (proto_opt_after(o, val.p, val.len) != 0)
 				why = "not a list of at most 1024 job ids";
+			break;
+		case OPT_CPUS:
+			if (proto_parse_u64(val.p, val.len, SIMQ_CPUS_MAX, &u)
+			    != 0 || u == 0)
+				why = "not a number in 1..4096";
+			else
+				o->cpus = (uint32_t)u;
+			break;
+		case OPT_GPUS:
+			if (proto_parse_u64(val.p, val.len, SIMQ_GPUS_MAX, &u)
+			    != 0)
+				why = "not a number in 0..64";
+			else
+				o->gpus = (uint32_t)u;
+			break;
+		case OPT_MEM:
+			if (proto_parse_u64(val.p, val.len, SIMQ_MEM_MAX, &u)
+			    != 0)
+				why = "not a number of bytes (at most 2^50)";
+			else
+				o->mem = u;
 			break;
 		case OPT_ENV:
 			if (o->nenv == SIMQ_ENV_MAX)

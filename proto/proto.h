@@ -96,6 +96,13 @@
 /* Environment additions for one job. */
 #define SIMQ_ENV_MAX		256
 
+/* Resources a job asks for and a worker offers (cpus=, gpus=, mem=).
+ * CPUs as -j bounds a worker's slots (no node has more cores); GPUs: a
+ * node holds a handful, and a worker names them in a 64-bit mask; memory
+ * in bytes, up to 1 PiB. */
+#define SIMQ_CPUS_MAX		4096
+#define SIMQ_GPUS_MAX		64
+#define SIMQ_MEM_MAX		(UINT64_C(1) << 50)
 /* Files that travel with jobs.  A transfer moves at most one chunk per
  * request, so the broker holds at most one chunk per connection
  * whatever the file's size; 4 MiB is large enough that the per-request
@@ -447,6 +454,9 @@ struct proto_jobopts {
 	uint64_t		timeout_ms;	/* timeout=, 0: none */
 	uint32_t		retries;	/* retries= */
 	uint64_t		delay_ms;	/* delay= */
+	uint32_t		cpus;		/* cpus=, 0: not given (1) */
+	uint32_t		gpus;		/* gpus= */
+	uint64_t		mem;		/* mem=, bytes, 0: none */
 	struct proto_word	name;		/* name=, may be empty */
 	struct proto_word	cwd;		/* cwd=, may be empty */
 	struct proto_word	output;		/* output=, may be empty */

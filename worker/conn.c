@@ -211,8 +211,10 @@ send_worker(void)
 	req_push(R_HELLO);
 	host = xmalloc(PROTO_ENC_MAX(strlen(W->cfg.hostname)) + 1);
 	proto_encode(host, W->cfg.hostname, strlen(W->cfg.hostname));
-	evbuffer_add_printf(o, "WORKER %s host=%s slots=%u pid=%d queues=%s",
-	    W->cfg.name, host, W->cfg.slots, (int)W->pid, W->cfg.queues);
+	evbuffer_add_printf(o, "WORKER %s host=%s slots=%u pid=%d queues=%s "
+	    "cpus=%u gpus=%u mem=%llu", W->cfg.name, host, W->cfg.slots,
+	    (int)W->pid, W->cfg.queues, W->cfg.slots, W->cfg.ngpus,
+	    (unsigned long long)W->cfg.mem);
 	free(host);
 	if (W->cfg.lease_ms)
 		evbuffer_add_printf(o, " lease=%llu",
@@ -386,12 +388,13 @@ conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms)
 		max = SIMQ_TAKE_MAX;
 	if (ahead > max)
 		ahead = max;
+	evbuffer_add_printf(outbuf(), "TAKE %u %llu %s", max,
+	    (unsigned long long)wait_ms, W->cfg.queues);
 	if (ahead > 0)
-		evbuffer_add_printf(outbuf(), "TAKE %u %llu %s ahead=%u\r\n",
-		    max, (unsigned long long)wait_ms, W->cfg.queues, ahead);
-	else
-		evbuffer_add_printf(outbuf(), "TAKE %u %llu %s\r\n", max,
-		    (unsigned long long)wait_ms, W->cfg.queues);
+		evbuffer_add_printf(outbuf(), " ahead=%u", ahead);
+	/* What is free: cpus= gpus= mem= (resources.c). */
+	res_take_words(outbuf());
+	evbuffer_add_printf(outbuf(), "\r\n");
 	r = req_push(R_TAKE);
 	r->max = max;
 	r->wait = wait_ms;

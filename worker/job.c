@@ -283,7 +283,9 @@ job_spawn(struct wjob *j)
 {
 	struct timeval	tv;
 
+	res_claim(j);
 	if (slot_run(j) < 0) {
+		res_release(j);
 		if (errno == E2BIG) {
 			job_fail_now(j, xstrdup("the job's command and "
 			    "environment are too large"));
@@ -320,7 +322,9 @@ job_take_item(struct proto_word *w, int n)
 
 	j = xcalloc(1, sizeof *j);
 	j->state = WJ_ENDED;		/* until it runs */
-	j->env = xcalloc(SIMQ_ENV_MAX, sizeof *j->env);
+	j->cpus = 1;
+	/* Room for what res_claim adds. */
+	j->env = xcalloc(SIMQ_ENV_MAX + WJOB_ENV_EXTRA, sizeof *j->env);
 	for (i = 1; i < n; i++) {
 		if (proto_word_is(&w[i], "--")) {
 			dd = i;
@@ -341,6 +345,22 @@ job_take_item(struct proto_word *w, int n)
 				bad = 1;
 			else
 				j->timeout_ms = u;
+		} else if (proto_word_is(&k, "cpus")) {
+			if (proto_parse_u64(v.p, v.len, SIMQ_CPUS_MAX, &u) < 0 ||
+			    u == 0)
+				bad = 1;
+			else
+				j->cpus = (uint32_t)u;
+		} else if (proto_word_is(&k, "gpus")) {
+			if (proto_parse_u64(v.p, v.len, SIMQ_GPUS_MAX, &u) < 0)
+				bad = 1;
+			else
+				j->gpus = (uint32_t)u;
+		} else if (proto_word_is(&k, "mem")) {
+			if (proto_parse_u64(v.p, v.len, SIMQ_MEM_MAX, &u) < 0)
+				bad = 1;
+			else
+				j->mem = u;
 		} else if (proto_word_is(&k, "q") ||
 		    proto_word_is(&k, "name") || proto_word_is(&k, "cwd") ||
 		    proto_word_is(&k, "output") || proto_word_is(&k, "env")) {
@@ -407,8 +427,13 @@ job_take_item(struct proto_word *w, int n)
 	} else if (bad || j->argc == 0)
 		job_fail_now(j, xstrdup("bad job item: malformed option, "
 		    "argument or empty command"));
+	else if (!res_could(j))
+		job_fail_now(j, xprintf("it asks for cpus=%u gpus=%u mem=%llu; "
+		    "this worker has cpus=%u gpus=%u mem=%llu", j->cpus,
+		    j->gpus, (unsigned long long)j->mem, W->cfg.slots,
+		    W->cfg.ngpus, (unsigned long long)W->cfg.mem));
 	else if (job_paths(j) == 0) {
-		if (W->nrunning < W->cfg.slots)
+		if (W->nrunning < W->cfg.slots && res_fits(j, 1))
 			job_spawn(j);
 		else {
 			j->state = WJ_HELD;	/* leased ahead */
@@ -521,6 +546,7 @@ stage_name(int stage)
 static int
 job_ended(struct wjob *j)
 {
+	res_release(j);
 	W->nrunning--;
 	W->slot_freed = 1;
 	j->state = WJ_ENDED;
@@ -606,6 +632,10 @@ job_run_held(void)
 			break;
 		if (j->state != WJ_HELD)
 			continue;
+		/* In order: a large job held is not passed by smaller ones
+		 * held after it. */
+		if (!res_fits(j, 0))
+			break;
 		W->nheld--;
 		j->state = WJ_ENDED;
 		job_spawn(j);
@@ -688,6 +718,12 @@ job_finished(struct wjob *j, const struct shep_msg *m, const char *tails)
 		log_info("job %s attempt %u: killed %u process%s left behind",
 		    j->id, j->attempt, m->killed, m->killed == 1 ? "" : "es");
 	job_output_lost(j, m, tails);
+	if (WIFSIGNALED(m->status) && j->mem && slot_oom(j)) {
+		j->oom = 1;
+		log_warn("job %s attempt %u: killed for going past its "
+		    "mem=%llu (its cgroup's memory.max)", j->id, j->attempt,
+		    (unsigned long long)j->mem);
+	}
 	if (WIFSIGNALED(m->status))
 		log_verbose("job %s attempt %u: killed by signal %d%s", j->id,
 		    j->attempt, WTERMSIG(m->status), j->timedout ?

@@ -49,7 +49,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: simq-worker [-v] [-s HOST:PORT] [-q QUEUE[,QUEUE...]] [-j N]\n"
+"usage: simq-worker [-v] [-s HOST:PORT] [-q QUEUE[,QUEUE...]] [--cpus N]\n"
+"                   [--gpus LIST|auto|none] [--mem SIZE]\n"
 "                   [--burst] [--name NAME] [-w DIR] [-m SIZE]\n"
 "                   [--grace DURATION] [--lease DURATION]\n"
 "                   [--connect-timeout DURATION]\n"
@@ -59,8 +60,17 @@ usage(FILE *f)
 "                      127.0.0.1:7733)\n"
 "  -q QUEUE[,QUEUE...] serve these queues, strictly in this order\n"
 "                      (default: default)\n"
-"  -j N                run up to N jobs at once (default: the number of\n"
-"                      CPUs this process may use)\n"
+"  -j N, --cpus N      offer N CPUs: run jobs whose --cpus add up to at\n"
+"                      most N at once (default: the number of CPUs this\n"
+"                      process may use)\n"
+"  --gpus LIST|auto|none\n"
+"                      offer these GPUs (\"0,1\", as CUDA_VISIBLE_DEVICES\n"
+"                      names them); auto (default): CUDA_VISIBLE_DEVICES\n"
+"                      if set, else what nvidia-smi -L lists, else none\n"
+"  --mem SIZE          offer SIZE bytes of memory to jobs asking --mem;\n"
+"                      each is limited to its own (cgroup v2 memory.max\n"
+"                      where the worker may make cgroups, else RLIMIT_AS)\n"
+"                      (default: the node's memory, MemTotal)\n"
 "  --burst             exit when the queues are empty and no job runs\n"
 "  --name NAME         register as NAME (default HOST:PID)\n"
 "  -w, --workdir DIR   keep each job's stdout, stderr and result file\n"
@@ -255,6 +265,7 @@ worker_poke(void)
 {
 	struct timeval	tv;
 	uint32_t	used, room, busy, firm;
+	int		stale;
 	uint64_t	now, wait;
 
 	if (exiting)
@@ -305,10 +316,14 @@ worker_poke(void)
 	used = busy + W->asked;
 	room = W->cfg.slots * (W->short_jobs && !W->cfg.burst ?
 	    1 + SIMQ_AHEAD_PER_SLOT : 1);
+	/* A TAKE out there that says less is free than is now: the new
+	 * one ends it, so count as if it were answered (resources.c). */
+	stale = W->ntakes > 0 && res_stale();
+	if (stale)
+		used = busy;
 	if (used >= room)
 		return;
-	firm = busy + W->asked < W->cfg.slots ? W->cfg.slots - busy -
-	    W->asked : 0;
+	firm = used < W->cfg.slots ? W->cfg.slots - used : 0;
 	now = mono_ms();
 	if (W->hold_until > now) {
 		ms_to_tv(W->hold_until - now, &tv);
@@ -368,6 +383,9 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "burst", no_argument, NULL, 'B' },
+		{ "cpus", required_argument, NULL, 'j' },
+		{ "gpus", required_argument, NULL, 'g' },
+		{ "mem", required_argument, NULL, 'M' },
 		{ "name", required_argument, NULL, 'N' },
 		{ "workdir", required_argument, NULL, 'w' },
 		{ "mem-limit", required_argument, NULL, 'm' },
@@ -380,7 +398,8 @@ main(int argc, char **argv)
 	};
 	struct config	*cfg = &W->cfg;
 	struct event	*ev_term, *ev_int, *ev_chld;
-	const char	*server = NULL, *token_file = NULL;
+	const char	*server = NULL, *token_file = NULL, *gpus = "auto";
+	int		 mem_given = 0;
 	char		*workdir = NULL;
 	char		 host[256], path[PATH_MAX], why[512];
 	int		 ch;
@@ -406,8 +425,19 @@ main(int argc, char **argv)
 		case 'j':
 			if (proto_parse_u64(optarg, strlen(optarg),
 			    WORKER_SLOTS_MAX, &v) < 0 || v == 0)
-				bad_usage("-j %s: give 1 to 4096 slots", optarg);
+				bad_usage("--cpus %s: give 1 to 4096 CPUs",
+				    optarg);
 			cfg->slots = (uint32_t)v;
+			break;
+		case 'g':
+			gpus = optarg;
+			break;
+		case 'M':
+			if (parse_size(optarg, &cfg->mem) < 0 ||
+			    cfg->mem > SIMQ_MEM_MAX)
+				bad_usage("--mem %s: give a size (like 512M or "
+				    "64G), at most 1024T", optarg);
+			mem_given = 1;
 			break;
 		case 'B':
 			cfg->burst = 1;
@@ -471,6 +501,12 @@ main(int argc, char **argv)
 	log_verbosity = cfg->verbose;
 	if (cfg->slots == 0)
 		cfg->slots = ncpus();
+	if (res_gpus(gpus) < 0)
+		bad_usage("--gpus %s: give auto, none, or a list like 0,1 "
+		    "(at most %d)", gpus, SIMQ_GPUS_MAX);
+	if (!mem_given && ((cfg->mem = res_node_mem()) == 0 ||
+	    cfg->mem > SIMQ_MEM_MAX))
+		cfg->mem = SIMQ_MEM_MAX;
 	if (gethostname(host, sizeof host) < 0 || host[0] == '\0')
 		strcpy(host, "localhost");
 	host[sizeof host - 1] = '\0';
@@ -502,6 +538,11 @@ main(int argc, char **argv)
 	if (access(cfg->workdir, W_OK | X_OK) < 0)
 		fatal("work directory %s: %s", cfg->workdir, strerror(errno));
 	setup_limits();
+	if (res_cgroup_init(why, sizeof why))
+		log_info("job memory limits (--mem) are cgroup v2 memory.max");
+	else
+		log_info("job memory limits (--mem) are RLIMIT_AS, the address "
+		    "space: no cgroup v2 memory controller here (%s)", why);
 	if ((W->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
 		fatal("/dev/null: %s", strerror(errno));
 	/* What is left of a job whose shepherd died comes to us, not to
@@ -518,9 +559,11 @@ main(int argc, char **argv)
 	event_add(ev_term, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_chld, NULL);
-	log_info("simq-worker %s starting: broker %s, queues %s, %u slot%s, "
-	    "work directory %s%s", cfg->name, cfg->server, cfg->queues,
-	    cfg->slots, cfg->slots == 1 ? "" : "s", cfg->workdir,
+	log_info("simq-worker %s starting: broker %s, queues %s, %u CPU%s, "
+	    "%u GPU%s, %llu MiB, work directory %s%s", cfg->name, cfg->server,
+	    cfg->queues, cfg->slots, cfg->slots == 1 ? "" : "s", cfg->ngpus,
+	    cfg->ngpus == 1 ? "" : "s",
+	    (unsigned long long)(cfg->mem >> 20), cfg->workdir,
 	    cfg->burst ? ", burst" : "");
 	slot_init();
 	conn_start();
@@ -531,6 +574,8 @@ main(int argc, char **argv)
 	/* Closing their sockets makes the shepherds kill whatever still
 	 * runs (nothing, unless we were told to exit at once) and exit. */
 	slot_close_all();
+	res_cgroup_cleanup();
+	(void)res_gpus("none");
 	conn_close();
 	job_free_all();
 	free(W->outerr);

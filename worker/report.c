@@ -113,6 +113,8 @@ put_finish(struct evbuffer *out, struct wjob *j)
 		evbuffer_add_printf(out, " exit=%d", WEXITSTATUS(m->status));
 	if (j->timedout)
 		evbuffer_add_printf(out, " timedout=1");
+	if (j->oom)
+		evbuffer_add_printf(out, " oom=1");
 	evbuffer_add_printf(out, " start=%llu end=%llu utime=%llu stime=%llu "
 	    "maxrss=%llu", (unsigned long long)m->start_ms,
 	    (unsigned long long)m->end_ms, (unsigned long long)m->utime_us,

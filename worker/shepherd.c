@@ -494,7 +494,7 @@ unpack(struct sjob *sj, char *buf, size_t n)
 	memcpy(&sj->h, buf, sizeof sj->h);
 	memset(&sj->j, 0, sizeof sj->j);
 	if (sj->h.nargv == 0 || sj->h.nargv > SIMQ_WORDS_MAX ||
-	    sj->h.nenv > SIMQ_ENV_MAX)
+	    sj->h.nenv > SIMQ_ENV_MAX + WJOB_ENV_EXTRA)
 		return -1;
 	sj->j.argv = xcalloc(sj->h.nargv + 1, sizeof *sj->j.argv);
 	sj->j.env = xcalloc(sj->h.nenv + 1, sizeof *sj->j.env);
@@ -610,6 +610,8 @@ run(struct sjob *sj, int devnull)
 	sp.outfd = po[1];
 	sp.errfd = pe[1];
 	sp.mem_limit = W->cfg.mem_limit;
+	if (sj->h.mem && (sp.mem_limit == 0 || sj->h.mem < sp.mem_limit))
+		sp.mem_limit = sj->h.mem;	/* its mem= (resources.c) */
 	sp.nofile_soft = W->nofile_soft;
 	sigemptyset(&sp.empty);
 	m.start_ms = now_ms();

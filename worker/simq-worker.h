@@ -11,6 +11,8 @@
  *               pipelined requests and their replies, heartbeats
  *   job.c       the job table: jobs from TAKE items, starting them,
  *               timeouts, drops, reaping, what to report
+ *   resources.c what the worker offers (--cpus, --gpus, --mem), what its
+ *               jobs hold, GPUs given out, memory limits (cgroup v2)
  *   slot.c      the slots, each with a shepherd process, and the
  *               datagrams the worker exchanges with them
  *   shepherd.c  the shepherd process: runs a slot's jobs, one at a time,
@@ -91,6 +93,11 @@ struct timeval;
  * go together (job.c). */
 #define REPORT_GROUP_MS		1
 
+/* Variables the worker adds to a job's own (SIMQ_ENV_MAX of them) in
+ * its table entry and RUN datagram: res_claim's four, with room for a
+ * few more. */
+#define WJOB_ENV_EXTRA		8
+
 /* Paths we build (work files, expanded output patterns). */
 #define WPATH_MAX		4096
 
@@ -117,6 +124,7 @@ struct shep_hdr {
 	uint32_t	nenv;
 	uint32_t	pattern;	/* outpath is from an output= pattern */
 	uint32_t	pad;
+	uint64_t	mem;		/* the job's RLIMIT_AS, 0: none */
 };
 
 enum shep_kind {
@@ -199,6 +207,13 @@ struct wjob {
 	char			*cwd;		/* NULL: the worker's */
 	char			*output;	/* output= pattern, NULL: none */
 	uint64_t		 timeout_ms;	/* 0: none */
+	uint32_t		 cpus, gpus;	/* it asks for (at least 1 CPU) */
+	uint64_t		 mem;		/* bytes, 0: none asked */
+	uint64_t		 gpumask;	/* its GPUs: indices in cfg.gpu */
+	int			 claimed;	/* holds them (res_claim) */
+	uint64_t		 ooms;		/* slot's OOM kills at its start */
+	uint32_t		 slotno;	/* the slot it ran in */
+	int			 oom;		/* the cgroup limit killed it */
 	int			 argc;
 	char			**argv;		/* NULL-terminated */
 	int			 nenv;
@@ -234,7 +249,10 @@ struct config {
 	char		*port;
 	char		*server;	/* "host:port", for SIMQ_SERVER */
 	char		*queues;	/* "a,b,c" */
-	uint32_t	 slots;		/* -j */
+	uint32_t	 slots;		/* --cpus, -j */
+	char		*gpu[SIMQ_GPUS_MAX];	/* --gpus: as CUDA names them */
+	uint32_t	 ngpus;
+	uint64_t	 mem;		/* --mem: bytes offered */
 	int		 burst;
 	char		*name;
 	char		*hostname;
@@ -328,11 +346,30 @@ void		 job_release_held(void);
 void		 job_release_ref(struct wjob *j);
 void		 job_free_all(void);
 
+/* resources.c */
+int		 res_gpus(const char *spec);
+uint64_t	 res_node_mem(void);
+int		 res_fits(const struct wjob *, int behind_held);
+int		 res_could(const struct wjob *);
+void		 res_take_words(struct evbuffer *);
+int		 res_stale(void);
+void		 res_claim(struct wjob *);
+void		 res_release(struct wjob *);
+int		 res_cgroup_init(char *why, size_t);
+int		 res_cgroup(void);
+int		 res_cgroup_slot(uint32_t, pid_t);
+int		 res_cgroup_limit(uint32_t, uint64_t mem);
+uint64_t	 res_cgroup_ooms(uint32_t);
+void		 res_cgroup_cleanup(void);
+
 /* slot.c */
 void		 slot_init(void);
 /* Gives j to an idle slot's shepherd, forking one if needed.  Returns 0,
  * or -1 with errno set (E2BIG: the job does not fit in a datagram). */
 int		 slot_run(struct wjob *j);
+/* Whether the cgroup of j's slot killed something for its memory since
+ * j started (resources.c). */
+int		 slot_oom(const struct wjob *j);
 /* Sends sig (SIGTERM or SIGKILL) to j's process group. */
 void		 slot_signal(struct wjob *j, int sig);
 /* A child was reaped: returns 1 if it was a shepherd (and deals with

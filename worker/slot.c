@@ -71,6 +71,8 @@ slot_spawn(struct slot *s)
 	}
 	s->pid = pid;
 	s->fd = sv[0];
+	/* Its jobs' memory limits are its cgroup's (resources.c). */
+	(void)res_cgroup_slot((uint32_t)(s - slots), pid);
 	s->job = NULL;
 	evutil_make_socket_nonblocking(s->fd);
 	s->ev = event_new(W->base, s->fd, EV_READ | EV_PERSIST,
@@ -126,6 +128,11 @@ slot_run(struct wjob *j)
 	h.nargv = (uint32_t)j->argc;
 	h.nenv = (uint32_t)j->nenv;
 	h.pattern = j->output != NULL;
+	/* A job's mem=: its slot's cgroup memory.max where there is one,
+	 * else its address space (RLIMIT_AS). */
+	if (res_cgroup_limit((uint32_t)(s - slots), j->mem) < 0)
+		h.mem = j->mem;
+	j->ooms = res_cgroup_ooms((uint32_t)(s - slots));
 	put_str(buf, &n, j->id);
 	put_str(buf, &n, j->queue);
 	put_str(buf, &n, j->name ? j->name : "");
@@ -146,8 +153,16 @@ slot_run(struct wjob *j)
 		return -1;	/* it died: SIGCHLD will tell */
 	s->job = j;
 	j->slot = s;
+	j->slotno = (uint32_t)(s - slots);
 	j->seq = h.seq;
 	return 0;
+}
+
+/* Whether j's slot cgroup counted an OOM kill since j started. */
+int
+slot_oom(const struct wjob *j)
+{
+	return res_cgroup_ooms(j->slotno) > j->ooms;
 }
 
 void

@@ -22,6 +22,24 @@ _IDEMPOTENT = {"PING", "STATUS", "WAIT", "LIST", "QUEUES", "WORKERS",
 _UNITS = {"d": 86400000, "h": 3600000, "m": 60000, "s": 1000, "ms": 1}
 
 
+def size_bytes(v):
+    """Bytes of a size: an int, or a string such as "512M", "4G" (powers
+    of 1024, as the CLI's --mem)."""
+    if isinstance(v, bool):
+        raise ValueError("bad size %r" % (v,))
+    if isinstance(v, int):
+        return v
+    s = str(v).strip()
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    if s and s[-1].upper() in mult:
+        n, m = s[:-1], mult[s[-1].upper()]
+    else:
+        n, m = s, 1
+    if not n.isdigit():
+        raise ValueError("bad size %r: use bytes or 512M, 4G" % (v,))
+    return int(n) * m
+
+
 def duration_ms(v, what="duration"):
     """Milliseconds of a duration: a number of seconds (int or float) or a
     string such as "90", "2h", "1h30m", "500ms" (the CLI's spelling)."""
@@ -189,8 +207,15 @@ class Client:
     # -- submitting --------------------------------------------------------
     def _submit_opts(self, queue=None, priority=None, timeout=None,
                      retries=None, after=None, delay=None, name=None,
-                     env=None, cwd=None, array=None, output=None):
+                     env=None, cwd=None, array=None, output=None,
+                     cpus=None, gpus=None, mem=None):
         o = []
+        if cpus is not None:
+            o.append("cpus=%d" % int(cpus))
+        if gpus is not None:
+            o.append("gpus=%d" % int(gpus))
+        if mem is not None:
+            o.append("mem=%d" % size_bytes(mem))
         if queue is not None:
             o.append("q=" + enc(queue))
         if priority is not None:
@@ -242,7 +267,8 @@ class Client:
 
     def submit(self, argv, queue=None, priority=None, timeout=None,
                retries=None, after=None, delay=None, name=None, env=None,
-               cwd=None, array=None, output=None):
+               cwd=None, array=None, output=None, cpus=None, gpus=None,
+               mem=None):
         """Submits a command (a list of words, run without a shell) and
         returns its Job once the broker has made it durable.
 
@@ -253,12 +279,16 @@ class Client:
         env: a dict added to its environment; cwd: its directory on the
         worker (default: this process's, as the CLI does); array: "1-100",
         "1-100:2%10", range(1, 101) or N (1-N) for an array of tasks, each
-        `{}` argument being replaced by the task's index.
+        `{}` argument being replaced by the task's index.  cpus, gpus: what
+        each job needs (it runs where they are free, with SIMQ_CPUS,
+        OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES set); mem: bytes, or a
+        string such as "512M" or "4G", also its limit on the worker.
         """
         line = self._submit_line(argv, queue=queue, priority=priority,
                                  timeout=timeout, retries=retries,
                                  after=after, delay=delay, name=name, env=env,
-                                 cwd=cwd, array=array, output=output)
+                                 cwd=cwd, array=array, output=output,
+                                 cpus=cpus, gpus=gpus, mem=mem)
         r = self._request(line)
         return Job(r.words[0], client=self, _array=array is not None)
 
@@ -403,7 +433,7 @@ def _jobdict(it):
     d["kind"] = it.kind
     for k in ("pri", "attempts", "retries", "submitted", "started",
               "finished", "exit", "signal", "maxrss", "utime", "stime",
-              "tasks", "due") + STATES:
+              "tasks", "due", "cpus", "gpus", "mem") + STATES:
         if k in d and k != "state":
             d[k] = _num(d[k])
     d["exit_code"] = d.get("exit")

@@ -300,6 +300,22 @@ def test_submit_and_job_calls(ctx):
     raises(TypeError, c.submit, "echo hi")
 
 
+def test_submit_resources(ctx):
+    c = ctx.shared.client()
+    j = c.submit(["sh", "-c", "echo $SIMQ_CPUS $OMP_NUM_THREADS"], cpus=2,
+                 mem="64M")
+    eq(j.wait(timeout=30), "done", "a 2-CPU job on a 2-slot worker")
+    eq(j.output(), b"2 2\n", "SIMQ_CPUS, OMP_NUM_THREADS")
+    info = j.refresh().info
+    eq((info.get("cpus"), info.get("mem")), (2, 64 << 20), "its record")
+    try:
+        c.submit(["true"], mem="lots")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("mem='lots' accepted")
+
+
 def test_array(ctx):
     c = ctx.shared.client()
     a = c.submit(["sh", "-c", 'printf "%s" {} >"$SIMQ_RESULT"; '

@@ -259,20 +259,33 @@ static void
 throughput(uint64_t n)
 {
 	static char	 body[BATCH_SIZE * 16];
-	char		 head[64];
+	char		 head[512];
 	uint64_t	 t0, t1, sent, k, i, before, failed, f0, got;
 	size_t		 blen;
+
+	/* SIMQ_BENCH_BATCH_OPTS: option words for the BATCHes ("cpus=2
+	 * mem=1048576"), or several sets separated by '|', one per BATCH
+	 * in turn: jobs of several shapes (tests/bench/resources.sh). */
+	const char	*all = getenv("SIMQ_BENCH_BATCH_OPTS"), *o = all, *bar;
+	int		 olen;
 
 	before = finished(&f0);
 	t0 = now_ns(CLOCK_MONOTONIC);
 	for (sent = 0; sent < n; sent += k) {
+		if (o != NULL && *o == '\0')
+			o = all;
+		bar = o != NULL ? strchr(o, '|') : NULL;
+		olen = o == NULL ? 0 : bar ? (int)(bar - o) : (int)strlen(o);
 		k = n - sent < BATCH_SIZE ? n - sent : BATCH_SIZE;
 		blen = 0;
 		for (i = 0; i < k; i++) {
 			memcpy(body + blen, "/bin/true\n", 10);
 			blen += 10;
 		}
-		snprintf(head, sizeof head, "BATCH %zu\r\n", blen);
+		snprintf(head, sizeof head, "BATCH %.*s%s%zu\r\n", olen,
+		    o ? o : "", olen ? " " : "", blen);
+		if (o != NULL)
+			o = bar ? bar + 1 : "";
 		send_all(head, strlen(head));
 		send_all(body, blen);
 		send_all("\r\n", 2);

@@ -27,6 +27,11 @@
  *   drops (drop items: leases lost, which must not happen) errors
  *   rss_per_worker (bytes, with -b) broker_cpu_us_per_job (with -b)
  *
+ * Resources (tests/bench/resources.sh): SIMQ_BENCH_WORKER_WORDS are
+ * added to every WORKER ("cpus=4 mem=1073741824"), SIMQ_BENCH_TAKE_WORDS
+ * to every TAKE, and SIMQ_BENCH_BATCH_OPTS are the options of the
+ * BATCHes, several sets separated by '|' taking turns.
+ *
  * Everything is bounded: loopback only, at most WORKERS_MAX connections,
  * and the run ends after -t SECONDS (default 120) with exit status 1.
  * The descriptor limit is raised to fit (the hard limit must allow it).
@@ -242,13 +247,16 @@ push(struct wconn *c, int kind, const char *req, size_t n)
 	out_add(c, req, n);
 }
 
+static const char	*take_words = "";
+
 static void
 send_take(struct wconn *c)
 {
-	char	req[64];
+	char	req[512];
 	int	n;
 
-	n = snprintf(req, sizeof req, "TAKE %d 600000 default\r\n", take_max);
+	n = snprintf(req, sizeof req, "TAKE %d 600000 default%s%s\r\n",
+	    take_max, *take_words ? " " : "", take_words);
 	push(c, K_TAKE, req, (size_t)n);
 	c->take_out = 1;
 }
@@ -470,6 +478,8 @@ main(int argc, char **argv)
 	uint64_t		 rss1 = 0, cpu0 = 0, cpu1 = 0, status_id = 0;
 	uint64_t		 status_sent = 0, left, first = 0;
 	int			 ch, i, n, bpid = 0, secs = 120, sfd, status_out = 0;
+	const char		*wwords, *bopts, *bo, *bar;
+	int			 olen;
 	char			 line[1024], *body;
 	size_t			 blen;
 	char			 sin[4096];
@@ -489,6 +499,11 @@ main(int argc, char **argv)
 	}
 	if (port == 0 || optind != argc)
 		usage();
+	if (getenv("SIMQ_BENCH_TAKE_WORDS") != NULL)
+		take_words = getenv("SIMQ_BENCH_TAKE_WORDS");
+	if ((wwords = getenv("SIMQ_BENCH_WORKER_WORDS")) == NULL)
+		wwords = "";
+	bopts = bo = getenv("SIMQ_BENCH_BATCH_OPTS");
 	raise_nofile(nworkers + 64);
 	if ((cfd = dial()) < 0)
 		die("cannot connect to 127.0.0.1:%d: %s", port, strerror(errno));
@@ -513,7 +528,8 @@ main(int argc, char **argv)
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 			die("epoll_ctl: %s", strerror(errno));
 		n = snprintf(line, sizeof line, "WORKER bench%d slots=%d "
-		    "lease=30000\r\n", i, take_max);
+		    "lease=30000%s%s\r\n", i, take_max, *wwords ? " " : "",
+		    wwords);
 		push(c, K_OK, line, (size_t)n);
 		c->next_hb = now_ns() + (uint64_t)(i % 1000) * hb_ms * 1000;
 		flush_out(c);
@@ -541,7 +557,14 @@ main(int argc, char **argv)
 			memcpy(body + blen, "true\n", 5);
 			blen += 5;
 		}
-		n = snprintf(line, sizeof line, "BATCH %zu\r\n", blen);
+		if (bo != NULL && *bo == '\0')
+			bo = bopts;
+		bar = bo != NULL ? strchr(bo, '|') : NULL;
+		olen = bo == NULL ? 0 : bar ? (int)(bar - bo) : (int)strlen(bo);
+		n = snprintf(line, sizeof line, "BATCH %.*s%s%zu\r\n", olen,
+		    bo ? bo : "", olen ? " " : "", blen);
+		if (bo != NULL)
+			bo = bar ? bar + 1 : "";
 		ctl_send(line, (size_t)n);
 		ctl_send(body, blen);
 		ctl_send("\r\n", 2);

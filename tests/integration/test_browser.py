@@ -38,6 +38,7 @@ def test_browser_login_failed_task_retry(ctx):
     c, w, aid = sweep(b.port, "s3cret")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.common.exceptions import TimeoutException
     br = Browser()
     try:
         d = br.d
@@ -46,7 +47,16 @@ def test_browser_login_failed_task_retry(ctx):
         # No cookie yet: the login form.  A wrong token first.
         d.find_element(By.ID, "token").send_keys("wrong")
         d.find_element(By.ID, "login").click()
-        check("not the token" in d.page_source, "wrong token refused")
+        # The refusal is a new page, answered late on purpose (failed
+        # logins are slowed down): wait for it rather than read the page
+        # the click left behind.
+        try:
+            WebDriverWait(d, 15 * ctx.slow).until(
+                lambda d: "not the token" in d.page_source)
+            refused = True
+        except TimeoutException:
+            refused = False
+        check(refused, "wrong token refused")
         d.find_element(By.ID, "token").send_keys("s3cret")
         d.find_element(By.ID, "login").click()
         WebDriverWait(d, 15 * ctx.slow).until(

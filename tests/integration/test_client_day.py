@@ -111,25 +111,26 @@ def test_export_all_is_the_default(ctx):
     out = s("output", jid).ok().out
     eq(out.strip(), "OMP=3 PP=/opt/mine DISP=unset SSH=unset",
        "the submitter's environment, less the host's")
-    # NONE: the worker's environment and -e only.
+    # NONE: the worker's environment and -e only (and the worker sets
+    # OMP_NUM_THREADS to the job's CPUs, 1, where the job does not).
     jid = s.submit("--export", "NONE", "-e", "A=1", "--",
                    "sh", "-c", "echo A=$A OMP=${OMP_NUM_THREADS-unset}",
                    env=env, cwd=d)
     s("wait", jid).ok()
-    eq(s("output", jid).ok().out.strip(), "A=1 OMP=unset", "--export NONE")
+    eq(s("output", jid).ok().out.strip(), "A=1 OMP=1", "--export NONE")
     # A list: those only; NAME=VALUE sets one.
     jid = s.submit("--export", "PYTHONPATH,B=2", "--",
                    "sh", "-c", "echo PP=$PYTHONPATH B=$B "
                    "OMP=${OMP_NUM_THREADS-unset}", env=env, cwd=d)
     s("wait", jid).ok()
-    eq(s("output", jid).ok().out.strip(), "PP=/opt/mine B=2 OMP=unset",
+    eq(s("output", jid).ok().out.strip(), "PP=/opt/mine B=2 OMP=1",
        "--export PYTHONPATH,B=2")
     # SIMQ_EXPORT sets the default.
     e2 = dict(env, SIMQ_EXPORT="NONE")
     jid = s.submit("--", "sh", "-c", "echo OMP=${OMP_NUM_THREADS-unset}",
                    env=e2, cwd=d)
     s("wait", jid).ok()
-    eq(s("output", jid).ok().out.strip(), "OMP=unset", "SIMQ_EXPORT=NONE")
+    eq(s("output", jid).ok().out.strip(), "OMP=1", "SIMQ_EXPORT=NONE")
     s("submit", "--export", "", "--", "true").fails(2, "--export")
     s("submit", "--export", "ALL,NONE", "--", "true").fails(2, "ALL and NONE")
 

@@ -138,7 +138,9 @@ take(const char *qn, struct worker *w)
 {
 	struct queue	*q = queue_get(qn, strlen(qn), 0);
 
-	return q != NULL ? job_take(q, w) : NULL;
+	int		 reserved = 0;
+
+	return q != NULL ? job_take(q, w, &fit_any, NULL, &reserved) : NULL;
 }
 
 static void
@@ -320,7 +322,7 @@ dump(void)
 	buf_init(&b);
 	TAILQ_FOREACH(q, &B->queues, entry) {
 		say(&b, "queue %s paused=%d ready=%u", q->name, q->paused,
-		    q->ready.n);
+		    (unsigned)queue_nready(q));
 		for (s = 0; s < JS__COUNT; s++)
 			say(&b, " %llu", (unsigned long long)q->count[s]);
 		say(&b, "\n");

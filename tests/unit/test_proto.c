@@ -1530,7 +1530,10 @@ test_req_arity_examples(void **state)
 	assert_int_equal(parse("SUBMIT -- ./sim"), PERR_NONE);
 	assert_int_equal(parse("TAKE 4 10000"), PERR_BADREQ);
 	assert_int_equal(parse("TAKE 4 10000 a ahead=2"), PERR_NONE);
-	assert_int_equal(parse("TAKE 4 10000 a ahead=2 b"), PERR_BADREQ);
+	assert_int_equal(parse("TAKE 4 10000 a ahead=2 cpus=4 gpus=1 "
+	    "mem=1024 time=60000"), PERR_NONE);
+	assert_int_equal(parse("TAKE 4 10000 a ahead=2 cpus=4 gpus=1 "
+	    "mem=1024 time=60000 x=1"), PERR_BADREQ);
 	assert_int_equal(parse("FINISH 17 6"), PERR_BADREQ);
 	assert_int_equal(req.bodylen, 0);
 	assert_int_equal(parse("OUTPUT 17"), PERR_BADREQ);
@@ -1541,8 +1544,10 @@ test_req_arity_examples(void **state)
 	assert_int_equal(parse("WORKER"), PERR_BADREQ);
 	assert_int_equal(parse("WORKER n host=h slots=1 lease=1000 pid=1 "
 	    "queues=a,b"), PERR_NONE);
-	assert_int_equal(parse("WORKER n a=1 b=2 c=3 d=4 e=5 f=6"),
-	    PERR_BADREQ);
+	assert_int_equal(parse("WORKER n host=h slots=1 lease=1000 pid=1 "
+	    "queues=a,b cpus=4 gpus=2 mem=1024"), PERR_NONE);
+	assert_int_equal(parse("WORKER n a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8 "
+	    "i=9"), PERR_BADREQ);
 }
 
 static void

@@ -214,6 +214,24 @@ static const char SNAPSHOT_2[] =
 	"95ffbc310001020462003200000080d095ffbc31000000000000000000166465"
 	"70656e64656e63792031302063616e63656c6564000000";
 
+/* Version 3: SUBMIT of job 13 asking for cpus=4 gpus=2 mem=1 MiB (the
+ * dependency count's second bit says that three varints follow). */
+static const char SUBMIT_RES[] =
+	"0d00000000000000010000000068e5cf8b010000000000000000000007646566"
+	"61756c7400000000000000000000000000000000000000000000000000000000"
+	"0000400402808040000208747261696e007800";
+/* The same with the resources flag but the defaults after it: refused,
+ * one layout per meaning. */
+static const char SUBMIT_RES_DEFAULTS[] =
+	"0d00000000000000010000000068e5cf8b010000000000000000000007646566"
+	"61756c7400000000000000000000000000000000000000000000000000000000"
+	"000040010000000208747261696e007800";
+/* A snapshot of job 13, queued: its options carry the resources. */
+static const char SNAPSHOT_RES[] =
+	"18080000000e000000000000001a2d000000000764656661756c740000000000"
+	"0000000000000000000000000000000000000000000000000040040280804019"
+	"1a0000000d0000010000000080d095ffbc3100000208747261696e007800";
+
 static struct job *
 make_job7(void)
 {
@@ -399,13 +417,14 @@ test_requeue_event_queue(void **st)
 	struct job	*a, *t;
 	struct worker	*w;
 	struct buf	 b;
+	int		 reserved = 0;
 
 	(void)st;
 	assert_int_equal(apply(REC_SUBMIT, SUBMIT_ARRAY), 0);
 	a = idmap_get(8, SIMQ_NOINDEX);
 	w = worker_get("w1", 1);
 	B->replaying = 1;
-	t = job_take(a->opts->q, w);
+	t = job_take(a->opts->q, w, &fit_any, NULL, &reserved);
 	B->replaying = 0;
 	assert_int_equal(t->index, 1);
 	buf_init(&b);
@@ -469,8 +488,8 @@ replay_stream(const char *hex)
 	free(p);
 }
 
-/* Records of files that travel with jobs (version 3): file= and collect=
- * behind bit 30 of the options' dependency count, got=, nomatch= and
+/* Records of files that travel with jobs (version 4): file= and collect=
+ * behind bit 29 of the options' dependency count, got=, nomatch= and
  * collerr= behind bit 1 of a result's timedout.  The records above,
  * without them, keep their bytes. */
 #define HA "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -480,7 +499,7 @@ replay_stream(const char *hex)
 static const char SUBMIT_FILES[] =
 	"0d00000000000000010000000068e5cf8b010000000000000000000007646566"
 	"61756c7400000000000000000000000000000000000000000000000000000000"
-	"000040029f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15"
+	"000020029f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15"
 	"b0f00a0804a40306696e2e747874e3b0c44298fc1c149afbf4c8996fb92427ae"
 	"41e4649b934ca495991b7852b85500ed030862696e2f7220756e01052a2e6373"
 	"7600020c73680062696e2f7220756e00";
@@ -499,7 +518,7 @@ static const char FINISH_GOT[] =
 /* The snapshot of that state. */
 static const char SNAPSHOT_3[] =
 	"18080000000e000000000000001a86000000000764656661756c740000000000"
-	"0000000000000000000000000000000000000000000000000040029f86d08188"
+	"0000000000000000000000000000000000000000000000000020029f86d08188"
 	"4c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0804a4030669"
 	"6e2e747874e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49599"
 	"1b7852b85500ed030862696e2f7220756e01052a2e63737619900000000d0000"
@@ -662,6 +681,7 @@ test_snapshot(void **st)
 	struct job	*j, *a, *t;
 	struct worker	*w;
 	struct buf	 b;
+	int		 reserved = 0;
 
 	(void)st;
 	/* A finished job with a result, an array with a running task, a
@@ -677,7 +697,7 @@ test_snapshot(void **st)
 	a = idmap_get(8, SIMQ_NOINDEX);
 	w = worker_get("w1", 1);
 	B->replaying = 1;
-	t = job_take(a->opts->q, w);
+	t = job_take(a->opts->q, w, &fit_any, NULL, &reserved);
 	B->replaying = 0;
 	assert_non_null(t);
 	B->replaying = 1;
@@ -820,6 +840,66 @@ test_snapshot_2(void **st)
 	buf_free(&b);
 }
 
+/* Resources in a job's options: encoded only when asked for, so the
+ * older records above keep their bytes; decoded from the new layout and
+ * kept through a snapshot. */
+static void
+test_resources(void **st)
+{
+	struct jobopts	*o = opts("cpus=4 gpus=2 mem=1048576");
+	struct cmd	*c = argv2("train", "x");
+	struct buf	 b;
+	struct job	*j;
+
+	(void)st;
+	assert_int_equal(o->cpus, 4);
+	B->next_id = 13;
+	buf_init(&b);
+	rec_submit(&b, 13, 1, o, &c, NULL, NOW, 0);
+	same_bytes("SUBMIT_RES", &b, SUBMIT_RES);
+	buf_free(&b);
+	free(c);
+	jobopts_unref(o);
+	broker_free();
+	broker_init();
+
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_RES), 0);
+	j = idmap_get(13, SIMQ_NOINDEX);
+	assert_non_null(j);
+	assert_int_equal(j->opts->cpus, 4);
+	assert_int_equal(j->opts->gpus, 2);
+	assert_int_equal(j->opts->mem, 1048576);
+	assert_int_equal(j->state, JS_QUEUED);
+	/* An older record means one CPU and nothing else. */
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_BATCH), -1);	/* ids */
+	broker_free();
+	broker_init();
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_BATCH), 0);
+	j = idmap_get(10, SIMQ_NOINDEX);
+	assert_int_equal(j->opts->cpus, 1);
+	assert_int_equal(j->opts->gpus, 0);
+	assert_int_equal(j->opts->mem, 0);
+	broker_free();
+	broker_init();
+
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_RES), 0);
+	buf_init(&b);
+	assert_int_equal(snapshot_records(collect, &b), 0);
+	same_bytes("SNAPSHOT_RES", &b, SNAPSHOT_RES);
+	buf_free(&b);
+	broker_free();
+	broker_init();
+	replay_stream(SNAPSHOT_RES);
+	j = idmap_get(13, SIMQ_NOINDEX);
+	assert_non_null(j);
+	assert_int_equal(j->opts->cpus, 4);
+	assert_int_equal(j->opts->gpus, 2);
+	assert_int_equal(j->opts->mem, 1048576);
+	broker_free();
+	broker_init();
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_RES_DEFAULTS), -1);
+}
+
 int
 main(void)
 {
@@ -831,6 +911,7 @@ main(void)
 		T(test_snapshot),
 		T(test_kinds_cut_pending),
 		T(test_snapshot_2),
+		T(test_resources),
 		T(test_files_records),
 		T(test_files_records_bad),
 #undef T
