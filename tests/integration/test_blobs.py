@@ -723,3 +723,23 @@ def test_blob_words_survive_compaction(ctx):
        "got= after compaction and kill -9")
     time.sleep(1.5)
     eq(have(c, sha(d), sha(o)), ["yes", "yes"], "both kept")
+
+
+def test_blob_words_with_resources(ctx):
+    """Files and resources in the same options record (both behind flags
+    of its dependency count) read back together after a restart."""
+    b = ctx.broker
+    c = b.client()
+    d = os.urandom(321)
+    put(c, d).expect_ok("stored")
+    jid = c.request("SUBMIT cpus=2 mem=1000000 after=%d %s collect=o -- "
+                    "true" % (c.submit(["true"]), fw(sha(d), len(d), "f"))) \
+        .one_id()
+    before = c.status1(jid)
+    b.kill9()
+    b.start()
+    c = b.client()
+    st = c.status1(jid)
+    for k in ("cpus", "mem", "file", "collect", "after"):
+        eq(st.multi.get(k), before.multi.get(k), "%s after a restart" % k)
+    eq(st.multi.get("file"), ["%s:%d:644:f" % (sha(d), len(d))], "file=")
