@@ -61,7 +61,8 @@ endif
 # lib/: what the three programs share (allocation, logging, the clock,
 # the broker's address and token, JSON); linked into each, and into
 # everything that links proto/ (whose buffers allocate through it).
-PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c
+PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c \
+	     proto/files.c
 LIB_SRC    = $(wildcard lib/*.c)
 # The job model and its records link alone (MODEL_SRC: the unit tests of
 # the model and the record fuzz target use just these); the rest of the

@@ -580,6 +580,9 @@ HANDLER(h_queues);
 HANDLER(h_workers);
 HANDLER(h_stats);
 HANDLER(h_output);
+HANDLER(h_have);	/* blob.c */
+HANDLER(h_put);
+HANDLER(h_get);
 #undef HANDLER
 int		 take_serve(struct conn *, struct take_arg *, int final);
 
