@@ -163,6 +163,10 @@ files_collect(struct sfiles *fs, const char *glob)
 
 	if (fileword_glob_check(glob, why, sizeof why) < 0)
 		die(EXIT_USAGE, "bad --collect '%s': %s", glob, why);
+	if (fs->ncollect == SIMQ_COLLECT_MAX)
+		die(EXIT_USAGE, "--collect given more than %d times; a job "
+		    "has at most %d patterns", SIMQ_COLLECT_MAX,
+		    SIMQ_COLLECT_MAX);
 	fs->collect = xreallocarray(fs->collect, fs->ncollect + 1,
 	    sizeof *fs->collect);
 	fs->collect[fs->ncollect++] = xstrdup(glob);

@@ -13,15 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto.h"
 #include "sha256.h"
-
-/* Files per job, as the protocol allows. */
-#ifndef SIMQ_FILES_MAX
-#define SIMQ_FILES_MAX		1000
-#endif
-/* The longest name, and the longest part of one (as Linux's). */
-#define FILEWORD_NAME_MAX	4095
-#define FILEWORD_PART_MAX	255
 
 struct fileword {
 	char		 hex[SHA256_HEX_LEN + 1];	/* lower case */
@@ -30,9 +23,9 @@ struct fileword {
 	const char	*name;				/* into the word */
 };
 
-/* A name is a relative path: not empty, no leading '/', no empty, "." or
- * ".." part, at most FILEWORD_NAME_MAX bytes and FILEWORD_PART_MAX a
- * part.  Returns 0, or -1 with why (a phrase: "it starts with /"). */
+/* A name is a relative path (proto_relpath_why): not empty, no leading
+ * '/', no empty, "." or ".." part, at most SIMQ_PATH_MAX bytes.  Returns
+ * 0, or -1 with why (a phrase: "it starts with /"). */
 int	fileword_name_check(const char *, char *why, size_t whylen);
 /* A --collect pattern: relative, no ".." part, not empty. */
 int	fileword_glob_check(const char *, char *why, size_t whylen);
