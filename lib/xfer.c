@@ -193,6 +193,10 @@ xfer_fill(struct xfer *x)
 			x->in = xrealloc(x->in, x->incap);
 		}
 	}
+	/* ACK at once: a broker that keeps a small send buffer (one
+	 * loopback segment) otherwise waits for each delayed ACK. */
+	r = 1;
+	(void)setsockopt(x->fd, IPPROTO_TCP, TCP_QUICKACK, &r, sizeof r);
 	pfd.fd = x->fd;
 	pfd.events = POLLIN;
 	while ((r = poll(&pfd, 1, x->timeout_ms)) < 0 && errno == EINTR)
