@@ -41,6 +41,7 @@
 #include <event2/event.h>
 
 #include "simqd.h"
+#include "json.h"
 #include "log.h"
 #include "sha256.h"
 
@@ -780,4 +781,188 @@ blob_stop(void)
 	sweep_ev = NULL;
 	free(blobdir);
 	blobdir = NULL;
+}
+
+/*
+ * Job words the handlers check against the store.
+ */
+
+/* SUBMIT and BATCH: each file= names a blob stored complete, of the size
+ * given.  Returns 0, or -1 with the error reply sent. */
+int
+blob_check_files(struct conn *c, const struct proto_jobopts *o)
+{
+	struct blob	*b;
+	char		 hex[SIMQ_HASH_HEX + 1];
+	int		 i;
+
+	for (i = 0; i < o->nfiles; i++) {
+		b = blob_find(o->files[i].hash);
+		proto_format_hash(hex, o->files[i].hash);
+		if (b == NULL || !b->stored) {
+			conn_error(c, PERR_NOTFOUND, "blob %s is not stored: "
+			    "send it first (file %.*s)", hex,
+			    (int)(o->files[i].name.len > 100 ? 100 :
+			    o->files[i].name.len), o->files[i].name.p);
+			return -1;
+		}
+		if (b->size != o->files[i].size) {
+			conn_error(c, PERR_BADREQ, "blob %s holds %" PRIu64
+			    " bytes, not %" PRIu64 " (file %.*s)", hex, b->size,
+			    o->files[i].size, (int)(o->files[i].name.len > 100 ?
+			    100 : o->files[i].name.len), o->files[i].name.p);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static char **
+strv_add(char **v, uint32_t *n, const char *s, size_t len)
+{
+	v = xreallocarray(v, (size_t)*n + 1, sizeof *v);
+	v[(*n)++] = xstrndup(s, len);
+	return v;
+}
+
+/*
+ * A FINISH key of the files collected: got=HASH:SIZE:MODE:NAME (a blob
+ * stored complete), nomatch=GLOB, collerr=REASON, each repeatable, into
+ * res->got; a got= takes its blob's reference at once (result_free lets
+ * it go).  Returns 0 when k is none of these, 1 when taken, -1 with the
+ * error reply sent.
+ */
+int
+blob_finish_key(struct conn *c, struct result *res,
+    const struct proto_word *k, struct proto_word *v)
+{
+	struct jobfiles		*g;
+	struct proto_file	 pf;
+	struct jobfile		*jf;
+	struct blob		*b;
+	const char		*why = NULL;
+	char			 hex[SIMQ_HASH_HEX + 1];
+	long			 n;
+	int			 key;
+
+	if (proto_word_is(k, "got"))
+		key = 0;
+	else if (proto_word_is(k, "nomatch"))
+		key = 1;
+	else if (proto_word_is(k, "collerr"))
+		key = 2;
+	else
+		return 0;
+	if ((n = proto_decode(v->p, v->len)) < 0) {
+		conn_error(c, PERR_BADREQ, "%.*s=: bad %%XX escape",
+		    (int)k->len, k->p);
+		return -1;
+	}
+	v->len = (size_t)n;
+	if (res->got == NULL)
+		res->got = jobfiles_new();
+	g = res->got;
+	switch (key) {
+	case 0:
+		if (g->nfiles == SIMQ_FILES_MAX)
+			why = "more than 1000 files";
+		else if ((why = proto_parse_file(v->p, v->len, &pf)) != NULL)
+			break;
+		else if ((b = blob_find(pf.hash)) == NULL || !b->stored) {
+			proto_format_hash(hex, pf.hash);
+			conn_error(c, PERR_NOTFOUND, "got=: blob %s is not "
+			    "stored: send it first", hex);
+			return -1;
+		} else if (b->size != pf.size)
+			why = "SIZE is not the blob's";
+		if (why != NULL)
+			break;
+		g->files = xreallocarray(g->files, (size_t)g->nfiles + 1,
+		    sizeof *g->files);
+		jf = &g->files[g->nfiles++];
+		memcpy(jf->hash, pf.hash, SIMQ_HASH_LEN);
+		jf->size = pf.size;
+		jf->mode = pf.mode;
+		jf->name = xstrndup(pf.name.p, pf.name.len);
+		blob_ref(jf);
+		break;
+	case 1:
+		if (g->npat == SIMQ_COLLECT_MAX)
+			why = "more than 64 patterns";
+		else if ((why = proto_glob_why(v->p, v->len)) == NULL)
+			g->pat = strv_add(g->pat, &g->npat, v->p, v->len);
+		break;
+	case 2:
+		if (g->nerr == SIMQ_COLLERR_MAX)
+			why = "more than 64 notes";
+		else if (v->len == 0 || v->len > SIMQ_REASON_MAX ||
+		    memchr(v->p, '\0', v->len) != NULL)
+			why = "not a reason of 1 to 1024 bytes without a NUL";
+		else
+			g->err = strv_add(g->err, &g->nerr, v->p, v->len);
+		break;
+	}
+	if (why != NULL) {
+		conn_error(c, PERR_BADREQ, "%.*s=: %s", (int)k->len, k->p, why);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * The HTTP API's fields (http.c's json_job): a job's files and what was
+ * collected from its last attempt.
+ */
+static void
+json_filelist(struct json *js, const char *key, const struct jobfiles *f)
+{
+	char		 hex[SIMQ_HASH_HEX + 1], mode[8];
+	uint32_t	 i;
+
+	json_key(js, key);
+	json_array(js);
+	for (i = 0; f != NULL && i < f->nfiles; i++) {
+		json_object(js);
+		json_key(js, "name");
+		json_cstr(js, f->files[i].name);
+		json_key(js, "size");
+		json_uint(js, f->files[i].size);
+		json_key(js, "mode");
+		snprintf(mode, sizeof mode, "%o", (unsigned)f->files[i].mode);
+		json_cstr(js, mode);
+		json_key(js, "hash");
+		proto_format_hash(hex, f->files[i].hash);
+		json_cstr(js, hex);
+		json_end(js);
+	}
+	json_end(js);
+}
+
+static void
+json_strv(struct json *js, const char *key, char **v, uint32_t n)
+{
+	uint32_t	i;
+
+	json_key(js, key);
+	json_array(js);
+	for (i = 0; i < n; i++)
+		json_cstr(js, v[i]);
+	json_end(js);
+}
+
+void
+blob_json_job(struct json *js, const struct job *j)
+{
+	const struct jobfiles	*f = j->opts->files;
+	const struct jobfiles	*g = j->kind != JK_ARRAY && j->res != NULL ?
+				    j->res->got : NULL;
+
+	json_filelist(js, "files", f);
+	json_strv(js, "collect", f != NULL ? f->pat : NULL,
+	    f != NULL ? f->npat : 0);
+	json_filelist(js, "collected", g);
+	json_strv(js, "nomatch", g != NULL ? g->pat : NULL,
+	    g != NULL ? g->npat : 0);
+	json_strv(js, "collect_errors", g != NULL ? g->err : NULL,
+	    g != NULL ? g->nerr : 0);
 }

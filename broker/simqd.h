@@ -502,6 +502,11 @@ void		 blob_conn_free(struct conn *);
 void		 blob_stop(void);
 void		 blob_stats(uint64_t *nstored, uint64_t *used,
 		    uint64_t *reserved);
+int		 blob_check_files(struct conn *, const struct proto_jobopts *);
+struct json;
+void		 blob_json_job(struct json *, const struct job *);
+int		 blob_finish_key(struct conn *, struct result *,
+		    const struct proto_word *, struct proto_word *);
 
 /* deps.c: dependencies. */
 int		 job_deps_check(const struct jobopts *, char *msg, size_t);
@@ -512,6 +517,10 @@ void		 deps_notify_cut(struct job *, int state);
 
 /* codec.c: the fields records share. */
 #define DEPS_KINDED	UINT32_C(0x80000000)	/* in an options' dep count */
+#define DEPS_FILES	UINT32_C(0x40000000)	/* ...files follow the deps */
+#define RES_GOT		2			/* in a result's timedout */
+void		 rec_put_files(struct buf *, const struct jobfiles *, int);
+struct jobfiles	*rec_get_files(struct rbuf *, int result);
 void		 rec_put_opts(struct buf *, const struct jobopts *);
 void		 rec_put_cmd(struct buf *, const struct cmd *);
 void		 rec_put_spec(struct buf *, const struct array_spec *);
