@@ -104,7 +104,7 @@ fileview_long(FILE *f, const struct item *it)
 	fileview_each(f, it, "collect", "collect", "");
 	if (fileview_list(&b, it, "got", 0) > 0)
 		fileview_line(f, "collected", (char *)b.p);
-	fileview_each(f, it, "nomatch", "no match", "nothing matched ");
+	fileview_each(f, it, "nomatch", "no match", "");
 	fileview_each(f, it, "collerr", "not kept", "");
 	buf_free(&b);
 }
