@@ -293,7 +293,7 @@ check-unit: $(foreach t,$(UNIT_TESTS),build/rel/$(t))
 
 bench: deps-quiet
 	$(Q)$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn \
-	    build/rel/bench_workers
+	    build/rel/bench_workers build/rel/bench_blob
 	@sh tests/bench/run.sh
 	@sh tests/bench/worker.sh
 	@sh tests/bench/workers.sh
