@@ -198,6 +198,8 @@ files_check_names(struct sfiles *fs)
 {
 	size_t	i, k, n;
 
+	if (fs->n == 0)
+		return;
 	qsort(fs->f, fs->n, sizeof *fs->f, files_cmp_name);
 	for (i = 1; i < fs->n; i++)
 		if (strcmp(fs->f[i - 1].name, fs->f[i].name) == 0)
