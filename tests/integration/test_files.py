@@ -399,3 +399,42 @@ def test_files_cache_lru(ctx):
         " = %s" % hs[2])
     eq(fetched(w, hs[2]), 2, "f2 fetched again after it was changed")
     check("was changed" in w.log(), w.log()[-600:])
+
+
+def test_files_cache_disk_full(ctx):
+    """A cache on a full disk: the attempt fails before its command runs,
+    saying so, nothing half-written stays in the cache, and a job whose
+    file fits runs on the same worker afterwards."""
+    if os.geteuid() != 0:
+        from harness import Skip
+        raise Skip("needs root to mount a tmpfs")
+    mnt = ctx.mkdtemp("tmpfs")
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
+                        mnt], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        from harness import Skip
+        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
+    ctx.cleanups.append(lambda: subprocess.run(["umount", "-l", mnt]))
+    b = ctx.broker
+    sq = Simq(ctx, b)
+    here = ctx.mkdtemp("client")
+    random_file(os.path.join(here, "big.bin"), 3 << 20)
+    random_file(os.path.join(here, "small.bin"), 100 << 10)
+    mark = os.path.join(ctx.mkdtemp("mark"), "ran")
+    jid = sq.submit("--file", "big.bin", "--", "touch", mark, cwd=here)
+    cache = os.path.join(mnt, "cache")
+    w = WorkerProc(ctx, b, slots=1, args=["--cache-dir", cache])
+    c = b.client()
+    st = wait_job(ctx, c, int(jid), timeout=30)
+    eq(st["state"], "failed", "the job")
+    why = st.get("reason", "")
+    check(why.startswith("files: big.bin: cache %s" % cache) and
+          "No space left on device" in why, "the reason: %r" % why)
+    check(not os.path.exists(mark), "the command never ran")
+    eq(os.listdir(os.path.join(cache, "tmp")), [], "no partial download")
+    jid = sq.submit("--file", "small.bin", "--", "cmp", "small.bin",
+                    os.path.join(here, "small.bin"), cwd=here)
+    eq(wait_job(ctx, c, int(jid), timeout=30)["state"], "done",
+       "a job that fits, after")
+    check(w.running(), "the worker goes on")
