@@ -464,7 +464,7 @@ xfer_have(struct xfer *x, const char (*hex)[SHA256_HEX_LEN + 1], size_t n,
  */
 static int
 xfer_upload_pass(struct xfer *x, int fd, const char *hex, uint64_t size,
-    xfer_progress_fn progress, void *arg)
+    xfer_progress_fn progress, void *arg, int64_t *from)
 {
 	const char	(*one)[SHA256_HEX_LEN + 1] =
 	    (const char (*)[SHA256_HEX_LEN + 1])hex;
@@ -488,6 +488,7 @@ xfer_upload_pass(struct xfer *x, int fd, const char *hex, uint64_t size,
 		return -1;
 	}
 	next = (uint64_t)held;
+	*from = held;
 	for (;;) {
 		while (!refused && out < XFER_WINDOW && (next < size ||
 		    (size == 0 && !sent_empty))) {
@@ -548,14 +549,23 @@ xfer_upload(struct xfer *x, int fd, const char *hex, uint64_t size,
     xfer_progress_fn progress, void *arg)
 {
 	uint64_t	since = 0;
+	int64_t		from = -1, last = -1;
 	int		r, rehave = 0;
 
 	for (;;) {
 		if (xfer_ensure(x, &since) < 0)
 			return -1;
-		r = xfer_upload_pass(x, fd, hex, size, progress, arg);
+		r = xfer_upload_pass(x, fd, hex, size, progress, arg, &from);
 		if (r == 1)
 			return 0;
+		/* Another upload of the same blob is under way (another
+		 * client, or a worker collecting the same file): go on from
+		 * where the broker is, while it gets somewhere. */
+		if (r == 0 && from > last) {
+			last = from;
+			rehave = 0;
+			continue;
+		}
 		if (r == 0 && ++rehave < 5)
 			continue;
 		if (r == 0 || !xfer_again(x, &since))

@@ -238,12 +238,13 @@ struct collect {
 	int			 full;		/* no room for more words */
 };
 
+/* Appends key=VAL, encoded; a collerr= is cut to SIMQ_REASON_MAX. */
 static void
 collect_word(struct collect *c, const char *key, const char *val)
 {
 	size_t	len = strlen(val);
 
-	if (len > SIMQ_REASON_MAX)
+	if (strcmp(key, "collerr") == 0 && len > SIMQ_REASON_MAX)
 		len = SIMQ_REASON_MAX;
 	buf_reserve(&c->words, strlen(key) + 2 + PROTO_ENC_MAX(len));
 	if (c->words.len > 0)

@@ -438,3 +438,29 @@ def test_files_cache_disk_full(ctx):
     eq(wait_job(ctx, c, int(jid), timeout=30)["state"], "done",
        "a job that fits, after")
     check(w.running(), "the worker goes on")
+
+
+def test_files_fetch_keeps_heartbeats(ctx):
+    """A fetch far longer than the worker's lease: the transfer runs
+    beside the worker's event loop, on its own connection, so heartbeats
+    go on, the lease holds, and the job runs once."""
+    b = ctx.broker
+    sq = Simq(ctx, b)
+    here = ctx.mkdtemp("client")
+    h = random_file(os.path.join(here, "in.bin"), 512 << 20)
+    jid = sq.submit("--file", "in.bin", "--", "sh", "-c", "sha256sum in.bin",
+                    cwd=here)
+    w = WorkerProc(ctx, b, slots=1, lease=1000)
+    c = b.client()
+    t0 = time.monotonic()
+    st = wait_job(ctx, c, int(jid), timeout=120)
+    took = time.monotonic() - t0
+    eq(st["state"], "done", "the job")
+    eq(st.get("attempts"), "1", "attempts (a lost lease re-runs it)")
+    check(sq("output", jid).ok().out.startswith(h), "the file laid whole")
+    check("fetched blob %s" % h[:12] in w.log(), w.log()[-500:])
+    check(took > 1.0, "the fetch took longer than the lease (%.1fs); "
+          "the test shows nothing" % took)
+
+
+test_files_fetch_keeps_heartbeats.timeout = 180
