@@ -52,24 +52,40 @@ cache_path(char *buf, size_t len, const char *hex)
 	snprintf(buf, len, "%s/%.2s/%s", W->cfg.cache_dir, hex, hex);
 }
 
-/* Makes DIR/tmp, DIR/locks and DIR/00..ff (at start-up). */
-void
-cache_init(void)
+/* Makes DIR (mkdir -p), DIR/00..ff, DIR/tmp and DIR/locks, the last
+ * one last: once it is there, so is the rest.  Returns 0, or -1 with
+ * why. */
+int
+cache_init(char **why)
 {
 	char	path[WPATH_MAX];
 	int	i;
 
-	snprintf(path, sizeof path, "%s/tmp", W->cfg.cache_dir);
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		fatal("cache directory %s: %s", path, strerror(errno));
+	snprintf(path, sizeof path, "%s/locks", W->cfg.cache_dir);
+	if (access(path, F_OK) == 0)
+		return 0;
+	if (files_mkdirs(W->cfg.cache_dir) < 0) {
+		int e = errno;
+		snprintf(path, sizeof path, "%s", W->cfg.cache_dir);
+		errno = e;
+		goto fail;
+	}
+	for (i = 0; i < 257; i++) {
+		if (i < 256)
+			snprintf(path, sizeof path, "%s/%02x", W->cfg.cache_dir,
+			    i);
+		else
+			snprintf(path, sizeof path, "%s/tmp", W->cfg.cache_dir);
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			goto fail;
+	}
 	snprintf(path, sizeof path, "%s/locks", W->cfg.cache_dir);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		fatal("cache directory %s: %s", path, strerror(errno));
-	for (i = 0; i < 256; i++) {
-		snprintf(path, sizeof path, "%s/%02x", W->cfg.cache_dir, i);
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			fatal("cache directory %s: %s", path, strerror(errno));
-	}
+		goto fail;
+	return 0;
+fail:
+	*why = xprintf("cache %s: %s", path, strerror(errno));
+	return -1;
 }
 
 /* The lock of hex's first byte: returns its descriptor, locked (how:

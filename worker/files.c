@@ -190,6 +190,8 @@ files_fetch_child(const struct wjob *j, const char *dir, int out)
 	const char	*how = "?";
 	int		 i, lock;
 
+	if (cache_init(&why) < 0)
+		goto fail;
 	for (i = 0; i < j->nfiles; i++) {
 		if (fileword_parse(j->files[i], &fw) < 0) {
 			why = xprintf("bad file word '%.100s'", j->files[i]);
@@ -497,13 +499,35 @@ files_mkdir(const struct wjob *j, char **why)
 	char	*dir = xprintf("%s/%s.%u.XXXXXX", W->cfg.jobs_dir, j->id,
 	    j->attempt);
 
-	if (mkdtemp(dir) == NULL) {
+	if (files_mkdirs(W->cfg.jobs_dir) < 0 || mkdtemp(dir) == NULL) {
 		*why = xprintf("the job's directory under %s: %s",
 		    W->cfg.jobs_dir, strerror(errno));
 		free(dir);
 		return NULL;
 	}
 	return dir;
+}
+
+/* mkdir -p path (each directory made private, mode 0700).  Returns 0,
+ * or -1 with errno. */
+int
+files_mkdirs(const char *path)
+{
+	char	buf[WPATH_MAX], *p;
+
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
 }
 
 /* Opens up each directory (a job may have made one read-only), before

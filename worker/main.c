@@ -215,20 +215,18 @@ check_own_dir(const char *path)
 		    "link, or someone else's): remove it, or give -w DIR", path);
 }
 
-/* --cache-dir or --jobs-dir (given, else WORKDIR/sub), made if need be
- * (private: mode 0700), absolute.  Returns a new string. */
+/* --cache-dir or --jobs-dir (given, else WORKDIR/sub), absolute.  They
+ * are made when the first job with files comes (files.c): a worker that
+ * never runs one leaves nothing there.  Returns a new string. */
 static char *
-dir_option(const char *given, const char *workdir, const char *sub)
+dir_option(const char *given, const char *workdir, const char *cwd,
+    const char *sub)
 {
-	char	*d = given != NULL ? xstrdup(given) : xprintf("%s/%s", workdir,
-	    sub);
-	char	 path[PATH_MAX];
-
-	make_dirs(d, 0700);
-	if (realpath(d, path) == NULL || access(path, W_OK | X_OK) < 0)
-		fatal("directory %s: %s", d, strerror(errno));
-	free(d);
-	return xstrdup(path);
+	if (given == NULL)
+		return xprintf("%s/%s", workdir, sub);
+	if (given[0] == '/')
+		return xstrdup(given);
+	return xprintf("%s/%s", cwd, given);
 }
 
 /* Jobs get /dev/null on stdin, and the files a shepherd opens must not
@@ -558,11 +556,10 @@ main(int argc, char **argv)
 	free(workdir);
 	if (access(cfg->workdir, W_OK | X_OK) < 0)
 		fatal("work directory %s: %s", cfg->workdir, strerror(errno));
-	cfg->cache_dir = dir_option(cachedir, cfg->workdir, "cache");
-	cfg->jobs_dir = dir_option(jobsdir, cfg->workdir, "jobs");
+	cfg->cache_dir = dir_option(cachedir, cfg->workdir, cfg->cwd, "cache");
+	cfg->jobs_dir = dir_option(jobsdir, cfg->workdir, cfg->cwd, "jobs");
 	free(cachedir);
 	free(jobsdir);
-	cache_init();
 	setup_limits();
 	if ((W->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
 		fatal("/dev/null: %s", strerror(errno));

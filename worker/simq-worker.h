@@ -378,7 +378,7 @@ int		 report_put(struct evbuffer *out, struct wjob *j);
 
 /* cache.c */
 struct xfer;
-void	 cache_init(void);
+int	 cache_init(char **why);
 uint64_t cache_evict(uint64_t need, const char *held);
 int	 cache_get(struct xfer *, const char *hex, uint64_t size, char *path,
 	    size_t len, const char *jobid, char **why);
@@ -387,6 +387,7 @@ int	 cache_get(struct xfer *, const char *hex, uint64_t size, char *path,
 int	 files_fetch_child(const struct wjob *, const char *dir, int out);
 int	 files_collect_child(const struct wjob *, const char *dir, int out);
 char	*files_mkdir(const struct wjob *, char **why);
+int	 files_mkdirs(const char *path);
 void	 files_rmdir(const char *dir);
 
 /* util.c */

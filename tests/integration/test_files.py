@@ -60,6 +60,18 @@ def random_file(path, size):
     return sha_file(path)
 
 
+def partway(b, size):
+    """Whether an upload is in progress and not yet half done."""
+    for f in parts(b):
+        try:
+            n = os.path.getsize(os.path.join(b.datadir, "blobs", "tmp", f))
+        except OSError:
+            continue
+        if 0 < n < size // 2:
+            return True
+    return False
+
+
 def fetched(w, h):
     """How many times worker w fetched blob h from the broker."""
     return w.log().count("fetched blob %s" % h[:12])
@@ -143,13 +155,14 @@ def test_files_kill9_broker_during_upload(ctx):
     sq = Simq(ctx, b)
     here = ctx.mkdtemp("client")
     big = os.path.join(here, "big.bin")
-    h = random_file(big, 256 << 20)
+    size = 512 << 20
+    h = random_file(big, size)
     p = subprocess.Popen([sq.path, "submit", "--file", big, "--", "sh", "-c",
                           "sha256sum big.bin"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=sq.env(), cwd=here)
-    wait_until(lambda: any(os.path.getsize(os.path.join(
-        b.datadir, "blobs", "tmp", f)) > 0 for f in parts(b)) or
-        p.poll() is not None, 30 * ctx.slow, "an upload in progress")
+
+    wait_until(lambda: partway(b, size) or p.poll() is not None,
+               30 * ctx.slow, "an upload in progress", 0.002)
     check(p.poll() is None, "simq was still sending")
     b.kill9()
     time.sleep(0.3)
@@ -158,7 +171,7 @@ def test_files_kill9_broker_during_upload(ctx):
     eq(p.returncode, 0, "simq submit: %r" % err)
     check(b"reconnecting" in err, "says it lost the broker: %r" % err)
     jid = out.decode().strip()
-    eq(blobs(b).get(h), 256 << 20, "stored whole")
+    eq(blobs(b).get(h), size, "stored whole")
     WorkerProc(ctx, b, slots=1)
     c = b.client()
     eq(wait_job(ctx, c, int(jid), timeout=60)["state"], "done", "the job")
@@ -176,12 +189,11 @@ def test_files_kill9_broker_during_collect(ctx):
     b = ctx.broker
     sq = Simq(ctx, b)
     jid = sq.submit("--collect", "res.bin", "--", "sh", "-c",
-                    "head -c 268435456 /dev/urandom > res.bin && "
+                    "head -c 536870912 /dev/urandom > res.bin && "
                     "sha256sum res.bin")
     w = WorkerProc(ctx, b, slots=1)
-    wait_until(lambda: any(os.path.getsize(os.path.join(
-        b.datadir, "blobs", "tmp", f)) > 0 for f in parts(b)),
-        60 * ctx.slow, "the collected file on its way")
+    wait_until(lambda: partway(b, 512 << 20), 60 * ctx.slow,
+               "the collected file on its way", 0.002)
     b.kill9()
     time.sleep(0.3)
     b.start()
