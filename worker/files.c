@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <glob.h>
 #include <stdio.h>
@@ -491,13 +492,15 @@ done:
 
 /*
  * The job's directory: a fresh one under --jobs-dir, named after the
- * attempt.  Returns it (the caller frees), or NULL with why.
+ * attempt and the shepherd that runs it (ID.ATTEMPT.PID.RANDOM, so that
+ * files_sweep() knows one whose shepherd is gone).  Returns it (the
+ * caller frees), or NULL with why.
  */
 char *
 files_mkdir(const struct wjob *j, char **why)
 {
-	char	*dir = xprintf("%s/%s.%u.XXXXXX", W->cfg.jobs_dir, j->id,
-	    j->attempt);
+	char	*dir = xprintf("%s/%s.%u.%d.XXXXXX", W->cfg.jobs_dir, j->id,
+	    j->attempt, (int)getpid());
 
 	if (files_mkdirs(W->cfg.jobs_dir) < 0 || mkdtemp(dir) == NULL) {
 		*why = xprintf("the job's directory under %s: %s",
@@ -506,6 +509,74 @@ files_mkdir(const struct wjob *j, char **why)
 		return NULL;
 	}
 	return dir;
+}
+
+/* The pid in NAME.PID or NAME.PID.RANDOM (the last or the one before
+ * the last dot-separated part), or 0. */
+static pid_t
+files_name_pid(const char *name, int before_last)
+{
+	const char	*p = strrchr(name, '.'), *q;
+	long		 v;
+	char		*end;
+
+	if (p == NULL)
+		return 0;
+	if (before_last) {
+		for (q = p - 1; q > name && *q != '.'; q--)
+			;
+		if (q <= name)
+			return 0;
+		p = q;
+	}
+	v = strtol(p + 1, &end, 10);
+	if (end == p + 1 || (*end != '\0' && *end != '.') || v <= 1)
+		return 0;
+	return (pid_t)v;
+}
+
+/*
+ * At start-up: what a worker killed with -9 left behind, the
+ * directories of its jobs and its downloads in progress, whose process
+ * is gone.  Those of other live workers on the node are left alone.
+ */
+void
+files_sweep(void)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		 path[WPATH_MAX];
+	pid_t		 pid;
+	int		 k, n = 0;
+
+	for (k = 0; k < 2; k++) {
+		if (k == 0)
+			snprintf(path, sizeof path, "%s", W->cfg.jobs_dir);
+		else
+			snprintf(path, sizeof path, "%s/tmp", W->cfg.cache_dir);
+		if ((d = opendir(path)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.' || (pid = files_name_pid(
+			    de->d_name, k == 0)) == 0 ||
+			    kill(pid, 0) == 0 || errno != ESRCH)
+				continue;
+			if (k == 0) {
+				snprintf(path, sizeof path, "%s/%s",
+				    W->cfg.jobs_dir, de->d_name);
+				files_rmdir(path);
+			} else {
+				snprintf(path, sizeof path, "%s/tmp/%s",
+				    W->cfg.cache_dir, de->d_name);
+				(void)unlink(path);
+			}
+			n++;
+		}
+		closedir(d);
+	}
+	if (n > 0)
+		log_info("removed %d job director%s and downloads left by "
+		    "processes that are gone", n, n == 1 ? "y" : "ies");
 }
 
 /* mkdir -p path (each directory made private, mode 0700).  Returns 0,

@@ -560,6 +560,7 @@ main(int argc, char **argv)
 	cfg->jobs_dir = dir_option(jobsdir, cfg->workdir, cfg->cwd, "jobs");
 	free(cachedir);
 	free(jobsdir);
+	files_sweep();
 	setup_limits();
 	if ((W->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
 		fatal("/dev/null: %s", strerror(errno));

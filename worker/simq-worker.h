@@ -388,6 +388,7 @@ int	 files_fetch_child(const struct wjob *, const char *dir, int out);
 int	 files_collect_child(const struct wjob *, const char *dir, int out);
 char	*files_mkdir(const struct wjob *, char **why);
 int	 files_mkdirs(const char *path);
+void	 files_sweep(void);
 void	 files_rmdir(const char *dir);
 
 /* util.c */

@@ -476,3 +476,43 @@ def test_files_fetch_keeps_heartbeats(ctx):
 
 
 test_files_fetch_keeps_heartbeats.timeout = 180
+
+
+def test_files_sweep_after_kill9(ctx):
+    """A worker and its shepherd killed with -9 (the shepherd cleans up
+    after a worker that dies alone) while a job with files runs leave its
+    directory; the next worker on that work directory removes it, and
+    leaves alone the directory of a job another live worker runs."""
+    b = ctx.broker
+    sq = Simq(ctx, b)
+    here = ctx.mkdtemp("client")
+    with open(os.path.join(here, "in.txt"), "w") as f:
+        f.write("x\n")
+    jid = sq.submit("--file", "in.txt", "--", "sleep", "60", cwd=here)
+    w1 = WorkerProc(ctx, b, slots=1)
+    jobs = os.path.join(w1.workdir, "jobs")
+    wait_until(lambda: os.path.isdir(jobs) and os.listdir(jobs),
+               10 * ctx.slow, "the job's directory")
+    left = os.listdir(jobs)
+    shepherd = int(left[0].split(".")[2])
+    os.kill(shepherd, signal.SIGKILL)
+    w1.kill9()
+    wait_until(lambda: not os.path.exists("/proc/%d" % shepherd),
+               10 * ctx.slow, "the shepherd to go")
+    eq(os.listdir(jobs), left, "the directory left behind")
+    # Another worker on the same directories runs a job of its own.
+    jid2 = sq.submit("--file", "in.txt", "--", "sleep", "60", cwd=here)
+    c = b.client()
+    c.request("CANCEL %s" % jid).expect_ok()
+    w2 = WorkerProc(ctx, b, slots=1, args=["-w", w1.workdir])
+    wait_until(lambda: len(os.listdir(jobs)) == 1 and
+               os.listdir(jobs) != left, 10 * ctx.slow,
+               "the old directory gone and the new job's there")
+    check("removed 1 job directory" in w2.log(), w2.log()[-500:])
+    mine = os.listdir(jobs)
+    w3 = WorkerProc(ctx, b, slots=1, args=["-w", w1.workdir])
+    w3.wait_registered(c)
+    eq(os.listdir(jobs), mine, "a live worker's job directory stays")
+    c.request("CANCEL %s" % jid2).expect_ok()
+    wait_until(lambda: os.listdir(jobs) == [], 20 * ctx.slow,
+               "the canceled job's directory removed")
