@@ -640,7 +640,7 @@ transfer(struct sjob *sj, int kind, const char *dir, char **text,
 		pfd[1].events = POLLIN;
 		pfd[2].fd = sigfd;
 		pfd[2].events = POLLIN;
-		if (poll(pfd, 3, reaped ? 100 : -1) < 0)
+		if (poll(pfd, 3, -1) < 0)
 			continue;
 		if (pfd[0].revents) {
 			n = read(p[0], buf + len, SHEP_TEXT_MAX - len);
@@ -673,8 +673,6 @@ transfer(struct sjob *sj, int kind, const char *dir, char **text,
 		}
 		if (!reaped && waitpid(pid, &status, WNOHANG) == pid)
 			reaped = 1;
-		if (reaped && !eof && len == 0 && !(pfd[0].revents & POLLIN))
-			eof = 1;	/* nothing left to read */
 	}
 	close(p[0]);
 	*text = buf;
