@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,33 @@ xfer_send(struct xfer *x, const void *p, size_t len, int more)
 	return 0;
 }
 
+/*
+ * sendfile(2) has no MSG_NOSIGNAL: a broker gone mid-chunk would kill
+ * the program with SIGPIPE (simq does not ignore it: `simq ... | head`
+ * should end quietly).  So SIGPIPE is blocked around the call, and one
+ * it raised is taken back before it is unblocked: the error says it.
+ */
+static ssize_t
+xfer_sendfile(int out, int in, off_t *off, size_t len)
+{
+	struct timespec	zero = { 0, 0 };
+	sigset_t	pipe, old, pending;
+	ssize_t		n;
+	int		e;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &pipe, &old);
+	n = sendfile(out, in, off, len);
+	e = errno;
+	if (!sigismember(&old, SIGPIPE) && sigpending(&pending) == 0 &&
+	    sigismember(&pending, SIGPIPE))
+		(void)sigtimedwait(&pipe, NULL, &zero);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return n;
+}
+
 /* Sends len bytes of fd from off: sendfile where it works. */
 static int
 xfer_send_file(struct xfer *x, int fd, uint64_t off, size_t len)
@@ -134,7 +162,7 @@ xfer_send_file(struct xfer *x, int fd, uint64_t off, size_t len)
 	size_t	left = len;
 
 	while (left > 0) {
-		n = sendfile(x->fd, fd, &o, left);
+		n = xfer_sendfile(x->fd, fd, &o, left);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EINVAL || errno == ENOSYS))
