@@ -12,12 +12,12 @@
  *
  * An upload belongs to its blob, not to a connection, so one cut with its
  * connection resumes on another (HAVE says how much is held); its digest
- * state goes along.  A PUT's body is written as it comes and its pages
- * handed to the kernel's writeback every FLUSH_STEP bytes, so that the
- * fdatasync that makes the last chunk durable has little left to write
- * and the loop never waits for a whole file.  The broker holds a chunk at
- * a time per connection: the body of the PUT being run (net.c), or the
- * bytes of one GET reply.
+ * state goes along.  A PUT's body is written as it comes, in the pieces
+ * net.c reads (the chunk is never held whole), and its pages handed to
+ * the kernel's writeback every FLUSH_STEP bytes, so that the fdatasync
+ * that makes the last chunk durable has little left to write and the
+ * loop never waits for a whole file.  A GET's reply is the one chunk the
+ * broker holds for a connection.
  *
  * Blob I/O never makes the broker exit (the journal's does): a failed
  * write removes the partial upload and answers with an error.
@@ -27,11 +27,13 @@
  * records that let go of them are committed, and the uploads left idle
  * as long.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,9 @@
  * waiting for the step before it: at most two steps are dirty. */
 #define FLUSH_STEP	(8u << 20)
 
+/* The send buffer of a connection that GETs (the kernel doubles it). */
+#define GET_SNDBUF	(1 << 20)
+
 /* A resumed GET hashes the bytes before its offset in reads this big. */
 #define HASH_READ	(1u << 20)
 
@@ -58,6 +63,7 @@ struct upload {
 	uint64_t	 held;
 	uint64_t	 flushed;	/* writeback started up to here */
 	uint64_t	 last;		/* the last PUT */
+	struct conn	*writer;	/* a PUT of it is running */
 	struct sha256	 sha;
 };
 
@@ -428,49 +434,116 @@ h_have(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	conn_reply_done(c);
 }
 
-void
-h_put(struct conn *c, struct proto_req *r, char *body, size_t blen)
+/*
+ * A PUT runs as its body arrives (net.c hands it over in the pieces it
+ * reads, never buffering the chunk): blob_put_begin checks the line,
+ * blob_put_data writes and hashes each piece, blob_put_end replies once
+ * the body and its terminator are in.  A PUT refused at its line still
+ * has its body read (and dropped), and is answered after it, so replies
+ * stay one per request, in order.  One connection at a time writes an
+ * upload: a second PUT of it meanwhile is refused.
+ */
+struct blobput {
+	struct blob	*b;		/* NULL when refused */
+	uint64_t	 size;
+	enum proto_err	 err;		/* the reply, when refused */
+	char		 msg[256];
+};
+
+static void putmsg(struct blobput *, enum proto_err, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+putmsg(struct blobput *p, enum proto_err e, const char *fmt, ...)
 {
+	va_list	ap;
+
+	if (p->err != PERR_NONE)
+		return;		/* the first error is the one said */
+	p->err = e;
+	p->b = NULL;
+	va_start(ap, fmt);
+	vsnprintf(p->msg, sizeof p->msg, fmt, ap);
+	va_end(ap);
+}
+
+/* Ends an upload that failed while written: the partial goes, and the
+ * PUT says why (ENOSPC and EDQUOT are the store being full). */
+static void
+put_failed(struct blobput *p, struct blob *b, const char *what, int err)
+{
+	char	hex[SIMQ_HASH_HEX + 1];
+
+	proto_format_hash(hex, b->hash);
+	log_warn("blobs: upload of %s: %s: %s; removed", hex, what,
+	    strerror(err));
+	if (b->up != NULL)
+		upload_abort(b);
+	if (err == ENOSPC || err == EDQUOT)
+		putmsg(p, PERR_LIMIT, "no space left for blobs (blob %s not "
+		    "stored; nothing of it kept)", hex);
+	else
+		putmsg(p, PERR_SERVER, "blob %s: %s: %s (nothing of it kept)",
+		    hex, what, strerror(err));
+}
+
+void
+blob_put_begin(struct conn *c, struct proto_req *r)
+{
+	struct blobput	*p = xcalloc(1, sizeof *p);
 	uint8_t		 h[SIMQ_HASH_LEN];
-	uint64_t	 size, off;
+	uint64_t	 size, off, blen = r->bodylen;
 	struct blob	*b;
 	struct upload	*up;
-	char		 path[4096];
+	char		 path[4096], hex[SIMQ_HASH_HEX + 1];
 	int		 fd;
 
-	if (arg_hash(c, &r->args[0], h) < 0)
+	c->put = p;
+	if (B->cfg.token != NULL && !c->authed) {
+		putmsg(p, PERR_AUTH, "send HELLO %d TOKEN first",
+		    SIMQ_PROTO_VERSION);
 		return;
+	}
+	if (proto_parse_hash(r->args[0].p, r->args[0].len, h) != 0) {
+		putmsg(p, PERR_BADREQ, "'%.*s' is not a blob's hash (64 "
+		    "lower-case hex digits)", (int)(r->args[0].len > 70 ? 70 :
+		    r->args[0].len), r->args[0].p);
+		return;
+	}
+	proto_format_hash(hex, h);
 	if (arg_u64(&r->args[1], SIMQ_BLOB_SIZE_MAX, &size) < 0 ||
 	    arg_u64(&r->args[2], SIMQ_BLOB_SIZE_MAX, &off) < 0) {
-		conn_error(c, PERR_BADREQ, "SIZE and OFFSET are numbers of "
-		    "bytes; usage: %s", proto_cmd_info(CMD_PUT)->usage);
+		putmsg(p, PERR_BADREQ, "SIZE and OFFSET are numbers of bytes; "
+		    "usage: %s", proto_cmd_info(CMD_PUT)->usage);
 		return;
 	}
 	b = blob_find(h);
 	if (b != NULL && b->stored) {
 		if (b->size != size)
-			conn_error(c, PERR_BADREQ, "blob %.64s holds %" PRIu64
-			    " bytes, not %" PRIu64, r->args[0].p, b->size,
-			    size);
-		else
-			conn_reply(c, "OK stored");
-		return;
+			putmsg(p, PERR_BADREQ, "blob %s holds %" PRIu64
+			    " bytes, not %" PRIu64, hex, b->size, size);
+		return;		/* p->b NULL, no error: OK stored */
 	}
 	up = b != NULL ? b->up : NULL;
 	if (up != NULL && up->size != size) {
-		conn_error(c, PERR_BADREQ, "the upload of %.64s in progress is "
-		    "of %" PRIu64 " bytes, not %" PRIu64 "; held %" PRIu64,
-		    r->args[0].p, up->size, size, up->held);
+		putmsg(p, PERR_BADREQ, "the upload of %s in progress is of %"
+		    PRIu64 " bytes, not %" PRIu64 "; held %" PRIu64, hex,
+		    up->size, size, up->held);
+		return;
+	}
+	if (up != NULL && up->writer != NULL) {
+		putmsg(p, PERR_STATE, "blob %s is being uploaded on another "
+		    "connection; held %" PRIu64, hex, up->held);
 		return;
 	}
 	if (off != (up != NULL ? up->held : 0)) {
-		conn_error(c, PERR_BADREQ, "offset %" PRIu64 " is not where "
-		    "the upload of %.64s stands; held %" PRIu64, off,
-		    r->args[0].p, up != NULL ? up->held : 0);
+		putmsg(p, PERR_BADREQ, "offset %" PRIu64 " is not where the "
+		    "upload of %s stands; held %" PRIu64, off, hex,
+		    up != NULL ? up->held : 0);
 		return;
 	}
 	if (blen > size - off) {
-		conn_error(c, PERR_BADREQ, "%zu bytes at offset %" PRIu64
+		putmsg(p, PERR_BADREQ, "%" PRIu64 " bytes at offset %" PRIu64
 		    " pass the blob's size %" PRIu64 "; held %" PRIu64, blen,
 		    off, size, off);
 		return;
@@ -478,7 +551,7 @@ h_put(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	if (up == NULL) {
 		if (B->cfg.blob_max && (size > B->cfg.blob_max ||
 		    used + reserved > B->cfg.blob_max - size)) {
-			conn_error(c, PERR_LIMIT, "blob store full (%" PRIu64
+			putmsg(p, PERR_LIMIT, "blob store full (%" PRIu64
 			    " of %" PRIu64 " bytes used; this blob needs %"
 			    PRIu64 "; simqd --blob-max)", used + reserved,
 			    B->cfg.blob_max, size);
@@ -490,12 +563,11 @@ h_put(struct conn *c, struct proto_req *r, char *body, size_t blen)
 			int err = errno;
 			log_warn("blobs: %s: %s", path, strerror(err));
 			if (err == ENOSPC || err == EDQUOT)
-				conn_error(c, PERR_LIMIT, "no space left for "
-				    "blobs (blob %.64s not stored)",
-				    r->args[0].p);
+				putmsg(p, PERR_LIMIT, "no space left for blobs "
+				    "(blob %s not stored)", hex);
 			else
-				conn_error(c, PERR_SERVER, "blob %.64s: %s",
-				    r->args[0].p, strerror(err));
+				putmsg(p, PERR_SERVER, "blob %s: %s", hex,
+				    strerror(err));
 			return;
 		}
 		b = blob_get(h);
@@ -506,19 +578,65 @@ h_put(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		reserved += size;
 	}
 	up->last = B->now;
-	if (blen > 0) {
-		if (write_all(up->fd, body, blen, up->held) < 0) {
-			upload_failed(c, b, "write", errno);
-			return;
-		}
-		sha256_update(&up->sha, body, blen);
-		up->held += blen;
-		upload_flush(up);
+	up->writer = c;
+	p->b = b;
+	p->size = size;
+}
+
+void
+blob_put_data(struct conn *c, const char *d, size_t n)
+{
+	struct blobput	*p = c->put;
+	struct blob	*b = p->b;
+	struct upload	*up;
+
+	if (b == NULL || n == 0)
+		return;		/* refused, or already stored: dropped */
+	up = b->up;
+	if (write_all(up->fd, d, n, up->held) < 0) {
+		up->writer = NULL;
+		put_failed(p, b, "write", errno);
+		return;
 	}
-	if (up->held == up->size)
+	sha256_update(&up->sha, d, n);
+	up->held += n;
+	up->last = B->now;
+	upload_flush(up);
+}
+
+/* The body and its terminator are in (term_ok: a CR LF or LF): the
+ * reply. */
+void
+blob_put_end(struct conn *c, int term_ok)
+{
+	struct blobput	*p = c->put;
+	struct blob	*b = p->b;
+
+	c->put = NULL;
+	if (b != NULL)
+		b->up->writer = NULL;
+	if (!term_ok)
+		conn_error(c, PERR_BODY, "body not followed by CR LF; input "
+		    "skipped to next line");
+	else if (p->err != PERR_NONE)
+		conn_error(c, p->err, "%s", p->msg);
+	else if (b == NULL)
+		conn_reply(c, "OK stored");
+	else if (b->up->held == b->up->size)
 		upload_complete(c, b);
 	else
-		conn_reply(c, "OK %" PRIu64, up->held);
+		conn_reply(c, "OK %" PRIu64, b->up->held);
+	free(p);
+}
+
+/* A PUT whose body came whole (not through net.c's stream). */
+void
+h_put(struct conn *c, struct proto_req *r, char *body, size_t blen)
+{
+	r->bodylen = blen;
+	blob_put_begin(c, r);
+	blob_put_data(c, body, blen);
+	blob_put_end(c, 1);
 }
 
 /*
@@ -541,7 +659,16 @@ get_end(struct conn *c)
 void
 blob_conn_free(struct conn *c)
 {
+	struct blobput	*p = c->put;
+
 	get_end(c);
+	if (p == NULL)
+		return;
+	/* Cut mid-body: what was written stays held, for a resume. */
+	if (p->b != NULL && p->b->up != NULL)
+		p->b->up->writer = NULL;
+	free(p);
+	c->put = NULL;
 }
 
 /* A blob served does not hash to its name: it is moved aside and is no
@@ -606,7 +733,7 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct evbuffer		*o;
 	struct evbuffer_iovec	 v;
 	char			 path[4096];
-	int			 fd;
+	int			 fd, sndbuf;
 
 	if (arg_hash(c, &r->args[0], h) < 0)
 		return;
@@ -642,6 +769,13 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		memcpy(g->hash, h, SIMQ_HASH_LEN);
 		g->fd = fd;
 		sha256_init(&g->sha);
+		/* net.c keeps a connection's send buffer small, as what a
+		 * client that does not read makes the broker hold; here the
+		 * broker holds the chunk anyway, and a small buffer behind a
+		 * delayed ACK would cut a transfer to a trickle. */
+		sndbuf = GET_SNDBUF;
+		setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		    sizeof sndbuf);
 	}
 	if (tmp == NULL)
 		tmp = xmalloc(HASH_READ);
@@ -714,7 +848,8 @@ sweep_one(struct blob *b, void *arg)
 	struct sweep	*s = arg;
 	char		 path[4096];
 
-	if (b->up != NULL && B->now >= b->up->last + B->cfg.blob_grace_ms) {
+	if (b->up != NULL && b->up->writer == NULL &&
+	    B->now >= b->up->last + B->cfg.blob_grace_ms) {
 		s->nparts++;
 		upload_abort(b);
 		return;

@@ -499,6 +499,9 @@ void		 jobfiles_ref(const struct jobfiles *, int up);
 void		 blob_start(void);	/* after replay and the first expiry */
 void		 blob_passed(void);	/* after each pass's commit */
 void		 blob_conn_free(struct conn *);
+void		 blob_put_begin(struct conn *, struct proto_req *);
+void		 blob_put_data(struct conn *, const char *, size_t);
+void		 blob_put_end(struct conn *, int term_ok);
 void		 blob_stop(void);
 void		 blob_stats(uint64_t *nstored, uint64_t *used,
 		    uint64_t *reserved);
@@ -710,6 +713,9 @@ struct conn {
 	void			*park_arg;
 	struct worker		*worker;
 	struct blobget		*get;		/* blob.c: a GET's check */
+	struct blobput		*put;		/* blob.c: a PUT streaming */
+	uint64_t		 put_left;	/* its body bytes to come */
+	int			 put_skip;	/* bad terminator: skip a line */
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 dentry;	/* dirty list */
 	TAILQ_ENTRY(conn)	 pentry;	/* parked list */

@@ -129,14 +129,28 @@ def test_blob_resume_after_cut(ctx):
            + data[CHUNK:CHUNK + CHUNK // 2])
     time.sleep(0.2)
     c.close()
+    # What arrived of the cut chunk is kept: the broker writes a body as
+    # it comes.
+    held = CHUNK + CHUNK // 2
     c2 = b.client()
-    eq(have(c2, h), [str(CHUNK)], "HAVE after the cut")
+    wait_until(lambda: have(c2, h) == [str(held)], 10, "HAVE after the cut")
     eq(part_files(b), [h + ".part"], "the partial")
     r = c2.request("PUT %s %d 0 10" % (h, len(data)), data[:10])
     r.expect_err("bad-request")
-    check(("held %d" % CHUNK) in r.line, "says what is held: %r" % r)
-    eq(have(c2, h), [str(CHUNK)], "a wrong offset changes nothing")
-    put(c2, data, offset=CHUNK).expect_ok("stored")
+    check(("held %d" % held) in r.line, "says what is held: %r" % r)
+    eq(have(c2, h), [str(held)], "a wrong offset changes nothing")
+    # A second connection may not write into an upload being written.
+    c.close()
+    c3 = b.client()
+    c3.send(("PUT %s %d %d %d\r\n" % (h, len(data), held, 100)).encode()
+            + data[held:held + 50])
+    time.sleep(0.2)
+    r = c2.request("PUT %s %d %d 10" % (h, len(data), held),
+                   data[held:held + 10])
+    r.expect_err("bad-state")
+    c3.send(data[held + 50:held + 100] + b"\r\n")
+    eq(c3.read_reply().words, [str(held + 100)], "the first writer goes on")
+    put(c2, data, offset=held + 100).expect_ok("stored")
     check(get_all(c2, h) == data, "the resumed blob reads back whole")
 
 
@@ -171,6 +185,14 @@ def test_blob_bad_requests(ctx):
     c.request("PUT %s 3 0 1" % h, b"a").expect_ok(1)
     c.request("PUT %s 4 1 1" % h, b"b").expect_err("bad-request")
     c.request("PUT %s 3 1 2" % h, b"bc").expect_ok("stored")
+    # A body not followed by CR LF: bad-body, the rest of the line is
+    # skipped, nothing of it is stored, the next request runs.
+    d = sha(b"xyz")
+    c.send(("PUT %s 3 0 3\r\nxyzJUNK junk\r\nPING\r\n" % d).encode())
+    c.read_reply().expect_err("bad-body")
+    c.read_reply().expect_ok()
+    eq(have(c, d), ["3"], "the bytes before the bad terminator are held")
+    c.request("PUT %s 3 3 0" % d, b"").expect_ok("stored")
 
 
 def test_blob_token_needed(ctx):
@@ -614,3 +636,27 @@ def test_blob_http_views(ctx):
         check(s in page, "the job page shows %r" % s)
     j = json.loads(fetch("/api/jobs/%d" % c.submit(["true"])))
     eq((j["files"], j["collected"]), ([], []), "a job without files")
+
+
+def test_blob_idle_upload_removed(ctx):
+    """An upload left without a chunk for the grace is removed (and its
+    reservation let go); one that goes on is not."""
+    b = Broker(ctx, args=["--blob-grace", "1s", "--blob-max", "3M"]).start()
+    c = b.client()
+    idle, busy = os.urandom(2 << 20), os.urandom(1 << 20)
+    hi, hb = sha(idle), sha(busy)
+    c.request("PUT %s %d 0 1000" % (hi, len(idle)), idle[:1000]) \
+        .expect_ok(1000)
+    off = 0
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        c.request("PUT %s %d %d 1000" % (hb, len(busy), off),
+                  busy[off:off + 1000]).expect_ok(off + 1000)
+        off += 1000
+        time.sleep(0.1)
+    eq(have(c, hi, hb), ["0", str(off)], "the idle upload is gone")
+    eq(part_files(b), [hb + ".part"], "its partial file too")
+    eq(c.stats()["blob_reserved"], str(len(busy)), "its reservation too")
+    c.request("PUT %s %d %d %d" % (hb, len(busy), off, len(busy) - off),
+              busy[off:]).expect_ok("stored")
+    put(c, idle).expect_ok("stored")
