@@ -200,6 +200,7 @@ h_stats(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct evbuffer		*o = conn_outbuf(c);
 	struct journal_stats	 js;
 	static const char	*pol[] = { "always", "interval", "none" };
+	uint64_t		 followed, fbytes;
 
 	journal_stats(B->journal, &js);
 	evbuffer_add_printf(o, "ITEMS 1\r\nstats version=%d", SIMQ_PROTO_VERSION);
@@ -217,6 +218,9 @@ h_stats(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	reply_num(o, "commits", js.commits);
 	reply_num(o, "fsyncs", js.fsyncs);
 	reply_num(o, "snapshots", js.snapshots);
+	follow_stats(&followed, &fbytes);
+	reply_num(o, "followed", followed);
+	reply_num(o, "follow_bytes", fbytes);
 	{
 		uint64_t nb, used, resv;
 		blob_stats(&nb, &used, &resv);

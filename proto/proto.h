@@ -67,6 +67,10 @@
  * a job waits behind little. */
 #define SIMQ_AHEAD_PER_SLOT	3
 
+/* Following a running job's output (FOLLOW, PUSH): bytes one PUSH
+ * body or one FOLLOW reply carries, as much as a kept tail. */
+#define SIMQ_FOLLOW_CHUNK	65536
+
 /* Queues: named by users, so a typo loop must not create millions. */
 #define SIMQ_QUEUES_MAX		4096
 
@@ -339,6 +343,10 @@ enum proto_cmd {
 	CMD_RETRY,
 	CMD_PAUSE,
 	CMD_RESUME,
+	CMD_FOLLOW,
+	CMD_PUSH,
+	CMD_TASKS,
+	CMD_EXPLAIN,
 	CMD_HAVE,
 	CMD_PUT,
 	CMD_GET,
