@@ -104,6 +104,11 @@ class Executor(cf.Executor):
     qualified name) and by value with cloudpickle only those that need it
     (__main__, lambdas, closures); True always by value; False never.
 
+    warm: True (default) lets the workers run the tasks through a warm
+    runner (SIMQ_RUNNER=3 in their environment, simq-runner(7)): an
+    interpreter per slot that has the imports done and forks a fresh
+    process per task.  warm=False starts a new interpreter per task.
+
     Arguments and results travel pickled inside the job: a call must fit a
     request line (64 KiB, base64 after compression) and a result the
     broker's result limit (64 KiB), else PayloadTooLarge.
@@ -112,7 +117,7 @@ class Executor(cf.Executor):
     def __init__(self, queue=None, server=None, token=None, client=None,
                  priority=None, timeout=None, retries=None, env=None,
                  cwd=None, name=None, python=None, pythonpath=None,
-                 by_value=None, poll=0.2):
+                 by_value=None, warm=True, poll=0.2):
         self._client = client if client is not None else \
             Client(server=server, token=token)
         self._watch_client = Client(server=self._client.server,
@@ -128,6 +133,10 @@ class Executor(cf.Executor):
         env = dict(env or {})
         if pythonpath:
             env.setdefault("PYTHONPATH", os.pathsep.join(pythonpath))
+        if warm:
+            # The first 3 words of the task's command start its runner.
+            env.setdefault("SIMQ_RUNNER", "3")
+        self.warm = bool(warm)
         self._opts = dict(queue=queue, priority=priority, timeout=timeout,
                           retries=retries, env=env, cwd=cwd)
         self._name = name

@@ -3,6 +3,10 @@
 CALL is the pickled call (see simq._task_codec); the outcome goes to the
 file named by $SIMQ_RESULT.  Exit status 0 when every call returned, 1
 when one raised (its exception and traceback are in the result).
+
+Started without CALL and with $SIMQ_RUNNER_FD set, it is the slot's warm
+runner instead (simq.runner, simq-runner(7)): it runs each task the worker
+sends it in a fork of itself.
 """
 
 import os
@@ -13,6 +17,10 @@ from . import _task_codec as codec
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if not argv and os.environ.get("SIMQ_RUNNER_FD"):
+        from . import runner
+        return runner.serve(int(os.environ["SIMQ_RUNNER_FD"]), main,
+                            int(os.environ.get("SIMQ_RUNNER", "3")))
     if len(argv) != 1:
         sys.stderr.write("usage: python3 -m simq.task CALL\n")
         return 2

@@ -1,0 +1,225 @@
+"""The warm runner for Python tasks (simq-runner(7)).
+
+A task of simq.Executor is the command `PYTHON -m simq.task CALL` with
+SIMQ_RUNNER=3 in its environment.  simq-worker may then run it through a
+warm runner: it starts `PYTHON -m simq.task` (the first 3 words) once per
+slot, with SIMQ_RUNNER_FD=3 naming a SOCK_SEQPACKET socket to the slot's
+shepherd, and sends it each task.  This module is that runner.  For each
+task it:
+
+  - imports, in itself, the modules the pickled call names (the
+    function's module, the classes of its arguments): imports are paid
+    once per runner, with the task's stdout and stderr as the runner's
+    while they run, so what an import prints is the first task's output;
+  - forks; the child makes a session of its own, takes the task's stdin,
+    stdout and stderr, its limits, directory and environment (exactly
+    those of the task), reseeds numpy's global generator if it is loaded
+    (`random` reseeds itself at fork), runs the call as `simq.task` would,
+    runs the atexit handlers, joins threads and exits with os._exit;
+  - says "pid P" at once, so the shepherd can kill the task's process
+    group on a timeout or a cancel, and "exit STATUS UTIME STIME MAXRSS"
+    when it reaped it.
+
+Nothing the task does reaches the runner: a task that leaks memory or
+descriptors, changes a module's globals, or dies by os._exit or a signal
+takes it all with its process.  Standard library only.
+"""
+
+import gc
+import os
+import socket
+import sys
+
+# Larger than any datagram of a shepherd (SHEP_MSG_MAX).
+MSG_MAX = 1 << 17
+
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE",
+               "SHORT_BINSTRING", "BINSTRING", "STRING"}
+
+
+def modules_of(data):
+    """The modules a pickle names (GLOBAL, STACK_GLOBAL), read from its
+    opcodes without running it."""
+    import pickletools
+    mods = []
+    memo = {}
+    stack = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            name = op.name
+            if name in _STRING_OPS:
+                stack.append(arg)
+            elif name == "MEMOIZE":
+                memo[len(memo)] = stack[-1] if stack else None
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[arg] = stack[-1] if stack else None
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                stack.append(memo.get(arg))
+            elif name == "STACK_GLOBAL":
+                if len(stack) >= 2 and isinstance(stack[-2], str):
+                    mods.append(stack[-2])
+                stack[-2:] = [None]
+            elif name in ("GLOBAL", "INST"):
+                mods.append(arg.split(" ")[0])
+                stack.append(None)
+            elif name not in ("FRAME", "PROTO", "STOP"):
+                stack.append(None)
+    except Exception:
+        pass                    # a damaged call: the task will say so
+    seen = set()
+    return [m for m in mods if not (m in seen or seen.add(m))]
+
+
+def _call_modules(args):
+    from . import _task_codec as codec
+    import binascii
+    if len(args) != 1 or not args[0].startswith(codec.CALL_PREFIX):
+        return []
+    try:
+        data = codec._unsqueeze(binascii.a2b_base64(
+            args[0][len(codec.CALL_PREFIX):]))
+    except Exception:
+        return []
+    return modules_of(data)
+
+
+def _warm(args, out, err):
+    """Imports what the call needs, in the runner, with the task's output
+    as ours meanwhile."""
+    new = [m for m in _call_modules(args)
+           if m not in sys.modules and m != "__main__"]
+    if not new:
+        return
+    import importlib
+    saved = os.dup(1), os.dup(2)
+    try:
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        for m in new:
+            try:
+                importlib.import_module(m)
+            except BaseException:
+                pass            # the task meets it again and says so
+    finally:
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except Exception:
+                pass
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+    gc.freeze()                 # fewer pages copied by each fork
+
+
+def _exit(code):
+    """Ends the task's process as an interpreter would, without tearing
+    down the modules it shares with the runner."""
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        try:
+            sys.stderr.write("%s\n" % (code,))
+        except Exception:
+            pass
+        code = 1
+    try:
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()
+        import atexit
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except Exception:
+            pass
+    os._exit(code & 0xff)
+
+
+def _child(task, cwd, limit_as, nofile, argv, env, fds, keep):
+    code = 1
+    try:
+        os.setsid()
+        for i, f in enumerate(fds):
+            os.dup2(f, i)
+        for f in set(fds) | {keep}:
+            if f > 2:
+                os.close(f)
+        import resource
+        if limit_as:
+            resource.setrlimit(resource.RLIMIT_AS, (limit_as, limit_as))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if nofile and soft != nofile:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+        os.chdir(cwd)
+        os.environb.clear()
+        os.environb.update(env)
+        np = sys.modules.get("numpy.random")
+        if np is not None:
+            try:
+                np.seed()
+            except Exception:
+                pass
+        sys.argv = [sys.argv[0]] + argv
+        code = task(argv)
+    except SystemExit as e:
+        code = e.code
+    except BaseException:
+        import traceback
+        try:
+            traceback.print_exc()
+        except BaseException:
+            pass
+        code = 1
+    _exit(code)
+
+
+def serve(fd, task, nwords):
+    """Serves the shepherd on socket fd until it closes: each task's argv
+    past its first nwords words goes to task(args), in a fork."""
+    sock = socket.socket(fileno=fd)
+    os.environ.pop("SIMQ_RUNNER_FD", None)
+    while True:
+        data, fds, flags, _ = socket.recv_fds(sock, MSG_MAX, 3)
+        if not data:
+            return 0
+        try:
+            parts = data.split(b"\0")[:-1]
+            argc = int(parts[4])
+            if parts[0] != b"run" or len(fds) != 3 or \
+                    flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                raise ValueError("a malformed run message")
+            cwd = parts[1]
+            limit_as, nofile = int(parts[2]), int(parts[3])
+            argv = [os.fsdecode(a) for a in parts[5:5 + argc]]
+            env = dict(kv.split(b"=", 1) for kv in parts[5 + argc:])
+            args = argv[nwords:]
+        except Exception as e:
+            for f in fds:
+                os.close(f)
+            sock.send(b"error 22 %s" % str(e).encode()[:150])
+            continue
+        _warm(args, fds[1], fds[2])
+        for f in (sys.stdout, sys.stderr):
+            f.flush()
+        try:
+            pid = os.fork()
+        except OSError as e:
+            for f in fds:
+                os.close(f)
+            sock.send(b"error %d fork: %s" % (e.errno or 0,
+                                             str(e).encode()[:150]))
+            continue
+        if pid == 0:
+            _child(task, cwd, limit_as, nofile, args, env, fds,
+                   sock.fileno())
+        for f in fds:
+            os.close(f)
+        sock.send(b"pid %d" % pid)
+        _, status, ru = os.wait4(pid, 0)
+        sock.send(b"exit %d %d %d %d" % (
+            status, int(ru.ru_utime * 1e6), int(ru.ru_stime * 1e6),
+            ru.ru_maxrss))
