@@ -328,7 +328,7 @@ runner_fd(void)
 /* The runner died before the task started, on its own: no runner for
  * this key in this shepherd any more. */
 static void
-mark_bad(void)
+mark_bad(pid_t pid)
 {
 	free(badkey);
 	badkey = rkey;
@@ -336,7 +336,7 @@ mark_bad(void)
 	rkey = NULL;
 	log_warn("the runner %s (pid %d) died before it started a task; "
 	    "tasks of its kind run as commands in this slot", badkey,
-	    (int)rpid);
+	    (int)pid);
 }
 
 static int
@@ -365,6 +365,7 @@ runner_event(pid_t *pid, int *status, struct rusage *ru)
 	long long	p;
 	ssize_t		n;
 	siginfo_t	si;
+	pid_t		dead;
 
 	while (busy && rfd >= 0) {
 		n = recv(rfd, buf, RUNNER_MSG_MAX, MSG_DONTWAIT);
@@ -402,6 +403,7 @@ runner_event(pid_t *pid, int *status, struct rusage *ru)
 	if (!busy || !rgone)
 		return RUNNER_NONE;
 	/* Reaped, with everything it said read. */
+	dead = rpid;
 	busy = 0;
 	rpid = 0;
 	rgone = 0;
@@ -412,7 +414,7 @@ runner_event(pid_t *pid, int *status, struct rusage *ru)
 		return RUNNER_KILLED;
 	}
 	if (!started) {
-		mark_bad();
+		mark_bad(dead);
 		return RUNNER_COLD;
 	}
 	free(rkey);
