@@ -21,7 +21,15 @@ RESULT_MAGIC = b"simq-py1\n"
 RESULT_MAX = 65536
 
 
+# Smaller payloads go as they are: compressing them seldom pays, and
+# zlib's state (a quarter of a megabyte) costs a task's forked process
+# more than the rest of its work.
+SQUEEZE_MIN = 1024
+
+
 def _squeeze(data):
+    if len(data) < SQUEEZE_MIN:
+        return b"p" + data
     z = zlib.compress(data, 6)
     return (b"z" + z) if len(z) < len(data) else (b"p" + data)
 
@@ -68,7 +76,12 @@ def outcome_err(e):
 def pack_result(single, outcomes):
     """The result payload; a too large one becomes a PayloadTooLarge
     outcome for each call (the values were computed but cannot come back
-    until the blob store carries them)."""
+    until the blob store carries them).  See pack_result_ok."""
+    return pack_result_ok(single, outcomes)[0]
+
+
+def pack_result_ok(single, outcomes):
+    """(payload, ok): ok is False when an outcome in it is an error."""
     try:
         data = RESULT_MAGIC + _squeeze(pickle.dumps((single, outcomes)))
     except Exception as e:        # a value that does not pickle
@@ -76,7 +89,9 @@ def pack_result(single, outcomes):
         err = outcome_err(e)
         outcomes = [o if o[0] == "err" else err for o in outcomes]
         data = RESULT_MAGIC + _squeeze(pickle.dumps((single, outcomes)))
+    ok = all(o[0] == "ok" for o in outcomes)
     if len(data) > RESULT_MAX:
+        ok = False
         n = len(data)
         e = PayloadTooLarge(
             "the task's pickled result is %d bytes; a result holds at most "
@@ -85,7 +100,7 @@ def pack_result(single, outcomes):
         data = RESULT_MAGIC + _squeeze(pickle.dumps(
             (single, [("err", e, "PayloadTooLarge: %s\n" % e)] *
              len(outcomes))))
-    return data
+    return data, ok
 
 
 def raise_remote(exc, tb):

@@ -25,10 +25,17 @@ descriptors, changes a module's globals, or dies by os._exit or a signal
 takes it all with its process.  Standard library only.
 """
 
+import atexit
 import gc
 import os
+import resource as _resource
 import socket
 import sys
+
+# Bound here: a name looked up in the child is a page written to.
+_setsid, _dup2, _close, _os_exit = os.setsid, os.dup2, os.close, os._exit
+_setrlimit = _resource.setrlimit
+_run_exitfuncs = atexit._run_exitfuncs
 
 # Larger than any datagram of a shepherd (SHEP_MSG_MAX).
 MSG_MAX = 1 << 17
@@ -125,10 +132,10 @@ def _exit(code):
             pass
         code = 1
     try:
-        if "threading" in sys.modules:
-            sys.modules["threading"]._shutdown()
-        import atexit
-        atexit._run_exitfuncs()
+        th = sys.modules.get("threading")
+        if th is not None:
+            th._shutdown()
+        _run_exitfuncs()
     except BaseException:
         pass
     for f in (sys.stdout, sys.stderr):
@@ -136,27 +143,59 @@ def _exit(code):
             f.flush()
         except Exception:
             pass
-    os._exit(code & 0xff)
+    _os_exit(code & 0xff)
 
 
-def _child(task, cwd, limit_as, nofile, argv, env, fds, keep):
+def _set_environ(env):
+    """Makes the environment env, changing only what differs."""
+    cur = os.environb
+    for k in [k for k in cur if k not in env]:
+        del cur[k]
+    for k, v in env.items():
+        if cur.get(k) != v:
+            cur[k] = v
+
+
+class _Process:
+    """What the runner makes its own before each fork, so that the child
+    inherits it instead of making it (a forked child pays a page fault,
+    some microseconds here, for each page of the runner it writes to):
+    the task's environment, directory and soft limits."""
+
+    def __init__(self):
+        self.cwd = None
+        self.limits = {}
+
+    def adopt(self, cwd, env, limit_as, nofile):
+        if cwd != self.cwd:
+            os.chdir(cwd)
+            self.cwd = cwd
+        _set_environ(env)
+        for res, soft in ((_resource.RLIMIT_AS, limit_as),
+                          (_resource.RLIMIT_NOFILE, nofile)):
+            if soft and self.limits.get(res) != soft:
+                hard = _resource.getrlimit(res)[1]
+                if hard != _resource.RLIM_INFINITY and soft > hard:
+                    soft = hard
+                _resource.setrlimit(res, (soft, hard))
+                self.limits[res] = soft
+
+
+def _child(task, limit_as, argv, fds, keep):
+    """In the forked child: the task's session, stdio, hard limit; then
+    the task.  Never returns."""
     code = 1
     try:
-        os.setsid()
-        for i, f in enumerate(fds):
-            os.dup2(f, i)
-        for f in set(fds) | {keep}:
+        _setsid()
+        _dup2(fds[0], 0)
+        _dup2(fds[1], 1)
+        _dup2(fds[2], 2)
+        for f in fds:
             if f > 2:
-                os.close(f)
-        import resource
+                _close(f)
+        _close(keep)
         if limit_as:
-            resource.setrlimit(resource.RLIMIT_AS, (limit_as, limit_as))
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if nofile and soft != nofile:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
-        os.chdir(cwd)
-        os.environb.clear()
-        os.environb.update(env)
+            _setrlimit(_resource.RLIMIT_AS, (limit_as, limit_as))
         np = sys.modules.get("numpy.random")
         if np is not None:
             try:
@@ -168,8 +207,8 @@ def _child(task, cwd, limit_as, nofile, argv, env, fds, keep):
     except SystemExit as e:
         code = e.code
     except BaseException:
-        import traceback
         try:
+            import traceback
             traceback.print_exc()
         except BaseException:
             pass
@@ -182,6 +221,7 @@ def serve(fd, task, nwords):
     past its first nwords words goes to task(args), in a fork."""
     sock = socket.socket(fileno=fd)
     os.environ.pop("SIMQ_RUNNER_FD", None)
+    me = _Process()
     while True:
         data, fds, flags, _ = socket.recv_fds(sock, MSG_MAX, 3)
         if not data:
@@ -202,6 +242,7 @@ def serve(fd, task, nwords):
                 os.close(f)
             sock.send(b"error 22 %s" % str(e).encode()[:150])
             continue
+        me.adopt(cwd, env, limit_as, nofile)
         _warm(args, fds[1], fds[2])
         for f in (sys.stdout, sys.stderr):
             f.flush()
@@ -214,8 +255,7 @@ def serve(fd, task, nwords):
                                              str(e).encode()[:150]))
             continue
         if pid == 0:
-            _child(task, cwd, limit_as, nofile, args, env, fds,
-                   sock.fileno())
+            _child(task, limit_as, args, fds, sock.fileno())
         for f in fds:
             os.close(f)
         sock.send(b"pid %d" % pid)

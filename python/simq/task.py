@@ -36,15 +36,20 @@ def main(argv=None):
                 outs.append(("ok", fn(*args, **kwargs)))
             except (Exception, SystemExit) as e:
                 outs.append(codec.outcome_err(e))
-    data = codec.pack_result(single, outs)
+    data, ok = codec.pack_result_ok(single, outs)
     path = os.environ.get("SIMQ_RESULT")
     if path:
-        with open(path, "wb") as f:
-            f.write(data)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
     else:
         sys.stdout.buffer.write(data)
     sys.stdout.flush()
-    return 1 if any(o[0] == "err" for o in codec.outcomes(data)[1]) else 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
