@@ -128,6 +128,9 @@ static const handler_fn handlers[CMD__COUNT] = {
 	[CMD_RETRY] = h_cancel_retry,
 	[CMD_PAUSE] = h_pause_resume,
 	[CMD_RESUME] = h_pause_resume,
+	[CMD_HAVE] = h_have,
+	[CMD_PUT] = h_put,
+	[CMD_GET] = h_get,
 };
 
 /* Runs a checked request.  body is writable (decoding is in place). */

@@ -217,6 +217,13 @@ h_stats(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	reply_num(o, "commits", js.commits);
 	reply_num(o, "fsyncs", js.fsyncs);
 	reply_num(o, "snapshots", js.snapshots);
+	{
+		uint64_t nb, used, resv;
+		blob_stats(&nb, &used, &resv);
+		reply_num(o, "blobs", nb);
+		reply_num(o, "blob_bytes", used);
+		reply_num(o, "blob_reserved", resv);
+	}
 	evbuffer_add_printf(o, " fsync=%s\r\n", pol[B->cfg.fsync]);
 	conn_reply_done(c);
 }

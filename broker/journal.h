@@ -38,9 +38,12 @@
  * job's options, the REC_CUT record, and a flag in REC_JOB; version 1's
  * records decode unchanged, so both are read.  A simqd that reads only
  * version 1 refuses a version 2 journal by its header, not at its first
- * new record.
+ * new record.  Version 3 added the files that travel with jobs: file=
+ * and collect= in a job's options, got=, nomatch= and collerr= in an
+ * attempt's result, each behind a flag, so versions 1 and 2 decode as
+ * before.
  */
-#define JOURNAL_VERSION		2
+#define JOURNAL_VERSION		3
 #define JOURNAL_VERSION_MIN	1	/* the oldest this simqd reads */
 
 /* Record types below 16 belong to the journal itself. */

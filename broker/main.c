@@ -40,7 +40,8 @@ usage(FILE *f)
 "             [--retry-backoff DURATION]\n"
 "             [--retry-backoff-max DURATION] [--compact-min BYTES]\n"
 "             [--segment-size BYTES] [--max-jobs N] [--input-max BYTES]\n"
-"             [--stall-timeout DURATION] [--force]\n"
+"             [--stall-timeout DURATION] [--blob-max SIZE]\n"
+"             [--blob-grace DURATION] [--force]\n"
 "       simqd --check [-d DATADIR]\n"
 "\n"
 "  -d DATADIR            keep the journal here (default ./simq-data)\n"
@@ -67,6 +68,10 @@ usage(FILE *f)
 "  --input-max BYTES     incomplete requests held, in all (default 256M)\n"
 "  --stall-timeout D     close a connection that leaves a request half-sent\n"
 "                        or its replies unread this long (default 30s)\n"
+"  --blob-max SIZE       bound the blob store (DATADIR/blobs): complete\n"
+"                        blobs plus uploads in progress (default: none)\n"
+"  --blob-grace D        keep a blob no kept job names, and an idle\n"
+"                        upload, this long (default 1h)\n"
 "  --force               start even if the journal is corrupt in the\n"
 "                        middle, cutting it at the first bad record\n"
 "                        (what is cut goes to DATADIR/journal/cut-*/)\n"
@@ -150,6 +155,7 @@ pass_end(void)
 		fatal("journal: cannot write (%s); exiting so that a restart "
 		    "recovers from what is on disk", strerror(err));
 	}
+	blob_passed();
 	net_after_pass(0, 0);
 	timers_arm();
 	snapshot_maybe();
@@ -211,6 +217,8 @@ main(int argc, char **argv)
 		{ "stall-timeout", required_argument, NULL, 'S' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "fail-writes-after", required_argument, NULL, 'W' },
+		{ "blob-max", required_argument, NULL, 'X' },
+		{ "blob-grace", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -239,6 +247,8 @@ main(int argc, char **argv)
 	cfg->max_jobs = 10000000;
 	cfg->input_max = (uint64_t)256 << 20;
 	cfg->stall_timeout_ms = 30000;
+	cfg->blob_max = 0;
+	cfg->blob_grace_ms = 3600000;
 
 	while ((ch = getopt_long(argc, argv, "d:l:p:vh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -349,6 +359,15 @@ main(int argc, char **argv)
 			if (parse_size(optarg, &cfg->fail_writes_after) < 0)
 				goto bad;
 			break;
+		case 'X':
+			if (parse_size(optarg, &cfg->blob_max) < 0)
+				goto bad;
+			break;
+		case 'G':
+			if (proto_parse_duration(optarg,
+			    &cfg->blob_grace_ms) < 0)
+				goto bad;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -457,6 +476,7 @@ main(int argc, char **argv)
 	    cfg->fsync == FSYNC_INTERVAL ? "interval" : "none");
 
 	job_expire(B->now);
+	blob_start();
 	B->want_dispatch = 1;
 	pass_end();
 	while (!B->stopping) {
@@ -471,6 +491,7 @@ main(int argc, char **argv)
 
 	net_close_listeners();
 	conns_free_all();
+	blob_stop();
 	if (journal_close(B->journal) < 0)
 		fatal("journal: closing: %s", strerror(errno));
 #if SIMQ_LEAK_CHECKED

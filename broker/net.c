@@ -362,6 +362,7 @@ conn_free(struct conn *c)
 		TAILQ_REMOVE(&dirty, c, dentry);
 	runq_del(c);
 	cmd_unpark(c);
+	blob_conn_free(c);
 	if (c->worker != NULL) {
 		log_info("worker %s disconnected (%u running, leases kept)",
 		    c->worker->name, c->worker->njobs);

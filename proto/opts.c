@@ -60,6 +60,13 @@ static const struct proto_cmdinfo proto_cmds[CMD__COUNT] = {
 	[CMD_PAUSE] = { "PAUSE", 1, 1, PROTO_BODY_NONE, 0, "PAUSE QUEUE" },
 	[CMD_RESUME] = { "RESUME", 1, 1, PROTO_BODY_NONE, 0,
 	    "RESUME QUEUE" },
+	/* Blobs: a line of hashes; one chunk each way. */
+	[CMD_HAVE] = { "HAVE", 1, SIMQ_FILES_MAX, PROTO_BODY_NONE, 0,
+	    "HAVE HASH..." },
+	[CMD_PUT] = { "PUT", 4, 4, PROTO_BODY_LAST, SIMQ_CHUNK_MAX,
+	    "PUT HASH SIZE OFFSET BYTES" },
+	[CMD_GET] = { "GET", 3, 3, PROTO_BODY_NONE, 0,
+	    "GET HASH OFFSET MAX" },
 };
 
 /* Returns NULL for CMD_NONE and anything out of range. */
@@ -225,12 +232,14 @@ enum {
 	OPT_ARRAY,
 	OPT_AFTER,
 	OPT_ENV,
+	OPT_FILE,
+	OPT_COLLECT,
 	OPT__COUNT
 };
 
 static const char *const proto_opt_names[OPT__COUNT] = {
 	"q", "pri", "timeout", "retries", "delay", "name", "cwd", "output",
-	"array", "after", "env"
+	"array", "after", "env", "file", "collect"
 };
 
 /* cwd= and output= become paths on the worker: PATH_MAX bounds them. */
@@ -282,6 +291,19 @@ proto_opt_after(struct proto_jobopts *o, char *s, size_t len)
 	}
 }
 
+/* 1 if the name of f[n] is one of f[0..n-1]'s. */
+static int
+name_repeats(const struct proto_file *f, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		if (f[i].name.len == f[n].name.len &&
+		    memcmp(f[i].name.p, f[n].name.p, f[n].name.len) == 0)
+			return 1;
+	return 0;
+}
+
 static char proto_default_queue[] = "default";
 
 enum proto_err
@@ -318,7 +340,8 @@ proto_jobopts_parse(struct proto_jobopts *o, struct proto_word *w, int n,
 			    echo);
 			return (PERR_BADREQ);
 		}
-		if (k != OPT_ENV && (seen & (1u << k))) {
+		if (k != OPT_ENV && k != OPT_FILE && k != OPT_COLLECT &&
+		    (seen & (1u << k))) {
 			proto_msg(msg, msglen, "option %s given twice",
 			    proto_opt_names[k]);
 			return (PERR_BADREQ);
@@ -393,6 +416,22 @@ proto_jobopts_parse(struct proto_jobopts *o, struct proto_word *w, int n,
 				why = "not NAME=VALUE";
 			else
 				o->env[o->nenv++] = val;
+			break;
+		case OPT_FILE:
+			if (o->nfiles == SIMQ_FILES_MAX)
+				why = "more than 1000 files";
+			else if ((why = proto_parse_file(val.p, val.len,
+			    &o->files[o->nfiles])) == NULL &&
+			    name_repeats(o->files, o->nfiles))
+				why = "a NAME given twice";
+			else if (why == NULL)
+				o->nfiles++;
+			break;
+		case OPT_COLLECT:
+			if (o->ncollect == SIMQ_COLLECT_MAX)
+				why = "more than 64 patterns";
+			else if ((why = proto_glob_why(val.p, val.len)) == NULL)
+				o->collect[o->ncollect++] = val;
 			break;
 		}
 		/* Strings become C strings on the worker. */

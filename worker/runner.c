@@ -68,7 +68,8 @@
  * at its start (each task gets its own). */
 static const char *const per_task[] = {
 	"SIMQ_JOB_ID=", "SIMQ_ATTEMPT=", "SIMQ_RESULT=", "SIMQ_ARRAY_ID=",
-	"SIMQ_ARRAY_INDEX=", "SIMQ_JOB_NAME=", "SIMQ_QUEUE=", NULL
+	"SIMQ_ARRAY_INDEX=", "SIMQ_JOB_NAME=", "SIMQ_QUEUE=", "SIMQ_WORKDIR=",
+	NULL
 };
 
 static pid_t	 rpid;			/* the runner, 0: none */
@@ -106,17 +107,19 @@ runner_words(const struct wjob *j)
 	return 0;
 }
 
-/* The key: the runner's words, the directory, the job's variables. */
+/* The key: the runner's words, the directory (a job with files runs in
+ * a fresh one of its own: those all count as one), the job's variables. */
 static char *
 make_key(const struct wjob *j, int n, size_t *len)
 {
-	size_t	 total = 0, off = 0, l;
-	char	*k;
-	int	 i;
+	const char	*cwd = j->jobdir != NULL ? "\1jobdir" : j->cwd;
+	size_t		 total = 0, off = 0, l;
+	char		*k;
+	int		 i;
 
 	for (i = 0; i < n; i++)
 		total += strlen(j->argv[i]) + 1;
-	total += strlen(j->cwd) + 2;
+	total += strlen(cwd) + 2;
 	for (i = 0; i < j->nenv; i++)
 		total += strlen(j->env[i]) + 1;
 	k = xmalloc(total);
@@ -125,7 +128,7 @@ make_key(const struct wjob *j, int n, size_t *len)
 	for (i = 0; i < n; i++)
 		PUT(j->argv[i]);
 	PUT("");
-	PUT(j->cwd);
+	PUT(cwd);
 	for (i = 0; i < j->nenv; i++)
 		PUT(j->env[i]);
 #undef PUT

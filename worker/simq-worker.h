@@ -19,6 +19,9 @@
  *               task of a job that asks for one (SIMQ_RUNNER=N)
  *   report.c    FINISH, FAIL and RELEASE requests, with output tails
  *   util.c      jitter, killing what a process left behind
+ *   files.c     a job's private directory: its files laid in, its
+ *               outputs collected (in a transfer child of the shepherd)
+ *   cache.c     the node's cache of blobs, shared by its workers
  *
  * Logging, allocation, the clocks, sizes, the broker's address and the
  * token come from lib/, shared with simqd and simq.
@@ -119,6 +122,9 @@ struct shep_hdr {
 	uint32_t	nargv;
 	uint32_t	nenv;
 	uint32_t	pattern;	/* outpath is from an output= pattern */
+	/* Then nfiles file= values and ncollect collect= patterns. */
+	uint32_t	nfiles;
+	uint32_t	ncollect;
 	uint32_t	pad;
 };
 
@@ -133,7 +139,8 @@ enum shep_stage {
 	STAGE_CWD,		/* chdir to the job's directory */
 	STAGE_OUTPUT,		/* the output files' directory */
 	STAGE_FORK,		/* pipes, vfork */
-	STAGE_EXEC		/* execvpe */
+	STAGE_EXEC,		/* execvpe */
+	STAGE_FILES		/* the job's files: the reason is the text */
 };
 
 /* A shepherd's report on job seq. */
@@ -155,6 +162,11 @@ struct shep_msg {
 	uint64_t	start_ms, end_ms;
 	uint64_t	utime_us, stime_us, maxrss_kib;
 	int64_t		outsize, errsize, ressize;	/* -1: no file */
+	/* Bytes of text after the tails: for SHEP_DONE the got=, nomatch=
+	 * and collerr= words of the FINISH (encoded), for STAGE_FILES the
+	 * reason. */
+	uint32_t	textlen;
+	uint32_t	pad;
 };
 
 struct wjob;
@@ -164,8 +176,12 @@ struct wjob;
  * made this big so that it always fits. */
 #define SHEP_MSG_MAX		(SIMQ_LINE_MAX + 4 * WPATH_MAX + 4096)
 
-/* The largest report datagram: the struct and two tails. */
-#define SHEP_REPORT_MAX		(sizeof(struct shep_msg) + 2 * SIMQ_TAIL_MAX)
+/* The text of a report: the collected files' words, within a line. */
+#define SHEP_TEXT_MAX		SIMQ_LINE_MAX
+
+/* The largest report datagram: the struct, two tails and the text. */
+#define SHEP_REPORT_MAX		(sizeof(struct shep_msg) + 2 * SIMQ_TAIL_MAX + \
+				 SHEP_TEXT_MAX)
 
 /* A slot: the worker's handle on its shepherd. */
 struct slot {
@@ -207,6 +223,12 @@ struct wjob {
 	char			**argv;		/* NULL-terminated */
 	int			 nenv;
 	char			**env;		/* the job's K=V additions */
+	int			 nfiles;
+	char			**files;	/* file= values, decoded */
+	int			 ncollect;
+	char			**collect;	/* collect= patterns */
+	char			*jobdir;	/* its private directory */
+	char			*filewords;	/* got=... for the FINISH */
 
 	/* Where its files go (absolute). */
 	char			*outpath, *errpath, *respath;
@@ -250,6 +272,10 @@ struct config {
 	uint64_t	 connect_timeout_ms;	/* --burst: give up after */
 	char		*token;		/* NULL: none */
 	int		 verbose;
+	char		*cache_dir;	/* --cache-dir, absolute */
+	uint64_t	 cache_max;	/* --cache-max */
+	char		*jobs_dir;	/* --jobs-dir, absolute */
+	uint64_t	 collect_max;	/* --collect-max, per file */
 };
 
 struct wstate {
@@ -383,6 +409,21 @@ int		 runner_alone(void);
 /* Appends j's report request (FINISH, FAIL or RELEASE) to out.  Returns
  * 0, or -1 if there is nothing to send. */
 int		 report_put(struct evbuffer *out, struct wjob *j);
+
+/* cache.c */
+struct xfer;
+int	 cache_init(char **why);
+uint64_t cache_evict(uint64_t need, const char *held);
+int	 cache_get(struct xfer *, const char *hex, uint64_t size, char *path,
+	    size_t len, const char *jobid, char **why);
+
+/* files.c */
+int	 files_fetch_child(const struct wjob *, const char *dir, int out);
+int	 files_collect_child(const struct wjob *, const char *dir, int out);
+char	*files_mkdir(const struct wjob *, char **why);
+int	 files_mkdirs(const char *path);
+void	 files_sweep(void);
+void	 files_rmdir(const char *dir);
 
 /* util.c */
 /* Returns a random number in [lo, hi]. */

@@ -126,6 +126,8 @@ slot_run(struct wjob *j)
 	h.nargv = (uint32_t)j->argc;
 	h.nenv = (uint32_t)j->nenv;
 	h.pattern = j->output != NULL;
+	h.nfiles = (uint32_t)j->nfiles;
+	h.ncollect = (uint32_t)j->ncollect;
 	put_str(buf, &n, j->id);
 	put_str(buf, &n, j->queue);
 	put_str(buf, &n, j->name ? j->name : "");
@@ -137,6 +139,10 @@ slot_run(struct wjob *j)
 		put_str(buf, &n, j->argv[k]);
 	for (k = 0; k < j->nenv; k++)
 		put_str(buf, &n, j->env[k]);
+	for (k = 0; k < j->nfiles; k++)
+		put_str(buf, &n, j->files[k]);
+	for (k = 0; k < j->ncollect; k++)
+		put_str(buf, &n, j->collect[k]);
 	if (n > SHEP_MSG_MAX) {
 		errno = E2BIG;
 		return -1;
@@ -198,8 +204,9 @@ slot_read_cb(evutil_socket_t fd, short ev, void *arg)
 		if ((size_t)n >= sizeof m)
 			memcpy(&m, buf, sizeof m);
 		if ((size_t)n < sizeof m || m.tail[0] > SIMQ_TAIL_MAX ||
-		    m.tail[1] > SIMQ_TAIL_MAX || (size_t)n != sizeof m +
-		    m.tail[0] + m.tail[1] || (j = s->job) == NULL ||
+		    m.tail[1] > SIMQ_TAIL_MAX || m.textlen > SHEP_TEXT_MAX ||
+		    (size_t)n != sizeof m + m.tail[0] + m.tail[1] +
+		    m.textlen || (j = s->job) == NULL ||
 		    m.seq != s->seq) {
 			log_warn("shepherd %d: an unexpected report", (int)s->pid);
 			continue;

@@ -163,13 +163,20 @@ class _Process:
     the task's environment, directory and soft limits."""
 
     def __init__(self):
-        self.cwd = None
+        self.cwd = os.getcwdb()
+        # `python -m` put the directory it started in first on sys.path;
+        # a task in another directory (a job with files has one of its
+        # own) finds its directory there instead, as it would started
+        # there.
+        self.path0 = bool(sys.path) and sys.path[0] == os.fsdecode(self.cwd)
         self.limits = {}
 
     def adopt(self, cwd, env, limit_as, nofile):
         if cwd != self.cwd:
             os.chdir(cwd)
             self.cwd = cwd
+            if self.path0 and sys.path:
+                sys.path[0] = os.fsdecode(cwd)
         _set_environ(env)
         for res, soft in ((_resource.RLIMIT_AS, limit_as),
                           (_resource.RLIMIT_NOFILE, nofile)):
