@@ -72,13 +72,15 @@ def dec(w):
 
 
 class Item(dict):
-    """One item line: .kind, the key=value words (decoded), .argv."""
+    """One item line: .kind, the key=value words (decoded; a repeated key
+    keeps its last value here, and all of them in .multi[key]), .argv."""
 
     def __init__(self, line):
         super().__init__()
         words = line.split()
         self.kind = words[0] if words else ""
         self.argv = None
+        self.multi = {}
         for i, w in enumerate(words[1:], 1):
             if w == "--":
                 self.argv = [dec(x) for x in words[i + 1:]]
@@ -86,6 +88,7 @@ class Item(dict):
             k, eq, v = w.partition("=")
             if eq:
                 self[k] = dec(v)
+                self.multi.setdefault(k, []).append(self[k])
 
     def __repr__(self):
         return "Item(%s, %s, argv=%r)" % (self.kind, dict.__repr__(self),

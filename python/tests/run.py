@@ -496,7 +496,7 @@ def test_executor_failed_without_result(ctx):
     e = raises(simq.PayloadTooLarge, ex.submit(tasks.big, 200000).result, 60)
     check("at most 65536" in str(e), "result too large: %s" % e)
     e = raises(simq.PayloadTooLarge, ex.submit, tasks.add,
-               os.urandom(70000), b"")
+               *[os.urandom(40) for _ in range(2000)])
     check("call of add" in str(e), "call too large: %s" % e)
 
 
@@ -858,6 +858,75 @@ def test_warm_runner_crash_is_the_tasks(ctx):
 
 
 test_warm_runner_crash_is_the_tasks.timeout = 90
+
+
+# ---------------------------------------------------------------------------
+# Blobs: large arguments and results through the broker's blob store
+
+def blob_files(data):
+    """{name: size} of the complete blobs in a broker's data directory."""
+    out = {}
+    top = os.path.join(data, "blobs")
+    for d in os.listdir(top) if os.path.isdir(top) else ():
+        if len(d) != 2:
+            continue            # tmp/, corrupt/
+        for f in os.listdir(os.path.join(top, d)):
+            out[f] = os.path.getsize(os.path.join(top, d, f))
+    return out
+
+
+def test_client_files_and_collect(ctx):
+    c = ctx.shared.client()
+    b1 = c.put_blob(b"hello")
+    eq(b1.hash, __import__("hashlib").sha256(b"hello").hexdigest(), "hash")
+    eq(c.put_blob(b"hello"), b1, "stored once")
+    eq(c.get_blob(b1), b"hello", "GET")
+    j = c.submit(["sh", "-c", "tr a-z A-Z <in.txt >out.txt; "
+                  "cp in.txt \"$SIMQ_WORKDIR/copy.txt\""],
+                 files={"in.txt": b"hello"}, collect=["*.txt"])
+    eq(j.wait(60), "done", "the job (%s)" % j.refresh().info)
+    got = j.collected()
+    eq(sorted(got), ["copy.txt", "in.txt", "out.txt"], "collected")
+    eq(j.fetch("out.txt"), b"HELLO", "a collected file")
+    eq(got["in.txt"], b1, "the input's blob")
+
+
+def test_blob_shared_argument(ctx):
+    """A 50 MB argument passed to 100 tasks is pickled and stored once:
+    the broker's blob directory grows by one copy."""
+    import hashlib
+    b = ctx.broker()
+    b.worker("-j", "2")
+    ex = simq.Executor(server=b.addr)
+    ctx.closers.append(lambda: ex.shutdown(wait=False, cancel_futures=True))
+    big = os.urandom(50 << 20)
+    want = hashlib.sha256(big).hexdigest()
+    before = blob_files(b.data)
+    fs = [ex.submit(tasks.digest, big, i) for i in range(50)]
+    rest = ex.map(tasks.digest, [big] * 50, range(50, 100), chunksize=5)
+    eq([f.result(120) for f in fs] + list(rest),
+       [(want, i) for i in range(100)], "every task saw the argument")
+    new = {k: v for k, v in blob_files(b.data).items() if k not in before}
+    eq(len(new), 1, "blobs stored: %r" % new)
+    size = list(new.values())[0]
+    check(50 << 20 <= size < (50 << 20) + 4096, "one copy: %d bytes" % size)
+    eq(len(ex._blobs), 1, "pickled once")
+    words = fs[0].job.refresh().info.get("file", [])
+    eq(len(words), 1, "the job's file= words: %r" % words)
+    check(words[0].startswith(list(new)[0] + ":"), "names the blob")
+
+
+test_blob_shared_argument.timeout = 300
+
+
+def test_blob_large_result(ctx):
+    ex = ctx.executor(large_results=True)
+    f = ex.submit(tasks.big, 300000)
+    eq(len(f.result(60)), 300000, "a 300 KB result")
+    eq(sorted(f.job.collected()), ["simq-result.pickle"], "collected")
+    eq(len(simq.Job(f.job.id, client=ctx.shared.client()).result()),
+       300000, "Job(id).result()")
+    eq(ex.submit(tasks.square, 7).result(60), 7 * 7, "a small one inline")
 
 
 def test_pip_install(ctx):

@@ -144,3 +144,12 @@ def child_and_sleep(pidfile, t):
 
 def allocate(mb):
     return len(b"y" * (mb << 20))
+
+
+def digest(data, i):
+    import hashlib
+    return hashlib.sha256(data).hexdigest(), i
+
+
+def workdir_listing():
+    return sorted(os.listdir(os.environ.get("SIMQ_WORKDIR") or "."))
