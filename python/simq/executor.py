@@ -330,8 +330,9 @@ class Executor(cf.Executor):
     # The watcher holds a WAIT on the oldest WINDOW pending jobs (they are
     # the likeliest to end first) and looks at all of them with STATUS
     # every SWEEP seconds, so that a job far down the list that ends
-    # early is seen within that time.
-    WINDOW = 128
+    # early is seen within that time.  Each WAIT's reply holds the whole
+    # window: a small one costs less to read per job that ended.
+    WINDOW = 32
     SWEEP = 1.0
 
     def _watch(self):

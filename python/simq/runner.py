@@ -8,7 +8,8 @@ shepherd, and sends it each task.  This module is that runner.  For each
 task it:
 
   - imports, in itself, the modules the pickled call names (the
-    function's module, the classes of its arguments): imports are paid
+    function's module, the classes of its arguments, found in the
+    pickle's bytes without running it): imports are paid
     once per runner, with the task's stdout and stderr as the runner's
     while they run, so what an import prints is the first task's output;
   - forks; the child makes a session of its own, takes the task's stdin,
@@ -28,6 +29,7 @@ takes it all with its process.  Standard library only.
 import atexit
 import gc
 import os
+import re
 import resource as _resource
 import socket
 import sys
@@ -40,41 +42,25 @@ _run_exitfuncs = atexit._run_exitfuncs
 # Larger than any datagram of a shepherd (SHEP_MSG_MAX).
 MSG_MAX = 1 << 17
 
-_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE",
-               "SHORT_BINSTRING", "BINSTRING", "STRING"}
+# A protocol 4 pickle names a global as two short strings, each perhaps
+# memoized, then STACK_GLOBAL: module, name.  The calls of simq.Executor
+# are protocol 4; a module named again later comes from the memo, and its
+# first naming is enough.
+_GLOBAL = re.compile(rb"\x8c([\x01-\x7f])([A-Za-z_][\w.]*)\x94?"
+                     rb"\x8c([\x01-\x7f])([A-Za-z_][\w.<>]*)\x94?\x93")
 
 
 def modules_of(data):
-    """The modules a pickle names (GLOBAL, STACK_GLOBAL), read from its
-    opcodes without running it."""
-    import pickletools
+    """The modules a pickle's globals name, found in its bytes without
+    running it (a false find only makes the runner try an import)."""
     mods = []
-    memo = {}
-    stack = []
-    try:
-        for op, arg, _ in pickletools.genops(data):
-            name = op.name
-            if name in _STRING_OPS:
-                stack.append(arg)
-            elif name == "MEMOIZE":
-                memo[len(memo)] = stack[-1] if stack else None
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[arg] = stack[-1] if stack else None
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                stack.append(memo.get(arg))
-            elif name == "STACK_GLOBAL":
-                if len(stack) >= 2 and isinstance(stack[-2], str):
-                    mods.append(stack[-2])
-                stack[-2:] = [None]
-            elif name in ("GLOBAL", "INST"):
-                mods.append(arg.split(" ")[0])
-                stack.append(None)
-            elif name not in ("FRAME", "PROTO", "STOP"):
-                stack.append(None)
-    except Exception:
-        pass                    # a damaged call: the task will say so
-    seen = set()
-    return [m for m in mods if not (m in seen or seen.add(m))]
+    for m in _GLOBAL.finditer(data):
+        if len(m.group(2)) == m.group(1)[0] and \
+                len(m.group(4)) == m.group(3)[0]:
+            name = m.group(2).decode("ascii")
+            if name not in mods:
+                mods.append(name)
+    return mods
 
 
 def _call_modules(args):
@@ -90,11 +76,14 @@ def _call_modules(args):
     return modules_of(data)
 
 
+_tried = set()                  # imports that failed: not again
+
+
 def _warm(args, out, err):
     """Imports what the call needs, in the runner, with the task's output
     as ours meanwhile."""
     new = [m for m in _call_modules(args)
-           if m not in sys.modules and m != "__main__"]
+           if m not in sys.modules and m != "__main__" and m not in _tried]
     if not new:
         return
     import importlib
@@ -106,7 +95,7 @@ def _warm(args, out, err):
             try:
                 importlib.import_module(m)
             except BaseException:
-                pass            # the task meets it again and says so
+                _tried.add(m)   # the task meets it again and says so
     finally:
         for f in (sys.stdout, sys.stderr):
             try:
