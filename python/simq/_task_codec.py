@@ -2,11 +2,13 @@
 
 A task's command is `PYTHON -m simq.task CALL`, CALL being "simqpy1:" and
 the base64 of a pickled list of calls (fn, args, kwargs), zlib-compressed
-when that is shorter.  Its outcome comes back as the job's result payload
-($SIMQ_RESULT): RESULT_MAGIC, then "z" (zlib) or "p", then a pickled
-(single, [outcome...]), each outcome ("ok", value) or ("err", exception,
-traceback text).  Both are bounded by the broker's limits (a request line,
-65536 bytes; a result, 65536 bytes) until large values travel as blobs.
+when it is over SQUEEZE_MIN bytes and that is shorter.  Its outcome comes
+back as the job's result payload ($SIMQ_RESULT): RESULT_MAGIC, then "z"
+(zlib) or "p", then a pickled (single, [outcome...]), each outcome ("ok",
+value) or ("err", exception, traceback text).  Both are bounded by the
+broker's limits (a request line, 65536 bytes; a result, 65536 bytes):
+large arguments travel as files of the job (BLOB_TAG), a large result as
+a collected file (RESULT_FILE, "f").
 """
 
 import binascii
