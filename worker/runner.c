@@ -385,6 +385,10 @@ runner_event(pid_t *pid, int *status, struct rusage *ru)
 		    p != rpid && p <= INT32_MAX) {
 			started = 1;
 			*pid = tpid = (pid_t)p;
+			/* Said before we killed the runner for a signal of
+			 * the task's: the task has it now. */
+			if (killsig)
+				runner_kill_task(tpid, killsig);
 			return RUNNER_PID;
 		}
 		if (started && strncmp(buf, "exit ", 5) == 0 &&

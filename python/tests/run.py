@@ -34,6 +34,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 import simq  # noqa: E402
 import counting  # noqa: E402
 import crashing  # noqa: E402
+import slow_import  # noqa: E402
 import tasks  # noqa: E402
 
 BIN = None
@@ -858,6 +859,27 @@ def test_warm_runner_crash_is_the_tasks(ctx):
 
 
 test_warm_runner_crash_is_the_tasks.timeout = 90
+
+
+def test_warm_timeout_during_import(ctx):
+    """A task whose import in the runner outlasts its timeout is killed
+    there (the runner with it), and the next task gets a new runner."""
+    b, ex = warm_setup(ctx, ["--grace", "10s"], timeout=1,
+                       env={"SIMQ_TEST_SLOW_IMPORT": "30"})
+    r1 = ex.submit(tasks.parent).result(60)
+    t = time.monotonic()
+    f = ex.submit(slow_import.f, 1)
+    e = raises(simq.TaskFailed, f.result, 60)
+    check(time.monotonic() - t < 8, "killed at its timeout, not its end")
+    check("timeout" in str(e), "says why: %s" % e)
+    eq(f.job.refresh().info.get("signal"), signal.SIGTERM,
+       "killed by the timeout's SIGTERM")
+    wait_until(lambda: not alive(r1[0]), 10, "the runner to go")
+    r2 = ex.submit(tasks.parent).result(60)
+    check(r2[0] != r1[0], "a new runner")
+
+
+test_warm_timeout_during_import.timeout = 90
 
 
 # ---------------------------------------------------------------------------
