@@ -131,6 +131,10 @@ static const handler_fn handlers[CMD__COUNT] = {
 	[CMD_HAVE] = h_have,
 	[CMD_PUT] = h_put,
 	[CMD_GET] = h_get,
+	[CMD_FOLLOW] = h_follow,
+	[CMD_PUSH] = h_push,
+	[CMD_TASKS] = h_tasks,
+	[CMD_EXPLAIN] = h_explain,
 };
 
 /* Runs a checked request.  body is writable (decoding is in place). */
@@ -163,6 +167,8 @@ park_try(struct conn *c, int final)
 
 	if (c->parked == CMD_TAKE)
 		done = take_serve(c, c->park_arg, final);
+	else if (c->parked == CMD_FOLLOW)
+		done = follow_serve(c, final);
 	else {
 		struct wait_arg *w = c->park_arg;
 		done = final || all_finished(w->ids, w->n);
@@ -197,17 +203,29 @@ void
 cmd_serve_parked(void)
 {
 	struct conn	*c, *next;
-	int		 dispatch = B->want_dispatch, wake = B->want_wake;
+	int		 dispatch, wake, follow, round;
 
-	B->want_dispatch = B->want_wake = 0;
-	for (c = TAILQ_FIRST(&parked_conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, pentry);
-		if (c->dead || c->closing)
-			continue;
-		if (c->park_until <= B->now ||
-		    (c->parked == CMD_TAKE && dispatch) ||
-		    (c->parked == CMD_WAIT && wake))
-			serve_one(c, c->park_until <= B->now);
+	/* A second round for what the first made happen (a job taken
+	 * that a parked FOLLOW waits for, a follow its worker must hear):
+	 * the loop may sleep after this pass. */
+	for (round = 0; round < 2; round++) {
+		dispatch = B->want_dispatch;
+		wake = B->want_wake;
+		follow = follow_woken();
+		if (round > 0 && !dispatch && !wake && !follow)
+			break;
+		B->want_dispatch = B->want_wake = 0;
+		for (c = TAILQ_FIRST(&parked_conns); c != NULL; c = next) {
+			next = TAILQ_NEXT(c, pentry);
+			if (c->dead || c->closing)
+				continue;
+			if (c->park_until <= B->now ||
+			    (c->parked == CMD_TAKE && dispatch) ||
+			    (c->parked == CMD_WAIT && wake) ||
+			    (c->parked == CMD_FOLLOW && (dispatch || wake ||
+			    follow)))
+				serve_one(c, c->park_until <= B->now);
+		}
 	}
 }
 

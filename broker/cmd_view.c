@@ -200,6 +200,7 @@ h_stats(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct evbuffer		*o = conn_outbuf(c);
 	struct journal_stats	 js;
 	static const char	*pol[] = { "always", "interval", "none" };
+	uint64_t		 followed, fbytes;
 
 	journal_stats(B->journal, &js);
 	evbuffer_add_printf(o, "ITEMS 1\r\nstats version=%d", SIMQ_PROTO_VERSION);
@@ -224,6 +225,9 @@ h_stats(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		reply_num(o, "blob_bytes", used);
 		reply_num(o, "blob_reserved", resv);
 	}
+	follow_stats(&followed, &fbytes);
+	reply_num(o, "followed", followed);
+	reply_num(o, "follow_bytes", fbytes);
 	evbuffer_add_printf(o, " fsync=%s\r\n", pol[B->cfg.fsync]);
 	conn_reply_done(c);
 }

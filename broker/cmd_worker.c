@@ -157,8 +157,10 @@ h_worker(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		old->worker = NULL;
 		conn_close(old);
 	}
-	if (c->worker != w)
+	if (c->worker != w) {
 		worker_reattached(w);	/* a new connection */
+		follow_worker_reset(w);
+	}
 	c->worker = w;
 	log_info("worker %s connected from %s (%u slots, %u running)", w->name,
 	    c->peer, w->slots, w->njobs);
@@ -223,10 +225,13 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 			break;
 		s = comma + 1;
 	}
-	if (n == 0 && w->drops == NULL && !final)
+	if (n == 0 && w->drops == NULL && !follow_pending(w) && !final)
 		return 0;
 	items = evbuffer_new();
 	ndrops = reply_drops(items, w);
+	ndrops += follow_notes(items, w);
+	if (n > 0)
+		follow_poke();	/* a FOLLOW may wait for one of these */
 	for (i = 0; i < (int)n; i++)
 		reply_take(items, got[i]);
 	o = conn_outbuf(c);
@@ -391,6 +396,7 @@ h_heartbeat(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		timers_arm();
 	pend = evbuffer_new();
 	nd = reply_drops(pend, w);
+	nd += follow_notes(pend, w);
 	o = conn_outbuf(c);
 	evbuffer_add_printf(o, "ITEMS %d\r\n", n + nd);
 	evbuffer_add_buffer(o, pend);

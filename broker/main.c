@@ -492,6 +492,7 @@ main(int argc, char **argv)
 	net_close_listeners();
 	conns_free_all();
 	blob_stop();
+	follow_free_all();
 	if (journal_close(B->journal) < 0)
 		fatal("journal: closing: %s", strerror(errno));
 #if SIMQ_LEAK_CHECKED

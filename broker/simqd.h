@@ -653,8 +653,27 @@ HANDLER(h_output);
 HANDLER(h_have);	/* blob.c */
 HANDLER(h_put);
 HANDLER(h_get);
+HANDLER(h_follow);
+HANDLER(h_push);
+HANDLER(h_tasks);
+HANDLER(h_explain);
 #undef HANDLER
 int		 take_serve(struct conn *, struct take_arg *, int final);
+
+/* follow.c: a running job's output, followed (FOLLOW, PUSH). */
+int		 follow_notes(struct evbuffer *, struct worker *);
+int		 follow_pending(const struct worker *);
+void		 follow_worker_reset(const struct worker *);
+int		 follow_serve(struct conn *, int final);
+int		 follow_woken(void);
+void		 follow_poke(void);
+void		 follow_stats(uint64_t *followed, uint64_t *bytes);
+void		 follow_free_all(void);
+
+/* explain.c: why a job is not running (EXPLAIN). */
+struct explain;
+void		 explain_reasons(struct explain *, const struct job *,
+		    const struct simq_id *, int state);
 
 /* reply.c: items. */
 void		 reply_word(struct evbuffer *, const char *key, const void *,
@@ -703,8 +722,9 @@ struct conn {
 	/* A line whose body is still arriving. */
 	char			*line;
 	size_t			 linelen;
-	/* A parked TAKE or WAIT. */
-	int			 parked;	/* CMD_TAKE, CMD_WAIT or 0 */
+	/* A parked TAKE, WAIT or FOLLOW. */
+	int			 parked;	/* CMD_TAKE, CMD_WAIT, CMD_FOLLOW
+						 * or 0 */
 	uint64_t		 park_until;
 	struct event		*park_ev;
 	void			*park_arg;

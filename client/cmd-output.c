@@ -23,10 +23,16 @@ static int	cmd_result_exec(int, char **);
 
 const struct simq_cmd cmd_output_entry = {
 	"output",
-	"[--stderr] ID",
-	"print what a finished job wrote on stdout (or stderr)",
+	"[-f [-t TIMEOUT]] [--stderr] ID",
+	"print what a job wrote on stdout (or stderr), or follow it",
 	"The broker keeps the last 64 KiB of each stream; the whole output is\n"
-	"on the worker's disk if the job was submitted with -o PATTERN.\n\n"
+	"on the worker's disk if the job was submitted with -o PATTERN.\n"
+	"With -f, prints a running job's output as it is written, from any\n"
+	"host, until the job ends; exits 0 if it ended done, 1 if it failed\n"
+	"or was canceled, 2 if it did not start within -t.\n\n"
+	"  -f, --follow            follow the job's output until it ends\n"
+	"  -t, --timeout D         with -f: give up if the job has not started\n"
+	"                          within D (90, 45s, 30m, 2h, 1d)\n"
 	"      --stderr            print the job's stderr instead\n",
 	cmd_output_exec
 };
@@ -61,6 +67,8 @@ static const struct option result_opts[] = {
 
 static const struct option output_opts[] = {
 	{ "stderr", no_argument, NULL, OPT_STDERR },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "timeout", required_argument, NULL, 't' },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -120,13 +128,23 @@ cmd_output_exec(int argc, char **argv)
 	struct json	 j;
 	struct buf	 b;
 	const char	*stream = "stdout";
-	int		 ch;
+	uint64_t	 timeout = 0;
+	int		 ch, follow = 0;
 
-	while ((ch = simq_getopt(argc, argv, "", output_opts,
+	while ((ch = simq_getopt(argc, argv, "ft:", output_opts,
 	    &cmd_output_entry)) != -1) {
 		switch (ch) {
 		case OPT_STDERR:
 			stream = "stderr";
+			break;
+		case 'f':
+			follow = 1;
+			break;
+		case 't':
+			if (proto_parse_duration(optarg, &timeout) < 0)
+				die(EXIT_USAGE, "bad --timeout '%s': use a "
+				    "duration like 90, 45s, 30m, 2h, 1d or "
+				    "1h30m", optarg);
 			break;
 		default:
 			simq_usage(&cmd_output_entry);
@@ -137,6 +155,14 @@ cmd_output_exec(int argc, char **argv)
 		    "output needs one job id");
 	}
 	ids_check(argv + optind, 1);
+	if (timeout > 0 && !follow)
+		simq_usage_why(&cmd_output_entry, "-t is for -f: how long to "
+		    "wait for the job to start");
+	if (follow && cfg.json)
+		simq_usage_why(&cmd_output_entry, "-f prints the output as "
+		    "it comes, as raw bytes; --json is for a finished job");
+	if (follow)
+		return output_follow(argv[optind], stream, timeout);
 	c = simq_connect(0);
 	buf_init(&b);
 	req_raw(&b, "OUTPUT");

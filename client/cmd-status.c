@@ -20,7 +20,7 @@ static int	cmd_status_exec(int, char **);
 
 const struct simq_cmd cmd_status_entry = {
 	"status",
-	"[-l] [--watch] [-i INTERVAL] [ID...]",
+	"[-l] [--watch] [-i INTERVAL] [ID...] | ID --tasks [--state STATE]",
 	"show queues and workers, or the state of jobs",
 	"Without ids: each queue's count of jobs in each state, and the\n"
 	"workers with what they run.  With ids: each job's or array's state,\n"
@@ -33,7 +33,13 @@ const struct simq_cmd cmd_status_entry = {
 	"                          have finished); -w is submit's --wait, "
 	"not this\n"
 	"  -i, --interval D        refresh every D (default: 2s); implies "
-	"--watch\n",
+	"--watch\n"
+	"      --tasks             list the tasks of array ID: state, "
+	"attempts,\n"
+	"                          exit status and, for failed ones, the "
+	"reason\n"
+	"      --state STATE       with --tasks: only tasks in STATE (waiting,\n"
+	"                          queued, running, done, failed, canceled)\n",
 	cmd_status_exec
 };
 
@@ -41,6 +47,8 @@ static const struct option status_opts[] = {
 	{ "long", no_argument, NULL, 'l' },
 	{ "watch", no_argument, NULL, 'w' },
 	{ "interval", required_argument, NULL, 'i' },
+	{ "tasks", no_argument, NULL, OPT_CMD_BASE },
+	{ "state", required_argument, NULL, OPT_CMD_BASE + 1 },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -376,6 +384,7 @@ cmd_status_exec(int argc, char **argv)
 	uint64_t	 interval = 2000;
 	char		 tbuf[FMT_MAX], dbuf[FMT_MAX];
 	int		 ch, longform = 0, watch = 0, status = EXIT_OK, done;
+	int		 tasks = 0, state = -1;
 
 	while ((ch = simq_getopt(argc, argv, "li:", status_opts,
 	    &cmd_status_entry)) != -1) {
@@ -393,6 +402,16 @@ cmd_status_exec(int argc, char **argv)
 				    "duration like 1, 500ms, 5s or 1m", optarg);
 			watch = 1;
 			break;
+		case OPT_CMD_BASE:
+			tasks = 1;
+			break;
+		case OPT_CMD_BASE + 1:
+			if ((state = proto_state_lookup(optarg,
+			    strlen(optarg))) < 0)
+				die(EXIT_USAGE, "bad --state '%s': use waiting, "
+				    "queued, running, done, failed or canceled",
+				    optarg);
+			break;
 		default:
 			simq_usage(&cmd_status_entry);
 		}
@@ -400,6 +419,22 @@ cmd_status_exec(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	ids_check(argv, argc);
+	if (state >= 0 && !tasks)
+		simq_usage_why(&cmd_status_entry, "--state is for --tasks: "
+		    "simq status ID --tasks --state %s",
+		    proto_state_name(state));
+	if (tasks && argc != 1)
+		simq_usage_why(&cmd_status_entry, "--tasks lists the tasks "
+		    "of one array: simq status ID --tasks");
+	if (tasks && (watch || longform))
+		simq_usage_why(&cmd_status_entry, "--tasks cannot be used "
+		    "with %s", watch ? "--watch" : "-l");
+	if (tasks) {
+		c = simq_connect(0);
+		status = status_tasks(c, argv[0], state);
+		conn_close(c);
+		return status;
+	}
 	if (watch && cfg.json)
 		die(EXIT_USAGE, "--watch and --json cannot be used together: "
 		    "--json prints one document; run simq status --json "

@@ -32,13 +32,17 @@ static int	cmd_wait_exec(int, char **);
 
 const struct simq_cmd cmd_wait_entry = {
 	"wait",
-	"[-q] [-t TIMEOUT] ID...",
+	"[-q] [-t TIMEOUT] [--failures] ID...",
 	"wait until jobs have finished; exit 1 if any failed",
 	"Waits until every job, task and array named has finished.  Exits 0\n"
 	"when all are done, 1 when any failed or was canceled, 2 on a timeout\n"
 	"or an unknown id.  On a terminal, shows a progress bar on stderr;\n"
 	"elsewhere, prints one line on stderr when the wait ends.  Either\n"
-	"notes jobs queued where no connected worker serves them.\n\n"
+	"notes jobs queued where no connected worker serves them.  On a\n"
+	"terminal, failures are shown as they happen, and at the end the\n"
+	"first failed tasks of each array with their reasons.\n\n"
+	"      --failures          show failures so even when stderr is not a\n"
+	"                          terminal\n"
 	"  -q, --quiet             no progress bar, no summary line\n"
 	"  -t, --timeout D         give up after D (90, 45s, 30m, 2h, 1d)\n",
 	cmd_wait_exec
@@ -47,8 +51,12 @@ const struct simq_cmd cmd_wait_entry = {
 static const struct option wait_opts[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "timeout", required_argument, NULL, 't' },
+	{ "failures", no_argument, NULL, OPT_CMD_BASE },
 	{ NULL, 0, NULL, 0 }
 };
+
+/* --failures: list failures as on a terminal. */
+static int	show_failures;
 
 /* Says which jobs failed, on stderr, after a wait. */
 static void
@@ -216,12 +224,15 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 	struct progress	 p;
 	struct tally	 t;
 	struct reply	*r = NULL;
+	struct waitfail	*wf = NULL;
 	uint64_t	 start = mono_ms(), slice = 0, now, asked = 0;
 	size_t		 i;
 	int		 wait_chunk = -1, status = EXIT_OK, st, bar, told = 0;
 	char		 d[FMT_MAX], *note = NULL;
 
 	bar = cfg.progress;
+	if (!cfg.quiet && (cfg.progress || show_failures))
+		wf = waitfail_new((size_t)n);
 	progress_init(&p);
 	c->soft = 1;
 	for (;;) {
@@ -238,6 +249,7 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 			c->soft = 0;
 			*final = r;
 			free(note);
+			waitfail_free(wf);
 			return EXIT_USAGE;
 		}
 		memset(&t, 0, sizeof t);
@@ -253,6 +265,8 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 			note = wait_unserved(c, r, &told);
 			asked = mono_ms();
 		}
+		if (wf != NULL)
+			waitfail_update(wf, c, r, bar && p.shown);
 		if (bar)
 			progress_draw(&p, &t, wait_chunk >= 0 ? note : NULL);
 		if (wait_chunk < 0)
@@ -271,6 +285,7 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 				    t.count[JS_CANCELED]),
 				    (unsigned long long)t.total);
 				free(note);
+				waitfail_free(wf);
 				return EXIT_USAGE;
 			}
 			if (slice > timeout_ms - (now - start))
@@ -288,6 +303,9 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 	}
 	if (status != EXIT_OK)
 		wait_report(r);
+	if (status != EXIT_OK && wf != NULL)
+		waitfail_report(c, r);
+	waitfail_free(wf);
 	*final = r;
 	return status;
 }
@@ -308,6 +326,9 @@ cmd_wait_exec(int argc, char **argv)
 		case 'q':
 			cfg.progress = 0;
 			cfg.quiet = 1;
+			break;
+		case OPT_CMD_BASE:
+			show_failures = 1;
 			break;
 		case 't':
 			if (proto_parse_duration(optarg, &timeout) < 0)

@@ -38,6 +38,7 @@ static const struct simq_cmd *const simq_cmds[] = {
 	&cmd_pause_entry,
 	&cmd_resume_entry,
 	&cmd_stats_entry,
+	&cmd_explain_entry,
 	NULL
 };
 

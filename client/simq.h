@@ -258,6 +258,23 @@ const char	*jobview_exit(char *, const struct item *);
 const char	*jobview_why(char *, size_t, const struct item *);
 int		 jobview_never_ran(const struct item *);
 
+/* tasks.c: an array's tasks (simq status --tasks, simq wait). */
+int		 tasks_walk(struct conn *, const char *, int, uint64_t,
+		    void (*)(void *, const struct reply *, size_t), void *,
+		    struct reply **);
+int		 status_tasks(struct conn *, const char *, int);
+
+/* waitfail.c: simq wait's failures, as they happen and at the end. */
+struct waitfail;
+struct waitfail	*waitfail_new(size_t);
+void		 waitfail_free(struct waitfail *);
+void		 waitfail_update(struct waitfail *, struct conn *,
+		    const struct reply *, int);
+void		 waitfail_report(struct conn *, const struct reply *);
+
+/* follow.c: simq output -f. */
+int		 output_follow(const char *, const char *, uint64_t);
+
 /* The subcommands. */
 extern const struct simq_cmd	cmd_submit_entry;
 extern const struct simq_cmd	cmd_status_entry;
@@ -273,6 +290,7 @@ extern const struct simq_cmd	cmd_pause_entry;
 extern const struct simq_cmd	cmd_resume_entry;
 extern const struct simq_cmd	cmd_stats_entry;
 extern const struct simq_cmd	cmd_fetch_entry;
+extern const struct simq_cmd	cmd_explain_entry;
 
 /* cmd-status.c, cmd-wait.c, cmd-queues.c, cmd-workers.c: shared. */
 

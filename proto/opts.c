@@ -67,6 +67,14 @@ static const struct proto_cmdinfo proto_cmds[CMD__COUNT] = {
 	    "PUT HASH SIZE OFFSET BYTES" },
 	[CMD_GET] = { "GET", 3, 3, PROTO_BODY_NONE, 0,
 	    "GET HASH OFFSET MAX" },
+	[CMD_FOLLOW] = { "FOLLOW", 2, 5, PROTO_BODY_NONE, 0,
+	    "FOLLOW ID stdout|stderr [from=OFFSET] [attempt=N] [wait=MS]" },
+	[CMD_PUSH] = { "PUSH", 5, 5, PROTO_BODY_LAST, SIMQ_FOLLOW_CHUNK,
+	    "PUSH ID ATTEMPT stdout|stderr OFFSET BYTES" },
+	[CMD_TASKS] = { "TASKS", 1, 4, PROTO_BODY_NONE, 0,
+	    "TASKS ID [state=STATE] [from=CURSOR] [limit=N]" },
+	[CMD_EXPLAIN] = { "EXPLAIN", 1, 1, PROTO_BODY_NONE, 0,
+	    "EXPLAIN ID" },
 };
 
 /* Returns NULL for CMD_NONE and anything out of range. */

@@ -67,6 +67,10 @@
  * a job waits behind little. */
 #define SIMQ_AHEAD_PER_SLOT	3
 
+/* Following a running job's output (FOLLOW, PUSH): bytes one PUSH
+ * body or one FOLLOW reply carries, as much as a kept tail. */
+#define SIMQ_FOLLOW_CHUNK	65536
+
 /* Queues: named by users, so a typo loop must not create millions. */
 #define SIMQ_QUEUES_MAX		4096
 
@@ -342,6 +346,10 @@ enum proto_cmd {
 	CMD_HAVE,
 	CMD_PUT,
 	CMD_GET,
+	CMD_FOLLOW,
+	CMD_PUSH,
+	CMD_TASKS,
+	CMD_EXPLAIN,
 	CMD__COUNT
 };
 

@@ -43,7 +43,8 @@ enum req_kind {
 	R_TAKE,
 	R_HEARTBEAT,
 	R_REPORT,
-	R_PING
+	R_PING,
+	R_PUSH
 };
 
 /* A request whose reply has not come yet. */
@@ -54,6 +55,7 @@ struct req {
 	uint32_t		 max;		/* R_TAKE */
 	uint64_t		 wait;		/* R_TAKE */
 	uint32_t		 got;		/* R_TAKE: jobs in the reply */
+	uint64_t		 token;		/* R_PUSH: follow.c's */
 };
 TAILQ_HEAD(reqlist, req);
 
@@ -184,6 +186,8 @@ conn_lost(const char *why)
 			W->ntakes--;
 		} else if (r->kind == R_REPORT)
 			job_report_answered(r->job, NULL, 0);
+		else if (r->kind == R_PUSH)
+			follow_answered(r->token, NULL, 0);
 		free(r);
 	}
 	schedule_retry();
@@ -364,6 +368,7 @@ conn_close(void)
 	if (hb_ev != NULL)
 		event_free(hb_ev);
 	retry_ev = hb_ev = NULL;
+	follow_free_all();
 }
 
 /*
@@ -394,6 +399,25 @@ conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms)
 	W->ntakes++;
 	log_debug("> TAKE %u %llu ahead=%u", max, (unsigned long long)wait_ms,
 	    ahead);
+}
+
+/* PUSH: bytes of a followed job's output (follow.c); token comes back
+ * with the answer. */
+void
+conn_push(const char *id, uint32_t attempt, int which, uint64_t off,
+    const char *data, size_t len, uint64_t token)
+{
+	struct req	*r;
+
+	if (cstate != C_READY)
+		return;
+	evbuffer_add_printf(outbuf(), "PUSH %s %u %s %llu %zu\r\n", id,
+	    attempt, which ? "stderr" : "stdout", (unsigned long long)off,
+	    len);
+	evbuffer_add(outbuf(), data, len);
+	evbuffer_add(outbuf(), "\r\n", 2);
+	r = req_push(R_PUSH);
+	r->token = token;
 }
 
 void
@@ -468,6 +492,7 @@ conn_flush_reports(void)
 		if (j->state != WJ_ENDED || j->report == REP_NONE ||
 		    j->inflight)
 			continue;
+		follow_job_ended(j);	/* its output's last bytes first */
 		if (report_put(outbuf(), j) < 0)
 			continue;
 		r = req_push(R_REPORT);
@@ -557,6 +582,10 @@ item(struct req *r, char *line, size_t len)
 	}
 	if (proto_word_is(&words[0], "drop"))
 		job_drop_item(words, n);
+	else if (proto_word_is(&words[0], "follow"))
+		follow_item(words, n, 1);
+	else if (proto_word_is(&words[0], "unfollow"))
+		follow_item(words, n, 0);
 	else if (proto_word_is(&words[0], "job") && r->kind == R_TAKE) {
 		if (job_take_item(words, n) == 0)
 			r->got++;
@@ -603,6 +632,9 @@ done(struct req *r, const char *line, size_t len)
 		worker_poke();
 		break;
 	case R_PING:
+		break;
+	case R_PUSH:
+		follow_answered(r->token, line, len);
 		break;
 	}
 	free(r);

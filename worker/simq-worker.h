@@ -326,6 +326,9 @@ void		 conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms);
  * is complete), sent even when we hold nothing. */
 void		 conn_heartbeat(int all);
 void		 conn_ping(void);
+/* PUSH of a followed job's output bytes (follow.c). */
+void		 conn_push(const char *id, uint32_t attempt, int which,
+		    uint64_t off, const char *data, size_t len, uint64_t token);
 /* Sends every report not yet sent. */
 void		 conn_flush_reports(void);
 void		 conn_close(void);
@@ -404,6 +407,14 @@ void		 runner_kill_task(pid_t pid, int sig);
 int		 runner_keep(pid_t pid);
 /* 1 if the runner is alive and our only child. */
 int		 runner_alone(void);
+/* follow.c: followed output, sent as it is written. */
+/* A "follow" (on) or "unfollow" item from the broker. */
+void		 follow_item(struct proto_word *w, int n, int on);
+/* The answer to a PUSH (NULL: the connection went). */
+void		 follow_answered(uint64_t token, const char *line, size_t len);
+/* j ended: its followed output's last bytes go before its report. */
+void		 follow_job_ended(struct wjob *j);
+void		 follow_free_all(void);
 
 /* report.c */
 /* Appends j's report request (FINISH, FAIL or RELEASE) to out.  Returns

@@ -1,6 +1,8 @@
 #!/bin/sh
 # simq benchmarks: durable submit rate, array acceptance, memory per job,
-# recovery time and compaction, each against its target in the brief
+# recovery time and compaction, each against its target in the brief,
+# and the latency of following a job's output across network namespaces
+# (follow_netns.sh)
 # ("How fast and how big").  Run by `make bench`, which builds bin/simqd
 # and build/rel/bench_submit first; this script builds nothing.
 #
@@ -380,6 +382,10 @@ printf '%-58s %12s  %-10s %s\n' "benchmark" "measured" "target" "verdict"
 printf '%-58s %12s  %-10s %s\n' "---------" "--------" "------" "-------"
 cat "$RESULTS"
 probe=$("$BENCH" fsync "$T" 300) || fail "fsync probe"
+echo
+# Following a job's output across two hosts (network namespaces): skipped
+# with a note where namespaces cannot be made.
+SIMQ_BENCH_DIR=$parent sh tests/bench/follow_netns.sh || fail "follow latency"
 echo
 echo "fdatasync probe after: $(kv "$probe" us_each) us;" \
     "load average after: $(cut -d' ' -f1-3 /proc/loadavg);" \

@@ -26,7 +26,7 @@ JOB_FIELDS = ["id", "kind", "state", "queue", "priority", "attempts",
               "cpu_time", "command"]
 COMMANDS = ["submit", "status", "wait", "output", "result", "cancel",
             "retry", "list", "workers", "queues", "pause", "resume",
-            "stats"]
+            "stats", "explain"]
 
 
 def setup(ctx, workers=0, slots=4, **kw):
