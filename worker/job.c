@@ -741,6 +741,13 @@ job_finished(struct wjob *j, const struct shep_msg *m, const char *tails)
 	    m->end_ms - m->start_ms < AHEAD_SHORT_MS;
 	if (job_ended(j))
 		goto out;
+	if (m->kind == SHEP_LOST) {
+		/* Its warm runner died with its end: not the job's doing. */
+		log_warn("job %s attempt %u: its runner died with its exit "
+		    "status; handing the job back as lost", j->id, j->attempt);
+		j->report = REP_LOST;
+		goto out;
+	}
 	text = tails + m->tail[0] + m->tail[1];
 	if (m->kind == SHEP_FAILED && m->stage == STAGE_FILES) {
 		job_fail_now(j, xprintf("files: %.*s", (int)m->textlen, text));

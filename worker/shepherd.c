@@ -401,13 +401,6 @@ stream_copy(struct stream *st)
 	}
 }
 
-/* Is pid one of ours to keep (never: every child is the job's)? */
-static int
-keep_none(pid_t pid)
-{
-	return 0;
-}
-
 static void
 account(struct shep_msg *m, const struct rusage *ru)
 {
@@ -431,24 +424,27 @@ reap_all(pid_t pgid, struct shep_msg *m, struct stream *st)
 	int		idle = 0, status, i, n;
 	pid_t		r;
 
-	kill(-pgid, SIGKILL);
+	if (pgid > 0)
+		kill(-pgid, SIGKILL);
 	for (;;) {
 		r = wait4(-1, &status, WNOHANG, &ru);
 		if (r > 0) {
-			account(m, &ru);
+			if (!runner_reaped(r, status))
+				account(m, &ru);
 			idle = 0;
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
-			break;		/* ECHILD: nothing left */
+		if (r < 0 || runner_alone())
+			break;		/* nothing left (but a warm runner) */
 		/* Someone is alive: the group is still dying, or a process
 		 * left the group.  Wait a little, then look for them. */
-		kill(-pgid, SIGKILL);
+		if (pgid > 0)
+			kill(-pgid, SIGKILL);
 		if (idle++ > 0)
 			killed += (unsigned)util_kill_children(getpid(),
-			    keep_none);
+			    runner_keep);
 		n = 0;
 		pfd[n].fd = sigfd;
 		pfd[n++].events = POLLIN;
@@ -569,13 +565,46 @@ control(pid_t pgid, uint64_t seq)
 			return;
 		if (n <= 0) {
 			orphaned = 1;
-			kill(-pgid, SIGKILL);
+			runner_kill_task(pgid, SIGKILL);
 			return;
 		}
 		if ((size_t)n >= sizeof h && h.type == SHEP_SIGNAL &&
 		    h.seq == seq && (h.sig == SIGTERM || h.sig == SIGKILL))
-			kill(-pgid, h.sig);
+			runner_kill_task(pgid, h.sig);
 	}
+}
+
+/* What the warm runner of the task said, or its death means.  Returns 0
+ * (nothing to do), 1 (the task is over: m has its status), 2 (run it as
+ * a command), 3 (lost). */
+static int
+warm_news(struct shep_msg *m, pid_t *pid, int *po1, int *pe1)
+{
+	struct rusage	ru;
+	int		status = 0, k;
+
+	while ((k = runner_event(pid, &status, &ru)) != RUNNER_NONE) {
+		switch (k) {
+		case RUNNER_PID:
+			/* The task has them: the pipes end with it. */
+			close(*po1);
+			close(*pe1);
+			*po1 = *pe1 = -1;
+			break;
+		case RUNNER_EXIT:
+			account(m, &ru);
+			/* FALLTHROUGH */
+		case RUNNER_KILLED:
+			m->status = status;
+			m->end_ms = now_ms();
+			return 1;
+		case RUNNER_COLD:
+			return 2;
+		case RUNNER_LOST:
+			return 3;
+		}
+	}
+	return 0;
 }
 
 enum { TRANSFER_FETCH, TRANSFER_COLLECT };
@@ -741,14 +770,15 @@ run(struct sjob *sj, int devnull)
 	struct spawn		 sp;
 	struct stream		 st[2];
 	struct rusage		 ru;
-	struct pollfd		 pfd[4];
+	struct pollfd		 pfd[5];
 	struct signalfd_siginfo	 ssi;
 	char			*mine[16];
-	char			**env, *text = NULL;
+	char			**env = NULL, *text = NULL;
 	size_t			 textlen = 0;
 	int			 po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	int			 nmine = 0, status = 0, done = 0, i, n;
-	pid_t			 pid, r;
+	int			 warm, news = 0;
+	pid_t			 pid = 0, r;
 
 	memset(&m, 0, sizeof m);
 	m.seq = sj->h.seq;
@@ -790,7 +820,6 @@ run(struct sjob *sj, int devnull)
 		fcntl(st[i].rd, F_SETFL, O_NONBLOCK);
 	}
 	env = build_env(j, mine, &nmine);
-	environ = env;
 
 	memset(&sp, 0, sizeof sp);
 	sp.argv = j->argv;
@@ -803,20 +832,24 @@ run(struct sjob *sj, int devnull)
 	sp.nofile_soft = W->nofile_soft;
 	sigemptyset(&sp.empty);
 	m.start_ms = now_ms();
-	pid = spawn_job(&sp);
-	environ = W->environ;
-	free(env);
-	for (i = 0; i < nmine; i++)
-		free(mine[i]);
-	close(po[1]);
-	close(pe[1]);
-	po[1] = pe[1] = -1;
-	if (pid < 0 || sp.stage != STAGE_NONE) {
-		if (pid > 0)
-			(void)waitpid(pid, &status, 0);
-		fail(sj, pid < 0 ? STAGE_FORK : sp.stage, pid < 0 ? errno :
-		    sp.err, 0);
-		goto out;
+	/* A job may ask for a warm runner (runner.c); else, or when the
+	 * runner cannot start it, it runs as a command. */
+	warm = runner_send(j, env, devnull, po[1], pe[1], devnull) == 0;
+spawn:
+	if (!warm) {
+		environ = env;
+		pid = spawn_job(&sp);
+		environ = W->environ;
+		close(po[1]);
+		close(pe[1]);
+		po[1] = pe[1] = -1;
+		if (pid < 0 || sp.stage != STAGE_NONE) {
+			if (pid > 0)
+				(void)waitpid(pid, &status, 0);
+			fail(sj, pid < 0 ? STAGE_FORK : sp.stage, pid < 0 ?
+			    errno : sp.err, 0);
+			goto out;
+		}
 	}
 
 	while (!done) {
@@ -829,6 +862,8 @@ run(struct sjob *sj, int devnull)
 			pfd[n].fd = st[i].rd;	/* -1: ignored by poll */
 			pfd[n++].events = POLLIN;
 		}
+		pfd[n].fd = warm ? runner_fd() : -1;
+		pfd[n++].events = POLLIN;
 		if (poll(pfd, (nfds_t)n, -1) < 0)
 			continue;
 		if (pfd[1].revents)
@@ -839,16 +874,19 @@ run(struct sjob *sj, int devnull)
 				close(st[i].rd);
 				st[i].rd = -1;
 			}
+		if (warm && pfd[4].revents &&
+		    (news = warm_news(&m, &pid, &po[1], &pe[1])) != 0)
+			break;
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		while (read(sigfd, &ssi, sizeof ssi) == sizeof ssi)
 			if (ssi.ssi_signo == SIGHUP) {
 				orphaned = 1;	/* the worker died */
-				kill(-pid, SIGKILL);
+				runner_kill_task(pid, SIGKILL);
 			}
 		while ((r = wait4(-1, &status, WNOHANG, &ru)) > 0 ||
 		    (r < 0 && errno == EINTR)) {
-			if (r < 0)
+			if (r < 0 || runner_reaped(r, status))
 				continue;
 			account(&m, &ru);
 			if (r == pid) {
@@ -857,6 +895,18 @@ run(struct sjob *sj, int devnull)
 				done = 1;
 			}
 		}
+		if (!done && warm && runner_gone() &&
+		    (news = warm_news(&m, &pid, &po[1], &pe[1])) != 0)
+			break;
+	}
+	if (news == 2) {
+		/* The runner did not start it: whatever it forked goes, and
+		 * the job runs as a command. */
+		(void)reap_all(0, &m, st);
+		m.utime_us = m.stime_us = m.maxrss_kib = 0;
+		warm = 0;
+		news = 0;
+		goto spawn;
 	}
 
 	/* The job's process is gone: so must everything it started. */
@@ -867,7 +917,7 @@ run(struct sjob *sj, int devnull)
 	for (i = 0; i < 2; i++)
 		if (st[i].rd >= 0)
 			(void)stream_copy(&st[i]);
-	m.kind = SHEP_DONE;
+	m.kind = news == 3 ? SHEP_LOST : SHEP_DONE;
 	m.outsize = st[0].file >= 0 ? st[0].bytes : -1;
 	m.errsize = st[1].file >= 0 ? st[1].bytes : -1;
 	for (i = 0; i < 2; i++)
@@ -891,6 +941,9 @@ run(struct sjob *sj, int devnull)
 	}
 	po[0] = pe[0] = -1;
 out:
+	free(env);
+	for (i = 0; i < nmine; i++)
+		free(mine[i]);
 	for (i = 0; i < 2; i++) {
 		if (po[i] >= 0)
 			close(po[i]);
@@ -915,8 +968,9 @@ shepherd_main(int fd)
 	struct pollfd		 pfd[2];
 	struct signalfd_siginfo	 ssi;
 	sigset_t		 set;
-	int			 sig, lo, hi;
+	int			 sig, lo, hi, status;
 	ssize_t			 n;
+	pid_t			 pid;
 
 	/* Handlers inherited from the worker's event loop must never run
 	 * here, and jobs must start with default dispositions (SIGPIPE
@@ -961,9 +1015,10 @@ shepherd_main(int fd)
 			while (read(sigfd, &ssi, sizeof ssi) == sizeof ssi) {
 				if (ssi.ssi_signo == SIGHUP)
 					_exit(0);
-				/* SIGCHLD between jobs: a late orphan. */
-				while (waitpid(-1, NULL, WNOHANG) > 0)
-					;
+				/* SIGCHLD between jobs: a late orphan, or
+				 * the warm runner. */
+				while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+					(void)runner_reaped(pid, status);
 			}
 		}
 		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))

@@ -17,6 +17,8 @@
  *               datagrams the worker exchanges with them
  *   shepherd.c  the shepherd process: runs a slot's jobs, one at a time,
  *               and makes sure none of their processes outlives them
+ *   runner.c    a shepherd's warm runner: an interpreter that forks each
+ *               task of a job that asks for one (SIMQ_RUNNER=N)
  *   report.c    FINISH, FAIL and RELEASE requests, with output tails
  *   util.c      jitter, killing what a process left behind
  *   files.c     a job's private directory: its files laid in, its
@@ -48,6 +50,7 @@
 
 struct evbuffer;
 struct event;
+struct rusage;
 struct event_base;
 struct timeval;
 
@@ -135,7 +138,8 @@ struct shep_hdr {
 
 enum shep_kind {
 	SHEP_DONE = 1,		/* the job ended; status and usage follow */
-	SHEP_FAILED		/* the job could not start: stage, err */
+	SHEP_FAILED,		/* the job could not start: stage, err */
+	SHEP_LOST		/* its warm runner died with its end: lost */
 };
 
 enum shep_stage {
@@ -411,6 +415,35 @@ void		 slot_close_all(void);
  * never returns. */
 void		 shepherd_main(int fd) __attribute__((noreturn));
 
+/* runner.c: in a shepherd.  runner_send gives the job to the slot's warm
+ * runner (starting one), if the job asks for one; 0, or -1: run it as a
+ * command.  env: the job's whole environment; in, out, err: its stdio. */
+int		 runner_send(const struct wjob *j, char **env, int in, int out,
+		    int err, int devnull);
+/* The runner's socket while it has a task, else -1. */
+int		 runner_fd(void);
+enum runner_ev {
+	RUNNER_NONE = 0,
+	RUNNER_PID,		/* *pid: the task's process */
+	RUNNER_EXIT,		/* the task ended: *status, *ru */
+	RUNNER_COLD,		/* it did not start the task: run a command */
+	RUNNER_KILLED,		/* killed before the task's pid came: *status */
+	RUNNER_LOST		/* it died with the task's end */
+};
+/* What the runner said or what its death means; call until RUNNER_NONE
+ * after its socket is readable or it was reaped. */
+int		 runner_event(pid_t *pid, int *status, struct rusage *ru);
+/* 1 if pid was the runner (now reaped). */
+int		 runner_reaped(pid_t pid, int status);
+/* 1 if the runner of the running task was reaped. */
+int		 runner_gone(void);
+/* Sends sig to the task's process group (pid 0: not known yet: the
+ * runner is killed and the task counts as killed by sig). */
+void		 runner_kill_task(pid_t pid, int sig);
+/* 1 if pid is the (live) runner: a keep function for util_kill_children. */
+int		 runner_keep(pid_t pid);
+/* 1 if the runner is alive and our only child. */
+int		 runner_alone(void);
 /* follow.c: followed output, sent as it is written. */
 /* A "follow" (on) or "unfollow" item from the broker. */
 void		 follow_item(struct proto_word *w, int n, int on);
