@@ -73,7 +73,8 @@ endif
 # lib/: what the three programs share (allocation, logging, the clock,
 # the broker's address and token, JSON); linked into each, and into
 # everything that links proto/ (whose buffers allocate through it).
-PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c
+PROTO_SRC  = proto/proto.c proto/frame.c proto/buf.c proto/opts.c \
+	     proto/files.c
 LIB_SRC    = $(wildcard lib/*.c)
 # The job model and its records link alone (MODEL_SRC: the unit tests of
 # the model and the record fuzz target use just these); the rest of the
@@ -82,13 +83,13 @@ MODEL_SRC  = broker/crc32c.c broker/journal.c \
 	     broker/state.c broker/idmap.c broker/heap.c broker/timer.c \
 	     broker/queue.c broker/jobopts.c broker/job.c broker/array.c \
 	     broker/deps.c broker/worker.c broker/codec.c broker/record.c \
-	     broker/snapshot.c broker/fit.c broker/entries.c
+	     broker/snapshot.c broker/fit.c broker/blobref.c broker/entries.c
 # The broker: every .c file of broker/ but main.c.
 BROKER_SRC = $(filter-out broker/main.c,$(wildcard broker/*.c))
 BROKER_MAIN = broker/main.c
 
 UNIT_TESTS = test_proto test_lib test_journal test_model test_records \
-	     test_client
+	     test_client test_files
 
 # The dashboard's CSS and JS, carried inside simqd as C strings written
 # at build time (no network, no package manager).
@@ -183,12 +184,12 @@ build/san/simq: $(call obj,san,$(CLIENT_SRC)) $(PROTO_SAN)
 
 # Unit tests link the modules they test, never main.o.  The protocol's
 # and lib/'s tests need only proto/ and lib/.
-build/rel/test_proto build/rel/test_lib: build/rel/test_%: \
+build/rel/test_proto build/rel/test_lib build/rel/test_files: build/rel/test_%: \
 		build/rel/tests/unit/test_%.o $(PROTO_REL)
 	$(say) LD $@
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CRYPTO_LIBS)
 
-build/san/test_proto build/san/test_lib: build/san/test_%: \
+build/san/test_proto build/san/test_lib build/san/test_files: build/san/test_%: \
 		build/san/tests/unit/test_%.o $(PROTO_SAN)
 	$(say) LD $@
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CRYPTO_LIBS)
@@ -312,7 +313,7 @@ check-slurm: deps-quiet
 
 bench: deps-quiet
 	$(Q)$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn \
-	    build/rel/bench_workers
+	    build/rel/bench_workers build/rel/bench_blob
 	@sh tests/bench/run.sh
 	@sh tests/bench/worker.sh
 	@sh tests/bench/resources.sh

@@ -133,6 +133,9 @@ static const handler_fn handlers[CMD__COUNT] = {
 	[CMD_PUSH] = h_push,
 	[CMD_TASKS] = h_tasks,
 	[CMD_EXPLAIN] = h_explain,
+	[CMD_HAVE] = h_have,
+	[CMD_PUT] = h_put,
+	[CMD_GET] = h_get,
 };
 
 /* Runs a checked request.  body is writable (decoding is in place). */

@@ -34,6 +34,8 @@ opts_make(struct conn *c, struct proto_word *w, int n)
 		conn_error(c, e, "%s", errmsg);
 		return NULL;
 	}
+	if (blob_check_files(c, &jopts) < 0)
+		return NULL;
 	o = jobopts_new(&jopts, NULL);
 	if ((e = job_deps_check(o, errmsg, sizeof errmsg)) != PERR_NONE) {
 		conn_error(c, e, "%s", errmsg);

@@ -222,6 +222,13 @@ h_stats(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	follow_stats(&followed, &fbytes);
 	reply_num(o, "followed", followed);
 	reply_num(o, "follow_bytes", fbytes);
+	{
+		uint64_t nb, used, resv;
+		blob_stats(&nb, &used, &resv);
+		reply_num(o, "blobs", nb);
+		reply_num(o, "blob_bytes", used);
+		reply_num(o, "blob_reserved", resv);
+	}
 	evbuffer_add_printf(o, " fsync=%s\r\n", pol[B->cfg.fsync]);
 	conn_reply_done(c);
 }

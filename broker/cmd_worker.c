@@ -587,8 +587,18 @@ h_finish(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		for (key = 0; finish_keys[key] != NULL; key++)
 			if (proto_word_is(&k, finish_keys[key]))
 				break;
-		if (finish_keys[key] == NULL)
-			goto bad;
+		if (finish_keys[key] == NULL) {
+			/* got=, nomatch=, collerr=: repeatable (blob.c). */
+			int taken = blob_finish_key(c, res, &k, &v);
+			if (taken == 0)
+				goto bad;
+			if (taken < 0) {
+				free(outerr);
+				result_free(res);
+				return;
+			}
+			continue;
+		}
 		if (seen & (1u << key)) {
 			conn_error(c, PERR_BADREQ, "%s= given twice",
 			    finish_keys[key]);

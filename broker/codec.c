@@ -46,9 +46,12 @@ rec_put_opts(struct buf *b, const struct jobopts *o)
 	 * keep their first layout. */
 	/* Resources came later still: another bit of the count says that
 	 * cpus, gpus and mem follow the dependencies, as varints; a job
-	 * asking for none (one CPU) keeps the older layout. */
+	 * asking for none (one CPU) keeps the older layout.  Files came
+	 * after them: a third bit says that the job's files and collect
+	 * patterns follow the resources. */
 	buf_put_u32(b, o->ndeps | (o->depkind != NULL ? DEPS_KINDED : 0) |
-	    (opts_has_res(o) ? DEPS_RES : 0));
+	    (opts_has_res(o) ? DEPS_RES : 0) |
+	    (o->files != NULL ? DEPS_FILES : 0));
 	for (i = 0; i < o->ndeps; i++) {
 		buf_put_u64(b, o->deps[i].id);
 		buf_put_u32(b, o->deps[i].index);
@@ -60,6 +63,103 @@ rec_put_opts(struct buf *b, const struct jobopts *o)
 		buf_put_uv(b, o->gpus);
 		buf_put_uv(b, o->mem);
 	}
+	if (o->files != NULL)
+		rec_put_files(b, o->files, 0);
+}
+
+/* Files (file= or got=): count, then each one's hash, size, mode and
+ * name; then the patterns (collect= or nomatch=), and for a result the
+ * notes (collerr=). */
+void
+rec_put_files(struct buf *b, const struct jobfiles *f, int result)
+{
+	uint32_t	i;
+
+	buf_put_uv(b, f->nfiles);
+	for (i = 0; i < f->nfiles; i++) {
+		buf_put(b, f->files[i].hash, SIMQ_HASH_LEN);
+		buf_put_uv(b, f->files[i].size);
+		buf_put_uv(b, f->files[i].mode);
+		rec_put_vstr0(b, f->files[i].name);
+	}
+	buf_put_uv(b, f->npat);
+	for (i = 0; i < f->npat; i++)
+		rec_put_vstr0(b, f->pat[i]);
+	if (!result)
+		return;
+	buf_put_uv(b, f->nerr);
+	for (i = 0; i < f->nerr; i++)
+		rec_put_vstr0(b, f->err[i]);
+}
+
+/* Reads what rec_put_files wrote, checking every name and count as the
+ * wire does, and takes a reference to each blob named.  NULL with the
+ * error flag set if the field is malformed. */
+struct jobfiles *
+rec_get_files(struct rbuf *r, int result)
+{
+	struct jobfiles	*f = jobfiles_new();
+	uint64_t	 n, i, v;
+	const uint8_t	*h;
+	const char	*why;
+	char		*s;
+
+	n = rbuf_uv(r);
+	if (r->err || n > SIMQ_FILES_MAX || n > rbuf_left(r) / 36)
+		goto bad;
+	if (n > 0)
+		f->files = xcalloc((size_t)n, sizeof *f->files);
+	for (i = 0; i < n; i++) {
+		struct jobfile *jf = &f->files[i];
+		if ((h = rbuf_bytes(r, SIMQ_HASH_LEN)) == NULL)
+			goto bad;
+		memcpy(jf->hash, h, SIMQ_HASH_LEN);
+		jf->size = rbuf_uv(r);
+		v = rbuf_uv(r);
+		s = rec_get_str(r, 0);
+		if (s == NULL)
+			goto bad;
+		jf->name = s;
+		f->nfiles++;
+		if (r->err || jf->size > SIMQ_BLOB_SIZE_MAX || v > 0777 ||
+		    proto_relpath_why(s, strlen(s)) != NULL)
+			goto bad;
+		jf->mode = (uint32_t)v;
+	}
+	n = rbuf_uv(r);
+	if (r->err || n > SIMQ_COLLECT_MAX || n > rbuf_left(r))
+		goto bad;
+	if (n > 0)
+		f->pat = xcalloc((size_t)n, sizeof *f->pat);
+	for (i = 0; i < n; i++) {
+		if ((s = rec_get_str(r, 0)) == NULL)
+			goto bad;
+		f->pat[f->npat++] = s;
+		if ((why = proto_glob_why(s, strlen(s))) != NULL)
+			goto bad;
+	}
+	if (result) {
+		n = rbuf_uv(r);
+		if (r->err || n > SIMQ_COLLERR_MAX || n > rbuf_left(r))
+			goto bad;
+		if (n > 0)
+			f->err = xcalloc((size_t)n, sizeof *f->err);
+		for (i = 0; i < n; i++) {
+			if ((s = rec_get_str(r, 0)) == NULL)
+				goto bad;
+			f->err[f->nerr++] = s;
+			if (strlen(s) > SIMQ_REASON_MAX)
+				goto bad;
+		}
+	}
+	if (r->err)
+		goto bad;
+	jobfiles_ref(f, 1);
+	return f;
+bad:
+	r->err = 1;
+	jobfiles_free(f);
+	return NULL;
 }
 
 void
@@ -93,7 +193,9 @@ rec_put_result(struct buf *b, const struct result *r)
 	buf_put_uv(b, r->finished);
 	buf_put_uv(b, (uint64_t)(r->exit + 1));		/* -1 is "unknown" */
 	buf_put_uv(b, (uint64_t)r->sig);
-	buf_put_uv(b, r->timedout);
+	/* Bit 1 of timedout (which is 0 or 1) came later: the collected
+	 * files follow the data. */
+	buf_put_uv(b, r->timedout | (r->got != NULL ? RES_GOT : 0));
 	buf_put_uv(b, r->utime);
 	buf_put_uv(b, r->stime);
 	buf_put_uv(b, r->maxrss);
@@ -105,6 +207,8 @@ rec_put_result(struct buf *b, const struct result *r)
 	buf_put_uv(b, r->errlen);
 	buf_put_uv(b, r->reslen);
 	buf_put(b, r->data, (size_t)r->outlen + r->errlen + r->reslen);
+	if (r->got != NULL)
+		rec_put_files(b, r->got, 1);
 }
 
 char *
@@ -150,7 +254,7 @@ rec_get_opts(struct rbuf *r)
 	size_t		 n;
 	const char	*qn = rbuf_vstr(r, &n);
 	uint32_t	 i;
-	int		 kinded, res;
+	int		 kinded, res, files;
 
 	o->refs = 1;
 	if (qn == NULL || !proto_name_ok(qn, n) ||
@@ -176,7 +280,8 @@ rec_get_opts(struct rbuf *r)
 	o->ndeps = rbuf_u32(r);
 	kinded = (o->ndeps & DEPS_KINDED) != 0;
 	res = (o->ndeps & DEPS_RES) != 0;
-	o->ndeps &= ~(DEPS_KINDED | DEPS_RES);
+	files = (o->ndeps & DEPS_FILES) != 0;
+	o->ndeps &= ~(DEPS_KINDED | DEPS_RES | DEPS_FILES);
 	if (o->ndeps > SIMQ_DEPS_MAX || (kinded && o->ndeps == 0)) {
 		o->ndeps = 0;
 		r->err = 1;
@@ -205,6 +310,8 @@ rec_get_opts(struct rbuf *r)
 			o->mem = mem;
 		}
 	}
+	if (files && !r->err)
+		o->files = rec_get_files(r, 0);
 	return o;
 }
 
@@ -227,6 +334,7 @@ rec_get_result(struct rbuf *r)
 	struct result	*res = xcalloc(1, sizeof *res);
 	const char	*p;
 	size_t		 n;
+	int		 got;
 
 	res->started = rbuf_uv(r);
 	res->ended = rbuf_uv(r);
@@ -234,6 +342,10 @@ rec_get_result(struct rbuf *r)
 	res->exit = (int32_t)rbuf_uv(r) - 1;
 	res->sig = (int32_t)rbuf_uv(r);
 	res->timedout = (uint32_t)rbuf_uv(r);
+	got = (res->timedout & RES_GOT) != 0;
+	res->timedout &= ~RES_GOT;
+	if (res->timedout > 1)
+		r->err = 1;
 	res->utime = rbuf_uv(r);
 	res->stime = rbuf_uv(r);
 	res->maxrss = rbuf_uv(r);
@@ -256,6 +368,8 @@ rec_get_result(struct rbuf *r)
 		res->data = xmalloc(n);
 		memcpy(res->data, p, n);
 	}
+	if (got)
+		res->got = rec_get_files(r, 1);
 	return res;
 }
 

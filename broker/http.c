@@ -602,6 +602,7 @@ json_job(struct json *js, const struct job *j)
 		json_key(js, "index");
 		json_uint(js, j->index);
 	}
+	blob_json_job(js, j);	/* files, collect, collected, ... */
 	json_key(js, "command");
 	json_array(js);
 	buf_init(&b);
@@ -1119,6 +1120,64 @@ tail(struct evbuffer *o, const char *what, const char *p, size_t len)
 	evbuffer_add_printf(o, "</pre>");
 }
 
+/* A job's files and what was collected from it, when it has any. */
+static void
+files_rows(struct evbuffer *o, const char *title, const struct jobfiles *f)
+{
+	uint32_t	i;
+
+	if (f == NULL || f->nfiles == 0)
+		return;
+	evbuffer_add_printf(o, "<h2>%s</h2><table><tr><th>name</th>"
+	    "<th class=\"n\">bytes</th><th>mode</th></tr>\n", title);
+	for (i = 0; i < f->nfiles; i++) {
+		evbuffer_add_printf(o, "<tr><td><code>");
+		html_str(o, f->files[i].name);
+		evbuffer_add_printf(o, "</code></td><td class=\"n\">%llu</td>"
+		    "<td>%o</td></tr>\n",
+		    (unsigned long long)f->files[i].size,
+		    (unsigned)f->files[i].mode);
+	}
+	evbuffer_add_printf(o, "</table>");
+}
+
+static void
+files_list(struct evbuffer *o, const char *title, char **v, uint32_t n)
+{
+	uint32_t	i;
+
+	if (n == 0)
+		return;
+	evbuffer_add_printf(o, "<p>%s: ", title);
+	for (i = 0; i < n; i++) {
+		evbuffer_add_printf(o, "%s<code>", i ? ", " : "");
+		html_str(o, v[i]);
+		evbuffer_add_printf(o, "</code>");
+	}
+	evbuffer_add_printf(o, "</p>");
+}
+
+static void
+files_section(struct evbuffer *o, const struct job *j)
+{
+	const struct jobfiles	*f = j->opts->files;
+	const struct jobfiles	*g = j->kind != JK_ARRAY && j->res != NULL ?
+				    j->res->got : NULL;
+
+	if (f == NULL && g == NULL)
+		return;
+	evbuffer_add_printf(o, "<section id=\"files\">");
+	files_rows(o, "Files", f);
+	if (f != NULL)
+		files_list(o, "collect", f->pat, f->npat);
+	files_rows(o, "Collected", g);
+	if (g != NULL) {
+		files_list(o, "matched nothing", g->pat, g->npat);
+		files_list(o, "not collected", g->err, g->nerr);
+	}
+	evbuffer_add_printf(o, "</section>");
+}
+
 static void
 page_job(struct evbuffer *o, const struct req *r, struct job *j, int fs,
     uint64_t page)
@@ -1207,6 +1266,7 @@ page_job(struct evbuffer *o, const struct req *r, struct job *j, int fs,
 	if (j->state == JS_WAITING && j->due > B->now)
 		kv_time(o, "delayed until", j->due);
 	evbuffer_add_printf(o, "</table></section>");
+	files_section(o, j);
 	if (j->kind == JK_ARRAY) {
 		struct rows rw = { o, r, 1 };
 		int s, more;

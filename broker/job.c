@@ -351,6 +351,8 @@ result_free(struct result *r)
 	free(r->outpath);
 	free(r->reason);
 	free(r->data);
+	jobfiles_ref(r->got, 0);
+	jobfiles_free(r->got);
 	free(r);
 }
 

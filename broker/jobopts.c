@@ -48,6 +48,28 @@ jobopts_new(const struct proto_jobopts *po, struct queue *q)
 			memcpy(o->depkind, po->depkind, o->ndeps);
 		}
 	}
+	if (po->nfiles > 0 || po->ncollect > 0) {
+		struct jobfiles *f = o->files = jobfiles_new();
+		if (po->nfiles > 0)
+			f->files = xcalloc((size_t)po->nfiles,
+			    sizeof *f->files);
+		for (i = 0; i < po->nfiles; i++) {
+			memcpy(f->files[i].hash, po->files[i].hash,
+			    SIMQ_HASH_LEN);
+			f->files[i].size = po->files[i].size;
+			f->files[i].mode = po->files[i].mode;
+			f->files[i].name = xstrndup(po->files[i].name.p,
+			    po->files[i].name.len);
+		}
+		f->nfiles = (uint32_t)po->nfiles;
+		if (po->ncollect > 0)
+			f->pat = xcalloc((size_t)po->ncollect, sizeof *f->pat);
+		for (i = 0; i < po->ncollect; i++)
+			f->pat[i] = xstrndup(po->collect[i].p,
+			    po->collect[i].len);
+		f->npat = (uint32_t)po->ncollect;
+		jobfiles_ref(f, 1);
+	}
 	return o;
 }
 
@@ -66,6 +88,8 @@ jobopts_unref(struct jobopts *o)
 	free(o->env);
 	free(o->deps);
 	free(o->depkind);
+	jobfiles_ref(o->files, 0);
+	jobfiles_free(o->files);
 	free(o);
 }
 
@@ -85,7 +109,7 @@ jobopts_equal(const struct jobopts *a, const struct jobopts *b)
 	    a->nenv != b->nenv || a->ndeps != b->ndeps ||
 	    a->cpus != b->cpus || a->gpus != b->gpus || a->mem != b->mem ||
 	    !streq0(a->name, b->name) || !streq0(a->cwd, b->cwd) ||
-	    !streq0(a->output, b->output))
+	    !streq0(a->output, b->output) || !jobfiles_equal(a->files, b->files))
 		return 0;
 	for (i = 0; i < a->nenv; i++)
 		if (strcmp(a->env[i], b->env[i]) != 0)
@@ -109,6 +133,10 @@ static struct jobopts	*last_opts;
 struct jobopts *
 jobopts_intern(struct jobopts *o)
 {
+	/* Not options with files: the cache's reference would keep their
+	 * blobs named after the last job naming them is gone. */
+	if (o->files != NULL)
+		return o;
 	if (last_opts != NULL && last_opts != o && jobopts_equal(last_opts, o)) {
 		jobopts_unref(o);
 		last_opts->refs++;

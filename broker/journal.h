@@ -43,18 +43,21 @@
  * records decode unchanged, so both are read.  A simqd that reads only
  * version 1 refuses a version 2 journal by its header, not at its first
  * new record.
- */
-/*
+ *
  * Version 3 added a job's resources (cpus, gpus, mem) to its options,
  * behind a flag in the dependency count: version 1 and 2 records decode
  * unchanged.
- */
-/*
- * Version 4 added EACHLINE arrays: their lines after the command in
+ *
+ * Version 4 added the files that travel with jobs: file= and collect=
+ * in a job's options (after its resources), got=, nomatch= and collerr=
+ * in an attempt's result, each behind a flag, so versions 1 to 3 decode
+ * as before.
+ *
+ * Version 5 added EACHLINE arrays: their lines after the command in
  * REC_SUBMIT (spec flag 2) and in the array's REC_JOB (flag RJ_LINES).
  * Older records decode unchanged.
  */
-#define JOURNAL_VERSION		4
+#define JOURNAL_VERSION		5
 #define JOURNAL_VERSION_MIN	1	/* the oldest this simqd reads */
 
 /* Record types below 16 belong to the journal itself. */

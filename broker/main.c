@@ -41,7 +41,7 @@ usage(FILE *f)
 "             [--retry-backoff-max DURATION] [--compact-min BYTES]\n"
 "             [--segment-size BYTES] [--max-jobs N] [--input-max BYTES]\n"
 "             [--stall-timeout DURATION] [--reserve-after DURATION]\n"
-"             [--force]\n"
+"             [--blob-max SIZE] [--blob-grace DURATION] [--force]\n"
 "       simqd --check [-d DATADIR]\n"
 "\n"
 "  -d DATADIR            keep the journal here (default ./simq-data)\n"
@@ -71,6 +71,10 @@ usage(FILE *f)
 "  --reserve-after D     a job at the head of its queue that waited this\n"
 "                        long is kept room for: workers that could run\n"
 "                        it take nothing smaller until it fits (60s)\n"
+"  --blob-max SIZE       bound the blob store (DATADIR/blobs): complete\n"
+"                        blobs plus uploads in progress (default: none)\n"
+"  --blob-grace D        keep a blob no kept job names, and an idle\n"
+"                        upload, this long (default 1h)\n"
 "  --force               start even if the journal is corrupt in the\n"
 "                        middle, cutting it at the first bad record\n"
 "                        (what is cut goes to DATADIR/journal/cut-*/)\n"
@@ -161,6 +165,7 @@ pass_end(void)
 		fatal("journal: cannot write (%s); exiting so that a restart "
 		    "recovers from what is on disk", strerror(err));
 	}
+	blob_passed();
 	net_after_pass(0, 0);
 	timers_arm();
 	snapshot_maybe();
@@ -223,6 +228,8 @@ main(int argc, char **argv)
 		{ "reserve-after", required_argument, NULL, 'r' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "fail-writes-after", required_argument, NULL, 'W' },
+		{ "blob-max", required_argument, NULL, 'X' },
+		{ "blob-grace", required_argument, NULL, 'G' },
 		{ "compact-child-delay", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -253,6 +260,8 @@ main(int argc, char **argv)
 	cfg->input_max = (uint64_t)256 << 20;
 	cfg->stall_timeout_ms = 30000;
 	cfg->reserve_after_ms = 60000;
+	cfg->blob_max = 0;
+	cfg->blob_grace_ms = 3600000;
 
 	while ((ch = getopt_long(argc, argv, "d:l:p:vh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -366,6 +375,15 @@ main(int argc, char **argv)
 			break;
 		case 'W':
 			if (parse_size(optarg, &cfg->fail_writes_after) < 0)
+				goto bad;
+			break;
+		case 'X':
+			if (parse_size(optarg, &cfg->blob_max) < 0)
+				goto bad;
+			break;
+		case 'G':
+			if (proto_parse_duration(optarg,
+			    &cfg->blob_grace_ms) < 0)
 				goto bad;
 			break;
 		case 'D':
@@ -484,6 +502,7 @@ main(int argc, char **argv)
 	    cfg->fsync == FSYNC_INTERVAL ? "interval" : "none");
 
 	job_expire(B->now);
+	blob_start();
 	B->want_dispatch = 1;
 	pass_end();
 	while (!B->stopping) {
@@ -498,6 +517,7 @@ main(int argc, char **argv)
 
 	net_close_listeners();
 	conns_free_all();
+	blob_stop();
 	follow_free_all();
 	if (journal_close(B->journal) < 0)
 		fatal("journal: closing: %s", strerror(errno));

@@ -106,8 +106,9 @@ static size_t		 pass_read;
 
 /* Descriptors kept back from connections for the broker's own files: the
  * journal's directory, its segment and the next one, a snapshot, the
- * listeners.  Connections may use the rest of RLIMIT_NOFILE. */
-#define FD_RESERVE	32
+ * listeners (32), and the uploads being written (blob.c, BLOB_FDS_MAX).
+ * Connections may use the rest of RLIMIT_NOFILE. */
+#define FD_RESERVE	(32 + BLOB_FDS_MAX)
 
 struct connlist		conns = TAILQ_HEAD_INITIALIZER(conns);
 static struct connlist	dirty = TAILQ_HEAD_INITIALIZER(dirty);
@@ -362,6 +363,7 @@ conn_free(struct conn *c)
 		TAILQ_REMOVE(&dirty, c, dentry);
 	runq_del(c);
 	cmd_unpark(c);
+	blob_conn_free(c);
 	if (c->worker != NULL) {
 		log_info("worker %s disconnected (%u running, leases kept)",
 		    c->worker->name, c->worker->njobs);
@@ -781,6 +783,13 @@ on_line(struct conn *c, char *line, size_t len)
 		cmd_dispatch(c, &req, NULL, 0);
 		return;
 	}
+	if (req.cmd == CMD_PUT) {
+		/* A blob's chunk is written as it arrives (put_feed), not
+		 * held whole. */
+		blob_put_begin(c, &req);
+		c->put_left = req.bodylen;
+		return;
+	}
 	free(c->line);
 	c->line = xstrndup(line, len);
 	c->linelen = len;
@@ -800,6 +809,57 @@ frame_msg(enum proto_err e)
 	default:
 		return "malformed input";
 	}
+}
+
+/*
+ * The body of a PUT being streamed (blob.c): hands over what has arrived,
+ * then checks its terminator; after a bad one, skips to the next LF as
+ * the framer would.  Returns 0 when it needs more bytes.
+ */
+static int
+put_feed(struct conn *c)
+{
+	struct evbuffer_iovec	 v;
+	char			*p, *nl;
+	size_t			 n;
+
+	evbuffer_peek(c->in, -1, NULL, &v, 1);
+	p = v.iov_base;
+	n = v.iov_len;
+	if (c->put_skip) {
+		if ((nl = memchr(p, '\n', n)) != NULL) {
+			n = (size_t)(nl - p) + 1;
+			c->put_skip = 0;
+		}
+		in_drain(c, n);
+		return 1;
+	}
+	if (c->put_left > 0) {
+		if (n > c->put_left)
+			n = (size_t)c->put_left;
+		blob_put_data(c, p, n);
+		in_drain(c, n);
+		c->put_left -= n;
+		return 1;
+	}
+	if (p[0] == '\n') {
+		in_drain(c, 1);
+		blob_put_end(c, 1);
+		return 1;
+	}
+	if (p[0] == '\r') {
+		if (evbuffer_get_length(c->in) < 2)
+			return 0;
+		p = (char *)evbuffer_pullup(c->in, 2);
+		if (p[1] == '\n') {
+			in_drain(c, 2);
+			blob_put_end(c, 1);
+			return 1;
+		}
+	}
+	blob_put_end(c, 0);
+	c->put_skip = 1;
+	return 1;
 }
 
 /*
@@ -842,6 +902,11 @@ conn_process(struct conn *c, uint64_t quantum, size_t outq)
 		    evbuffer_get_length(c->pend) - out0 >= outq) {
 			more = 1;	/* the next turn */
 			break;
+		}
+		if (c->put != NULL || c->put_skip) {
+			if (!put_feed(c))
+				break;	/* wait for more bytes */
+			continue;
 		}
 		/* More input ends a parked TAKE or WAIT: its reply goes first,
 		 * with what there is, then the new request runs. */
@@ -912,6 +977,7 @@ stall_arm(struct conn *c, int progress)
 	if (c->kind == CONN_HTTP && !c->closing)
 		return;		/* the head's deadline, from accept_cb */
 	waiting = evbuffer_get_length(c->in) > 0 || c->line != NULL ||
+	    c->put != NULL ||
 	    proto_in_want(&c->pin) != SIMQ_LINE_MAX ||
 	    evbuffer_get_length(c->out) > 0;
 	if (!waiting) {

@@ -102,6 +102,31 @@ reply_id(struct evbuffer *o, const char *key, uint64_t id, uint32_t index)
 	evbuffer_add_printf(o, " %s=%s", key, buf);
 }
 
+/* A job's files (file=, collect=) or an attempt's collected ones (got=,
+ * nomatch=, collerr=), as words. */
+static void
+reply_files(struct evbuffer *o, const struct jobfiles *f, int result)
+{
+	static char	*tmp;
+	uint32_t	 i;
+	size_t		 n;
+
+	if (f == NULL)
+		return;
+	if (tmp == NULL)
+		tmp = xmalloc(SIMQ_PATH_MAX + 128);
+	for (i = 0; i < f->nfiles; i++) {
+		n = proto_format_file(tmp, SIMQ_PATH_MAX + 128,
+		    f->files[i].hash, f->files[i].size, f->files[i].mode,
+		    f->files[i].name, strlen(f->files[i].name));
+		reply_word(o, result ? "got" : "file", tmp, n);
+	}
+	for (i = 0; i < f->npat; i++)
+		reply_str(o, result ? "nomatch" : "collect", f->pat[i]);
+	for (i = 0; i < f->nerr; i++)
+		reply_str(o, "collerr", f->err[i]);
+}
+
 /* What STATUS adds to an item and LIST leaves out (the environment may
  * be the submitter's whole one): how the job runs. */
 static void
@@ -114,6 +139,7 @@ reply_jobopts(struct evbuffer *o, const struct jobopts *op)
 	reply_str(o, "output", op->output);
 	for (i = 0; i < op->nenv; i++)
 		reply_str(o, "env", op->env[i]);
+	reply_files(o, op->files, 0);
 }
 
 /* What a job asks for beyond one CPU. */
@@ -256,8 +282,11 @@ reply_status_full(struct evbuffer *o, const struct job *j, int full)
 	if (full && (j->kind == JK_ARRAY ? j->arr->count[JS_QUEUED] > 0 :
 	    j->state == JS_QUEUED))
 		reply_unfit(o, j);
-	if (full)
+	if (full) {
 		reply_jobopts(o, op);
+		if (r != NULL && j->kind != JK_ARRAY)
+			reply_files(o, r->got, 1);
+	}
 	reply_argv(o, j);
 }
 
@@ -288,6 +317,7 @@ reply_take(struct evbuffer *o, const struct job *j)
 	reply_str(o, "output", op->output);
 	for (i = 0; i < op->nenv; i++)
 		reply_str(o, "env", op->env[i]);
+	reply_files(o, op->files, 0);
 	reply_argv(o, j);
 	evbuffer_add(o, "\r\n", 2);
 }

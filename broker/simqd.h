@@ -24,6 +24,9 @@
  *   array.c     arrays: one record, tasks materialised when taken
  *   entries.c   an EACHLINE array's lines, stored once for its tasks
  *   deps.c      dependencies: who waits on what, released or failed
+ *   blobref.c   blobs by hash and how many kept jobs name each: taken
+ *               and let go with a job's options and its results, so
+ *               derived from the kept jobs, live and on replay
  *   worker.c    workers, their leases and the drops they must hear of
  *   codec.c     the fields journal records share
  *   record.c    each journal record and the function that replays it
@@ -43,6 +46,8 @@
  *   cmd_submit.c, cmd_worker.c, cmd_view.c, cmd_cancel.c
  *               the handlers, by subject
  *   reply.c     status, TAKE and drop items
+ *   blob.c      the blob store in DATADIR/blobs: HAVE, PUT and GET, the
+ *               start-up scan, the sweep of unreferenced blobs
  *   http.c      the read-only HTTP view
  *
  * The central rule: every change of state goes through a function of the
@@ -190,8 +195,27 @@ struct jobopts {
 	char		**env;		/* "K=V" */
 	struct simq_id	*deps;
 	uint8_t		*depkind;	/* SIMQ_DEP_* by dep; NULL: all "ok" */
+	struct jobfiles	*files;		/* file=, collect=; NULL: none */
 	uint32_t	 snapno;	/* number in the snapshot being written */
 	uint32_t	 snapgen;	/* ...if it is the one of this number */
+};
+
+/* A file a job runs with (file=) or one collected from it (got=). */
+struct jobfile {
+	uint8_t		 hash[SIMQ_HASH_LEN];
+	uint64_t	 size;
+	uint32_t	 mode;
+	char		*name;
+};
+
+/* The files of a job's options or of an attempt's result; immutable. */
+struct jobfiles {
+	uint32_t	 nfiles;	/* file= or got= */
+	uint32_t	 npat;		/* collect= or nomatch= */
+	uint32_t	 nerr;		/* collerr= (results only) */
+	struct jobfile	*files;
+	char		**pat;
+	char		**err;
 };
 
 /* A command: argc NUL-terminated arguments packed one after another. */
@@ -225,6 +249,7 @@ struct result {
 	char		*reason;
 	uint32_t	 outlen, errlen, reslen;
 	char		*data;		/* out, err, payload */
+	struct jobfiles	*got;		/* got=, nomatch=, collerr=; or NULL */
 	TAILQ_ENTRY(job) fentry;	/* in the finished list */
 	int		 in_flist;
 };
@@ -322,6 +347,8 @@ struct config {
 	uint64_t	 stall_timeout_ms;
 	uint64_t	 reserve_after_ms;	/* a head job waits this long
 						 * before workers keep for it */
+	uint64_t	 blob_max;	/* complete + reserved; 0: no bound */
+	uint64_t	 blob_grace_ms;	/* unreferenced blobs and idle uploads */
 };
 
 #define MINUTES	60
@@ -520,6 +547,51 @@ void		 array_requeue(struct job *);
 void		 array_block_state(struct job *, int to);
 void		 array_check(struct job *);
 
+/* blobref.c: blobs by hash, with the count of what names them. */
+struct upload;
+struct blob {
+	uint8_t		 hash[SIMQ_HASH_LEN];
+	uint64_t	 size;		/* the file's, or as a job names it */
+	uint64_t	 refs;		/* options and results naming it */
+	int		 stored;	/* complete, checked, durable */
+	uint64_t	 idle_since;	/* refs 0 (or the file's mtime) since */
+	uint64_t	 idle_pass;	/* ...in the pass of this number */
+	struct upload	*up;		/* an upload in progress (blob.c) */
+	struct blob	*next;		/* hash chain */
+};
+extern uint64_t	 blob_passes;	/* loop passes committed (blob_passed) */
+struct blob	*blob_find(const uint8_t *hash);
+struct blob	*blob_get(const uint8_t *hash);	/* made if need be */
+void		 blob_gc(struct blob *);	/* forgets it if nothing left */
+void		 blob_ref(const struct jobfile *);
+void		 blob_unref(const struct jobfile *);
+void		 blob_foreach(void (*)(struct blob *, void *), void *);
+void		 blob_free_all(void);
+struct jobfiles	*jobfiles_new(void);
+void		 jobfiles_free(struct jobfiles *);
+int		 jobfiles_equal(const struct jobfiles *,
+		    const struct jobfiles *);
+void		 jobfiles_ref(const struct jobfiles *, int up);
+
+/* blob.c: the store on disk and its commands.  Uploads being written
+ * at once, each with its file open: net.c keeps that many descriptors
+ * back from connections, with the journal's. */
+#define BLOB_FDS_MAX	256
+void		 blob_start(void);	/* after replay and the first expiry */
+void		 blob_passed(void);	/* after each pass's commit */
+void		 blob_conn_free(struct conn *);
+void		 blob_put_begin(struct conn *, struct proto_req *);
+void		 blob_put_data(struct conn *, const char *, size_t);
+void		 blob_put_end(struct conn *, int term_ok);
+void		 blob_stop(void);
+void		 blob_stats(uint64_t *nstored, uint64_t *used,
+		    uint64_t *reserved);
+int		 blob_check_files(struct conn *, const struct proto_jobopts *);
+struct json;
+void		 blob_json_job(struct json *, const struct job *);
+int		 blob_finish_key(struct conn *, struct result *,
+		    const struct proto_word *, struct proto_word *);
+
 /* deps.c: dependencies. */
 int		 job_deps_check(const struct jobopts *, char *msg, size_t);
 void		 deps_resolve(struct job *);
@@ -530,6 +602,10 @@ void		 deps_notify_cut(struct job *, int state);
 /* codec.c: the fields records share. */
 #define DEPS_KINDED	UINT32_C(0x80000000)	/* in an options' dep count */
 #define DEPS_RES	UINT32_C(0x40000000)	/* ...resources follow */
+#define DEPS_FILES	UINT32_C(0x20000000)	/* ...files follow the deps */
+#define RES_GOT		2			/* in a result's timedout */
+void		 rec_put_files(struct buf *, const struct jobfiles *, int);
+struct jobfiles	*rec_get_files(struct rbuf *, int result);
 void		 rec_put_opts(struct buf *, const struct jobopts *);
 void		 rec_put_cmd(struct buf *, const struct cmd *);
 void		 rec_put_spec(struct buf *, const struct array_spec *);
@@ -684,6 +760,9 @@ HANDLER(h_follow);
 HANDLER(h_push);
 HANDLER(h_tasks);
 HANDLER(h_explain);
+HANDLER(h_have);	/* blob.c */
+HANDLER(h_put);
+HANDLER(h_get);
 #undef HANDLER
 int		 take_serve(struct conn *, struct take_arg *, int final);
 
@@ -757,6 +836,10 @@ struct conn {
 	struct event		*park_ev;
 	void			*park_arg;
 	struct worker		*worker;
+	struct blobget		*get;		/* blob.c: a GET's check */
+	struct blobput		*put;		/* blob.c: a PUT streaming */
+	uint64_t		 put_left;	/* its body bytes to come */
+	int			 put_skip;	/* bad terminator: skip a line */
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 dentry;	/* dirty list */
 	TAILQ_ENTRY(conn)	 pentry;	/* parked list */

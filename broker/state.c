@@ -61,6 +61,7 @@ broker_free(void)
 	job_free_all();
 	worker_free_all();
 	queues_free();
+	blob_free_all();
 	heap_free(&B->timers);
 	idmap_free();
 }

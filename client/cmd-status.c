@@ -375,6 +375,8 @@ status_jobs(struct conn *c, char **ids, int n, int longform, int *finished)
 		simq_json_print(&j, &b);
 	} else {
 		status_print_jobs(r, longform);
+		if (!longform)
+			fileview_notes(stdout, r);
 		status_note_unserved_jobs(c, r);
 	}
 	if ((missing = status_missing(c, r)) > 0)

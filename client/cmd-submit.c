@@ -31,7 +31,7 @@ const struct simq_cmd cmd_submit_entry = {
 	"            [--cpus N] [--gpus N] [--mem SIZE]\n"
 	"            [-o PATTERN] [--export ALL|NONE|VAR,...] [--no-check] "
 	"[--wait]\n"
-	"            -- CMD [ARG...]\n"
+	"            [--file PATH[:NAME]]... [--collect GLOB]... -- CMD [ARG...]\n"
 	"       simq submit [OPTIONS] --batch FILE\n"
 	"       simq submit [OPTIONS] --each-line FILE -- CMD [ARG...]",
 	"submit a job, an array of jobs, or a batch of commands",
@@ -89,6 +89,17 @@ const struct simq_cmd cmd_submit_entry = {
 	"  -b, --batch FILE        one command per line of FILE (- for "
 	"stdin), split\n"
 	"                          as a shell would split it\n"
+	"  -f, --file PATH[:NAME]  send PATH (a file, or a directory and all "
+	"under it)\n"
+	"                          with the job, as NAME (default: its last "
+	"part); the\n"
+	"                          job then runs in a fresh directory of its "
+	"own\n"
+	"                          ($SIMQ_WORKDIR) holding these files; may "
+	"repeat\n"
+	"      --collect GLOB      after the job, keep the files of its "
+	"directory that\n"
+	"                          match (simq fetch gets them); may repeat\n"
 	"      --each-line FILE    an array with a task per line of FILE (- for\n"
 	"                          stdin); each {} becomes the line, also in\n"
 	"                          $SIMQ_ENTRY\n",
@@ -108,6 +119,7 @@ enum {
 	OPT_CPUS,
 	OPT_GPUS,
 	OPT_MEM,
+	OPT_COLLECT,
 };
 
 static const struct option submit_opts[] = {
@@ -132,6 +144,8 @@ static const struct option submit_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "gpus", required_argument, NULL, OPT_GPUS },
 	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "file", required_argument, NULL, 'f' },
+	{ "collect", required_argument, NULL, OPT_COLLECT },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -600,6 +614,34 @@ submit_id(uint64_t id)
 	return xstrdup(buf);
 }
 
+/*
+ * The program check of a job with files: it runs in a fresh directory
+ * holding only them, so a relative program must be one of them (and
+ * executable); a program on PATH is checked as usual.
+ */
+static char *
+submit_check_shipped(const struct sfiles *fs, const char *dir,
+    const char *prog)
+{
+	const struct sfile	*f;
+	const char		*name = prog;
+
+	if (fs->n == 0 && fs->ncollect == 0)
+		return submit_check_cmd(dir, prog);
+	if (strchr(prog, '/') == NULL || prog[0] == '/' ||
+	    strstr(prog, "{}") != NULL)
+		return submit_check_cmd(dir, prog);
+	while (strncmp(name, "./", 2) == 0)
+		name += 2;
+	if ((f = files_find(fs, name)) == NULL)
+		return xprintf("%s is not among the --file names, and the job "
+		    "runs in a fresh directory that holds only those", prog);
+	if (!(f->mode & 0111))
+		return xprintf("%s cannot be run: %s has no execute permission "
+		    "(chmod +x %s)", prog, f->path, f->path);
+	return NULL;
+}
+
 static int
 cmd_submit_exec(int argc, char **argv)
 {
@@ -614,6 +656,7 @@ cmd_submit_exec(int argc, char **argv)
 	const char	*batch = NULL, *queue = "default", *export, *given = NULL;
 	const char	*eachline = NULL;
 	struct submit_env env = { NULL, 0 };
+	struct sfiles	 files = { NULL, 0, NULL, 0 };
 	size_t		 nids = 0, k, i;
 	int64_t		 prio;
 	uint64_t	 v, first, count;
@@ -623,7 +666,7 @@ cmd_submit_exec(int argc, char **argv)
 	if ((export = getenv("SIMQ_EXPORT")) == NULL || *export == '\0')
 		export = "ALL";
 	buf_init(&opts);
-	while ((ch = simq_getopt(argc, argv, "+q:p:t:r:e:C:o:wb:", submit_opts,
+	while ((ch = simq_getopt(argc, argv, "+q:p:t:r:e:C:o:wb:f:", submit_opts,
 	    &cmd_submit_entry)) != -1) {
 		switch (ch) {
 		case 'q':
@@ -720,6 +763,12 @@ cmd_submit_exec(int argc, char **argv)
 		case OPT_EACH_LINE:
 			eachline = optarg;
 			break;
+		case 'f':
+			files_add(&files, optarg);
+			break;
+		case OPT_COLLECT:
+			files_collect(&files, optarg);
+			break;
 		default:
 			simq_usage(&cmd_submit_entry);
 		}
@@ -763,19 +812,33 @@ cmd_submit_exec(int argc, char **argv)
 		req_kv(&opts, "after", after);
 		free(after);
 	}
-	if (dir == NULL)
+	if (files.n > 0 || files.ncollect > 0) {
+		/* The job runs in a fresh directory of its own. */
+		if (dir != NULL)
+			die(EXIT_USAGE, "-C and --file or --collect cannot be "
+			    "used together: a job with files runs in a fresh "
+			    "directory of its own on the worker ($SIMQ_WORKDIR)");
+		files_ready(&files);
+		files_words(&files, &opts);
 		dir = submit_dir(NULL);
-	else if (check)
-		submit_check_dir(dir, given);
-	req_kv(&opts, "cwd", dir);
-	if (check && batch == NULL && (tmp = submit_check_cmd(dir,
-	    argv[0])) != NULL)
+	} else if (dir == NULL) {
+		dir = submit_dir(NULL);
+		req_kv(&opts, "cwd", dir);
+	} else {
+		if (check)
+			submit_check_dir(dir, given);
+		req_kv(&opts, "cwd", dir);
+	}
+	if (check && batch == NULL && (tmp = submit_check_shipped(&files,
+	    dir, argv[0])) != NULL)
 		die(EXIT_USAGE, "%s; if it is there only on the workers, add "
 		    "--no-check", tmp);
 
 	buf_init(&req);
 	if (batch != NULL) {
-		submit_split(batch, &sb, dir, check);
+		submit_split(batch, &sb, dir, check && files.n == 0 &&
+		    files.ncollect == 0);
+		files_send(&files);
 		c = simq_connect(0);
 		ids = xreallocarray(NULL, sb.total, sizeof *ids);
 		for (k = 0; k < sb.nbodies; k++) {
@@ -789,8 +852,9 @@ cmd_submit_exec(int argc, char **argv)
 				die(EXIT_USAGE, "the options and environment "
 				    "are too long: %zu bytes encoded, and a "
 				    "request line holds at most %d; export less "
-				    "(--export VAR,...)", req.len,
-				    SIMQ_LINE_MAX - 2);
+				    "(--export VAR,...)%s", req.len,
+				    SIMQ_LINE_MAX - 2, files.n > 0 ? " or send "
+				    "fewer files (an archive of them)" : "");
 			req_end(&req);
 			r = submit_send(c, &req, &sb.body[k], sb.total);
 			if (r->kind != REPLY_OK)
@@ -828,8 +892,10 @@ cmd_submit_exec(int argc, char **argv)
 			die(EXIT_USAGE, "the command and its environment are "
 			    "too long: %zu bytes encoded, and a request holds at "
 			    "most %d; put the arguments in a file, or export "
-			    "less (--export VAR,...)", req.len,
-			    SIMQ_LINE_MAX - 2);
+			    "less (--export VAR,...)%s", req.len,
+			    SIMQ_LINE_MAX - 2, files.n > 0 ? ", or send fewer "
+			    "files (an archive of them)" : "");
+		files_send(&files);
 		c = simq_connect(0);
 		r = conn_request(c, &req);
 		if (r->kind != REPLY_OK)
@@ -845,6 +911,7 @@ cmd_submit_exec(int argc, char **argv)
 	buf_free(&req);
 	buf_free(&opts);
 	free(dir);
+	files_free(&files);
 	queue_warn_unserved(c, queue);
 
 	if (!cfg.json) {

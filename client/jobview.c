@@ -128,7 +128,8 @@ int
 jobview_never_ran(const struct item *it)
 {
 	static const char *const stages[] = { "exec ", "exec:", "cwd ",
-	    "cwd:", "output ", "output:", "fork", NULL };
+	    "cwd:", "output ", "output:", "fork", "files ", "files:",
+	    NULL };
 	const char	*why = item_get(it, "reason");
 	int		 i;
 
@@ -348,6 +349,7 @@ jobview_json(struct json *j, const struct item *it)
 		else
 			json_null(j);
 	}
+	fileview_json(j, it);
 	json_key(j, "command");
 	json_array(j);
 	for (i = 0; i < it->argc; i++)
@@ -574,6 +576,7 @@ jobview_long(FILE *f, const struct item *it, uint64_t now)
 		jobview_line(f, "stderr", "%s", jobview_errpath(it, eb,
 		    sizeof eb));
 	}
+	fileview_long(f, it);
 }
 
 /* Adds the item's tasks (1 for a job) to the tally, by state. */

@@ -29,6 +29,7 @@ static const struct simq_cmd *const simq_cmds[] = {
 	&cmd_wait_entry,
 	&cmd_output_entry,
 	&cmd_result_entry,
+	&cmd_fetch_entry,
 	&cmd_cancel_entry,
 	&cmd_retry_entry,
 	&cmd_list_entry,

@@ -28,7 +28,7 @@ _simq_ids()
 _simq()
 {
 	local cur prev i cmd= word
-	local cmds="submit status wait output result cancel retry list"
+	local cmds="submit status wait output result fetch cancel retry list"
 	cmds+=" workers queues pause resume stats help"
 	local common="-s --server --token-file --json -h --help"
 
@@ -57,7 +57,8 @@ _simq()
 				    -r | --retries | --after | --after-any | \
 				    --after-failed | --array | --delay | \
 				    --name | -e | --env | -C | --chdir | -o | \
-				    --output | -b | --batch | --each-line) ;;
+				    --output | -b | --batch | -f | --file | \
+				    --collect | --each-line) ;;
 				*)
 					COMPREPLY=($(compgen -f -- "$cur"))
 					return
@@ -71,14 +72,15 @@ _simq()
 	case $prev in
 	-s | --server | -p | --priority | -r | --retries | --after | \
 	    --after-any | --after-failed | \
-	    --array | --name | -e | --env | -o | --output | -n | --limit)
+	    --array | --name | -e | --env | -o | --output | -n | --limit | \
+	    --collect)
 		return
 		;;
 	-t | --timeout | --delay | -i | --interval)
 		COMPREPLY=($(compgen -W "30s 10m 1h 2h 1d" -- "$cur"))
 		return
 		;;
-	--token-file | -b | --batch | --each-line)
+	--token-file | -b | --batch | -f | --file | --each-line)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
@@ -110,7 +112,7 @@ _simq()
 		    --after --after-any --after-failed --array --delay
 		    --name -e --env -C --chdir --cpus --gpus --mem
 		    -o --output --export --no-check -w --wait -b --batch
-		    --each-line --"
+		    -f --file --collect --each-line --"
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -c -- "$cur"))
 			return
@@ -122,6 +124,7 @@ _simq()
 	list) opts="-q --queue --state --name --since -n --limit -r --reverse" ;;
 	cancel) opts="-q --queue --state" ;;
 	result) opts="--with-id" ;;
+	fetch) opts="-o --output" ;;
 	help)
 		COMPREPLY=($(compgen -W "$cmds" -- "$cur"))
 		return
@@ -142,7 +145,7 @@ _simq()
 	retry)
 		COMPREPLY=($(compgen -W "$(_simq_ids failed canceled)" -- "$cur"))
 		;;
-	status | output | result)
+	status | output | result | fetch)
 		COMPREPLY=($(compgen -W "$(_simq_ids running done failed)" \
 		    -- "$cur"))
 		;;

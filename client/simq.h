@@ -298,6 +298,7 @@ extern const struct simq_cmd	cmd_pause_entry;
 extern const struct simq_cmd	cmd_resume_entry;
 extern const struct simq_cmd	cmd_stats_entry;
 extern const struct simq_cmd	cmd_explain_entry;
+extern const struct simq_cmd	cmd_fetch_entry;
 
 /* cmd-status.c, cmd-wait.c, cmd-queues.c, cmd-workers.c: shared. */
 
@@ -320,5 +321,34 @@ void		 workers_json(struct json *, const struct reply *);
 int		 workers_serve(const struct reply *, const char *);
 char		*queue_unserved(const struct reply *, const char *);
 void		 queue_warn_unserved(struct conn *, const char *);
+
+/* files.c: the files that travel with a job (submit --file, --collect). */
+struct sfile {
+	char		*path;		/* here */
+	char		*name;		/* in the job's directory */
+	uint64_t	 size;
+	unsigned	 mode;		/* 0644 or 0755 */
+	char		 hex[65];	/* its SHA-256 */
+};
+struct sfiles {
+	struct sfile	*f;
+	size_t		 n;
+	char		**collect;
+	size_t		 ncollect;
+};
+void		 files_add(struct sfiles *, const char *);
+void		 files_collect(struct sfiles *, const char *);
+void		 files_ready(struct sfiles *);
+void		 files_send(struct sfiles *);
+void		 files_words(const struct sfiles *, struct buf *);
+const struct sfile *files_find(const struct sfiles *, const char *);
+void		 files_free(struct sfiles *);
+
+/* fileview.c: a job's files, collected outputs and unmatched patterns,
+ * as status shows them. */
+void		 fileview_long(FILE *, const struct item *);
+void		 fileview_json(struct json *, const struct item *);
+void		 fileview_notes(FILE *, const struct reply *);
+int		 fileview_has(const struct item *);
 
 #endif

@@ -69,6 +69,13 @@ static const struct proto_cmdinfo proto_cmds[CMD__COUNT] = {
 	    "TASKS ID [state=STATE] [from=CURSOR] [limit=N]" },
 	[CMD_EXPLAIN] = { "EXPLAIN", 1, 1, PROTO_BODY_NONE, 0,
 	    "EXPLAIN ID" },
+	/* Blobs: a line of hashes; one chunk each way. */
+	[CMD_HAVE] = { "HAVE", 1, SIMQ_FILES_MAX, PROTO_BODY_NONE, 0,
+	    "HAVE HASH..." },
+	[CMD_PUT] = { "PUT", 4, 4, PROTO_BODY_LAST, SIMQ_CHUNK_MAX,
+	    "PUT HASH SIZE OFFSET BYTES" },
+	[CMD_GET] = { "GET", 3, 3, PROTO_BODY_NONE, 0,
+	    "GET HASH OFFSET MAX" },
 	[CMD_EACHLINE] = { "EACHLINE", 1, -1, PROTO_BODY_LAST,
 	    SIMQ_EACHLINE_MAX, "EACHLINE [OPTION=VALUE...] BYTES" },
 };
@@ -239,12 +246,15 @@ enum {
 	OPT_CPUS,
 	OPT_GPUS,
 	OPT_MEM,
+	OPT_FILE,
+	OPT_COLLECT,
 	OPT__COUNT
 };
 
 static const char *const proto_opt_names[OPT__COUNT] = {
 	"q", "pri", "timeout", "retries", "delay", "name", "cwd", "output",
-	"array", "after", "env", "cpus", "gpus", "mem"
+	"array", "after", "env", "cpus", "gpus", "mem", "file",
+	"collect"
 };
 
 /* cwd= and output= become paths on the worker: PATH_MAX bounds them. */
@@ -296,6 +306,19 @@ proto_opt_after(struct proto_jobopts *o, char *s, size_t len)
 	}
 }
 
+/* 1 if the name of f[n] is one of f[0..n-1]'s. */
+static int
+name_repeats(const struct proto_file *f, int n)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		if (f[i].name.len == f[n].name.len &&
+		    memcmp(f[i].name.p, f[n].name.p, f[n].name.len) == 0)
+			return 1;
+	return 0;
+}
+
 static char proto_default_queue[] = "default";
 
 enum proto_err
@@ -332,7 +355,8 @@ proto_jobopts_parse(struct proto_jobopts *o, struct proto_word *w, int n,
 			    echo);
 			return (PERR_BADREQ);
 		}
-		if (k != OPT_ENV && (seen & (1u << k))) {
+		if (k != OPT_ENV && k != OPT_FILE && k != OPT_COLLECT &&
+		    (seen & (1u << k))) {
 			proto_msg(msg, msglen, "option %s given twice",
 			    proto_opt_names[k]);
 			return (PERR_BADREQ);
@@ -428,6 +452,22 @@ proto_jobopts_parse(struct proto_jobopts *o, struct proto_word *w, int n,
 				why = "not NAME=VALUE";
 			else
 				o->env[o->nenv++] = val;
+			break;
+		case OPT_FILE:
+			if (o->nfiles == SIMQ_FILES_MAX)
+				why = "more than 1000 files";
+			else if ((why = proto_parse_file(val.p, val.len,
+			    &o->files[o->nfiles])) == NULL &&
+			    name_repeats(o->files, o->nfiles))
+				why = "a NAME given twice";
+			else if (why == NULL)
+				o->nfiles++;
+			break;
+		case OPT_COLLECT:
+			if (o->ncollect == SIMQ_COLLECT_MAX)
+				why = "more than 64 patterns";
+			else if ((why = proto_glob_why(val.p, val.len)) == NULL)
+				o->collect[o->ncollect++] = val;
 			break;
 		}
 		/* Strings become C strings on the worker. */

@@ -112,6 +112,25 @@
 #define SIMQ_CPUS_MAX		4096
 #define SIMQ_GPUS_MAX		64
 #define SIMQ_MEM_MAX		(UINT64_C(1) << 50)
+/* Files that travel with jobs.  A transfer moves at most one chunk per
+ * request, so the broker holds at most one chunk per connection
+ * whatever the file's size; 4 MiB is large enough that the per-request
+ * cost vanishes next to the bytes, small enough that a few connections
+ * at once stay far below --input-max. */
+#define SIMQ_CHUNK_MAX		(4u << 20)
+/* Files one job names (file=), collected files one FINISH names (got=),
+ * and hashes one HAVE asks about.  A line of 64 KiB is the tighter bound
+ * in practice: a file= word takes 80 bytes plus its name. */
+#define SIMQ_FILES_MAX		1000
+/* collect= patterns of one job, and nomatch= of one FINISH. */
+#define SIMQ_COLLECT_MAX	64
+/* collerr= notes of one FINISH: the rest are summed up by the worker. */
+#define SIMQ_COLLERR_MAX	64
+/* A file's size: below 2^53, so that it is exact in JSON (the HTTP API)
+ * and in any client's double. */
+#define SIMQ_BLOB_SIZE_MAX	((UINT64_C(1) << 53) - 1)
+/* A file's NAME or a collect GLOB: a path on the worker. */
+#define SIMQ_PATH_MAX		4096
 
 /*
  * Error codes.  The first word after "ERR" on the wire; three classes as in
@@ -344,6 +363,9 @@ enum proto_cmd {
 	CMD_PUSH,
 	CMD_TASKS,
 	CMD_EXPLAIN,
+	CMD_HAVE,
+	CMD_PUT,
+	CMD_GET,
 	CMD_EACHLINE,
 	CMD__COUNT
 };
@@ -389,6 +411,49 @@ enum proto_err	proto_req_parse(struct proto_req *, char *line, size_t len,
 		    char *msg, size_t msglen);
 
 /*
+ * Files that travel with jobs (PROTOCOL.md, "Files"): blobs are named by
+ * the SHA-256 of their bytes, written as 64 lower-case hex digits.  A job
+ * names its input files as file=HASH:SIZE:MODE:NAME words, its outputs
+ * to collect as collect=GLOB; a FINISH names what was collected as
+ * got=HASH:SIZE:MODE:NAME.
+ */
+#define SIMQ_HASH_LEN		32
+#define SIMQ_HASH_HEX		64
+
+struct proto_file {
+	uint8_t			hash[SIMQ_HASH_LEN];
+	uint64_t		size;		/* <= SIMQ_BLOB_SIZE_MAX */
+	uint32_t		mode;		/* permission bits, <= 0777 */
+	struct proto_word	name;		/* borrowed, decoded */
+};
+
+/* 64 hex digits, lower case only (one way to write each hash).  Returns
+ * 0 with the digest, or -1. */
+int	proto_parse_hash(const char *s, size_t len, uint8_t out[SIMQ_HASH_LEN]);
+/* Writes 64 lower-case hex digits and a NUL. */
+void	proto_format_hash(char out[SIMQ_HASH_HEX + 1],
+	    const uint8_t h[SIMQ_HASH_LEN]);
+/* A relative NAME: 1..SIMQ_PATH_MAX bytes, no NUL, not starting with
+ * '/', no empty, "." or ".." component (so no "//" and no trailing '/').
+ * Returns NULL when it is one, else why not (a static string). */
+const char *proto_relpath_why(const char *s, size_t len);
+/* A collect GLOB: 1..SIMQ_PATH_MAX bytes, no NUL, not starting with '/',
+ * no ".." component.  NULL, or why not. */
+const char *proto_glob_why(const char *s, size_t len);
+/* A decoded HASH:SIZE:MODE:NAME (the value of file= or got=; NAME is the
+ * rest after the third colon, so it may hold colons).  MODE is octal
+ * without leading zeros, at most 777.  Fills f (f->name borrows s) and
+ * returns NULL, or returns why not. */
+const char *proto_parse_file(char *s, size_t len, struct proto_file *f);
+/* Formats f as the (decoded) value HASH:SIZE:MODE:NAME into dst, which
+ * has room for len bytes; returns the length it needs (snprintf's way). */
+size_t	proto_format_file(char *dst, size_t len, const uint8_t *hash,
+	    uint64_t size, uint32_t mode, const char *name, size_t namelen);
+/* Among n files, the index of the first whose name repeats an earlier
+ * one's, or -1 if all differ. */
+int	proto_files_dup(const struct proto_file *, int n);
+
+/*
  * Job options, shared by SUBMIT and BATCH: the words before "--" (SUBMIT)
  * or all argument words (BATCH).  Strings are decoded in place and
  * borrowed from the line.
@@ -412,6 +477,10 @@ struct proto_jobopts {
 	uint8_t			depkind[SIMQ_DEPS_MAX];	/* SIMQ_DEP_* */
 	int			nenv;
 	struct proto_word	env[SIMQ_ENV_MAX];	/* env=K=V, decoded */
+	int			nfiles;
+	struct proto_file	files[SIMQ_FILES_MAX];	/* file= */
+	int			ncollect;
+	struct proto_word	collect[SIMQ_COLLECT_MAX];	/* collect= */
 };
 
 /* Parses option words into o.  Values are decoded in place (the words'

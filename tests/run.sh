@@ -53,7 +53,8 @@ export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-for t in test_proto test_lib test_journal test_model test_records test_client; do
+for t in test_proto test_lib test_journal test_model test_records test_client \
+    test_files; do
 	run "$t" "build/rel/$t"
 	run "$t-san" "build/san/$t"
 done

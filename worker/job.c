@@ -56,6 +56,14 @@ job_free(struct wjob *j)
 	for (i = 0; i < j->nenv; i++)
 		free(j->env[i]);
 	free(j->env);
+	for (i = 0; i < j->nfiles; i++)
+		free(j->files[i]);
+	free(j->files);
+	for (i = 0; i < j->ncollect; i++)
+		free(j->collect[i]);
+	free(j->collect);
+	free(j->jobdir);
+	free(j->filewords);
 	free(j->queue);
 	free(j->name);
 	free(j->cwd);
@@ -372,6 +380,33 @@ job_take_item(struct proto_word *w, int n)
 				bad = 1;
 			else
 				j->mem = u;
+		} else if (proto_word_is(&k, "file") ||
+		    proto_word_is(&k, "collect")) {
+			/* Files that travel with the job (files.c). */
+			if ((s = word_str(&v)) == NULL) {
+				bad = 1;
+				continue;
+			}
+			if (proto_word_is(&k, "file")) {
+				if (j->nfiles >= SIMQ_FILES_MAX) {
+					free(s);
+					bad = 1;
+					continue;
+				}
+				j->files = xreallocarray(j->files,
+				    (size_t)j->nfiles + 1, sizeof *j->files);
+				j->files[j->nfiles++] = s;
+			} else {
+				if (j->ncollect >= SIMQ_COLLECT_MAX) {
+					free(s);
+					bad = 1;
+					continue;
+				}
+				j->collect = xreallocarray(j->collect,
+				    (size_t)j->ncollect + 1,
+				    sizeof *j->collect);
+				j->collect[j->ncollect++] = s;
+			}
 		} else if (proto_word_is(&k, "q") ||
 		    proto_word_is(&k, "name") || proto_word_is(&k, "cwd") ||
 		    proto_word_is(&k, "output") || proto_word_is(&k, "env")) {
@@ -549,6 +584,7 @@ stage_name(int stage)
 	case STAGE_OUTPUT:	return "output";
 	case STAGE_FORK:	return "fork";
 	case STAGE_EXEC:	return "exec";
+	case STAGE_FILES:	return "files";
 	}
 	return "start";
 }
@@ -709,13 +745,27 @@ job_release_held(void)
 void
 job_finished(struct wjob *j, const struct shep_msg *m, const char *tails)
 {
-	const char	*what;
+	const char	*what, *text;
 
 	j->msg = *m;
 	W->short_jobs = m->end_ms >= m->start_ms &&
 	    m->end_ms - m->start_ms < AHEAD_SHORT_MS;
 	if (job_ended(j))
 		goto out;
+	if (m->kind == SHEP_LOST) {
+		/* Its warm runner died with its end: not the job's doing. */
+		log_warn("job %s attempt %u: its runner died with its exit "
+		    "status; handing the job back as lost", j->id, j->attempt);
+		j->report = REP_LOST;
+		goto out;
+	}
+	text = tails + m->tail[0] + m->tail[1];
+	if (m->kind == SHEP_FAILED && m->stage == STAGE_FILES) {
+		job_fail_now(j, xprintf("files: %.*s", (int)m->textlen, text));
+		goto out;
+	}
+	if (m->kind == SHEP_DONE && m->textlen > 0)
+		j->filewords = xstrndup(text, m->textlen);
 	if (m->kind == SHEP_FAILED) {
 		what = m->stage == STAGE_CWD ? (j->cwd ? j->cwd : W->cfg.cwd) :
 		    m->stage == STAGE_OUTPUT ? (m->failpath ? j->errpath :

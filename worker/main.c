@@ -33,6 +33,11 @@
 /* Queues one worker serves: what the broker accepts in one TAKE. */
 #define WORKER_QUEUES_MAX	64
 
+/* Files that travel with jobs: the node's cache of them, and the
+ * largest file a job's --collect sends back. */
+#define CACHE_MAX_DEFAULT	(UINT64_C(10) << 30)
+#define COLLECT_MAX_DEFAULT	(UINT64_C(1) << 30)
+
 /* The default grace between SIGTERM and SIGKILL: long enough for a
  * simulation to write a checkpoint, short enough not to hold a slot. */
 #define GRACE_DEFAULT_MS	10000
@@ -55,7 +60,8 @@ usage(FILE *f)
 "                   [--grace DURATION] [--lease DURATION]\n"
 "                   [--connect-timeout DURATION]\n"
 "                   [--idle-timeout DURATION] [--time-limit DURATION]\n"
-"                   [--token-file FILE]\n"
+"                   [--token-file FILE] [--cache-dir DIR] [--cache-max SIZE]\n"
+"                   [--jobs-dir DIR] [--collect-max SIZE]\n"
 "\n"
 "  -s HOST:PORT        the broker (default $SIMQ_SERVER, else\n"
 "                      127.0.0.1:7733)\n"
@@ -96,6 +102,16 @@ usage(FILE *f)
 "                      back what still runs before the end (default: in\n"
 "                      a Slurm job, the job's end; else none; 0: none)\n"
 "  --token-file FILE   the broker's token (default $SIMQ_TOKEN)\n"
+"  --cache-dir DIR     keep the files jobs are sent with here, shared by\n"
+"                      the workers of the node (default WORKDIR/cache)\n"
+"  --cache-max SIZE    at most this much of them, the least recently used\n"
+"                      removed first (default 10G)\n"
+"  --jobs-dir DIR      make each job with files a fresh directory here,\n"
+"                      its $SIMQ_WORKDIR, removed after it (default\n"
+"                      WORKDIR/jobs: on the cache's file system, its files\n"
+"                      are hard links, not copies)\n"
+"  --collect-max SIZE  send back no collected file larger than this\n"
+"                      (default 1G)\n"
 "  -v                  log each job; -vv also the protocol\n"
 "  -h, --help          show this help\n"
 "\n"
@@ -217,6 +233,20 @@ check_own_dir(const char *path)
 	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid())
 		fatal("work directory %s is not a directory of this user's (a "
 		    "link, or someone else's): remove it, or give -w DIR", path);
+}
+
+/* --cache-dir or --jobs-dir (given, else WORKDIR/sub), absolute.  They
+ * are made when the first job with files comes (files.c): a worker that
+ * never runs one leaves nothing there.  Returns a new string. */
+static char *
+dir_option(const char *given, const char *workdir, const char *cwd,
+    const char *sub)
+{
+	if (given == NULL)
+		return xprintf("%s/%s", workdir, sub);
+	if (given[0] == '/')
+		return xstrdup(given);
+	return xprintf("%s/%s", cwd, given);
 }
 
 /* Jobs get /dev/null on stdin, and the files a shepherd opens must not
@@ -421,8 +451,12 @@ main(int argc, char **argv)
 		{ "lease", required_argument, NULL, 'L' },
 		{ "connect-timeout", required_argument, NULL, 'C' },
 		{ "token-file", required_argument, NULL, 'T' },
+		{ "cache-dir", required_argument, NULL, 'D' },
+		{ "cache-max", required_argument, NULL, 'X' },
+		{ "jobs-dir", required_argument, NULL, 'J' },
+		{ "collect-max", required_argument, NULL, 'K' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
-		{ "time-limit", required_argument, NULL, 'X' },
+		{ "time-limit", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -430,7 +464,7 @@ main(int argc, char **argv)
 	struct event	*ev_term, *ev_int, *ev_chld;
 	const char	*server = NULL, *token_file = NULL, *gpus = "auto";
 	int		 mem_given = 0;
-	char		*workdir = NULL;
+	char		*workdir = NULL, *cachedir = NULL, *jobsdir = NULL;
 	char		 host[256], path[PATH_MAX], why[512];
 	int		 ch;
 	uint64_t	 v;
@@ -439,6 +473,8 @@ main(int argc, char **argv)
 	cfg->queues = "default";
 	cfg->grace_ms = GRACE_DEFAULT_MS;
 	cfg->connect_timeout_ms = 30000;
+	cfg->cache_max = CACHE_MAX_DEFAULT;
+	cfg->collect_max = COLLECT_MAX_DEFAULT;
 	while ((ch = getopt_long(argc, argv, "s:q:j:w:m:vh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
@@ -507,6 +543,25 @@ main(int argc, char **argv)
 		case 'T':
 			token_file = optarg;
 			break;
+		case 'D':
+			free(cachedir);
+			cachedir = xstrdup(optarg);
+			break;
+		case 'J':
+			free(jobsdir);
+			jobsdir = xstrdup(optarg);
+			break;
+		case 'X':
+			if (parse_size(optarg, &cfg->cache_max) < 0 ||
+			    cfg->cache_max == 0)
+				bad_usage("bad --cache-max '%s' (like 10G)",
+				    optarg);
+			break;
+		case 'K':
+			if (parse_size(optarg, &cfg->collect_max) < 0)
+				bad_usage("bad --collect-max '%s' (like 1G)",
+				    optarg);
+			break;
 		case 'I':
 			if (proto_parse_duration(optarg,
 			    &cfg->idle_timeout_ms) < 0 ||
@@ -514,7 +569,7 @@ main(int argc, char **argv)
 				bad_usage("bad duration '%s' (like 10m)",
 				    optarg);
 			break;
-		case 'X':
+		case 'Y':
 			if (proto_parse_duration(optarg,
 			    &cfg->time_limit_ms) < 0)
 				bad_usage("bad duration '%s' (like 2h, or 0)",
@@ -581,6 +636,11 @@ main(int argc, char **argv)
 	free(workdir);
 	if (access(cfg->workdir, W_OK | X_OK) < 0)
 		fatal("work directory %s: %s", cfg->workdir, strerror(errno));
+	cfg->cache_dir = dir_option(cachedir, cfg->workdir, cfg->cwd, "cache");
+	cfg->jobs_dir = dir_option(jobsdir, cfg->workdir, cfg->cwd, "jobs");
+	free(cachedir);
+	free(jobsdir);
+	files_sweep();
 	setup_limits();
 	if (res_cgroup_init(why, sizeof why))
 		log_info("job memory limits (--mem) are cgroup v2 memory.max");
@@ -638,6 +698,8 @@ main(int argc, char **argv)
 	free(cfg->hostname);
 	free(cfg->cwd);
 	free(cfg->workdir);
+	free(cfg->cache_dir);
+	free(cfg->jobs_dir);
 	free(cfg->token);
 	return W->exit_code;
 }

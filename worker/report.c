@@ -129,6 +129,9 @@ put_finish(struct evbuffer *out, struct wjob *j)
 		evbuffer_add_printf(out, " outerr=%s", enc);
 		free(enc);
 	}
+	/* The files collected (files.c), already encoded. */
+	if (j->filewords != NULL)
+		evbuffer_add_printf(out, " %s", j->filewords);
 	enc = xmalloc(PROTO_ENC_MAX(strlen(j->outpath)) + 1);
 	proto_encode(enc, j->outpath, strlen(j->outpath));
 	evbuffer_add_printf(out, " outpath=%s out=%zu err=%zu res=%zu %zu\r\n",

@@ -95,12 +95,14 @@ static int	ctl = -1;		/* the socket to the worker */
 static int	sigfd = -1;
 static int	orphaned;		/* the worker is gone */
 
-/* Sends m, followed by the tails of the streams that have one. */
+/* Sends m, followed by the tails of the streams that have one, and by
+ * text (the files' words or why they failed). */
 static void
-report(struct shep_msg *m, const struct stream *st)
+report(struct shep_msg *m, const struct stream *st, const char *text,
+    size_t textlen)
 {
 	struct msghdr	mh;
-	struct iovec	iov[3];
+	struct iovec	iov[4];
 	int		i, n = 0;
 
 	if (orphaned)
@@ -115,6 +117,13 @@ report(struct shep_msg *m, const struct stream *st)
 			iov[n++].iov_len = st[i].tlen;
 		}
 	}
+	if (textlen > SHEP_TEXT_MAX)
+		textlen = SHEP_TEXT_MAX;
+	m->textlen = (uint32_t)textlen;
+	if (textlen > 0) {
+		iov[n].iov_base = (void *)text;
+		iov[n++].iov_len = textlen;
+	}
 	memset(&mh, 0, sizeof mh);
 	mh.msg_iov = iov;
 	mh.msg_iovlen = (size_t)n;
@@ -122,6 +131,7 @@ report(struct shep_msg *m, const struct stream *st)
 		/* Cannot happen with the buffers slot.c asks for; still, the
 		 * outcome matters more than the tails. */
 		m->tail[0] = m->tail[1] = 0;
+		m->textlen = 0;
 		(void)send(ctl, m, sizeof *m, MSG_NOSIGNAL);
 	}
 }
@@ -218,6 +228,8 @@ build_env(struct wjob *j, char **mine, int *nmine)
 	}
 	if (j->name != NULL)
 		mine[m++] = xprintf("SIMQ_JOB_NAME=%s", j->name);
+	if (j->jobdir != NULL)
+		mine[m++] = xprintf("SIMQ_WORKDIR=%s", j->jobdir);
 	for (i = 0; i < m; i++)
 		env_add(env, &n, mine[i]);
 	for (i = 0; i < j->nenv; i++)
@@ -389,13 +401,6 @@ stream_copy(struct stream *st)
 	}
 }
 
-/* Is pid one of ours to keep (never: every child is the job's)? */
-static int
-keep_none(pid_t pid)
-{
-	return 0;
-}
-
 static void
 account(struct shep_msg *m, const struct rusage *ru)
 {
@@ -419,24 +424,27 @@ reap_all(pid_t pgid, struct shep_msg *m, struct stream *st)
 	int		idle = 0, status, i, n;
 	pid_t		r;
 
-	kill(-pgid, SIGKILL);
+	if (pgid > 0)
+		kill(-pgid, SIGKILL);
 	for (;;) {
 		r = wait4(-1, &status, WNOHANG, &ru);
 		if (r > 0) {
-			account(m, &ru);
+			if (!runner_reaped(r, status))
+				account(m, &ru);
 			idle = 0;
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
-			break;		/* ECHILD: nothing left */
+		if (r < 0 || runner_alone())
+			break;		/* nothing left (but a warm runner) */
 		/* Someone is alive: the group is still dying, or a process
 		 * left the group.  Wait a little, then look for them. */
-		kill(-pgid, SIGKILL);
+		if (pgid > 0)
+			kill(-pgid, SIGKILL);
 		if (idle++ > 0)
 			killed += (unsigned)util_kill_children(getpid(),
-			    keep_none);
+			    runner_keep);
 		n = 0;
 		pfd[n].fd = sigfd;
 		pfd[n++].events = POLLIN;
@@ -471,7 +479,7 @@ path_size(const char *path)
 }
 
 static void
-fail(struct sjob *sj, int stage, int err, int which)
+fail_text(struct sjob *sj, int stage, int err, int which, const char *text)
 {
 	struct shep_msg	m;
 
@@ -481,7 +489,13 @@ fail(struct sjob *sj, int stage, int err, int which)
 	m.stage = stage;
 	m.err = err;
 	m.failpath = which;
-	report(&m, NULL);
+	report(&m, NULL, text, text != NULL ? strlen(text) : 0);
+}
+
+static void
+fail(struct sjob *sj, int stage, int err, int which)
+{
+	fail_text(sj, stage, err, which, NULL);
 }
 
 /* Unpacks a RUN datagram.  Returns 0, or -1 if it is malformed. */
@@ -489,25 +503,37 @@ static int
 unpack(struct sjob *sj, char *buf, size_t n)
 {
 	char	*p = buf + sizeof sj->h, *end = buf + n, *s[7];
-	int	 i;
+	int	 i, na, ne, nf, nc;
 
 	memcpy(&sj->h, buf, sizeof sj->h);
 	memset(&sj->j, 0, sizeof sj->j);
 	if (sj->h.nargv == 0 || sj->h.nargv > SIMQ_WORDS_MAX ||
-	    sj->h.nenv > SIMQ_ENV_MAX + WJOB_ENV_EXTRA)
+	    sj->h.nenv > SIMQ_ENV_MAX + WJOB_ENV_EXTRA ||
+	    sj->h.nfiles > SIMQ_FILES_MAX ||
+	    sj->h.ncollect > SIMQ_COLLECT_MAX)
 		return -1;
-	sj->j.argv = xcalloc(sj->h.nargv + 1, sizeof *sj->j.argv);
-	sj->j.env = xcalloc(sj->h.nenv + 1, sizeof *sj->j.env);
-	for (i = 0; i < 7 + (int)sj->h.nargv + (int)sj->h.nenv; i++) {
+	na = (int)sj->h.nargv;
+	ne = (int)sj->h.nenv;
+	nf = (int)sj->h.nfiles;
+	nc = (int)sj->h.ncollect;
+	sj->j.argv = xcalloc((size_t)na + 1, sizeof *sj->j.argv);
+	sj->j.env = xcalloc((size_t)ne + 1, sizeof *sj->j.env);
+	sj->j.files = xcalloc((size_t)nf + 1, sizeof *sj->j.files);
+	sj->j.collect = xcalloc((size_t)nc + 1, sizeof *sj->j.collect);
+	for (i = 0; i < 7 + na + ne + nf + nc; i++) {
 		char *z = memchr(p, '\0', (size_t)(end - p));
 		if (z == NULL)
 			return -1;
 		if (i < 7)
 			s[i] = p;
-		else if (i < 7 + (int)sj->h.nargv)
+		else if (i < 7 + na)
 			sj->j.argv[sj->j.argc++] = p;
-		else
+		else if (i < 7 + na + ne)
 			sj->j.env[sj->j.nenv++] = p;
+		else if (i < 7 + na + ne + nf)
+			sj->j.files[sj->j.nfiles++] = p;
+		else
+			sj->j.collect[sj->j.ncollect++] = p;
 		p = z + 1;
 	}
 	snprintf(sj->j.id, sizeof sj->j.id, "%s", s[0]);
@@ -539,13 +565,201 @@ control(pid_t pgid, uint64_t seq)
 			return;
 		if (n <= 0) {
 			orphaned = 1;
-			kill(-pgid, SIGKILL);
+			runner_kill_task(pgid, SIGKILL);
 			return;
 		}
 		if ((size_t)n >= sizeof h && h.type == SHEP_SIGNAL &&
 		    h.seq == seq && (h.sig == SIGTERM || h.sig == SIGKILL))
-			kill(-pgid, h.sig);
+			runner_kill_task(pgid, h.sig);
 	}
+}
+
+/* What the warm runner of the task said, or its death means.  Returns 0
+ * (nothing to do), 1 (the task is over: m has its status), 2 (run it as
+ * a command), 3 (lost). */
+static int
+warm_news(struct shep_msg *m, pid_t *pid, int *po1, int *pe1)
+{
+	struct rusage	ru;
+	int		status = 0, k;
+
+	while ((k = runner_event(pid, &status, &ru)) != RUNNER_NONE) {
+		switch (k) {
+		case RUNNER_PID:
+			/* The task has them: the pipes end with it. */
+			close(*po1);
+			close(*pe1);
+			*po1 = *pe1 = -1;
+			break;
+		case RUNNER_EXIT:
+			account(m, &ru);
+			/* FALLTHROUGH */
+		case RUNNER_KILLED:
+			m->status = status;
+			m->end_ms = now_ms();
+			return 1;
+		case RUNNER_COLD:
+			return 2;
+		case RUNNER_LOST:
+			return 3;
+		}
+	}
+	return 0;
+}
+
+enum { TRANSFER_FETCH, TRANSFER_COLLECT };
+
+/*
+ * Runs a transfer (files.c) in a child process and waits for it, still
+ * hearing the worker: during a fetch, a SIGNAL for the job kills the
+ * transfer (a cancel or a timeout before the job even started), and the
+ * worker's death kills it whatever it does.  A collect runs to its end
+ * otherwise: the job is over, and what it made is worth keeping.  The
+ * child's words (or why it failed) come back on a pipe, in *text.
+ * Returns 0 (done), 1 (failed), or -SIG (killed for a SIGNAL).
+ */
+static int
+transfer(struct sjob *sj, int kind, const char *dir, char **text,
+    size_t *textlen)
+{
+	struct signalfd_siginfo	 ssi;
+	struct shep_hdr		 h;
+	struct pollfd		 pfd[3];
+	char			*buf = xmalloc(SHEP_TEXT_MAX);
+	size_t			 len = 0;
+	ssize_t			 n;
+	pid_t			 pid, me = getpid();
+	int			 p[2], status = 0, reaped = 0, eof = 0;
+	int			 killed = 0, rc;
+
+	*text = NULL;
+	*textlen = 0;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		free(buf);
+		*text = xprintf("pipe: %s", strerror(errno));
+		*textlen = strlen(*text);
+		return 1;
+	}
+	if ((pid = fork()) < 0) {
+		close(p[0]);
+		close(p[1]);
+		free(buf);
+		*text = xprintf("fork: %s", strerror(errno));
+		*textlen = strlen(*text);
+		return 1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != me)
+			_exit(1);
+		close(ctl);
+		close(sigfd);
+		signal(SIGPIPE, SIG_IGN);
+		(void)prctl(PR_SET_NAME, kind == TRANSFER_FETCH ?
+		    "simq-fetch" : "simq-collect");
+		rc = kind == TRANSFER_FETCH ? files_fetch_child(&sj->j, dir,
+		    p[1]) : files_collect_child(&sj->j, dir, p[1]);
+		_exit(rc);
+	}
+	close(p[1]);
+	while (!eof || !reaped) {
+		pfd[0].fd = eof ? -1 : p[0];
+		pfd[0].events = POLLIN;
+		pfd[1].fd = orphaned ? -1 : ctl;
+		pfd[1].events = POLLIN;
+		pfd[2].fd = sigfd;
+		pfd[2].events = POLLIN;
+		if (poll(pfd, 3, -1) < 0)
+			continue;
+		if (pfd[0].revents) {
+			n = read(p[0], buf + len, SHEP_TEXT_MAX - len);
+			if (n > 0)
+				len += (size_t)n;
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				eof = 1;
+			if (len == SHEP_TEXT_MAX)
+				eof = 1;
+		}
+		if (pfd[1].revents) {
+			n = recv(ctl, &h, sizeof h, MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EINTR &&
+			    errno != EAGAIN)) {
+				orphaned = 1;
+				kill(pid, SIGKILL);
+			} else if (n >= (ssize_t)sizeof h && h.type ==
+			    SHEP_SIGNAL && h.seq == sj->h.seq &&
+			    kind == TRANSFER_FETCH && !killed) {
+				kill(pid, SIGKILL);
+				killed = h.sig;
+			}
+		}
+		if (pfd[2].revents & POLLIN) {
+			while (read(sigfd, &ssi, sizeof ssi) == sizeof ssi)
+				if (ssi.ssi_signo == SIGHUP) {
+					orphaned = 1;
+					kill(pid, SIGKILL);
+				}
+		}
+		if (!reaped && waitpid(pid, &status, WNOHANG) == pid)
+			reaped = 1;
+	}
+	close(p[0]);
+	*text = buf;
+	*textlen = len;
+	if (killed)
+		return -killed;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (len == 0) {
+		free(buf);
+		*text = xprintf("the %s process %s %d", kind == TRANSFER_FETCH ?
+		    "fetch" : "collect", WIFSIGNALED(status) ? "was killed by "
+		    "signal" : "exited with", WIFSIGNALED(status) ?
+		    WTERMSIG(status) : WEXITSTATUS(status));
+		*textlen = strlen(*text);
+	}
+	return 1;
+}
+
+/*
+ * A job with files: its directory, and its files laid there.  Returns 0
+ * (j->cwd is the directory), or -1 after reporting.
+ */
+static int
+run_files(struct sjob *sj, struct shep_msg *m)
+{
+	struct wjob	*j = &sj->j;
+	char		*why = NULL, *text;
+	size_t		 len;
+	int		 r;
+
+	if ((j->jobdir = files_mkdir(j, &why)) == NULL) {
+		fail_text(sj, STAGE_FILES, 0, 0, why);
+		free(why);
+		return -1;
+	}
+	j->cwd = j->jobdir;
+	if (j->nfiles == 0)
+		return 0;
+	m->start_ms = now_ms();
+	if ((r = transfer(sj, TRANSFER_FETCH, j->jobdir, &text, &len)) == 0) {
+		free(text);
+		return 0;
+	}
+	if (r < 0) {
+		/* Stopped before it started: as if killed at once. */
+		m->kind = SHEP_DONE;
+		m->status = -r;
+		m->end_ms = now_ms();
+		m->outsize = m->errsize = m->ressize = -1;
+		report(m, NULL, NULL, 0);
+	} else {
+		text[len < SHEP_TEXT_MAX ? len : SHEP_TEXT_MAX - 1] = '\0';
+		fail_text(sj, STAGE_FILES, 0, 0, text);
+	}
+	free(text);
+	return -1;
 }
 
 static void
@@ -556,27 +770,31 @@ run(struct sjob *sj, int devnull)
 	struct spawn		 sp;
 	struct stream		 st[2];
 	struct rusage		 ru;
-	struct pollfd		 pfd[4];
+	struct pollfd		 pfd[5];
 	struct signalfd_siginfo	 ssi;
 	char			*mine[16];
-	char			**env;
+	char			**env = NULL, *text = NULL;
+	size_t			 textlen = 0;
 	int			 po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	int			 nmine = 0, status = 0, done = 0, i, n;
-	pid_t			 pid, r;
+	int			 warm, news = 0;
+	pid_t			 pid = 0, r;
 
 	memset(&m, 0, sizeof m);
 	m.seq = sj->h.seq;
+	if ((j->nfiles > 0 || j->ncollect > 0) && run_files(sj, &m) < 0)
+		goto out;
 	if (chdir(j->cwd) < 0) {
 		fail(sj, STAGE_CWD, errno, 0);
-		return;
+		goto out;
 	}
 	if (dir_writable(j->outpath, sj->pattern) < 0) {
 		fail(sj, STAGE_OUTPUT, errno, 0);
-		return;
+		goto out;
 	}
 	if (dir_writable(j->errpath, sj->pattern) < 0) {
 		fail(sj, STAGE_OUTPUT, errno, 1);
-		return;
+		goto out;
 	}
 	/* Files are made when written: take away an earlier attempt's. */
 	if (sj->pattern) {
@@ -602,7 +820,6 @@ run(struct sjob *sj, int devnull)
 		fcntl(st[i].rd, F_SETFL, O_NONBLOCK);
 	}
 	env = build_env(j, mine, &nmine);
-	environ = env;
 
 	memset(&sp, 0, sizeof sp);
 	sp.argv = j->argv;
@@ -615,20 +832,24 @@ run(struct sjob *sj, int devnull)
 	sp.nofile_soft = W->nofile_soft;
 	sigemptyset(&sp.empty);
 	m.start_ms = now_ms();
-	pid = spawn_job(&sp);
-	environ = W->environ;
-	free(env);
-	for (i = 0; i < nmine; i++)
-		free(mine[i]);
-	close(po[1]);
-	close(pe[1]);
-	po[1] = pe[1] = -1;
-	if (pid < 0 || sp.stage != STAGE_NONE) {
-		if (pid > 0)
-			(void)waitpid(pid, &status, 0);
-		fail(sj, pid < 0 ? STAGE_FORK : sp.stage, pid < 0 ? errno :
-		    sp.err, 0);
-		goto out;
+	/* A job may ask for a warm runner (runner.c); else, or when the
+	 * runner cannot start it, it runs as a command. */
+	warm = runner_send(j, env, devnull, po[1], pe[1], devnull) == 0;
+spawn:
+	if (!warm) {
+		environ = env;
+		pid = spawn_job(&sp);
+		environ = W->environ;
+		close(po[1]);
+		close(pe[1]);
+		po[1] = pe[1] = -1;
+		if (pid < 0 || sp.stage != STAGE_NONE) {
+			if (pid > 0)
+				(void)waitpid(pid, &status, 0);
+			fail(sj, pid < 0 ? STAGE_FORK : sp.stage, pid < 0 ?
+			    errno : sp.err, 0);
+			goto out;
+		}
 	}
 
 	while (!done) {
@@ -641,6 +862,8 @@ run(struct sjob *sj, int devnull)
 			pfd[n].fd = st[i].rd;	/* -1: ignored by poll */
 			pfd[n++].events = POLLIN;
 		}
+		pfd[n].fd = warm ? runner_fd() : -1;
+		pfd[n++].events = POLLIN;
 		if (poll(pfd, (nfds_t)n, -1) < 0)
 			continue;
 		if (pfd[1].revents)
@@ -651,16 +874,19 @@ run(struct sjob *sj, int devnull)
 				close(st[i].rd);
 				st[i].rd = -1;
 			}
+		if (warm && pfd[4].revents &&
+		    (news = warm_news(&m, &pid, &po[1], &pe[1])) != 0)
+			break;
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		while (read(sigfd, &ssi, sizeof ssi) == sizeof ssi)
 			if (ssi.ssi_signo == SIGHUP) {
 				orphaned = 1;	/* the worker died */
-				kill(-pid, SIGKILL);
+				runner_kill_task(pid, SIGKILL);
 			}
 		while ((r = wait4(-1, &status, WNOHANG, &ru)) > 0 ||
 		    (r < 0 && errno == EINTR)) {
-			if (r < 0)
+			if (r < 0 || runner_reaped(r, status))
 				continue;
 			account(&m, &ru);
 			if (r == pid) {
@@ -669,6 +895,18 @@ run(struct sjob *sj, int devnull)
 				done = 1;
 			}
 		}
+		if (!done && warm && runner_gone() &&
+		    (news = warm_news(&m, &pid, &po[1], &pe[1])) != 0)
+			break;
+	}
+	if (news == 2) {
+		/* The runner did not start it: whatever it forked goes, and
+		 * the job runs as a command. */
+		(void)reap_all(0, &m, st);
+		m.utime_us = m.stime_us = m.maxrss_kib = 0;
+		warm = 0;
+		news = 0;
+		goto spawn;
 	}
 
 	/* The job's process is gone: so must everything it started. */
@@ -679,13 +917,21 @@ run(struct sjob *sj, int devnull)
 	for (i = 0; i < 2; i++)
 		if (st[i].rd >= 0)
 			(void)stream_copy(&st[i]);
-	m.kind = SHEP_DONE;
+	m.kind = news == 3 ? SHEP_LOST : SHEP_DONE;
 	m.outsize = st[0].file >= 0 ? st[0].bytes : -1;
 	m.errsize = st[1].file >= 0 ? st[1].bytes : -1;
 	for (i = 0; i < 2; i++)
 		m.outerr[i] = st[i].lost ? st[i].err : 0;
 	m.ressize = path_size(j->respath);
-	report(&m, st);
+	/* Collected before the directory goes, and before the report: the
+	 * FINISH names what the broker already holds. */
+	if (j->jobdir != NULL) {
+		if (j->ncollect > 0 && !orphaned && chdir("/") == 0)
+			(void)transfer(sj, TRANSFER_COLLECT, j->jobdir, &text,
+			    &textlen);
+		files_rmdir(j->jobdir);
+	}
+	report(&m, st, text, textlen);
 	for (i = 0; i < 2; i++) {
 		if (st[i].file >= 0)
 			close(st[i].file);
@@ -695,12 +941,22 @@ run(struct sjob *sj, int devnull)
 	}
 	po[0] = pe[0] = -1;
 out:
+	free(env);
+	for (i = 0; i < nmine; i++)
+		free(mine[i]);
 	for (i = 0; i < 2; i++) {
 		if (po[i] >= 0)
 			close(po[i]);
 		if (pe[i] >= 0)
 			close(pe[i]);
 	}
+	if (j->jobdir != NULL) {
+		if (chdir("/") == 0)
+			files_rmdir(j->jobdir);
+		free(j->jobdir);
+		j->jobdir = NULL;
+	}
+	free(text);
 }
 
 void
@@ -712,8 +968,9 @@ shepherd_main(int fd)
 	struct pollfd		 pfd[2];
 	struct signalfd_siginfo	 ssi;
 	sigset_t		 set;
-	int			 sig, lo, hi;
+	int			 sig, lo, hi, status;
 	ssize_t			 n;
+	pid_t			 pid;
 
 	/* Handlers inherited from the worker's event loop must never run
 	 * here, and jobs must start with default dispositions (SIGPIPE
@@ -758,9 +1015,10 @@ shepherd_main(int fd)
 			while (read(sigfd, &ssi, sizeof ssi) == sizeof ssi) {
 				if (ssi.ssi_signo == SIGHUP)
 					_exit(0);
-				/* SIGCHLD between jobs: a late orphan. */
-				while (waitpid(-1, NULL, WNOHANG) > 0)
-					;
+				/* SIGCHLD between jobs: a late orphan, or
+				 * the warm runner. */
+				while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+					(void)runner_reaped(pid, status);
 			}
 		}
 		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -781,6 +1039,8 @@ shepherd_main(int fd)
 			run(&sj, W->devnull);
 		free(sj.j.argv);
 		free(sj.j.env);
+		free(sj.j.files);
+		free(sj.j.collect);
 		if (orphaned)
 			_exit(0);
 	}

@@ -17,10 +17,15 @@
  *               datagrams the worker exchanges with them
  *   shepherd.c  the shepherd process: runs a slot's jobs, one at a time,
  *               and makes sure none of their processes outlives them
+ *   runner.c    a shepherd's warm runner: an interpreter that forks each
+ *               task of a job that asks for one (SIMQ_RUNNER=N)
  *   report.c    FINISH, FAIL and RELEASE requests, with output tails
  *   pilot.c     a worker with an end: --idle-timeout, --time-limit (or
  *               the Slurm allocation's), SIGTERM handing jobs back
  *   util.c      jitter, killing what a process left behind
+ *   files.c     a job's private directory: its files laid in, its
+ *               outputs collected (in a transfer child of the shepherd)
+ *   cache.c     the node's cache of blobs, shared by its workers
  *
  * Logging, allocation, the clocks, sizes, the broker's address and the
  * token come from lib/, shared with simqd and simq.
@@ -47,6 +52,7 @@
 
 struct evbuffer;
 struct event;
+struct rusage;
 struct event_base;
 struct timeval;
 
@@ -125,13 +131,17 @@ struct shep_hdr {
 	uint32_t	nargv;
 	uint32_t	nenv;
 	uint32_t	pattern;	/* outpath is from an output= pattern */
+	/* Then nfiles file= values and ncollect collect= patterns. */
+	uint32_t	nfiles;
+	uint32_t	ncollect;
 	uint32_t	pad;
 	uint64_t	mem;		/* the job's RLIMIT_AS, 0: none */
 };
 
 enum shep_kind {
 	SHEP_DONE = 1,		/* the job ended; status and usage follow */
-	SHEP_FAILED		/* the job could not start: stage, err */
+	SHEP_FAILED,		/* the job could not start: stage, err */
+	SHEP_LOST		/* its warm runner died with its end: lost */
 };
 
 enum shep_stage {
@@ -139,7 +149,8 @@ enum shep_stage {
 	STAGE_CWD,		/* chdir to the job's directory */
 	STAGE_OUTPUT,		/* the output files' directory */
 	STAGE_FORK,		/* pipes, vfork */
-	STAGE_EXEC		/* execvpe */
+	STAGE_EXEC,		/* execvpe */
+	STAGE_FILES		/* the job's files: the reason is the text */
 };
 
 /* A shepherd's report on job seq. */
@@ -161,6 +172,11 @@ struct shep_msg {
 	uint64_t	start_ms, end_ms;
 	uint64_t	utime_us, stime_us, maxrss_kib;
 	int64_t		outsize, errsize, ressize;	/* -1: no file */
+	/* Bytes of text after the tails: for SHEP_DONE the got=, nomatch=
+	 * and collerr= words of the FINISH (encoded), for STAGE_FILES the
+	 * reason. */
+	uint32_t	textlen;
+	uint32_t	pad;
 };
 
 struct wjob;
@@ -170,8 +186,12 @@ struct wjob;
  * made this big so that it always fits. */
 #define SHEP_MSG_MAX		(SIMQ_LINE_MAX + 4 * WPATH_MAX + 4096)
 
-/* The largest report datagram: the struct and two tails. */
-#define SHEP_REPORT_MAX		(sizeof(struct shep_msg) + 2 * SIMQ_TAIL_MAX)
+/* The text of a report: the collected files' words, within a line. */
+#define SHEP_TEXT_MAX		SIMQ_LINE_MAX
+
+/* The largest report datagram: the struct, two tails and the text. */
+#define SHEP_REPORT_MAX		(sizeof(struct shep_msg) + 2 * SIMQ_TAIL_MAX + \
+				 SHEP_TEXT_MAX)
 
 /* A slot: the worker's handle on its shepherd. */
 struct slot {
@@ -220,6 +240,12 @@ struct wjob {
 	char			**argv;		/* NULL-terminated */
 	int			 nenv;
 	char			**env;		/* the job's K=V additions */
+	int			 nfiles;
+	char			**files;	/* file= values, decoded */
+	int			 ncollect;
+	char			**collect;	/* collect= patterns */
+	char			*jobdir;	/* its private directory */
+	char			*filewords;	/* got=... for the FINISH */
 
 	/* Where its files go (absolute). */
 	char			*outpath, *errpath, *respath;
@@ -270,6 +296,10 @@ struct config {
 	uint64_t	 idle_timeout_ms;	/* 0: none */
 	uint64_t	 time_limit_ms;		/* with time_limit_given */
 	int		 time_limit_given;	/* --time-limit (0: none) */
+	char		*cache_dir;	/* --cache-dir, absolute */
+	uint64_t	 cache_max;	/* --cache-max */
+	char		*jobs_dir;	/* --jobs-dir, absolute */
+	uint64_t	 collect_max;	/* --collect-max, per file */
 };
 
 struct wstate {
@@ -391,6 +421,35 @@ void		 slot_close_all(void);
  * never returns. */
 void		 shepherd_main(int fd) __attribute__((noreturn));
 
+/* runner.c: in a shepherd.  runner_send gives the job to the slot's warm
+ * runner (starting one), if the job asks for one; 0, or -1: run it as a
+ * command.  env: the job's whole environment; in, out, err: its stdio. */
+int		 runner_send(const struct wjob *j, char **env, int in, int out,
+		    int err, int devnull);
+/* The runner's socket while it has a task, else -1. */
+int		 runner_fd(void);
+enum runner_ev {
+	RUNNER_NONE = 0,
+	RUNNER_PID,		/* *pid: the task's process */
+	RUNNER_EXIT,		/* the task ended: *status, *ru */
+	RUNNER_COLD,		/* it did not start the task: run a command */
+	RUNNER_KILLED,		/* killed before the task's pid came: *status */
+	RUNNER_LOST		/* it died with the task's end */
+};
+/* What the runner said or what its death means; call until RUNNER_NONE
+ * after its socket is readable or it was reaped. */
+int		 runner_event(pid_t *pid, int *status, struct rusage *ru);
+/* 1 if pid was the runner (now reaped). */
+int		 runner_reaped(pid_t pid, int status);
+/* 1 if the runner of the running task was reaped. */
+int		 runner_gone(void);
+/* Sends sig to the task's process group (pid 0: not known yet: the
+ * runner is killed and the task counts as killed by sig). */
+void		 runner_kill_task(pid_t pid, int sig);
+/* 1 if pid is the (live) runner: a keep function for util_kill_children. */
+int		 runner_keep(pid_t pid);
+/* 1 if the runner is alive and our only child. */
+int		 runner_alone(void);
 /* follow.c: followed output, sent as it is written. */
 /* A "follow" (on) or "unfollow" item from the broker. */
 void		 follow_item(struct proto_word *w, int n, int on);
@@ -427,6 +486,20 @@ void		 pilot_idle(void);
 void		 pilot_free(void);
 /* Slurm's "time left" ([D-][[H:]M:]S) in ms; 0, or -1 if it is not one. */
 int		 pilot_parse_left(const char *s, uint64_t *ms);
+/* cache.c */
+struct xfer;
+int	 cache_init(char **why);
+uint64_t cache_evict(uint64_t need, const char *held);
+int	 cache_get(struct xfer *, const char *hex, uint64_t size, char *path,
+	    size_t len, const char *jobid, char **why);
+
+/* files.c */
+int	 files_fetch_child(const struct wjob *, const char *dir, int out);
+int	 files_collect_child(const struct wjob *, const char *dir, int out);
+char	*files_mkdir(const struct wjob *, char **why);
+int	 files_mkdirs(const char *path);
+void	 files_sweep(void);
+void	 files_rmdir(const char *dir);
 
 /* util.c */
 /* Returns a random number in [lo, hi]. */

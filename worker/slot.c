@@ -133,6 +133,8 @@ slot_run(struct wjob *j)
 	if (res_cgroup_limit((uint32_t)(s - slots), j->mem) < 0)
 		h.mem = j->mem;
 	j->ooms = res_cgroup_ooms((uint32_t)(s - slots));
+	h.nfiles = (uint32_t)j->nfiles;
+	h.ncollect = (uint32_t)j->ncollect;
 	put_str(buf, &n, j->id);
 	put_str(buf, &n, j->queue);
 	put_str(buf, &n, j->name ? j->name : "");
@@ -144,6 +146,10 @@ slot_run(struct wjob *j)
 		put_str(buf, &n, j->argv[k]);
 	for (k = 0; k < j->nenv; k++)
 		put_str(buf, &n, j->env[k]);
+	for (k = 0; k < j->nfiles; k++)
+		put_str(buf, &n, j->files[k]);
+	for (k = 0; k < j->ncollect; k++)
+		put_str(buf, &n, j->collect[k]);
 	if (n > SHEP_MSG_MAX) {
 		errno = E2BIG;
 		return -1;
@@ -213,8 +219,9 @@ slot_read_cb(evutil_socket_t fd, short ev, void *arg)
 		if ((size_t)n >= sizeof m)
 			memcpy(&m, buf, sizeof m);
 		if ((size_t)n < sizeof m || m.tail[0] > SIMQ_TAIL_MAX ||
-		    m.tail[1] > SIMQ_TAIL_MAX || (size_t)n != sizeof m +
-		    m.tail[0] + m.tail[1] || (j = s->job) == NULL ||
+		    m.tail[1] > SIMQ_TAIL_MAX || m.textlen > SHEP_TEXT_MAX ||
+		    (size_t)n != sizeof m + m.tail[0] + m.tail[1] +
+		    m.textlen || (j = s->job) == NULL ||
 		    m.seq != s->seq) {
 			log_warn("shepherd %d: an unexpected report", (int)s->pid);
 			continue;

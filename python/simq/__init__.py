@@ -16,7 +16,7 @@ that a task (`python3 -m simq.task`) starts without loading the client.
 __version__ = "0.1.0"
 
 _WHERE = {
-    "Client": "client", "Job": "client",
+    "Client": "client", "Job": "client", "Blob": "client",
     "Executor": "executor", "Queue": "queue",
     "SimqError": "errors", "BrokerUnreachable": "errors",
     "ConnectionLost": "errors", "TokenRefused": "errors",

@@ -2,11 +2,13 @@
 
 A task's command is `PYTHON -m simq.task CALL`, CALL being "simqpy1:" and
 the base64 of a pickled list of calls (fn, args, kwargs), zlib-compressed
-when that is shorter.  Its outcome comes back as the job's result payload
-($SIMQ_RESULT): RESULT_MAGIC, then "z" (zlib) or "p", then a pickled
-(single, [outcome...]), each outcome ("ok", value) or ("err", exception,
-traceback text).  Both are bounded by the broker's limits (a request line,
-65536 bytes; a result, 65536 bytes) until large values travel as blobs.
+when it is over SQUEEZE_MIN bytes and that is shorter.  Its outcome comes
+back as the job's result payload ($SIMQ_RESULT): RESULT_MAGIC, then "z"
+(zlib) or "p", then a pickled (single, [outcome...]), each outcome ("ok",
+value) or ("err", exception, traceback text).  Both are bounded by the
+broker's limits (a request line, 65536 bytes; a result, 65536 bytes):
+large arguments travel as files of the job (BLOB_TAG), a large result as
+a collected file (RESULT_FILE, "f").
 """
 
 import binascii
@@ -20,8 +22,29 @@ CALL_PREFIX = "simqpy1:"
 RESULT_MAGIC = b"simq-py1\n"
 RESULT_MAX = 65536
 
+# A large argument travels as a file of the job (a blob at the broker,
+# stored once however many tasks name it): the call holds the persistent
+# id (BLOB_TAG, NAME) in its place, NAME being a file of the task's
+# directory ($SIMQ_WORKDIR) that holds the argument's pickle.
+BLOB_TAG = "simq-blob"
+BLOB_NAME = "simq-arg-%s.pickle"
+# A result larger than RESULT_MAX comes back as the collected file
+# $SIMQ_PY_RESULT_FILE of the task's directory (Executor(large_results=
+# True) asks for it with collect=); the result payload then says only
+# RESULT_MAGIC, "f" and its name.
+RESULT_FILE_ENV = "SIMQ_PY_RESULT_FILE"
+RESULT_FILE = "simq-result.pickle"
+
+
+# Smaller payloads go as they are: compressing them seldom pays, and
+# zlib's state (a quarter of a megabyte) costs a task's forked process
+# more than the rest of its work.
+SQUEEZE_MIN = 1024
+
 
 def _squeeze(data):
+    if len(data) < SQUEEZE_MIN:
+        return b"p" + data
     z = zlib.compress(data, 6)
     return (b"z" + z) if len(z) < len(data) else (b"p" + data)
 
@@ -35,11 +58,36 @@ def encode_call(pickled):
                                              newline=False).decode("ascii")
 
 
+class _CallUnpickler(pickle.Unpickler):
+    """Loads the arguments that travel as files from the task's
+    directory, each once."""
+
+    def __init__(self, f):
+        super().__init__(f)
+        self._loaded = {}
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 2 and
+                pid[0] == BLOB_TAG and isinstance(pid[1], str) and
+                "/" not in pid[1]):
+            raise pickle.UnpicklingError("unknown persistent id %r" % (pid,))
+        if pid[1] not in self._loaded:
+            import os
+            path = os.path.join(os.environ.get("SIMQ_WORKDIR") or ".",
+                                pid[1])
+            with open(path, "rb") as f:
+                self._loaded[pid[1]] = pickle.load(f)
+        return self._loaded[pid[1]]
+
+
 def decode_call(word):
     if not word.startswith(CALL_PREFIX):
         raise ValueError("not a simq call payload")
-    return pickle.loads(_unsqueeze(binascii.a2b_base64(
-        word[len(CALL_PREFIX):])))
+    data = _unsqueeze(binascii.a2b_base64(word[len(CALL_PREFIX):]))
+    if b"simq-blob" not in data:
+        return pickle.loads(data)
+    import io
+    return _CallUnpickler(io.BytesIO(data)).load()
 
 
 def is_task(argv):
@@ -68,7 +116,12 @@ def outcome_err(e):
 def pack_result(single, outcomes):
     """The result payload; a too large one becomes a PayloadTooLarge
     outcome for each call (the values were computed but cannot come back
-    until the blob store carries them)."""
+    until the blob store carries them).  See pack_result_ok."""
+    return pack_result_ok(single, outcomes)[0]
+
+
+def pack_result_ok(single, outcomes):
+    """(payload, ok): ok is False when an outcome in it is an error."""
     try:
         data = RESULT_MAGIC + _squeeze(pickle.dumps((single, outcomes)))
     except Exception as e:        # a value that does not pickle
@@ -76,7 +129,11 @@ def pack_result(single, outcomes):
         err = outcome_err(e)
         outcomes = [o if o[0] == "err" else err for o in outcomes]
         data = RESULT_MAGIC + _squeeze(pickle.dumps((single, outcomes)))
+    ok = all(o[0] == "ok" for o in outcomes)
+    if len(data) > RESULT_MAX and _result_file(data):
+        return RESULT_MAGIC + b"f" + RESULT_FILE.encode(), ok
     if len(data) > RESULT_MAX:
+        ok = False
         n = len(data)
         e = PayloadTooLarge(
             "the task's pickled result is %d bytes; a result holds at most "
@@ -85,7 +142,39 @@ def pack_result(single, outcomes):
         data = RESULT_MAGIC + _squeeze(pickle.dumps(
             (single, [("err", e, "PayloadTooLarge: %s\n" % e)] *
              len(outcomes))))
-    return data
+    return data, ok
+
+
+def _result_file(data):
+    """Writes a large result payload where the job collects it, when it
+    does; True if it did."""
+    import os
+    d = os.environ.get("SIMQ_WORKDIR")
+    if not d or os.environ.get(RESULT_FILE_ENV) != RESULT_FILE:
+        return False
+    with open(os.path.join(d, RESULT_FILE), "wb") as f:
+        f.write(data)
+    return True
+
+
+def is_file_stub(data):
+    """The name of the collected file a result payload points to, else
+    None."""
+    if data is not None and data.startswith(RESULT_MAGIC + b"f"):
+        return data[len(RESULT_MAGIC) + 1:].decode("utf-8", "replace")
+    return None
+
+
+def full_result(data, job):
+    """The whole payload of a result that came back as a collected file
+    (GET from the broker), or data itself."""
+    name = is_file_stub(data)
+    if name is None:
+        return data
+    try:
+        return job.fetch(name)
+    except KeyError:
+        return None
 
 
 def raise_remote(exc, tb):

@@ -72,20 +72,41 @@ def dec(w):
 
 
 class Item(dict):
-    """One item line: .kind, the key=value words (decoded), .argv."""
+    """One item line: .kind, the key=value words (decoded; a repeated key
+    keeps its last value here, and all of them in .multi[key]), .argv."""
 
     def __init__(self, line):
         super().__init__()
-        words = line.split()
+        head, dd, tail = line.partition(" -- ")
+        if not dd and head.endswith(" --"):
+            head, dd = head[:-3], " -- "
+        words = head.split()
         self.kind = words[0] if words else ""
-        self.argv = None
-        for i, w in enumerate(words[1:], 1):
-            if w == "--":
-                self.argv = [dec(x) for x in words[i + 1:]]
-                break
+        self._argv = tail if dd else None
+        self.multi = {}
+        for w in words[1:]:
             k, eq, v = w.partition("=")
             if eq:
-                self[k] = dec(v)
+                v = dec(v) if "%" in v else v
+                self[k] = v
+                m = self.multi.get(k)
+                if m is None:
+                    self.multi[k] = [v]
+                else:
+                    m.append(v)
+
+    @property
+    def argv(self):
+        """The words after "--", decoded (when asked for: a job's command
+        is most of its item line)."""
+        a = self._argv
+        if isinstance(a, str):
+            a = self._argv = [dec(x) for x in a.split()]
+        return a
+
+    @argv.setter
+    def argv(self, v):
+        self._argv = v
 
     def __repr__(self):
         return "Item(%s, %s, argv=%r)" % (self.kind, dict.__repr__(self),
@@ -176,6 +197,7 @@ class Connection:
         self.timeout = timeout
         self.sock = None
         self.buf = b""
+        self.pos = 0
         self.connect_timeout = connect_timeout
 
     # -- connecting --------------------------------------------------------
@@ -192,6 +214,7 @@ class Connection:
         s.settimeout(self.timeout)
         self.sock = s
         self.buf = b""
+        self.pos = 0
         line = "HELLO %d" % PROTO_VERSION
         if self.token:
             line += " " + enc(self.token)
@@ -220,6 +243,7 @@ class Connection:
                 pass
         self.sock = None
         self.buf = b""
+        self.pos = 0
 
     def stale(self):
         """True when an idle connection has been closed by the broker."""
@@ -243,24 +267,30 @@ class Connection:
         if not data:
             raise ConnectionLost("the broker at %s closed the connection"
                                  % self.server)
-        self.buf += data
+        if self.pos:
+            self.buf = self.buf[self.pos:] + data
+            self.pos = 0
+        else:
+            self.buf += data
 
+    # The buffer is read from self.pos on, so that taking a line does not
+    # copy what follows it (a reply of many items is one recv).
     def _line(self):
         while True:
-            i = self.buf.find(b"\n")
+            i = self.buf.find(b"\n", self.pos)
             if i >= 0:
-                line = self.buf[:i]
-                self.buf = self.buf[i + 1:]
+                line = self.buf[self.pos:i]
+                self.pos = i + 1
                 if line.endswith(b"\r"):
                     line = line[:-1]
                 return line.decode("utf-8", "surrogateescape")
             self._fill()
 
     def _exact(self, n):
-        while len(self.buf) < n:
+        while len(self.buf) - self.pos < n:
             self._fill()
-        data = self.buf[:n]
-        self.buf = self.buf[n:]
+        data = self.buf[self.pos:self.pos + n]
+        self.pos += n
         return data
 
     def _reply(self):

@@ -208,7 +208,8 @@ class Client:
     def _submit_opts(self, queue=None, priority=None, timeout=None,
                      retries=None, after=None, delay=None, name=None,
                      env=None, cwd=None, array=None, output=None,
-                     cpus=None, gpus=None, mem=None):
+                     cpus=None, gpus=None, mem=None, files=None,
+                     collect=None):
         o = []
         if cpus is not None:
             o.append("cpus=%d" % int(cpus))
@@ -244,7 +245,74 @@ class Client:
         spec = _array_spec(array)
         if spec is not None:
             o.append("array=" + enc(spec))
+        for f in self._file_words(files):
+            o.append("file=" + enc(f))
+        if isinstance(collect, str):
+            collect = [collect]
+        for g in collect or ():
+            o.append("collect=" + enc(g))
         return o
+
+    def _file_words(self, files):
+        """file= values of files: a dict NAME -> bytes, a path (str or
+        os.PathLike: its content) or a Blob; the content is stored at the
+        broker first (once: put_blob asks HAVE)."""
+        words = []
+        for name, what in (files or {}).items():
+            mode = 0o644
+            if isinstance(what, Blob):
+                b = what
+            elif isinstance(what, (bytes, bytearray, memoryview)):
+                b = self.put_blob(bytes(what))
+            else:
+                path = os.fspath(what)
+                with open(path, "rb") as f:
+                    b = self.put_blob(f.read())
+                if os.stat(path).st_mode & 0o111:
+                    mode = 0o755
+            words.append("%s:%d:%o:%s" % (b.hash, b.size, b.mode or mode,
+                                          name))
+        return words
+
+    # -- blobs ---------------------------------------------------------------
+    CHUNK = 4 << 20               # SIMQ_CHUNK_MAX
+
+    def put_blob(self, data):
+        """Stores bytes at the broker as a blob (HAVE, then PUT in 4 MiB
+        chunks from what the broker already holds); returns its Blob.
+        Content the broker has is not sent again."""
+        import hashlib
+        data = memoryview(data).cast("B") if not isinstance(data, bytes) \
+            else data
+        h = hashlib.sha256(data).hexdigest()
+        size = len(data)
+        have = self._request("HAVE " + h).words[0]
+        if have != "yes":
+            off = int(have)
+            if size == 0:
+                self._request("PUT %s 0 0" % h, b"")
+            while off < size:
+                chunk = bytes(data[off:off + self.CHUNK])
+                r = self._request("PUT %s %d %d" % (h, size, off), chunk)
+                off += len(chunk)
+                if r.words and r.words[0] == "stored":
+                    break
+        return Blob(h, size)
+
+    def get_blob(self, blob, size=None):
+        """The bytes of a stored blob (a Blob or its hash), read with GET
+        in 4 MiB chunks; the broker checks them against the hash."""
+        h = blob.hash if isinstance(blob, Blob) else str(blob)
+        parts, off = [], 0
+        while True:
+            r = self._request("GET %s %d %d" % (h, off, self.CHUNK))
+            if not r.data:
+                break
+            parts.append(r.data)
+            off += len(r.data)
+            if size is not None and off >= size:
+                break
+        return b"".join(parts)
 
     def _submit_line(self, argv, **opts):
         if isinstance(argv, (str, bytes)):
@@ -268,7 +336,7 @@ class Client:
     def submit(self, argv, queue=None, priority=None, timeout=None,
                retries=None, after=None, delay=None, name=None, env=None,
                cwd=None, array=None, output=None, cpus=None, gpus=None,
-               mem=None):
+               mem=None, files=None, collect=None):
         """Submits a command (a list of words, run without a shell) and
         returns its Job once the broker has made it durable.
 
@@ -283,12 +351,18 @@ class Client:
         each job needs (it runs where they are free, with SIMQ_CPUS,
         OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES set); mem: bytes, or a
         string such as "512M" or "4G", also its limit on the worker.
+        files: {NAME: bytes, path or Blob}: files the job runs with, in a
+        fresh directory of its own ($SIMQ_WORKDIR, its working directory
+        on the worker), stored at the broker first, once however many jobs
+        name them; collect: shell patterns ("*.csv") of files of that
+        directory that come back after the job (Job.collected()).
         """
         line = self._submit_line(argv, queue=queue, priority=priority,
                                  timeout=timeout, retries=retries,
                                  after=after, delay=delay, name=name, env=env,
                                  cwd=cwd, array=array, output=output,
-                                 cpus=cpus, gpus=gpus, mem=mem)
+                                 cpus=cpus, gpus=gpus, mem=mem,
+                                 files=files, collect=collect)
         r = self._request(line)
         return Job(r.words[0], client=self, _array=array is not None)
 
@@ -438,9 +512,43 @@ def _jobdict(it):
             d[k] = _num(d[k])
     d["exit_code"] = d.get("exit")
     d["timedout"] = it.get("timedout") == "1"
+    multi = getattr(it, "multi", {})
+    for k in ("got", "file", "collect", "nomatch", "collerr"):
+        if k in multi:
+            d[k] = list(multi[k])
     if it.argv is not None:
         d["argv"] = it.argv
     return d
+
+
+class Blob:
+    """A blob stored at the broker: .hash (SHA-256, hex), .size, and for a
+    collected file .mode and .name."""
+
+    __slots__ = ("hash", "size", "mode", "name")
+
+    def __init__(self, hash, size, mode=None, name=None):
+        self.hash = hash
+        self.size = size
+        self.mode = mode
+        self.name = name
+
+    @classmethod
+    def parse(cls, word):
+        """From HASH:SIZE:MODE:NAME (a got= or file= value)."""
+        h, size, mode, name = word.split(":", 3)
+        return cls(h, int(size), int(mode, 8), name)
+
+    def __repr__(self):
+        return "Blob(%r, %d%s)" % (self.hash, self.size, ", %r" % self.name
+                                   if self.name else "")
+
+    def __eq__(self, other):
+        return isinstance(other, Blob) and (self.hash, self.size) == \
+            (other.hash, other.size)
+
+    def __hash__(self):
+        return hash(self.hash)
 
 
 class Job:
@@ -544,6 +652,8 @@ class Job:
         if raw:
             return data
         from . import _task_codec
+        if _task_codec.is_file_stub(data) is not None:
+            data = _task_codec.full_result(data, self)
         if _task_codec.is_result(data):
             return _task_codec.unpack_result(data, self)[0]
         if self.info is None or not self.finished:
@@ -551,6 +661,21 @@ class Job:
         if _task_codec.is_task(self.info.get("argv")):
             raise _task_codec.failure(self)
         return data
+
+    def collected(self):
+        """{NAME: Blob} of the files its collect= patterns brought back
+        (its last attempt's), once it has finished."""
+        if self.info is None or not self.finished:
+            self.refresh()
+        return {b.name: b for b in (Blob.parse(w) for w in
+                                    self.info.get("got", []))}
+
+    def fetch(self, name):
+        """The bytes of the collected file NAME (GET from the broker)."""
+        b = self.collected().get(name)
+        if b is None:
+            raise KeyError("job %s collected no file %r" % (self.id, name))
+        return self.client.get_blob(b, b.size)
 
     def cancel(self):
         """Cancels it (a running job is killed); returns how many jobs and

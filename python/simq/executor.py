@@ -35,14 +35,38 @@ def _by_reference(fn):
     return True
 
 
-def dumps_call(single, calls, by_value=None):
+def _big(a, n):
+    """a is plainly n bytes or more (bytes, strings, arrays)."""
+    if isinstance(a, (bytes, bytearray, str, memoryview)):
+        return len(a) >= n
+    nb = getattr(a, "nbytes", None)
+    return isinstance(nb, int) and nb >= n
+
+
+def _dumps(obj, cp, ref=None, protocol=4):
+    """obj pickled by pickle (cp None) or cloudpickle; ref(o) gives the
+    persistent id of an object that travels apart, or None."""
+    import io
+    if ref is None:
+        return (cp.dumps if cp else pickle.dumps)(obj, protocol=protocol)
+    base = cp.CloudPickler if cp else pickle.Pickler
+
+    class P(base):
+        def persistent_id(self, o):
+            return ref(o)
+    f = io.BytesIO()
+    P(f, protocol=protocol).dump(obj)
+    return f.getvalue()
+
+
+def dumps_call(single, calls, by_value=None, ref=None):
     """The pickled (single, [(fn, args, kwargs)...]): by reference with
     pickle where it can, by value with cloudpickle where it must (or
-    always, by_value=True)."""
+    always, by_value=True).  ref: see _dumps."""
     need = by_value is True or any(not _by_reference(c[0]) for c in calls)
     if not need:
         try:
-            return pickle.dumps((single, calls), protocol=4)
+            return _dumps((single, calls), None, ref)
         except (pickle.PicklingError, AttributeError, TypeError) as e:
             if by_value is False:
                 raise
@@ -56,7 +80,7 @@ def dumps_call(single, calls, by_value=None):
             "pickle): define it in a module the workers can import, or "
             "install cloudpickle (Debian: python3-cloudpickle) to send it "
             "by value" % getattr(fn, "__qualname__", repr(fn)))
-    return cp.dumps((single, calls), protocol=4)
+    return _dumps((single, calls), cp, ref)
 
 
 class SimqFuture(cf.Future):
@@ -98,21 +122,37 @@ class Executor(cf.Executor):
     workers' PATH).  pythonpath: directories put first on the task's
     sys.path through $PYTHONPATH (default: where this simq package lives,
     then this process's $PYTHONPATH), so that the workers import the same
-    simq; pythonpath=() leaves $PYTHONPATH alone.
+    simq, and last the task's directory (cwd), where `python -m` looks
+    first, for the tasks that run in a directory of their own (those with
+    large arguments); pythonpath=() leaves $PYTHONPATH alone.
 
     by_value: None (default) sends functions by reference (module and
     qualified name) and by value with cloudpickle only those that need it
     (__main__, lambdas, closures); True always by value; False never.
 
-    Arguments and results travel pickled inside the job: a call must fit a
-    request line (64 KiB, base64 after compression) and a result the
-    broker's result limit (64 KiB), else PayloadTooLarge.
+    warm: True (default) lets the workers run the tasks through a warm
+    runner (SIMQ_RUNNER=3 in their environment, simq-runner(7)): an
+    interpreter per slot that has the imports done and forks a fresh
+    process per task.  warm=False starts a new interpreter per task.
+
+    Arguments and results travel pickled inside the job when they fit: a
+    call in a request line (64 KiB, base64 after compression), a result in
+    the broker's result limit (64 KiB).  An argument whose pickle takes
+    blob_min bytes or more (default 16 KiB) in a call that does not fit
+    travels as a blob instead, a file of the job: pickled and stored at
+    the broker once per object however many tasks it is passed to (so
+    change it in place and later tasks still get the first version).
+    large_results=True has a result larger than 64 KiB come back as a
+    collected file of the job (this gives every task a directory of its
+    own on the worker, and a transfer after it); else such a result
+    raises PayloadTooLarge.
     """
 
     def __init__(self, queue=None, server=None, token=None, client=None,
                  priority=None, timeout=None, retries=None, env=None,
                  cwd=None, name=None, python=None, pythonpath=None,
-                 by_value=None, poll=0.2):
+                 by_value=None, warm=True, large_results=False,
+                 blob_min=16384, poll=0.2):
         self._client = client if client is not None else \
             Client(server=server, token=token)
         self._watch_client = Client(server=self._client.server,
@@ -123,13 +163,28 @@ class Executor(cf.Executor):
         if pythonpath is None:
             here = os.path.dirname(os.path.dirname(os.path.abspath(
                 __file__)))
+            # The task's directory last: `python -m` puts it first on
+            # sys.path, but a task with files runs in one of its own.
             pythonpath = [here] + [p for p in os.environ.get(
-                "PYTHONPATH", "").split(os.pathsep) if p]
+                "PYTHONPATH", "").split(os.pathsep) if p] + [
+                    os.path.abspath(cwd) if cwd is not None else
+                    os.getcwd()]
         env = dict(env or {})
         if pythonpath:
             env.setdefault("PYTHONPATH", os.pathsep.join(pythonpath))
+        if warm:
+            # The first 3 words of the task's command start its runner.
+            env.setdefault("SIMQ_RUNNER", "3")
+        self.warm = bool(warm)
+        if large_results:
+            env.setdefault(codec.RESULT_FILE_ENV, codec.RESULT_FILE)
         self._opts = dict(queue=queue, priority=priority, timeout=timeout,
                           retries=retries, env=env, cwd=cwd)
+        if large_results:
+            self._opts["collect"] = [codec.RESULT_FILE]
+        self.blob_min = blob_min
+        self._blobs = {}             # id(arg) -> (arg, Blob, file name)
+        self._blob_lock = threading.Lock()
         self._name = name
         self.by_value = by_value
         self.poll = poll
@@ -144,19 +199,65 @@ class Executor(cf.Executor):
 
     # -- submitting --------------------------------------------------------
     def _line(self, single, calls):
-        word = codec.encode_call(dumps_call(single, calls, self.by_value))
         fn = calls[0][0]
         name = self._name or getattr(fn, "__qualname__", None) or \
             type(fn).__name__
+        args = [a for _, ar, kw in calls for a in tuple(ar) +
+                tuple(kw.values())]
+        refs = {id(a): self._blobs[id(a)] for a in args
+                if id(a) in self._blobs and self._blobs[id(a)][0] is a}
+        word = None
+        if not refs and any(_big(a, self.blob_min) for a in args):
+            refs = self._share(args)      # without pickling it all first
+        if not refs:
+            word = codec.encode_call(dumps_call(single, calls,
+                                                self.by_value))
+            if len(word) > _wire.LINE_MAX - 4096:
+                refs = self._share(args)
+        if refs:
+            word = codec.encode_call(dumps_call(
+                single, calls, self.by_value,
+                ref=lambda o: (codec.BLOB_TAG, refs[id(o)][2])
+                if id(o) in refs and refs[id(o)][0] is o else None))
+        opts = dict(self._opts)
+        if refs:
+            opts["files"] = {n: b for _, b, n in refs.values()}
         try:
             return self._client._submit_line(
-                [self.python, "-m", "simq.task", word], name=name,
-                **self._opts)
+                [self.python, "-m", "simq.task", word], name=name, **opts)
         except PayloadTooLarge:
             raise PayloadTooLarge(
                 "the pickled call of %s takes %d bytes; a task's call holds "
-                "at most about %d until large arguments travel as blobs"
-                % (name, len(word), _wire.LINE_MAX - 1024)) from None
+                "at most about %d, arguments of %d bytes or more travel as "
+                "blobs" % (name, len(word), _wire.LINE_MAX - 1024,
+                           self.blob_min)) from None
+
+    def _share(self, args):
+        """Stores the large ones of args as blobs (each object once);
+        returns {id: (arg, Blob, name)} of those."""
+        refs = {}
+        cp = _cloudpickle() if self.by_value is not False else None
+        for a in args:
+            if id(a) in refs:
+                continue
+            e = self._blobs.get(id(a))
+            if e is not None and e[0] is a:
+                refs[id(a)] = e
+                continue
+            try:
+                data = _dumps(a, None, protocol=5)
+            except (pickle.PicklingError, AttributeError, TypeError):
+                if cp is None:
+                    continue
+                data = _dumps(a, cp, protocol=5)
+            if len(data) < self.blob_min:
+                continue
+            b = self._client.put_blob(data)
+            entry = (a, b, codec.BLOB_NAME % b.hash[:24])
+            with self._blob_lock:
+                self._blobs[id(a)] = entry
+            refs[id(a)] = entry
+        return refs
 
     def _submit_groups(self, groups):
         """groups: [(single, [(fn, args, kwargs)...])]; returns a list of
@@ -229,8 +330,9 @@ class Executor(cf.Executor):
     # The watcher holds a WAIT on the oldest WINDOW pending jobs (they are
     # the likeliest to end first) and looks at all of them with STATUS
     # every SWEEP seconds, so that a job far down the list that ends
-    # early is seen within that time.
-    WINDOW = 128
+    # early is seen within that time.  Each WAIT's reply holds the whole
+    # window: a small one costs less to read per job that ended.
+    WINDOW = 32
     SWEEP = 1.0
 
     def _watch(self):
@@ -290,6 +392,14 @@ class Executor(cf.Executor):
             reps = [None] * len(ok)
         data = {p.job.id: (r.data if r is not None and r.ok else None)
                 for p, r in zip(ok, reps)}
+        for p in ok:
+            if codec.is_file_stub(data.get(p.job.id)) is not None:
+                try:
+                    data[p.job.id] = codec.full_result(
+                        data[p.job.id], Job(p.job.id,
+                                            client=self._watch_client))
+                except SimqError:
+                    data[p.job.id] = None
         for p in done:
             with self._lock:
                 self._pending.pop(p.job.id, None)
@@ -344,3 +454,5 @@ class Executor(cf.Executor):
                 self._thread.join()
             self._client.close()
             self._watch_client.close()
+            with self._blob_lock:
+                self._blobs.clear()

@@ -3,6 +3,10 @@
 CALL is the pickled call (see simq._task_codec); the outcome goes to the
 file named by $SIMQ_RESULT.  Exit status 0 when every call returned, 1
 when one raised (its exception and traceback are in the result).
+
+Started without CALL and with $SIMQ_RUNNER_FD set, it is the slot's warm
+runner instead (simq.runner, simq-runner(7)): it runs each task the worker
+sends it in a fork of itself.
 """
 
 import os
@@ -13,6 +17,10 @@ from . import _task_codec as codec
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if not argv and os.environ.get("SIMQ_RUNNER_FD"):
+        from . import runner
+        return runner.serve(int(os.environ["SIMQ_RUNNER_FD"]), main,
+                            int(os.environ.get("SIMQ_RUNNER", "3")))
     if len(argv) != 1:
         sys.stderr.write("usage: python3 -m simq.task CALL\n")
         return 2
@@ -28,15 +36,20 @@ def main(argv=None):
                 outs.append(("ok", fn(*args, **kwargs)))
             except (Exception, SystemExit) as e:
                 outs.append(codec.outcome_err(e))
-    data = codec.pack_result(single, outs)
+    data, ok = codec.pack_result_ok(single, outs)
     path = os.environ.get("SIMQ_RESULT")
     if path:
-        with open(path, "wb") as f:
-            f.write(data)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
     else:
         sys.stdout.buffer.write(data)
     sys.stdout.flush()
-    return 1 if any(o[0] == "err" for o in codec.outcomes(data)[1]) else 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

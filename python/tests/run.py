@@ -32,6 +32,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
         os.pathsep) if p])
 
 import simq  # noqa: E402
+import counting  # noqa: E402
+import crashing  # noqa: E402
+import slow_import  # noqa: E402
 import tasks  # noqa: E402
 
 BIN = None
@@ -510,7 +513,7 @@ def test_executor_failed_without_result(ctx):
     e = raises(simq.PayloadTooLarge, ex.submit(tasks.big, 200000).result, 60)
     check("at most 65536" in str(e), "result too large: %s" % e)
     e = raises(simq.PayloadTooLarge, ex.submit, tasks.add,
-               os.urandom(70000), b"")
+               *[os.urandom(40) for _ in range(2000)])
     check("call of add" in str(e), "call too large: %s" % e)
 
 
@@ -686,6 +689,282 @@ def test_queue_enqueue(ctx):
     j = q.enqueue(tasks.fails, 1)
     j.wait(60)
     raises(ValueError, j.result)
+
+
+# ---------------------------------------------------------------------------
+# Warm runners (simq-runner(7)): each with its own broker and a worker -j 1,
+# so that every task runs in the same slot as the one before.
+
+def warm_setup(ctx, worker_args=(), **kw):
+    b = ctx.broker()
+    b.worker("-j", "1", *worker_args)
+    ex = simq.Executor(server=b.addr, **kw)
+    ctx.closers.append(lambda: ex.shutdown(wait=False, cancel_futures=True))
+    return b, ex
+
+
+def alive(pid):
+    """pid exists, even as a zombie nobody reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_warm_imports_once(ctx):
+    counter = os.path.join(ctx.tmp, "counter")
+    env = {"SIMQ_TEST_COUNTER": counter}
+    b, ex = warm_setup(ctx, env=env)
+    fs = [ex.submit(counting.count, i) for i in range(10)]
+    eq([f.result(60) for f in fs], list(range(10)), "results")
+    eq(len(open(counter).read().split()), 1, "imports: one, in the runner")
+    eq(fs[0].job.output(), b"counting imported\n",
+       "what the import printed is the first task's output")
+    eq(fs[1].job.output(), b"", "later tasks print nothing")
+    parents = {ex.submit(tasks.parent).result(60) for _ in range(3)}
+    eq(len(parents), 1, "every task a child of one runner")
+    check(list(parents)[0][1] != "simq-shepherd", "warm: %r" % parents)
+    cold = simq.Executor(server=b.addr, env=env, warm=False)
+    ctx.closers.append(lambda: cold.shutdown(wait=False))
+    eq(list(cold.map(counting.count, range(5))), list(range(5)), "cold")
+    eq(len(open(counter).read().split()), 6, "warm=False: one per task")
+    eq(cold.submit(tasks.parent).result(60)[1], "simq-shepherd",
+       "warm=False: a command job's parent")
+
+
+test_warm_imports_once.timeout = 90
+
+
+def test_warm_task_process(ctx):
+    """A warm task's process is a command job's: own session and group,
+    its cwd, environment, descriptors, output, exit status, rusage and
+    the worker's --mem-limit."""
+    b, ex = warm_setup(ctx, ["--mem-limit", "1G"])
+    cold = simq.Executor(server=b.addr, warm=False)
+    ctx.closers.append(lambda: cold.shutdown(wait=False))
+    f = ex.submit(tasks.where)
+    w = f.result(60)
+    c = cold.submit(tasks.where).result(60)
+    check(w["parent"][1] != "simq-shepherd", "warm: %r" % (w["parent"],))
+    eq(w["pgrp"], w["pid"], "its own process group")
+    eq(w["sid"], w["pid"], "its own session")
+    eq(w["cwd"], os.getcwd(), "the submitter's directory")
+    eq(w["job"], f.job.id, "SIMQ_JOB_ID")
+    check(w["result"].endswith("/%s.1.result" % f.job.id), "SIMQ_RESULT")
+    eq(w["fds"], c["fds"], "descriptors, as a command job's")
+    eq(w["stdin"], "/dev/null", "stdin")
+    f = ex.submit(tasks.chatty, 0.3)
+    eq(f.result(60), "chatted", "result")
+    eq(f.job.output(), b"to stdout\n", "stdout captured")
+    eq(f.job.output(stderr=True), b"to stderr\n", "stderr captured")
+    info = f.job.refresh().info
+    check(info["utime"] + info["stime"] >= 250000,
+          "CPU time reported: %r" % info)
+    check(info["maxrss"] > 1000, "peak memory reported: %r" % info)
+    f = ex.submit(tasks.hard_exit, 3)
+    e = raises(simq.TaskFailed, f.result, 60)
+    eq(f.job.exit_code, 3, "exit status")
+    check("status 3" in str(e), "says why: %s" % e)
+    eq(ex.submit(tasks.allocate, 10).result(60), 10 << 20, "10 MiB")
+    raises(MemoryError, ex.submit(tasks.allocate, 2048).result, 60)
+
+
+test_warm_task_process.timeout = 90
+
+
+def test_warm_timeout_kills_group(ctx):
+    b, ex = warm_setup(ctx, timeout=1)
+    runner = ex.submit(tasks.parent).result(60)
+    pidfile = os.path.join(ctx.tmp, "pids")
+    f = ex.submit(tasks.child_and_sleep, pidfile, 60)
+    e = raises(simq.TaskFailed, f.result, 60)
+    check("timeout" in str(e), "says why: %s" % e)
+    pids = [int(x) for x in open(pidfile).read().split()]
+    wait_until(lambda: not any(alive(p) for p in pids), 10,
+               "the task and its child to go")
+    eq(ex.submit(tasks.parent).result(60), runner,
+       "the next task, in the same runner")
+
+
+test_warm_timeout_kills_group.timeout = 90
+
+
+def test_warm_cancel_running(ctx):
+    b, ex = warm_setup(ctx)
+    runner = ex.submit(tasks.parent).result(60)
+    pidfile = os.path.join(ctx.tmp, "pids")
+    f = ex.submit(tasks.child_and_sleep, pidfile, 60)
+    wait_until(lambda: os.path.exists(pidfile) and
+               len(open(pidfile).read().split()) == 2, what="the task")
+    pids = [int(x) for x in open(pidfile).read().split()]
+    eq(f.job.cancel(), 1, "cancel")
+    eq(f.job.wait(30), "canceled", "canceled")
+    e = raises(simq.TaskFailed, f.result, 30)
+    check("canceled" in str(e), "says why: %s" % e)
+    wait_until(lambda: not any(alive(p) for p in pids), 10,
+               "the task and its child to go")
+    eq(ex.submit(tasks.parent).result(60), runner,
+       "the next task, in the same runner")
+
+
+def test_warm_runner_killed(ctx):
+    b, ex = warm_setup(ctx)
+    r1 = ex.submit(tasks.parent).result(60)
+    os.kill(r1[0], signal.SIGKILL)
+    wait_until(lambda: not alive(r1[0]), 10, "the runner to be reaped")
+    r2 = ex.submit(tasks.parent).result(60)
+    check(r2[0] != r1[0] and r2[1] == r1[1], "a new runner: %r %r" % (r1, r2))
+    # Killed while its task runs: the task goes on, and is reaped.
+    pidfile = os.path.join(ctx.tmp, "pids")
+    f = ex.submit(tasks.child_and_sleep, pidfile, 1.5)
+    wait_until(lambda: os.path.exists(pidfile) and
+               len(open(pidfile).read().split()) == 2, what="the task")
+    pids = [int(x) for x in open(pidfile).read().split()]
+    os.kill(r2[0], signal.SIGKILL)
+    eq(f.result(60), 1.5, "the task's result")
+    eq(f.job.refresh().info["attempts"], 1, "one attempt")
+    eq(f.job.exit_code, 0, "its exit status")
+    wait_until(lambda: not any(alive(p) for p in pids), 10,
+               "the task and its child to go")
+    r3 = ex.submit(tasks.parent).result(60)
+    check(r3[0] not in (r1[0], r2[0]), "another runner: %r" % (r3,))
+
+
+test_warm_runner_killed.timeout = 90
+
+
+def test_warm_leak_isolation(ctx):
+    """What a task leaks, changes or crashes with stays in its process:
+    the next task in the same slot and runner sees none of it."""
+    b, ex = warm_setup(ctx)
+    base = ex.submit(tasks.inspect).result(60)
+    rss = ex.submit(tasks.leak, 200, 50).result(60)
+    check(rss > base["rss"] + 150 * 1024, "the leak: %d KiB" % rss)
+    after = ex.submit(tasks.inspect).result(60)
+    check(after["rss"] < base["rss"] + 20 * 1024,
+          "memory: %d KiB, first %d" % (after["rss"], base["rss"]))
+    del after["rss"], base["rss"]
+    eq(after, base, "state, descriptors, environment, modules, runner")
+    e = raises(simq.TaskFailed, ex.submit(tasks.segfault).result, 60)
+    check("signal 11" in str(e), "a segfault: %s" % e)
+    e = raises(simq.TaskFailed, ex.submit(tasks.hard_exit, 7).result, 60)
+    check("status 7" in str(e), "os._exit: %s" % e)
+    last = ex.submit(tasks.inspect).result(60)
+    del last["rss"]
+    eq(last, base, "after the crashes")
+
+
+test_warm_leak_isolation.timeout = 90
+
+
+def test_warm_runner_crash_is_the_tasks(ctx):
+    """A runner that dies in its imports, before the task starts, leaves
+    the task to run as a command: the task fails only because its own
+    import kills it, and says so."""
+    b, ex = warm_setup(ctx, env={"SIMQ_TEST_CRASH": "5"})
+    f = ex.submit(crashing.f, 1)
+    e = raises(simq.TaskFailed, f.result, 60)
+    check("status 5" in str(e), "says why: %s" % e)
+    eq(f.job.refresh().info["attempts"], 1, "not retried as lost")
+    other = simq.Executor(server=b.addr)
+    ctx.closers.append(lambda: other.shutdown(wait=False))
+    check(other.submit(tasks.parent).result(60)[1] != "simq-shepherd",
+          "other tasks still warm")
+    eq(other.submit(crashing.f, 2).result(60), 2, "without the crash")
+
+
+test_warm_runner_crash_is_the_tasks.timeout = 90
+
+
+def test_warm_timeout_during_import(ctx):
+    """A task whose import in the runner outlasts its timeout is killed
+    there (the runner with it), and the next task gets a new runner."""
+    b, ex = warm_setup(ctx, ["--grace", "10s"], timeout=1,
+                       env={"SIMQ_TEST_SLOW_IMPORT": "30"})
+    r1 = ex.submit(tasks.parent).result(60)
+    t = time.monotonic()
+    f = ex.submit(slow_import.f, 1)
+    e = raises(simq.TaskFailed, f.result, 60)
+    check(time.monotonic() - t < 8, "killed at its timeout, not its end")
+    check("timeout" in str(e), "says why: %s" % e)
+    eq(f.job.refresh().info.get("signal"), signal.SIGTERM,
+       "killed by the timeout's SIGTERM")
+    wait_until(lambda: not alive(r1[0]), 10, "the runner to go")
+    r2 = ex.submit(tasks.parent).result(60)
+    check(r2[0] != r1[0], "a new runner")
+
+
+test_warm_timeout_during_import.timeout = 90
+
+
+# ---------------------------------------------------------------------------
+# Blobs: large arguments and results through the broker's blob store
+
+def blob_files(data):
+    """{name: size} of the complete blobs in a broker's data directory."""
+    out = {}
+    top = os.path.join(data, "blobs")
+    for d in os.listdir(top) if os.path.isdir(top) else ():
+        if len(d) != 2:
+            continue            # tmp/, corrupt/
+        for f in os.listdir(os.path.join(top, d)):
+            out[f] = os.path.getsize(os.path.join(top, d, f))
+    return out
+
+
+def test_client_files_and_collect(ctx):
+    c = ctx.shared.client()
+    b1 = c.put_blob(b"hello")
+    eq(b1.hash, __import__("hashlib").sha256(b"hello").hexdigest(), "hash")
+    eq(c.put_blob(b"hello"), b1, "stored once")
+    eq(c.get_blob(b1), b"hello", "GET")
+    j = c.submit(["sh", "-c", "tr a-z A-Z <in.txt >out.txt; "
+                  "cp in.txt \"$SIMQ_WORKDIR/copy.txt\""],
+                 files={"in.txt": b"hello"}, collect=["*.txt"])
+    eq(j.wait(60), "done", "the job (%s)" % j.refresh().info)
+    got = j.collected()
+    eq(sorted(got), ["copy.txt", "in.txt", "out.txt"], "collected")
+    eq(j.fetch("out.txt"), b"HELLO", "a collected file")
+    eq(got["in.txt"], b1, "the input's blob")
+
+
+def test_blob_shared_argument(ctx):
+    """A 50 MB argument passed to 100 tasks is pickled and stored once:
+    the broker's blob directory grows by one copy."""
+    import hashlib
+    b = ctx.broker()
+    b.worker("-j", "2")
+    ex = simq.Executor(server=b.addr)
+    ctx.closers.append(lambda: ex.shutdown(wait=False, cancel_futures=True))
+    big = os.urandom(50 << 20)
+    want = hashlib.sha256(big).hexdigest()
+    before = blob_files(b.data)
+    fs = [ex.submit(tasks.digest, big, i) for i in range(50)]
+    rest = ex.map(tasks.digest, [big] * 50, range(50, 100), chunksize=5)
+    eq([f.result(120) for f in fs] + list(rest),
+       [(want, i) for i in range(100)], "every task saw the argument")
+    new = {k: v for k, v in blob_files(b.data).items() if k not in before}
+    eq(len(new), 1, "blobs stored: %r" % new)
+    size = list(new.values())[0]
+    check(50 << 20 <= size < (50 << 20) + 4096, "one copy: %d bytes" % size)
+    eq(len(ex._blobs), 1, "pickled once")
+    words = fs[0].job.refresh().info.get("file", [])
+    eq(len(words), 1, "the job's file= words: %r" % words)
+    check(words[0].startswith(list(new)[0] + ":"), "names the blob")
+
+
+test_blob_shared_argument.timeout = 300
+
+
+def test_blob_large_result(ctx):
+    ex = ctx.executor(large_results=True)
+    f = ex.submit(tasks.big, 300000)
+    eq(len(f.result(60)), 300000, "a 300 KB result")
+    eq(sorted(f.job.collected()), ["simq-result.pickle"], "collected")
+    eq(len(simq.Job(f.job.id, client=ctx.shared.client()).result()),
+       300000, "Job(id).result()")
+    eq(ex.submit(tasks.square, 7).result(60), 7 * 7, "a small one inline")
 
 
 def test_pip_install(ctx):

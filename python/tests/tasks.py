@@ -60,3 +60,96 @@ def importable(name):
         return True
     except ImportError:
         return False
+
+
+# Warm runners: what a task can do to its process, and what the next task
+# in the same slot sees.
+
+STATE = "clean"
+_hoard = []
+
+
+def rss_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def parent():
+    """(pid, command name) of this process's parent: a warm runner is
+    the interpreter, a command job's parent the shepherd."""
+    ppid = os.getppid()
+    with open("/proc/%d/comm" % ppid) as f:
+        return ppid, f.read().strip()
+
+
+def leak(mb, nfd):
+    """Keeps mb MiB and nfd descriptors, and changes module and process
+    state, as a leaky task would."""
+    global STATE
+    _hoard.append(b"x" * (mb << 20))
+    for _ in range(nfd):
+        _hoard.append(os.open("/dev/null", os.O_RDONLY))
+    STATE = "dirty"
+    os.environ["SIMQ_TEST_LEAKED"] = "1"
+    import json
+    json.dumps = None
+    return rss_kib()
+
+
+def inspect():
+    import json
+    return {"state": STATE, "hoard": len(_hoard), "rss": rss_kib(),
+            "fds": len(os.listdir("/proc/self/fd")),
+            "env": os.environ.get("SIMQ_TEST_LEAKED"),
+            "json": json.dumps is not None, "parent": parent()}
+
+
+def segfault():
+    import ctypes
+    ctypes.string_at(0)
+
+
+def where():
+    """What a task's process looks like from inside."""
+    return {"pid": os.getpid(), "pgrp": os.getpgrp(), "sid": os.getsid(0),
+            "cwd": os.getcwd(), "job": os.environ.get("SIMQ_JOB_ID"),
+            "result": os.environ.get("SIMQ_RESULT"),
+            "fds": sorted(int(f) for f in os.listdir("/proc/self/fd")),
+            "stdin": os.readlink("/proc/self/fd/0"), "parent": parent()}
+
+
+def chatty(seconds):
+    """Writes to stdout and stderr and burns CPU for `seconds`."""
+    import sys
+    print("to stdout")
+    print("to stderr", file=sys.stderr)
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return "chatted"
+
+
+def child_and_sleep(pidfile, t):
+    """Starts a child in the task's process group, says its pid, sleeps."""
+    import subprocess
+    p = subprocess.Popen(["sleep", "300"])
+    with open(pidfile, "w") as f:
+        f.write("%d %d\n" % (os.getpid(), p.pid))
+    time.sleep(t)
+    return t
+
+
+def allocate(mb):
+    return len(b"y" * (mb << 20))
+
+
+def digest(data, i):
+    import hashlib
+    return hashlib.sha256(data).hexdigest(), i
+
+
+def workdir_listing():
+    return sorted(os.listdir(os.environ.get("SIMQ_WORKDIR") or "."))

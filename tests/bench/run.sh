@@ -420,3 +420,7 @@ echo
 echo "fdatasync probe after: $(kv "$probe" us_each) us;" \
     "load average after: $(cut -d' ' -f1-3 /proc/loadavg);" \
     "total $(($(date +%s) - t_start)) s"
+
+# 6. Files that travel with jobs: a 1 GB upload and download against cp.
+echo
+sh tests/bench/blob.sh || exit 1

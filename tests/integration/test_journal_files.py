@@ -5,10 +5,11 @@ directory, empty and half-written segments, a damaged snapshot.
 """
 
 import os
+import re
 import struct
 import time
 
-from harness import Broker, check, eq, tail
+from harness import Broker, TestFailure, check, eq, tail
 from test_durability import check_ok, list_jobs, segment_records
 
 
@@ -72,21 +73,22 @@ def test_checksums_are_crc32c(ctx):
         check(frame_crc_ok(data, off), "CRC-32C of the frame at %d" % off)
 
 
-def _journal_version():
-    """JOURNAL_VERSION, as broker/journal.h says it."""
-    import re
-    h = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                     "broker", "journal.h")
-    with open(h) as f:
-        return int(re.search(r"#define JOURNAL_VERSION\s+(\d+)",
-                             f.read()).group(1))
+def journal_version():
+    """JOURNAL_VERSION of this source tree (broker/journal.h)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "..", "broker", "journal.h")) as f:
+        for line in f:
+            m = re.match(r"#define\s+JOURNAL_VERSION\s+(\d+)", line)
+            if m:
+                return int(m.group(1))
+    raise TestFailure("no JOURNAL_VERSION in broker/journal.h")
 
 
 def test_newer_journal_is_refused_even_with_force(ctx):
     b, ids = make_journal(ctx, 10)
     segs = b.segments()
     path = os.path.join(b.journal_dir(), segs[-1])
-    rewrite_header_version(path, _journal_version() + 1)
+    rewrite_header_version(path, journal_version() + 1)
     saved = {s: open(os.path.join(b.journal_dir(), s), "rb").read()
              for s in segs}
     for extra in ([], ["--force"]):

@@ -382,11 +382,11 @@ static void
 test_format_fixture(void **state)
 {
 	static const uint8_t	 want[] = {
-		/* segment header: len 24, crc, type 1, magic, v4, seq 1,
+		/* segment header: len 24, crc, type 1, magic, v5, seq 1,
 		 * flags SEG_SNAPSHOT (a new journal is an empty snapshot) */
-		0x18, 0x00, 0x00, 0x00, 0xc4, 0x0e, 0x90, 0x35, 0x01,
+		0x18, 0x00, 0x00, 0x00, 0x3a, 0x03, 0x9c, 0xc7, 0x01,
 		'S', 'I', 'M', 'Q', 'J', 'N', 'L',
-		0x04, 0x00, 0x00, 0x00,
+		0x05, 0x00, 0x00, 0x00,
 		0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 		0x01, 0x00, 0x00, 0x00,
 		/* record: len 4, crc, type 16, "abc" */
@@ -444,6 +444,65 @@ test_version_1_opens(void **state)
 	spew(path, v1, sizeof v1);
 	assert_non_null(j = jopen(&o, &c, 0));
 	assert_int_equal(c.n, 1);	/* "abc", not the generator's: bad */
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* A version 2 journal (before files travelled with jobs) opens too. */
+static void
+test_version_2_opens(void **state)
+{
+	static const uint8_t	 v2[] = {
+		0x18, 0x00, 0x00, 0x00, 0x22, 0xcf, 0x60, 0x12, 0x01,
+		'S', 'I', 'M', 'Q', 'J', 'N', 'L',
+		0x02, 0x00, 0x00, 0x00,
+		0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x01, 0x00, 0x00, 0x00,
+		0x04, 0x00, 0x00, 0x00, 0x17, 0x1d, 0x7e, 0x12, 0x10,
+		'a', 'b', 'c',
+	};
+	struct tdir		*d = *state;
+	struct journal_opts	 o;
+	struct journal		*j;
+	struct ctx		 c;
+	char			 path[PATH_MAX];
+
+	opts_init(&o, d);
+	assert_non_null(j = jopen(&o, &c, 0));
+	assert_int_equal(journal_close(j), 0);
+	jpath(path, sizeof path, d, "0000000000000001.seg");
+	spew(path, v2, sizeof v2);
+	assert_non_null(j = jopen(&o, &c, 0));
+	assert_int_equal(c.n, 1);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* A version 3 journal (resources, before files travelled with jobs)
+ * opens too. */
+static void
+test_version_3_opens(void **state)
+{
+	static const uint8_t	 v3[] = {
+		0x18, 0x00, 0x00, 0x00, 0xdc, 0xc2, 0x6c, 0xe0, 0x01,
+		'S', 'I', 'M', 'Q', 'J', 'N', 'L',
+		0x03, 0x00, 0x00, 0x00,
+		0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x01, 0x00, 0x00, 0x00,
+		0x04, 0x00, 0x00, 0x00, 0x17, 0x1d, 0x7e, 0x12, 0x10,
+		'a', 'b', 'c',
+	};
+	struct tdir		*d = *state;
+	struct journal_opts	 o;
+	struct journal		*j;
+	struct ctx		 c;
+	char			 path[PATH_MAX];
+
+	opts_init(&o, d);
+	assert_non_null(j = jopen(&o, &c, 0));
+	assert_int_equal(journal_close(j), 0);
+	jpath(path, sizeof path, d, "0000000000000001.seg");
+	spew(path, v3, sizeof v3);
+	assert_non_null(j = jopen(&o, &c, 0));
+	assert_int_equal(c.n, 1);
 	assert_int_equal(journal_close(j), 0);
 }
 
@@ -1594,6 +1653,8 @@ main(void)
 #define T(f)	cmocka_unit_test_setup_teardown(f, tdir_setup, tdir_teardown)
 		T(test_version_1_opens),
 		T(test_format_fixture),
+		T(test_version_2_opens),
+		T(test_version_3_opens),
 		T(test_roundtrip),
 		T(test_reopen_reuses_empty_segment),
 		T(test_rotation),

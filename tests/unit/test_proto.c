@@ -1968,6 +1968,241 @@ check_env_count(int n, enum proto_err want)
 	free(s);
 }
 
+/*
+ * Files that travel with jobs: hashes, names, globs, file= values, and
+ * the job options that carry them.
+ */
+
+#define H64 "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+static void
+test_hash_words(void **state)
+{
+	uint8_t	 h[SIMQ_HASH_LEN];
+	char	 hex[SIMQ_HASH_HEX + 1];
+
+	assert_int_equal(proto_parse_hash(H64, strlen(H64), h), 0);
+	assert_int_equal(h[0], 0x9f);
+	assert_int_equal(h[31], 0x08);
+	proto_format_hash(hex, h);
+	assert_string_equal(hex, H64);
+	/* One spelling: upper case, short, long, non-hex are refused. */
+	assert_int_equal(proto_parse_hash("9F86d081884c7d659a2feaa0c55ad015"
+	    "a3bf4f1b2b0b822cd15d6c15b0f00a08", 64, h), -1);
+	assert_int_equal(proto_parse_hash(H64, 63, h), -1);
+	assert_int_equal(proto_parse_hash(H64 "0", 65, h), -1);
+	assert_int_equal(proto_parse_hash("g f86d081884c7d659a2feaa0c55ad015"
+	    "a3bf4f1b2b0b822cd15d6c15b0f00a08", 64, h), -1);
+	assert_int_equal(proto_parse_hash("", 0, h), -1);
+}
+
+static void
+test_relpath(void **state)
+{
+	static const char *const good[] = {
+		"a", "a.txt", "dir/a", "a/b/c.bin", "..a", "a..", ".hidden",
+		"a/.b", "with space", "col:on", "x/...",
+	};
+	static const char *const bad[] = {
+		"", "/", "/etc/passwd", "..", "../a", "a/..", "a/../b", ".",
+		"./a", "a/.", "a//b", "a/", "//a",
+	};
+	char	*longp;
+	size_t	 i, n;
+
+	for (i = 0; i < sizeof good / sizeof good[0]; i++)
+		if (proto_relpath_why(good[i], strlen(good[i])) != NULL)
+			fail_msg("name \"%s\" refused", good[i]);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (proto_relpath_why(bad[i], strlen(bad[i])) == NULL)
+			fail_msg("name \"%s\" accepted", bad[i]);
+	assert_non_null(proto_relpath_why("a\0b", 3));
+	longp = repeat('a', SIMQ_PATH_MAX, "", &n);
+	assert_null(proto_relpath_why(longp, n));
+	free(longp);
+	longp = repeat('a', SIMQ_PATH_MAX + 1, "", &n);
+	assert_non_null(proto_relpath_why(longp, n));
+	free(longp);
+}
+
+static void
+test_glob(void **state)
+{
+	assert_null(proto_glob_why("*.csv", 5));
+	assert_null(proto_glob_why("out/*", 5));
+	assert_null(proto_glob_why("./x", 3));
+	assert_null(proto_glob_why("a//b", 4));
+	assert_non_null(proto_glob_why("", 0));
+	assert_non_null(proto_glob_why("/tmp/*", 6));
+	assert_non_null(proto_glob_why("../*", 4));
+	assert_non_null(proto_glob_why("a/../*", 6));
+	assert_non_null(proto_glob_why("a/..", 4));
+	assert_non_null(proto_glob_why("a\0", 2));
+}
+
+/* Parses a file= value given as a C string (decoded). */
+static const char *
+file(const char *s, struct proto_file *f)
+{
+	static char	buf[SIMQ_PATH_MAX + 256];
+
+	strcpy(buf, s);
+	return proto_parse_file(buf, strlen(buf), f);
+}
+
+static void
+test_file_value(void **state)
+{
+	struct proto_file	 f;
+	char			 out[SIMQ_PATH_MAX + 256];
+	size_t			 n;
+
+	assert_null(file(H64 ":4:644:data/in.txt", &f));
+	assert_int_equal(f.hash[0], 0x9f);
+	assert_int_equal(f.size, 4);
+	assert_int_equal(f.mode, 0644);
+	assert_true(proto_word_is(&f.name, "data/in.txt"));
+	/* The name is what follows the third colon. */
+	assert_null(file(H64 ":0:755:a:b:c", &f));
+	assert_int_equal(f.size, 0);
+	assert_int_equal(f.mode, 0755);
+	assert_true(proto_word_is(&f.name, "a:b:c"));
+	assert_null(file(H64 ":9007199254740991:0:x", &f));
+	assert_int_equal(f.size, SIMQ_BLOB_SIZE_MAX);
+	assert_int_equal(f.mode, 0);
+	/* Formatting gives the same bytes back. */
+	n = proto_format_file(out, sizeof out, f.hash, 4, 0644, "a:b", 3);
+	assert_int_equal(n, strlen(H64 ":4:644:a:b"));
+	assert_string_equal(out, H64 ":4:644:a:b");
+
+	assert_non_null(file("", &f));
+	assert_non_null(file(H64, &f));
+	assert_non_null(file(H64 ":4:644", &f));
+	assert_non_null(file(H64 ":4:644:", &f));
+	assert_non_null(file(H64 ":4:644:/abs", &f));
+	assert_non_null(file(H64 ":4:644:../up", &f));
+	assert_non_null(file(H64 ":4:644:a/./b", &f));
+	assert_non_null(file(H64 ":04:644:x", &f));
+	assert_non_null(file(H64 ":-4:644:x", &f));
+	assert_non_null(file(H64 "::644:x", &f));
+	assert_non_null(file(H64 ":9007199254740992:644:x", &f));
+	assert_non_null(file(H64 ":4:0644:x", &f));
+	assert_non_null(file(H64 ":4:1000:x", &f));
+	assert_non_null(file(H64 ":4:648:x", &f));
+	assert_non_null(file(H64 ":4::x", &f));
+	assert_non_null(file("9F86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd1"
+	    "5d6c15b0f00a08:4:644:x", &f));
+	assert_non_null(file("abc:4:644:x", &f));
+}
+
+static void
+test_files_dup(void **state)
+{
+	struct proto_file	 f[3];
+
+	memset(f, 0, sizeof f);
+	f[0].name.p = "a";
+	f[0].name.len = 1;
+	f[1].name.p = "ab";
+	f[1].name.len = 2;
+	f[2].name.p = "ab";
+	f[2].name.len = 2;
+	assert_int_equal(proto_files_dup(f, 2), -1);
+	assert_int_equal(proto_files_dup(f, 3), 2);
+}
+
+static void
+test_opts_files(void **state)
+{
+	assert_int_equal(opts("file=" H64 ":4:644:in.txt "
+	    "file=" H64 ":4:755:bin/run%20me collect=*.csv collect=out/*"),
+	    PERR_NONE);
+	assert_int_equal(jo.nfiles, 2);
+	assert_true(proto_word_is(&jo.files[0].name, "in.txt"));
+	assert_int_equal(jo.files[1].mode, 0755);
+	assert_true(proto_word_is(&jo.files[1].name, "bin/run me"));
+	assert_int_equal(jo.ncollect, 2);
+	assert_true(proto_word_is(&jo.collect[0], "*.csv"));
+	assert_true(proto_word_is(&jo.collect[1], "out/*"));
+	/* The name decodes with the word: %2F is a '/', checked after. */
+	assert_int_equal(opts("file=" H64 ":4:644:a%2Fb"), PERR_NONE);
+	assert_true(proto_word_is(&jo.files[0].name, "a/b"));
+
+	assert_opts_bad("file=" H64 ":4:644:a file=" H64 ":5:644:a", "file");
+	assert_opts_bad("file=" H64 ":4:644:..", "file");
+	assert_opts_bad("file=" H64 ":4:644:%2Fetc%2Fpasswd", "file");
+	assert_opts_bad("file=" H64 ":4:644:a%00b", "file");
+	assert_opts_bad("file=" H64 ":4:644", "file");
+	assert_opts_bad("collect=../*", "collect");
+	assert_opts_bad("collect=/tmp/x", "collect");
+	assert_opts_bad("collect=%", "collect");
+	assert_int_equal(opts(""), PERR_NONE);
+	assert_int_equal(jo.nfiles, 0);
+	assert_int_equal(jo.ncollect, 0);
+}
+
+static void
+test_opts_files_max(void **state)
+{
+	static char	 line[SIMQ_LINE_MAX * 2];
+	static struct proto_word w[SIMQ_WORDS_MAX];
+	size_t		 len = 0;
+	int		 i, n;
+
+	/* 1000 files parse (the line is made here, past the wire's bound:
+	 * the limit is the parser's own); a 1001st is refused. */
+	for (i = 0; i <= SIMQ_FILES_MAX; i++)
+		len += (size_t)sprintf(line + len, "%sfile=" H64 ":1:644:f%d",
+		    i ? " " : "", i);
+	n = proto_split(line, len, w, SIMQ_WORDS_MAX);
+	assert_int_equal(n, SIMQ_FILES_MAX + 1);
+	assert_int_equal(proto_jobopts_parse(&jo, w, n - 1, msg, sizeof msg),
+	    PERR_NONE);
+	assert_int_equal(jo.nfiles, SIMQ_FILES_MAX);
+	n = proto_split(line, len, w, SIMQ_WORDS_MAX);
+	assert_int_equal(proto_jobopts_parse(&jo, w, n, msg, sizeof msg),
+	    PERR_BADREQ);
+	assert_non_null(strstr(msg, "1000"));
+	len = 0;
+	for (i = 0; i <= SIMQ_COLLECT_MAX; i++)
+		len += (size_t)sprintf(line + len, "%scollect=p%d",
+		    i ? " " : "", i);
+	n = proto_split(line, len, w, SIMQ_WORDS_MAX);
+	assert_int_equal(proto_jobopts_parse(&jo, w, n, msg, sizeof msg),
+	    PERR_BADREQ);
+	assert_non_null(strstr(msg, "64"));
+}
+
+static void
+test_req_blob_verbs(void **state)
+{
+	static char	 line[256];
+
+	strcpy(line, "have " H64);
+	assert_int_equal(proto_req_parse(&req, line, strlen(line), msg,
+	    sizeof msg), PERR_NONE);
+	assert_int_equal(req.cmd, CMD_HAVE);
+	strcpy(line, "PUT " H64 " 10 0 10");
+	assert_int_equal(proto_req_parse(&req, line, strlen(line), msg,
+	    sizeof msg), PERR_NONE);
+	assert_int_equal(req.cmd, CMD_PUT);
+	assert_int_equal(req.nargs, 3);
+	assert_int_equal(req.bodylen, 10);
+	sprintf(line, "PUT " H64 " 10 0 %u", SIMQ_CHUNK_MAX + 1);
+	assert_int_equal(proto_req_parse(&req, line, strlen(line), msg,
+	    sizeof msg), PERR_BODYSIZE);
+	strcpy(line, "GET " H64 " 0 4194304");
+	assert_int_equal(proto_req_parse(&req, line, strlen(line), msg,
+	    sizeof msg), PERR_NONE);
+	assert_int_equal(req.cmd, CMD_GET);
+	strcpy(line, "GET " H64 " 0");
+	assert_int_equal(proto_req_parse(&req, line, strlen(line), msg,
+	    sizeof msg), PERR_BADREQ);
+	strcpy(line, "HAVE");
+	assert_int_equal(proto_req_parse(&req, line, strlen(line), msg,
+	    sizeof msg), PERR_BADREQ);
+}
+
 static void
 test_opts_env_max(void **state)
 {
@@ -2065,6 +2300,14 @@ main(void)
 		cmocka_unit_test(test_opts_after_max),
 		cmocka_unit_test(test_opts_bad_env),
 		cmocka_unit_test(test_opts_env_max),
+		cmocka_unit_test(test_hash_words),
+		cmocka_unit_test(test_relpath),
+		cmocka_unit_test(test_glob),
+		cmocka_unit_test(test_file_value),
+		cmocka_unit_test(test_files_dup),
+		cmocka_unit_test(test_opts_files),
+		cmocka_unit_test(test_opts_files_max),
+		cmocka_unit_test(test_req_blob_verbs),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

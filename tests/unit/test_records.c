@@ -502,6 +502,193 @@ replay_stream(const char *hex)
 	free(p);
 }
 
+/* Records of files that travel with jobs (version 4): file= and collect=
+ * behind bit 29 of the options' dependency count, got=, nomatch= and
+ * collerr= behind bit 1 of a result's timedout.  The records above,
+ * without them, keep their bytes. */
+#define HA "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+#define HB "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* SUBMIT of job 13 with two files and a collect pattern. */
+static const char SUBMIT_FILES[] =
+	"0d00000000000000010000000068e5cf8b010000000000000000000007646566"
+	"61756c7400000000000000000000000000000000000000000000000000000000"
+	"000020029f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15"
+	"b0f00a0804a40306696e2e747874e3b0c44298fc1c149afbf4c8996fb92427ae"
+	"41e4649b934ca495991b7852b85500ed030862696e2f7220756e01052a2e6373"
+	"7600020c73680062696e2f7220756e00";
+/* LEASE of job 13, attempt 1, to w1 on h1. */
+static const char LEASE_FILES[] =
+	"0d00000000000000ffffffff01000000027731026831707fe5cf8b0100003075"
+	"000000000000";
+/* FINISH of job 13 attempt 1: done, one file collected, one pattern
+ * that matched nothing, one note. */
+static const char FINISH_GOT[] =
+	"0d00000000000000ffffffff01000000030000000000000000f0fe95ffbc31cc"
+	"8a96ffbc31b08b96ffbc3101000200000002773100000000000001e3b0c44298"
+	"fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855008003096f"
+	"75742f722e63737601052a2e6c6f67011a6269672e62696e3a206c6172676572"
+	"207468616e2031204d6942";
+/* The snapshot of that state. */
+static const char SNAPSHOT_3[] =
+	"18080000000e000000000000001a86000000000764656661756c740000000000"
+	"0000000000000000000000000000000000000000000000000020029f86d08188"
+	"4c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0804a4030669"
+	"6e2e747874e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49599"
+	"1b7852b85500ed030862696e2f7220756e01052a2e63737619900000000d0000"
+	"030400000180d095ffbc310000020c73680062696e2f7220756e00f0fe95ffbc"
+	"31cc8a96ffbc31b08b96ffbc3101000200000002773100000000000001e3b0c4"
+	"4298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855008003"
+	"096f75742f722e63737601052a2e6c6f67011a6269672e62696e3a206c617267"
+	"6572207468616e2031204d6942";
+
+static uint64_t
+refs(const char *hex)
+{
+	uint8_t		 h[SIMQ_HASH_LEN];
+	struct blob	*b;
+
+	assert_int_equal(proto_parse_hash(hex, strlen(hex), h), 0);
+	return (b = blob_find(h)) != NULL ? b->refs : 0;
+}
+
+static struct result *
+result_got(void)
+{
+	struct result	*r = calloc(1, sizeof *r);
+	struct jobfiles	*g = jobfiles_new();
+
+	r->started = NOW + 6000;
+	r->ended = NOW + 7500;
+	r->finished = NOW + 7600;
+	r->exit = 0;
+	r->worker = strdup("w1");
+	g->files = calloc(1, sizeof *g->files);
+	assert_int_equal(proto_parse_hash(HB, 64, g->files[0].hash), 0);
+	g->files[0].size = 0;
+	g->files[0].mode = 0600;
+	g->files[0].name = strdup("out/r.csv");
+	g->nfiles = 1;
+	g->pat = calloc(1, sizeof *g->pat);
+	g->pat[g->npat++] = strdup("*.log");
+	g->err = calloc(1, sizeof *g->err);
+	g->err[g->nerr++] = strdup("big.bin: larger than 1 MiB");
+	r->got = g;
+	jobfiles_ref(g, 1);
+	return r;
+}
+
+static void
+test_files_records(void **st)
+{
+	struct jobopts	*o;
+	struct cmd	*c;
+	struct worker	*w;
+	struct job	*j;
+	struct buf	 b;
+
+	(void)st;
+	/* Encoded from a known state. */
+	o = opts("file=" HA ":4:644:in.txt file=" HB ":0:755:bin/r%20un "
+	    "collect=*.csv");
+	assert_int_equal(refs(HA), 1);
+	c = argv2("sh", "bin/r un");
+	B->next_id = 13;
+	buf_init(&b);
+	rec_submit(&b, 13, 1, o, &c, NULL, NOW, 0);
+	same_bytes("SUBMIT_FILES", &b, SUBMIT_FILES);
+	buf_reset(&b);
+	B->replaying = 1;
+	j = job_submit(13, 1, o, &c, NULL, NOW, 0);
+	B->replaying = 0;
+	jobopts_unref(o);
+	assert_int_equal(refs(HA), 1);
+	w = worker_get("w1", 1);
+	w->host = strdup("h1");
+	w->lease_ms = 30000;
+	B->replaying = 1;
+	job_lease(j, w, 1, NOW + 6000, NOW + 36000);
+	B->replaying = 0;
+	rec_lease(&b, j, "w1", "h1", 30000);
+	same_bytes("LEASE_FILES", &b, LEASE_FILES);
+	buf_reset(&b);
+	B->now = NOW + 7600;
+	B->replaying = 1;
+	job_finish(j, result_got(), JS_DONE, 0);
+	B->replaying = 0;
+	B->now = NOW;
+	assert_int_equal(refs(HB), 2);	/* a file= and a got= */
+	rec_finish(&b, j);
+	same_bytes("FINISH_GOT", &b, FINISH_GOT);
+	buf_reset(&b);
+	assert_int_equal(snapshot_records(collect, &b), 0);
+	same_bytes("SNAPSHOT_3", &b, SNAPSHOT_3);
+	buf_free(&b);
+	broker_free();
+	broker_init();
+	assert_int_equal(refs(HA), 0);
+
+	/* Decoded, as replay does: the same state, the same counts. */
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_FILES), 0);
+	j = idmap_get(13, SIMQ_NOINDEX);
+	assert_non_null(j->opts->files);
+	assert_int_equal(j->opts->files->nfiles, 2);
+	assert_string_equal(j->opts->files->files[1].name, "bin/r un");
+	assert_int_equal(j->opts->files->files[1].mode, 0755);
+	assert_int_equal(j->opts->files->files[0].size, 4);
+	assert_int_equal(j->opts->files->npat, 1);
+	assert_string_equal(j->opts->files->pat[0], "*.csv");
+	assert_int_equal(refs(HA), 1);
+	assert_int_equal(apply(REC_LEASE, LEASE_FILES), 0);
+	assert_int_equal(apply(REC_FINISH, FINISH_GOT), 0);
+	assert_int_equal(j->state, JS_DONE);
+	assert_non_null(j->res->got);
+	assert_int_equal(j->res->got->nfiles, 1);
+	assert_string_equal(j->res->got->files[0].name, "out/r.csv");
+	assert_int_equal(j->res->got->files[0].mode, 0600);
+	assert_string_equal(j->res->got->pat[0], "*.log");
+	assert_string_equal(j->res->got->err[0], "big.bin: larger than 1 MiB");
+	assert_int_equal(refs(HB), 2);
+	/* Retention forgets the job: nothing names the blobs any more. */
+	job_expire(NOW + 7600 + B->cfg.retention_ms);
+	assert_int_equal(refs(HA), 0);
+	assert_int_equal(refs(HB), 0);
+	assert_null(idmap_get(13, SIMQ_NOINDEX));
+
+	/* From the snapshot too, and back to the same bytes. */
+	broker_free();
+	broker_init();
+	replay_stream(SNAPSHOT_3);
+	j = idmap_get(13, SIMQ_NOINDEX);
+	assert_int_equal(j->state, JS_DONE);
+	assert_int_equal(j->opts->files->nfiles, 2);
+	assert_int_equal(j->res->got->nfiles, 1);
+	assert_int_equal(refs(HA), 1);
+	assert_int_equal(refs(HB), 2);
+	buf_init(&b);
+	assert_int_equal(snapshot_records(collect, &b), 0);
+	same_bytes("SNAPSHOT_3 (read back)", &b, SNAPSHOT_3);
+	buf_free(&b);
+}
+
+/* A record whose file name would escape the job's directory, or whose
+ * counts pass the protocol's limits, is refused, whatever wrote it. */
+static void
+test_files_records_bad(void **st)
+{
+	char	*bad = strdup(SUBMIT_FILES);
+	char	*p;
+
+	(void)st;
+	/* "in.txt" is 06696e2e747874: make it "..%2Etxt" -> "../txt". */
+	assert_non_null(p = strstr(bad, "06696e2e747874"));
+	memcpy(p, "062e2e2f747874", 14);
+	assert_int_equal(apply(REC_SUBMIT, bad), -1);
+	assert_int_equal(refs(HA), 0);
+	assert_int_equal(refs(HB), 0);
+	free(bad);
+}
+
 static void
 test_snapshot(void **st)
 {
@@ -836,6 +1023,8 @@ main(void)
 		T(test_kinds_cut_pending),
 		T(test_snapshot_2),
 		T(test_resources),
+		T(test_files_records),
+		T(test_files_records_bad),
 		T(test_each_line),
 #undef T
 	};
