@@ -482,9 +482,47 @@ find_job(const char *ids, size_t len, struct job *tmp)
 	return tmp;
 }
 
-/* One job, task or array with the fields of `simq status --json`. */
+/* What the job asks for, and, for one with queued work no connected
+ * worker could ever run, why: the keys of jobview_json's, the same
+ * values as STATUS's cpus= gpus= mem= unfit= why=.  Only when full (one
+ * job, not a list), for the reason costs the workers. */
 static void
-json_job(struct json *js, const struct job *j)
+json_res(struct json *js, const struct job *j, int full)
+{
+	const struct jobopts	*op = j->opts;
+	char			 kinds[64], text[512], *p, *tok;
+	int			 queued = j->kind == JK_ARRAY ?
+				    j->arr->count[JS_QUEUED] > 0 :
+				    j->state == JS_QUEUED;
+
+	json_key(js, "cpus");
+	json_uint(js, op->cpus);
+	json_key(js, "gpus");
+	json_uint(js, op->gpus);
+	json_key(js, "mem");
+	if (op->mem)
+		json_uint(js, op->mem);
+	else
+		json_null(js);
+	if (!full || !queued || !fit_why(op, kinds, sizeof kinds, text,
+	    sizeof text))
+		kinds[0] = text[0] = '\0';
+	json_key(js, "unfit");
+	if (kinds[0] != '\0') {
+		json_array(js);
+		for (p = kinds; (tok = strsep(&p, ",")) != NULL;)
+			json_cstr(js, tok);
+		json_end(js);
+	} else
+		json_null(js);
+	json_key(js, "why");
+	json_cstr(js, text[0] != '\0' ? text : NULL);
+}
+
+/* One job, task or array with the fields of `simq status --json`; the
+ * unfit reason only when full. */
+static void
+json_job(struct json *js, const struct job *j, int full)
 {
 	const struct result	*r = j->res;
 	const struct jobopts	*op = j->opts;
@@ -575,6 +613,7 @@ json_job(struct json *js, const struct job *j)
 		json_millis(js, (r->utime + r->stime) / 1000);
 	else
 		json_null(js);
+	json_res(js, j, full);
 	if (j->kind == JK_ARRAY) {
 		const struct array_spec *s = &j->arr->spec;
 		char spec[64];
@@ -752,7 +791,7 @@ tasks_page(struct job *a, int state, uint64_t page,
 static void
 json_one(void *arg, const struct job *j)
 {
-	json_job(arg, j);
+	json_job(arg, j, 0);
 }
 
 static void
@@ -1178,6 +1217,36 @@ files_section(struct evbuffer *o, const struct job *j)
 	evbuffer_add_printf(o, "</section>");
 }
 
+/* The job page's rows for what a job asks for and, while no connected
+ * worker could ever run it, why it is stuck (as simq status -l). */
+static void
+res_rows(struct evbuffer *o, const struct job *j)
+{
+	const struct jobopts	*op = j->opts;
+	char			 v[96], kinds[64], text[512];
+	int			 queued = j->kind == JK_ARRAY ?
+				    j->arr->count[JS_QUEUED] > 0 :
+				    j->state == JS_QUEUED;
+
+	if (op->mem >= 1024 * 1024)
+		snprintf(v, sizeof v, "cpus %u, gpus %u, mem %.1f MiB",
+		    op->cpus, op->gpus, (double)op->mem / (1024 * 1024));
+	else if (op->mem)
+		snprintf(v, sizeof v, "cpus %u, gpus %u, mem %llu B",
+		    op->cpus, op->gpus, (unsigned long long)op->mem);
+	else
+		snprintf(v, sizeof v, "cpus %u, gpus %u", op->cpus, op->gpus);
+	kv(o, "resources", v);
+	if (queued && fit_why(op, kinds, sizeof kinds, text, sizeof text)) {
+		evbuffer_add_printf(o, "<tr><th>stuck</th><td id=\"stuck\" "
+		    "class=\"s-failed\">");
+		html_str(o, text);
+		evbuffer_add_printf(o, " (short: ");
+		html_str(o, kinds);
+		evbuffer_add_printf(o, ")</td></tr>");
+	}
+}
+
 static void
 page_job(struct evbuffer *o, const struct req *r, struct job *j, int fs,
     uint64_t page)
@@ -1228,6 +1297,7 @@ page_job(struct evbuffer *o, const struct req *r, struct job *j, int fs,
 		    j->opts->retries + 1);
 		kv(o, "attempts", v);
 	}
+	res_rows(o, j);
 	kv_time(o, "submitted", j->submitted);
 	kv_time(o, "started", started_of(j));
 	kv_time(o, "finished", finished_of(j));
@@ -1773,7 +1843,7 @@ serve_get(struct req *r, struct evbuffer *o)
 		json_bool(&js, more);
 		json_end(&js);
 	} else
-		json_job(&js, j);
+		json_job(&js, j, 1);
 	json_out(o, &js, &b);
 	reply(r->c, 200, "OK", "application/json", o, r->head_only, NULL);
 	return;

@@ -327,6 +327,27 @@ jobview_json(struct json *j, const struct item *it)
 		json_millis(j, (v + u) / 1000);
 	else
 		json_null(j);
+	/* What it asks for (the broker leaves out one CPU, no GPU and no
+	 * memory) and, in STATUS and WAIT, why no worker could run it: the
+	 * keys and values of the dashboard's /api/jobs/ID. */
+	json_key(j, "cpus");
+	json_uint(j, item_u64(it, "cpus", &v) == 0 ? v : 1);
+	json_key(j, "gpus");
+	json_uint(j, item_u64(it, "gpus", &v) == 0 ? v : 0);
+	json_key(j, "mem");
+	jobview_json_num(j, it, "mem");
+	json_key(j, "unfit");
+	if ((s = item_get(it, "unfit")) != NULL && *s != '\0') {
+		json_array(j);
+		list = xstrdup(s);
+		for (p = list; (tok = strsep(&p, ",")) != NULL;)
+			json_cstr(j, tok);
+		free(list);
+		json_end(j);
+	} else
+		json_null(j);
+	json_key(j, "why");
+	jobview_json_str(j, it, "why");
 	if (array) {
 		json_key(j, "tasks");
 		json_uint(j, item_num(it, "tasks"));

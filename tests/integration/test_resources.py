@@ -533,3 +533,46 @@ def test_explain_resources(ctx):
     eq(got["resources"]["cpus"], "2", "what it asks for")
     one = c.submit(["o"])
     check("ready" in whys(one), "a 1-CPU job fits: ready")
+
+
+def test_status_json_and_api_show_resources(ctx):
+    """simq status --json and the dashboard's /api/jobs/ID carry what a
+    job asks for and, while no connected worker could run it, why, with
+    the same keys and values; the job page says both."""
+    import json
+    from clientlib import Simq
+    from harness import free_port
+    from test_dashboard import req
+    hp = free_port()
+    b = ctx.start_broker(["--http", str(hp)])
+    c = b.client()
+    b.worker("w1", cpus=1, gpus=0, mem=32 << 20)
+    simq = Simq(ctx, b)
+    jid = simq.run("submit", "--cpus", "2", "--gpus", "1", "--mem", "64M",
+                   "--", "true").ok().out.strip()
+    plain = simq.run("submit", "--", "true").ok().out.strip()
+    keys = ("cpus", "gpus", "mem", "unfit", "why")
+    cli = simq.run("status", jid, "--json").ok().json()["jobs"][0]
+    api = json.loads(req(hp, "GET", "/api/jobs/%s" % jid)[2])
+    eq((cli["cpus"], cli["gpus"], cli["mem"]), (2, 1, 64 << 20),
+       "simq status --json of a --cpus 2 --gpus 1 --mem 64M job")
+    eq(cli["unfit"], ["cpus", "gpus", "mem"], "its unfit kinds")
+    check(cli["why"] is not None and "cpus=2" in cli["why"] and
+          "cpus=1" in cli["why"], "why: %r" % cli["why"])
+    eq({k: api[k] for k in keys}, {k: cli[k] for k in keys},
+       "/api/jobs/ID says the same")
+    eq(cli["why"], c.status1(int(jid))["why"], "why= of STATUS")
+    p_cli = simq.run("status", plain, "--json").ok().json()["jobs"][0]
+    p_api = json.loads(req(hp, "GET", "/api/jobs/%s" % plain)[2])
+    eq({k: p_cli[k] for k in keys},
+       {"cpus": 1, "gpus": 0, "mem": None, "unfit": None, "why": None},
+       "a job asking nothing, one a worker can run")
+    eq({k: p_api[k] for k in keys}, {k: p_cli[k] for k in keys},
+       "/api/jobs/ID of that job")
+    page = req(hp, "GET", "/jobs/%s" % jid)[2].decode()
+    check("cpus 2, gpus 1, mem 64.0 MiB" in page, "resources row: %r" %
+          page[-2000:])
+    check('id="stuck"' in page and "cpus=2" in page, "stuck row")
+    check('id="stuck"' not in req(hp, "GET", "/jobs/%s" % plain)[2].decode(),
+          "no stuck row for a job that fits")
+
