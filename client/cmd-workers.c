@@ -159,6 +159,44 @@ queue_warn_unserved(struct conn *c, const char *q)
 	reply_free(r);
 }
 
+/* The key as a number, or null. */
+static void
+workers_json_num(struct json *j, const struct item *it, const char *key)
+{
+	uint64_t	v;
+
+	if (item_u64(it, key, &v) == 0)
+		json_uint(j, v);
+	else
+		json_null(j);
+}
+
+/* The offer, "16 cpus, 2 gpus, 64 GiB, 1h left", into b; "-" for none. */
+static const char *
+workers_offer(char *b, size_t len, const struct item *it)
+{
+	char		 m[FMT_MAX], t[FMT_MAX];
+	uint64_t	 v;
+	size_t		 n = 0;
+
+	b[0] = '\0';
+	if (item_u64(it, "cpus", &v) == 0)
+		n += (size_t)snprintf(b + n, len - n, "%llu cpus",
+		    (unsigned long long)v);
+	if (n < len && item_u64(it, "gpus", &v) == 0 && (v > 0 || n > 0))
+		n += (size_t)snprintf(b + n, len - n, "%s%llu gpus",
+		    n ? ", " : "", (unsigned long long)v);
+	if (n < len && item_u64(it, "mem", &v) == 0)
+		n += (size_t)snprintf(b + n, len - n, "%s%s", n ? ", " : "",
+		    fmt_size(m, v));
+	if (n < len && item_u64(it, "time_left", &v) == 0)
+		snprintf(b + n, len - n, "%s%s left", n ? ", " : "",
+		    fmt_duration(t, v));
+	if (b[0] == '\0')
+		snprintf(b, len, "-");
+	return b;
+}
+
 void
 workers_print(const struct reply *r, uint64_t now)
 {
@@ -166,7 +204,7 @@ workers_print(const struct reply *r, uint64_t now)
 	const struct item	*it;
 	struct buf		 b;
 	uint64_t		 seen, busy = 0, slots = 0, lost = 0, held = 0;
-	char			 d[FMT_MAX];
+	char			 d[FMT_MAX], offer[128];
 	size_t			 i;
 	int			 up;
 
@@ -176,6 +214,7 @@ workers_print(const struct reply *r, uint64_t now)
 	table_col(t, "BUSY", TABLE_RIGHT);
 	table_col(t, "QUEUES", 0);
 	table_col(t, "SEEN", TABLE_RIGHT);
+	table_col(t, "OFFER", TABLE_ELIDE | TABLE_CUT);
 	table_col(t, "RUNNING", TABLE_CLIP);
 	buf_init(&b);
 	for (i = 0; i < r->nitems; i++) {
@@ -203,6 +242,7 @@ workers_print(const struct reply *r, uint64_t now)
 		else
 			table_cellf(t, C_NONE, "%s ago",
 			    fmt_duration(d, (now - seen) / 1000 * 1000));
+		table_cell(t, C_NONE, workers_offer(offer, sizeof offer, it));
 		buf_reset(&b);
 		workers_running(it, &b, NULL);
 		buf_put_u8(&b, 0);
@@ -288,6 +328,19 @@ workers_json(struct json *j, const struct reply *r)
 		json_key(j, "output_error");
 		if ((s = item_get(it, "outerr")) != NULL && *s != '\0')
 			json_cstr(j, s);
+		else
+			json_null(j);
+		/* Its offer: null where it set no limit (no cpus= or
+		 * mem=, no TAKE time=). */
+		json_key(j, "cpus");
+		workers_json_num(j, it, "cpus");
+		json_key(j, "gpus");
+		json_uint(j, item_num(it, "gpus"));
+		json_key(j, "mem");
+		workers_json_num(j, it, "mem");
+		json_key(j, "time_left");
+		if (item_u64(it, "time_left", &v) == 0)
+			json_millis(j, v);
 		else
 			json_null(j);
 		json_key(j, "running");

@@ -576,3 +576,26 @@ def test_status_json_and_api_show_resources(ctx):
     check('id="stuck"' not in req(hp, "GET", "/jobs/%s" % plain)[2].decode(),
           "no stuck row for a job that fits")
 
+
+def test_workers_shows_offer(ctx):
+    """simq workers, table and --json, shows each worker's offer and the
+    time it had left at its last TAKE."""
+    from clientlib import Simq
+    b = ctx.broker
+    w = b.worker("w1", cpus=4, gpus=2, mem=8 * G)
+    v = b.worker("v1")
+    take(w, 1, "time=3600000")
+    simq = Simq(ctx, b)
+    ws = {x["name"]: x for x in
+          simq.run("workers", "--json").ok().json()["workers"]}
+    eq((ws["w1"]["cpus"], ws["w1"]["gpus"], ws["w1"]["mem"]), (4, 2, 8 * G),
+       "the offer of w1")
+    check(3500 < ws["w1"]["time_left"] <= 3600, "time_left: %r" %
+          ws["w1"]["time_left"])
+    eq((ws["v1"]["cpus"], ws["v1"]["gpus"], ws["v1"]["mem"],
+        ws["v1"]["time_left"]), (None, 0, None, None), "no offer")
+    out = simq.run("workers").ok().out
+    check("OFFER" in out and "4 cpus, 2 gpus, 8.0 GiB, " in out,
+          "the table: %r" % out)
+    row = [ln for ln in out.splitlines() if ln.startswith("v1")][0]
+    check(" - " in row, "v1 offers nothing: %r" % row)
