@@ -582,10 +582,12 @@ def test_workers_shows_offer(ctx):
     time it had left at its last TAKE."""
     from clientlib import Simq
     b = ctx.broker
-    w = b.worker("w1", cpus=4, gpus=2, mem=8 * G)
-    v = b.worker("v1")
-    take(w, 1, "time=3600000")
     simq = Simq(ctx, b)
+    b.worker("v1")
+    check("OFFER" not in simq.run("workers").ok().out, "no column when no "
+          "worker offers anything")
+    w = b.worker("w1", cpus=4, gpus=2, mem=8 * G)
+    take(w, 1, "time=3600000")
     ws = {x["name"]: x for x in
           simq.run("workers", "--json").ok().json()["workers"]}
     eq((ws["w1"]["cpus"], ws["w1"]["gpus"], ws["w1"]["mem"]), (4, 2, 8 * G),
