@@ -213,8 +213,8 @@ workers_print(const struct reply *r, uint64_t now)
 	table_col(t, "STATE", 0);
 	table_col(t, "BUSY", TABLE_RIGHT);
 	table_col(t, "QUEUES", 0);
-	table_col(t, "SEEN", TABLE_RIGHT);
 	table_col(t, "OFFER", TABLE_ELIDE | TABLE_CUT);
+	table_col(t, "SEEN", TABLE_RIGHT);
 	table_col(t, "RUNNING", TABLE_CLIP);
 	buf_init(&b);
 	for (i = 0; i < r->nitems; i++) {
@@ -230,6 +230,7 @@ workers_print(const struct reply *r, uint64_t now)
 		table_cell(t, C_NONE, item_get(it, "queues") &&
 		    *item_get(it, "queues") ? item_get(it, "queues") :
 		    "default");
+		table_cell(t, C_NONE, workers_offer(offer, sizeof offer, it));
 		seen = item_num(it, "seen");
 		if (seen == 0)
 			table_cell(t, C_NONE, "-");
@@ -242,7 +243,6 @@ workers_print(const struct reply *r, uint64_t now)
 		else
 			table_cellf(t, C_NONE, "%s ago",
 			    fmt_duration(d, (now - seen) / 1000 * 1000));
-		table_cell(t, C_NONE, workers_offer(offer, sizeof offer, it));
 		buf_reset(&b);
 		workers_running(it, &b, NULL);
 		buf_put_u8(&b, 0);
