@@ -9,8 +9,12 @@
  * Each prints one line of key=value words: hex=, bytes=, hash_ms= (put:
  * the hashing pass, as simq submit makes it), ms= (the transfer, from
  * the first request to the last reply: for a put that includes the
- * broker's check and fsync of the whole blob), mb_s=.
+ * broker's check and fsync of the whole blob), cpu_ms= (this process's
+ * CPU time, user and system, over the same span: near ms= says the
+ * transfer is bound by this side's CPU, not by waits), mb_s=.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,13 +36,25 @@ usage(void)
 	exit(2);
 }
 
+/* CPU time this process has used (user and system), in ms. */
+static uint64_t
+cpu_ms(void)
+{
+	struct rusage	ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	    (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct xfer	*x;
 	unsigned char	 d[SHA256_LEN];
 	char		 hex[SHA256_HEX_LEN + 1], port[16] = "7733";
-	uint64_t	 size, t0, t1, t2;
+	uint64_t	 size, t0, t1, t2, c1, c2;
 	int		 fd, ch;
 
 	while ((ch = getopt(argc, argv, "p:")) != -1) {
@@ -63,11 +79,13 @@ main(int argc, char **argv)
 		}
 		sha256_hex(d, hex);
 		t1 = mono_ms();
+		c1 = cpu_ms();
 		if (xfer_upload(x, fd, hex, size, NULL, NULL) < 0) {
 			fprintf(stderr, "bench_blob: put: %s\n", x->err);
 			return 1;
 		}
 		t2 = mono_ms();
+		c2 = cpu_ms();
 	} else if (strcmp(argv[0], "get") == 0 && argc == 4) {
 		snprintf(hex, sizeof hex, "%s", argv[1]);
 		size = strtoull(argv[2], NULL, 10);
@@ -76,17 +94,20 @@ main(int argc, char **argv)
 			return 1;
 		}
 		t0 = t1 = mono_ms();
+		c1 = cpu_ms();
 		if (xfer_download(x, hex, size, fd, NULL, NULL) < 0) {
 			fprintf(stderr, "bench_blob: get: %s\n", x->err);
 			return 1;
 		}
 		t2 = mono_ms();
+		c2 = cpu_ms();
 	} else
 		usage();
 	close(fd);
-	printf("hex=%s bytes=%llu hash_ms=%llu ms=%llu mb_s=%.1f "
+	printf("hex=%s bytes=%llu hash_ms=%llu ms=%llu cpu_ms=%llu mb_s=%.1f "
 	    "reconnects=%llu\n", hex, (unsigned long long)size,
 	    (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1),
+	    (unsigned long long)(c2 - c1),
 	    t2 > t1 ? (double)size / 1e3 / (double)(t2 - t1) : 0.0,
 	    (unsigned long long)x->reconnects);
 	xfer_free(x);

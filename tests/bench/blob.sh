@@ -102,7 +102,7 @@ median() {
 # then, on a fresh broker each time (a blob it holds is not sent
 # again), the upload and the download.  The medians are shown.
 RUNS=${SIMQ_BENCH_BLOB_RUNS:-3}
-: >"$T/cp"; : >"$T/cps"; : >"$T/put"; : >"$T/get"; : >"$T/hash"
+: >"$T/cp"; : >"$T/cps"; : >"$T/put"; : >"$T/get"; : >"$T/hash"; : >"$T/gcpu"
 : >"$T/above"; : >"$T/idle"; : >"$T/peak"
 k=0
 while [ "$k" -lt "$RUNS" ]; do
@@ -135,6 +135,7 @@ while [ "$k" -lt "$RUNS" ]; do
 	out=$("$BLOB" -p "$port" get "$hex" $((MB * 1048576)) "$T/got") ||
 	    fail "download"
 	kv "$out" ms >>"$T/get"
+	kv "$out" cpu_ms >>"$T/gcpu"
 	kill "$sampler" 2>/dev/null
 	wait "$sampler" 2>/dev/null
 	sampler=
@@ -153,6 +154,7 @@ cp_ms=$(median <"$T/cp")
 cps_ms=$(median <"$T/cps")
 put_ms=$(median <"$T/put")
 get_ms=$(median <"$T/get")
+gcpu_ms=$(median <"$T/gcpu")
 hash_ms=$(median <"$T/hash")
 above=$(sort -n "$T/above" | tail -n 1)
 idle=$(median <"$T/idle")
@@ -171,7 +173,8 @@ row "   upload MB/s; simq's hashing pass before it (ms)" "$(mbs "$put_ms")" \
 r=$(ratio "$get_ms" "$cp_ms")
 row "6b download ${MB} MiB, hash checked, median of $RUNS (ms)" "$get_ms" "<= 2x cp" \
     "$(verdict_ratio "$r" 2): ${r}x cp ($cp_ms ms)"
-row "   download MB/s" "$(mbs "$get_ms")" "" ""
+row "   download MB/s; the downloader's CPU time (ms)" "$(mbs "$get_ms")" \
+    "" "cpu $gcpu_ms ms"
 row "6c broker RSS above idle during both, worst run (MiB)" "$above" "< 64" \
     "$(awk -v a="$above" 'BEGIN { print (a < 64) ? "ok" : "MISSED" }'):\
  idle $((idle / 1024)) MiB, peak $((peak / 1024)) MiB"
