@@ -7,7 +7,12 @@
 # Python package's tests (python/tests).  A suite
 # that crashes or prints no plan counts as one failure.
 #
-# Environment: SIMQ_TEST_QUICK=1 skips the sanitizer integration run.
+# The two integration runs (optimised and sanitized builds) take most of
+# the time and share nothing (each test has its own broker, port and
+# folder), so the sanitized one runs in the background beside the rest.
+#
+# Environment: SIMQ_TEST_QUICK=1 skips the sanitizer integration run;
+# SIMQ_TEST_SERIAL=1 runs the suites one after another.
 
 cd "$(dirname "$0")/.." || exit 2
 log=build/test-log
@@ -19,9 +24,29 @@ failed=0
 run() {
 	name=$1
 	shift
+	"$@" >"$log/$name.tap" 2>"$log/$name.err"
+	count "$name" $?
+}
+
+# start NAME CMD...: runs a TAP producer in the background (one at a
+# time); finish NAME waits for it and counts it as run does.
+start() {
+	name=$1
+	shift
+	rm -f "$log/$name.rc"
+	{ "$@" >"$log/$name.tap" 2>"$log/$name.err"; echo $? >"$log/$name.rc"; } &
+	bg_pid=$!
+}
+finish() {
+	wait "$bg_pid"
+	count "$1" "$(cat "$log/$1.rc" 2>/dev/null || echo 1)"
+}
+
+# count NAME RC: the counts of a finished suite.
+count() {
+	name=$1
+	rc=$2
 	out="$log/$name.tap"
-	"$@" >"$out" 2>"$log/$name.err"
-	rc=$?
 	p=$(grep -c '^ok ' "$out")
 	f=$(grep -c '^not ok ' "$out")
 	if ! grep -q '^1\.\.[0-9]' "$out" || { [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; }; then
@@ -53,6 +78,12 @@ export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+san=
+if [ -z "$SIMQ_TEST_QUICK" ]; then
+	san="python3 tests/integration/run.py --simqd build/san/simqd --sanitized"
+	[ -z "$SIMQ_TEST_SERIAL" ] && start integration-san $san
+fi
+
 for t in test_proto test_lib test_journal test_model test_records test_client \
     test_files; do
 	run "$t" "build/rel/$t"
@@ -67,9 +98,12 @@ run integration python3 tests/integration/run.py --simqd bin/simqd
 py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
 run python "$py" python/tests/run.py --bin bin
-if [ -z "$SIMQ_TEST_QUICK" ]; then
-	run integration-san python3 tests/integration/run.py \
-	    --simqd build/san/simqd --sanitized
+if [ -n "$san" ]; then
+	if [ -z "$SIMQ_TEST_SERIAL" ]; then
+		finish integration-san
+	else
+		run integration-san $san
+	fi
 fi
 
 echo "$passed passed, $failed failed"
