@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 _WHERE = {
     "Client": "client", "Job": "client", "Blob": "client",
     "Executor": "executor", "Queue": "queue",
+    "Chunk": "watch", "Follow": "watch", "Explanation": "watch",
+    "Reason": "watch",
     "SimqError": "errors", "BrokerUnreachable": "errors",
     "ConnectionLost": "errors", "TokenRefused": "errors",
     "RequestError": "errors", "UnknownJob": "errors", "BadState": "errors",

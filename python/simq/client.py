@@ -10,6 +10,7 @@ from . import _wire
 from ._wire import Connection, enc, pick_server, pick_token
 from .errors import (BadState, BrokerUnreachable, ConnectionLost,
                      RequestError, UnknownJob)
+from .watch import ClientWatching, JobWatching
 
 FINISHED = ("done", "failed", "canceled")
 STATES = ("waiting", "queued", "running", "done", "failed", "canceled")
@@ -17,7 +18,8 @@ STATES = ("waiting", "queued", "running", "done", "failed", "canceled")
 # Requests that may be sent again after a lost connection: they change
 # nothing, or changing twice is the same as once.
 _IDEMPOTENT = {"PING", "STATUS", "WAIT", "LIST", "QUEUES", "WORKERS",
-               "STATS", "OUTPUT", "PAUSE", "RESUME", "CANCEL"}
+               "STATS", "OUTPUT", "PAUSE", "RESUME", "CANCEL", "FOLLOW",
+               "TASKS", "EXPLAIN"}
 
 _UNITS = {"d": 86400000, "h": 3600000, "m": 60000, "s": 1000, "ms": 1}
 
@@ -117,7 +119,7 @@ def parse_spec(spec):
     return range(a, b + 1, step)
 
 
-class Client:
+class Client(ClientWatching):
     """A connection to a simq broker.
 
     server: "HOST:PORT" (also ":PORT", "HOST", "[V6]:PORT"); default
@@ -551,7 +553,7 @@ class Blob:
         return hash(self.hash)
 
 
-class Job:
+class Job(JobWatching):
     """A job, an array or one task, by id.
 
     Job(id, client=None) needs no request; client.job(id) checks that the
@@ -693,14 +695,14 @@ class Job:
             raise BadState("bad-state", "job %s is not an array" % self.id)
         return parse_spec(self.info["spec"])
 
-    def tasks(self):
-        """An array's tasks, as Jobs, in index order."""
+    def _index_tasks(self):
+        """An array's tasks, as Jobs without a status, in index order."""
         base = self.id.split("_")[0]
         return [Job("%s_%d" % (base, i), client=self.client)
                 for i in self._indices()]
 
     def _task_status(self):
-        ts = self.tasks()
+        ts = self._index_tasks()
         for t, it in zip(ts, self.client._status_items([t.id for t in ts])):
             t._take(it)
         return ts
