@@ -994,6 +994,14 @@ test_pip_install.timeout = 300
 
 
 # ---------------------------------------------------------------------------
+# The tests of the other test_*.py files here, run with this file's helpers.
+
+for _name in sorted(os.listdir(HERE)):
+    if _name.startswith("test_") and _name.endswith(".py"):
+        _path = os.path.join(HERE, _name)
+        with open(_path) as _f:
+            exec(compile(_f.read(), _path, "exec"), globals())
+
 
 def main():
     global BIN
@@ -1004,7 +1012,9 @@ def main():
     BIN = os.path.abspath(args.bin)
     tests = [(n, f) for n, f in globals().items()
              if n.startswith("test_") and callable(f)]
-    tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
+    tests.sort(key=lambda t: (t[1].__code__.co_filename != __file__,
+                              t[1].__code__.co_filename,
+                              t[1].__code__.co_firstlineno))
     if args.k:
         tests = [t for t in tests if any(k in t[0]
                                          for k in args.k.split("|"))]

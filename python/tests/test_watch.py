@@ -1,0 +1,356 @@
+"""Watching from Python, against a real simqd and simq-worker: follow()
+(FOLLOW), tasks() (TASKS), explain() (EXPLAIN), submit_each_line()
+(EACHLINE) and stats() (STATS).
+
+Loaded by run.py, whose helpers (ctx, eq, check, raises, wait_until) the
+tests use; run one with `/usr/bin/python3 python/tests/run.py -k NAME`.
+"""
+
+# The job of the follow tests: LINES lines, DT seconds apart, on stdout
+# (and "e N" on stderr), with a pause in the middle to notice.
+LINES_JOB = ('i=1; while [ $i -le %d ]; do echo "line $i of the job"; '
+             'echo "e $i" >&2; sleep %s; i=$((i + 1)); done')
+
+
+def lines_want(n):
+    return b"".join(b"line %d of the job\n" % i for i in range(1, n + 1))
+
+
+class Collector:
+    """Follows a job in a thread, keeping each chunk with when it came."""
+
+    def __init__(self, follow):
+        self.follow = follow
+        self.chunks = []
+        self.error = None
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        try:
+            for ch in self.follow:
+                self.chunks.append((time.monotonic(), ch))
+        except BaseException as e:   # the test says what it was
+            self.error = e
+
+    def data(self):
+        return b"".join(ch for _, ch in list(self.chunks))
+
+    def join(self, timeout):
+        self.t.join(timeout)
+        check(not self.t.is_alive(), "the follower ended with the job")
+        if self.error is not None:
+            raise self.error
+
+
+def contiguous(chunks, what):
+    """Each chunk starts where the one before ended, nothing skipped."""
+    at = 0
+    for ch in chunks:
+        eq((ch.offset, ch.skipped, ch.tail), (at, 0, False),
+           "%s: chunk at %d" % (what, at))
+        at += len(ch)
+
+
+def test_follow_live(ctx):
+    c = ctx.shared.client()
+    out = os.path.join(ctx.tmp, "out-%A")
+    j = c.submit(["sh", "-c", LINES_JOB % (8, "0.3")], output=out)
+    col = Collector(j.follow())
+    col.join(60)
+    ended = time.monotonic()
+    chunks = [ch for _, ch in col.chunks]
+    eq(j.state, "done", "the job's state")
+    eq(col.follow.state, "done", "the follower's last word of it")
+    check(len(chunks) >= 3, "chunks as written, not one at the end: %r"
+          % chunks)
+    check(chunks[0].state == "running" and
+          ended - col.chunks[0][0] >= 1.0,
+          "the first chunk came while the job ran (%.2fs before its end)"
+          % (ended - col.chunks[0][0]))
+    data = col.data()
+    eq(data, lines_want(8), "every byte, in order")
+    with open(j.refresh().info["outpath"], "rb") as f:
+        eq(data, f.read(), "the output equals the worker's output file")
+    contiguous(chunks, "stdout")
+    check(all(ch.stream == "stdout" and ch.attempt == 1 for ch in chunks),
+          "stdout chunks of attempt 1")
+    check(not any(ch.end for ch in chunks[:-1]), "no end before the last")
+    # A finished job: its kept tail at once; from an offset: the rest.
+    eq(b"".join(j.follow()), data, "a finished job's tail")
+    eq(b"".join(j.follow(offset=20)), data[20:], "from offset 20")
+    eq(b"".join(c.follow(j.id, offset=len(data))), b"", "from the end")
+    # stderr, and both streams at once (each on its own connection).
+    j2 = c.submit(["sh", "-c", LINES_JOB % (5, "0.2") + "; exit 3"])
+    both = Collector(j2.follow(stream="both"))
+    err = Collector(j2.follow(stream="stderr"))
+    both.join(60)
+    err.join(60)
+    want_err = b"".join(b"e %d\n" % i for i in range(1, 6))
+    eq(err.data(), want_err, "stderr")
+    eq(b"".join(ch for _, ch in both.chunks if ch.stream == "stdout"),
+       lines_want(5), "both: stdout")
+    eq(b"".join(ch for _, ch in both.chunks if ch.stream == "stderr"),
+       want_err, "both: stderr")
+    eq(both.follow.state, "failed", "a failed job ends the follow too")
+    # Bad inputs: clear exceptions.
+    raises(simq.UnknownJob, list, c.follow(99999999))
+    a = c.submit(["true"], array="1-2")
+    e = raises(simq.BadState, list, c.follow(a))
+    check("array" in str(e), "says it is an array: %s" % e)
+    raises(ValueError, c.follow, j, stream="both!")
+    raises(ValueError, c.follow, j, offset=-1)
+    raises(simq.UnknownJob, c.follow, 99999999, offset=5)
+    # A job that does not start in time.
+    n = c.submit(["true"], queue="nobody%d" % os.getpid())
+    t = time.monotonic()
+    e = raises(TimeoutError, list, n.follow(start_timeout=0.5))
+    check(time.monotonic() - t < 5, "start_timeout bounds the wait")
+    check("did not start" in str(e), "says so: %s" % e)
+    n.cancel()
+
+
+test_follow_live.timeout = 120
+
+
+def restart_broker(b):
+    b.proc.stop(signal.SIGKILL)
+    b.start()
+    b.ctx.track(b.proc)
+
+
+def test_follow_across_broker_restart(ctx):
+    b = ctx.broker()
+    w = b.worker("-j", "2")
+    c = b.client()
+    out = os.path.join(ctx.tmp, "out-%A")
+    # The broker is killed while the job runs, and comes back while it
+    # still runs: the follower goes on from its offset.
+    j = c.submit(["sh", "-c", LINES_JOB % (30, "0.1")], output=out)
+    col = Collector(j.follow())
+    wait_until(lambda: len(col.chunks) >= 3, 30, "three chunks")
+    check(col.chunks[-1][1].state == "running", "the job runs")
+    restart_broker(b)
+    back = time.monotonic()
+    col.join(60)
+    eq(j.wait(30), "done", "the job ended done")
+    chunks = [ch for _, ch in col.chunks]
+    after = [ch for t, ch in col.chunks if t > back]
+    check(len(after) >= 3 and after[0].state == "running",
+          "chunks after the restart, while the job ran: %r" % after[:3])
+    print("# %d chunks before the restart, %d after" %
+          (len(chunks) - len(after), len(after)))
+    data = col.data()
+    eq(data, lines_want(30), "no byte lost or repeated across the restart")
+    with open(j.refresh().info["outpath"], "rb") as f:
+        eq(data, f.read(), "the output equals the worker's output file")
+    contiguous(chunks, "across the restart")
+    # Killed while the job runs, back after it has ended: the rest comes
+    # from its kept tail, cut where the follower was.
+    stop = os.path.join(ctx.tmp, "go")
+    j = c.submit(["sh", "-c", LINES_JOB % (6, "0.1") + "; while [ ! -e %s ]; "
+                  "do sleep 0.05; done; echo last" % stop], output=out)
+    col = Collector(j.follow())
+    wait_until(lambda: b"line 6 " in col.data(), 30, "six lines")
+    b.proc.stop(signal.SIGKILL)
+    open(stop, "w").close()
+    # The job ends while there is no broker (its worker holds the report).
+    time.sleep(1)
+    b.start()
+    ctx.track(b.proc)
+    col.join(60)
+    eq(j.wait(30), "done", "the second job ended done")
+    eq(col.data(), lines_want(6) + b"last\n", "the tail after the restart, "
+       "less what was given")
+    contiguous([ch for _, ch in col.chunks], "the tail after the restart")
+    # No broker at all for longer than reconnect=: BrokerUnreachable.
+    c2 = b.client(reconnect=0.5)
+    j = c2.submit(["sleep", "8"])
+    wait_until(lambda: j.state == "running", 30, "running")
+    f = j.follow(wait=0.2)
+    b.proc.stop(signal.SIGKILL)
+    raises(simq.BrokerUnreachable, list, f)
+    w.killpg()          # it would wait for its job and the broker
+
+
+test_follow_across_broker_restart.timeout = 150
+
+
+def test_tasks_failed_first_paged(ctx):
+    c = ctx.shared.client()
+    a = c.submit(["sh", "-c", "exit $(( {} % 7 == 0 ))"], array="1-100")
+    eq(a.wait(120), "failed", "the array failed")
+    failed = ["%s_%d" % (a.id, i) for i in range(7, 101, 7)]
+    done = ["%s_%d" % (a.id, i) for i in range(1, 101) if i % 7]
+    ts = a.tasks()
+    eq([t.id for t in ts], failed + done, "failed first, then by index")
+    eq([t.state for t in ts], ["failed"] * 14 + ["done"] * 86, "states")
+    eq(ts[0].exit_code, 1, "a failed task's exit code, from its page")
+    eq(ts[0].info["attempts"], 1, "attempts")
+    # Small pages: the same tasks, in as many TASKS requests as pages.
+    sent = []
+    real = c._requests
+
+    def counting(reqs, check=True):
+        sent.extend(l for l, _ in reqs if l.startswith("TASKS"))
+        return real(reqs, check)
+    c._requests = counting
+    eq([t.id for t in c.tasks(a.id, page_size=7)], failed + done,
+       "page_size=7")
+    check(len(sent) >= 2 + 100 // 7, "paged: %d requests" % len(sent))
+    check(any("from=" in l for l in sent), "with the broker's cursor")
+    del c._requests
+    eq([t.id for t in a.tasks(state="failed", page_size=5)], failed,
+       "state=failed")
+    eq([t.id for t in a.tasks(state="done", page_size=9)], done,
+       "state=done")
+    eq(a.tasks(state="running"), [], "state=running: none")
+    eq([t.id for t in a.tasks(failed_first=False)],
+       ["%s_%d" % (a.id, i) for i in range(1, 101)], "by index")
+    eq([t.id for t in a.tasks(limit=16)], failed + done[:2], "limit=16")
+    it = c.iter_tasks(a, page_size=3)
+    eq(next(it).id, failed[0], "iter_tasks: lazily")
+    # Tasks no worker has taken: queued, from the array, paged too.
+    q = "tq%d" % os.getpid()
+    p = c.submit(["true"], queue=q, array="1-50")
+    eq([(t.id, t.state) for t in p.tasks(page_size=7)],
+       [("%s_%d" % (p.id, i), "queued") for i in range(1, 51)],
+       "untaken tasks")
+    c.cancel(p)
+    # Bad inputs.
+    j = c.submit(["true"])
+    e = raises(simq.BadState, c.tasks, j)
+    check("not an array" in str(e), "says so: %s" % e)
+    raises(simq.BadState, c.tasks, "%s_3" % a.id)
+    e = raises(simq.UnknownJob, c.tasks, 99999999)
+    check("99999999" in str(e), "names the id: %s" % e)
+    raises(ValueError, a.tasks, state="broken")
+    raises(ValueError, a.tasks, page_size=0)
+
+
+test_tasks_failed_first_paged.timeout = 180
+
+
+def cli_explain(ctx, addr, jid):
+    """`simq explain --json ID`, to compare with."""
+    r = subprocess.run([os.path.join(BIN, "simq"), "explain", "--json",
+                        str(jid)], stdout=subprocess.PIPE,
+                       env=dict(os.environ, SIMQ_SERVER=addr), check=True)
+    import json
+    return json.loads(r.stdout)
+
+
+def test_explain(ctx):
+    c = ctx.shared.client()
+    # Waiting on a running dependency.
+    first = c.submit(["sleep", "30"])
+    wait_until(lambda: first.state == "running", 30, "running")
+    dep = c.submit(["true"], after=first)
+    e = dep.explain()
+    eq((e.id, e.state), (dep.id, "waiting"), "id and state")
+    r = e.reason("dependency")
+    check(r is not None, "a dependency reason: %r" % e)
+    eq((r["dep"], r["kind"], r["dep_state"]), (first.id, "ok", "running"),
+       "the dependency's facts")
+    check(first.id in r.text, "the sentence names it: %s" % r.text)
+    check(str(e).startswith("%s is waiting.\n  - " % dep.id),
+          "readable: %r" % str(e))
+    cli = cli_explain(ctx, ctx.shared.addr, dep.id)
+    eq([(x["code"], x["text"]) for x in e.as_dict()["reasons"]],
+       [(x["code"], x["text"]) for x in cli["reasons"]], "as simq explain")
+    ex = first.explain()
+    check("running" in ex, "the running job: %r" % ex)
+    check(isinstance(ex.reason("running")["since"], int), "a number")
+    # A paused queue.
+    q = "eq%d" % os.getpid()
+    held = c.submit(["true"], queue=q, delay=3600)
+    c.pause(q)
+    j = c.submit(["true"], queue=q)
+    e = j.explain()
+    check("paused" in e, "paused: %r" % e)
+    eq(e.reason("paused")["q"], q, "which queue")
+    check(q in e.reason("paused").text, "its sentence: %s" % e)
+    c.resume(q)
+    # A resource request no worker could fit.
+    big = c.submit(["true"], cpus=4096)
+    e = c.explain(big)
+    check("unfit" in e, "unfit: %r" % e)
+    check("cpus" in e.reason("unfit")["unfit"], "what is short: %r"
+          % e.reason("unfit").facts)
+    # How a job ended.
+    f = c.submit(["sh", "-c", "exit 4"])
+    f.wait(30)
+    e = f.explain()
+    eq(e.state, "failed", "failed")
+    eq(e.reason("failed")["exit"], 4, "its exit status")
+    for x in (first, held, j, big):
+        x.cancel()
+    raises(simq.UnknownJob, c.explain, 99999999)
+    raises(simq.UnknownJob, c.explain, "%s_5" % first.id)
+
+
+def test_each_line(ctx):
+    c = ctx.shared.client()
+    path = os.path.join(ctx.tmp, "lines")
+    lines = [b"case %d: a=%d b=%%%d" % (i, i, i * 3) for i in range(1, 1001)]
+    lines[9] = b""                       # an empty line is a task too
+    lines[19] = b"with\ttab and 'quotes' \"x\" $HOME"
+    lines[29] = "caf\u00e9 \u2603".encode()
+    with open(path, "wb") as f:
+        f.write(b"\n".join(lines[:500]) + b"\n" +
+                b"\r\n".join(lines[500:]) + b"\r\n")   # CR LF too
+    before = c.stats()["next_id"]
+    a = c.submit_each_line(
+        ["sh", "-c", 'printf "%s|%s|%s" "$1" "$SIMQ_ENTRY" '
+         '"$SIMQ_ARRAY_INDEX" >"$SIMQ_RESULT"', "sh", "<{}>"], path)
+    check(a.is_array, "an array")
+    eq(a.refresh().info["tasks"], 1000, "1,000 tasks")
+    eq(a.wait(170), "done", "all done")
+    res = a.results()
+    want = [b"<%s>|%s|%d" % (l, l, i) for i, l in enumerate(lines, 1)]
+    eq(res, want, "{} and SIMQ_ENTRY of each line, in order")
+    eq(c.status("%s_30" % a.id)[0]["argv"][-1], "<%s>" % lines[29].decode(),
+       "a task's status: its line in place of {}")
+    check(c.stats()["next_id"] == before + 1, "one id: one array")
+    # Lines as a list, as bytes; the options of submit().
+    b = c.submit_each_line(["sh", "-c", 'printf "%s" "x{}y$FOO" '
+                            '>"$SIMQ_RESULT"'], ["1", "two words", ""],
+                           env={"FOO": "!"}, name="each")
+    b.wait(60)
+    eq(b.results(), [b"x1y!", b"xtwo wordsy!", b"xy!"], "from a list")
+    eq(b.info["name"], "each", "name=")
+    c3 = c.submit_each_line(["echo", "{}"], b"p\nq")
+    c3.wait(60)
+    eq([t.output() for t in c3.tasks(failed_first=False)],
+       [b"p\n", b"q\n"], "bytes, the last line without a newline")
+    # Bad inputs change nothing.
+    empty = os.path.join(ctx.tmp, "empty")
+    open(empty, "w").close()
+    before = c.stats()["next_id"]
+    e = raises(ValueError, c.submit_each_line, ["echo", "{}"], empty)
+    check("no lines" in str(e) and empty in str(e), "says so: %s" % e)
+    raises(ValueError, c.submit_each_line, ["echo", "{}"], [])
+    raises(FileNotFoundError, c.submit_each_line, ["echo"],
+           os.path.join(ctx.tmp, "nope"))
+    e = raises(ValueError, c.submit_each_line, ["echo"], ["a", "b\0c"])
+    check("line 2" in str(e) and "NUL" in str(e), "names the line: %s" % e)
+    e = raises(ValueError, c.submit_each_line, ["echo"], ["x" * 4097])
+    check("4096" in str(e), "the longest line: %s" % e)
+    raises(ValueError, c.submit_each_line, ["echo"], ["a\nb"])
+    raises(ValueError, c.submit_each_line, [], ["a"])
+    raises(TypeError, c.submit_each_line, "echo {}", ["a"])
+    raises(TypeError, c.submit_each_line, ["echo"], ["a"], array="1-2")
+    raises(simq.UnknownJob, c.submit_each_line, ["echo"], ["a"],
+           after=99999999)
+    eq(c.stats()["next_id"], before, "nothing submitted")
+
+
+test_each_line.timeout = 240
+
+
+def test_stats(ctx):
+    c = ctx.shared.client()
+    s = c.stats()
+    check(isinstance(s["uptime"], int) and s["workers"] >= 1,
+          "numbers: %r" % s)
+    check(isinstance(s["fsync"], str), "words stay words")
