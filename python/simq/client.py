@@ -436,17 +436,32 @@ class Client(ClientWatching):
         """{queue name: {state: count, ..., "paused": bool}}."""
         return self.status()["queues"]
 
-    def list(self, queue=None, state=None, limit=None):
-        """Jobs and arrays (as dicts) in id order, optionally of one queue
-        or in one state."""
-        line = "LIST"
-        if queue:
-            line += " q=" + enc(queue)
-        if state:
-            line += " state=" + enc(state)
-        if limit:
-            line += " limit=%d" % limit
-        return [_jobdict(it) for it in self._request(line).items]
+    LIST_PAGE = 1000
+
+    def list(self, queue=None, state=None, limit=None, newest_first=False):
+        """Jobs and arrays (as dicts) in id order, or the newest first,
+        optionally of one queue or in one state: all of them (as `simq
+        list`), asked LIST_PAGE at a time, or at most `limit`."""
+        out = []
+        cursor = None
+        while limit is None or len(out) < limit:
+            n = self.LIST_PAGE if limit is None else \
+                min(self.LIST_PAGE, limit - len(out))
+            line = "LIST"
+            if queue:
+                line += " q=" + enc(queue)
+            if state:
+                line += " state=" + enc(state)
+            if newest_first:
+                line += " rev=1"
+            if cursor is not None:
+                line += (" before=" if newest_first else " after=") + cursor
+            items = self._request(line + " limit=%d" % n).items
+            out.extend(_jobdict(it) for it in items)
+            if len(items) < n:
+                break
+            cursor = items[-1].get("id")
+        return out
 
     # -- changing ----------------------------------------------------------
     def cancel(self, *ids, queue=None, state=None):

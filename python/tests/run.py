@@ -326,7 +326,10 @@ def test_array(ctx):
     check(a.is_array, "an array")
     eq(a.wait(60), "failed", "array state")
     eq([t.id for t in a.tasks()], ["%s_%d" % (a.id, i) for i in
-                                    range(1, 11)], "tasks")
+                                    (4, 8, 1, 2, 3, 5, 6, 7, 9, 10)],
+       "tasks, the failed first")
+    eq([t.id for t in a.tasks(failed_first=False)],
+       ["%s_%d" % (a.id, i) for i in range(1, 11)], "tasks by index")
     eq(a.results(), [str(i).encode() if i % 4 else None
                      for i in range(1, 11)], "results in index order")
     eq([t.id for t in a.failed()], ["%s_4" % a.id, "%s_8" % a.id],

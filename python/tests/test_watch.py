@@ -1,6 +1,6 @@
 """Watching from Python, against a real simqd and simq-worker: follow()
 (FOLLOW), tasks() (TASKS), explain() (EXPLAIN), submit_each_line()
-(EACHLINE) and stats() (STATS).
+(EACHLINE), stats() (STATS) and list() (LIST, paged).
 
 Loaded by run.py, whose helpers (ctx, eq, check, raises, wait_until) the
 tests use; run one with `/usr/bin/python3 python/tests/run.py -k NAME`.
@@ -354,3 +354,23 @@ def test_stats(ctx):
     check(isinstance(s["uptime"], int) and s["workers"] >= 1,
           "numbers: %r" % s)
     check(isinstance(s["fsync"], str), "words stay words")
+
+
+def test_list_pages(ctx):
+    c = ctx.shared.client()
+    q = "lq%d" % os.getpid()
+    first = c.submit(["true"], queue=q, delay=3600)
+    c.pause(q)
+    js = [first] + c.submit_many([["true"]] * 24, queue=q)
+    ids = [j.id for j in js]
+    c.LIST_PAGE = 10                       # three pages
+    eq([d["id"] for d in c.list(queue=q)], ids, "every job, in id order")
+    eq([d["id"] for d in c.list(queue=q, newest_first=True)], ids[::-1],
+       "the newest first")
+    eq([d["id"] for d in c.list(queue=q, limit=12)], ids[:12], "limit=12")
+    eq([d["id"] for d in c.list(queue=q, limit=12, newest_first=True)],
+       ids[::-1][:12], "the newest 12")
+    eq([d["id"] for d in c.list(queue=q, state="waiting")], [first.id],
+       "state=waiting")
+    c.resume(q)
+    c.cancel(queue=q)
