@@ -374,3 +374,17 @@ def test_list_pages(ctx):
        "state=waiting")
     c.resume(q)
     c.cancel(queue=q)
+
+
+def test_watch_with_token(ctx):
+    tf = os.path.join(ctx.tmp, "token")
+    with open(tf, "w") as f:
+        f.write("right-token\n")
+    b = ctx.broker(["--token-file", tf])
+    b.worker("-j", "1", "--token-file", tf)
+    c = b.client(token="right-token")
+    j = c.submit(["sh", "-c", LINES_JOB % (3, "0.1")])
+    eq(b"".join(j.follow()), lines_want(3), "follow with the token")
+    eq(j.explain().state, "done", "explain with the token")
+    e = raises(simq.TokenRefused, list, b.client(token="wrong").follow(j))
+    check("refused the token" in str(e), "a wrong token: %s" % e)
