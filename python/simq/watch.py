@@ -104,7 +104,6 @@ class _Stream:
         self.offset = offset or 0
         self.attempt = attempt or 0
         self.last = b""            # the last bytes given, for a tail
-        self.shown = False
         self.inflight = False
         self.ended = False
         self.started = False
@@ -147,11 +146,11 @@ class Follow:
         self.client = client
         self.id = _jid(id)
         self.state = None
-        self._wait = FOLLOW_SLICE_MS if wait is None else \
-            max(0, int(wait * 1000))
+        self._wait = FOLLOW_SLICE_MS if wait is None else int(wait * 1000)
         t = client._conn.timeout
         if t is not None:      # a held request must end before the socket's
-            self._wait = min(self._wait, max(0, int(t * 1000) - 1000))
+            self._wait = min(self._wait, int(t * 1000) - 1000)
+        self._wait = max(self._wait, 50)     # held, not a busy loop
         self._start_deadline = None if start_timeout is None else \
             time.monotonic() + start_timeout
         self._start_timeout = start_timeout

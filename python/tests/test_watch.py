@@ -216,7 +216,17 @@ def test_tasks_failed_first_paged(ctx):
     eq([(t.id, t.state) for t in p.tasks(page_size=7)],
        [("%s_%d" % (p.id, i), "queued") for i in range(1, 51)],
        "untaken tasks")
+    # Canceled alone (a record each) and to the end (a count): failed()
+    # finds both with TASKS state=canceled, in index order.
+    eq(c.cancel("%s_[45-50]" % p.id), 6, "cancel to the end")
+    eq(c.cancel("%s_[5-7]" % p.id), 3, "cancel three")
+    want = [5, 6, 7, 45, 46, 47, 48, 49, 50]
+    eq([t.id for t in p.failed()], ["%s_%d" % (p.id, i) for i in want],
+       "failed(): the canceled tasks")
+    eq([t.id for t in p.tasks(state="canceled", page_size=4)],
+       ["%s_%d" % (p.id, i) for i in want], "state=canceled, paged")
     c.cancel(p)
+    eq(len(p.failed()), 50, "all canceled")
     # Bad inputs.
     j = c.submit(["true"])
     e = raises(simq.BadState, c.tasks, j)
