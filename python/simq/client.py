@@ -438,15 +438,33 @@ class Client(ClientWatching):
 
     LIST_PAGE = 1000
 
-    def list(self, queue=None, state=None, limit=None, newest_first=False):
+    def list(self, queue=None, state=None, limit=None, newest_first=False,
+             name=None, since=None):
         """Jobs and arrays (as dicts) in id order, or the newest first,
-        optionally of one queue or in one state: all of them (as `simq
-        list`), asked LIST_PAGE at a time, or at most `limit`."""
+        as `simq list`: all of them, asked LIST_PAGE at a time, or at
+        most `limit`; only those of a queue, in a state, named `name` (a
+        trailing * matches a prefix), or submitted in the last `since`
+        (seconds or "2h")."""
+        since_ms = None
+        if since is not None:
+            since_ms = int(time.time() * 1000) - duration_ms(since, "since")
+        filtered = name is not None or since_ms is not None
+
+        def wanted(d):
+            if since_ms is not None and (d.get("submitted") or 0) < since_ms:
+                return False
+            if name is not None:
+                n = d.get("name")
+                if n is None or not (n.startswith(name[:-1])
+                                     if name.endswith("*") else n == name):
+                    return False
+            return True
         out = []
         cursor = None
         while limit is None or len(out) < limit:
-            n = self.LIST_PAGE if limit is None else \
-                min(self.LIST_PAGE, limit - len(out))
+            n = self.LIST_PAGE
+            if limit is not None and not filtered:
+                n = min(n, limit - len(out))
             line = "LIST"
             if queue:
                 line += " q=" + enc(queue)
@@ -457,11 +475,19 @@ class Client(ClientWatching):
             if cursor is not None:
                 line += (" before=" if newest_first else " after=") + cursor
             items = self._request(line + " limit=%d" % n).items
-            out.extend(_jobdict(it) for it in items)
-            if len(items) < n:
+            older = False
+            for it in items:
+                d = _jobdict(it)
+                if wanted(d):
+                    out.append(d)
+                elif newest_first and since_ms is not None and \
+                        (d.get("submitted") or 0) < since_ms:
+                    older = True       # older from here on
+                    break
+            if len(items) < n or older:
                 break
             cursor = items[-1].get("id")
-        return out
+        return out if limit is None else out[:limit]
 
     # -- changing ----------------------------------------------------------
     def cancel(self, *ids, queue=None, state=None):

@@ -382,6 +382,19 @@ def test_list_pages(ctx):
        ids[::-1][:12], "the newest 12")
     eq([d["id"] for d in c.list(queue=q, state="waiting")], [first.id],
        "state=waiting")
+    named = c.submit_many([["true"]] * 3, queue=q, name="sweep-a") + \
+        c.submit_many([["true"]] * 2, queue=q, name="sweep-b")
+    eq([d["id"] for d in c.list(queue=q, name="sweep-b")],
+       [j.id for j in named[3:]], "name=")
+    eq([d["id"] for d in c.list(queue=q, name="sweep-*", limit=4,
+                                newest_first=True)],
+       [j.id for j in named[::-1][:4]], "name=PREFIX*, over pages")
+    time.sleep(1.2)
+    late = c.submit(["true"], queue=q)
+    eq([d["id"] for d in c.list(queue=q, since=1)], [late.id], "since=1")
+    eq([d["id"] for d in c.list(queue=q, since="1s", newest_first=True)],
+       [late.id], "since, the newest first")
+    eq(len(c.list(queue=q, since="1h")), 31, "since=1h")
     c.resume(q)
     c.cancel(queue=q)
 
