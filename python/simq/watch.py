@@ -703,6 +703,39 @@ class ClientWatching:
         from .client import Job
         return Job(r.words[0], client=self, _array=True)
 
+    def wait(self, *jobs, timeout=None):
+        """Blocks until every job, task and array named (Jobs or ids) has
+        finished, as `simq wait ID...`, with WAIT requests that name them
+        all (no polling, one held request however many); returns their
+        Jobs, in order, with .info, .state and .exit_code as they ended.
+        TimeoutError when `timeout` seconds pass first, UnknownJob for an
+        unknown id."""
+        from .client import Job
+        js = [j if isinstance(j, Job) else Job(_jid(j), client=self)
+              for j in jobs]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pending = list(js)
+        while pending:
+            if deadline is None:
+                ms = _wire.WAIT_MAX_MS
+            else:
+                ms = min(_wire.WAIT_MAX_MS, max(0, int(
+                    (deadline - time.monotonic()) * 1000)))
+            items = self._status_items([j.id for j in pending], verb="WAIT",
+                                       wait_ms=ms)
+            for j, it in zip(pending, items):
+                j._take(it)
+            pending = [j for j in pending if not j.finished]
+            if pending and deadline is not None and \
+                    time.monotonic() >= deadline:
+                raise TimeoutError("%d of %d jobs are not finished after "
+                                   "%gs (%s)" % (
+                                       len(pending), len(js), timeout,
+                                       ", ".join("%s %s" % (
+                                           j.id, j.info["state"])
+                                           for j in pending[:5])))
+        return js
+
     def stats(self):
         """The broker's counters, as `simq stats`: a dict (version,
         uptime in ms, jobs, workers, submitted, finished, followed,

@@ -411,3 +411,23 @@ def test_watch_with_token(ctx):
     eq(j.explain().state, "done", "explain with the token")
     e = raises(simq.TokenRefused, list, b.client(token="wrong").follow(j))
     check("refused the token" in str(e), "a wrong token: %s" % e)
+
+
+def test_wait_many(ctx):
+    c = ctx.shared.client()
+    js = [c.submit(["sleep", "0.%d" % i]) for i in (1, 3, 5)]
+    a = c.submit(["sh", "-c", "exit $(( {} == 2 ))"], array="1-4")
+    got = c.wait(*js, a.id, "%s_3" % a.id)
+    eq([j.id for j in got], [j.id for j in js] + [a.id, "%s_3" % a.id],
+       "the jobs, in order")
+    eq([j.state for j in got], ["done", "done", "done", "failed", "done"],
+       "their states")
+    check(got[3] is not a and got[3].is_array, "the array's Job")
+    s = c.submit(["sleep", "30"])
+    t = time.monotonic()
+    e = raises(TimeoutError, c.wait, js[0], s, timeout=0.5)
+    check(time.monotonic() - t < 5, "timeout= bounds it")
+    check(s.id in str(e), "names the job left: %s" % e)
+    raises(simq.UnknownJob, c.wait, js[0], 99999999)
+    s.cancel()
+    eq(c.wait(s)[0].state, "canceled", "canceled")
