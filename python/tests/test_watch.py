@@ -126,7 +126,7 @@ def test_follow_across_broker_restart(ctx):
     out = os.path.join(ctx.tmp, "out-%A")
     # The broker is killed while the job runs, and comes back while it
     # still runs: the follower goes on from its offset.
-    j = c.submit(["sh", "-c", LINES_JOB % (30, "0.1")], output=out)
+    j = c.submit(["sh", "-c", LINES_JOB % (60, "0.1")], output=out)
     col = Collector(j.follow())
     wait_until(lambda: len(col.chunks) >= 3, 30, "three chunks")
     check(col.chunks[-1][1].state == "running", "the job runs")
@@ -141,7 +141,7 @@ def test_follow_across_broker_restart(ctx):
     print("# %d chunks before the restart, %d after" %
           (len(chunks) - len(after), len(after)))
     data = col.data()
-    eq(data, lines_want(30), "no byte lost or repeated across the restart")
+    eq(data, lines_want(60), "no byte lost or repeated across the restart")
     with open(j.refresh().info["outpath"], "rb") as f:
         eq(data, f.read(), "the output equals the worker's output file")
     contiguous(chunks, "across the restart")
