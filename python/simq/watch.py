@@ -107,6 +107,8 @@ class _Stream:
         self.inflight = False
         self.ended = False
         self.started = False
+        self.lost = None           # when its connection was lost, if it is
+        self.losses = 0
 
 
 class Follow:
@@ -273,13 +275,27 @@ class Follow:
             s = live[0]
         try:
             kind, words, items = self._read(s.conn)
-        except (ConnectionLost, socket.timeout, OSError):
+        except (ConnectionLost, socket.timeout, OSError) as e:
             # The broker went away while holding the request: ask again,
-            # from where we are, on a new connection.
+            # from where we are, on a new connection (a broker that keeps
+            # closing it is given up after the client's reconnect).
             s.conn.close()
             s.inflight = False
+            now = time.monotonic()
+            if s.lost is None:
+                s.lost, s.losses = now, 0
+            s.losses += 1
+            if now - s.lost > (self.client.reconnect or 0):
+                self.close()
+                raise ConnectionLost("lost the connection to the broker at "
+                                     "%s while following job %s, for %.0fs"
+                                     % (self.client.server, self.id,
+                                        now - s.lost)) from e
+            if s.losses > 1:
+                time.sleep(min(0.05 * 2 ** s.losses, 1.0))
             return
         s.inflight = False
+        s.lost = None
         if kind == "ERR":
             self.close()
             self._raise(words)

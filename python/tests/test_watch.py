@@ -431,3 +431,70 @@ def test_wait_many(ctx):
     raises(simq.UnknownJob, c.wait, js[0], 99999999)
     s.cancel()
     eq(c.wait(s)[0].state, "canceled", "canceled")
+
+
+def fake_broker(answer):
+    """A broker on a socket of its own: answer(words) gives the reply's
+    bytes, or None to close the connection.  Returns (address, the
+    request lines seen)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    seen = []
+
+    def serve():
+        while True:
+            try:
+                s, _ = srv.accept()
+            except OSError:
+                return
+            f = s.makefile("rb")
+            for line in f:
+                w = line.decode().split()
+                seen.append(" ".join(w))
+                r = b"OK simq 1\r\n" if w[0] == "HELLO" else answer(w)
+                if r is None:
+                    break
+                s.sendall(r)
+            f.close()
+            s.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return "127.0.0.1:%d" % srv.getsockname()[1], seen, srv
+
+
+def test_follow_resumes_from_its_offset(ctx):
+    """A connection lost while a FOLLOW is held: the next one, on a new
+    connection, asks from the offset and attempt reached."""
+    n = [0]
+
+    def answer(w):
+        n[0] += 1
+        if n[0] == 1:
+            return (b"ITEMS 1\r\nchunk id=5 attempt=2 state=running off=0 "
+                    b"len=6 data=hello%0A\r\n")
+        if n[0] == 2:
+            return None                     # the broker goes away
+        return (b"ITEMS 1\r\nchunk id=5 attempt=2 state=done off=6 len=6 "
+                b"end=1 data=world%0A\r\n")
+    addr, seen, srv = fake_broker(answer)
+    c = simq.Client(addr, reconnect=5)
+    chunks = list(c.follow(5))
+    eq(b"".join(chunks), b"hello\nworld\n", "the output")
+    follows = [l for l in seen if l.startswith("FOLLOW")]
+    eq(len(follows), 3, "three FOLLOWs: %r" % follows)
+    check("from=" not in follows[0], "the first from what there is")
+    check("from=6 attempt=2" in follows[1] and "from=6 attempt=2" in
+          follows[2], "then from the offset reached: %r" % follows)
+    eq(seen.count("HELLO 1"), 2, "a new connection for the third")
+    eq(chunks[-1].state, "done", "the job's state")
+    srv.close()
+    # A broker that closes every FOLLOW: given up after reconnect=.
+    addr, seen, srv = fake_broker(lambda w: None)
+    c = simq.Client(addr, reconnect=1)
+    t = time.monotonic()
+    e = raises(simq.ConnectionLost, list, c.follow(5))
+    check(time.monotonic() - t < 10, "given up in time")
+    check("following job 5" in str(e), "says so: %s" % e)
+    check(len([l for l in seen if l.startswith("FOLLOW")]) >= 3,
+          "asked again meanwhile")
+    srv.close()
