@@ -790,3 +790,75 @@ class JobWatching:
         return self.client.iter_tasks(self.id, state=state,
                                       failed_first=failed_first,
                                       page_size=page_size, limit=limit)
+
+    def fetch_all(self, dir="."):
+        """Writes the files its collect= patterns brought back into dir,
+        as `simq fetch -o DIR ID`: each under its name, an array's tasks
+        under DIR/INDEX/; each is downloaded (GET) into a temporary file
+        beside its place, checked against its SHA-256, and only then
+        renamed into place (a file already there is replaced), so an
+        interrupted fetch leaves no half file under the real name.
+        Returns the paths written.  BadState while the job (a task of
+        the array) has not ended; ValueError for a name that would be
+        written outside dir."""
+        if self.is_array:
+            ts = self._index_tasks()
+            for t, it in zip(ts, self.client._status_items(
+                    [t.id for t in ts])):
+                t._take(it)
+            places = [(os.path.join(dir, t.id.rsplit("_", 1)[1]), t)
+                      for t in ts if t.info.get("got")]
+            left = [t for t in ts if not t.finished]
+        else:
+            if self.info is None or not self.finished:
+                self.refresh()
+            places = [(dir, self)]
+            left = [self] if not self.finished else []
+        if left and not any(j.info.get("got") for _, j in places):
+            raise BadState("bad-state", "job %s has not ended (%s): nothing "
+                           "to fetch yet" % (left[0].id,
+                                             left[0].info["state"]))
+        paths = []
+        for base, job in places:
+            for name, blob in sorted(job.collected().items()):
+                paths.append(_fetch_file(self.client, base, name, blob))
+        return paths
+
+
+def _fetch_file(client, base, name, blob):
+    """Downloads blob into base/name by way of a temporary file."""
+    import hashlib
+    import tempfile
+    parts = name.split("/")
+    if not name or name.startswith("/") or ".." in parts or "" in parts:
+        raise ValueError("collected file name %r would be written outside "
+                         "%s" % (name, base))
+    path = os.path.join(base, *parts)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".simq-fetch-", dir=os.path.dirname(
+        path) or ".")
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as f:
+            off = 0
+            while off < blob.size:
+                r = client._request("GET %s %d %d" % (blob.hash, off,
+                                                      client.CHUNK))
+                if not r.data:
+                    break
+                f.write(r.data)
+                h.update(r.data)
+                off += len(r.data)
+        if off != blob.size or h.hexdigest() != blob.hash:
+            raise RequestError("server", "the broker sent %d bytes for %s "
+                               "that do not match its hash or size (%d)"
+                               % (off, name, blob.size))
+        os.chmod(tmp, (blob.mode or 0o644) & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

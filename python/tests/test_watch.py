@@ -498,3 +498,40 @@ def test_follow_resumes_from_its_offset(ctx):
     check(len([l for l in seen if l.startswith("FOLLOW")]) >= 3,
           "asked again meanwhile")
     srv.close()
+
+
+def test_fetch_all(ctx):
+    c = ctx.shared.client()
+    j = c.submit(["sh", "-c", "mkdir -p out; echo one >out/a.csv; "
+                  "printf 'x%.0s' $(seq 3000) >big.bin; chmod 755 big.bin; "
+                  "echo skip >no.txt"], files={"in.dat": b"data"},
+                 collect=["out/*.csv", "*.bin"])
+    eq(j.wait(60), "done", "the job")
+    d = os.path.join(ctx.tmp, "got")
+    paths = j.fetch_all(d)
+    eq(sorted(os.path.relpath(p, d) for p in paths),
+       ["big.bin", os.path.join("out", "a.csv")], "the collected files")
+    with open(os.path.join(d, "out", "a.csv"), "rb") as f:
+        eq(f.read(), b"one\n", "a.csv")
+    with open(os.path.join(d, "big.bin"), "rb") as f:
+        eq(f.read(), b"x" * 3000, "big.bin")
+    check(os.stat(os.path.join(d, "big.bin")).st_mode & 0o111,
+          "its mode")
+    eq(sorted(os.listdir(d)), ["big.bin", "out"], "no temporary file left")
+    # An array: each task under DIR/INDEX/.
+    a = c.submit(["sh", "-c", "echo {} >r.txt"], array="1-3",
+                 files={"in.dat": b"data"}, collect=["r.txt"])
+    eq(a.wait(60), "done", "the array")
+    paths = a.fetch_all(d)
+    eq(sorted(os.path.relpath(p, d) for p in paths),
+       [os.path.join(str(i), "r.txt") for i in (1, 2, 3)], "per task")
+    with open(os.path.join(d, "2", "r.txt"), "rb") as f:
+        eq(f.read(), b"2\n", "task 2's file")
+    # Not ended: BadState; nothing collected: no paths.
+    s = c.submit(["sleep", "30"], files={"in.dat": b"data"},
+                 collect=["*.out"])
+    raises(simq.BadState, s.fetch_all, d)
+    s.cancel()
+    t = c.submit(["true"])
+    eq(t.wait(30), "done", "a job without files")
+    eq(t.fetch_all(d), [], "nothing collected")
