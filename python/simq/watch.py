@@ -1,8 +1,10 @@
 """Watching jobs and sweeps: a running job's output as it is written
 (FOLLOW), an array's tasks page by page (TASKS), why a job is not running
-(EXPLAIN), an array made of the lines of a file (EACHLINE) and the
-broker's counters (STATS), as `simq output -f`, `simq status ID --tasks`,
-`simq explain`, `simq submit --each-line` and `simq stats` do them.
+(EXPLAIN), an array made of the lines of a file (EACHLINE), the
+broker's counters (STATS), many jobs waited for in one request (WAIT) and
+a job's collected files written to a directory, as `simq output -f`,
+`simq status ID --tasks`, `simq explain`, `simq submit --each-line`,
+`simq stats`, `simq wait ID...` and `simq fetch` do them.
 
 The classes ClientWatching and JobWatching hold these calls; simq.Client
 and simq.Job inherit them, so they are called as client.follow(id),
