@@ -22,12 +22,6 @@
 /* Failures listed one by one after a wait before "and N more". */
 #define WAIT_REPORT_MAX		10
 
-/* How long simq wait tries to get a lost broker back: a restart takes
- * seconds, an upgrade or a reboot of its host minutes, and a sweep left
- * to run overnight should not lose its waiter to either. */
-#define WAIT_RECONNECT_MS	(10 * 60 * 1000)
-#define WAIT_RECONNECT_PAUSE_MAX 10000
-
 static int	cmd_wait_exec(int, char **);
 
 const struct simq_cmd cmd_wait_entry = {
@@ -176,40 +170,8 @@ wait_summary(const struct tally *t, uint64_t ms)
 }
 
 /*
- * The connection c was lost while waiting: connects again, after a second
- * and then at most every ten, for WAIT_RECONNECT_MS.  Returns the new
- * connection; exits 2 if the broker does not come back.
- */
-static struct conn *
-wait_reconnect(struct conn *c, struct progress *p)
-{
-	struct conn	*nc;
-	uint64_t	 since = mono_ms(), pause = 1000;
-	char		 d[FMT_MAX];
-
-	progress_end(p);
-	log_warn("%s; trying again for up to %s", conn_error(),
-	    fmt_duration(d, WAIT_RECONNECT_MS));
-	conn_close(c);
-	for (;;) {
-		sleep_ms(pause);
-		if ((nc = simq_connect(1)) != NULL) {
-			nc->soft = 1;
-			log_warn("reconnected to the broker at %s; still "
-			    "waiting", nc->addr);
-			return nc;
-		}
-		if (mono_ms() - since >= WAIT_RECONNECT_MS)
-			die(EXIT_USAGE, "%s; gave up after trying for %s",
-			    conn_error(), fmt_duration(d, WAIT_RECONNECT_MS));
-		pause = pause * 2 > WAIT_RECONNECT_PAUSE_MAX ?
-		    WAIT_RECONNECT_PAUSE_MAX : pause * 2;
-	}
-}
-
-/*
  * Waits until every id has finished, or timeout_ms (0: no limit) has
- * passed.  A lost connection is made again (wait_reconnect), so a broker
+ * passed.  A lost connection is made again (simq_reconnect), so a broker
  * restart does not end the wait; *cp is then the new connection.
  * Returns EXIT_OK (all done), EXIT_FAILED (some failed or were
  * canceled) or EXIT_USAGE (an unknown id, or the timeout; said on
@@ -239,7 +201,8 @@ wait_ids(struct conn **cp, char **ids, int n, uint64_t timeout_ms,
 		reply_free(r);
 		r = status_fetch(c, ids, n, wait_chunk, slice);
 		if (r == NULL) {
-			c = *cp = wait_reconnect(c, &p);
+			progress_end(&p);
+			c = *cp = simq_reconnect(c, "still waiting");
 			wait_chunk = -1;
 			slice = 0;
 			continue;

@@ -7,6 +7,12 @@
  * (proto/PROTOCOL.md, FOLLOW).  The bytes go to stdout as they come;
  * what the client missed (it read slower than the job wrote) is said on
  * stderr, with how much.
+ *
+ * A lost broker is connected to again, as simq wait does, and asked from
+ * the same offset: a restarted broker has that job's stream again as soon
+ * as its worker is back, or, if the job ended meanwhile, only its kept
+ * tail (the last SIMQ_TAIL_MAX bytes), in which the client finds where it
+ * was (follow_tail), so no byte is shown twice or lost.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +25,16 @@
 /* How long one FOLLOW may be held: short enough to notice a dead
  * broker, long enough to be cheap. */
 #define FOLLOW_SLICE_MS		10000
+
+/* The last bytes shown, looked for in a kept tail: enough that output
+ * repeating itself rarely matches too early. */
+#define FOLLOW_LAST		4096
+
+/* What the follower has shown last. */
+struct shown {
+	char	 last[FOLLOW_LAST];
+	size_t	 len;
+};
 
 static void
 write_all(const char *p, size_t n)
@@ -39,12 +55,53 @@ write_all(const char *p, size_t n)
 	}
 }
 
+static void
+shown_add(struct shown *sh, const char *p, size_t n)
+{
+	if (n >= FOLLOW_LAST) {
+		memcpy(sh->last, p + n - FOLLOW_LAST, FOLLOW_LAST);
+		sh->len = FOLLOW_LAST;
+		return;
+	}
+	if (sh->len + n > FOLLOW_LAST) {
+		memmove(sh->last, sh->last + sh->len + n - FOLLOW_LAST,
+		    FOLLOW_LAST - n);
+		sh->len = FOLLOW_LAST - n;
+	}
+	memcpy(sh->last + sh->len, p, n);
+	sh->len += n;
+}
+
+/*
+ * A tail=1 chunk (the kept tail of an ended job, data and len, when the
+ * broker had no stream of it left: it restarted, or forgot it) for a
+ * follower that has shown from bytes of the same attempt.  Returns how
+ * many of its first bytes were shown already: a tail shorter than
+ * SIMQ_TAIL_MAX is the whole stream, so from of them; else those up to
+ * where the last bytes shown are found in it (the first place: output
+ * that repeats itself may then repeat, none is lost).  Returns -1 if
+ * they are not found.
+ */
+static ssize_t
+follow_tail(const struct shown *sh, uint64_t from, const char *data,
+    size_t len)
+{
+	const char	*hit;
+
+	if (len < SIMQ_TAIL_MAX)
+		return from <= len ? (ssize_t)from : -1;
+	if (sh->len == 0 || (hit = memmem(data, len, sh->last,
+	    sh->len)) == NULL)
+		return -1;
+	return (ssize_t)(hit - data + sh->len);
+}
+
 /*
  * Follows stream ("stdout" or "stderr") of job id until it ends.
  * start_ms (0: no limit) bounds the wait for a job that has not
  * started.  Returns the exit status: 0 when the job ended done, 1 when
  * it failed or was canceled, 2 (said on stderr) when it did not start in
- * time.
+ * time.  A lost broker is waited for as simq wait does (simq_reconnect).
  */
 int
 output_follow(const char *id, const char *stream, uint64_t start_ms)
@@ -53,14 +110,18 @@ output_follow(const char *id, const char *stream, uint64_t start_ms)
 	struct reply		*r;
 	const struct item	*it;
 	struct buf		 b;
+	struct shown		 sh;
 	const char		*st_s, *data;
 	char			 tmp[64], d[FMT_MAX];
 	uint64_t		 t0 = mono_ms(), from = 0, off, len, skipped;
 	uint64_t		 att, attempt = 0, wait, now;
 	size_t			 i;
+	ssize_t			 seen;
 	int			 have_from = 0, started = 0, st, shown = 0;
 
 	c = simq_connect(0);
+	c->soft = 1;
+	sh.len = 0;
 	buf_init(&b);
 	for (;;) {
 		wait = FOLLOW_SLICE_MS;
@@ -83,7 +144,10 @@ output_follow(const char *id, const char *stream, uint64_t start_ms)
 		}
 		snprintf(tmp, sizeof tmp, "wait=%llu", (unsigned long long)wait);
 		req_raw(&b, tmp);
-		r = conn_request(c, &b);
+		if ((r = conn_request(c, &b)) == NULL) {
+			c = simq_reconnect(c, "following on");
+			continue;
+		}
 		if (r->kind == REPLY_ERR && r->err == PERR_NOTFOUND)
 			die(EXIT_USAGE, "no job %s", id);
 		if (r->kind == REPLY_ERR && r->err == PERR_BADREQ)
@@ -114,7 +178,15 @@ output_follow(const char *id, const char *stream, uint64_t start_ms)
 			if (shown && have_from && att != attempt)
 				log_warn("job %s: attempt %llu; its %s follows",
 				    id, (unsigned long long)att, stream);
-			if (item_get(it, "tail") != NULL && shown)
+			seen = -1;
+			if (item_get(it, "tail") != NULL && have_from &&
+			    att == attempt &&
+			    (seen = follow_tail(&sh, from, data, len)) >= 0) {
+				data += seen;
+				len -= (size_t)seen;
+				off += (uint64_t)seen;
+			}
+			if (item_get(it, "tail") != NULL && shown && seen < 0)
 				log_warn("job %s: its %s was not kept while it "
 				    "was not read; its last %s follow (bytes "
 				    "before them may be missing or repeated)",
@@ -125,6 +197,7 @@ output_follow(const char *id, const char *stream, uint64_t start_ms)
 				    fmt_size(d, skipped));
 			if (len > 0) {
 				write_all(data, len);
+				shown_add(&sh, data, len);
 				shown = 1;
 			}
 			from = off + len;

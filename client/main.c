@@ -278,6 +278,46 @@ simq_connect(int soft)
 	return c;
 }
 
+/* How long simq wait and simq output -f try to get a lost broker back:
+ * a restart takes seconds, an upgrade or a reboot of its host minutes,
+ * and a sweep left to run overnight should not lose its waiter to
+ * either. */
+#define RECONNECT_MS		(10 * 60 * 1000)
+#define RECONNECT_PAUSE_MAX	10000
+
+/*
+ * The soft connection c was lost (a request returned NULL): says so,
+ * closes it and connects again, after a second and then at most every
+ * ten, for RECONNECT_MS.  doing ("still waiting") ends the line said on
+ * success.  Returns the new connection, soft too; exits 2 if the broker
+ * does not come back.
+ */
+struct conn *
+simq_reconnect(struct conn *c, const char *doing)
+{
+	struct conn	*nc;
+	uint64_t	 since = mono_ms(), pause = 1000;
+	char		 d[FMT_MAX];
+
+	log_warn("%s; trying again for up to %s", conn_error(),
+	    fmt_duration(d, RECONNECT_MS));
+	conn_close(c);
+	for (;;) {
+		sleep_ms(pause);
+		if ((nc = simq_connect(1)) != NULL) {
+			nc->soft = 1;
+			log_warn("reconnected to the broker at %s; %s",
+			    nc->addr, doing);
+			return nc;
+		}
+		if (mono_ms() - since >= RECONNECT_MS)
+			die(EXIT_USAGE, "%s; gave up after trying for %s",
+			    conn_error(), fmt_duration(d, RECONNECT_MS));
+		pause = pause * 2 > RECONNECT_PAUSE_MAX ?
+		    RECONNECT_PAUSE_MAX : pause * 2;
+	}
+}
+
 /* Whether the command's JSON document is out. */
 static int	json_printed;
 

@@ -77,6 +77,7 @@ NORETURN void	simq_usage(const struct simq_cmd *);
 NORETURN void	simq_usage_why(const struct simq_cmd *, const char *, ...)
 		    PRINTFLIKE(2, 3);
 struct conn	*simq_connect(int);
+struct conn	*simq_reconnect(struct conn *, const char *);
 int	 simq_print_json(struct buf *);
 int	 simq_term_width(void);
 

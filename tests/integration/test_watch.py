@@ -164,6 +164,75 @@ def test_follow_job_that_never_starts(ctx):
     s("output", "-f", "-t", "soon", jid).fails(2, "bad --timeout")
 
 
+def follow_through_kill9(ctx, script, seen, end_while_down):
+    """simq output -f of a job printing lines over time, the broker
+    killed -9 once the follower has shown seen, and started again while
+    the job runs on or (end_while_down) after it ended.  Returns the
+    follower's exit status, stdout and stderr."""
+    need_real_worker(ctx)
+    b, s = setup(ctx)
+    jid = s.submit("--", "sh", "-c", script)
+    f = Follower(s, jid)
+    wait_until(lambda: seen in f.data(), 20 * ctx.slow,
+               "the first lines followed")
+    b.kill9()
+    if end_while_down:
+        time.sleep(3.5 * ctx.slow)
+    else:
+        time.sleep(0.5)
+    check(f.p.poll() is None, "output -f keeps trying while the broker is "
+          "down: %r" % f.p.poll())
+    b.start()
+    rc = f.wait(60 * ctx.slow)
+    return rc, f.data(), f.err.decode("utf-8", "replace")
+
+
+def test_follow_survives_a_broker_kill9(ctx):
+    """simq output -f reconnects as simq wait does and goes on from the
+    byte it had shown: the whole output exactly once, and the job's exit
+    status."""
+    script = "for i in $(seq 1 20); do echo line $i; sleep 0.3; done; exit 3"
+    rc, out, err = follow_through_kill9(ctx, script, b"line 3\n", False)
+    want = b"".join(b"line %d\n" % i for i in range(1, 21))
+    eq(out, want, "every byte once, in order, across the restart")
+    eq(rc, 1, "exit 1: the job failed (exit 3): %r" % err)
+    check("trying again" in err and "reconnected" in err,
+          "says it lost and found the broker: %r" % err)
+    check("missing or repeated" not in err and "skipped" not in err,
+          "no gap and no repeat said: %r" % err)
+
+
+test_follow_survives_a_broker_kill9.timeout = 120
+
+
+def test_follow_survives_a_broker_kill9_the_job_ending_meanwhile(ctx):
+    """The job ends while the broker is down: the restarted broker has
+    only its kept tail, in which simq output -f finds where it was (a
+    short output: the tail is all of it; a long one, past the 64 KiB kept:
+    by the last bytes shown)."""
+    script = ("for i in 1 2 3; do echo line $i; sleep 0.2; done; "
+              "sleep 0.5; for i in 4 5 6; do echo line $i; done; exit 0")
+    rc, out, err = follow_through_kill9(ctx, script, b"line 3\n", True)
+    want = b"".join(b"line %d\n" % i for i in range(1, 7))
+    eq(out, want, "every byte once: %r" % err)
+    eq(rc, 0, "exit 0: the job ended done: %r" % err)
+    check("missing or repeated" not in err, "no repeat said: %r" % err)
+    # Past the tail: 3000 lines (~29 KiB) shown, then 4000 more after
+    # the broker went, so the tail begins after what was shown.
+    script = ("i=1; while [ $i -le 3000 ]; do echo line $i; i=$((i+1)); "
+              "done; sleep 2; i=3001; while [ $i -le 7000 ]; do "
+              "echo line $i; i=$((i+1)); done; exit 0")
+    rc, out, err = follow_through_kill9(ctx, script, b"line 3000\n", True)
+    want = b"".join(b"line %d\n" % i for i in range(1, 7001))
+    check(len(want) > 65536, "longer than the kept tail")
+    check(out == want, "every byte once, in order (%d bytes, want %d): %r"
+          % (len(out), len(want), err))
+    eq(rc, 0, "exit 0: the job ended done: %r" % err)
+
+
+test_follow_survives_a_broker_kill9_the_job_ending_meanwhile.timeout = 180
+
+
 def test_follow_costs_nothing_when_nobody_follows(ctx):
     need_real_worker(ctx)
     b, s = setup(ctx)
