@@ -257,6 +257,7 @@ job_timer_cb(evutil_socket_t fd, short ev, void *arg)
 		    "sending SIGTERM", j->id, j->attempt,
 		    (unsigned long long)j->timeout_ms);
 		j->timedout = 1;
+		j->timedout_ms = now_ms();
 		slot_signal(j, SIGTERM);
 		j->term_sent = 1;
 		ms_to_tv(W->cfg.grace_ms, &tv);
@@ -779,6 +780,14 @@ job_finished(struct wjob *j, const struct shep_msg *m, const char *tails)
 		log_info("job %s attempt %u: killed %u process%s left behind",
 		    j->id, j->attempt, m->killed, m->killed == 1 ? "" : "es");
 	job_output_lost(j, m, tails);
+	/* The timeout covers the command: one that fired after the command
+	 * ended (during the collect, which runs on: shepherd.c, transfer)
+	 * stopped nothing. */
+	if (j->timedout && m->end_ms < j->timedout_ms) {
+		log_info("job %s attempt %u: ended in time; its timeout passed "
+		    "during the collect", j->id, j->attempt);
+		j->timedout = 0;
+	}
 	if (WIFSIGNALED(m->status) && j->mem && slot_oom(j)) {
 		j->oom = 1;
 		log_warn("job %s attempt %u: killed for going past its "

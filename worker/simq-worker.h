@@ -254,6 +254,8 @@ struct wjob {
 	struct slot		*slot;		/* running there */
 	uint64_t		 seq;		/* its number there */
 	struct event		*timer;		/* timeout, then grace */
+	uint64_t		 timedout_ms;	/* when the timeout fired
+						 * (now_ms) */
 	unsigned		 timedout:1;	/* killed for its timeout */
 	unsigned		 dropped:1;	/* the broker told us to stop */
 	unsigned		 releasing:1;	/* stopped by us: hand back */

@@ -13,7 +13,9 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 
 from clientlib import Simq
@@ -207,6 +209,105 @@ def test_files_kill9_broker_during_collect(ctx):
 
 
 test_files_kill9_broker_during_collect.timeout = 300
+
+
+class SlowLink:
+    """A TCP relay on 127.0.0.1 to broker b that passes what its clients
+    send at most rate bytes a second per connection (what comes back is
+    not held): a worker behind it collects slowly, and still heartbeats.
+    Stops when the test ends."""
+
+    def __init__(self, ctx, b, rate):
+        self.b = b
+        self.rate = rate
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.socks = []
+        self.stopping = False
+        ctx.cleanups.append(self.stop)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.b.port))
+            except OSError:
+                c.close()
+                continue
+            self.socks += [c, u]
+            threading.Thread(target=self.pump, args=(c, u, self.rate),
+                             daemon=True).start()
+            threading.Thread(target=self.pump, args=(u, c, None),
+                             daemon=True).start()
+
+    def pump(self, src, dst, rate):
+        piece = 16384 if rate is None else max(1, rate // 20)
+        try:
+            while True:
+                d = src.recv(piece)
+                if not d:
+                    break
+                dst.sendall(d)
+                if rate is not None:
+                    time.sleep(len(d) / rate)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stopping = True
+        self.ls.close()
+        for s in self.socks:
+            s.close()
+
+
+def test_files_timeout_during_collect(ctx):
+    """The timeout covers the job's command: one that passes while a slow
+    collect sends what the command made in time neither stops the collect
+    nor fails the job (no timedout), and the file comes back whole.  A
+    command that runs past its timeout still times out, and what it made
+    is collected all the same."""
+    b = ctx.broker
+    sq = Simq(ctx, b)
+    link = SlowLink(ctx, b, 1 << 20)
+    WorkerProc(ctx, b, slots=2, server="127.0.0.1:%d" % link.port)
+    # 4 MiB at 1 MiB/s: the collect takes some 4 s, past the 1 s timeout.
+    jid = sq.submit("-t", "1s", "--collect", "res.bin", "--", "sh", "-c",
+                    "head -c 4194304 /dev/urandom > res.bin && "
+                    "sha256sum res.bin")
+    c = b.client()
+    st = wait_job(ctx, c, int(jid), timeout=120)
+    eq((st["state"], st.get("exit"), st.get("timedout")), ("done", "0", None),
+       "a job that ended in time, collected slowly: %r" % st)
+    j = status_json(sq, jid)
+    eq(j["timed_out"], False, "status --json: not timed out")
+    check(st.int("ended") - st.int("started") < 1000,
+          "the command ended within its timeout: %r" % st)
+    h = sq("output", jid).ok().out.split()[0]
+    out = ctx.mkdtemp("fetched")
+    sq("fetch", "-o", out, jid).ok()
+    eq(sha_file(os.path.join(out, "res.bin")), h, "the file collected")
+    # A command that outlives its timeout: timed out, and still collected.
+    jid = sq.submit("-t", "1s", "--collect", "part.txt", "--", "sh", "-c",
+                    "echo so far > part.txt; sleep 30")
+    st = wait_job(ctx, c, int(jid), timeout=60)
+    eq((st["state"], st.get("timedout")), ("failed", "1"),
+       "a command past its timeout: %r" % st)
+    eq([f["name"] for f in status_json(sq, jid)["collected"]], ["part.txt"],
+       "what it made is collected")
+
+
+test_files_timeout_during_collect.timeout = 180
 
 
 def test_files_store_full(ctx):
