@@ -89,7 +89,7 @@ BROKER_SRC = $(filter-out broker/main.c,$(wildcard broker/*.c))
 BROKER_MAIN = broker/main.c
 
 UNIT_TESTS = test_proto test_lib test_journal test_model test_records \
-	     test_client test_files
+	     test_client test_files test_cgsweep
 
 # The dashboard's CSS and JS, carried inside simqd as C strings written
 # at build time (no network, no package manager).
@@ -205,6 +205,17 @@ build/san/test_client: build/san/tests/unit/test_client.o \
 		$(call obj,san,$(CLIENT_PURE)) $(PROTO_SAN)
 	$(say) LD $@
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(CRYPTO_LIBS)
+
+# The worker's cgroup sweep is plain libc.
+build/rel/test_cgsweep: build/rel/tests/unit/test_cgsweep.o \
+		build/rel/worker/cgsweep.o
+	$(say) LD $@
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
+
+build/san/test_cgsweep: build/san/tests/unit/test_cgsweep.o \
+		build/san/worker/cgsweep.o
+	$(say) LD $@
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(CMOCKA_LIBS)
 
 # The journal's tests need only the storage layer.
 JOURNAL_SRC = broker/crc32c.c broker/journal.c

@@ -85,7 +85,7 @@ if [ -z "$SIMQ_TEST_QUICK" ]; then
 fi
 
 for t in test_proto test_lib test_journal test_model test_records test_client \
-    test_files; do
+    test_files test_cgsweep; do
 	run "$t" "build/rel/$t"
 	run "$t-san" "build/san/$t"
 done

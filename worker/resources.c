@@ -18,6 +18,7 @@
  * (its address space), which makes an allocation past it fail instead.
  */
 #include <sys/stat.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -34,8 +35,11 @@ static uint32_t	used_cpus;
 static uint64_t	gpus_busy;		/* mask of indices into cfg.gpu */
 static uint64_t	used_mem;
 
-/* cgroup v2: the directory our slots' cgroups go in, or NULL. */
+/* cgroup v2: the directory our slots' cgroups go in, or NULL; our own
+ * leaf there; whether we turned the memory controller on in it. */
 static char	*cg_base;
+static char	*cg_leaf;
+static int	 cg_turned_on;
 
 static int
 popcount64(uint64_t m)
@@ -345,7 +349,9 @@ res_release(struct wjob *j)
  * memory.max is set there before each job.  This works where the worker owns its
  * cgroup (a systemd unit with Delegate=yes, a container, a Slurm job
  * with cgroup v2 delegation); elsewhere nothing is changed and the
- * fallback is RLIMIT_AS.
+ * fallback is RLIMIT_AS.  At exit the worker removes what it made
+ * (res_cgroup_cleanup); what a kill -9 left, the next worker started
+ * there removes (cgsweep.c).
  */
 
 static int
@@ -434,7 +440,7 @@ res_cgroup_init(char *why, size_t whylen)
 {
 	char	*mnt = NULL, *self = NULL, *base = NULL, *leaf = NULL;
 	char	 pid[32], path[PATH_MAX];
-	int	 ok = 0;
+	int	 ok = 0, n;
 
 	if ((mnt = cgroup2_mount()) == NULL) {
 		snprintf(why, whylen, "no cgroup v2 file system is mounted");
@@ -451,6 +457,9 @@ res_cgroup_init(char *why, size_t whylen)
 		    "in %s (cgroup v1 holds it, or it is not delegated)", base);
 		goto out;
 	}
+	if ((n = cg_sweep(base, getpid())) > 0)
+		log_info("removed %d empty cgroup%s left in %s by workers that "
+		    "were killed", n, n == 1 ? "" : "s", base);
 	leaf = xprintf("%s/simq-worker-%d", base, (int)getpid());
 	if (mkdir(leaf, 0755) < 0 && errno != EEXIST) {
 		snprintf(why, whylen, "cannot make %s: %s", leaf,
@@ -466,17 +475,21 @@ res_cgroup_init(char *why, size_t whylen)
 		goto out;
 	}
 	snprintf(path, sizeof path, "%s/cgroup.subtree_control", base);
-	if (!has_word(path, "memory") && write_file(path, "+memory") < 0) {
-		snprintf(why, whylen, "cannot enable the memory controller "
-		    "in %s: %s (other processes share the cgroup)", base,
-		    strerror(errno));
-		snprintf(path, sizeof path, "%s/cgroup.procs", base);
-		(void)write_file(path, pid);
-		(void)rmdir(leaf);
-		goto out;
+	if (!has_word(path, "memory")) {
+		if (write_file(path, "+memory") < 0) {
+			snprintf(why, whylen, "cannot enable the memory "
+			    "controller in %s: %s (other processes share the "
+			    "cgroup)", base, strerror(errno));
+			snprintf(path, sizeof path, "%s/cgroup.procs", base);
+			(void)write_file(path, pid);
+			(void)rmdir(leaf);
+			goto out;
+		}
+		cg_turned_on = 1;
 	}
 	cg_base = base;
-	base = NULL;
+	cg_leaf = leaf;
+	base = leaf = NULL;
 	ok = 1;
 out:
 	free(mnt);
@@ -564,7 +577,83 @@ res_cgroup_ooms(uint32_t i)
 	return n;
 }
 
-/* At exit: the slots' cgroups go (their shepherds have exited). */
+/* How long the exit waits for the shepherds to leave their cgroups:
+ * their sockets are closed and they exit at once, unless a job's
+ * processes must be killed first. */
+#define CG_RMDIR_WAIT_MS	2000
+
+/* Removes the cgroup path, waiting while processes are still leaving it.
+ * Returns 0, or -1 with errno set. */
+static int
+cg_rmdir(const char *path)
+{
+	uint64_t	since = mono_ms();
+
+	while (rmdir(path) < 0) {
+		if (errno != EBUSY || mono_ms() - since >= CG_RMDIR_WAIT_MS)
+			return errno == ENOENT ? 0 : -1;
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+/* Whether base holds no cgroup but our leaf. */
+static int
+cg_alone(void)
+{
+	DIR		*d;
+	struct dirent	*e;
+	char		*name = strrchr(cg_leaf, '/') + 1;
+	int		 alone = 1;
+
+	if ((d = opendir(cg_base)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_type == DT_DIR && strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0 &&
+		    strcmp(e->d_name, name) != 0)
+			alone = 0;
+	closedir(d);
+	return alone;
+}
+
+/*
+ * Our leaf goes too, which needs the worker out of it first: back in the
+ * cgroup it was started in.  That cgroup may hold a process only with
+ * no controller on for its children (unless it is the root), so the
+ * memory controller is turned off again if we turned it on and no other
+ * cgroup is below it; else the leaf stays, empty once we exit, for the
+ * next worker started here to remove.
+ */
+static void
+cg_leave(void)
+{
+	char	path[PATH_MAX], pid[32];
+
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	snprintf(path, sizeof path, "%s/cgroup.procs", cg_base);
+	if (write_file(path, pid) < 0) {
+		if (errno != EBUSY || !cg_turned_on || !cg_alone())
+			goto stays;
+		snprintf(path, sizeof path, "%s/cgroup.subtree_control",
+		    cg_base);
+		if (write_file(path, "-memory") < 0)
+			goto stays;
+		snprintf(path, sizeof path, "%s/cgroup.procs", cg_base);
+		if (write_file(path, pid) < 0)
+			goto stays;
+	}
+	if (cg_rmdir(cg_leaf) < 0)
+		log_warn("cgroup %s: %s", cg_leaf, strerror(errno));
+	return;
+stays:
+	log_verbose("cgroup %s stays (%s), empty once this worker exits: the "
+	    "next worker started in %s removes it", cg_leaf, strerror(errno),
+	    cg_base);
+}
+
+/* At exit: the slots' cgroups go (their shepherds are exiting), then
+ * our leaf. */
 void
 res_cgroup_cleanup(void)
 {
@@ -576,8 +665,11 @@ res_cgroup_cleanup(void)
 	for (i = 0; i < W->cfg.slots; i++) {
 		snprintf(path, sizeof path, "%s/simq-%d-slot%u", cg_base,
 		    (int)W->pid, i);
-		(void)rmdir(path);
+		if (cg_rmdir(path) < 0)
+			log_warn("cgroup %s: %s", path, strerror(errno));
 	}
+	cg_leave();
 	free(cg_base);
-	cg_base = NULL;
+	free(cg_leaf);
+	cg_base = cg_leaf = NULL;
 }

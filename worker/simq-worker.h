@@ -26,6 +26,7 @@
  *   files.c     a job's private directory: its files laid in, its
  *               outputs collected (in a transfer child of the shepherd)
  *   cache.c     the node's cache of blobs, shared by its workers
+ *   cgsweep.c   the cgroups a killed worker left behind, removed
  *
  * Logging, allocation, the clocks, sizes, the broker's address and the
  * token come from lib/, shared with simqd and simq.
@@ -399,6 +400,14 @@ int		 res_cgroup_slot(uint32_t, pid_t);
 int		 res_cgroup_limit(uint32_t, uint64_t mem);
 uint64_t	 res_cgroup_ooms(uint32_t);
 void		 res_cgroup_cleanup(void);
+
+/* cgsweep.c: plain libc (unit-tested on a directory tree). */
+/* The PID in a cgroup name a worker makes (simq-worker-PID,
+ * simq-PID-slotN), or 0 for any other name. */
+pid_t		 cg_sweep_pid(const char *name);
+/* Removes the empty cgroups directly below base that a worker whose PID
+ * is no live process (and not self) made.  Returns how many went. */
+int		 cg_sweep(const char *base, pid_t self);
 
 /* slot.c */
 void		 slot_init(void);
