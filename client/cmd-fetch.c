@@ -66,31 +66,6 @@ struct fetch {
 	uint64_t	 bytes;
 };
 
-static void
-fetch_note(void *arg, const char *msg)
-{
-	log_warn("%s", msg);
-}
-
-static struct xfer *
-fetch_xfer(void)
-{
-	struct xfer	*x;
-	char		*host, *port, *token, why[512];
-
-	if (server_split(server_pick(cfg.server), &host, &port) < 0)
-		die(EXIT_USAGE, "bad broker address '%s': %s",
-		    server_pick(cfg.server), SERVER_FORMS);
-	if (token_load(cfg.token_file, &token, why, sizeof why) < 0)
-		die(EXIT_USAGE, "%s", why);
-	x = xfer_new(host, port, token);
-	x->note = fetch_note;
-	free(host);
-	free(port);
-	free(token);
-	return x;
-}
-
 /* One file of job id into sub (DIR or DIR/INDEX). */
 static void
 fetch_one(struct fetch *fe, const char *id, const char *sub,
@@ -108,7 +83,7 @@ fetch_one(struct fetch *fe, const char *id, const char *sub,
 		die(EXIT_USAGE, "cannot write into %.*s (%s)", (int)(slash -
 		    path), path, strerror(errno));
 	if (fe->x == NULL)
-		fe->x = fetch_xfer();
+		fe->x = files_xfer();
 	if (xfer_download(fe->x, fw->hex, fw->size, fd, NULL, NULL) < 0) {
 		(void)unlink(tmp);
 		die(EXIT_USAGE, "cannot fetch %s of job %s (%s): %s", fw->name,

@@ -308,23 +308,15 @@ files_note(void *arg, const char *msg)
 	log_warn("%s", msg);
 }
 
-/*
- * HAVE for every distinct blob, then PUT those the broker does not hold
- * complete.  Dies, saying that nothing was submitted, if the broker
- * refuses one (a full store) or cannot be reached for a minute.
- */
-void
-files_send(struct sfiles *fs)
+/* A transfer connection to the broker the options name (simq submit's
+ * uploads, simq fetch's downloads), saying its retries on stderr.  Dies
+ * on a bad address or token file.  The caller frees it (xfer_free). */
+struct xfer *
+files_xfer(void)
 {
 	struct xfer	*x;
-	char		(*hex)[SHA256_HEX_LEN + 1], *host, *port, *token;
-	char		 why[512], a[FMT_MAX];
-	int64_t		*held;
-	size_t		 i, k, n = 0;
-	int		 fd;
+	char		*host, *port, *token, why[512];
 
-	if (fs->n == 0)
-		return;
 	if (server_split(server_pick(cfg.server), &host, &port) < 0)
 		die(EXIT_USAGE, "bad broker address '%s': %s",
 		    server_pick(cfg.server), SERVER_FORMS);
@@ -335,6 +327,26 @@ files_send(struct sfiles *fs)
 	free(host);
 	free(port);
 	free(token);
+	return x;
+}
+
+/*
+ * HAVE for every distinct blob, then PUT those the broker does not hold
+ * complete.  Dies, saying that nothing was submitted, if the broker
+ * refuses one (a full store) or cannot be reached for a minute.
+ */
+void
+files_send(struct sfiles *fs)
+{
+	struct xfer	*x;
+	char		(*hex)[SHA256_HEX_LEN + 1], a[FMT_MAX];
+	int64_t		*held;
+	size_t		 i, k, n = 0;
+	int		 fd;
+
+	if (fs->n == 0)
+		return;
+	x = files_xfer();
 	hex = xreallocarray(NULL, fs->n, sizeof *hex);
 	held = xreallocarray(NULL, fs->n, sizeof *held);
 	for (i = 0; i < fs->n; i++) {

@@ -341,6 +341,8 @@ void		 files_add(struct sfiles *, const char *);
 void		 files_collect(struct sfiles *, const char *);
 void		 files_ready(struct sfiles *);
 void		 files_send(struct sfiles *);
+struct xfer;
+struct xfer	*files_xfer(void);
 void		 files_words(const struct sfiles *, struct buf *);
 const struct sfile *files_find(const struct sfiles *, const char *);
 void		 files_free(struct sfiles *);
