@@ -109,8 +109,9 @@ fileview_long(FILE *f, const struct item *it)
 	buf_free(&b);
 }
 
-/* One JSON array of file words: [{name, size, mode, sha256}]. */
-static void
+/* One JSON array of the key's file words: [{name, size, mode,
+ * sha256}]. */
+void
 fileview_json_files(struct json *j, const struct item *it, const char *key)
 {
 	struct fileword	fw;
@@ -137,31 +138,18 @@ fileview_json_files(struct json *j, const struct item *it, const char *key)
 	json_end(j);
 }
 
-static void
-fileview_json_strs(struct json *j, const struct item *it, const char *key)
-{
-	int	k;
-
-	json_array(j);
-	for (k = 0; k < it->nkv; k++)
-		if (strcmp(it->kv[k].key, key) == 0)
-			json_cstr(j, it->kv[k].val);
-	json_end(j);
-}
-
 void
 fileview_json(struct json *j, const struct item *it)
 {
-	json_key(j, "files");
-	fileview_json_files(j, it, "file");
-	json_key(j, "collect");
-	fileview_json_strs(j, it, "collect");
-	json_key(j, "collected");
-	fileview_json_files(j, it, "got");
-	json_key(j, "unmatched");
-	fileview_json_strs(j, it, "nomatch");
-	json_key(j, "collect_errors");
-	fileview_json_strs(j, it, "collerr");
+	static const struct jfield fields[] = {
+		{ "files", "file", JF_FILES },
+		{ "collect", "collect", JF_WORDS },
+		{ "collected", "got", JF_FILES },
+		{ "unmatched", "nomatch", JF_WORDS },
+		{ "collect_errors", "collerr", JF_WORDS },
+	};
+
+	jobview_fields(j, it, fields, sizeof fields / sizeof fields[0]);
 }
 
 /* Under status's table: each job's files, what came back, and what did

@@ -193,6 +193,59 @@ jobview_json_str(struct json *j, const struct item *it, const char *key)
 	json_cstr(j, s != NULL && *s != '\0' ? s : NULL);
 }
 
+/* The comma-separated words of s as an array of strings. */
+static void
+jobview_json_list(struct json *j, const char *s)
+{
+	char	*list, *p, *tok;
+
+	json_array(j);
+	if (s != NULL && *s != '\0') {
+		list = xstrdup(s);
+		for (p = list; (tok = strsep(&p, ",")) != NULL;)
+			json_cstr(j, tok);
+		free(list);
+	}
+	json_end(j);
+}
+
+/* Writes the n fields, in order, of item it. */
+void
+jobview_fields(struct json *j, const struct item *it,
+    const struct jfield *f, size_t n)
+{
+	size_t	i;
+	int	k;
+
+	for (i = 0; i < n; i++) {
+		json_key(j, f[i].name);
+		switch (f[i].kind) {
+		case JF_STR:
+			jobview_json_str(j, it, f[i].key);
+			break;
+		case JF_NUM:
+			jobview_json_num(j, it, f[i].key);
+			break;
+		case JF_TIME:
+			jobview_json_time(j, it, f[i].key);
+			break;
+		case JF_LIST:
+			jobview_json_list(j, item_get(it, f[i].key));
+			break;
+		case JF_WORDS:
+			json_array(j);
+			for (k = 0; k < it->nkv; k++)
+				if (strcmp(it->kv[k].key, f[i].key) == 0)
+					json_cstr(j, it->kv[k].val);
+			json_end(j);
+			break;
+		case JF_FILES:
+			fileview_json_files(j, it, f[i].key);
+			break;
+		}
+	}
+}
+
 /* How long it ran (or has run so far), or 0 if it has not started.  An
  * array runs from its submission to the end of its last task. */
 static uint64_t
@@ -216,11 +269,33 @@ jobview_runtime(const struct item *it, uint64_t now)
 void
 jobview_json(struct json *j, const struct item *it)
 {
+	static const struct jfield head[] = {
+		{ "state", "state", JF_STR },
+		{ "queue", "q", JF_STR },
+	}, ending[] = {
+		{ "retries", "retries", JF_NUM },
+		{ "exit_code", "exit", JF_NUM },
+		{ "signal", "signal", JF_NUM },
+	}, times[] = {
+		{ "name", "name", JF_STR },
+		{ "submitted", "submitted", JF_TIME },
+		{ "started", "started", JF_TIME },
+		{ "finished", "finished", JF_TIME },
+	}, where[] = {
+		{ "worker", "worker", JF_STR },
+		{ "host", "host", JF_STR },
+		{ "reason", "reason", JF_STR },
+		{ "after", "after", JF_LIST },
+		{ "due", "due", JF_TIME },
+		{ "output_path", "outpath", JF_STR },
+	}, how[] = {
+		{ "output_pattern", "output", JF_STR },
+		{ "cwd", "cwd", JF_STR },
+	};
 	const char	*id = item_get(it, "id"), *s, *us;
 	int		 array = item_is(it, "array"), st, i;
 	int64_t		 pri;
 	uint64_t	 v, u, now = now_ms();
-	char		*list, *p, *tok;
 
 	json_object(j);
 	json_key(j, "id");
@@ -228,10 +303,7 @@ jobview_json(struct json *j, const struct item *it)
 	json_key(j, "kind");
 	us = id != NULL ? strchr(id, '_') : NULL;
 	json_cstr(j, array ? "array" : us != NULL ? "task" : "job");
-	json_key(j, "state");
-	jobview_json_str(j, it, "state");
-	json_key(j, "queue");
-	jobview_json_str(j, it, "q");
+	jobview_fields(j, it, head, sizeof head / sizeof head[0]);
 	json_key(j, "priority");
 	s = item_get(it, "pri");
 	if (s != NULL && proto_parse_i64(s, strlen(s), INT64_MIN + 1,
@@ -244,57 +316,24 @@ jobview_json(struct json *j, const struct item *it)
 		json_null(j);
 	else
 		json_uint(j, item_num(it, "attempts"));
-	json_key(j, "retries");
-	jobview_json_num(j, it, "retries");
-	json_key(j, "exit_code");
-	jobview_json_num(j, it, "exit");
-	json_key(j, "signal");
-	jobview_json_num(j, it, "signal");
+	jobview_fields(j, it, ending, sizeof ending / sizeof ending[0]);
 	json_key(j, "timed_out");
 	json_bool(j, item_get(it, "timedout") != NULL);
-	json_key(j, "name");
-	jobview_json_str(j, it, "name");
-	json_key(j, "submitted");
-	jobview_json_time(j, it, "submitted");
-	json_key(j, "started");
-	jobview_json_time(j, it, "started");
-	json_key(j, "finished");
-	jobview_json_time(j, it, "finished");
+	jobview_fields(j, it, times, sizeof times / sizeof times[0]);
 	json_key(j, "runtime");
 	if ((v = jobview_runtime(it, now)) > 0 || (!array &&
 	    item_get(it, "started")))
 		json_millis(j, v);
 	else
 		json_null(j);
-	json_key(j, "worker");
-	jobview_json_str(j, it, "worker");
-	json_key(j, "host");
-	jobview_json_str(j, it, "host");
-	json_key(j, "reason");
-	jobview_json_str(j, it, "reason");
-	json_key(j, "after");
-	json_array(j);
-	if ((s = item_get(it, "after")) != NULL && *s != '\0') {
-		list = xstrdup(s);
-		for (p = list; (tok = strsep(&p, ",")) != NULL;)
-			json_cstr(j, tok);
-		free(list);
-	}
-	json_end(j);
-	json_key(j, "due");
-	jobview_json_time(j, it, "due");
-	json_key(j, "output_path");
-	jobview_json_str(j, it, "outpath");
+	jobview_fields(j, it, where, sizeof where / sizeof where[0]);
 	{
 		char	 eb[4096];
 		int	 k;
 
 		json_key(j, "stderr_path");
 		json_cstr(j, jobview_errpath(it, eb, sizeof eb));
-		json_key(j, "output_pattern");
-		jobview_json_str(j, it, "output");
-		json_key(j, "cwd");
-		jobview_json_str(j, it, "cwd");
+		jobview_fields(j, it, how, sizeof how / sizeof how[0]);
 		json_key(j, "timeout");
 		if (item_u64(it, "timeout", &v) == 0 && v > 0)
 			json_millis(j, v);
@@ -337,14 +376,9 @@ jobview_json(struct json *j, const struct item *it)
 	json_key(j, "mem");
 	jobview_json_num(j, it, "mem");
 	json_key(j, "unfit");
-	if ((s = item_get(it, "unfit")) != NULL && *s != '\0') {
-		json_array(j);
-		list = xstrdup(s);
-		for (p = list; (tok = strsep(&p, ",")) != NULL;)
-			json_cstr(j, tok);
-		free(list);
-		json_end(j);
-	} else
+	if ((s = item_get(it, "unfit")) != NULL && *s != '\0')
+		jobview_json_list(j, s);
+	else
 		json_null(j);
 	json_key(j, "why");
 	jobview_json_str(j, it, "why");

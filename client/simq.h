@@ -253,6 +253,23 @@ enum colour	 state_colour(int);
 int		 jobview_state(const struct item *);
 int		 jobview_finished(const struct item *);
 void		 jobview_json(struct json *, const struct item *);
+/* How an item's key is written as a JSON field (jobview_fields). */
+enum jfield_kind {
+	JF_STR,		/* a string; null when absent or empty */
+	JF_NUM,		/* a number, or null */
+	JF_TIME,	/* RFC 3339 in UTC, or null */
+	JF_LIST,	/* a comma-separated value as an array of strings */
+	JF_WORDS,	/* each value of a repeated key, an array of strings */
+	JF_FILES	/* each file word of a repeated key, an array of
+			 * {name, size, mode, sha256} (fileview.c) */
+};
+struct jfield {
+	const char		*name;		/* in the JSON */
+	const char		*key;		/* in the item */
+	enum jfield_kind	 kind;
+};
+void		 jobview_fields(struct json *, const struct item *,
+		    const struct jfield *, size_t);
 struct table	*jobview_table(void);
 void		 jobview_row(struct table *, const struct item *, uint64_t);
 void		 jobview_long(FILE *, const struct item *, uint64_t);
@@ -351,6 +368,8 @@ void		 files_free(struct sfiles *);
  * as status shows them. */
 void		 fileview_long(FILE *, const struct item *);
 void		 fileview_json(struct json *, const struct item *);
+void		 fileview_json_files(struct json *, const struct item *,
+		    const char *);
 void		 fileview_notes(FILE *, const struct reply *);
 int		 fileview_has(const struct item *);
 
