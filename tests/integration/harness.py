@@ -681,6 +681,29 @@ def run_simqd(ctx, args, timeout=None):
     return p.returncode, out
 
 
+def mount_tmpfs(ctx, size):
+    """A tmpfs of size ("2m") on a fresh directory, for the tests of a
+    full disk.  Returns (its path, a function that unmounts it early);
+    the end of the test unmounts it otherwise.  Skips the test without
+    root, or where mount fails (Skip is run.py's, set on this module)."""
+    if os.geteuid() != 0:
+        raise Skip("needs root to mount a tmpfs")
+    mnt = ctx.mkdtemp("tmpfs")
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size,
+                        "tmpfs", mnt], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
+    mounted = [True]
+
+    def umount():
+        if mounted[0]:
+            subprocess.run(["umount", "-l", mnt])
+            mounted[0] = False
+    ctx.cleanups.append(umount)
+    return mnt, umount
+
+
 # ---------------------------------------------------------------------------
 # Per-test context
 

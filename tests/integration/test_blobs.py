@@ -9,11 +9,10 @@ full disks, kill -9 mid-upload and blobs corrupted on disk.
 import hashlib
 import os
 import shutil
-import subprocess
 import time
 
 from harness import (Broker, ConnectionClosed, TestFailure, check, eq, enc,
-                     submit_line, wait_until)
+                     mount_tmpfs, submit_line, wait_until)
 
 CHUNK = 4 << 20
 
@@ -364,23 +363,7 @@ def test_blob_finish_bad_keys(ctx):
 def test_blob_enospc_tmpfs(ctx):
     """A disk that fills while a blob is written: ERR limit, the partial
     is removed, and the broker goes on (its journal still works)."""
-    if os.geteuid() != 0:
-        from harness import Skip
-        raise Skip("needs root to mount a tmpfs")
-    mnt = ctx.mkdtemp("tmpfs")
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs",
-                        mnt], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        from harness import Skip
-        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
-    mounted = [True]
-
-    def umount():
-        if mounted[0]:
-            subprocess.run(["umount", "-l", mnt])
-            mounted[0] = False
-    ctx.cleanups.append(umount)
+    mnt, umount = mount_tmpfs(ctx, "8m")
     b = Broker(ctx, datadir=os.path.join(mnt, "d"),
                args=["--segment-size", "256K"]).start()
     c = b.client()

@@ -14,10 +14,10 @@ before, during and after the rename.
 import os
 import random
 import signal
-import subprocess
 import time
 
-from harness import Broker, Skip, check, eq, ids_of_list, tail, wait_until
+from harness import (Broker, check, eq, ids_of_list, mount_tmpfs, tail,
+                     wait_until)
 from test_durability import check_ok
 
 DELAY_MS = 300
@@ -272,21 +272,7 @@ def test_full_disk_during_compaction(ctx):
     child fails with ENOSPC and removes its file, the broker logs it and
     goes on serving from the old journal, and nothing acknowledged is
     lost."""
-    if os.geteuid() != 0:
-        raise Skip("needs root to mount a tmpfs")
-    mnt = ctx.mkdtemp("tmpfs")
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
-                        mnt], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
-    mounted = [True]
-
-    def umount():
-        if mounted[0]:
-            subprocess.run(["umount", "-l", mnt])
-            mounted[0] = False
-    ctx.cleanups.append(umount)
+    mnt, umount = mount_tmpfs(ctx, "2m")
     datadir = os.path.join(mnt, "d")
     b = Broker(ctx, ["--compact-min", "400K", "--compact-child-delay",
                      str(DELAY_MS)], datadir=datadir)

@@ -19,7 +19,7 @@ import threading
 import time
 
 from clientlib import Simq
-from harness import check, eq, wait_until
+from harness import check, eq, mount_tmpfs, wait_until
 from workerlib import WorkerProc, wait_job
 
 
@@ -518,17 +518,7 @@ def test_files_cache_disk_full(ctx):
     """A cache on a full disk: the attempt fails before its command runs,
     saying so, nothing half-written stays in the cache, and a job whose
     file fits runs on the same worker afterwards."""
-    if os.geteuid() != 0:
-        from harness import Skip
-        raise Skip("needs root to mount a tmpfs")
-    mnt = ctx.mkdtemp("tmpfs")
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
-                        mnt], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT)
-    if p.returncode != 0:
-        from harness import Skip
-        raise Skip("mount -t tmpfs failed: %s" % p.stdout.decode().strip())
-    ctx.cleanups.append(lambda: subprocess.run(["umount", "-l", mnt]))
+    mnt, _ = mount_tmpfs(ctx, "2m")
     b = ctx.broker
     sq = Simq(ctx, b)
     here = ctx.mkdtemp("client")
