@@ -72,7 +72,7 @@ fetch_one(struct fetch *fe, const char *id, const char *sub,
     const struct fileword *fw)
 {
 	char	*path, *tmp, *slash, sz[FMT_MAX];
-	int	 fd;
+	int	 fd, e;
 
 	path = xprintf("%s/%s", sub, fw->name);
 	fetch_parents(path);
@@ -85,14 +85,18 @@ fetch_one(struct fetch *fe, const char *id, const char *sub,
 	if (fe->x == NULL)
 		fe->x = files_xfer();
 	if (xfer_download(fe->x, fw->hex, fw->size, fd, NULL, NULL) < 0) {
+		/* Freed here: nothing holds it once die() exits. */
 		(void)unlink(tmp);
+		free(tmp);
 		die(EXIT_USAGE, "cannot fetch %s of job %s (%s): %s", fw->name,
 		    id, fmt_size(sz, fw->size), fe->x->err);
 	}
 	if (fchmod(fd, fw->mode & ~(mode_t)0022) < 0 || close(fd) < 0 ||
 	    rename(tmp, path) < 0) {
+		e = errno;
 		(void)unlink(tmp);
-		die(EXIT_USAGE, "cannot write %s (%s)", path, strerror(errno));
+		free(tmp);
+		die(EXIT_USAGE, "cannot write %s (%s)", path, strerror(e));
 	}
 	if (fe->j != NULL) {
 		json_object(fe->j);
