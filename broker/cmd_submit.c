@@ -59,6 +59,46 @@ opts_queue(struct conn *c, struct jobopts *o)
 	return jobopts_intern(o);
 }
 
+/*
+ * A job whose TAKE item a worker could not read would be accepted and
+ * never run: leased, dropped by the worker, leased again.  A worker reads
+ * lines of SIMQ_LINE_MAX bytes, CR LF included (proto_in_next), and an
+ * item holds more than the request did (id=, attempt=, q=, timeout=, an
+ * array's index for each {}), so a request that fits a line may make an
+ * item that does not.  Returns 0, or -1 with the error sent (line: the
+ * BATCH line, else 0).  Words are no limit: an item has at most a dozen
+ * more than its request's SIMQ_WORDS_MAX, and a worker takes
+ * SIMQ_WORDS_MAX + 64.
+ */
+static int
+item_check(struct conn *c, const struct jobopts *o, const struct cmd *cmd,
+    uint64_t id, uint32_t index, size_t line)
+{
+	size_t	n;
+
+	n = reply_take_len(o, jopts.queue.p, jopts.queue.len, cmd, id, index);
+	if (n <= SIMQ_LINE_MAX)
+		return 0;
+	if (line == 0)
+		conn_error(c, PERR_BADREQ, "the job's TAKE item would be %zu "
+		    "bytes, over the %d a worker reads: %zu fewer bytes of "
+		    "options or arguments", n, SIMQ_LINE_MAX,
+		    n - SIMQ_LINE_MAX);
+	else
+		conn_error(c, PERR_BODY, "line %zu: the job's TAKE item would "
+		    "be %zu bytes, over the %d a worker reads: %zu fewer bytes "
+		    "of options or arguments", line, n, SIMQ_LINE_MAX,
+		    n - SIMQ_LINE_MAX);
+	return -1;
+}
+
+/* The largest index of an array, whose task has the longest item. */
+static uint32_t
+array_last(const struct array_spec *a)
+{
+	return a->first + a->step * (uint32_t)(proto_array_count(a) - 1);
+}
+
 void
 h_submit(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
@@ -91,6 +131,12 @@ h_submit(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		free(cmd);
 		return;
 	}
+	if (item_check(c, o, cmd, B->next_id, jopts.has_array ?
+	    array_last(&jopts.array) : SIMQ_NOINDEX, 0) < 0) {
+		jobopts_unref(o);
+		free(cmd);
+		return;
+	}
 	if (B->njobs >= B->cfg.max_jobs) {
 		conn_error(c, PERR_LIMIT, "the broker keeps %llu jobs, its "
 		    "limit (--max-jobs); wait for some to finish and expire",
@@ -117,7 +163,8 @@ h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	static struct proto_word	 words[SIMQ_WORDS_MAX];
 	struct jobopts			*o;
 	struct cmd			**cmds = NULL;
-	size_t				 n = 0, cap = 0, lineno = 0, i;
+	static const struct cmd		 nocmd;
+	size_t				 n = 0, cap = 0, lineno = 0, i, base;
 	char				*p = body, *end = body + blen, *nl;
 	uint64_t			 first, nb;
 
@@ -127,6 +174,11 @@ h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		conn_error(c, PERR_BADREQ, "array= is not allowed in BATCH");
 		goto out;
 	}
+	/* Most commands are far below a line: their item is bounded without
+	 * writing it, from the options' item with no command (an argument
+	 * encodes to 3 bytes a byte at most, plus its space). */
+	base = reply_take_len(o, jopts.queue.p, jopts.queue.len, &nocmd,
+	    B->next_id + SIMQ_BATCH_JOBS_MAX, SIMQ_NOINDEX);
 	for (; p < end; p = nl + 1) {
 		size_t len;
 		int nw;
@@ -158,6 +210,10 @@ h_batch(struct conn *c, struct proto_req *r, char *body, size_t blen)
 			goto out;
 		}
 		n++;
+		if (base + 3 * (size_t)cmds[n - 1]->len + cmds[n - 1]->argc >
+		    SIMQ_LINE_MAX && item_check(c, o, cmds[n - 1],
+		    B->next_id + n - 1, SIMQ_NOINDEX, lineno) < 0)
+			goto out;
 	}
 	if (n == 0) {
 		conn_error(c, PERR_BODY, "the batch holds no command");

@@ -290,9 +290,10 @@ reply_status_full(struct evbuffer *o, const struct job *j, int full)
 	reply_argv(o, j);
 }
 
-/* A job item for TAKE: everything the worker needs to run it. */
-void
-reply_take(struct evbuffer *o, const struct job *j)
+/* A job item for TAKE of j, whose queue is named q (qlen bytes). */
+static void
+take_item(struct evbuffer *o, const struct job *j, const char *q,
+    size_t qlen)
 {
 	const struct jobopts	*op = j->opts;
 	uint32_t		 i;
@@ -300,7 +301,7 @@ reply_take(struct evbuffer *o, const struct job *j)
 	evbuffer_add_printf(o, "job");
 	reply_id(o, "id", j->id, j->index);
 	reply_num(o, "attempt", j->attempts);
-	reply_str(o, "q", op->q->name);
+	reply_word(o, "q", q, qlen);
 	reply_num(o, "timeout", op->timeout_ms);
 	reply_res(o, op);
 	if (j->kind == JK_TASK)
@@ -320,6 +321,55 @@ reply_take(struct evbuffer *o, const struct job *j)
 	reply_files(o, op->files, 0);
 	reply_argv(o, j);
 	evbuffer_add(o, "\r\n", 2);
+}
+
+/* A job item for TAKE: everything the worker needs to run it. */
+void
+reply_take(struct evbuffer *o, const struct job *j)
+{
+	take_item(o, j, j->opts->q->name, strlen(j->opts->q->name));
+}
+
+/*
+ * The bytes, CR LF included, of the longest TAKE item a job not made yet
+ * can have: options op in the queue named q (qlen bytes; op->q may be
+ * unset), command cmd, id id and, for a task of SUBMIT array=, its index
+ * (else SIMQ_NOINDEX).  Only the attempt number changes over a job's
+ * life: it is counted at its widest.  Not for EACHLINE's tasks (their
+ * lines are bounded in cmd_submit.c).
+ */
+size_t
+reply_take_len(const struct jobopts *op, const char *q, size_t qlen,
+    const struct cmd *cmd, uint64_t id, uint32_t index)
+{
+	static struct evbuffer	*o;
+	struct job		 j, parent;
+	struct array		 arr;
+	size_t			 n;
+
+	if (o == NULL && (o = evbuffer_new()) == NULL)
+		fatal("out of memory");
+	memset(&j, 0, sizeof j);
+	j.id = id;
+	j.index = index;
+	j.attempts = UINT32_MAX;
+	j.opts = (struct jobopts *)op;
+	if (index == SIMQ_NOINDEX) {
+		j.kind = JK_JOB;
+		j.cmd = (struct cmd *)cmd;
+	} else {
+		memset(&parent, 0, sizeof parent);
+		memset(&arr, 0, sizeof arr);
+		parent.kind = JK_ARRAY;
+		parent.cmd = (struct cmd *)cmd;
+		parent.arr = &arr;
+		j.kind = JK_TASK;
+		j.parent = &parent;
+	}
+	take_item(o, &j, q, qlen);
+	n = evbuffer_get_length(o);
+	evbuffer_drain(o, n);
+	return n;
 }
 
 /* A status item for a task that has no record yet. */

@@ -794,6 +794,8 @@ void		 reply_status_full(struct evbuffer *, const struct job *, int);
 void		 reply_pending_task(struct evbuffer *, const struct job *,
 		    const struct simq_id *, int state);
 void		 reply_take(struct evbuffer *, const struct job *);
+size_t		 reply_take_len(const struct jobopts *, const char *, size_t,
+		    const struct cmd *, uint64_t, uint32_t);
 void		 reply_worker_res(struct evbuffer *, const struct worker *);
 int		 reply_drops(struct evbuffer *, struct worker *);
 void		 reply_status_items(struct conn *, struct simq_id *, int n);

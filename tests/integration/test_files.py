@@ -607,3 +607,68 @@ def test_files_sweep_after_kill9(ctx):
     c.request("CANCEL %s" % jid2).expect_ok()
     wait_until(lambda: os.listdir(jobs) == [], 20 * ctx.slow,
                "the canceled job's directory removed")
+
+
+def test_files_largest_submit_runs(ctx):
+    """A SUBMIT near the 64 KiB line, of many file= words: its TAKE item
+    (id=, attempt=, q=, timeout= more than the request) must still be a
+    line a worker reads, or the job is accepted and never runs.  The
+    broker names how many bytes too many; the largest SUBMIT it accepts
+    runs on a real worker with all its files; one byte more is refused
+    and changes nothing; a BATCH line and an array's widest index are
+    held to the same bound."""
+    from harness import enc
+    b = ctx.broker
+    c = b.client()
+    data = b"x\n"
+    h = hashlib.sha256(data).hexdigest()
+    c.request("PUT %s %d 0 %d" % (h, len(data), len(data)),
+              data).expect_ok("stored")
+    files = ["file=" + enc("%s:%d:644:d/f%04d" % (h, len(data), i))
+             for i in range(700)]
+
+    def line(pad, head="SUBMIT", argv=("sh", "-c", "ls d | wc -l")):
+        return " ".join([head] + files + ["env=" + enc("PAD=" + "p" * pad),
+                                          "--"] + [enc(a) for a in argv])
+
+    base = len(line(0))
+    check(base < 65000, "the files leave room: %d" % base)
+    # A request line that fits (65534 bytes and CR LF), whose item does
+    # not.
+    pad = 65534 - base
+    r = c.request(line(pad))
+    r.expect_err("bad-request")
+    check("TAKE item would be" in r.line, r.line)
+    over = int(r.words[r.words.index("fewer") - 1])
+    check(0 < over < 200, "bytes over: %r" % r.line)
+    before = c.stats()
+    # One byte more than the largest: refused, nothing changes.
+    c.request(line(pad - over + 1)).expect_err("bad-request")
+    after = c.stats()
+    eq((after["jobs"], after["next_id"]), (before["jobs"], before["next_id"]),
+       "jobs after a refused submit")
+    # The largest: accepted, and runs.
+    jid = c.request(line(pad - over)).one_id()
+    w = WorkerProc(ctx, b, slots=1)
+    st = wait_job(ctx, c, jid, timeout=30)
+    eq(st["state"], "done", "the largest job (worker log: %s)" %
+       w.log()[-800:])
+    from workerlib import output
+    eq(output(c, jid), b"700\n", "its files were all there")
+    check("longer than" not in w.log(), w.log()[-800:])
+    # BATCH: the line is named, nothing is submitted.
+    n = c.stats()["next_id"]
+    args = ["echo", "a" * (65534 - 40)]
+    body = ("echo small\n" + " ".join(enc(a) for a in args) +
+            "\n").encode()
+    r = c.request("BATCH %d" % len(body), body)
+    r.expect_err("bad-body")
+    check("line 2:" in r.line and "TAKE item" in r.line, r.line)
+    eq(c.stats()["next_id"], n, "next id after a refused BATCH")
+    # An array: {} becomes the index, and the widest one is counted.
+    arg = "{}" * 12000
+    one = "SUBMIT array=1-9 -- echo " + arg
+    c.request(one).one_id()
+    r = c.request("SUBMIT array=1-100000 -- echo " + arg)
+    r.expect_err("bad-request")
+    check("TAKE item would be" in r.line, r.line)
