@@ -55,7 +55,8 @@
 /* The send buffer of a connection that GETs (the kernel doubles it). */
 #define GET_SNDBUF	(1 << 20)
 
-/* A resumed GET hashes the bytes before its offset in reads this big. */
+/* A resumed GET hashes the bytes before its offset in reads this big,
+ * one a request or a loop pass: about a millisecond. */
 #define HASH_READ	(1u << 20)
 
 struct upload {
@@ -71,7 +72,8 @@ struct upload {
 /* A connection's GET of one blob: how far it has been hashed. */
 struct blobget {
 	uint8_t		 hash[SIMQ_HASH_LEN];
-	uint64_t	 pos;
+	uint64_t	 pos;		/* bytes hashed, from 0 */
+	uint64_t	 off, max;	/* a parked GET (the last chunk) */
 	struct sha256	 sha;
 };
 
@@ -781,18 +783,126 @@ read_at(int fd, void *p, size_t n, uint64_t off)
 	return 0;
 }
 
+/* A GET that cannot be answered from the blob's file: an I/O error
+ * (errno set) is the broker's; a file shorter than its size (errno 0)
+ * is corrupt. */
+static void
+get_failed(struct conn *c, struct blob *b, const char *hex)
+{
+	if (errno != 0) {
+		log_warn("blobs: reading %s: %s", hex, strerror(errno));
+		conn_error(c, PERR_SERVER, "blob %s: %s", hex, strerror(errno));
+		get_end(c);
+		return;
+	}
+	get_end(c);
+	corrupt(b, NULL);
+	conn_error(c, PERR_STATE, "blob %s is corrupt on the broker; send "
+	    "it again", hex);
+}
+
+/* Hashes, from the file, the bytes from g->pos towards to: HASH_READ of
+ * them at the most.  Returns 0, or -1 with errno set (0: a short file). */
+static int
+get_hash_step(struct blobget *g, int fd, uint64_t to)
+{
+	static char	*tmp;
+	uint64_t	 k;
+
+	if (tmp == NULL)
+		tmp = xmalloc(HASH_READ);
+	if (g->pos >= to)
+		return 0;
+	k = to - g->pos < HASH_READ ? to - g->pos : HASH_READ;
+	if (read_at(fd, tmp, k, g->pos) < 0)
+		return -1;
+	sha256_update(&g->sha, tmp, k);
+	g->pos += k;
+	return 0;
+}
+
+/* Answers a GET of n bytes at off from fd; hashes them if the hash has
+ * reached off, and checks the whole blob with its last byte.  Returns 0,
+ * or -1 with the reply sent (the blob was corrupt) or, with errno set,
+ * not (for get_failed). */
+static int
+get_send(struct conn *c, struct blob *b, int fd, uint64_t off, uint64_t n,
+    const char *hex)
+{
+	struct blobget		*g = c->get;
+	struct evbuffer		*o;
+	struct evbuffer_iovec	 v;
+	uint8_t			 got[SIMQ_HASH_LEN];
+
+	o = evbuffer_new();
+	if (o == NULL || evbuffer_reserve_space(o, (ssize_t)n, &v, 1) < 1)
+		fatal("blobs: out of memory");
+	if (read_at(fd, v.iov_base, n, off) < 0) {
+		evbuffer_free(o);
+		return -1;
+	}
+	v.iov_len = n;
+	evbuffer_commit_space(o, &v, 1);
+	if (g->pos == off) {
+		sha256_update(&g->sha, v.iov_base, n);
+		g->pos = off + n;
+	}
+	if (g->pos == b->size) {
+		sha256_final(&g->sha, got);
+		sha256_init(&g->sha);
+		get_end(c);
+		if (memcmp(got, b->hash, SIMQ_HASH_LEN) != 0) {
+			evbuffer_free(o);
+			corrupt(b, got);
+			conn_error(c, PERR_STATE, "blob %s is corrupt on the "
+			    "broker; send it again", hex);
+			return 0;
+		}
+	}
+	evbuffer_add_printf(conn_outbuf(c), "DATA %" PRIu64 "\r\n", n);
+	evbuffer_add_buffer(c->pend, o);
+	evbuffer_add(c->pend, "\r\n", 2);
+	conn_reply_done(c);
+	evbuffer_free(o);
+	return 0;
+}
+
+/* Opens the blob's file; -1 with the reply sent. */
+static int
+get_open(struct conn *c, const struct blob *b, const char *hex)
+{
+	char	path[4096];
+	int	fd;
+
+	blob_path(path, sizeof path, b->hash);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		log_warn("blobs: %s: %s", path, strerror(errno));
+		conn_error(c, PERR_SERVER, "blob %s: %s", hex, strerror(errno));
+		get_end(c);
+	}
+	return fd;
+}
+
+/*
+ * GET serves what it is asked at once, and its digest follows: hashed as
+ * served when the GETs come in order from 0.  One that starts elsewhere (a
+ * resumed download, on a new connection) leaves the bytes before it to be
+ * hashed from the file, HASH_READ of them a GET: a chunk served meanwhile
+ * is hashed later, from the file too.  Only the last chunk waits for the
+ * hash, parked (cmd.c), HASH_READ a loop pass (~1 ms), so that it still
+ * checks the whole blob and the loop never stalls for a whole prefix
+ * (0.8 s a GB).  A request sent behind a parked GET ends the wait, and
+ * the rest is hashed then, in one go.
+ */
 void
 h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
-	static char		*tmp;
-	uint8_t			 h[SIMQ_HASH_LEN], got[SIMQ_HASH_LEN];
-	uint64_t		 off, max, n, k;
+	uint8_t			 h[SIMQ_HASH_LEN];
+	char			 hex[SIMQ_HASH_HEX + 1];
+	uint64_t		 off, max, n;
 	struct blob		*b;
 	struct blobget		*g;
-	struct evbuffer		*o;
-	struct evbuffer_iovec	 v;
-	char			 path[4096];
-	int			 fd, sndbuf, err;
+	int			 fd, sndbuf;
 
 	if (arg_hash(c, &r->args[0], h) < 0)
 		return;
@@ -803,9 +913,9 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		    proto_cmd_info(CMD_GET)->usage);
 		return;
 	}
+	proto_format_hash(hex, h);
 	if ((b = blob_find(h)) == NULL || !b->stored) {
-		conn_error(c, PERR_NOTFOUND, "blob %.64s is not stored",
-		    r->args[0].p);
+		conn_error(c, PERR_NOTFOUND, "blob %s is not stored", hex);
 		return;
 	}
 	if (off >= b->size) {
@@ -816,13 +926,8 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	if ((g = c->get) != NULL && (memcmp(g->hash, h, SIMQ_HASH_LEN) != 0 ||
 	    g->pos > off))
 		get_end(c);
-	blob_path(path, sizeof path, h);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		log_warn("blobs: %s: %s", path, strerror(errno));
-		conn_error(c, PERR_SERVER, "blob %.64s: %s", r->args[0].p,
-		    strerror(errno));
+	if ((fd = get_open(c, b, hex)) < 0)
 		return;
-	}
 	if ((g = c->get) == NULL) {
 		g = c->get = xcalloc(1, sizeof *g);
 		memcpy(g->hash, h, SIMQ_HASH_LEN);
@@ -835,65 +940,63 @@ h_get(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
 		    sizeof sndbuf);
 	}
-	if (tmp == NULL)
-		tmp = xmalloc(HASH_READ);
-	/* Not where the last one ended: the bytes before are hashed first
-	 * (a resumed download), so that the end is still checked whole. */
-	while (g->pos < off) {
-		k = off - g->pos < HASH_READ ? off - g->pos : HASH_READ;
-		if (read_at(fd, tmp, k, g->pos) < 0)
-			goto bad;
-		sha256_update(&g->sha, tmp, k);
-		g->pos += k;
-	}
-	o = evbuffer_new();
-	if (evbuffer_reserve_space(o, (ssize_t)n, &v, 1) < 1)
-		fatal("blobs: out of memory");
-	if (read_at(fd, v.iov_base, n, off) < 0) {
-		evbuffer_free(o);
+	if (get_hash_step(g, fd, off) < 0)
 		goto bad;
+	if (g->pos < off && off + n == b->size) {
+		g->off = off;
+		g->max = max;
+		close(fd);
+		cmd_park(c, CMD_GET, 0, NULL);
+		return;
 	}
-	v.iov_len = n;
-	evbuffer_commit_space(o, &v, 1);
-	sha256_update(&g->sha, v.iov_base, n);
-	g->pos = off + n;
-	if (g->pos == b->size) {
-		sha256_final(&g->sha, got);
-		sha256_init(&g->sha);
-		if (memcmp(got, h, SIMQ_HASH_LEN) != 0) {
-			evbuffer_free(o);
-			close(fd);
-			get_end(c);
-			corrupt(b, got);
-			conn_error(c, PERR_STATE, "blob %.64s is corrupt on the "
-			    "broker; send it again", r->args[0].p);
-			return;
-		}
-		get_end(c);
-	}
-	evbuffer_add_printf(conn_outbuf(c), "DATA %" PRIu64 "\r\n", n);
-	evbuffer_add_buffer(c->pend, o);
-	evbuffer_add(c->pend, "\r\n", 2);
-	conn_reply_done(c);
-	evbuffer_free(o);
+	if (get_send(c, b, fd, off, n, hex) < 0)
+		goto bad;
 	close(fd);
 	return;
 bad:
-	err = errno;
 	close(fd);
-	errno = err;
-	if (errno != 0) {
-		log_warn("blobs: reading %.64s: %s", r->args[0].p,
-		    strerror(errno));
-		conn_error(c, PERR_SERVER, "blob %.64s: %s", r->args[0].p,
-		    strerror(errno));
+	get_failed(c, b, hex);
+}
+
+/*
+ * A parked GET of a blob's last chunk, once a loop pass (now: at once, a
+ * request came behind it): hashes a step of what is before it, and answers
+ * when the hash has reached it.  Returns 1 when it answered.
+ */
+int
+blob_get_parked(struct conn *c, int now)
+{
+	struct blobget	*g = c->get;
+	struct blob	*b;
+	char		 hex[SIMQ_HASH_HEX + 1];
+	uint64_t	 n;
+	int		 fd;
+
+	proto_format_hash(hex, g->hash);
+	if ((b = blob_find(g->hash)) == NULL || !b->stored) {
 		get_end(c);
-		return;
+		conn_error(c, PERR_NOTFOUND, "blob %s is not stored", hex);
+		return 1;
 	}
-	get_end(c);
-	corrupt(b, NULL);
-	conn_error(c, PERR_STATE, "blob %.64s is corrupt on the broker; send "
-	    "it again", r->args[0].p);
+	if ((fd = get_open(c, b, hex)) < 0)
+		return 1;
+	do {
+		if (get_hash_step(g, fd, g->off) < 0)
+			goto bad;
+	} while (now && g->pos < g->off);
+	if (g->pos < g->off) {
+		close(fd);
+		return 0;
+	}
+	n = b->size - g->off < g->max ? b->size - g->off : g->max;
+	if (get_send(c, b, fd, g->off, n, hex) < 0)
+		goto bad;
+	close(fd);
+	return 1;
+bad:
+	close(fd);
+	get_failed(c, b, hex);
+	return 1;
 }
 
 /*

@@ -10,7 +10,9 @@
  * jobs), cmd_worker.c (what workers send), cmd_view.c (looking).
  *
  * TAKE and WAIT may park: their reply is held, without polling, until the
- * event they wait for, their deadline, or the client's next request.
+ * event they wait for, their deadline, or the client's next request.  So
+ * may GET, for the last chunk of a resumed download: it hashes a step of
+ * the blob each pass until it can answer (blob.c).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -168,7 +170,12 @@ park_try(struct conn *c, int final)
 
 	if (c->parked == CMD_TAKE)
 		done = take_serve(c, c->park_arg, final);
-	else if (c->parked == CMD_FOLLOW)
+	else if (c->parked == CMD_GET) {
+		/* A step a pass: the timer makes the next pass come. */
+		static const struct timeval now;
+		if (!(done = blob_get_parked(c, final)))
+			evtimer_add(c->park_ev, &now);
+	} else if (c->parked == CMD_FOLLOW)
 		done = follow_serve(c, final);
 	else {
 		struct wait_arg *w = c->park_arg;
@@ -220,7 +227,10 @@ cmd_serve_parked(void)
 			next = TAILQ_NEXT(c, pentry);
 			if (c->dead || c->closing)
 				continue;
-			if (c->park_until <= B->now ||
+			if (c->parked == CMD_GET) {
+				if (round == 0)
+					serve_one(c, 0);
+			} else if (c->park_until <= B->now ||
 			    (c->parked == CMD_TAKE && dispatch) ||
 			    (c->parked == CMD_WAIT && wake) ||
 			    (c->parked == CMD_FOLLOW && (dispatch || wake ||

@@ -580,6 +580,7 @@ void		 jobfiles_ref(const struct jobfiles *, int up);
 void		 blob_start(void);	/* after replay and the first expiry */
 void		 blob_passed(void);	/* after each pass's commit */
 void		 blob_conn_free(struct conn *);
+int		 blob_get_parked(struct conn *, int now);
 void		 blob_put_begin(struct conn *, struct proto_req *);
 void		 blob_put_data(struct conn *, const char *, size_t);
 void		 blob_put_end(struct conn *, int term_ok);
