@@ -1217,26 +1217,31 @@ files_section(struct evbuffer *o, const struct job *j)
 	evbuffer_add_printf(o, "</section>");
 }
 
-/* The job page's rows for what a job asks for and, while no connected
- * worker could ever run it, why it is stuck (as simq status -l). */
+/* The job page's rows for what a job asks for (nothing for one CPU, the
+ * default, as STATUS leaves it out) and, while no connected worker could
+ * ever run it, why it is stuck (as simq status -l). */
 static void
 res_rows(struct evbuffer *o, const struct job *j)
 {
 	const struct jobopts	*op = j->opts;
 	char			 v[96], kinds[64], text[512];
-	int			 queued = j->kind == JK_ARRAY ?
+	int			 n, queued = j->kind == JK_ARRAY ?
 				    j->arr->count[JS_QUEUED] > 0 :
 				    j->state == JS_QUEUED;
 
-	if (op->mem >= 1024 * 1024)
-		snprintf(v, sizeof v, "cpus %u, gpus %u, mem %.1f MiB",
-		    op->cpus, op->gpus, (double)op->mem / (1024 * 1024));
-	else if (op->mem)
-		snprintf(v, sizeof v, "cpus %u, gpus %u, mem %llu B",
-		    op->cpus, op->gpus, (unsigned long long)op->mem);
-	else
-		snprintf(v, sizeof v, "cpus %u, gpus %u", op->cpus, op->gpus);
-	kv(o, "resources", v);
+	if (op->cpus != 1 || op->gpus || op->mem) {
+		n = snprintf(v, sizeof v, "cpus %u", op->cpus);
+		if (op->gpus)
+			n += snprintf(v + n, sizeof v - (size_t)n, ", gpus %u",
+			    op->gpus);
+		if (op->mem >= 1024 * 1024)
+			snprintf(v + n, sizeof v - (size_t)n, ", mem %.1f MiB",
+			    (double)op->mem / (1024 * 1024));
+		else if (op->mem)
+			snprintf(v + n, sizeof v - (size_t)n, ", mem %llu B",
+			    (unsigned long long)op->mem);
+		kv(o, "resources", v);
+	}
 	if (queued && fit_why(op, kinds, sizeof kinds, text, sizeof text)) {
 		evbuffer_add_printf(o, "<tr><th>stuck</th><td id=\"stuck\" "
 		    "class=\"s-failed\">");

@@ -234,3 +234,27 @@ def test_dashboard_million_task_array(ctx):
        "failed first")
     check(time.monotonic() - t0 < 5 * ctx.slow, "pages took %.1fs" %
           (time.monotonic() - t0))
+
+
+def test_dashboard_resources_only_when_asked(ctx):
+    """A job page names the resources a job asked for, and only those: a
+    plain job (one CPU, the default) has no resources row at all."""
+    hp = free_port()
+    b = ctx.start_broker(["--http", str(hp)])
+    c = b.client()
+    plain = c.request("SUBMIT -- true").one_id()
+    gpu = c.request("SUBMIT gpus=2 -- true").one_id()
+    big = c.request("SUBMIT cpus=4 mem=%d -- true" % (3 << 20)).one_id()
+    arr = c.request("SUBMIT array=1-3 -- true").one_id()
+
+    def row(jid):
+        code, _, page = req(hp, "GET", "/jobs/%s" % jid)
+        eq(code, 200, "/jobs/%s" % jid)
+        m = re.findall(rb"<tr><th>resources</th><td>([^<]*)</td>", page)
+        return m[0].decode() if m else None
+
+    eq(row(plain), None, "a plain job's resources")
+    eq(row(arr), None, "a plain array's resources")
+    eq(row("%d_2" % arr), None, "its task's resources")
+    eq(row(gpu), "cpus 1, gpus 2", "a GPU job's resources")
+    eq(row(big), "cpus 4, mem 3.0 MiB", "a big job's resources")
