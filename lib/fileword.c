@@ -12,16 +12,16 @@
 #include "proto.h"
 #include "xmalloc.h"
 
-int
-fileword_name_check(const char *name, char *why, size_t len)
+/* The sentence for what proto's rule said of s (w, NULL when it holds);
+ * what is the word's subject, for the leading '/' ("a name is a path"). */
+static int
+check(const char *s, const char *w, const char *what, char *why, size_t len)
 {
-	const char	*w = proto_relpath_why(name, strlen(name));
-
 	if (w == NULL)
 		return 0;
-	if (*name == '/')
-		snprintf(why, len, "it starts with /: a name is a path "
-		    "relative to the job's directory");
+	if (*s == '/')
+		snprintf(why, len, "it starts with /: %s relative to the job's "
+		    "directory", what);
 	else if (strstr(w, "..") != NULL)
 		snprintf(why, len, "it has a .. part, which would leave the "
 		    "job's directory");
@@ -31,21 +31,17 @@ fileword_name_check(const char *name, char *why, size_t len)
 }
 
 int
+fileword_name_check(const char *name, char *why, size_t len)
+{
+	return check(name, proto_relpath_why(name, strlen(name)),
+	    "a name is a path", why, len);
+}
+
+int
 fileword_glob_check(const char *glob, char *why, size_t len)
 {
-	const char	*w = proto_glob_why(glob, strlen(glob));
-
-	if (w == NULL)
-		return 0;
-	if (*glob == '/')
-		snprintf(why, len, "it starts with /: a pattern is relative "
-		    "to the job's directory");
-	else if (strstr(w, "..") != NULL)
-		snprintf(why, len, "it has a .. part, which would leave the "
-		    "job's directory");
-	else
-		snprintf(why, len, "it is %s", w);
-	return -1;
+	return check(glob, proto_glob_why(glob, strlen(glob)),
+	    "a pattern is", why, len);
 }
 
 int

@@ -74,6 +74,41 @@ test_globs(void **state)
 	assert_int_equal(fileword_glob_check("/tmp/*", why, sizeof why), -1);
 	assert_non_null(strstr(why, "starts with /"));
 	assert_int_equal(fileword_glob_check("", why, sizeof why), -1);
+	/* A glob may hold what a name may not: an empty or . part. */
+	assert_int_equal(fileword_glob_check("a//*", why, sizeof why), 0);
+	assert_int_equal(fileword_name_check("a//b", why, sizeof why), -1);
+}
+
+/* Each kind of refusal, word for word, for a name and for a glob: they
+ * share one sentence maker but name their own subject. */
+static void
+test_check_sentences(void **state)
+{
+	char	why[160], longname[SIMQ_PATH_MAX + 2];
+
+	assert_int_equal(fileword_name_check("/etc/x", why, sizeof why), -1);
+	assert_string_equal(why, "it starts with /: a name is a path relative "
+	    "to the job's directory");
+	assert_int_equal(fileword_glob_check("/tmp/*", why, sizeof why), -1);
+	assert_string_equal(why, "it starts with /: a pattern is relative to "
+	    "the job's directory");
+	assert_int_equal(fileword_name_check("a/..", why, sizeof why), -1);
+	assert_string_equal(why, "it has a .. part, which would leave the "
+	    "job's directory");
+	assert_int_equal(fileword_glob_check("../*", why, sizeof why), -1);
+	assert_string_equal(why, "it has a .. part, which would leave the "
+	    "job's directory");
+	assert_int_equal(fileword_name_check("", why, sizeof why), -1);
+	assert_string_equal(why, "it is empty");
+	assert_int_equal(fileword_glob_check("", why, sizeof why), -1);
+	assert_string_equal(why, "it is empty");
+	memset(longname, '*', sizeof longname - 1);
+	longname[sizeof longname - 1] = '\0';
+	assert_int_equal(fileword_glob_check(longname, why, sizeof why), -1);
+	assert_string_equal(why, "it is longer than 4096 bytes");
+	/* A short buffer gets a cut sentence, never an overrun. */
+	assert_int_equal(fileword_name_check("/x", why, 10), -1);
+	assert_string_equal(why, "it starts");
 }
 
 static void
@@ -130,6 +165,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_globs),
+		cmocka_unit_test(test_check_sentences),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_mode),
 	};
