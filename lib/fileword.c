@@ -25,8 +25,9 @@ check(const char *s, const char *w, const char *what, char *why, size_t len)
 	else if (strstr(w, "..") != NULL)
 		snprintf(why, len, "it has a .. part, which would leave the "
 		    "job's directory");
-	else
-		snprintf(why, len, "it is %s", w);
+	else	/* "empty", "longer than ...", "has an empty or . component" */
+		snprintf(why, len, "it %s%s", strncmp(w, "has ", 4) == 0 ||
+		    strncmp(w, "contains ", 9) == 0 ? "" : "is ", w);
 	return -1;
 }
 

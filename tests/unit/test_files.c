@@ -106,6 +106,9 @@ test_check_sentences(void **state)
 	longname[sizeof longname - 1] = '\0';
 	assert_int_equal(fileword_glob_check(longname, why, sizeof why), -1);
 	assert_string_equal(why, "it is longer than 4096 bytes");
+	/* proto's phrase is a verb's: not "it is has ...". */
+	assert_int_equal(fileword_name_check("a//b", why, sizeof why), -1);
+	assert_string_equal(why, "it has an empty or . component");
 	/* A short buffer gets a cut sentence, never an overrun. */
 	assert_int_equal(fileword_name_check("/x", why, 10), -1);
 	assert_string_equal(why, "it starts");
