@@ -794,3 +794,39 @@ def test_blob_resumed_get_does_not_stall(ctx):
 
 
 test_blob_resumed_get_does_not_stall.timeout = 120
+
+
+def test_blob_kept_when_the_record_ending_its_last_job_fails(ctx):
+    """A blob is never unlinked before the record that ends its last job
+    is durable.  The CANCEL of the one job naming it is made to fail its
+    journal write (--fail-writes-after: the broker exits, as it must),
+    with a --retention of 0 and a grace of 10 ms for blobs no kept job
+    names, so that nothing but the order of things keeps the blob: the
+    next start has the job still queued and the blob on disk, whole.  A
+    CANCEL that is written lets it go."""
+    args = ["--retention", "0", "--blob-grace", "10ms"]
+    b = Broker(ctx, args=args).start()
+    c = b.client()
+    data = os.urandom(100000)
+    h = sha(data)
+    put(c, data).expect_ok("stored")
+    jid = c.request("SUBMIT %s -- true" % fw(h, len(data), "in")).one_id()
+    c.close()
+    b.stop()
+    b.args = args + ["--fail-writes-after", "1"]
+    b.start()
+    c = b.client()
+    c.request("CANCEL %d" % jid).expect_err("server")
+    rc = b.wait_exit(20 * ctx.slow)
+    check(rc != 0, "the broker exits after a failed write: %r" % rc)
+    eq(stored(b), {h: len(data)}, "the blob after the failed commit")
+    b.args = args
+    b.start()
+    c = b.client()
+    eq(c.status1(jid)["state"], "queued", "the job, its cancel lost")
+    time.sleep(1.5)
+    eq(have(c, h), ["yes"], "HAVE after the restart")
+    check(get_all(c, h) == data, "the blob reads back whole")
+    c.request("CANCEL %d" % jid).expect_ok("1")
+    wait_until(lambda: h not in stored(b), 10 * ctx.slow,
+               "the blob removed once the cancel is durable")
