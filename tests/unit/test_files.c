@@ -84,31 +84,39 @@ test_globs(void **state)
 static void
 test_check_sentences(void **state)
 {
+	static const struct {
+		int		 glob;
+		const char	*s;
+		const char	*why;
+	} t[] = {
+		{ 0, "/etc/x", "it starts with /: a name is a path relative to "
+		    "the job's directory" },
+		{ 1, "/tmp/*", "it starts with /: a pattern is relative to the "
+		    "job's directory" },
+		{ 0, "a/..", "it has a .. part, which would leave the job's "
+		    "directory" },
+		{ 1, "../*", "it has a .. part, which would leave the job's "
+		    "directory" },
+		{ 0, "", "it is empty" },
+		{ 1, "", "it is empty" },
+		/* proto's phrase is a verb's: not "it is has ...". */
+		{ 0, "a//b", "it has an empty or . component" },
+		{ 0, NULL, NULL }
+	};
 	char	why[160], longname[SIMQ_PATH_MAX + 2];
+	int	i, rc;
 
-	assert_int_equal(fileword_name_check("/etc/x", why, sizeof why), -1);
-	assert_string_equal(why, "it starts with /: a name is a path relative "
-	    "to the job's directory");
-	assert_int_equal(fileword_glob_check("/tmp/*", why, sizeof why), -1);
-	assert_string_equal(why, "it starts with /: a pattern is relative to "
-	    "the job's directory");
-	assert_int_equal(fileword_name_check("a/..", why, sizeof why), -1);
-	assert_string_equal(why, "it has a .. part, which would leave the "
-	    "job's directory");
-	assert_int_equal(fileword_glob_check("../*", why, sizeof why), -1);
-	assert_string_equal(why, "it has a .. part, which would leave the "
-	    "job's directory");
-	assert_int_equal(fileword_name_check("", why, sizeof why), -1);
-	assert_string_equal(why, "it is empty");
-	assert_int_equal(fileword_glob_check("", why, sizeof why), -1);
-	assert_string_equal(why, "it is empty");
+	for (i = 0; t[i].s != NULL; i++) {
+		rc = t[i].glob ? fileword_glob_check(t[i].s, why, sizeof why) :
+		    fileword_name_check(t[i].s, why, sizeof why);
+		if (rc != -1 || strcmp(why, t[i].why) != 0)
+			fail_msg("'%s' (%s): %d '%s', not '%s'", t[i].s,
+			    t[i].glob ? "glob" : "name", rc, why, t[i].why);
+	}
 	memset(longname, '*', sizeof longname - 1);
 	longname[sizeof longname - 1] = '\0';
 	assert_int_equal(fileword_glob_check(longname, why, sizeof why), -1);
 	assert_string_equal(why, "it is longer than 4096 bytes");
-	/* proto's phrase is a verb's: not "it is has ...". */
-	assert_int_equal(fileword_name_check("a//b", why, sizeof why), -1);
-	assert_string_equal(why, "it has an empty or . component");
 	/* A short buffer gets a cut sentence, never an overrun. */
 	assert_int_equal(fileword_name_check("/x", why, 10), -1);
 	assert_string_equal(why, "it starts");
