@@ -822,9 +822,9 @@ get_hash_step(struct blobget *g, int fd, uint64_t to)
 }
 
 /* Answers a GET of n bytes at off from fd; hashes them if the hash has
- * reached off, and checks the whole blob with its last byte.  Returns 0,
- * or -1 with the reply sent (the blob was corrupt) or, with errno set,
- * not (for get_failed). */
+ * reached off, and checks the whole blob with its last byte.  Returns 0
+ * with the reply sent (DATA, or the error for a corrupt blob), or -1 with
+ * errno set and no reply (for get_failed). */
 static int
 get_send(struct conn *c, struct blob *b, int fd, uint64_t off, uint64_t n,
     const char *hex)
