@@ -294,8 +294,13 @@ runner_send(const struct wjob *j, char **env, int in, int out, int errfd,
 	for (i = 0; i < j->argc; i++)
 		if (put(buf, &len, j->argv[i]) < 0)
 			return -1;
+	/* The variables of one attempt last: the rest is the same for every
+	 * task of a runner, which a runner can compare as one string. */
 	for (i = 0; env[i] != NULL; i++)
-		if (put(buf, &len, env[i]) < 0)
+		if (!is_per_task(env[i]) && put(buf, &len, env[i]) < 0)
+			return -1;
+	for (i = 0; env[i] != NULL; i++)
+		if (is_per_task(env[i]) && put(buf, &len, env[i]) < 0)
 			return -1;
 	iov.iov_base = buf;
 	iov.iov_len = len;
