@@ -19,6 +19,7 @@ from .errors import (PayloadTooLarge, RemoteError, RemoteTraceback,
                      TaskFailed)
 
 CALL_PREFIX = "simqpy1:"
+CALL_PREFIX_B = CALL_PREFIX.encode("ascii")
 RESULT_MAGIC = b"simq-py1\n"
 RESULT_MAX = 65536
 
@@ -80,10 +81,20 @@ class _CallUnpickler(pickle.Unpickler):
         return self._loaded[pid[1]]
 
 
-def decode_call(word):
-    if not word.startswith(CALL_PREFIX):
+def call_pickle(word):
+    """The pickle a call payload (str or bytes) holds."""
+    if not word.startswith(CALL_PREFIX if isinstance(word, str) else
+                           CALL_PREFIX_B):
         raise ValueError("not a simq call payload")
-    data = _unsqueeze(binascii.a2b_base64(word[len(CALL_PREFIX):]))
+    return _unsqueeze(binascii.a2b_base64(word[len(CALL_PREFIX):]))
+
+
+def decode_call(word):
+    return loads_call(call_pickle(word))
+
+
+def loads_call(data):
+    """(single, calls) of a call's pickle."""
     if b"simq-blob" not in data:
         return pickle.loads(data)
     import io

@@ -20,13 +20,21 @@ def main(argv=None):
     if not argv and os.environ.get("SIMQ_RUNNER_FD"):
         from . import runner
         return runner.serve(int(os.environ["SIMQ_RUNNER_FD"]), main,
-                            int(os.environ.get("SIMQ_RUNNER", "3")))
+                            int(os.environ.get("SIMQ_RUNNER", "3")), run)
     if len(argv) != 1:
         sys.stderr.write("usage: python3 -m simq.task CALL\n")
         return 2
+    return run(argv[0], os.environ.get("SIMQ_RESULT"))
+
+
+def run(word, path, data=None):
+    """Runs the call of the payload word (data: its pickle, if known),
+    writes the outcome to the file path (None: to stdout) and returns
+    the exit status."""
     single = True
     try:
-        single, calls = codec.decode_call(argv[0])
+        single, calls = codec.decode_call(word) if data is None else \
+            codec.loads_call(data)
     except BaseException as e:    # an import that fails on this node
         outs = [codec.outcome_err(e)]
     else:
@@ -37,13 +45,14 @@ def main(argv=None):
             except (Exception, SystemExit) as e:
                 outs.append(codec.outcome_err(e))
     data, ok = codec.pack_result_ok(single, outs)
-    path = os.environ.get("SIMQ_RESULT")
     if path:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            n = os.write(fd, data)
+            if n < len(data):
+                view = memoryview(data)[n:]
+                while view:
+                    view = view[os.write(fd, view):]
         finally:
             os.close(fd)
     else:

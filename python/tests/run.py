@@ -861,6 +861,71 @@ def test_warm_leak_isolation(ctx):
 test_warm_leak_isolation.timeout = 90
 
 
+def test_warm_gc_state(ctx):
+    """A task's garbage collector is a fresh interpreter's whatever the
+    task before it did, and the runner's objects are frozen before each
+    fork: a full collection in a task does not copy the runner's pages."""
+    b, ex = warm_setup(ctx)
+    cold = simq.Executor(server=b.addr, warm=False)
+    ctx.closers.append(lambda: cold.shutdown(wait=False))
+    fresh = cold.submit(tasks.gc_state, False).result(60)
+    eq(ex.submit(tasks.gc_state, True).result(60), fresh, "a fresh one's")
+    eq(ex.submit(tasks.gc_state, False).result(60), fresh,
+       "after a task that changed it")
+    cold_faults = cold.submit(tasks.collect_faults).result(60)
+    faults = min(ex.submit(tasks.collect_faults).result(60)
+                 for _ in range(3))
+    check(faults < 300, "a full collection in a task copied %d pages "
+          "(in a fresh interpreter: %d)" % (faults, cold_faults))
+
+
+test_warm_gc_state.timeout = 90
+
+
+def test_warm_learns_imports(ctx):
+    """A module a task imports by itself, which its call does not name,
+    the runner imports after that task (its output to /dev/null): the
+    tasks after it do not pay for it."""
+    counter = os.path.join(ctx.tmp, "counter")
+    b, ex = warm_setup(ctx, env={"SIMQ_TEST_COUNTER": counter})
+    first = ex.submit(tasks.lazy_count, 0)
+    eq(first.result(60), 0, "first")
+    eq(first.job.output(), b"counting imported\n",
+       "the first task imported it, and printed")
+    runner = ex.submit(tasks.parent).result(60)[0]
+    eq(list(ex.map(tasks.lazy_count, range(10))), list(range(10)), "more")
+    pids = [int(p) for p in open(counter).read().split()]
+    eq(len(pids), 2, "imports: the first task's, the runner's: %r" % pids)
+    eq(pids[1], runner, "then in the runner")
+    check(pids[0] != runner, "first in the task")
+
+
+def test_warm_environment_per_task(ctx):
+    """Each task of a runner has exactly its own environment: the
+    variables of one attempt of the task before it (an array's index, a
+    name) are not left over."""
+    b, ex = warm_setup(ctx)
+    c = simq.Client(server=b.addr)
+    ctx.closers.append(c.close)
+    names = ("SIMQ_ARRAY_ID", "SIMQ_ARRAY_INDEX", "SIMQ_JOB_NAME",
+             "SIMQ_JOB_ID", "SIMQ_TEST_LEAKED")
+    from simq import _task_codec, executor
+    word = _task_codec.encode_call(executor.dumps_call(
+        True, [(tasks.environ, names, {})]))
+    argv = [ex.python, "-m", "simq.task", word]
+    env = ex._opts["env"]
+    runner = ex.submit(tasks.parent).result(60)
+    a = c.submit(argv, env=env, array=2, name="swept")
+    eq(a.wait(60), "done", "the array")
+    got = a.results()
+    eq([g[1:3] for g in got], [["1", "swept"], ["2", "swept"]],
+       "an array's tasks: index and name")
+    j = c.submit(argv, env=env)
+    eq(j.wait(60), "done", "a task without")
+    eq(j.result(), [None, None, None, j.id, None], "none of them left")
+    eq(ex.submit(tasks.parent).result(60), runner, "all in one runner")
+
+
 def test_warm_runner_crash_is_the_tasks(ctx):
     """A runner that dies in its imports, before the task starts, leaves
     the task to run as a command: the task fails only because its own

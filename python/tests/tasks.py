@@ -153,3 +153,35 @@ def digest(data, i):
 
 def workdir_listing():
     return sorted(os.listdir(os.environ.get("SIMQ_WORKDIR") or "."))
+
+
+def lazy_count(x):
+    """counting.count, with counting imported by the function itself: the
+    call names only this module."""
+    import counting
+    return counting.count(x)
+
+
+def gc_state(change):
+    """The garbage collector's settings as the task found them; then,
+    with change, other ones, as a careless task would leave them."""
+    import gc
+    found = (gc.isenabled(), gc.get_threshold(), gc.get_debug())
+    if change:
+        gc.disable()
+        gc.set_threshold(1, 1, 1)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+    return found
+
+
+def collect_faults():
+    """The page faults of a full collection in this process."""
+    import gc
+    import resource
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    gc.collect()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def environ(*names):
+    return [os.environ.get(n) for n in names]
