@@ -34,7 +34,7 @@ def enc(s):
         s = s.encode("utf-8", "surrogateescape")
     if not s:
         return "%"
-    if all(b in _LITERAL for b in s):
+    if not s.translate(None, _LITERAL):    # all literal, found in C
         return s.decode("utf-8", "surrogateescape")
     out = []
     for b in s:
