@@ -327,16 +327,21 @@ class Executor(cf.Executor):
                                             daemon=True)
             self._thread.start()
 
-    # The watcher holds a WAIT on the oldest WINDOW pending jobs (they are
-    # the likeliest to end first) and looks at all of them with STATUS
-    # every SWEEP seconds, so that a job far down the list that ends
-    # early is seen within that time.  Each WAIT's reply holds the whole
-    # window: a small one costs less to read per job that ended.
-    WINDOW = 32
+    # The watcher holds a WAIT on the oldest pending jobs (they are the
+    # likeliest to end first) and looks at all of them with STATUS every
+    # SWEEP seconds, so that a job far down the list that ends early is
+    # seen within that time.  Each WAIT's reply holds the whole window,
+    # which the broker writes and we read, item by item: the window is
+    # twice as many jobs as ended during the last WAIT (they end at about
+    # the same rate), from WINDOW_MIN to WINDOW_MAX.
+    WINDOW_MIN = 8
+    WINDOW_MAX = 64
     SWEEP = 1.0
+    FIRST_WAIT = 0.005
 
     def _watch(self):
-        delay = 0.005
+        delay = self.FIRST_WAIT
+        window = self.WINDOW_MIN
         last_sweep = time.monotonic()
         while True:
             with self._lock:
@@ -346,11 +351,11 @@ class Executor(cf.Executor):
                     return
                 now = time.monotonic()
                 sweep = now - last_sweep >= self.SWEEP
-                if sweep or len(self._pending) <= self.WINDOW:
+                if sweep or len(self._pending) <= window:
                     ids = list(self._pending)
                     last_sweep = now
                 else:
-                    ids = list(itertools.islice(self._pending, self.WINDOW))
+                    ids = list(itertools.islice(self._pending, window))
             try:
                 items = self._watch_client._status_items(
                     ids, verb="WAIT", wait_ms=int(delay * 1000))
@@ -376,9 +381,11 @@ class Executor(cf.Executor):
                 if st in FINISHED:
                     p.job._take(it)
                     done.append(p)
+            window = min(max(2 * len(done), self.WINDOW_MIN),
+                         self.WINDOW_MAX)
             if done:
                 self._resolve(done)
-                delay = 0.005
+                delay = self.FIRST_WAIT
             else:
                 delay = min(delay * 2, self.poll)
 
