@@ -140,7 +140,10 @@ def pack_result_ok(single, outcomes):
         err = outcome_err(e)
         outcomes = [o if o[0] == "err" else err for o in outcomes]
         data = RESULT_MAGIC + _squeeze(pickle.dumps((single, outcomes)))
-    ok = all(o[0] == "ok" for o in outcomes)
+    ok = True
+    for o in outcomes:
+        if o[0] != "ok":
+            ok = False
     if len(data) > RESULT_MAX and _result_file(data):
         return RESULT_MAGIC + b"f" + RESULT_FILE.encode(), ok
     if len(data) > RESULT_MAX:

@@ -157,6 +157,26 @@ PER_TASK = (b"SIMQ_JOB_ID=", b"SIMQ_ATTEMPT=", b"SIMQ_RESULT=",
             b"SIMQ_QUEUE=", b"SIMQ_WORKDIR=")
 
 
+# os.environb[k] = v and del os.environb[k], without the Python code of
+# os._Environ (os.environ and os.environb share its dict of bytes).
+_envdata = getattr(os.environb, "_data", None)
+if isinstance(_envdata, dict) and _envdata is getattr(os.environ, "_data",
+                                                      None):
+    def _setenv(k, v, _putenv=os.putenv, _data=_envdata):
+        _putenv(k, v)
+        _data[k] = v
+
+    def _unsetenv(k, _unsetenv=os.unsetenv, _data=_envdata):
+        _unsetenv(k)
+        _data.pop(k, None)
+else:
+    def _setenv(k, v):
+        os.environb[k] = v
+
+    def _unsetenv(k):
+        os.environb.pop(k, None)
+
+
 def _pairs(entries):
     """{K: V} of K=V entries; ValueError for one that is not."""
     out = {}
@@ -213,17 +233,19 @@ class _Runner:
             tail.pop()
             if tail == self.tail:
                 return
-            if all([kv.startswith(PER_TASK) for kv in tail]):
+            for kv in tail:
+                if not kv.startswith(PER_TASK):
+                    break
+            else:
                 new = _pairs(tail)
                 old = self.tailmap
-                cur = os.environb
                 self.env = None
                 for k in old:
                     if k not in new:
-                        del cur[k]
+                        _unsetenv(k)
                 for k, v in new.items():
                     if old.get(k) != v:
-                        cur[k] = v
+                        _setenv(k, v)
                 self.tail = tail
                 self.tailmap = new
                 return
@@ -282,10 +304,12 @@ class _Runner:
         """Imports what the call's pickle names, in the runner, with the
         task's output as ours meanwhile."""
         mods = sys.modules
-        new = [m for m in modules_of(data)
-               if m not in mods and m != "__main__" and m not in self.tried]
-        if new:
-            self.imports(new, out, err)
+        for m in modules_of(data):
+            if m not in mods and m != "__main__" and m not in self.tried:
+                self.imports([m for m in modules_of(data)
+                              if m not in mods and m != "__main__" and
+                              m not in self.tried], out, err)
+                return
 
     def imports(self, names, out, err):
         import importlib
@@ -328,8 +352,7 @@ class _Runner:
         fds = []
         for level, kind, d in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds += [int.from_bytes(d[i:i + 4], sys.byteorder)
-                        for i in range(0, len(d) - len(d) % 4, 4)]
+                fds += memoryview(d)[:len(d) - len(d) % 4].cast("i")
         if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
             fds.append(-1)      # malformed
         return bytes(self.view[:n]), fds
@@ -391,7 +414,8 @@ class _Runner:
                 path = self.tailmap.get(b"SIMQ_RESULT") \
                     if self.base is not None else \
                     os.environb.get(b"SIMQ_RESULT")
-            args = [os.fsdecode(a) for a in args]
+            # os.fsdecode, without its Python code
+            args = list(map(_fsdecode, args))
             sys.argv[1:] = args
             self.forks += 1
             if self.forks % _COLLECT_EVERY == 0:
@@ -475,6 +499,11 @@ class _Runner:
 
 
 _DEVNULL = os.devnull
+_FSENC = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+def _fsdecode(b):
+    return b.decode(*_FSENC)
 
 
 def _nothing():
