@@ -358,8 +358,8 @@ class _Runner:
         return bytes(self.view[:n]), fds
 
     def parse(self, data, nwords):
-        """(cwd, limit_as, nofile, args) of a run message, its environment
-        made ours."""
+        """(limit_as, args) of a run message (args: its words past the
+        runner's), its environment, directory and soft limits made ours."""
         find = data.index
         e1 = find(b"\0")
         e2 = find(b"\0", e1 + 1)
@@ -377,7 +377,11 @@ class _Runner:
             e = find(b"\0", pos)
             args.append(data[pos:e])
             pos = e + 1
-        self.environ(data, pos)
+        try:
+            self.environ(data, pos)
+        except Exception:
+            self.env = self.base = None     # read it all again next time
+            raise
         self.adopt(data[e1 + 1:e2], int(data[e2 + 1:e3]),
                    int(data[e3 + 1:e4]))
         return int(data[e2 + 1:e3]), args
