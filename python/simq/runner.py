@@ -137,7 +137,14 @@ def _newmods():
     if _shm is None or len(sys.modules) == _known:
         return
     try:
-        names = "\n".join(list(sys.modules)[_known:]).encode()
+        # Not one from the files of a job: the next job's may differ.
+        wd = os.environ.get("SIMQ_WORKDIR")
+        mods = list(sys.modules)[_known:]
+        if wd:
+            wd = os.path.join(os.path.realpath(wd), "")
+            mods = [m for m in mods if not os.path.realpath(getattr(
+                sys.modules.get(m), "__file__", None) or "/").startswith(wd)]
+        names = "\n".join(mods).encode()
         if 0 < len(names) <= _NEWMODS_MAX - 16:
             _shm[16:16 + len(names)] = names
             _shm[8:16] = len(names).to_bytes(8, "little")
@@ -313,11 +320,27 @@ class _Runner:
 
     def imports(self, names, out, err):
         import importlib
+        import importlib.util
+        # Not one from the files of a job: the next job's may differ (the
+        # task imports it itself).
+        wd = os.environ.get("SIMQ_WORKDIR")
+        if wd:
+            wd = os.path.join(os.path.realpath(wd), "")
         saved = os.dup(1), os.dup(2)
         try:
             os.dup2(out, 1)
             os.dup2(err, 2)
             for m in names:
+                if wd:
+                    try:
+                        spec = importlib.util.find_spec(m.partition(".")[0])
+                        where = [spec.origin] + list(
+                            spec.submodule_search_locations or [])
+                    except Exception:
+                        where = []
+                    if any(p and os.path.realpath(p).startswith(wd)
+                           for p in where):
+                        continue
                 try:
                     importlib.import_module(m)
                 except BaseException:

@@ -900,6 +900,49 @@ def test_warm_learns_imports(ctx):
     check(pids[0] != runner, "first in the task")
 
 
+def test_warm_job_files_not_learned(ctx):
+    """A module a task imported from its job's own files is not kept by
+    the runner: the next job's files may hold another one."""
+    b, ex = warm_setup(ctx)
+    c = simq.Client(server=b.addr)
+    ctx.closers.append(c.close)
+    from simq import _task_codec, executor
+    word = _task_codec.encode_call(executor.dumps_call(
+        True, [(tasks.value_of, ("shipped_mod",), {})]))
+    argv = [ex.python, "-m", "simq.task", word]
+    env = ex._opts["env"]
+    parents = set()
+    for v in range(1, 4):
+        j = c.submit(argv, env=env, files={
+            "shipped_mod.py": b"VALUE = %d\n" % v})
+        eq(j.wait(60), "done", "job %d" % v)
+        got, ppid = j.result()
+        eq(got, v, "its own files' module")
+        parents.add(ppid)
+    eq(len(parents), 1, "all in one runner")
+    # A function of such a module, which the call names.
+    with open(os.path.join(ctx.tmp, "shipped_fn.py"), "w") as f:
+        f.write("import os\nVALUE = 0\n\ndef value():\n"
+                "    return VALUE, os.getppid()\n")
+    sys.path.insert(0, ctx.tmp)
+    try:
+        import shipped_fn
+        word = _task_codec.encode_call(executor.dumps_call(
+            True, [(shipped_fn.value, (), {})]))
+    finally:
+        sys.path.remove(ctx.tmp)
+    argv = [ex.python, "-m", "simq.task", word]
+    for v in range(1, 4):
+        j = c.submit(argv, env=env, files={
+            "shipped_fn.py": b"import os\nVALUE = %d\n\ndef value():\n"
+            b"    return VALUE, os.getppid()\n" % v})
+        eq(j.wait(60), "done", "job %d" % v)
+        got, ppid = j.result()
+        eq(got, v, "its own files' function")
+        parents.add(ppid)
+    eq(len(parents), 1, "all in one runner")
+
+
 def test_warm_environment_per_task(ctx):
     """Each task of a runner has exactly its own environment: the
     variables of one attempt of the task before it (an array's index, a

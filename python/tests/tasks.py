@@ -185,3 +185,10 @@ def collect_faults():
 
 def environ(*names):
     return [os.environ.get(n) for n in names]
+
+
+def value_of(module):
+    """module.VALUE, the module imported by the function (from the job's
+    own files, say), and the parent's pid."""
+    import importlib
+    return importlib.import_module(module).VALUE, os.getppid()
