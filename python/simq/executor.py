@@ -11,7 +11,7 @@ import time
 
 from . import _task_codec as codec
 from . import _wire
-from .client import FINISHED, Client, Job
+from .client import FINISHED, Client, Job, _cwd
 from .errors import PayloadTooLarge, SimqError, TaskFailed
 
 
@@ -184,6 +184,7 @@ class Executor(cf.Executor):
             self._opts["collect"] = [codec.RESULT_FILE]
         self.blob_min = blob_min
         self._blobs = {}             # id(arg) -> (arg, Blob, file name)
+        self._heads = {}             # (name, cwd) -> a SUBMIT line's head
         self._blob_lock = threading.Lock()
         self._name = name
         self.by_value = by_value
@@ -198,7 +199,9 @@ class Executor(cf.Executor):
             self.queue, self._client.server)
 
     # -- submitting --------------------------------------------------------
-    def _line(self, single, calls):
+    def _line(self, single, calls, cwd=None):
+        """The SUBMIT line of a task; cwd: the directory to say when the
+        executor has none of its own."""
         fn = calls[0][0]
         name = self._name or getattr(fn, "__qualname__", None) or \
             type(fn).__name__
@@ -220,8 +223,23 @@ class Executor(cf.Executor):
                 ref=lambda o: (codec.BLOB_TAG, refs[id(o)][2])
                 if id(o) in refs and refs[id(o)][0] is o else None))
         opts = dict(self._opts)
+        if opts.get("cwd") is None and cwd is not None:
+            opts["cwd"] = cwd
         if refs:
             opts["files"] = {n: b for _, b, n in refs.values()}
+        else:
+            # The words before the call are those of the task before.
+            key = (name, opts.get("cwd"))
+            head = self._heads.get(key)
+            if head is None:
+                if len(self._heads) >= 64:
+                    self._heads.clear()
+                head = self._heads[key] = self._client._submit_line(
+                    [self.python, "-m", "simq.task", "x"], name=name,
+                    **opts)[:-1]
+            line = head + _wire.enc(word)
+            if len(line) + 2 <= _wire.LINE_MAX:
+                return line
         try:
             return self._client._submit_line(
                 [self.python, "-m", "simq.task", word], name=name, **opts)
@@ -266,7 +284,8 @@ class Executor(cf.Executor):
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after "
                                    "shutdown")
-        lines = [self._line(s, c) for s, c in groups]
+        cwd = _cwd() if self._opts.get("cwd") is None else None
+        lines = [self._line(s, c, cwd) for s, c in groups]
         replies = self._client._requests([(l, None) for l in lines])
         out = []
         with self._lock:
