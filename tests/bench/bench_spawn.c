@@ -13,8 +13,11 @@
  *                       idle worker, wait until it is finished, and read
  *                       the wall-clock time the job printed as its first
  *                       act: submit to process start
- *   execlat N PROG      the machine's part of that: N times, vfork and exec
- *                       "PROG stamp" and read the time it prints
+ *   execlat N PROG [MS] the machine's part of that: N times, vfork and exec
+ *                       "PROG stamp" and read the time it prints; with MS,
+ *                       idle MS milliseconds before each, as latency is (a
+ *                       start after a pause finds cold caches: on a small
+ *                       VM that alone costs ~150 us)
  *   stamp               prints the wall-clock time in nanoseconds (the job
  *                       run by latency)
  *   port                prints a free loopback port
@@ -47,6 +50,10 @@ extern char	**environ;
 
 /* Latency samples we keep. */
 #define SAMPLES_MAX	100000
+
+/* latency: the pause before each job, so that the worker is idle, its
+ * TAKE parked at the broker. */
+#define IDLE_MS		20
 
 static int	port = SIMQ_DEFAULT_PORT;
 static int	fd = -1;
@@ -321,7 +328,7 @@ latency(uint64_t n, const char *prog)
 	static uint64_t	 lat[SAMPLES_MAX];
 	char		 req[4096], out[64];
 	uint64_t	 i, t0, stamp, id, len;
-	struct timespec	 pause = { 0, 20000000 };
+	struct timespec	 pause = { 0, IDLE_MS * 1000000L };
 
 	if (n > SAMPLES_MAX)
 		n = SAMPLES_MAX;
@@ -369,7 +376,7 @@ spawn_stamp(char **argv, int out)
 
 /* Spawn to main() of "prog stamp", with nothing in between. */
 static void
-execlat(uint64_t n, const char *prog)
+execlat(uint64_t n, const char *prog, long idle_ms)
 {
 	static uint64_t	 lat[SAMPLES_MAX];
 	char		*argv[] = { (char *)prog, "stamp", NULL };
@@ -379,10 +386,13 @@ execlat(uint64_t n, const char *prog)
 	size_t		 got;
 	pid_t		 pid;
 	int		 p[2], st;
+	struct timespec	 pause = { idle_ms / 1000, idle_ms % 1000 * 1000000L };
 
 	if (n > SAMPLES_MAX)
 		n = SAMPLES_MAX;
 	for (i = 0; i < n; i++) {
+		if (idle_ms > 0)
+			nanosleep(&pause, NULL);
 		if (pipe(p) < 0)
 			die("pipe: %s", strerror(errno));
 		t0 = now_ns(CLOCK_REALTIME);
@@ -409,7 +419,8 @@ usage(void)
 "  ceiling N P [PROG]   P processes fork, exec PROG and wait, N in all\n"
 "  throughput N         N /bin/true jobs through the broker's workers\n"
 "  latency N PROG       submit-to-start of \"PROG stamp\" jobs, one at a time\n"
-"  execlat N PROG       vfork-to-start of \"PROG stamp\", no simq involved\n"
+"  execlat N PROG [MS]  vfork-to-start of \"PROG stamp\", no simq involved;\n"
+"                       MS: idle that long before each start\n"
 "  stamp                print CLOCK_REALTIME in ns\n"
 "  port                 print a free loopback port\n"
 "  ping                 wait until the broker answers (up to -t SECS)\n");
@@ -445,8 +456,9 @@ main(int argc, char **argv)
 		printf("%llu\n", (unsigned long long)now_ns(CLOCK_REALTIME));
 		return 0;
 	}
-	if (strcmp(argv[0], "execlat") == 0 && argc == 3) {
-		execlat(strtoull(argv[1], NULL, 10), argv[2]);
+	if (strcmp(argv[0], "execlat") == 0 && (argc == 3 || argc == 4)) {
+		execlat(strtoull(argv[1], NULL, 10), argv[2],
+		    argc == 4 ? atol(argv[3]) : 0);
 		return 0;
 	}
 	if (strcmp(argv[0], "ceiling") == 0 && (argc == 3 || argc == 4)) {

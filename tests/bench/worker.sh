@@ -6,16 +6,22 @@
 #      this machine can fork, exec and wait in a plain loop on as many
 #      processes, measured in the same run: ceiling, worker, ceiling,
 #      worker, ceiling, and the ratio of the means (a shared machine's
-#      noise hits both sides).  Target: 70% or more.
+#      noise hits both sides).  Target: 85% or more under fsync always
+#      (70% is the brief's floor for running jobs at all).
 #   2. Dispatch latency with an idle worker: from the moment a SUBMIT is
 #      sent to the moment the job's process runs main() (it prints the
 #      clock), one job at a time.  Targets: median under 1 ms, 99th
 #      percentile under 5 ms.  For scale, the same program's vfork-to-main
-#      time without simq is measured too: that part is the machine's.
+#      time without simq is measured too: that part is the machine's.  It
+#      is measured twice: back to back (hot caches) and, like the jobs,
+#      after 20 ms idle each (cold caches: on a small VM the second is
+#      ~150 us slower, and is the fair comparison).
 #
-# Both run with the broker's default durability (fsync always: a submit
-# and a lease each wait for their fdatasync), and again with --fsync none
-# to show the worker's own share.  Everything runs in a temporary
+# Both run under each fsync policy of the broker, in the same run: always
+# (the default: a submit and a lease each wait for their fdatasync),
+# interval (--fsync interval: one fdatasync every --fsync-interval ms,
+# replies do not wait for it) and none (the worker's own share).
+# Everything runs in a temporary
 # directory on a real disk under SIMQ_BENCH_DIR (default /var/tmp),
 # removed at the end (SIMQ_BENCH_KEEP=1 keeps it).
 #
@@ -98,7 +104,8 @@ start() {
 	    --name bench 2>"$T/$name-worker.log" &
 	wpid=$!
 	i=0
-	until grep -q "connected to the broker" "$T/$name-worker.log"; do
+	until grep -q "connected to the broker" "$T/$name-worker.log" \
+	    2>/dev/null; do
 		i=$((i + 1))
 		[ "$i" -gt 300 ] && fail "simq-worker did not connect"
 		sleep 0.02
@@ -173,7 +180,7 @@ run() {
 	    "runs $(tr '\n' ' ' <"$T/rate")"
 	row "   machine ceiling (fork+exec+wait, $NCPU procs)" "$ceil" "" \
 	    "runs $(tr '\n' ' ' <"$T/ceil")"
-	row "   share of the ceiling (%)" "$pct" ">= 70" "$(at_least "$pct" 70)"
+	row "   share of the ceiling (%)" "$pct" ">= 85" "$(at_least "$pct" 85)"
 	row "   CPU per job: worker / shepherd / broker (us)" \
 	    "$(per_job "$w0" "$w1")/$(per_job "$s0" "$s1")/$(per_job "$b0" "$b1")" \
 	    "" ""
@@ -181,6 +188,7 @@ run() {
 	echo "   $label: dispatch latency, $LAT_N jobs ..."
 	out=$("$SPAWN" -p "$port" latency "$LAT_N" "$SPAWN") || fail "latency"
 	base=$("$SPAWN" execlat "$LAT_N" "$SPAWN") || fail "execlat"
+	cold=$("$SPAWN" execlat "$LAT_N" "$SPAWN" 20) || fail "execlat"
 	med=$(kv "$out" median_us)
 	p99=$(kv "$out" p99_us)
 	row "2  submit to main(), idle worker, $label: median (us)" "$med" \
@@ -189,7 +197,10 @@ run() {
 	row "   min / max (us)" "$(kv "$out" min_us)/$(kv "$out" max_us)" "" ""
 	row "   without simq: vfork to main(), median/p99 (us)" \
 	    "$(kv "$base" median_us)/$(kv "$base" p99_us)" "" \
-	    "the machine's share"
+	    "the machine's share, hot"
+	row "   the same, 20 ms idle before each (us)" \
+	    "$(kv "$cold" median_us)/$(kv "$cold" p99_us)" "" \
+	    "the machine's share, cold"
 	stop
 }
 
@@ -199,6 +210,7 @@ echo "machine: $NCPU CPUs ($cpu), Linux $(uname -r); $T on $(stat -f -c %T "$T")
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 t_start=$(date +%s)
 run always "fsync always"
+run interval "fsync interval" --fsync interval
 run none "fsync none" --fsync none
 
 echo
