@@ -94,6 +94,9 @@ struct spawn {
 static int	ctl = -1;		/* the socket to the worker */
 static int	sigfd = -1;
 static int	orphaned;		/* the worker is gone */
+static int	stdin_null;		/* our fd 0 is /dev/null, as a job's */
+/* The next job's stdout and stderr pipes, made while we wait for it. */
+static int	spare_po[2] = { -1, -1 }, spare_pe[2] = { -1, -1 };
 
 /* Sends m, followed by the tails of the streams that have one, and by
  * text (the files' words or why they failed). */
@@ -145,7 +148,7 @@ spawn_child(struct spawn *sp)
 {
 	struct rlimit	rl;
 
-	if (setsid() < 0 || dup2(sp->infd, 0) < 0 ||
+	if (setsid() < 0 || (sp->infd >= 0 && dup2(sp->infd, 0) < 0) ||
 	    dup2(sp->outfd, 1) < 0 || dup2(sp->errfd, 2) < 0)
 		goto fail;
 	if (sp->mem_limit) {
@@ -187,9 +190,29 @@ env_has(char **env, int n, const char *kv)
 	int	i;
 
 	for (i = 0; i < n; i++)
-		if (strncmp(env[i], kv, klen) == 0 && env[i][klen] == '=')
+		if (env[i][0] == kv[0] && strncmp(env[i], kv, klen) == 0 &&
+		    env[i][klen] == '=')
 			return 1;
 	return 0;
+}
+
+/* The worker's environment without repeated names (the first wins), made
+ * once: it is the same for every job. */
+static char	**base_env;
+static int	  nbase_env;
+
+static void
+base_env_init(void)
+{
+	char	**e;
+	int	  n = 0;
+
+	for (e = W->environ; *e != NULL; e++)
+		n++;
+	base_env = xcalloc((size_t)n + 1, sizeof *base_env);
+	for (e = W->environ; *e != NULL; e++)
+		if (!env_has(base_env, nbase_env, *e))
+			base_env[nbase_env++] = *e;
 }
 
 static void
@@ -210,12 +233,12 @@ env_add(char **env, int *n, char *kv)
 static char **
 build_env(struct wjob *j, char **mine, int *nmine)
 {
-	char	**env, **e;
-	int	  n = 0, nbase = 0, i, m = 0;
+	char	**env;
+	int	  n = 0, nfront, i, m = 0;
 
-	for (e = W->environ; *e != NULL; e++)
-		nbase++;
-	env = xcalloc((size_t)(nbase + j->nenv + 16), sizeof *env);
+	if (base_env == NULL)
+		base_env_init();
+	env = xcalloc((size_t)(nbase_env + j->nenv + 16), sizeof *env);
 	mine[m++] = xprintf("SIMQ_JOB_ID=%s", j->id);
 	mine[m++] = xprintf("SIMQ_QUEUE=%s", j->queue);
 	mine[m++] = xprintf("SIMQ_ATTEMPT=%u", j->attempt);
@@ -240,8 +263,12 @@ build_env(struct wjob *j, char **mine, int *nmine)
 		mine[m] = xprintf("SIMQ_TOKEN=%s", W->cfg.token);
 		env_add(env, &n, mine[m++]);
 	}
-	for (e = W->environ; *e != NULL; e++)
-		env_add(env, &n, *e);
+	/* The worker's own last: it has no repeats, so each of its names
+	 * need only be looked for among those before it. */
+	nfront = n;
+	for (i = 0; i < nbase_env; i++)
+		if (!env_has(env, nfront, base_env[i]))
+			env[n++] = base_env[i];
 	env[n] = NULL;
 	*nmine = m;
 	return env;
@@ -287,6 +314,16 @@ dir_writable(const char *path, int mkparents)
 		return access(buf, W_OK | X_OK);
 	}
 	return -1;
+}
+
+/* Are a and b in the same directory (by their text)? */
+static int
+same_dir(const char *a, const char *b)
+{
+	const char	*sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+
+	return sa != NULL && sb != NULL && sa - a == sb - b &&
+	    memcmp(a, b, (size_t)(sa - a)) == 0;
 }
 
 /* Keeps the last SIMQ_TAIL_MAX bytes of what went through the stream. */
@@ -399,6 +436,50 @@ stream_copy(struct stream *st)
 			stream_lost(st, w < 0 ? errno : ENOSPC, buf + off,
 			    (size_t)(n - off));
 	}
+}
+
+/* A job's stdout and stderr pipes, their read ends non-blocking.
+ * Returns 0, or -1 with errno set (and nothing left open). */
+static int
+pipes_make(int *po, int *pe)
+{
+	int	err;
+
+	if (pipe2(po, O_CLOEXEC) < 0)
+		return -1;
+	if (pipe2(pe, O_CLOEXEC) < 0) {
+		err = errno;
+		close(po[0]);
+		close(po[1]);
+		po[0] = po[1] = -1;
+		errno = err;
+		return -1;
+	}
+	fcntl(po[0], F_SETFL, O_NONBLOCK);
+	fcntl(pe[0], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+/* Between jobs: the next job's pipes, so that its start does not wait
+ * for them.  A failure here is tried again, and reported, at the start. */
+static void
+pipes_ready(void)
+{
+	if (spare_po[0] < 0)
+		(void)pipes_make(spare_po, spare_pe);
+}
+
+static int
+pipes_take(int *po, int *pe)
+{
+	if (spare_po[0] < 0)
+		return pipes_make(po, pe);
+	po[0] = spare_po[0];
+	po[1] = spare_po[1];
+	pe[0] = spare_pe[0];
+	pe[1] = spare_pe[1];
+	spare_po[0] = spare_po[1] = spare_pe[0] = spare_pe[1] = -1;
+	return 0;
 }
 
 static void
@@ -771,13 +852,14 @@ run(struct sjob *sj, int devnull)
 	struct stream		 st[2];
 	struct rusage		 ru;
 	struct pollfd		 pfd[5];
-	struct signalfd_siginfo	 ssi;
+	struct signalfd_siginfo	 ssi[8];
 	char			*mine[16];
 	char			**env = NULL, *text = NULL;
-	size_t			 textlen = 0;
-	int			 po[2] = { -1, -1 }, pe[2] = { -1, -1 };
+	size_t			 textlen = 0, k;
+	ssize_t			 got;
+	int			 po[2] = { -1, -1 }, pe[2] = { -1, -1 }, *wr;
 	int			 nmine = 0, status = 0, done = 0, i, n;
-	int			 warm, news = 0;
+	int			 warm, news = 0, alone = 0;
 	pid_t			 pid = 0, r;
 
 	memset(&m, 0, sizeof m);
@@ -792,7 +874,8 @@ run(struct sjob *sj, int devnull)
 		fail(sj, STAGE_OUTPUT, errno, 0);
 		goto out;
 	}
-	if (dir_writable(j->errpath, sj->pattern) < 0) {
+	if (!same_dir(j->outpath, j->errpath) &&
+	    dir_writable(j->errpath, sj->pattern) < 0) {
 		fail(sj, STAGE_OUTPUT, errno, 1);
 		goto out;
 	}
@@ -802,7 +885,7 @@ run(struct sjob *sj, int devnull)
 		(void)unlink(j->errpath);
 	}
 	(void)unlink(j->respath);
-	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+	if (pipes_take(po, pe) < 0) {
 		fail(sj, STAGE_FORK, errno, 0);
 		goto out;
 	}
@@ -817,13 +900,12 @@ run(struct sjob *sj, int devnull)
 		st[i].nosplice = 0;
 		st[i].tail = NULL;
 		st[i].tlen = 0;
-		fcntl(st[i].rd, F_SETFL, O_NONBLOCK);
 	}
 	env = build_env(j, mine, &nmine);
 
 	memset(&sp, 0, sizeof sp);
 	sp.argv = j->argv;
-	sp.infd = devnull;
+	sp.infd = stdin_null ? -1 : devnull;	/* -1: it is fd 0 already */
 	sp.outfd = po[1];
 	sp.errfd = pe[1];
 	sp.mem_limit = W->cfg.mem_limit;
@@ -840,9 +922,9 @@ spawn:
 		environ = env;
 		pid = spawn_job(&sp);
 		environ = W->environ;
-		close(po[1]);
-		close(pe[1]);
-		po[1] = pe[1] = -1;
+		/* The pipes' write ends stay open here until the job is
+		 * reaped: its exit then wakes us once (SIGCHLD), not once
+		 * per pipe reaching its end and again for the signal. */
 		if (pid < 0 || sp.stage != STAGE_NONE) {
 			if (pid > 0)
 				(void)waitpid(pid, &status, 0);
@@ -879,11 +961,17 @@ spawn:
 			break;
 		if (!(pfd[0].revents & POLLIN))
 			continue;
-		while (read(sigfd, &ssi, sizeof ssi) == sizeof ssi)
-			if (ssi.ssi_signo == SIGHUP) {
-				orphaned = 1;	/* the worker died */
-				runner_kill_task(pid, SIGKILL);
-			}
+		/* All that is pending in one read: a short one says there
+		 * is no more. */
+		while ((got = read(sigfd, ssi, sizeof ssi)) > 0) {
+			for (k = 0; k < (size_t)got / sizeof ssi[0]; k++)
+				if (ssi[k].ssi_signo == SIGHUP) {
+					orphaned = 1;	/* the worker died */
+					runner_kill_task(pid, SIGKILL);
+				}
+			if ((size_t)got < sizeof ssi)
+				break;
+		}
 		while ((r = wait4(-1, &status, WNOHANG, &ru)) > 0 ||
 		    (r < 0 && errno == EINTR)) {
 			if (r < 0 || runner_reaped(r, status))
@@ -895,6 +983,9 @@ spawn:
 				done = 1;
 			}
 		}
+		/* No child at all: as every process of the job is below us
+		 * (we are its subreaper), none is left. */
+		alone = r < 0 && errno == ECHILD;
 		if (!done && warm && runner_gone() &&
 		    (news = warm_news(&m, &pid, &po[1], &pe[1])) != 0)
 			break;
@@ -910,13 +1001,19 @@ spawn:
 	}
 
 	/* The job's process is gone: so must everything it started. */
-	m.killed = reap_all(pid, &m, st);
+	if (!alone || warm)
+		m.killed = reap_all(pid, &m, st);
 	/* Every writer is dead: what is left in the pipes is the end of
 	 * the output (a writer outside our tree could keep a pipe open:
 	 * take what is there and stop). */
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
+		wr = i == 0 ? &po[1] : &pe[1];
+		if (*wr >= 0)
+			close(*wr);
+		*wr = -1;
 		if (st[i].rd >= 0)
 			(void)stream_copy(&st[i]);
+	}
 	m.kind = news == 3 ? SHEP_LOST : SHEP_DONE;
 	m.outsize = st[0].file >= 0 ? st[0].bytes : -1;
 	m.errsize = st[1].file >= 0 ? st[1].bytes : -1;
@@ -996,6 +1093,9 @@ shepherd_main(int fd)
 		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
 	close_range((unsigned)hi + 1, ~0U, 0);
 	ctl = fd;
+	/* Jobs' stdin is /dev/null: so is ours, once, instead of a dup2 in
+	 * every job's start. */
+	stdin_null = W->devnull != 0 && dup2(W->devnull, 0) == 0;
 
 	/* Signals stay blocked (they were at fork) and come as reads. */
 	sigemptyset(&set);
@@ -1005,6 +1105,7 @@ shepherd_main(int fd)
 		_exit(1);
 
 	for (;;) {
+		pipes_ready();
 		pfd[0].fd = ctl;
 		pfd[0].events = POLLIN;
 		pfd[1].fd = sigfd;
