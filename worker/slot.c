@@ -229,6 +229,10 @@ slot_read_cb(evutil_socket_t fd, short ev, void *arg)
 		s->job = NULL;
 		j->slot = NULL;
 		job_finished(j, &m, buf + sizeof m);
+		/* One report per job: nothing more can be waiting but an
+		 * end, which the next call sees (the event is level
+		 * triggered), so no read just to hear EAGAIN. */
+		return;
 	}
 }
 
