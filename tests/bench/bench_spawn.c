@@ -317,8 +317,9 @@ report_lat(uint64_t *lat, uint64_t n)
 {
 	qsort(lat, n, sizeof lat[0], cmp_u64);
 	printf("samples=%llu median_us=%.0f p99_us=%.0f min_us=%.0f "
-	    "max_us=%.0f\n", (unsigned long long)n, lat[(n - 1) / 2] / 1e3,
-	    lat[(n * 99 + 99) / 100 - 1] / 1e3, lat[0] / 1e3,
+	    "p10_us=%.0f max_us=%.0f\n", (unsigned long long)n,
+	    lat[(n - 1) / 2] / 1e3, lat[(n * 99 + 99) / 100 - 1] / 1e3,
+	    lat[0] / 1e3, lat[(n * 10 + 99) / 100 - 1] / 1e3,
 	    lat[n - 1] / 1e3);
 }
 

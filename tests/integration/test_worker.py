@@ -14,6 +14,7 @@ process of the job inherits it, so procs_with() finds them all.
 import os
 import signal
 import socket
+import subprocess
 import time
 
 from harness import TestFailure, check, eq, wait_until, proc_cpu_ticks
@@ -184,6 +185,48 @@ def test_environment_substitution_and_directory(ctx):
         eq(output(c, tid, "stdout").decode(),
            "%s\nx%dy %d%d\n" % (w.cwd or os.getcwd(), i, i, i),
            "{} substituted; no cwd= runs in the worker's directory")
+
+
+def test_job_start_descriptors_and_pipes(ctx):
+    """What the shepherd sets up once or ahead (its stdin, the next job's
+    pipes) and how it hears a job end (its exit, not its pipes' ends)
+    must not show: stdin is /dev/null whatever the worker's is, a job
+    sees no descriptor but 0, 1 and 2, jobs in a row never share a pipe,
+    a job that closes its output still ends when it exits, and output a
+    left-behind process writes before it is killed is kept."""
+    b = ctx.broker
+    c = b.client()
+    w = WorkerProc(ctx, b, slots=1, start=False)
+    # The worker's own stdin: a pipe with bytes in it, never a job's.
+    r, wr = os.pipe()
+    os.write(wr, b"the worker's stdin\n")
+    with open(w.logpath, "ab") as lf:
+        w.proc = subprocess.Popen(w.cmd, stdin=r, stdout=lf, stderr=lf,
+                                  env=w.env)
+    os.close(r)
+    ctx.cleanups.append(lambda: os.close(wr))
+    stdin = c.submit(sh("cat; readlink /proc/self/fd/0"))
+    fds = c.submit(sh("ls /proc/$$/fd"))
+    # One slot: these run one after another on one shepherd.
+    seq = [c.submit(sh("echo %d; echo e%d >&2" % (i, i))) for i in range(20)]
+    closed = c.submit(sh("exec >&- 2>&-; sleep 0.3; exit 3"))
+    late = c.submit(sh("(echo late; sleep 1000) & sleep 0.3; echo early"))
+    it = wait_job(ctx, c, stdin)
+    eq((it["state"], output(c, stdin)), ("done", b"/dev/null\n"),
+       "a job's stdin is /dev/null, not the worker's")
+    wait_job(ctx, c, fds)
+    eq(sorted(output(c, fds).split()), [b"0", b"1", b"2"],
+       "a job holds only its stdin, stdout and stderr")
+    for i, jid in enumerate(seq):
+        eq(wait_job(ctx, c, jid)["state"], "done", "job %d" % i)
+        eq((output(c, jid), output(c, jid, "stderr")),
+           (b"%d\n" % i, b"e%d\n" % i), "job %d's own output" % i)
+    it = wait_job(ctx, c, closed)
+    eq((it["state"], it["exit"]), ("failed", "3"),
+       "a job that closed its output ends with its exit")
+    it = wait_job(ctx, c, late)
+    eq((it["state"], output(c, late)), ("done", b"late\nearly\n"),
+       "the output of a process left behind is kept up to its end")
 
 
 def test_relative_directories(ctx):
