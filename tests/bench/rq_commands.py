@@ -14,8 +14,8 @@ Each job runs /bin/true as a command:
          the worker (fork and exec of /bin/true, its exit status and
          output sent back, the record made durable), and the wait.
   RQ     Debian's python3-rq on a redis-server of its own (no
-         persistence: --save "" --appendonly no, as RQ is normally run;
-         with --appendfsync always it would only be slower) and two
+         persistence: --save "" --appendonly no, as tests/bench/python.py
+         runs it: RQ's side does not wait for a disk at all) and two
          workers, twice: two SimpleWorkers (each runs the job in its own
          process) and two forking Workers (each forks a work horse per
          job, RQ's default).  The job is a Python function,
@@ -138,11 +138,13 @@ class RQ:
         env["PYTHONPATH"] = HERE + os.pathsep + env.get("PYTHONPATH", "")
         # Two queues on the one Redis: two SimpleWorkers serve one, two
         # forking Workers the other, so that a round has its two alone.
+        # Debian's rq (its /usr/bin/python3), not one first on PATH.
+        rq_cli = "/usr/bin/rq" if os.access("/usr/bin/rq", os.X_OK) else "rq"
         for queue, cls in (("simple", "rq.worker.SimpleWorker"),
                            ("fork", "rq.worker.Worker")):
             for _ in range(2):
                 self.procs.append(subprocess.Popen(
-                    ["rq", "worker", "-u",
+                    [rq_cli, "worker", "-u",
                      url, "-w", cls, queue], stdout=log, stderr=log,
                     cwd=top, env=env))
 
