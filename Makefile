@@ -6,7 +6,9 @@
 #   make check-slurm  pilot workers on a real one-node Slurm cluster
 #                   (installs slurm-wlm and munge; needs root)
 #   make bench      run the benchmarks (and the stress run, tests/bench/stress.py,
-#                   and the Python package's, tests/bench/python.py)
+#                   the Python package's, tests/bench/python.py, and RQ+Redis
+#                   beside simq, tests/bench/rq_commands.py; installs
+#                   python3-rq and redis-server)
 #   make demo       start a broker and two workers, run a sweep, show it
 #   make install    PREFIX=/usr/local DESTDIR= (the programs, man pages,
 #                   Python package, systemd units, bash completion)
@@ -25,6 +27,10 @@ PKGS_DEB = gcc make pkg-config libevent-dev libjemalloc-dev libcmocka-dev \
 	   python3 procps util-linux netcat-openbsd \
 	   python3-cloudpickle python3-setuptools python3-wheel python3-pip \
 	   chromium chromium-driver python3-selenium
+
+# make bench: RQ and Redis, to run the same command jobs through them
+# beside simq (tests/bench/rq_commands.py); not needed by make check.
+PKGS_BENCH = python3-rq redis-server
 
 # make check-slurm: a one-node cluster the test starts (tests/slurm/run.py).
 PKGS_SLURM = slurm-wlm munge
@@ -323,6 +329,7 @@ check-slurm: deps-quiet
 	@python3 tests/slurm/run.py --bin bin
 
 bench: deps-quiet
+	@sh tests/deps.sh $(PKGS_BENCH)
 	$(Q)$(MAKE) $(PROGS) build/rel/bench_submit build/rel/bench_spawn \
 	    build/rel/bench_workers build/rel/bench_blob
 	@sh tests/bench/run.sh
@@ -331,6 +338,7 @@ bench: deps-quiet
 	@sh tests/bench/workers.sh
 	@python3 tests/bench/stress.py
 	@$(PYTHON3) tests/bench/python.py
+	@$(PYTHON3) tests/bench/rq_commands.py
 
 # The benchmarks link proto/ and lib/ from an archive, so that each takes
 # only the objects it uses and --as-needed drops libraries it does not
@@ -359,9 +367,10 @@ dashboard-shot: deps-quiet
 	$(Q)$(MAKE) bin/simqd
 	@python3 tests/dashboard_shot.py build/dashboard.png
 
-# deps: install what is missing, quietly when nothing is.
+# deps: install what is missing, quietly when nothing is (make bench's
+# packages too; make check needs only PKGS_DEB).
 deps:
-	@sh tests/deps.sh $(PKGS_DEB)
+	@sh tests/deps.sh $(PKGS_DEB) $(PKGS_BENCH)
 
 deps-quiet:
 	@sh tests/deps.sh $(PKGS_DEB)
