@@ -214,6 +214,9 @@ h_stats(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	reply_num(o, "submitted", B->nsubmitted);
 	reply_num(o, "finished", B->nfinished);
 	reply_num(o, "lost", B->nlost);
+	reply_num(o, "epoch", B->epoch);
+	reply_num(o, "early_leases", B->nearly);
+	reply_num(o, "reattached", B->nreattached);
 	reply_num(o, "journal_bytes", js.bytes);
 	reply_num(o, "journal_segments", js.segments);
 	reply_num(o, "commits", js.commits);
