@@ -276,8 +276,8 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 	 * outcome of a change, which waits for it. */
 	for (i = 0; i < (int)n && got[i]->run->early; i++)
 		;
-	if (ndrops == 0 && i == (int)n)
-		conn_reply_early(c);
+	if (ndrops == 0 && i == (int)n && conn_reply_early(c))
+		B->nearly += n;
 	w->seen = B->now;
 	return 1;
 }

@@ -165,14 +165,16 @@ conn_reply_done(struct conn *c)
 }
 
 /* The reply just done is a TAKE's whose leases may go before the commit
- * (epoch.c): it does, if every reply before it in this pass may too. */
-void
+ * (epoch.c): it does, if every reply before it in this pass may too.
+ * Returns 1 if it does. */
+int
 conn_reply_early(struct conn *c)
 {
-	if (c->nearly + 1 != c->npend)
-		return;
+	if (c->nearly + 1 != c->npend || c->held)
+		return 0;
 	c->nearly++;
 	c->early_len = evbuffer_get_length(c->pend);
+	return 1;
 }
 
 /*
@@ -195,7 +197,6 @@ net_flush_early(void)
 		}
 		evbuffer_remove_buffer(c->pend, c->out, c->early_len);
 		c->npend -= c->nearly;
-		B->nearly += c->nearly;
 		c->nearly = 0;
 		c->early_len = 0;
 		if (evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN &&

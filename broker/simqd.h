@@ -410,7 +410,7 @@ struct broker {
 	int		 early_ok;	/* this start's epoch is durable */
 	uint32_t	 pass;		/* commits so far; a job's pass */
 	uint32_t	 pass_leases;	/* leases journaled in this pass */
-	uint64_t	 nearly, nreattached;	/* counters for STATS */
+	uint64_t	 nearly, nreattached;	/* leases sent early, re-attached */
 	int		 stopping;
 	uint64_t	 started_at;
 	/* counters for STATS */
@@ -912,7 +912,7 @@ void		 conn_error(struct conn *, enum proto_err, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 struct evbuffer	*conn_outbuf(struct conn *);
 void		 conn_reply_done(struct conn *);
-void		 conn_reply_early(struct conn *);
+int		 conn_reply_early(struct conn *);
 void		 net_flush_early(void);
 void		 conn_close(struct conn *);
 void		 conn_resume(struct conn *);
