@@ -89,7 +89,8 @@ MODEL_SRC  = broker/crc32c.c broker/journal.c \
 	     broker/state.c broker/idmap.c broker/heap.c broker/timer.c \
 	     broker/queue.c broker/jobopts.c broker/job.c broker/array.c \
 	     broker/deps.c broker/worker.c broker/codec.c broker/record.c \
-	     broker/snapshot.c broker/fit.c broker/blobref.c broker/entries.c
+	     broker/snapshot.c broker/fit.c broker/blobref.c broker/entries.c \
+	     broker/epoch.c
 # The broker: every .c file of broker/ but main.c.
 BROKER_SRC = $(filter-out broker/main.c,$(wildcard broker/*.c))
 BROKER_MAIN = broker/main.c

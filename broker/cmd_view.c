@@ -229,7 +229,11 @@ h_stats(struct conn *c, struct proto_req *r, char *body, size_t blen)
 		reply_num(o, "blob_bytes", used);
 		reply_num(o, "blob_reserved", resv);
 	}
-	evbuffer_add_printf(o, " fsync=%s\r\n", pol[B->cfg.fsync]);
+	evbuffer_add_printf(o, " fsync=%s", pol[B->cfg.fsync]);
+	reply_num(o, "epoch", B->epoch);
+	reply_num(o, "early_leases", B->nearly);
+	reply_num(o, "reattached", B->nreattached);
+	evbuffer_add(o, "\r\n", 2);
 	conn_reply_done(c);
 }
 

@@ -64,6 +64,7 @@ job_set_state(struct job *j, int to)
 			a->running++;
 	}
 	j->state = to;
+	j->pass = (uint8_t)B->pass;	/* changed in this pass (epoch.c) */
 }
 
 /* Creates one job, or an array when spec is given; takes a reference to
@@ -105,6 +106,8 @@ job_new(uint64_t id, struct jobopts *o, struct cmd *c,
 		deps_resolve(j);
 	else
 		job_gate_check(j);	/* the common case, without a call */
+	/* Its SUBMIT is its only record: its lease may go early (epoch.c). */
+	j->pass = (uint8_t)(B->pass - 1);
 	return j;
 }
 
@@ -302,10 +305,20 @@ job_lease(struct job *j, struct worker *w, uint32_t attempt, uint64_t started,
 {
 	struct run	*r = xcalloc(1, sizeof *r);
 
+	if (!B->replaying) {
+		r->early = lease_early_ok(j);
+		B->pass_leases++;
+	}
 	job_unheap(j);
 	r->w = w;
 	r->started = started;
 	j->run = r;
+	{
+		/* Numbers a crash may have forgotten stay skipped past this
+		 * one (a re-attached attempt may be below the last). */
+		uint64_t top = (uint64_t)j->attempts + j->skip;
+		j->skip = top > attempt ? (uint16_t)(top - attempt) : 0;
+	}
 	j->attempts = attempt;
 	TAILQ_INSERT_TAIL(&w->jobs, j, run->wentry);
 	w->njobs++;
@@ -336,7 +349,8 @@ job_take(struct queue *q, struct worker *w, const struct fit *free,
 	struct job	*j = queue_take_fit(q, free, total, reserved);
 
 	if (j != NULL)
-		job_lease(j, w, j->attempts + 1, B->now, B->now + w->lease_ms);
+		job_lease(j, w, j->attempts + j->skip + 1, B->now,
+		    B->now + w->lease_ms);
 	return j;
 }
 
@@ -755,7 +769,13 @@ job_due(struct job *j)
 		return;
 	}
 	j->due = 0;
-	job_gate_check(j);
+	{
+		/* A delay's end is not journaled: it does not hold back an
+		 * early lease (epoch.c), unlike what was in this pass. */
+		uint8_t pass = j->pass;
+		job_gate_check(j);
+		j->pass = pass;
+	}
 }
 
 /* Frees a job or array (and its tasks) that is no longer referenced. */

@@ -56,8 +56,12 @@
  * Version 5 added EACHLINE arrays: their lines after the command in
  * REC_SUBMIT (spec flag 2) and in the array's REC_JOB (flag RJ_LINES).
  * Older records decode unchanged.
+ *
+ * Version 6 added leases sent before their record is durable (epoch.c):
+ * the REC_EPOCH record (a start, ids reserved ahead, a clean stop) and
+ * the flag RJ_FORGOT in REC_JOB.  Older records decode unchanged.
  */
-#define JOURNAL_VERSION		5
+#define JOURNAL_VERSION		6
 #define JOURNAL_VERSION_MIN	1	/* the oldest this simqd reads */
 
 /* Record types below 16 belong to the journal itself. */

@@ -157,13 +157,29 @@ pass_end(void)
 	net_run();
 	timers_fire();
 	cmd_serve_parked();
-	if (journal_pending(B->journal) > 0 &&
-	    journal_commit(B->journal) < 0) {
-		err = errno;
-		log_warn("journal: write failed: %s", strerror(err));
-		net_after_pass(1, err);
-		fatal("journal: cannot write (%s); exiting so that a restart "
-		    "recovers from what is on disk", strerror(err));
+	epoch_reserve();
+	/* Leases go now; every other reply after the commit (epoch.c). */
+	net_flush_early();
+	if (journal_pending(B->journal) > 0) {
+		if (B->cfg.commit_delay_ms && B->pass_leases > 0) {
+			/* Test hook: a window in which a lease is out and not
+			 * on disk, for a kill -9 to land in. */
+			struct timespec ts;
+			ts.tv_sec = B->cfg.commit_delay_ms / 1000;
+			ts.tv_nsec = (long)(B->cfg.commit_delay_ms % 1000) *
+			    1000000;
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+		if (journal_commit(B->journal) < 0) {
+			err = errno;
+			log_warn("journal: write failed: %s", strerror(err));
+			net_after_pass(1, err);
+			fatal("journal: cannot write (%s); exiting so that a "
+			    "restart recovers from what is on disk",
+			    strerror(err));
+		}
+		epoch_committed();
 	}
 	blob_passed();
 	net_after_pass(0, 0);
@@ -231,6 +247,7 @@ main(int argc, char **argv)
 		{ "blob-max", required_argument, NULL, 'X' },
 		{ "blob-grace", required_argument, NULL, 'G' },
 		{ "compact-child-delay", required_argument, NULL, 'D' },
+		{ "commit-delay", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -391,6 +408,11 @@ main(int argc, char **argv)
 				goto bad;
 			cfg->compact_child_delay_ms = (unsigned)v;
 			break;
+		case 'E':
+			if (proto_parse_u64(optarg, strlen(optarg), 600000, &v) < 0)
+				goto bad;
+			cfg->commit_delay_ms = (unsigned)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -456,6 +478,7 @@ main(int argc, char **argv)
 		fatal("%s", err);
 	B->replaying = 0;
 	job_replay_done();
+	epoch_start();
 	if (B->cutoff_ids)
 		log_warn("journal: records that were not replayed name ids up "
 		    "to %llu: the next id is %llu, so none is handed out twice",
@@ -519,6 +542,7 @@ main(int argc, char **argv)
 	conns_free_all();
 	blob_stop();
 	follow_free_all();
+	epoch_close();
 	if (journal_close(B->journal) < 0)
 		fatal("journal: closing: %s", strerror(errno));
 #if SIMQ_LEAK_CHECKED

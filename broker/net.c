@@ -164,6 +164,47 @@ conn_reply_done(struct conn *c)
 	c->npend++;
 }
 
+/* The reply just done is a TAKE's whose leases may go before the commit
+ * (epoch.c): it does, if every reply before it in this pass may too.
+ * Returns 1 if it does. */
+int
+conn_reply_early(struct conn *c)
+{
+	if (c->nearly + 1 != c->npend || c->held)
+		return 0;
+	c->nearly++;
+	c->early_len = evbuffer_get_length(c->pend);
+	return 1;
+}
+
+/*
+ * Before the pass's commit: the replies that may go before it (the
+ * leading TAKE replies of each connection) go to their sockets now, so a
+ * worker starts its job while the disk works.  Errors are left for
+ * net_after_pass.
+ */
+void
+net_flush_early(void)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &dirty, dentry) {
+		if (c->nearly == 0)
+			continue;
+		if (c->held || c->dead) {
+			c->nearly = 0;
+			continue;
+		}
+		evbuffer_remove_buffer(c->pend, c->out, c->early_len);
+		c->npend -= c->nearly;
+		c->nearly = 0;
+		c->early_len = 0;
+		if (evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN &&
+		    errno != EINTR)
+			continue;	/* net_after_pass sees it fail too */
+	}
+}
+
 void
 conn_reply(struct conn *c, const char *fmt, ...)
 {
@@ -1091,6 +1132,8 @@ net_after_pass(int failed, int err)
 				    strerror(err));
 		}
 		c->npend = 0;
+		c->nearly = 0;
+		c->early_len = 0;
 		c->work = 0;
 		evbuffer_add_buffer(c->out, c->pend);
 		/* A closing connection reads nothing more: what it has

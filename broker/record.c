@@ -394,6 +394,9 @@ rec_apply(void *arg, uint8_t type, const uint8_t *p, size_t len)
 	case REC_JOB:
 		rc = snap_apply_job(&r);
 		break;
+	case REC_EPOCH:
+		rc = apply_epoch(&r);
+		break;
 	default:
 		log_warn("journal: unknown record type %u", type);
 		return -1;
@@ -445,6 +448,13 @@ rec_cutoff(void *arg, uint8_t type, const uint8_t *p, size_t len)
 		break;
 	case REC_JOB:
 		top = rbuf_uv(&r);
+		break;
+	case REC_EPOCH:
+		/* A reservation: ids below its limit may have gone out. */
+		(void)rbuf_u8(&r);
+		(void)rbuf_u64(&r);
+		if ((v = rbuf_u64(&r)) > 0)
+			top = v - 1;
 		break;
 	}
 	if (r.err || top == 0 || top >= SIMQ_ID_MAX)

@@ -141,7 +141,20 @@ enum {
 	REC_JOB,		/* snapshot: one job's whole state */
 	REC_OPTS,		/* snapshot: options shared by REC_JOBs */
 	REC_CUT,		/* an array's pending tasks from one on canceled */
+	REC_EPOCH,		/* a broker's start, ids reserved, a clean stop */
 };
+
+/* REC_EPOCH's kinds (record.c, epoch.c). */
+enum {
+	EPOCH_START,		/* a start after a clean stop: nothing forgotten */
+	EPOCH_START_BUMP,	/* a start after a crash: attempts skip one */
+	EPOCH_RESERVE,		/* ids below the limit may be in use */
+	EPOCH_CLOSE,		/* a clean stop: every lease is on disk */
+};
+
+/* Ids reserved ahead by one REC_EPOCH: a lease may go out before its
+ * SUBMIT is durable only for an id below the durable reservation. */
+#define EPOCH_RESERVE_IDS	1024
 
 /* A binary heap of jobs; each job knows its slot (job->hidx). */
 struct heap {
@@ -231,6 +244,8 @@ struct run {
 	uint64_t		 started;
 	int			 unconfirmed;	/* leased before its worker's
 						 * reconnect, not yet listed */
+	int			 early;		/* its TAKE reply may go before
+						 * the lease is durable */
 	TAILQ_ENTRY(job)	 wentry;	/* in the worker's list */
 };
 
@@ -301,8 +316,13 @@ struct job {
 	uint8_t		 where;
 	uint8_t		 gate_open;	/* arrays: deps done, delay over */
 	uint8_t		 depfailed;	/* failed because a dependency did */
+	uint8_t		 pass;		/* B->pass when its state last changed
+					 * (low bits; epoch.c) */
 	uint16_t	 lost;		/* times its worker was lost */
 	uint16_t	 failures;	/* failed attempts since last RETRY */
+	uint16_t	 skip;		/* attempt numbers after attempts that
+					 * a crash may have forgotten: the next
+					 * is attempts + skip + 1 (epoch.c) */
 	uint32_t	 attempts;	/* number of the latest attempt */
 	uint32_t	 ndeps_left;
 	uint64_t	 submitted;
@@ -342,6 +362,8 @@ struct config {
 	uint64_t	 compact_min;	/* don't compact below this size */
 	uint64_t	 fail_writes_after;
 	unsigned	 compact_child_delay_ms;	/* test hook */
+	unsigned	 commit_delay_ms;	/* test hook: before writing a
+						 * commit that holds a lease */
 	uint64_t	 max_jobs;	/* records kept: jobs, arrays, tasks */
 	uint64_t	 input_max;	/* bytes of incomplete requests, in all */
 	uint64_t	 stall_timeout_ms;
@@ -380,6 +402,15 @@ struct broker {
 	int		 want_dispatch;	/* something became ready */
 	int		 want_wake;	/* something finished */
 	uint32_t	 idle_takes;	/* parked TAKEs with a free slot */
+	/* Early leases (epoch.c). */
+	uint64_t	 epoch;		/* this start's number */
+	uint64_t	 id_limit;	/* ids below it reserved (journaled) */
+	uint64_t	 id_durable;	/* ...by a commit that is durable */
+	int		 epoch_open;	/* replay: a life not closed cleanly */
+	int		 early_ok;	/* this start's epoch is durable */
+	uint32_t	 pass;		/* commits so far; a job's pass */
+	uint32_t	 pass_leases;	/* leases journaled in this pass */
+	uint64_t	 nearly, nreattached;	/* leases sent early, re-attached */
 	int		 stopping;
 	uint64_t	 started_at;
 	/* counters for STATS */
@@ -535,6 +566,19 @@ int		 job_finished_state(int);
 void		 job_free_all(void);
 void		 result_free(struct result *);
 uint64_t	 backoff_ms(uint32_t failures);
+
+/* epoch.c: leases sent before their record is durable. */
+int		 epoch_begin(void);	/* after replay (the model's part) */
+void		 epoch_start(void);	/* ...and its record, synced */
+void		 epoch_reserve(void);	/* each pass, before its commit */
+void		 epoch_committed(void);	/* ...after it */
+void		 epoch_close(void);	/* a clean stop */
+void		 epoch_bump(void);	/* live and on replay */
+int		 lease_early_ok(const struct job *);
+void		 job_reattach(struct job *, struct worker *, uint32_t);
+void		 rec_epoch(struct buf *, int kind, uint64_t epoch,
+		    uint64_t limit);
+int		 apply_epoch(struct rbuf *);
 
 /* array.c */
 int		 job_array_state(const struct job *);
@@ -813,6 +857,9 @@ struct conn {
 	struct evbuffer		*out;		/* replies committed */
 	struct evbuffer		*pend;		/* replies of this pass */
 	uint32_t		 npend;		/* replies in pend */
+	uint32_t		 nearly;	/* ...of them first, that may
+						 * go before the commit */
+	size_t			 early_len;	/* their bytes */
 	struct proto_in		 pin;
 	int			 authed;
 	int			 closing;	/* close after flushing */
@@ -865,6 +912,8 @@ void		 conn_error(struct conn *, enum proto_err, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 struct evbuffer	*conn_outbuf(struct conn *);
 void		 conn_reply_done(struct conn *);
+int		 conn_reply_early(struct conn *);
+void		 net_flush_early(void);
 void		 conn_close(struct conn *);
 void		 conn_resume(struct conn *);
 void		 conns_free_all(void);

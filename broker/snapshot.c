@@ -94,6 +94,13 @@ snapshot_records(snapshot_put_fn fn, void *fnarg)
 				goto out;
 		}
 	}
+	/* The ids reserved for early leases (epoch.c), which the records the
+	 * snapshot replaces held: ends the snapshot. */
+	if (B->epoch > 0) {
+		rec_epoch(&b, EPOCH_RESERVE, B->epoch, B->id_limit);
+		if (put(w, REC_EPOCH, &b) < 0)
+			goto out;
+	}
 	rc = 0;
 out:
 	buf_free(&b);
@@ -216,6 +223,8 @@ rec_opts(struct buf *b, uint32_t no, const struct jobopts *o)
 #define RJ_RUN		0x2
 #define RJ_RES		0x4
 #define RJ_DEPFAILED	0x8	/* failed because a dependency did */
+#define RJ_SKIP		0x20	/* attempts a crash may have forgotten
+				 * follow attempts (epoch.c; version 6) */
 #define RJ_LINES	0x10	/* an EACHLINE array: its lines follow
 				 * (journal version 4) */
 
@@ -233,10 +242,13 @@ rec_job(struct buf *b, const struct job *j)
 	buf_put_u8(b, (j->gate_open ? RJ_GATE : 0) |
 	    (j->run != NULL ? RJ_RUN : 0) | (j->res != NULL ? RJ_RES : 0) |
 	    (j->depfailed ? RJ_DEPFAILED : 0) |
-	    (j->kind == JK_ARRAY && j->arr->ent != NULL ? RJ_LINES : 0));
+	    (j->kind == JK_ARRAY && j->arr->ent != NULL ? RJ_LINES : 0) |
+	    (j->skip ? RJ_SKIP : 0));
 	buf_put_uv(b, j->lost);
 	buf_put_uv(b, j->failures);
 	buf_put_uv(b, j->attempts);
+	if (j->skip)
+		buf_put_uv(b, j->skip);
 	buf_put_uv(b, j->submitted);
 	/* A running job's due time is its lease's end, which a restart
 	 * grants afresh (job_restore): not state, so not written. */
@@ -416,6 +428,12 @@ snap_apply_job(struct rbuf *r)
 	j->lost = (uint16_t)rbuf_uv(r);
 	j->failures = (uint16_t)rbuf_uv(r);
 	j->attempts = (uint32_t)rbuf_uv(r);
+	if (flags & RJ_SKIP) {
+		v = rbuf_uv(r);
+		if (v == 0 || v > UINT16_MAX)
+			r->err = 1;
+		j->skip = (uint16_t)v;
+	}
 	j->submitted = rbuf_uv(r);
 	j->due = rbuf_uv(r);
 	/* A snapshot lists jobs in id order, each array's tasks right after

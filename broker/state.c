@@ -31,6 +31,10 @@ broker_init(void)
 	B->want_dispatch = B->want_wake = 0;
 	B->snapshot_bytes = 0;
 	B->nsubmitted = B->nfinished = B->nlost = 0;
+	B->epoch = B->id_limit = B->id_durable = 0;
+	B->epoch_open = B->early_ok = 0;
+	B->pass = B->pass_leases = 0;
+	B->nearly = B->nreattached = 0;
 	memset(B->min_no, 0, sizeof B->min_no);
 }
 

@@ -382,11 +382,11 @@ static void
 test_format_fixture(void **state)
 {
 	static const uint8_t	 want[] = {
-		/* segment header: len 24, crc, type 1, magic, v5, seq 1,
+		/* segment header: len 24, crc, type 1, magic, v6, seq 1,
 		 * flags SEG_SNAPSHOT (a new journal is an empty snapshot) */
-		0x18, 0x00, 0x00, 0x00, 0x3a, 0x03, 0x9c, 0xc7, 0x01,
+		0x18, 0x00, 0x00, 0x00, 0xc9, 0x63, 0x64, 0xd4, 0x01,
 		'S', 'I', 'M', 'Q', 'J', 'N', 'L',
-		0x05, 0x00, 0x00, 0x00,
+		0x06, 0x00, 0x00, 0x00,
 		0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 		0x01, 0x00, 0x00, 0x00,
 		/* record: len 4, crc, type 16, "abc" */
@@ -501,6 +501,36 @@ test_version_3_opens(void **state)
 	assert_int_equal(journal_close(j), 0);
 	jpath(path, sizeof path, d, "0000000000000001.seg");
 	spew(path, v3, sizeof v3);
+	assert_non_null(j = jopen(&o, &c, 0));
+	assert_int_equal(c.n, 1);
+	assert_int_equal(journal_close(j), 0);
+}
+
+/* A version 5 journal (before leases went out ahead of their commit,
+ * with no REC_EPOCH) opens too. */
+static void
+test_version_5_opens(void **state)
+{
+	static const uint8_t	 v5[] = {
+		0x18, 0x00, 0x00, 0x00, 0x3a, 0x03, 0x9c, 0xc7, 0x01,
+		'S', 'I', 'M', 'Q', 'J', 'N', 'L',
+		0x05, 0x00, 0x00, 0x00,
+		0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+		0x01, 0x00, 0x00, 0x00,
+		0x04, 0x00, 0x00, 0x00, 0x17, 0x1d, 0x7e, 0x12, 0x10,
+		'a', 'b', 'c',
+	};
+	struct tdir		*d = *state;
+	struct journal_opts	 o;
+	struct journal		*j;
+	struct ctx		 c;
+	char			 path[PATH_MAX];
+
+	opts_init(&o, d);
+	assert_non_null(j = jopen(&o, &c, 0));
+	assert_int_equal(journal_close(j), 0);
+	jpath(path, sizeof path, d, "0000000000000001.seg");
+	spew(path, v5, sizeof v5);
 	assert_non_null(j = jopen(&o, &c, 0));
 	assert_int_equal(c.n, 1);
 	assert_int_equal(journal_close(j), 0);
@@ -1655,6 +1685,7 @@ main(void)
 		T(test_format_fixture),
 		T(test_version_2_opens),
 		T(test_version_3_opens),
+		T(test_version_5_opens),
 		T(test_roundtrip),
 		T(test_reopen_reuses_empty_segment),
 		T(test_rotation),

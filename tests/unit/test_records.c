@@ -246,6 +246,17 @@ static const char SNAPSHOT_LINES[] =
 	"616c7068610a0a626574612067616d6d610a191c0000000e0202020200000180"
 	"d095ffbc31000277310080d095ffbc31b0ea01";
 
+
+/* Version 6: REC_EPOCH, kind, epoch, id limit.  A start after a crash
+ * (kind 1) of epoch 2 reserving ids below 65543; a reservation (kind 2)
+ * of epoch 2 up to 70000; a clean stop (kind 3) of epoch 2 at id 12. */
+static const char EPOCH_BUMP_REC[] =
+	"0102000000000000000700010000000000";
+static const char EPOCH_RESERVE_REC[] =
+	"0202000000000000007011010000000000";
+static const char EPOCH_CLOSE_REC[] =
+	"0302000000000000000c00000000000000";
+
 static struct job *
 make_job7(void)
 {
@@ -1011,6 +1022,198 @@ test_each_line(void **st)
 	buf_free(&b);
 }
 
+
+/*
+ * Early leases (epoch.c): a start after a crash moves the attempt counter
+ * of every waiting or queued job on by one, each time, and leaves running
+ * and finished ones alone; ids resume above every reservation, and a
+ * clean stop lets the reservation go; a snapshot keeps both.
+ */
+static void
+test_epoch(void **st)
+{
+	struct job	*j, *a, *t;
+	struct worker	*w;
+	struct buf	 b;
+	int		 reserved = 0;
+
+	(void)st;
+	buf_init(&b);
+	rec_epoch(&b, EPOCH_START_BUMP, 2, 65543);
+	same_bytes("EPOCH_BUMP", &b, EPOCH_BUMP_REC);
+	buf_reset(&b);
+	rec_epoch(&b, EPOCH_RESERVE, 2, 70000);
+	same_bytes("EPOCH_RESERVE", &b, EPOCH_RESERVE_REC);
+	buf_reset(&b);
+	rec_epoch(&b, EPOCH_CLOSE, 2, 12);
+	same_bytes("EPOCH_CLOSE", &b, EPOCH_CLOSE_REC);
+	buf_free(&b);
+
+	/* Job 7 queued, array 8 with task 8_1 running, batch 10 and 11:
+	 * 10 leased and re-queued (attempt 1, then queued). */
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_JOB), 0);
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_ARRAY), 0);
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_BATCH), 0);
+	a = idmap_get(8, SIMQ_NOINDEX);
+	w = worker_get("w1", 1);
+	B->replaying = 1;
+	t = job_take(a->opts->q, w, &fit_any, NULL, &reserved);
+	B->replaying = 0;
+	assert_non_null(t);
+	assert_int_equal(t->attempts, 1);
+	j = idmap_get(7, SIMQ_NOINDEX);
+	assert_int_equal(j->attempts, 0);
+	/* An epoch of another number is refused where it cannot be: a
+	 * reservation or a stop before any start is fine (a snapshot's),
+	 * a second start of one number is not. */
+	assert_int_equal(apply(REC_EPOCH, EPOCH_BUMP_REC), 0);
+	assert_int_equal(B->epoch, 2);
+	assert_int_equal(B->id_limit, 65543);
+	assert_int_equal(B->epoch_open, 1);
+	assert_int_equal(apply(REC_EPOCH, EPOCH_BUMP_REC), -1);
+	/* Queued: its next attempt skips one, its count is unchanged. */
+	assert_int_equal(j->attempts, 0);
+	assert_int_equal(j->skip, 1);
+	assert_int_equal(t->attempts, 1);		/* running: kept */
+	assert_int_equal(t->skip, 0);
+	assert_int_equal(idmap_get(10, SIMQ_NOINDEX)->skip, 1);
+	assert_int_equal(apply(REC_EPOCH, EPOCH_RESERVE_REC), 0);
+	assert_int_equal(B->id_limit, 70000);
+	/* The next start, live: ids resume above the reservation and the
+	 * queued jobs skip another attempt. */
+	assert_int_equal(epoch_begin(), EPOCH_START_BUMP);
+	assert_int_equal(B->epoch, 3);
+	assert_int_equal(B->next_id, 70000);
+	assert_int_equal(B->id_limit, 70000 + EPOCH_RESERVE_IDS);
+	assert_int_equal(j->attempts, 0);
+	assert_int_equal(j->skip, 2);
+	assert_int_equal(t->skip, 0);
+
+	/* The worker that held the forgotten attempt 1 of job 7 comes back:
+	 * it runs there with that attempt, and attempt 2, which the second
+	 * crash may have forgotten too, stays skipped. */
+	B->replaying = 1;
+	job_reattach(j, w, 1);
+	B->replaying = 0;
+	assert_int_equal(j->state, JS_RUNNING);
+	assert_int_equal(j->attempts, 1);
+	assert_int_equal(j->skip, 1);
+	assert_ptr_equal(j->run->w, w);
+	B->replaying = 1;
+	job_requeue(j, RQ_RELEASED, 0);
+	assert_ptr_equal(job_take(j->opts->q, w, &fit_any, NULL, &reserved),
+	    j);
+	B->replaying = 0;
+	assert_int_equal(j->attempts, 3);
+	assert_int_equal(j->skip, 0);
+
+	/* A snapshot keeps the skips and the reservation. */
+	j = idmap_get(11, SIMQ_NOINDEX);
+	assert_int_equal(j->skip, 2);
+	buf_init(&b);
+	assert_int_equal(snapshot_records(collect, &b), 0);
+	{
+		char *hex = malloc(b.len * 2 + 1);
+		size_t i;
+		for (i = 0; i < b.len; i++)
+			snprintf(hex + 2 * i, 3, "%02x", b.p[i]);
+		buf_free(&b);
+		broker_free();
+		broker_init();
+		replay_stream(hex);
+		free(hex);
+	}
+	assert_int_equal(idmap_get(11, SIMQ_NOINDEX)->skip, 2);
+	assert_int_equal(idmap_get(11, SIMQ_NOINDEX)->attempts, 0);
+	assert_int_equal(idmap_get(7, SIMQ_NOINDEX)->skip, 0);
+	assert_int_equal(idmap_get(7, SIMQ_NOINDEX)->attempts, 3);
+	assert_int_equal(B->id_limit, 70000 + EPOCH_RESERVE_IDS);
+	assert_int_equal(B->epoch, 3);
+	assert_int_equal(B->epoch_open, 1);
+	assert_int_equal(epoch_begin(), EPOCH_START_BUMP);
+	assert_int_equal(B->next_id, 70000 + EPOCH_RESERVE_IDS);
+	assert_int_equal(idmap_get(11, SIMQ_NOINDEX)->skip, 3);
+	assert_int_equal(idmap_get(7, SIMQ_NOINDEX)->skip, 0);	/* running */
+	broker_free();
+	broker_init();
+
+	/* A clean stop: the next start skips nothing, and ids resume where
+	 * they stopped. */
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_JOB), 0);
+	assert_int_equal(apply(REC_EPOCH, EPOCH_BUMP_REC), 0);
+	assert_int_equal(idmap_get(7, SIMQ_NOINDEX)->skip, 1);
+	assert_int_equal(apply(REC_EPOCH, EPOCH_CLOSE_REC), 0);
+	assert_int_equal(B->epoch_open, 0);
+	assert_int_equal(epoch_begin(), EPOCH_START);
+	assert_int_equal(B->next_id, 12);
+	assert_int_equal(idmap_get(7, SIMQ_NOINDEX)->skip, 1);
+	broker_free();
+	broker_init();
+
+	/* A journal without REC_EPOCH (version 5 and before: no lease went
+	 * early) bumps nothing. */
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_JOB), 0);
+	assert_int_equal(epoch_begin(), EPOCH_START);
+	assert_int_equal(idmap_get(7, SIMQ_NOINDEX)->skip, 0);
+	assert_int_equal(B->next_id, 8);
+	broker_free();
+	broker_init();
+
+	/* A forced cut that leaves a reservation out still keeps the ids
+	 * below it. */
+	{
+		size_t len;
+		uint8_t *p = unhex(EPOCH_RESERVE_REC, &len);
+		rec_cutoff(NULL, REC_EPOCH, p, len);
+		free(p);
+		assert_int_equal(B->next_id, 70000);
+	}
+}
+
+/* Which leases may go before their commit (epoch.c). */
+static void
+test_lease_early_ok(void **st)
+{
+	struct job	*j, *a, *t;
+	struct worker	*w;
+	int		 reserved = 0;
+
+	(void)st;
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_ARRAY), 0);
+	assert_int_equal(apply(REC_SUBMIT, SUBMIT_BATCH), 0);
+	j = idmap_get(10, SIMQ_NOINDEX);
+	B->pass = 5;
+	assert_int_equal(lease_early_ok(j), 0);	/* no start record yet */
+	B->early_ok = 1;
+	B->id_durable = 11;
+	assert_int_equal(lease_early_ok(j), 1);
+	assert_int_equal(lease_early_ok(idmap_get(11, SIMQ_NOINDEX)), 0);
+	B->id_durable = 100;
+	/* Requeued in this pass: its lease waits for the commit. */
+	w = worker_get("w1", 1);
+	B->replaying = 1;
+	job_lease(j, w, 1, NOW, NOW + 30000);
+	job_requeue(j, RQ_RELEASED, 0);
+	B->replaying = 0;
+	assert_int_equal(j->state, JS_QUEUED);
+	assert_int_equal(lease_early_ok(j), 0);
+	B->pass++;
+	assert_int_equal(lease_early_ok(j), 1);
+	/* An array's task, taken for the first time, is made by its lease:
+	 * never early. */
+	a = idmap_get(8, SIMQ_NOINDEX);
+	B->replaying = 1;
+	t = job_take(a->opts->q, w, &fit_any, NULL, &reserved);
+	B->replaying = 0;
+	assert_non_null(t);
+	assert_ptr_equal(t->parent, a);
+	t->attempts = 0;
+	t->pass = (uint8_t)(B->pass - 1);
+	assert_int_equal(lease_early_ok(t), 0);
+	t->attempts = 1;
+	assert_int_equal(lease_early_ok(t), 1);
+}
+
 int
 main(void)
 {
@@ -1026,6 +1229,8 @@ main(void)
 		T(test_files_records),
 		T(test_files_records_bad),
 		T(test_each_line),
+		T(test_epoch),
+		T(test_lease_early_ok),
 #undef T
 	};
 
