@@ -18,7 +18,9 @@
 #      ~150 us slower, and is the fair comparison).
 #
 # Both run under each fsync policy of the broker, in the same run: always
-# (the default: a submit and a lease each wait for their fdatasync),
+# (the default: a submit waits for its fdatasync; a lease goes out before
+# its record is durable when the broker can tell it apart after a crash,
+# see simqd(8)),
 # interval (--fsync interval: one fdatasync every --fsync-interval ms,
 # replies do not wait for it) and none (the worker's own share).
 # Everything runs in a temporary
