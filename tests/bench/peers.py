@@ -10,8 +10,7 @@ on 127.0.0.1 only, in a temporary directory, and is stopped at the end.
 starts SYSTEM (one of SYSTEMS), runs WARMUP no-op tasks untimed, then
 times N of them, stops SYSTEM and prints one line of JSON: {"rate":
 tasks/s, "version": ...}, or {"unavailable": why} when SYSTEM cannot run
-here.  python.py runs each measurement in a process of its own (and its
-own process group), so that no peer's imports, threads or leftovers
+here.  python.py runs each measurement in a process of its own, so that no peer's imports, threads or leftovers
 touch the next measurement.
 
 Every measurement has the shape of simq's (Executor.map of
@@ -22,6 +21,7 @@ stops when its FinishedJobRegistry counts all N, as it always has here,
 and its results are read after.  Every result is checked.
 """
 
+import collections
 import contextlib
 import gc
 import json
@@ -160,7 +160,7 @@ def dask(d):
         def run(k):
             return client.gather(client.map(pynoop.noop, range(k),
                                             pure=False))
-        yield run, "Dask distributed " + distributed.__version__
+        yield run, "Dask " + distributed.__version__
 
 
 @contextlib.contextmanager
@@ -238,12 +238,17 @@ def measure(system, n):
 
 
 def run_apart(system, n, log, timeout=600):
-    """measure(system, n) in a process and process group of their own,
-    its standard error appended to the file log; whatever of that group
-    is left afterwards is killed, and said."""
+    """measure(system, n) in a process and session of their own, its
+    standard error appended to the file log.  What it leaves behind is
+    killed, and said: the processes of that session, and those that made
+    a session of their own (ipyparallel's launchers do) but still carry
+    the mark it puts in their environment (SIMQ_BENCH_RUN)."""
+    mark = "%d.%d" % (os.getpid(), time.monotonic_ns())
     p = subprocess.Popen([sys.executable, os.path.abspath(__file__),
                           system, str(n)], stdout=subprocess.PIPE,
-                         stderr=log, start_new_session=True)
+                         stderr=log, start_new_session=True,
+                         env=dict(os.environ, SIMQ_BENCH_RUN=mark))
+    res = {"error": "interrupted"}
     try:
         out, _ = p.communicate(timeout=timeout)
         res = (json.loads(out.decode().strip().splitlines()[-1])
@@ -252,23 +257,51 @@ def run_apart(system, n, log, timeout=600):
     except subprocess.TimeoutExpired:
         res = {"error": "no answer after %d s" % timeout}
     finally:
-        left = kill_group(p)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        left = collections.Counter(kill_left(p.pid, mark))
     if left:
-        res.setdefault("error", "left %d processes behind (killed)" % left)
+        res["error"] = ((res["error"] + ", and " if "error" in res else "")
+                        + "left %s behind (killed)" % ", ".join(
+                            "%s x%d" % kv for kv in sorted(left.items())))
     return res
 
 
-def kill_group(p):
-    """Kills what remains of p's process group; returns how many there
-    were (p itself included when it had not exited)."""
-    pids = [int(x) for x in subprocess.run(
-        ["pgrep", "-g", str(p.pid)], capture_output=True,
-        text=True).stdout.split()]
-    if pids:
+def left_behind(sid, mark):
+    """[(pid, command)] of the live processes of session sid or whose
+    environment holds SIMQ_BENCH_RUN=mark (redis-server writes its title
+    over its environment, but stays in the session)."""
+    want = ("SIMQ_BENCH_RUN=%s" % mark).encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            state, _, _, session = stat[stat.rindex(")") + 2:].split()[:4]
+            if state == "Z":
+                continue        # exited; init reaps it
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                env = f.read().split(b"\0")
+        except (OSError, ValueError):
+            continue            # gone meanwhile
+        if int(session) == sid or want in env:
+            found.append((int(pid), comm))
+    return found
+
+
+def kill_left(sid, mark, grace=5):
+    """Waits up to grace seconds for what left_behind(sid, mark) finds
+    to end, kills what is left; returns their commands."""
+    end = time.monotonic() + grace
+    while left_behind(sid, mark) and time.monotonic() < end:
+        time.sleep(0.1)
+    left = left_behind(sid, mark)
+    for pid, _ in left:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
-    return len(pids)
+            os.kill(pid, signal.SIGKILL)
+    return [c for _, c in left]
 
 
 def main():

@@ -1,28 +1,44 @@
 #!/usr/bin/env python3
 """Benchmarks of the Python package (python/), against the brief's
-targets ("How fast and how big", "From Python"):
+targets ("How fast and how big", "From Python"), side by side with the
+peers of issue 11, in one run:
 
-  1. 1,000 no-op Python function tasks through one simq-worker -j 2,
-     with simq.Executor.map (chunksize 1: one job, one process each), the
-     tasks forked by the slots' warm runners (simq-runner(7)).  Beside it:
-     the same with warm=False (a fresh interpreter per task, a quarter of
-     the tasks), and, when python3-rq and redis-server are installed, RQ
-     with two SimpleWorkers and with two forking Workers on a Redis of its
-     own (enqueue_many, then waiting for the last job to finish).
-     Target: 1,000 tasks/s.
+  1. 1,000 no-op Python function tasks (tests/bench/pynoop.noop) through
+     one simq-worker -j 2 with simq.Executor.map (chunksize 1: one job,
+     one process each), forked by the slots' warm runners
+     (simq-runner(7)); the same with warm=False (a fresh interpreter per
+     task, a quarter of the tasks); and, when installed, RQ with two
+     SimpleWorkers and with two forking Workers on a Redis of its own,
+     Dask distributed's LocalCluster with two worker processes,
+     ipyparallel with two engines, and Celery with two prefork processes
+     on Redis (tests/bench/peers.py).  Target: 1,000 tasks/s, ahead of
+     every peer.
   2. The seed's Mandelbrot (a 500x400 image in 40 chunks, 1,000
      iterations) through Executor.map, against multiprocessing.Pool(2),
-     same run, alternating.  Target: within 1.10x.
+     alternating, the best of three.  Target: within 1.10x.
+
+Every system runs RUNS times (3), the systems taking turns; the table
+gives medians.  Each run starts its system afresh on 127.0.0.1 (simq: a
+broker and a worker in a temporary directory; a peer: its servers and
+two workers, in a process of its own), waits until it answers, runs 20
+no-op tasks untimed (the warm-up: starting, connecting, the first
+imports), then times the 1,000 from before the first submit until every
+result is at the client (RQ: until its registry counts them finished).
+The load average (1 minute) is given at the start of every run.
 
 The broker runs with its default durability (fsync always) in a
 temporary directory under SIMQ_BENCH_DIR (default /var/tmp).  Run with
 Debian's /usr/bin/python3 (the python3 first on PATH may be a slow shim);
-the interpreter used is printed.  SIMQ_BENCH_PY_TASKS changes 1,000.
+the interpreter used is printed.  SIMQ_BENCH_PY_TASKS changes 1,000,
+SIMQ_BENCH_PY_RUNS 3, SIMQ_BENCH_PY_PEERS (names from peers.SYSTEMS,
+separated by spaces) the peers measured.
 """
 
+import contextlib
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,147 +53,164 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [os.path.join(ROOT, "python"), os.path.join(ROOT, "examples"),
      os.path.dirname(os.path.abspath(__file__))])
 
+import peers  # noqa: E402
 import simq  # noqa: E402
 
+RUNS = int(os.environ.get("SIMQ_BENCH_PY_RUNS", "3"))
+PEERS = os.environ.get("SIMQ_BENCH_PY_PEERS", " ".join(peers.SYSTEMS)).split()
+ROWS = {   # the table's rows, in order, and what each measures
+    "simq": "simq, one worker -j 2, warm runners",
+    "simq-cold": "simq, warm=False: a fresh interpreter each (%d)",
+    "rq-simple": "%s, two SimpleWorkers",
+    "rq-fork": "%s, two forking Workers",
+    "dask": "%s, LocalCluster, 2 processes",
+    "ipyparallel": "%s, two engines",
+    "celery": "%s, two prefork processes on Redis",
+}
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
-
-def rq_rate(n, worker_class):
-    """n no-op jobs through RQ with two workers of worker_class on a
-    fresh redis-server; None if RQ or Redis is missing."""
-    redis_server = shutil.which("redis-server")
+@contextlib.contextmanager
+def simq_system(top):
+    """simqd and one simq-worker -j 2 in top; yields the address."""
+    os.makedirs(top)
+    port = peers.free_port()
+    log = open(os.path.join(top, "log"), "ab")
+    procs = [subprocess.Popen([os.path.join(ROOT, "bin/simqd"), "-d",
+                               os.path.join(top, "data"), "-p", str(port)],
+                              stdout=log, stderr=log)]
     try:
-        import redis
-        import rq
-    except ImportError:
-        return None
-    if redis_server is None:
-        return None
-    import pynoop
-    port = free_port()
-    d = tempfile.mkdtemp(prefix="simq-bench-rq-")
-    procs = [subprocess.Popen([redis_server, "--port", str(port), "--save",
-                               "", "--appendonly", "no", "--dir", d],
-                              stdout=subprocess.DEVNULL)]
-    try:
-        conn = redis.Redis(port=port)
-        for _ in range(500):
+        def up():
             try:
-                conn.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.01)
-        url = "redis://127.0.0.1:%d" % port
-        for _ in range(2):
-            procs.append(subprocess.Popen(
-                ["rq", "worker", "-u", url, "-w", worker_class, "-q",
-                 "default"], stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL))
-        q = rq.Queue("default", connection=conn)
-        fin = rq.registry.FinishedJobRegistry(queue=q)
-
-        def run(k):
-            base = fin.count
-            jobs = q.enqueue_many([rq.Queue.prepare_data(
-                pynoop.noop, (i,)) for i in range(k)])
-            while fin.count < base + k:
-                time.sleep(0.002)
-            return jobs
-        run(20)                           # the workers are up
-        t = time.monotonic()
-        jobs = run(n)
-        r = n / (time.monotonic() - t)
-        assert jobs[-1].return_value() == n - 1
-        return r
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                return True
+            except OSError:
+                return False
+        peers.wait_until(up, "simqd")
+        addr = "127.0.0.1:%d" % port
+        procs.append(subprocess.Popen(
+            [os.path.join(ROOT, "bin/simq-worker"), "-s", addr, "-j", "2",
+             "-w", os.path.join(top, "w")], stdout=log, stderr=log))
+        yield addr
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(d, ignore_errors=True)
+        peers.stop(procs)
+        log.close()
+
+
+def timed(ex, n):
+    """n no-op tasks through ex after peers.WARMUP untimed; tasks/s."""
+    import pynoop             # by reference on the workers
+    list(ex.map(pynoop.noop, range(peers.WARMUP)))
+    t = time.monotonic()
+    out = list(ex.map(pynoop.noop, range(n)))
+    r = n / (time.monotonic() - t)
+    assert out == list(range(n))
+    return r
+
+
+def simq_run(top, n):
+    """One run of simq: warm, then warm=False on a quarter of the tasks,
+    then one Mandelbrot through Executor.map and one through
+    multiprocessing.Pool(2); returns ({row: tasks/s}, (simq s, pool s))."""
+    import mandelbrot
+    with simq_system(top) as addr, \
+            simq.Executor(server=addr) as ex, \
+            simq.Executor(server=addr, warm=False) as cold:
+        rates = {"simq": timed(ex, n), "simq-cold": timed(cold, n // 4)}
+        t = time.monotonic()
+        img = b"".join(ex.map(mandelbrot.rows, *mandelbrot.chunks()))
+        s = time.monotonic() - t
+    t = time.monotonic()
+    img2 = mandelbrot.with_pool(2)
+    p = time.monotonic() - t
+    assert img == img2
+    return rates, (s, p)
+
+
+def cell(res):
+    return "%5.0f" % res["rate"] if "rate" in res else "    -"
+
+
+def table(n, results, loads, labels):
+    """Prints the table; returns {row: median tasks/s}."""
+    form = "  %-50s %6s  %-18s %s"
+    print(form % ("%d no-op tasks a run" % n, "median", "tasks/s each run",
+                  "load at each run"))
+    medians = {}
+    for row, res in results.items():
+        rates = [r["rate"] for r in res if "rate" in r]
+        if rates:
+            medians[row] = statistics.median(rates)
+        print(form % (labels[row], "%.0f" % medians[row] if rates else "-",
+                      " ".join(cell(r) for r in res),
+                      " ".join("%.2f" % x for x in loads[row])))
+        for i, r in enumerate(res):
+            why = r.get("unavailable") or r.get("error")
+            if why:
+                print("      %s: %s" % ("not run" if "unavailable" in r
+                                        else "run %d" % (i + 1), why))
+    return medians
 
 
 def main():
     n = int(os.environ.get("SIMQ_BENCH_PY_TASKS", "1000"))
     top = tempfile.mkdtemp(prefix="simq-bench-py-",
                            dir=os.environ.get("SIMQ_BENCH_DIR", "/var/tmp"))
-    port = free_port()
-    addr = "127.0.0.1:%d" % port
-    log = open(os.path.join(top, "log"), "ab")
-    procs = [subprocess.Popen([os.path.join(ROOT, "bin/simqd"), "-d",
-                               os.path.join(top, "data"), "-p", str(port)],
-                              stdout=log, stderr=log)]
+    print("python bench: %s (%s), broker fsync always, %d runs a system "
+          "taking turns, medians" % (sys.executable,
+                                      sys.version.split()[0], RUNS))
+    print("  each run: the system started afresh on 127.0.0.1, %d tasks "
+          "untimed, then %d timed (submit all, wait for all results)"
+          % (peers.WARMUP, n))
+    print("  load average %s at the start" % " ".join(
+        "%.2f" % x for x in os.getloadavg()))
+    results = {row: [] for row in ROWS if row in ("simq", "simq-cold")
+               or row in PEERS}
+    loads = {row: [] for row in results}
+    labels = {row: ROWS[row] % (n // 4) if row == "simq-cold" else
+              ROWS[row].replace("%s", row) for row in results}
+    unavailable = {}
+    sims, pools = [], []
+    log = open(os.path.join(top, "peers.log"), "ab")
     try:
-        for _ in range(500):
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                time.sleep(0.01)
-        procs.append(subprocess.Popen(
-            [os.path.join(ROOT, "bin/simq-worker"), "-s", addr, "-j", "2",
-             "-w", os.path.join(top, "w")], stdout=log, stderr=log))
-        print("python bench: %s (%s), broker fsync always, one worker -j 2"
-              % (sys.executable, sys.version.split()[0]))
-        import pynoop as me       # by reference on the workers
-        with simq.Executor(server=addr) as ex, \
-                simq.Executor(server=addr, warm=False) as cold:
-            list(ex.map(me.noop, range(20)))          # warm up
-            rates = []
-            for _ in range(2):
-                t = time.monotonic()
-                out = list(cold.map(me.noop, range(n // 4)))
-                c = (n // 4) / (time.monotonic() - t)
-                t = time.monotonic()
-                out = list(ex.map(me.noop, range(n)))
-                r = n / (time.monotonic() - t)
-                assert out == list(range(n))
-                rates.append((c, r))
-            for c, r in rates:
-                print("  %d no-op tasks: %.0f tasks/s (warm=False, a fresh "
-                      "interpreter per task: %.0f/s)" % (n, r, c))
-            best = max(r for _, r in rates)
-            print("  target 1,000 tasks/s: %s" % ("met" if best >= 1000
-                                                   else "not met"))
-            for cls, what in (("rq.worker.SimpleWorker", "SimpleWorkers"),
-                              ("rq.Worker", "forking Workers")):
-                rr = rq_rate(n, cls)
-                if rr is None:
-                    print("  RQ: not installed (python3-rq, redis-server)")
-                    break
-                print("  RQ, two %s: %.0f tasks/s (simq %s)"
-                      % (what, rr, "ahead" if best > rr else "behind"))
-            import mandelbrot
-            sims, pools = [], []
-            for _ in range(3):          # the best of three: a loaded machine
-                t = time.monotonic()
-                img = b"".join(ex.map(mandelbrot.rows, *mandelbrot.chunks()))
-                sims.append(time.monotonic() - t)
-                t = time.monotonic()
-                img2 = mandelbrot.with_pool(2)
-                pools.append(time.monotonic() - t)
-                assert img == img2
-            s, p = min(sims), min(pools)
-            print("  mandelbrot 500x400, 40 chunks, 1000 iterations: "
-                  "Executor.map %.2f s, multiprocessing.Pool(2) %.2f s: "
-                  "%.2fx (target 1.10x: %s)" % (s, p, s / p,
-                                                "met" if s / p <= 1.10
-                                                else "not met"))
+        for i in range(RUNS):
+            load = os.getloadavg()[0]
+            rates, (s, p) = simq_run(os.path.join(top, "simq%d" % i), n)
+            for row, r in rates.items():
+                results[row].append({"rate": r})
+                loads[row].append(load)
+            sims.append(s)
+            pools.append(p)
+            for system in PEERS:
+                if system in unavailable:
+                    continue
+                loads[system].append(os.getloadavg()[0])
+                res = peers.run_apart(system, n, log)
+                results[system].append(res)
+                if "unavailable" in res:
+                    unavailable[system] = res
+                if "version" in res:
+                    labels[system] = ROWS[system] % res["version"]
+        print("  load average %s at the end" % " ".join(
+            "%.2f" % x for x in os.getloadavg()))
+        medians = table(n, results, loads, labels)
+        simq_rate = medians.get("simq", 0)
+        behind = [r for r in PEERS if medians.get(r, 0) >= simq_rate]
+        print("  target 1,000 tasks/s: %s; ahead of every peer measured: %s"
+              % ("met" if simq_rate >= 1000 else "not met",
+                 "yes" if not behind else "no (behind %s)"
+                 % ", ".join(behind)))
+        s, p = min(sims), min(pools)
+        print("  mandelbrot 500x400, 40 chunks, 1000 iterations, the best "
+              "of %d: Executor.map %.2f s, multiprocessing.Pool(2) %.2f s: "
+              "%.2fx (target 1.10x: %s)" % (RUNS, s, p, s / p,
+                                            "met" if s / p <= 1.10
+                                            else "not met"))
+        if any("error" in r for res in results.values() for r in res):
+            print("  (the peers' output: %s)" % log.name
+                  if os.environ.get("SIMQ_BENCH_KEEP") else
+                  "  (SIMQ_BENCH_KEEP=1 keeps the peers' output)")
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        log.close()
         if not os.environ.get("SIMQ_BENCH_KEEP"):
             shutil.rmtree(top, ignore_errors=True)
 
