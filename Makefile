@@ -34,6 +34,8 @@ PKGS_BENCH = python3-rq redis-server
 
 # make check-slurm: a one-node cluster the test starts (tests/slurm/run.py).
 PKGS_SLURM = slurm-wlm munge
+# make bench: the peers tests/bench/python.py measures (tests/bench/peers.py).
+PKGS_BENCH = redis-server python3-redis python3-rq python3-distributed python3-ipyparallel python3-celery
 
 # Where `make install` puts the Python package (python/simq): Debian's
 # own directory under /usr, else the version's site directory under
