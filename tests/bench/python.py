@@ -161,8 +161,7 @@ def main():
     print("  each run: the system started afresh on 127.0.0.1, %d tasks "
           "untimed, then %d timed (submit all, wait for all results)"
           % (peers.WARMUP, n))
-    print("  load average %s at the start" % " ".join(
-        "%.2f" % x for x in os.getloadavg()))
+    start = " ".join("%.2f" % x for x in os.getloadavg())
     results = {row: [] for row in ROWS if row in ("simq", "simq-cold")
                or row in PEERS}
     loads = {row: [] for row in results}
@@ -190,8 +189,8 @@ def main():
                     unavailable[system] = res
                 if "version" in res:
                     labels[system] = ROWS[system] % res["version"]
-        print("  load average %s at the end" % " ".join(
-            "%.2f" % x for x in os.getloadavg()))
+        print("  load average %s at the start, %s at the end" % (
+            start, " ".join("%.2f" % x for x in os.getloadavg())))
         medians = table(n, results, loads, labels)
         simq_rate = medians.get("simq", 0)
         behind = [r for r in PEERS if medians.get(r, 0) >= simq_rate]
