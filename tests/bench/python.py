@@ -158,9 +158,9 @@ def main():
     print("python bench: %s (%s), broker fsync always, %d runs a system "
           "taking turns, medians" % (sys.executable,
                                       sys.version.split()[0], RUNS))
-    print("  each run: the system started afresh on 127.0.0.1, %d tasks "
-          "untimed, then %d timed (submit all, wait for all results)"
-          % (peers.WARMUP, n))
+    print("  each run: the system started afresh on 127.0.0.1 and %d "
+          "no-op tasks run, untimed;\n  then %d timed, from the first "
+          "submit to the last result at the client" % (peers.WARMUP, n))
     start = " ".join("%.2f" % x for x in os.getloadavg())
     results = {row: [] for row in ROWS if row in ("simq", "simq-cold")
                or row in PEERS}
