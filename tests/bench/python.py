@@ -160,7 +160,8 @@ def main():
                                       sys.version.split()[0], RUNS))
     print("  each run: the system started afresh on 127.0.0.1 and %d "
           "no-op tasks run, untimed;\n  then %d timed, from the first "
-          "submit to the last result at the client" % (peers.WARMUP, n))
+          "submit to the last result at the client (RQ: until its\n"
+          "  registry counts them all finished)" % (peers.WARMUP, n))
     start = " ".join("%.2f" % x for x in os.getloadavg())
     results = {row: [] for row in ROWS if row in ("simq", "simq-cold")
                or row in PEERS}
