@@ -10,8 +10,9 @@ on 127.0.0.1 only, in a temporary directory, and is stopped at the end.
 starts SYSTEM (one of SYSTEMS), runs WARMUP no-op tasks untimed, then
 times N of them, stops SYSTEM and prints one line of JSON: {"rate":
 tasks/s, "version": ...}, or {"unavailable": why} when SYSTEM cannot run
-here.  python.py runs each measurement in a process of its own, so that no peer's imports, threads or leftovers
-touch the next measurement.
+here.  python.py runs each measurement in a process of its own
+(run_apart), so that no peer's imports, threads or leftovers touch the
+next measurement, and kills what one leaves behind.
 
 Every measurement has the shape of simq's (Executor.map of
 tests/bench/pynoop.noop over range(N), results read in order): submit
@@ -118,8 +119,9 @@ def rq(d, worker_class):
         try:
             for _ in range(2):
                 procs.append(subprocess.Popen(
-                    ["rq", "worker", "-u", url, "-w", worker_class, "-q",
-                     "default"], stdout=subprocess.DEVNULL,
+                    [sys.executable, "-m", "rq.cli", "worker", "-u", url,
+                     "-w", worker_class, "-q", "default"],
+                    stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL, cwd=d))
             conn = redis.Redis.from_url(url)
             q = rq.Queue("default", connection=conn)
