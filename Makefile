@@ -28,14 +28,14 @@ PKGS_DEB = gcc make pkg-config libevent-dev libjemalloc-dev libcmocka-dev \
 	   python3-cloudpickle python3-setuptools python3-wheel python3-pip \
 	   chromium chromium-driver python3-selenium
 
-# make bench: RQ and Redis, to run the same command jobs through them
-# beside simq (tests/bench/rq_commands.py); not needed by make check.
-PKGS_BENCH = python3-rq redis-server
-
 # make check-slurm: a one-node cluster the test starts (tests/slurm/run.py).
 PKGS_SLURM = slurm-wlm munge
-# make bench: the peers tests/bench/python.py measures (tests/bench/peers.py).
-PKGS_BENCH = redis-server python3-redis python3-rq python3-distributed python3-ipyparallel python3-celery
+# make bench: the peers measured beside simq, on the same machine and in
+# the same run: RQ on Redis for command jobs (tests/bench/rq_commands.py),
+# RQ, Dask, ipyparallel and Celery for Python tasks (tests/bench/peers.py);
+# not needed by make check.
+PKGS_BENCH = redis-server python3-redis python3-rq python3-distributed \
+	     python3-ipyparallel python3-celery
 
 # Where `make install` puts the Python package (python/simq): Debian's
 # own directory under /usr, else the version's site directory under
