@@ -14,6 +14,8 @@ before, during and after the rename.
 import os
 import random
 import signal
+import socket
+import threading
 import time
 
 from harness import (Broker, check, eq, ids_of_list, mount_tmpfs, tail,
@@ -345,3 +347,34 @@ def test_full_disk_during_compaction(ctx):
 
 
 test_full_disk_during_compaction.timeout = 120
+
+
+def test_start_after_kill9_is_not_fooled_by_an_old_listener(ctx):
+    """After a kill -9 that lands just after a compaction's fork, the
+    child, not yet past closing what it inherited, holds the broker's
+    listening socket until it dies: connections to the port then complete
+    into that socket's backlog and are reset when it goes.  A restart
+    (Broker.start) must hand out connections to the broker it started,
+    not to that socket: here the test holds a listener on the port, as
+    the child would, and lets it go after half a second.  (The restarted
+    broker, finding the port taken, exits, and the harness tries another
+    port.)"""
+    b = ctx.broker
+    c = b.client()
+    jid = c.submit(["keep"])
+    c.close()
+    b.kill9()
+    old = socket.socket()
+    old.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    old.bind((b.host, b.port))
+    old.listen(16)
+    t = threading.Timer(0.5, old.close)
+    t.start()
+    try:
+        b.start()
+        c = b.client()
+        eq(c.status1(jid)["state"], "queued", "the job after the restart")
+    finally:
+        t.cancel()
+        old.close()
+    check(b.running(), "the broker is running")
