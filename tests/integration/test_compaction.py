@@ -15,6 +15,8 @@ import os
 import random
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -378,3 +380,52 @@ def test_start_after_kill9_is_not_fooled_by_an_old_listener(ctx):
         t.cancel()
         old.close()
     check(b.running(), "the broker is running")
+
+
+# What a compaction child holds from its fork until it has closed what it
+# inherited: the data directory's lock, the journal's lock (its directory)
+# and the listening socket; held by this stand-in until it exits.
+HOLDER = r"""
+import fcntl, os, socket, sys, time
+datadir, host, port, secs = sys.argv[1:5]
+lock = open(os.path.join(datadir, "lock"), "a")
+fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+jdir = os.open(os.path.join(datadir, "journal"), os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(jdir, fcntl.LOCK_EX | fcntl.LOCK_NB)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((host, int(port)))
+s.listen(16)
+print("held", flush=True)
+time.sleep(float(secs))
+"""
+
+
+def test_start_waits_for_an_orphaned_childs_locks(ctx):
+    """A kill -9 of the broker just after a compaction's fork leaves the
+    child holding, until the kernel has killed it in turn, what it shares
+    with the broker: the data directory's lock, the journal's lock and the
+    listening socket.  A start meanwhile waits for the locks (up to 5 s)
+    and then listens on its port, rather than exit with "in use by another
+    simqd".  A process holding the same three things for half a second
+    after the kill stands in for the child."""
+    b = ctx.broker
+    c = b.client()
+    jid = c.submit(["keep"])
+    c.close()
+    port = b.port
+    b.kill9()
+    h = subprocess.Popen([sys.executable, "-c", HOLDER, b.datadir, b.host,
+                          str(port), "0.5"], stdout=subprocess.PIPE)
+    try:
+        eq(h.stdout.readline(), b"held\n", "the stand-in holds the locks")
+        b.start()
+        c = b.client()
+        eq(c.status1(jid)["state"], "queued", "the job after the restart")
+    finally:
+        h.kill()
+        h.wait()
+    log = b.current_log()
+    check("%s is locked; waiting" % os.path.join(b.datadir, "lock") in log,
+          "the broker says it waits for the lock:\n%s" % tail(log))
+    eq(b.port, port, "the restarted broker's port")
