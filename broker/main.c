@@ -124,6 +124,33 @@ raise_nofile(void)
 	}
 }
 
+/*
+ * Takes the data directory's lock (path, open as fd), trying for up to
+ * wait_ms.  A compaction child shares it from the fork until it closes
+ * what it inherited, so a kill -9 of the broker just after a fork leaves
+ * it held until the kernel has killed the child in turn: a start waits
+ * that long, as for the journal's lock.  Returns 0, or -1 (another
+ * process holds it, or flock failed).
+ */
+static int
+lock_wait(int fd, const char *path, unsigned wait_ms)
+{
+	struct timespec	ts = { 0, 10 * 1000 * 1000 };
+	unsigned	waited = 0;
+
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) ||
+		    waited >= wait_ms)
+			return -1;
+		if (waited == 0)
+			log_info("%s is locked; waiting up to %u ms for it",
+			    path, wait_ms);
+		nanosleep(&ts, NULL);
+		waited += 10;
+	}
+	return 0;
+}
+
 static void
 sync_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -468,7 +495,7 @@ main(int argc, char **argv)
 	snprintf(err, sizeof err, "%s/lock", cfg->datadir);
 	if ((lockfd = open(err, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
 		fatal("%s: %s", err, strerror(errno));
-	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0)
+	if (lock_wait(lockfd, err, jo.lock_wait_ms) < 0)
 		fatal("%s is in use by another simqd", cfg->datadir);
 
 	t0 = now_ms();

@@ -527,7 +527,16 @@ class Broker:
 
     def start(self, extra=(), timeout=None):
         """Starts simqd and waits until it accepts connections.  If the
-        port was taken meanwhile, tries another."""
+        port was taken meanwhile, tries another.
+
+        A connection that succeeds is not enough: after a kill -9 of the
+        broker, its compaction child, if it had not yet closed what it
+        inherited at the fork, still holds the old listening socket until
+        it dies, and the kernel completes connections into that socket's
+        backlog which its exit then resets.  So this start's own
+        "listening on" line must be in the log first: simqd writes it once
+        its bind succeeded, which it cannot while another socket listens
+        on the port."""
         timeout = timeout or 15 * self.ctx.slow
         for attempt in range(5):
             self.spawn(extra)
@@ -542,13 +551,14 @@ class Broker:
                         break
                     raise TestFailure("simqd exited %d at start:\n%s" %
                                       (rc, tail(log)))
-                try:
-                    s = socket.create_connection((self.host, self.port),
-                                                 timeout=1)
-                    s.close()
-                    return self
-                except OSError:
-                    pass
+                if self.listening(log=self.current_log()):
+                    try:
+                        s = socket.create_connection((self.host, self.port),
+                                                     timeout=1)
+                        s.close()
+                        return self
+                    except OSError:
+                        pass
                 if time.monotonic() > deadline:
                     self.kill9()
                     raise TestFailure("simqd did not accept connections "
@@ -556,6 +566,13 @@ class Broker:
                                       (timeout, tail(self.current_log())))
                 time.sleep(0.01)
         raise TestFailure("could not find a free port")
+
+    def listening(self, log=None):
+        """True if this start's log says simqd listens on its port."""
+        if log is None:
+            log = self.current_log()
+        return re.search(r"listening on \S+ port %d," % self.port,
+                         log) is not None
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

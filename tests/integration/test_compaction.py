@@ -14,6 +14,10 @@ before, during and after the rename.
 import os
 import random
 import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
 
 from harness import (Broker, check, eq, ids_of_list, mount_tmpfs, tail,
@@ -345,3 +349,83 @@ def test_full_disk_during_compaction(ctx):
 
 
 test_full_disk_during_compaction.timeout = 120
+
+
+def test_start_after_kill9_is_not_fooled_by_an_old_listener(ctx):
+    """After a kill -9 that lands just after a compaction's fork, the
+    child, not yet past closing what it inherited, holds the broker's
+    listening socket until it dies: connections to the port then complete
+    into that socket's backlog and are reset when it goes.  A restart
+    (Broker.start) must hand out connections to the broker it started,
+    not to that socket: here the test holds a listener on the port, as
+    the child would, and lets it go after half a second.  (The restarted
+    broker, finding the port taken, exits, and the harness tries another
+    port.)"""
+    b = ctx.broker
+    c = b.client()
+    jid = c.submit(["keep"])
+    c.close()
+    b.kill9()
+    old = socket.socket()
+    old.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    old.bind((b.host, b.port))
+    old.listen(16)
+    t = threading.Timer(0.5, old.close)
+    t.start()
+    try:
+        b.start()
+        c = b.client()
+        eq(c.status1(jid)["state"], "queued", "the job after the restart")
+    finally:
+        t.cancel()
+        old.close()
+    check(b.running(), "the broker is running")
+
+
+# What a compaction child holds from its fork until it has closed what it
+# inherited: the data directory's lock, the journal's lock (its directory)
+# and the listening socket; held by this stand-in until it exits.
+HOLDER = r"""
+import fcntl, os, socket, sys, time
+datadir, host, port, secs = sys.argv[1:5]
+lock = open(os.path.join(datadir, "lock"), "a")
+fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+jdir = os.open(os.path.join(datadir, "journal"), os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(jdir, fcntl.LOCK_EX | fcntl.LOCK_NB)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((host, int(port)))
+s.listen(16)
+print("held", flush=True)
+time.sleep(float(secs))
+"""
+
+
+def test_start_waits_for_an_orphaned_childs_locks(ctx):
+    """A kill -9 of the broker just after a compaction's fork leaves the
+    child holding, until the kernel has killed it in turn, what it shares
+    with the broker: the data directory's lock, the journal's lock and the
+    listening socket.  A start meanwhile waits for the locks (up to 5 s)
+    and then listens on its port, rather than exit with "in use by another
+    simqd".  A process holding the same three things for half a second
+    after the kill stands in for the child."""
+    b = ctx.broker
+    c = b.client()
+    jid = c.submit(["keep"])
+    c.close()
+    port = b.port
+    b.kill9()
+    h = subprocess.Popen([sys.executable, "-c", HOLDER, b.datadir, b.host,
+                          str(port), "0.5"], stdout=subprocess.PIPE)
+    try:
+        eq(h.stdout.readline(), b"held\n", "the stand-in holds the locks")
+        b.start()
+        c = b.client()
+        eq(c.status1(jid)["state"], "queued", "the job after the restart")
+    finally:
+        h.kill()
+        h.wait()
+    log = b.current_log()
+    check("%s is locked; waiting" % os.path.join(b.datadir, "lock") in log,
+          "the broker says it waits for the lock:\n%s" % tail(log))
+    eq(b.port, port, "the restarted broker's port")
