@@ -194,11 +194,16 @@ def main():
             start, " ".join("%.2f" % x for x in os.getloadavg())))
         medians = table(n, results, loads, labels)
         simq_rate = medians.get("simq", 0)
-        behind = [r for r in PEERS if medians.get(r, 0) >= simq_rate]
+        measured = [r for r in PEERS if medians.get(r)]
+        behind = [r for r in measured if medians[r] >= simq_rate]
+        if not measured:
+            ahead = "no peer measured"
+        elif behind:
+            ahead = "no (behind %s)" % ", ".join(behind)
+        else:
+            ahead = "yes"
         print("  target 1,000 tasks/s: %s; ahead of every peer measured: %s"
-              % ("met" if simq_rate >= 1000 else "not met",
-                 "yes" if not behind else "no (behind %s)"
-                 % ", ".join(behind)))
+              % ("met" if simq_rate >= 1000 else "not met", ahead))
         s, p = min(sims), min(pools)
         print("  mandelbrot 500x400, 40 chunks, 1000 iterations, the best "
               "of %d: Executor.map %.2f s, multiprocessing.Pool(2) %.2f s: "
