@@ -23,6 +23,9 @@
 /* Queues one TAKE may name: a worker's ordered list, not a catalogue. */
 #define TAKE_QUEUES_MAX	64
 
+static int	parse_held(const struct proto_word *, struct simq_id *,
+		    uint64_t *);
+
 static struct worker *
 need_worker(struct conn *c)
 {
@@ -220,7 +223,8 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 	if (t->ahead > 0) {
 		uint32_t cap = (1 + SIMQ_AHEAD_PER_SLOT) *
 		    (w->slots ? w->slots : 1);
-		uint32_t room = w->njobs < cap ? cap - w->njobs : 0;
+		uint32_t held = w->njobs - t->nending;	/* ending: not held */
+		uint32_t room = held < cap ? cap - held : 0;
 
 		if (B->idle_takes > (uint32_t)(c->parked == CMD_TAKE &&
 		    t->idle))
@@ -231,7 +235,10 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 	 * for busy slots, what the worker could ever give one job, and it
 	 * holds them until that is free (fit.c). */
 	fit_worker(w, &total);	/* its time left now, this TAKE's time= */
-	fit_free(w, &free);
+	if (t->nending > 0)
+		fit_free_ending(w, &t->ending, &free);
+	else
+		fit_free(w, &free);
 	if (t->free.cpus < free.cpus)
 		free.cpus = t->free.cpus;
 	if (t->free.gpus < free.gpus)
@@ -282,6 +289,50 @@ take_serve(struct conn *c, struct take_arg *t, int final)
 	return 1;
 }
 
+/*
+ * TAKE's ending=ID:ATTEMPT[,ID:ATTEMPT...]: leases whose processes have
+ * ended on the worker, whose FINISH, FAIL or RELEASE follows this TAKE on
+ * the connection.  Sums into end what those still leased to w under that
+ * attempt ask for (each counted once; any other is left out: it holds
+ * nothing of w's) and their number into *n.  -1 for a malformed list.
+ */
+static int
+ending_parse(struct worker *w, const struct proto_word *v, uint32_t *n,
+    struct fit *end)
+{
+	struct job		*got[SIMQ_TAKE_ENDING_MAX], *j;
+	struct proto_word	 one;
+	struct simq_id		 id;
+	uint64_t		 att;
+	size_t			 i = 0, start = 0;
+	int			 ngot = 0, nlisted = 0, k;
+
+	for (i = 0; i <= v->len; i++) {
+		if (i < v->len && v->p[i] != ',')
+			continue;
+		one.p = v->p + start;
+		one.len = i - start;
+		start = i + 1;
+		if (++nlisted > SIMQ_TAKE_ENDING_MAX ||
+		    parse_held(&one, &id, &att) < 0)
+			return -1;
+		if ((j = lookup_id(&id)) == NULL || j->kind == JK_ARRAY ||
+		    j->state != JS_RUNNING || j->run->w != w ||
+		    j->attempts != att)
+			continue;
+		for (k = 0; k < ngot && got[k] != j; k++)
+			;
+		if (k < ngot)
+			continue;
+		got[ngot++] = j;
+		end->cpus += j->opts->cpus;
+		end->gpus += j->opts->gpus;
+		end->mem += j->opts->mem;
+	}
+	*n = (uint32_t)ngot;
+	return 0;
+}
+
 void
 h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 {
@@ -289,7 +340,8 @@ h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	struct take_arg	*t;
 	struct proto_word k, v;
 	uint64_t	 max, wait, ahead = 0, u;
-	struct fit	 f;
+	struct fit	 f, ending = { 0, 0, 0, 0 };
+	uint32_t	 nending = 0;
 	unsigned	 seen = 0;
 	int		 i;
 
@@ -338,6 +390,10 @@ h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 			if (arg_u64(&v, SIMQ_MS_MAX, &f.time) < 0)
 				goto bad;
 			seen |= 16;
+		} else if (proto_word_is(&k, "ending") && !(seen & 32)) {
+			if (ending_parse(w, &v, &nending, &ending) < 0)
+				goto bad;
+			seen |= 32;
 		} else
 			goto bad;
 	}
@@ -350,7 +406,11 @@ h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	t->ahead = (uint32_t)ahead;
 	t->idle = t->max > t->ahead;
 	t->queues = xstrndup(r->args[2].p, r->args[2].len);
-	if (take_serve(c, t, wait == 0)) {
+	t->nending = nending;
+	t->ending = ending;
+	/* A TAKE with ending= is answered at once: the leases it names are
+	 * vouched for now, by the reports right behind it, not later. */
+	if (take_serve(c, t, wait == 0 || (seen & 32))) {
 		free(t->queues);
 		free(t);
 		return;
@@ -359,8 +419,10 @@ h_take(struct conn *c, struct proto_req *r, char *body, size_t blen)
 	return;
 bad:
 	conn_error(c, PERR_BADREQ, "bad '%.*s': use ahead=N (N at most MAX), "
-	    "cpus=N, gpus=N, mem=BYTES, time=MS, each at most once",
-	    (int)(r->args[i].len > 40 ? 40 : r->args[i].len), r->args[i].p);
+	    "cpus=N, gpus=N, mem=BYTES, time=MS, ending=ID:ATTEMPT[,...] (at "
+	    "most %d), each at most once",
+	    (int)(r->args[i].len > 40 ? 40 : r->args[i].len), r->args[i].p,
+	    SIMQ_TAKE_ENDING_MAX);
 }
 
 /* Parses "ID:ATTEMPT". */

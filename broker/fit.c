@@ -252,6 +252,23 @@ fit_free(const struct worker *w, struct fit *f)
 	f->time = UINT64_MAX;
 }
 
+/*
+ * The same, with the jobs that a TAKE's ending= names (still leased to w,
+ * their reports right behind the TAKE: their processes have ended) counted
+ * as free: end holds what they ask for, at most what w holds.
+ */
+void
+fit_free_ending(const struct worker *w, const struct fit *end, struct fit *f)
+{
+	f->cpus = left32(w->cpus, w->held_cpus > end->cpus ?
+	    w->held_cpus - end->cpus : 0);
+	f->gpus = left32(w->gpus, w->held_gpus > end->gpus ?
+	    w->held_gpus - end->gpus : 0);
+	f->mem = left64(w->mem, w->held_mem > end->mem ?
+	    w->held_mem - end->mem : 0);
+	f->time = UINT64_MAX;
+}
+
 /* Whether w serves queue name: its WORKER queues=, "default" if it did
  * not say (as EXPLAIN counts, explain.c). */
 static int

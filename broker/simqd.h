@@ -471,6 +471,8 @@ struct job	*queue_take_fit(struct queue *, const struct fit *free,
 void		 fit_worker(const struct worker *, struct fit *);
 void		 fit_hold(struct worker *, const struct jobopts *, int sign);
 void		 fit_free(const struct worker *, struct fit *);
+void		 fit_free_ending(const struct worker *, const struct fit *,
+		    struct fit *);
 int		 fit_why(const struct jobopts *, char *kinds, size_t,
 		    char *text, size_t);
 
@@ -770,6 +772,8 @@ struct take_arg {
 	uint32_t	 max;
 	uint32_t	 ahead;		/* of max, for busy slots */
 	int		 idle;		/* max > ahead: counted in idle_takes */
+	uint32_t	 nending;	/* ending=: leases of w it names */
+	struct fit	 ending;	/* what they ask for */
 	char		*queues;	/* "a,b,c" */
 };
 

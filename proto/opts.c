@@ -31,9 +31,9 @@ static const struct proto_cmdinfo proto_cmds[CMD__COUNT] = {
 	[CMD_WORKER] = { "WORKER", 1, 9, PROTO_BODY_NONE, 0,
 	    "WORKER NAME [host=H] [slots=N] [lease=MS] [pid=P] "
 	    "[queues=Q[,Q...]] [cpus=N] [gpus=N] [mem=BYTES]" },
-	[CMD_TAKE] = { "TAKE", 3, 8, PROTO_BODY_NONE, 0,
+	[CMD_TAKE] = { "TAKE", 3, 9, PROTO_BODY_NONE, 0,
 	    "TAKE MAX WAIT-MS QUEUE[,QUEUE...] [ahead=N] [cpus=N] [gpus=N] "
-	    "[mem=BYTES] [time=MS]" },
+	    "[mem=BYTES] [time=MS] [ending=ID:ATTEMPT[,...]]" },
 	/* A worker lists what it runs: a few TAKEs' worth
 	 * (SIMQ_TAKE_MAX * 4), but no more than a line's words. */
 	[CMD_HEARTBEAT] = { "HEARTBEAT", 0, SIMQ_WORDS_MAX - 1,

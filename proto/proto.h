@@ -75,6 +75,9 @@
  * to cover a round trip and an fsync behind short jobs, few enough that
  * a job waits behind little. */
 #define SIMQ_AHEAD_PER_SLOT	3
+/* Leases one TAKE's ending= may name (a few KiB of its line): the
+ * reports of jobs ending together behind one TAKE. */
+#define SIMQ_TAKE_ENDING_MAX	256
 
 /* Following a running job's output (FOLLOW, PUSH): bytes one PUSH
  * body or one FOLLOW reply carries, as much as a kept tail. */

@@ -55,6 +55,7 @@ struct req {
 	uint32_t		 max;		/* R_TAKE */
 	uint64_t		 wait;		/* R_TAKE */
 	uint32_t		 got;		/* R_TAKE: jobs in the reply */
+	int			 ending;	/* R_TAKE: it said ending= */
 	uint64_t		 token;		/* R_PUSH: follow.c's */
 };
 TAILQ_HEAD(reqlist, req);
@@ -377,11 +378,49 @@ conn_close(void)
  * Requests.
  */
 
+/* j has ended and its report is to go with the next conn_flush_reports:
+ * its lease is still held at the broker. */
+static int
+report_due(const struct wjob *j)
+{
+	return j->state == WJ_ENDED && j->report != REP_NONE &&
+	    !j->inflight && !j->held_back && !j->dropped;
+}
+
+/*
+ * A TAKE sent right before reports (W->reports_next) names the leases
+ * they end, ending=ID:ATTEMPT,...: the broker counts what those jobs
+ * hold as free for this TAKE, as our own words do (their processes are
+ * gone), and answers it at once.  The TAKE goes before the reports so
+ * that its reply, leases alone, may leave before the broker's commit of
+ * the reports, which it would otherwise wait behind (replies keep their
+ * order).  Returns 1 if it named any.
+ */
+static int
+take_ending(struct evbuffer *o)
+{
+	struct wjob	*j;
+	int		 n = 0;
+
+	if (!W->reports_next || W->no_ending)
+		return 0;
+	TAILQ_FOREACH(j, &W->jobs, entry) {
+		if (!report_due(j))
+			continue;
+		evbuffer_add_printf(o, "%s%s:%u", n == 0 ? " ending=" : ",",
+		    j->id, j->attempt);
+		if (++n == SIMQ_TAKE_ENDING_MAX)
+			break;
+	}
+	return n > 0;
+}
+
 void
 conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms)
 {
 	struct req	*r;
 	uint64_t	 tmax;
+	int		 ending;
 
 	if (cstate != C_READY)
 		return;
@@ -399,10 +438,12 @@ conn_take(uint32_t max, uint32_t ahead, uint64_t wait_ms)
 	if ((tmax = pilot_take_time()) > 0)
 		evbuffer_add_printf(outbuf(), " time=%llu",
 		    (unsigned long long)tmax);
+	ending = take_ending(outbuf());
 	evbuffer_add_printf(outbuf(), "\r\n");
 	r = req_push(R_TAKE);
 	r->max = max;
 	r->wait = wait_ms;
+	r->ending = ending;
 	W->asked += max;
 	W->ntakes++;
 	log_debug("> TAKE %u %llu ahead=%u", max, (unsigned long long)wait_ms,
@@ -623,7 +664,14 @@ done(struct req *r, const char *line, size_t len)
 	case R_TAKE:
 		W->asked -= r->max;
 		W->ntakes--;
-		if (!items) {
+		if (!items && r->ending && len > 15 &&
+		    memcmp(line, "ERR bad-request", 15) == 0) {
+			/* A broker older than ending=: TAKE behind the
+			 * reports from now on, as before it. */
+			log_info("the broker does not take TAKE ending=; "
+			    "taking after the reports");
+			W->no_ending = 1;
+		} else if (!items) {
 			log_warn("TAKE: %.*s", (int)len, line);
 			worker_hold();
 		} else if (r->wait == 0)

@@ -701,11 +701,21 @@ job_run_held(void)
  */
 static struct event	*group_ev;
 
+/* The TAKE first, naming the leases the reports end (conn.c,
+ * take_ending): its reply need not wait for their commit. */
+static void
+take_then_report(void)
+{
+	W->reports_next = 1;
+	worker_poke();
+	W->reports_next = 0;
+	conn_flush_reports();
+}
+
 static void
 group_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	conn_flush_reports();
-	worker_poke();
+	take_then_report();
 }
 
 static void
@@ -716,8 +726,7 @@ job_after_end(int started_held)
 	if (!started_held) {
 		if (group_ev != NULL)
 			evtimer_del(group_ev);
-		conn_flush_reports();
-		worker_poke();
+		take_then_report();
 		return;
 	}
 	if (group_ev == NULL)

@@ -316,6 +316,10 @@ struct wstate {
 	uint32_t		 asked;		/* sum of MAX of unanswered TAKEs */
 	uint32_t		 ntakes;	/* unanswered TAKEs */
 	int			 slot_freed;	/* a job ended since the last TAKE */
+	int			 reports_next;	/* a TAKE now is followed by the
+						   reports due: it names them
+						   (ending=, conn.c) */
+	int			 no_ending;	/* the broker refused ending= */
 	int			 stopping;	/* 0, 1 draining, 2 stopping */
 	int			 burst_empty;	/* a TAKE 0-wait found nothing */
 	int			 exit_code;
