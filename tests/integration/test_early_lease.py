@@ -269,5 +269,12 @@ def test_take_ending_counts_the_lease_as_free(ctx):
                  (j["id"], j["attempt"], j["id"], j["attempt"]))
        .expect_items(), [], "a's lease is over: k holds the CPUs")
     check(time.monotonic() - t0 < 1.0, "answered at once")
+    # Nor does another worker's lease.
+    w2 = b.worker("w2", lease=30000, cpus=2)
+    (m,) = w2.request("TAKE 1 0 default cpus=2").expect_items(1)
+    c.submit(["n"], cpus=2)
+    eq(w.request("TAKE 1 0 default cpus=2 ending=%s:%s" %
+                 (m["id"], m["attempt"])).expect_items(), [],
+       "w2's lease frees nothing of w's")
     for bad in ("ending=", "ending=x:1", "ending=1", "ending=1:1,"):
         w.request("TAKE 1 0 default " + bad).expect_err("bad-request")

@@ -296,6 +296,34 @@ def test_worker_cpus_two_at_once(ctx):
     eq(got[0][2]["cuda"], "", "a job without GPUs sees none")
 
 
+def test_worker_short_jobs_never_overcommit(ctx):
+    """Short --cpus 2 jobs, mixed with 1-CPU ones, through -j 2: the
+    worker takes for a slot ahead of the report that frees it (TAKE
+    ending=), and leases ahead; still no two CPUs' worth too many run at
+    once: never two --cpus 2 jobs, nor one beside another job."""
+    from workerlib import WorkerProc
+    from workerlib import output, wait_job
+    b = ctx.broker
+    c = b.client()
+    shapes = [2, 1, 1, 2, 2, 1, 2, 1, 1, 1, 2, 2, 2, 1, 2, 2] * 2
+    jids = [(c.submit(["sh", "-c", STAMP.replace("{t}", "0.02")],
+                      cpus=k), k) for k in shapes]
+    WorkerProc(ctx, b, slots=2).wait_registered(c)
+    spans = []
+    for j, k in jids:
+        eq(wait_job(ctx, c, j, timeout=60)["state"], "done", "job %s" % j)
+        s, e, _ = stamps(output(c, j))
+        spans.append((s, e, k))
+    ev = sorted([(s, k) for s, _, k in spans] +
+                [(e, -k) for _, e, k in spans])
+    used = most = 0
+    for _, d in ev:
+        used += d
+        most = max(most, used)
+    eq(most <= 2, True, "CPUs in use at most 2 (saw %d)" % most)
+    eq(int(c.stats()["early_leases"]) > 0, True, "some leases went early")
+
+
 def test_worker_gpus_never_shared(ctx):
     """--gpus 0,1 with --gpus 1 jobs: each gets one, and two running at
     once never get the same one."""
