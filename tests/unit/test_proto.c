@@ -1533,7 +1533,9 @@ test_req_arity_examples(void **state)
 	assert_int_equal(parse("TAKE 4 10000 a ahead=2 cpus=4 gpus=1 "
 	    "mem=1024 time=60000"), PERR_NONE);
 	assert_int_equal(parse("TAKE 4 10000 a ahead=2 cpus=4 gpus=1 "
-	    "mem=1024 time=60000 x=1"), PERR_BADREQ);
+	    "mem=1024 time=60000 ending=17:1,18_5:2"), PERR_NONE);
+	assert_int_equal(parse("TAKE 4 10000 a ahead=2 cpus=4 gpus=1 "
+	    "mem=1024 time=60000 ending=17:1 x=1"), PERR_BADREQ);
 	assert_int_equal(parse("FINISH 17 6"), PERR_BADREQ);
 	assert_int_equal(req.bodylen, 0);
 	assert_int_equal(parse("OUTPUT 17"), PERR_BADREQ);
