@@ -674,7 +674,9 @@ done(struct req *r, const char *line, size_t len)
 		} else if (!items) {
 			log_warn("TAKE: %.*s", (int)len, line);
 			worker_hold();
-		} else if (r->wait == 0)
+		} else if (r->wait == 0 && !r->ending)
+			/* (An ending= TAKE was answered before the reports
+			 * behind it could free a dependent: not empty.) */
 			W->burst_empty = r->got == 0;
 		log_debug("< TAKE: %u job%s", r->got, r->got == 1 ? "" : "s");
 		worker_poke();
