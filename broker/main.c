@@ -202,6 +202,9 @@ pass_end(void)
 			err = errno;
 			log_warn("journal: write failed: %s", strerror(err));
 			net_after_pass(1, err);
+			/* The replies, ERR server first, are given a moment
+			 * to reach their clients (net.c). */
+			net_fatal_flush();
 			fatal("journal: cannot write (%s); exiting so that a "
 			    "restart recovers from what is on disk",
 			    strerror(err));

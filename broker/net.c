@@ -34,11 +34,13 @@
  *                log line is rate-limited.
  */
 #include <sys/ioctl.h>
+#include <sys/poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <errno.h>
@@ -1170,6 +1172,115 @@ net_after_pass(int failed, int err)
 		    evbuffer_get_length(c->out) < OUT_LOW && !in_enough(c))
 			reading(c, 1);
 	}
+}
+
+/*
+ * The broker is about to exit on a fatal error (main.c: a journal commit
+ * failed) and net_after_pass(1, err) has put every connection's last
+ * replies, its ERR server lines, in its output buffer.  Exiting at once
+ * would lose them: what the socket has not taken is in user space, and a
+ * socket closed with unread input is reset, which throws away what its
+ * send queue still holds (a pipelining client always has more on the
+ * way).  So, for FATAL_FLUSH_MS at most in all, each connection's output
+ * is written as its socket takes it while its input is read and dropped
+ * (the peer is not kept blocked, and the receive queue is empty at the
+ * exit); once written, the socket is shut for writing and waited for
+ * until its send queue is empty, every byte acknowledged by the peer.
+ * Nothing is run and nothing is journaled; a peer that does not read
+ * holds the exit FATAL_FLUSH_MS, no longer.  Replies still in a
+ * connection's pending buffer (not committed) are never sent.
+ */
+#define FATAL_FLUSH_MS	2000
+#define FATAL_POLL_MS	10	/* send queues are looked at this often */
+
+enum { FF_WRITE, FF_SENT, FF_DONE };
+
+void
+net_fatal_flush(void)
+{
+	struct conn	 *c, **cv;
+	struct pollfd	 *pfd;
+	char		  sink[16384];
+	unsigned char	 *st, *rdeof;
+	uint64_t	  deadline, now;
+	size_t		  n = 0, i, live;
+	ssize_t		  r;
+	int		  outq, waiting, ms;
+
+	/* A connection made now would only be reset at the exit. */
+	net_close_listeners();
+	cv = calloc(nconns + 1, sizeof *cv);
+	pfd = calloc(nconns + 1, sizeof *pfd);
+	st = calloc(nconns + 1, 1);
+	rdeof = calloc(nconns + 1, 1);
+	if (cv == NULL || pfd == NULL || st == NULL || rdeof == NULL)
+		goto out;
+	TAILQ_FOREACH(c, &conns, entry)
+		if (!c->dead && n < nconns)
+			cv[n++] = c;
+	deadline = now_ms() + FATAL_FLUSH_MS;
+	for (;;) {
+		live = 0;
+		waiting = 0;
+		for (i = 0; i < n; i++) {
+			c = cv[i];
+			pfd[i].fd = -1;
+			pfd[i].events = 0;
+			while (st[i] != FF_DONE && !rdeof[i]) {
+				r = read(c->fd, sink, sizeof sink);
+				if (r > 0 || (r < 0 && errno == EINTR))
+					continue;
+				if (r == 0)
+					rdeof[i] = 1;
+				else if (errno != EAGAIN)
+					st[i] = FF_DONE;	/* reset */
+				break;
+			}
+			while (st[i] == FF_WRITE &&
+			    evbuffer_get_length(c->out) > 0) {
+				r = evbuffer_write(c->out, c->fd);
+				if (r > 0 || (r < 0 && errno == EINTR))
+					continue;
+				if (r < 0 && errno != EAGAIN)
+					st[i] = FF_DONE;
+				break;
+			}
+			if (st[i] == FF_WRITE &&
+			    evbuffer_get_length(c->out) == 0) {
+				shutdown(c->fd, SHUT_WR);
+				st[i] = FF_SENT;
+			}
+			if (st[i] == FF_SENT && (ioctl(c->fd, SIOCOUTQ,
+			    &outq) < 0 || outq <= 0))
+				st[i] = FF_DONE;
+			if (st[i] == FF_DONE)
+				continue;
+			live++;
+			if (st[i] == FF_SENT) {
+				/* Only time tells when the peer has acknowledged
+				 * it all; its input is read on each look. */
+				waiting = 1;
+				continue;
+			}
+			pfd[i].fd = c->fd;
+			pfd[i].events = POLLOUT | (rdeof[i] ? 0 : POLLIN);
+		}
+		if (live == 0 || (now = now_ms()) >= deadline)
+			break;
+		ms = deadline - now > INT32_MAX ? INT32_MAX : (int)(deadline -
+		    now);
+		if (waiting && ms > FATAL_POLL_MS)
+			ms = FATAL_POLL_MS;
+		poll(pfd, (nfds_t)n, ms);
+	}
+	if (live > 0)
+		log_warn("exiting with the replies of %zu connection%s not "
+		    "all read by their clients", live, live == 1 ? "" : "s");
+out:
+	free(cv);
+	free(pfd);
+	free(st);
+	free(rdeof);
 }
 
 /* Listens on addr:port (every address it resolves to) for kind

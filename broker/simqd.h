@@ -909,6 +909,7 @@ void		 net_run(void);
 int		 net_busy(void);
 void		 net_close_listeners(void);
 void		 net_after_pass(int commit_failed, int err);
+void		 net_fatal_flush(void);
 void		 conn_reply(struct conn *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		 conn_replyv(struct conn *, struct evbuffer *);

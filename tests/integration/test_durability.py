@@ -7,6 +7,7 @@ disks (real and injected), corrupt and torn journals, compaction.
 import os
 import random
 import shutil
+import socket
 import struct
 import subprocess
 import threading
@@ -478,6 +479,118 @@ def test_injected_enospc(ctx):
 
 
 test_injected_enospc.timeout = 120
+
+
+def pipeliner(port, prefix, chunks=200, rcvbuf=4096):
+    """A connection with a small receive buffer (so that replies it does
+    not read back up into the broker's send queue) and a thread that
+    pipelines SUBMITs on it without reading, until the broker stops taking
+    them, or it has sent chunks times 100.  Returns (socket, thread, tags
+    sent in order)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    tags = []
+
+    def send():
+        try:
+            for k in range(chunks):
+                chunk = []
+                for i in range(100):
+                    tag = "%s-%d" % (prefix, len(tags))
+                    tags.append(tag)
+                    chunk.append(Client.frame(submit_line(["job", tag])))
+                s.sendall(b"".join(chunk))
+        except OSError:
+            pass
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    return s, t, tags
+
+
+def test_enospc_replies_reach_a_pipelining_client(ctx):
+    """A journal write fails while a client pipelines SUBMITs and reads
+    nothing: when it starts reading, it gets every reply the broker sent
+    it (OK ID lines, then ERR server for the failed pass), then EOF, not a
+    reset that throws away the replies still queued.  Another client that
+    never reads holds the exit a bounded time only."""
+    b = ctx.start_broker(["--fail-writes-after", "400K"])
+    # First the one that never reads: its replies fill its receive buffer
+    # and wait in the broker's send queue.
+    stuck, tstuck, stuck_tags = pipeliner(b.port, "s", chunks=20)
+    tstuck.join(20 * ctx.slow)
+    c = b.client()
+    wait_until(lambda: int(c.stats()["submitted"]) >= 2000, 20 * ctx.slow,
+               "the 2000 SUBMITs of the client that never reads")
+    c.close()
+    # Then the one that reads, late: the failed pass is its.
+    s, ts, tags = pipeliner(b.port, "r")
+    deadline = time.monotonic() + 60 * ctx.slow
+    while "journal: write failed" not in b.current_log():
+        check(time.monotonic() < deadline, "no journal write failure "
+              "within %ds: %s" % (60 * ctx.slow, tail(b.current_log())))
+        check(b.running(), "simqd exited before the write failure: %s" %
+              tail(b.current_log()))
+        time.sleep(0.005)
+    t_fail = time.monotonic()
+    # Now read it all.
+    s.settimeout(20 * ctx.slow)
+    data = bytearray()
+    how = "EOF"
+    while True:
+        try:
+            chunk = s.recv(1 << 16)
+        except ConnectionResetError:
+            how = "a reset"
+            break
+        except socket.timeout:
+            how = "a timeout"
+            break
+        if not chunk:
+            break
+        data += chunk
+    rc = b.wait_exit(20 * ctx.slow)
+    t_exit = time.monotonic()
+    ts.join(10 * ctx.slow)
+    s.close()
+    stuck.close()
+    tstuck.join(10 * ctx.slow)
+    check(rc != 0, "the broker must exit non-zero after a write error "
+          "(exit %r)" % rc)
+    text = data.decode("utf-8", "replace")
+    lines = text.split("\r\n")
+    check(lines[-1] == "", "the replies end in a partial line after %s: "
+          "%r" % (how, lines[-1][:80]))
+    lines = lines[:-1]
+    oks = [ln for ln in lines if ln.startswith("OK ")]
+    errs = [ln for ln in lines[len(oks):]]
+    check(len(errs) > 0, "no ERR server among %d replies (%d OK), ended "
+          "by %s" % (len(lines), len(oks), how))
+    for ln in errs:
+        check(ln.startswith("ERR server journal write failed: ") and
+              ln.endswith("; the broker is exiting"),
+              "after %d OK, expected only ERR server lines, got %r" %
+              (len(oks), ln))
+    check(how == "EOF", "the connection ended by %s after %d OK and %d "
+          "ERR server" % (how, len(oks), len(errs)))
+    check(len(lines) <= len(tags), "%d replies to %d requests" %
+          (len(lines), len(tags)))
+    # The client that never read held the exit for the bound, no more.
+    check(t_exit - t_fail < 10 * ctx.slow, "simqd took %.1fs to exit after "
+          "the write failure" % (t_exit - t_fail))
+    check_ok(b, "after injected ENOSPC")
+    b.args = []
+    b.start()
+    c = b.client()
+    acked = {int(ln.split()[1]): tags[i] for i, ln in enumerate(oks)}
+    verify_acked(c, acked, set(tags) | set(stuck_tags), 0,
+                 "after injected ENOSPC with a pipelining client")
+    c.close()
+    b.stop()
+
+
+test_enospc_replies_reach_a_pipelining_client.timeout = 120
 
 
 def test_full_disk_tmpfs(ctx):
