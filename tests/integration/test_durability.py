@@ -438,7 +438,13 @@ def fill_until_server_error(b, ctx, rng, limit_s=60):
         ld.start()
     deadline = time.monotonic() + limit_s * ctx.slow
     while time.monotonic() < deadline:
-        if any(ld.server_errors for ld in loaders) or not b.running():
+        if any(ld.server_errors for ld in loaders):
+            break
+        if not b.running():
+            # Its last replies may still be on their way to the readers,
+            # which stop at the end of the connection.
+            for ld in loaders:
+                ld.tr.join(10 * ctx.slow)
             break
         time.sleep(0.02)
     got_err = any(ld.server_errors for ld in loaders)
