@@ -1192,6 +1192,7 @@ net_after_pass(int failed, int err)
  */
 #define FATAL_FLUSH_MS	2000
 #define FATAL_POLL_MS	10	/* send queues are looked at this often */
+#define FATAL_READS	64	/* of 16 KiB, per connection and look */
 
 enum { FF_WRITE, FF_SENT, FF_DONE };
 
@@ -1205,7 +1206,7 @@ net_fatal_flush(void)
 	uint64_t	  deadline, now;
 	size_t		  n = 0, i, live;
 	ssize_t		  r;
-	int		  outq, waiting, ms;
+	int		  outq, waiting, ms, k;
 
 	/* A connection made now would only be reset at the exit. */
 	net_close_listeners();
@@ -1226,7 +1227,10 @@ net_fatal_flush(void)
 			c = cv[i];
 			pfd[i].fd = -1;
 			pfd[i].events = 0;
-			while (st[i] != FF_DONE && !rdeof[i]) {
+			/* A bounded read a look: a peer that sends as fast
+			 * as this reads must not keep it past the deadline. */
+			for (k = 0; k < FATAL_READS && st[i] != FF_DONE &&
+			    !rdeof[i]; k++) {
 				r = read(c->fd, sink, sizeof sink);
 				if (r > 0 || (r < 0 && errno == EINTR))
 					continue;
