@@ -43,6 +43,8 @@ import sys
 import tempfile
 import time
 
+from peers import free_port, stop
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -50,14 +52,6 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 def true_job():
     """The RQ job: /bin/true as a command, as simq runs it."""
     subprocess.run(["/bin/true"], check=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def wait_port(port, what, proc):
@@ -70,18 +64,6 @@ def wait_port(port, what, proc):
         except OSError:
             time.sleep(0.01)
     sys.exit("rq bench: %s did not start" % what)
-
-
-def stop(procs):
-    for p in reversed(procs):
-        if p.poll() is None:
-            p.terminate()
-    for p in reversed(procs):
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 class Simq:
